@@ -1,0 +1,395 @@
+//! The one error type of the crate.
+//!
+//! Every failure is an [`Error`] variant with structured fields (HTTP status, server message,
+//! offsets, epochs). Bindings map it to their own exception hierarchies through
+//! [`Error::code`], [`Error::status`] and the variant fields, never by parsing the message.
+
+use std::time::Duration;
+
+use crate::offset::Offset;
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Stable, language-neutral error codes, shared by every binding.
+///
+/// The names follow the TypeScript reference client's `DurableStreamErrorCode` where one exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// 404: the stream (or a fork's source) does not exist.
+    NotFound,
+    /// 409 on create: a stream exists at the URL with another configuration.
+    ConflictExists,
+    /// 409 on append: content type mismatch or another conflict that is not a closed stream.
+    Conflict,
+    /// 409 on append with `Stream-Seq`: the sequence did not increase.
+    ConflictSeq,
+    /// 409 with `Stream-Closed: true`: the stream is closed.
+    StreamClosed,
+    /// 400: the server refused the request as malformed.
+    BadRequest,
+    /// 401.
+    Unauthorized,
+    /// 403 (outside the idempotent producer's fencing).
+    Forbidden,
+    /// 410: the offset is before retained data, or the stream is soft-deleted.
+    Gone,
+    /// 413.
+    PayloadTooLarge,
+    /// 429.
+    RateLimited,
+    /// 5xx.
+    ServerError,
+    /// Any other unexpected HTTP status.
+    UnexpectedStatus,
+    /// 403 from an idempotent append: another producer session owns a newer epoch.
+    StaleEpoch,
+    /// 409 from an idempotent append: the server expected another sequence number.
+    SequenceGap,
+    /// The connection failed (refused, reset, TLS, DNS).
+    Network,
+    /// A request or an operation exceeded its deadline.
+    Timeout,
+    /// A server response could not be parsed.
+    ParseError,
+    /// A caller passed a value the client refuses before sending anything.
+    InvalidArgument,
+    /// A response body was already consumed.
+    AlreadyConsumed,
+    /// The producer (or handle) was closed or detached.
+    AlreadyClosed,
+    /// An operation was cancelled by the caller.
+    Cancelled,
+}
+
+impl ErrorCode {
+    /// The code as an upper-case string, e.g. `"STREAM_CLOSED"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "NOT_FOUND",
+            Self::ConflictExists => "CONFLICT_EXISTS",
+            Self::Conflict => "CONFLICT",
+            Self::ConflictSeq => "CONFLICT_SEQ",
+            Self::StreamClosed => "STREAM_CLOSED",
+            Self::BadRequest => "BAD_REQUEST",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::Gone => "GONE",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::ServerError => "SERVER_ERROR",
+            Self::UnexpectedStatus => "UNEXPECTED_STATUS",
+            Self::StaleEpoch => "STALE_EPOCH",
+            Self::SequenceGap => "SEQUENCE_GAP",
+            Self::Network => "NETWORK_ERROR",
+            Self::Timeout => "TIMEOUT",
+            Self::ParseError => "PARSE_ERROR",
+            Self::InvalidArgument => "INVALID_ARGUMENT",
+            Self::AlreadyConsumed => "ALREADY_CONSUMED",
+            Self::AlreadyClosed => "ALREADY_CLOSED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything that can go wrong, with the data a caller needs to react.
+///
+/// `url` fields hold the stream URL with credentials (userinfo) and the query string removed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// 404: the stream does not exist (or, on fork creation, its source does not).
+    #[error("stream not found: {url}{}", fmt_msg(message))]
+    NotFound {
+        /// The stream URL.
+        url: String,
+        /// The server's message, if it sent one.
+        message: Option<String>,
+    },
+    /// 409 on create: a stream already exists with a different configuration.
+    #[error(
+        "stream already exists with a different configuration: {url}{}",
+        fmt_msg(message)
+    )]
+    ConflictExists {
+        /// The stream URL.
+        url: String,
+        /// The server's message.
+        message: Option<String>,
+    },
+    /// 409 on append that is neither a closed stream nor a `Stream-Seq` regression
+    /// (for example a content type that does not match the stream's).
+    #[error("conflict at {url}{}", fmt_msg(message))]
+    Conflict {
+        /// The stream URL.
+        url: String,
+        /// The server's message.
+        message: Option<String>,
+    },
+    /// 409 on an append that carried `Stream-Seq`: the value did not increase.
+    #[error(
+        "Stream-Seq conflict at {url}: sequence must increase{}",
+        fmt_msg(message)
+    )]
+    SeqConflict {
+        /// The stream URL.
+        url: String,
+        /// The server's message.
+        message: Option<String>,
+    },
+    /// The stream is closed: no more data can be appended.
+    #[error("stream is closed: {url}{}", final_offset.as_ref().map(|o| format!(" (final offset {o})")).unwrap_or_default())]
+    StreamClosed {
+        /// The stream URL.
+        url: String,
+        /// The final offset of the stream, when the server reported it.
+        final_offset: Option<Offset>,
+    },
+    /// 400: the server refused the request.
+    #[error("bad request to {url}{}", fmt_msg(message))]
+    BadRequest {
+        /// The stream URL.
+        url: String,
+        /// The server's message.
+        message: Option<String>,
+    },
+    /// 401.
+    #[error("unauthorized: {url}{}", fmt_msg(message))]
+    Unauthorized {
+        /// The stream URL.
+        url: String,
+        /// The server's message.
+        message: Option<String>,
+    },
+    /// 403 outside producer fencing.
+    #[error("forbidden: {url}{}", fmt_msg(message))]
+    Forbidden {
+        /// The stream URL.
+        url: String,
+        /// The server's message.
+        message: Option<String>,
+    },
+    /// 410: the offset is before retained data, or the stream is soft-deleted.
+    #[error("gone: {url}{}", fmt_msg(message))]
+    Gone {
+        /// The stream URL.
+        url: String,
+        /// The server's message.
+        message: Option<String>,
+    },
+    /// 413.
+    #[error("payload too large for {url}{}", fmt_msg(message))]
+    PayloadTooLarge {
+        /// The stream URL.
+        url: String,
+        /// The server's message.
+        message: Option<String>,
+    },
+    /// 429, with the server's `Retry-After` when it sent one.
+    #[error("rate limited by {url}{}{}", retry_after.map(|d| format!(" (retry after {:.1}s)", d.as_secs_f64())).unwrap_or_default(), fmt_msg(message))]
+    RateLimited {
+        /// The stream URL.
+        url: String,
+        /// How long the server asked the client to wait.
+        retry_after: Option<Duration>,
+        /// The server's message.
+        message: Option<String>,
+    },
+    /// 5xx.
+    #[error("server error {status} from {url}{}", fmt_msg(message))]
+    ServerError {
+        /// The HTTP status.
+        status: u16,
+        /// The stream URL.
+        url: String,
+        /// How long the server asked the client to wait (503 may carry `Retry-After`).
+        retry_after: Option<Duration>,
+        /// The server's message.
+        message: Option<String>,
+    },
+    /// A status this client does not expect for the operation.
+    #[error("unexpected status {status} from {url}{}", fmt_msg(message))]
+    UnexpectedStatus {
+        /// The HTTP status.
+        status: u16,
+        /// The stream URL.
+        url: String,
+        /// The server's message.
+        message: Option<String>,
+    },
+    /// 403 on an idempotent append: a newer producer epoch owns this producer id.
+    #[error("stale producer epoch {epoch}: the server's current epoch is {current_epoch}")]
+    StaleEpoch {
+        /// The epoch this producer used.
+        epoch: u64,
+        /// The epoch the server holds (from `Producer-Epoch`).
+        current_epoch: u64,
+    },
+    /// 409 on an idempotent append: the server expected another sequence number.
+    #[error("producer sequence gap: server expected {expected_seq}, received {received_seq}")]
+    SequenceGap {
+        /// `Producer-Expected-Seq`.
+        expected_seq: u64,
+        /// `Producer-Received-Seq`.
+        received_seq: u64,
+    },
+    /// The connection failed before a response arrived.
+    #[error("network error talking to {url}: {message}")]
+    Network {
+        /// The stream URL.
+        url: String,
+        /// What the transport reported (credentials removed).
+        message: String,
+    },
+    /// A request or an operation ran past its deadline.
+    #[error("timed out: {what}")]
+    Timeout {
+        /// What timed out.
+        what: String,
+    },
+    /// A response from the server could not be understood.
+    #[error("could not parse {what}: {message}")]
+    Parse {
+        /// What was being parsed (a header, an SSE event, a JSON body, ...).
+        what: String,
+        /// Why it failed.
+        message: String,
+    },
+    /// The caller passed something the client refuses before any request.
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// What was wrong.
+        message: String,
+    },
+    /// The response was already consumed by another reader.
+    #[error("response already consumed: a StreamResponse can be read only once")]
+    AlreadyConsumed,
+    /// The producer or handle was closed or detached.
+    #[error("{what} is closed")]
+    AlreadyClosed {
+        /// What is closed.
+        what: String,
+    },
+    /// The operation was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+fn fmt_msg(message: &Option<String>) -> String {
+    match message {
+        Some(m) if !m.is_empty() => format!(": {m}"),
+        _ => String::new(),
+    }
+}
+
+impl Error {
+    /// The stable code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotFound { .. } => ErrorCode::NotFound,
+            Self::ConflictExists { .. } => ErrorCode::ConflictExists,
+            Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::SeqConflict { .. } => ErrorCode::ConflictSeq,
+            Self::StreamClosed { .. } => ErrorCode::StreamClosed,
+            Self::BadRequest { .. } => ErrorCode::BadRequest,
+            Self::Unauthorized { .. } => ErrorCode::Unauthorized,
+            Self::Forbidden { .. } => ErrorCode::Forbidden,
+            Self::Gone { .. } => ErrorCode::Gone,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::ServerError { .. } => ErrorCode::ServerError,
+            Self::UnexpectedStatus { .. } => ErrorCode::UnexpectedStatus,
+            Self::StaleEpoch { .. } => ErrorCode::StaleEpoch,
+            Self::SequenceGap { .. } => ErrorCode::SequenceGap,
+            Self::Network { .. } => ErrorCode::Network,
+            Self::Timeout { .. } => ErrorCode::Timeout,
+            Self::Parse { .. } => ErrorCode::ParseError,
+            Self::InvalidArgument { .. } => ErrorCode::InvalidArgument,
+            Self::AlreadyConsumed => ErrorCode::AlreadyConsumed,
+            Self::AlreadyClosed { .. } => ErrorCode::AlreadyClosed,
+            Self::Cancelled => ErrorCode::Cancelled,
+        }
+    }
+
+    /// The HTTP status behind this error, when a response was received.
+    pub fn status(&self) -> Option<u16> {
+        Some(match self {
+            Self::NotFound { .. } => 404,
+            Self::ConflictExists { .. }
+            | Self::Conflict { .. }
+            | Self::SeqConflict { .. }
+            | Self::StreamClosed { .. }
+            | Self::SequenceGap { .. } => 409,
+            Self::BadRequest { .. } => 400,
+            Self::Unauthorized { .. } => 401,
+            Self::Forbidden { .. } | Self::StaleEpoch { .. } => 403,
+            Self::Gone { .. } => 410,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::RateLimited { .. } => 429,
+            Self::ServerError { status, .. } | Self::UnexpectedStatus { status, .. } => *status,
+            _ => return None,
+        })
+    }
+
+    /// The server's message, when it sent one.
+    pub fn server_message(&self) -> Option<&str> {
+        match self {
+            Self::NotFound { message, .. }
+            | Self::ConflictExists { message, .. }
+            | Self::Conflict { message, .. }
+            | Self::SeqConflict { message, .. }
+            | Self::BadRequest { message, .. }
+            | Self::Unauthorized { message, .. }
+            | Self::Forbidden { message, .. }
+            | Self::Gone { message, .. }
+            | Self::PayloadTooLarge { message, .. }
+            | Self::RateLimited { message, .. }
+            | Self::ServerError { message, .. }
+            | Self::UnexpectedStatus { message, .. } => message.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether repeating the same request may succeed: network errors, timeouts, 5xx and 429.
+    ///
+    /// This says nothing about whether repeating is *safe*: a plain append is not idempotent.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Network { .. }
+                | Self::Timeout { .. }
+                | Self::ServerError { .. }
+                | Self::RateLimited { .. }
+        )
+    }
+
+    /// The delay the server asked for (`Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } | Self::ServerError { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn parse(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Parse {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+}

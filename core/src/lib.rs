@@ -1,0 +1,44 @@
+//! A fast, exactly-once client for the [Durable Streams] protocol.
+//!
+//! A stream is a URL. [`DurableStream`] creates, appends to, closes, inspects and deletes it;
+//! reads resume from any [`Offset`]. Everything is async on tokio; one [`Client`] (an HTTP
+//! connection pool) is shared by every handle unless you pass your own.
+//!
+//! ```no_run
+//! # async fn demo() -> durable_streams_client::Result<()> {
+//! use durable_streams_client::{CreateOptions, DurableStream};
+//! let stream = DurableStream::new("http://127.0.0.1:4437/v1/stream/events")?;
+//! stream.create(CreateOptions::json()).await?;
+//! stream.append(r#"{"type":"started"}"#).await?;
+//! stream.append_batch([r#"{"n":1}"#, r#"{"n":2}"#], Default::default()).await?;
+//! let head = stream.head().await?;
+//! println!("tail is at {:?}", head.next_offset);
+//! # Ok(()) }
+//! ```
+//!
+//! Logging: every request, retry and failure is a [`tracing`] event under the target
+//! `durable_streams_client`; nothing is printed unless the application installs a subscriber.
+//! Header values never appear in events or errors, and URLs are shown without credentials or
+//! query strings.
+//!
+//! [Durable Streams]: https://github.com/durable-streams/durable-streams
+
+mod client;
+mod error;
+mod http;
+mod offset;
+mod retry;
+mod stream;
+mod values;
+
+pub use client::{Client, ClientBuilder};
+pub use error::{Error, ErrorCode, Result};
+pub use http::{headers, is_json_content_type};
+pub use offset::Offset;
+pub use retry::RetryPolicy;
+pub use stream::{
+    default_idempotent_retry, AppendOptions, AppendResult, CloseOptions, CloseResult,
+    CreateOptions, CreateResult, CreateStatus, DurableStream, DurableStreamBuilder, ForkOptions,
+    HeadResult,
+};
+pub use values::{RequestExtras, Value, ValueFuture};

@@ -1,0 +1,264 @@
+//! Retry policy: full-jitter exponential backoff that honours `Retry-After`.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::error::{Error, Result};
+
+/// How failed requests are retried.
+///
+/// The delay before retry `n` (0-based) is a random value in `[0, min(max_delay,
+/// initial_delay * multiplier^n)]` ("full jitter"), but never less than a `Retry-After` the
+/// server sent. Only errors for which [`Error::is_retryable`] holds are retried.
+///
+/// The defaults match the reference client: 100 ms initial delay, 60 s maximum, multiplier 1.3,
+/// and no limit on the number of retries for reads.
+///
+/// ```
+/// use std::time::Duration;
+/// use durable_streams_client::RetryPolicy;
+/// let policy = RetryPolicy::default()
+///     .with_initial_delay(Duration::from_millis(50))
+///     .with_max_retries(Some(5));
+/// assert!(policy.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Upper bound of the first delay.
+    pub initial_delay: Duration,
+    /// Upper bound of any delay (a `Retry-After` may exceed it, up to one hour).
+    pub max_delay: Duration,
+    /// Growth factor of the bound, at least 1.
+    pub multiplier: f64,
+    /// How many retries after the first attempt; `None` means no limit.
+    pub max_retries: Option<u32>,
+}
+
+/// The longest `Retry-After` honoured.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(60),
+            multiplier: 1.3,
+            max_retries: None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries.
+    pub fn none() -> Self {
+        Self {
+            max_retries: Some(0),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the initial delay bound.
+    pub fn with_initial_delay(mut self, d: Duration) -> Self {
+        self.initial_delay = d;
+        self
+    }
+
+    /// Sets the maximum delay bound.
+    pub fn with_max_delay(mut self, d: Duration) -> Self {
+        self.max_delay = d;
+        self
+    }
+
+    /// Sets the multiplier.
+    pub fn with_multiplier(mut self, m: f64) -> Self {
+        self.multiplier = m;
+        self
+    }
+
+    /// Sets the retry limit (`None`: unlimited).
+    pub fn with_max_retries(mut self, n: Option<u32>) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// Checks the values: the multiplier must be a finite number ≥ 1 and the initial delay must
+    /// not exceed the maximum.
+    pub fn validate(&self) -> Result<()> {
+        if !self.multiplier.is_finite() || self.multiplier < 1.0 {
+            return Err(Error::invalid(format!(
+                "retry multiplier must be a finite number >= 1, got {}",
+                self.multiplier
+            )));
+        }
+        if self.initial_delay > self.max_delay {
+            return Err(Error::invalid(format!(
+                "retry initial delay ({:?}) exceeds the maximum delay ({:?})",
+                self.initial_delay, self.max_delay
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether retry number `attempt` (0-based) is allowed.
+    pub fn allows(&self, attempt: u32) -> bool {
+        self.max_retries.is_none_or(|m| attempt < m)
+    }
+
+    /// The delay before retry number `attempt` (0-based), given the server's `Retry-After`.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let bound = self.bound(attempt);
+        let jittered = if bound.is_zero() {
+            Duration::ZERO
+        } else {
+            let nanos = rand::rng().random_range(0..=bound.as_nanos().min(u64::MAX as u128) as u64);
+            Duration::from_nanos(nanos)
+        };
+        match retry_after {
+            Some(ra) => jittered.max(ra.min(MAX_RETRY_AFTER)),
+            None => jittered,
+        }
+    }
+
+    fn bound(&self, attempt: u32) -> Duration {
+        let factor = self.multiplier.powi(attempt.min(1000) as i32);
+        let secs = self.initial_delay.as_secs_f64() * factor;
+        if !secs.is_finite() || secs >= self.max_delay.as_secs_f64() {
+            self.max_delay
+        } else {
+            Duration::from_secs_f64(secs)
+        }
+    }
+}
+
+/// Parses a `Retry-After` value: delay seconds or an HTTP date.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(
+                secs.min(MAX_RETRY_AFTER.as_secs_f64()),
+            ));
+        }
+        return None;
+    }
+    let when = parse_http_date(v)?;
+    let now = std::time::SystemTime::now();
+    Some(
+        when.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the only form servers must send.
+fn parse_http_date(s: &str) -> Option<std::time::SystemTime> {
+    let mut parts = s.split_ascii_whitespace();
+    let _weekday = parts.next()?;
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':');
+    let h: u64 = hms.next()?.parse().ok()?;
+    let m: u64 = hms.next()?.parse().ok()?;
+    let sec: u64 = hms.next()?.parse().ok()?;
+    if parts.next()? != "GMT" || day == 0 || day > 31 || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day as i64);
+    if days < 0 {
+        return None;
+    }
+    let secs = days as u64 * 86_400 + h * 3600 + m * 60 + sec;
+    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("99999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(parse_retry_after("-5"), None);
+        // A date in the past means "now".
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        let t = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(
+            t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+            784_111_777
+        );
+    }
+
+    #[test]
+    fn delays_stay_within_bounds() {
+        let p = RetryPolicy::default()
+            .with_initial_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(1))
+            .with_multiplier(2.0);
+        for attempt in 0..50 {
+            let d = p.delay(attempt, None);
+            assert!(d <= Duration::from_secs(1), "attempt {attempt}: {d:?}");
+            assert!(d <= p.bound(attempt));
+        }
+        assert_eq!(p.bound(0), Duration::from_millis(100));
+        assert_eq!(p.bound(3), Duration::from_millis(800));
+        assert_eq!(p.bound(10), Duration::from_secs(1));
+        // Retry-After is a floor.
+        assert!(p.delay(0, Some(Duration::from_secs(5))) >= Duration::from_secs(5));
+    }
+
+    #[test]
+    fn invalid_policies_are_refused() {
+        assert!(RetryPolicy::default()
+            .with_multiplier(0.5)
+            .validate()
+            .is_err());
+        assert!(RetryPolicy::default()
+            .with_multiplier(f64::NAN)
+            .validate()
+            .is_err());
+        assert!(RetryPolicy::default()
+            .with_initial_delay(Duration::from_secs(10))
+            .with_max_delay(Duration::from_secs(1))
+            .validate()
+            .is_err());
+        assert!(RetryPolicy::none().validate().is_ok());
+        assert!(!RetryPolicy::none().allows(0));
+        assert!(RetryPolicy::default().allows(1_000_000));
+    }
+}
