@@ -42,3 +42,8 @@ pub use stream::{
     HeadResult,
 };
 pub use values::{RequestExtras, Value, ValueFuture};
+
+/// The README's Rust snippets, compiled as doctests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
