@@ -82,18 +82,68 @@ impl RetryPolicy {
         self
     }
 
-    /// Checks the values: the multiplier must be a finite number ≥ 1 and the initial delay must
-    /// not exceed the maximum.
+    /// A policy from plain numbers, as bindings and configuration files carry them: delays in
+    /// milliseconds, `max_retries` `None` for unlimited. Every value is checked, and the error
+    /// names the option that is wrong in both spellings the bindings use, e.g.
+    /// `max_retries (maxRetries)`.
+    ///
+    /// ```
+    /// use durable_streams_client::RetryPolicy;
+    /// assert!(RetryPolicy::from_millis(100.0, 5_000.0, 2.0, Some(3)).is_ok());
+    /// let err = RetryPolicy::from_millis(100.0, 5_000.0, 2.0, Some(-1)).unwrap_err();
+    /// assert!(err.to_string().contains("max_retries"));
+    /// ```
+    pub fn from_millis(
+        initial_delay_ms: f64,
+        max_delay_ms: f64,
+        multiplier: f64,
+        max_retries: Option<i64>,
+    ) -> Result<Self> {
+        let ms = |name: &str, v: f64| {
+            if (0.0..=1e12).contains(&v) {
+                Ok(Duration::from_secs_f64(v / 1000.0))
+            } else {
+                Err(Error::invalid(format!(
+                    "{name} must be a finite, non-negative number of milliseconds, got {v}"
+                )))
+            }
+        };
+        let max_retries = match max_retries {
+            None => None,
+            Some(n) => Some(u32::try_from(n).map_err(|_| {
+                Error::invalid(format!(
+                    "max_retries (maxRetries) must be between 0 and {}, got {n}",
+                    u32::MAX
+                ))
+            })?),
+        };
+        let policy = Self {
+            initial_delay: ms("initial_delay_ms (initialDelayMs)", initial_delay_ms)?,
+            max_delay: ms("max_delay_ms (maxDelayMs)", max_delay_ms)?,
+            multiplier,
+            max_retries,
+        };
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// Checks the values: the initial delay must be positive and not exceed the maximum, and
+    /// the multiplier must be a finite number ≥ 1.
     pub fn validate(&self) -> Result<()> {
         if !self.multiplier.is_finite() || self.multiplier < 1.0 {
             return Err(Error::invalid(format!(
-                "retry multiplier must be a finite number >= 1, got {}",
+                "multiplier must be a finite number >= 1, got {}",
                 self.multiplier
             )));
         }
+        if self.initial_delay.is_zero() {
+            return Err(Error::invalid(
+                "initial_delay_ms (initialDelayMs) must be greater than zero",
+            ));
+        }
         if self.initial_delay > self.max_delay {
             return Err(Error::invalid(format!(
-                "retry initial delay ({:?}) exceeds the maximum delay ({:?})",
+                "max_delay_ms (maxDelayMs) {:?} must not be less than initial_delay_ms (initialDelayMs) {:?}",
                 self.initial_delay, self.max_delay
             )));
         }
@@ -258,6 +308,19 @@ mod tests {
             .validate()
             .is_err());
         assert!(RetryPolicy::none().validate().is_ok());
+        for (args, name) in [
+            ((0.0, 100.0, 2.0, None), "initialDelayMs"),
+            ((-5.0, 100.0, 2.0, None), "initial_delay_ms"),
+            ((100.0, 50.0, 2.0, None), "maxDelayMs"),
+            ((100.0, 500.0, 0.9, None), "multiplier"),
+            ((100.0, 500.0, 2.0, Some(-1)), "maxRetries"),
+        ] {
+            let err = RetryPolicy::from_millis(args.0, args.1, args.2, args.3).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        let p = RetryPolicy::from_millis(10.0, 1000.0, 1.5, Some(2)).unwrap();
+        assert_eq!(p.initial_delay, Duration::from_millis(10));
+        assert_eq!(p.max_retries, Some(2));
         assert!(!RetryPolicy::none().allows(0));
         assert!(RetryPolicy::default().allows(1_000_000));
     }
