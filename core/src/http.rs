@@ -57,6 +57,7 @@ pub(crate) enum Op {
     Close,
     Head,
     Delete,
+    Read,
 }
 
 /// The stream URL as shown in errors and logs: no userinfo, no query, no fragment.

@@ -27,6 +27,7 @@ mod client;
 mod error;
 mod http;
 mod offset;
+mod read;
 mod retry;
 mod stream;
 mod values;
@@ -35,6 +36,10 @@ pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorCode, Result};
 pub use http::{headers, is_json_content_type};
 pub use offset::Offset;
+pub use read::{
+    stream, Batch, Batches, ErrorHook, ErrorHookFuture, LiveMode, ReadOptions, SseResilience,
+    StreamResponse,
+};
 pub use retry::RetryPolicy;
 pub use stream::{
     default_idempotent_retry, AppendOptions, AppendResult, CloseOptions, CloseResult,

@@ -1,0 +1,588 @@
+//! The read loop: catch-up requests, then long-polls or SSE connections, with retries, the
+//! error hook, SSE reconnection and the SSE-to-long-poll fallback.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::Rng;
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use tokio::sync::watch;
+use url::Url;
+
+use super::sse::{decode_base64_data, parse_control, SseEvent, SseParser};
+use super::{ErrorHook, LiveMode, SseResilience};
+use crate::error::{Error, Result};
+use crate::http::{
+    error_from_response, header_offset, header_str, header_true, headers as h,
+    is_json_content_type, prepare, transport_error, Op,
+};
+use crate::offset::Offset;
+use crate::retry::RetryPolicy;
+use crate::values::RequestExtras;
+
+/// What a read response's headers say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ResponseMeta {
+    pub next_offset: Option<Offset>,
+    pub cursor: Option<String>,
+    pub up_to_date: bool,
+    pub stream_closed: bool,
+    pub content_type: Option<String>,
+    pub sse_base64: bool,
+}
+
+/// Reads the protocol headers of a read response. Never fails: absent or unreadable headers
+/// are reported as absent.
+pub(crate) fn parse_meta(headers: &HeaderMap) -> ResponseMeta {
+    ResponseMeta {
+        next_offset: header_offset(headers),
+        cursor: header_str(headers, h::STREAM_CURSOR)
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned),
+        up_to_date: header_true(headers, h::STREAM_UP_TO_DATE),
+        stream_closed: header_true(headers, h::STREAM_CLOSED),
+        content_type: header_str(headers, "content-type").map(str::to_owned),
+        sse_base64: header_str(headers, h::STREAM_SSE_DATA_ENCODING)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("base64")),
+    }
+}
+
+/// One step of a read as the engine hands it on: the raw pieces (a response body, or the
+/// data events before one control event) and the position after them.
+#[derive(Debug, Clone)]
+pub(crate) struct Chunk {
+    pub segments: Vec<Bytes>,
+    pub offset: Offset,
+    pub cursor: Option<String>,
+    pub up_to_date: bool,
+    pub stream_closed: bool,
+}
+
+/// Which request to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    CatchUp,
+    LongPoll,
+    Sse,
+}
+
+/// The live transport, once the read has caught up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    LongPoll,
+    Sse,
+}
+
+/// A read response whose body was read whole.
+pub(crate) struct Fetched {
+    status: StatusCode,
+    meta: ResponseMeta,
+    body: Bytes,
+}
+
+enum Answer {
+    Body(Fetched),
+    Sse(reqwest::Response, ResponseMeta),
+    /// A 2xx answer to an SSE request that is not an event stream (a proxy in the way).
+    NotSse,
+}
+
+struct SseConn {
+    resp: reqwest::Response,
+    parser: SseParser,
+    events: VecDeque<SseEvent>,
+    pending: Vec<Bytes>,
+    base64: bool,
+    started: Instant,
+}
+
+/// Everything fixed for the life of a read.
+pub(crate) struct Config {
+    pub http: reqwest::Client,
+    pub request_timeout: Duration,
+    pub long_poll_timeout: Duration,
+    pub url: Url,
+    pub display: String,
+    pub extras: RequestExtras,
+    pub retry: RetryPolicy,
+    pub on_error: Option<ErrorHook>,
+    pub sse: SseResilience,
+    pub live: LiveMode,
+    pub json: bool,
+}
+
+pub(crate) struct Engine {
+    cfg: Config,
+    cancel: watch::Receiver<bool>,
+    offset: Offset,
+    cursor: Option<String>,
+    up_to_date: bool,
+    closed: bool,
+    content_type: Option<String>,
+    first: Option<Fetched>,
+    transport: Option<Transport>,
+    sse: Option<SseConn>,
+    short_connections: u32,
+    stop_at_up_to_date: bool,
+    last_emitted: Option<(Offset, bool, bool)>,
+    done: bool,
+}
+
+impl Engine {
+    /// Sends the first (catch-up) request and keeps its answer for the first chunk.
+    pub(crate) async fn start(
+        cfg: Config,
+        offset: Offset,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<Self> {
+        let mut engine = Engine {
+            cfg,
+            cancel,
+            offset,
+            cursor: None,
+            up_to_date: false,
+            closed: false,
+            content_type: None,
+            first: None,
+            transport: None,
+            sse: None,
+            short_connections: 0,
+            stop_at_up_to_date: false,
+            last_emitted: None,
+            done: false,
+        };
+        let first = engine.fetch_body(Kind::CatchUp).await?;
+        engine.content_type = first.meta.content_type.clone();
+        engine.first = Some(first);
+        Ok(engine)
+    }
+
+    /// The content type of the first response.
+    pub(crate) fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// Makes the read end at the first up-to-date point (the accumulating consumers).
+    pub(crate) fn stop_at_up_to_date(&mut self) {
+        self.stop_at_up_to_date = true;
+    }
+
+    fn is_cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// Runs `fut` unless the read is cancelled first.
+    async fn cancellable<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let mut cancel = self.cancel.clone();
+        tokio::select! {
+            biased;
+            _ = cancel.wait_for(|c| *c) => Err(Error::Cancelled),
+            r = fut => r,
+        }
+    }
+
+    async fn sleep(&self, d: Duration) -> Result<()> {
+        self.cancellable(async {
+            tokio::time::sleep(d).await;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The next chunk worth handing on, or `None` once the read is over.
+    pub(crate) async fn next_chunk(&mut self) -> Result<Option<Chunk>> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if self.is_cancelled() {
+                self.finish();
+                return Err(Error::Cancelled);
+            }
+            let step = match self.first.take() {
+                Some(first) => Some(self.apply_response(first)),
+                None => match self.next_request() {
+                    None => {
+                        self.finish();
+                        return Ok(None);
+                    }
+                    Some(Kind::Sse) => self.sse_step().await,
+                    Some(kind) => match self.fetch_body(kind).await {
+                        Ok(f) => Some(self.apply_response(f)),
+                        Err(e) => Some(Err(e)),
+                    },
+                },
+            };
+            match step {
+                None => continue,
+                Some(Err(e)) => {
+                    self.finish();
+                    return Err(e);
+                }
+                Some(Ok(chunk)) => {
+                    let key = (chunk.offset.clone(), chunk.up_to_date, chunk.stream_closed);
+                    if chunk.segments.is_empty() && self.last_emitted.as_ref() == Some(&key) {
+                        continue;
+                    }
+                    self.last_emitted = Some(key);
+                    return Ok(Some(chunk));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        self.done = true;
+        self.sse = None;
+        self.first = None;
+    }
+
+    /// What to ask next, or `None` when the read is complete.
+    fn next_request(&mut self) -> Option<Kind> {
+        if self.closed {
+            return None;
+        }
+        if self.up_to_date && (self.stop_at_up_to_date || self.cfg.live == LiveMode::Off) {
+            return None;
+        }
+        if self.transport.is_none() && self.up_to_date {
+            let sse = match self.cfg.live {
+                LiveMode::Sse => true,
+                LiveMode::Auto => {
+                    self.cfg.json
+                        || self
+                            .content_type
+                            .as_deref()
+                            .is_some_and(is_json_content_type)
+                }
+                LiveMode::LongPoll | LiveMode::Off => false,
+            };
+            self.transport = Some(if sse {
+                Transport::Sse
+            } else {
+                Transport::LongPoll
+            });
+            tracing::debug!(url = %self.cfg.display, sse, "caught up; reading live");
+        }
+        Some(match self.transport {
+            None => Kind::CatchUp,
+            Some(Transport::LongPoll) => Kind::LongPoll,
+            Some(Transport::Sse) => Kind::Sse,
+        })
+    }
+
+    fn apply_response(&mut self, f: Fetched) -> Result<Chunk> {
+        let Some(next) = f.meta.next_offset else {
+            return Err(Error::parse(
+                "read response",
+                format!(
+                    "status {} without a {} header",
+                    f.status.as_u16(),
+                    h::STREAM_NEXT_OFFSET
+                ),
+            ));
+        };
+        self.offset = next;
+        if f.meta.cursor.is_some() {
+            self.cursor = f.meta.cursor;
+        }
+        self.closed = f.meta.stream_closed;
+        self.up_to_date =
+            f.meta.up_to_date || f.meta.stream_closed || f.status == StatusCode::NO_CONTENT;
+        let segments = if f.body.is_empty() {
+            Vec::new()
+        } else {
+            vec![f.body]
+        };
+        Ok(self.chunk(segments))
+    }
+
+    fn chunk(&self, segments: Vec<Bytes>) -> Chunk {
+        Chunk {
+            segments,
+            offset: self.offset.clone(),
+            cursor: self.cursor.clone(),
+            up_to_date: self.up_to_date,
+            stream_closed: self.closed,
+        }
+    }
+
+    /// A catch-up or long-poll request, read whole, with retries and the error hook.
+    async fn fetch_body(&mut self, kind: Kind) -> Result<Fetched> {
+        match self.fetch(kind).await? {
+            Answer::Body(f) => Ok(f),
+            Answer::Sse(..) | Answer::NotSse => Err(Error::parse(
+                "read response",
+                "an event stream answered a plain read",
+            )),
+        }
+    }
+
+    /// Sends `kind` until it succeeds: retryable failures are retried under the retry policy;
+    /// then the error hook decides between giving up and trying again with new extras.
+    async fn fetch(&mut self, kind: Kind) -> Result<Answer> {
+        let mut attempt: u32 = 0;
+        loop {
+            let err = match self.cancellable(self.attempt(kind)).await {
+                Ok(answer) => return Ok(answer),
+                Err(Error::Cancelled) if self.is_cancelled() => return Err(Error::Cancelled),
+                Err(e) => e,
+            };
+            if err.is_retryable() && self.cfg.retry.allows(attempt) {
+                let delay = self.cfg.retry.delay(attempt, err.retry_after());
+                tracing::info!(
+                    url = %self.cfg.display,
+                    request = ?kind,
+                    attempt = attempt + 1,
+                    delay_ms = delay.as_millis() as u64,
+                    error = %err,
+                    "retrying read request"
+                );
+                self.sleep(delay).await?;
+                attempt += 1;
+                continue;
+            }
+            let Some(hook) = self.cfg.on_error.clone() else {
+                tracing::debug!(url = %self.cfg.display, error = %err, "read failed");
+                return Err(err);
+            };
+            match self
+                .cancellable(async { Ok(hook.call(err.clone()).await) })
+                .await?
+            {
+                Some(extras) => {
+                    tracing::info!(
+                        url = %self.cfg.display,
+                        request = ?kind,
+                        error = %err,
+                        "error hook asked to retry the read"
+                    );
+                    self.cfg.extras = self.cfg.extras.merged(&extras);
+                    attempt = 0;
+                }
+                None => {
+                    tracing::debug!(url = %self.cfg.display, error = %err, "error hook stopped the read");
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// One request. For catch-up and long-poll the whole body is read here, so a connection
+    /// lost in the middle of it is retried like any other network error.
+    async fn attempt(&self, kind: Kind) -> Result<Answer> {
+        let mut params: Vec<(&str, &str)> = vec![("offset", self.offset.as_str())];
+        let live = match kind {
+            Kind::CatchUp => None,
+            Kind::LongPoll => Some("long-poll"),
+            Kind::Sse => Some("sse"),
+        };
+        if let Some(live) = live {
+            params.push(("live", live));
+            if let Some(c) = &self.cursor {
+                params.push(("cursor", c));
+            }
+        }
+        let accept: &[(&str, &str)] = if kind == Kind::Sse {
+            &[("Accept", "text/event-stream")]
+        } else {
+            &[]
+        };
+        let prepared = prepare(&self.cfg.url, &self.cfg.extras, &params, accept).await?;
+        let mut rb = self.cfg.http.get(prepared.url).headers(prepared.headers);
+        match kind {
+            Kind::CatchUp => rb = rb.timeout(self.cfg.request_timeout),
+            Kind::LongPoll => rb = rb.timeout(self.cfg.long_poll_timeout),
+            // An SSE response lasts as long as the server keeps it open; silence is bounded
+            // by the idle timeout instead.
+            Kind::Sse => {}
+        }
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| transport_error(e, &self.cfg.display))?;
+        let status = resp.status();
+        tracing::debug!(url = %self.cfg.display, request = ?kind, status = status.as_u16(), "read response");
+        if !status.is_success() {
+            return Err(error_from_response(resp, &self.cfg.display, Op::Read).await);
+        }
+        let meta = parse_meta(resp.headers());
+        if kind == Kind::Sse {
+            let is_sse = meta.content_type.as_deref().is_some_and(|ct| {
+                ct.split(';')
+                    .next()
+                    .is_some_and(|e| e.trim().eq_ignore_ascii_case("text/event-stream"))
+            });
+            return Ok(if is_sse {
+                Answer::Sse(resp, meta)
+            } else {
+                Answer::NotSse
+            });
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error(e, &self.cfg.display))?;
+        Ok(Answer::Body(Fetched { status, meta, body }))
+    }
+
+    /// Advances the SSE connection (opening it first if needed) by one control event, or
+    /// handles its end. `None` means nothing to hand on yet.
+    async fn sse_step(&mut self) -> Option<Result<Chunk>> {
+        let mut conn = match self.sse.take() {
+            Some(conn) => conn,
+            None => match self.fetch(Kind::Sse).await {
+                Ok(Answer::Sse(resp, meta)) => SseConn {
+                    resp,
+                    parser: SseParser::default(),
+                    events: VecDeque::new(),
+                    pending: Vec::new(),
+                    base64: meta.sse_base64,
+                    started: Instant::now(),
+                },
+                Ok(Answer::NotSse) | Ok(Answer::Body(_)) => {
+                    tracing::warn!(
+                        url = %self.cfg.display,
+                        "the server answered an SSE request without an event stream; reading with long-polls instead"
+                    );
+                    self.transport = Some(Transport::LongPoll);
+                    return None;
+                }
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        loop {
+            while let Some(ev) = conn.events.pop_front() {
+                match ev.event.as_str() {
+                    "data" => {
+                        let data = if conn.base64 {
+                            match decode_base64_data(&ev.data) {
+                                Ok(d) => d,
+                                Err(e) => return Some(Err(e)),
+                            }
+                        } else {
+                            ev.data
+                        };
+                        if !data.is_empty() {
+                            conn.pending.push(data);
+                        }
+                    }
+                    "control" => {
+                        let control = match parse_control(&ev.data) {
+                            Ok(c) => c,
+                            Err(e) => return Some(Err(e)),
+                        };
+                        self.offset = control.next_offset;
+                        if control.cursor.is_some() {
+                            self.cursor = control.cursor;
+                        }
+                        self.up_to_date = control.up_to_date;
+                        self.closed = control.stream_closed;
+                        let segments = std::mem::take(&mut conn.pending);
+                        if !self.closed {
+                            self.sse = Some(conn);
+                        }
+                        return Some(Ok(self.chunk(segments)));
+                    }
+                    other => {
+                        tracing::debug!(url = %self.cfg.display, event = other, "ignoring an unknown SSE event");
+                    }
+                }
+            }
+            let idle = self.cfg.long_poll_timeout;
+            let read = self
+                .cancellable(async {
+                    match tokio::time::timeout(idle, conn.resp.chunk()).await {
+                        Ok(Ok(Some(bytes))) => Ok(Some(bytes)),
+                        Ok(Ok(None)) => Ok(None),
+                        Ok(Err(e)) => Err(transport_error(e, &self.cfg.display)),
+                        Err(_) => Err(Error::Timeout {
+                            what: format!("SSE connection idle for {idle:?}"),
+                        }),
+                    }
+                })
+                .await;
+            match read {
+                Ok(Some(bytes)) => {
+                    if let Err(e) = conn.parser.feed(&bytes, &mut conn.events) {
+                        return Some(Err(e));
+                    }
+                }
+                Err(Error::Cancelled) if self.is_cancelled() => return Some(Err(Error::Cancelled)),
+                Ok(None) => return self.sse_ended(conn, None).await,
+                Err(e) => return self.sse_ended(conn, Some(e)).await,
+            }
+        }
+    }
+
+    /// An SSE connection ended before the stream closed: data after the last control event is
+    /// dropped (the reconnection starts from that event's offset and gets it again). Connections
+    /// that end too soon, too often, switch the read to long-polls.
+    async fn sse_ended(&mut self, conn: SseConn, error: Option<Error>) -> Option<Result<Chunk>> {
+        let lasted = conn.started.elapsed();
+        drop(conn);
+        let cfg = &self.cfg.sse;
+        if lasted >= cfg.min_connection_duration {
+            self.short_connections = 0;
+            tracing::debug!(url = %self.cfg.display, lasted_ms = lasted.as_millis() as u64, error = ?error.map(|e| e.to_string()), "SSE connection ended; reconnecting");
+            return None;
+        }
+        self.short_connections += 1;
+        if self.short_connections >= cfg.max_short_connections {
+            tracing::warn!(
+                url = %self.cfg.display,
+                short_connections = self.short_connections,
+                "SSE connections keep ending at once (a proxy may be buffering the responses); reading with long-polls instead"
+            );
+            self.transport = Some(Transport::LongPoll);
+            return None;
+        }
+        let exp = cfg
+            .backoff_base_delay
+            .saturating_mul(1u32 << (self.short_connections - 1).min(20));
+        let bound = exp.min(cfg.backoff_max_delay);
+        let delay = Duration::from_nanos(
+            rand::rng().random_range(0..=bound.as_nanos().min(u64::MAX as u128) as u64),
+        );
+        tracing::info!(
+            url = %self.cfg.display,
+            short_connections = self.short_connections,
+            delay_ms = delay.as_millis() as u64,
+            error = ?error.map(|e| e.to_string()),
+            "SSE connection ended early; reconnecting after a pause"
+        );
+        match self.sleep(delay).await {
+            Ok(()) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_headers() {
+        let mut hm = HeaderMap::new();
+        assert_eq!(parse_meta(&hm), ResponseMeta::default());
+        hm.insert("stream-next-offset", "0_7".parse().unwrap());
+        hm.insert("stream-cursor", " 123 ".parse().unwrap());
+        hm.insert("stream-up-to-date", "TRUE".parse().unwrap());
+        hm.insert("stream-closed", "false".parse().unwrap());
+        hm.insert("content-type", "application/json".parse().unwrap());
+        hm.insert("stream-sse-data-encoding", "Base64".parse().unwrap());
+        let m = parse_meta(&hm);
+        assert_eq!(m.next_offset.unwrap().as_str(), "0_7");
+        assert_eq!(m.cursor.as_deref(), Some("123"));
+        assert!(m.up_to_date && !m.stream_closed && m.sse_base64);
+        assert_eq!(m.content_type.as_deref(), Some("application/json"));
+        hm.insert("stream-next-offset", "".parse().unwrap());
+        hm.insert("stream-cursor", "".parse().unwrap());
+        let m = parse_meta(&hm);
+        assert!(m.next_offset.is_none() && m.cursor.is_none());
+    }
+}

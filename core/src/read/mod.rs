@@ -1,0 +1,731 @@
+//! Reading a stream: catch-up, long-poll and SSE, with resumable offsets.
+//!
+//! [`stream`] (or [`DurableStream::stream`]) sends the first request and returns a
+//! [`StreamResponse`], which is then consumed once in one of three styles: everything at once
+//! ([`StreamResponse::bytes`], [`text`](StreamResponse::text), [`json`](StreamResponse::json)),
+//! a `Stream` of chunks ([`byte_stream`](StreamResponse::byte_stream),
+//! [`text_stream`](StreamResponse::text_stream), [`json_stream`](StreamResponse::json_stream)),
+//! or [`Batches`] that each carry the offset to resume from
+//! ([`byte_batches`](StreamResponse::byte_batches), [`text_batches`](StreamResponse::text_batches),
+//! [`json_batches`](StreamResponse::json_batches)).
+
+mod decode;
+mod engine;
+mod sse;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{self, BoxStream};
+use futures_util::{StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use url::Url;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::http::is_json_content_type;
+use crate::offset::Offset;
+use crate::retry::RetryPolicy;
+use crate::stream::DurableStream;
+use crate::values::{RequestExtras, Value};
+
+use decode::{concat, json_items, Utf8Decoder};
+use engine::{Chunk, Config, Engine};
+
+/// How a read continues once it has caught up with the stream.
+///
+/// Every mode starts with plain (cacheable) catch-up requests until the server says the reader
+/// is up to date; the mode decides what happens then. In every mode the read ends when the
+/// stream is closed and all of its data was delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LiveMode {
+    /// Stop at the first up-to-date response.
+    Off,
+    /// Wait for new data with long-poll requests (`live=long-poll`).
+    LongPoll,
+    /// Receive new data over server-sent events (`live=sse`), reconnecting from the last
+    /// control event, and falling back to long-polls when connections keep ending at once.
+    Sse,
+    /// SSE for JSON streams, long-poll for all others (the default).
+    ///
+    /// SSE framing turns every CR and CRLF in a text payload into LF, so a `text/*` stream
+    /// could arrive altered; binary streams would travel base64-encoded (a third larger).
+    /// JSON keeps its meaning across that framing, so only JSON streams use SSE.
+    #[default]
+    Auto,
+}
+
+impl LiveMode {
+    /// The name used in documentation and logs: `off`, `long-poll`, `sse` or `auto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::LongPoll => "long-poll",
+            Self::Sse => "sse",
+            Self::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for LiveMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When SSE connections count as broken, and how reconnections are paced.
+///
+/// A connection that ends (without the stream being closed) after less than
+/// `min_connection_duration` is *short*; after `max_short_connections` short connections in a
+/// row the read switches to long-polls for good, since something between client and server
+/// (typically a buffering proxy) keeps SSE from working. Between short connections the read
+/// waits a random delay of up to `backoff_base_delay * 2^(n-1)`, capped at
+/// `backoff_max_delay`. A connection that lasted long enough is reopened at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseResilience {
+    /// A connection shorter than this is a short connection (default 1 s).
+    pub min_connection_duration: Duration,
+    /// Short connections in a row before falling back to long-polls (default 3, at least 1).
+    pub max_short_connections: u32,
+    /// The first reconnection delay bound (default 100 ms).
+    pub backoff_base_delay: Duration,
+    /// The largest reconnection delay bound (default 5 s).
+    pub backoff_max_delay: Duration,
+}
+
+impl Default for SseResilience {
+    fn default() -> Self {
+        Self {
+            min_connection_duration: Duration::from_secs(1),
+            max_short_connections: 3,
+            backoff_base_delay: Duration::from_millis(100),
+            backoff_max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SseResilience {
+    /// Checks the values: at least one short connection, and a base delay not above the
+    /// maximum.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_short_connections == 0 {
+            return Err(Error::invalid("max_short_connections must be at least 1"));
+        }
+        if self.backoff_base_delay > self.backoff_max_delay {
+            return Err(Error::invalid(format!(
+                "SSE backoff base delay ({:?}) exceeds the maximum delay ({:?})",
+                self.backoff_base_delay, self.backoff_max_delay
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The future an [`ErrorHook`] returns.
+pub type ErrorHookFuture = Pin<Box<dyn Future<Output = Option<RequestExtras>> + Send + 'static>>;
+
+/// Decides what happens when a read request fails for good.
+///
+/// It is called for every failed request of a read (the first one, and every later catch-up,
+/// long-poll or SSE connection) once the retry policy has given up or when the error is not
+/// retryable. Returning `None` ends the read with that error; returning `Some(extras)` sends
+/// the request again at once with `extras` merged over the read's headers and parameters (they
+/// stay for the rest of the read). A hook that always answers `Some` retries forever, so it
+/// should look at the error and pace itself.
+///
+/// ```
+/// use durable_streams_client::{Error, ErrorHook, RequestExtras};
+/// let hook = ErrorHook::new(|err: Error| async move {
+///     match err {
+///         Error::Unauthorized { .. } => {
+///             let token = "fresh-token"; // fetch a new one here
+///             Some(RequestExtras::new().header("Authorization", format!("Bearer {token}")))
+///         }
+///         _ => None,
+///     }
+/// });
+/// # let _ = hook;
+/// ```
+#[derive(Clone)]
+pub struct ErrorHook(Arc<dyn Fn(Error) -> ErrorHookFuture + Send + Sync + 'static>);
+
+impl ErrorHook {
+    /// A hook from an async function of the error.
+    pub fn new<F, Fut>(f: F) -> Self
+    where
+        F: Fn(Error) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<RequestExtras>> + Send + 'static,
+    {
+        Self(Arc::new(move |e| Box::pin(f(e)) as ErrorHookFuture))
+    }
+
+    pub(crate) async fn call(&self, err: Error) -> Option<RequestExtras> {
+        (self.0)(err).await
+    }
+}
+
+impl fmt::Debug for ErrorHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ErrorHook(..)")
+    }
+}
+
+/// Options of a read.
+///
+/// ```
+/// use durable_streams_client::{LiveMode, Offset, ReadOptions};
+/// let opts = ReadOptions::new()
+///     .offset(Offset::now())
+///     .live(LiveMode::LongPoll)
+///     .header("Authorization", "Bearer token");
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Where to start: [`Offset::beginning`] (the default), [`Offset::now`] or a saved offset.
+    pub offset: Offset,
+    /// What to do after catching up (default [`LiveMode::Auto`]).
+    pub live: LiveMode,
+    /// Treat the stream as JSON whatever its content type (default: only `application/json`).
+    pub json: bool,
+    /// Headers and parameters of this read, over the handle's.
+    pub extras: RequestExtras,
+    /// Retries of failed requests: network errors, timeouts, 5xx and 429, with full-jitter
+    /// backoff and `Retry-After` honoured. Default: [`RetryPolicy::default`] (no limit).
+    pub retry: RetryPolicy,
+    /// Consulted on every request that fails for good; see [`ErrorHook`].
+    pub on_error: Option<ErrorHook>,
+    /// SSE reconnection and fallback settings.
+    pub sse: SseResilience,
+    /// The client to use; default: the handle's ([`Client::shared`] for [`stream`]).
+    pub client: Option<Client>,
+}
+
+impl ReadOptions {
+    /// The default options: from the beginning, [`LiveMode::Auto`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the start offset.
+    pub fn offset(mut self, offset: impl Into<Offset>) -> Self {
+        self.offset = offset.into();
+        self
+    }
+
+    /// Sets the live mode.
+    pub fn live(mut self, live: LiveMode) -> Self {
+        self.live = live;
+        self
+    }
+
+    /// Forces (or stops forcing) JSON mode.
+    pub fn json(mut self, yes: bool) -> Self {
+        self.json = yes;
+        self
+    }
+
+    /// Adds a header, fixed or computed once per request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.extras.set_header(name, value);
+        self
+    }
+
+    /// Adds a query parameter, fixed or computed once per request.
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.extras.set_param(name, value);
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Sets the error hook from an async function; see [`ErrorHook`].
+    pub fn on_error<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Error) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<RequestExtras>> + Send + 'static,
+    {
+        self.on_error = Some(ErrorHook::new(f));
+        self
+    }
+
+    /// Sets the SSE resilience settings.
+    pub fn sse_resilience(mut self, sse: SseResilience) -> Self {
+        self.sse = sse;
+        self
+    }
+
+    /// Uses this client.
+    pub fn client(mut self, client: Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+}
+
+/// Reads the stream at `url`: sends the first request and returns the response to consume.
+///
+/// Errors of the first request (after retries and the error hook) are returned here, e.g.
+/// [`Error::NotFound`]. See [`DurableStream::stream`].
+///
+/// ```no_run
+/// # async fn demo() -> durable_streams_client::Result<()> {
+/// use durable_streams_client::{stream, LiveMode, ReadOptions};
+/// let resp = stream(
+///     "http://127.0.0.1:4437/v1/stream/events",
+///     ReadOptions::new().live(LiveMode::Off),
+/// )
+/// .await?;
+/// let events: Vec<serde_json::Value> = resp.json().await?;
+/// println!("{} events, resume from {}", events.len(), resp.offset());
+/// # Ok(()) }
+/// ```
+pub async fn stream(url: impl Into<String>, options: ReadOptions) -> Result<StreamResponse> {
+    let mut builder = DurableStream::builder(url);
+    if let Some(c) = &options.client {
+        builder = builder.client(c.clone());
+    }
+    builder.build()?.stream(options).await
+}
+
+impl DurableStream {
+    /// Reads this stream: sends the first (catch-up) request and returns the response.
+    ///
+    /// The handle's headers and parameters apply, with the read's own over them. Offsets are
+    /// sent URL-encoded; the server's cursor is echoed on every live request. The read ends
+    /// when the stream is closed, in every live mode.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> durable_streams_client::Result<()> {
+    /// use durable_streams_client::{DurableStream, LiveMode, Offset, ReadOptions};
+    /// let stream = DurableStream::new("http://127.0.0.1:4437/v1/stream/events")?;
+    /// let saved = Offset::beginning(); // or an offset stored by an earlier run
+    /// let resp = stream.stream(ReadOptions::new().offset(saved).live(LiveMode::LongPoll)).await?;
+    /// let mut batches = resp.json_batches::<serde_json::Value>()?;
+    /// while let Some(batch) = batches.next_batch().await? {
+    ///     for item in &batch.data {
+    ///         println!("{item}");
+    ///     }
+    ///     // store batch.offset: a later read resumes from there.
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn stream(&self, options: ReadOptions) -> Result<StreamResponse> {
+        options.retry.validate()?;
+        options.sse.validate()?;
+        let client = match &options.client {
+            Some(c) => c.clone(),
+            None => self.inner.client.clone(),
+        };
+        let cfg = Config {
+            http: client.http().clone(),
+            request_timeout: client.request_timeout(),
+            long_poll_timeout: client.long_poll_timeout(),
+            url: self.inner.url.clone(),
+            display: self.inner.display.clone(),
+            extras: self.inner.extras.merged(&options.extras),
+            retry: options.retry,
+            on_error: options.on_error,
+            sse: options.sse,
+            live: options.live,
+            json: options.json,
+        };
+        let (cancel, cancelled) = watch::channel(false);
+        let engine = Engine::start(cfg, options.offset.clone(), cancelled).await?;
+        let content_type = engine.content_type().map(str::to_owned);
+        self.set_content_type(content_type.as_deref());
+        Ok(StreamResponse {
+            shared: Arc::new(Shared {
+                position: Mutex::new(Position {
+                    offset: options.offset.clone(),
+                    cursor: None,
+                    up_to_date: false,
+                    stream_closed: false,
+                }),
+                cancel,
+            }),
+            engine: Mutex::new(Some(engine)),
+            url: self.inner.url.clone(),
+            content_type,
+            live: options.live,
+            start_offset: options.offset,
+            json: options.json,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Position {
+    offset: Offset,
+    cursor: Option<String>,
+    up_to_date: bool,
+    stream_closed: bool,
+}
+
+struct Shared {
+    position: Mutex<Position>,
+    cancel: watch::Sender<bool>,
+}
+
+impl Shared {
+    fn is_cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    fn cancel(&self) {
+        self.cancel.send_replace(true);
+    }
+
+    fn position(&self) -> Option<Position> {
+        self.position.lock().ok().map(|p| p.clone())
+    }
+
+    fn advance<D>(&self, batch: &Batch<D>) {
+        if let Ok(mut p) = self.position.lock() {
+            p.offset = batch.offset.clone();
+            p.cursor = batch.cursor.clone();
+            p.up_to_date = batch.up_to_date;
+            p.stream_closed = batch.stream_closed;
+        }
+    }
+}
+
+/// A read in progress: its metadata, and its data to consume exactly once.
+///
+/// The position accessors ([`offset`](Self::offset), [`cursor`](Self::cursor),
+/// [`up_to_date`](Self::up_to_date), [`stream_closed`](Self::stream_closed)) describe the point
+/// after the data already handed to the consumer, so `offset()` is always safe to resume from.
+///
+/// Only one consumer method may be used; a second one fails with [`Error::AlreadyConsumed`].
+/// The accumulating ones (`bytes`, `text`, `json`) return at the first up-to-date point even
+/// in a live mode; the others follow the live mode until the stream is closed, the consumer
+/// stops, or the read is cancelled. Dropping the response (or its stream) ends the HTTP
+/// request in flight; [`cancel`](Self::cancel) does so from anywhere.
+///
+/// Whole responses (or, with SSE, the data events before one control event) are read into
+/// memory before they are handed on, since only their end carries an offset to resume from.
+pub struct StreamResponse {
+    shared: Arc<Shared>,
+    engine: Mutex<Option<Engine>>,
+    url: Url,
+    content_type: Option<String>,
+    live: LiveMode,
+    start_offset: Offset,
+    json: bool,
+}
+
+impl fmt::Debug for StreamResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamResponse")
+            .field("content_type", &self.content_type)
+            .field("live", &self.live)
+            .field("start_offset", &self.start_offset)
+            .field("offset", &self.offset())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One step of a read with the position after it: a response body, or the data of the SSE
+/// events before one control event.
+///
+/// `data` is [`Bytes`], a `String`, or a `Vec<T>` of JSON messages. Storing `offset` once the
+/// data is processed makes a later read resume exactly after it, with nothing lost and nothing
+/// repeated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch<D> {
+    /// The data (possibly empty when the batch only reports progress or closure).
+    pub data: D,
+    /// The offset to resume from after this batch.
+    pub offset: Offset,
+    /// The server's cursor, echoed by the client on live requests.
+    pub cursor: Option<String>,
+    /// Whether the reader had caught up with the stream at this point.
+    pub up_to_date: bool,
+    /// Whether the stream is closed and this batch holds its last data.
+    pub stream_closed: bool,
+}
+
+type DecodeFn<D> = Box<dyn FnMut(Vec<Bytes>, bool) -> Result<D> + Send + 'static>;
+
+/// A pull-based reader of [`Batch`]es: call [`next_batch`](Self::next_batch) until it returns
+/// `None`, or turn it into a `Stream` with [`into_stream`](Self::into_stream).
+///
+/// Batches are only produced when they carry data or change the position, so idle keep-alive
+/// answers of the server do not show up. After an error, or once the read is over or
+/// cancelled, `next_batch` returns `Ok(None)`.
+pub struct Batches<D> {
+    engine: Option<Engine>,
+    decode: DecodeFn<D>,
+    shared: Arc<Shared>,
+}
+
+impl<D> fmt::Debug for Batches<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batches")
+            .field("finished", &self.engine.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Send + 'static> Batches<D> {
+    /// The next batch, or `None` when the read is over (stream closed, caught up in
+    /// [`LiveMode::Off`], or cancelled).
+    pub async fn next_batch(&mut self) -> Result<Option<Batch<D>>> {
+        match self.next_inner().await {
+            Err(Error::Cancelled) if self.shared.is_cancelled() => Ok(None),
+            other => other,
+        }
+    }
+
+    /// Like `next_batch`, but a cancellation is reported as [`Error::Cancelled`].
+    async fn next_inner(&mut self) -> Result<Option<Batch<D>>> {
+        let Some(engine) = self.engine.as_mut() else {
+            return Ok(None);
+        };
+        let chunk = match engine.next_chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => {
+                self.engine = None;
+                return Ok(None);
+            }
+            Err(e) => {
+                self.engine = None;
+                return Err(e);
+            }
+        };
+        let Chunk {
+            segments,
+            offset,
+            cursor,
+            up_to_date,
+            stream_closed,
+        } = chunk;
+        let data = match (self.decode)(segments, stream_closed) {
+            Ok(d) => d,
+            Err(e) => {
+                self.engine = None;
+                return Err(e);
+            }
+        };
+        let batch = Batch {
+            data,
+            offset,
+            cursor,
+            up_to_date,
+            stream_closed,
+        };
+        self.shared.advance(&batch);
+        Ok(Some(batch))
+    }
+
+    /// Stops the read: the request in flight is abandoned and `next_batch` returns `None`.
+    pub fn cancel(&self) {
+        self.shared.cancel();
+    }
+
+    /// The batches as a `Stream`; it ends after the first error.
+    pub fn into_stream(self) -> BoxStream<'static, Result<Batch<D>>> {
+        stream::unfold(self, |mut batches| async move {
+            match batches.next_batch().await {
+                Ok(Some(b)) => Some((Ok(b), batches)),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), batches)),
+            }
+        })
+        .boxed()
+    }
+}
+
+impl StreamResponse {
+    /// The stream URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The stream's content type, from the first response.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// Whether the JSON consumers apply: the content type is JSON or [`ReadOptions::json`]
+    /// forced it.
+    pub fn is_json(&self) -> bool {
+        self.json
+            || self
+                .content_type
+                .as_deref()
+                .is_some_and(is_json_content_type)
+    }
+
+    /// The live mode this read was started with.
+    pub fn live(&self) -> LiveMode {
+        self.live
+    }
+
+    /// The offset the read started from.
+    pub fn start_offset(&self) -> &Offset {
+        &self.start_offset
+    }
+
+    /// The offset after the data handed to the consumer so far (the start offset before any).
+    pub fn offset(&self) -> Offset {
+        self.shared
+            .position()
+            .map(|p| p.offset)
+            .unwrap_or_else(|| self.start_offset.clone())
+    }
+
+    /// The last cursor the server sent, as of the data handed to the consumer.
+    pub fn cursor(&self) -> Option<String> {
+        self.shared.position().and_then(|p| p.cursor)
+    }
+
+    /// Whether the consumer has caught up with the stream.
+    pub fn up_to_date(&self) -> bool {
+        self.shared.position().is_some_and(|p| p.up_to_date)
+    }
+
+    /// Whether the consumer has received the last data of a closed stream.
+    pub fn stream_closed(&self) -> bool {
+        self.shared.position().is_some_and(|p| p.stream_closed)
+    }
+
+    /// Stops the read from anywhere: the request in flight is abandoned, streams and batch
+    /// readers end, and accumulating consumers fail with [`Error::Cancelled`].
+    pub fn cancel(&self) {
+        self.shared.cancel();
+    }
+
+    fn take(&self, stop_at_up_to_date: bool) -> Result<Engine> {
+        let mut engine = self
+            .engine
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .ok_or(Error::AlreadyConsumed)?;
+        if stop_at_up_to_date {
+            engine.stop_at_up_to_date();
+        }
+        Ok(engine)
+    }
+
+    fn check_json(&self) -> Result<()> {
+        if self.is_json() {
+            return Ok(());
+        }
+        Err(Error::invalid(format!(
+            "JSON consumers need an application/json stream, this one is {}; set ReadOptions::json to force JSON parsing",
+            self.content_type.as_deref().unwrap_or("of unknown type")
+        )))
+    }
+
+    fn batches<D>(&self, stop_at_up_to_date: bool, decode: DecodeFn<D>) -> Result<Batches<D>> {
+        Ok(Batches {
+            engine: Some(self.take(stop_at_up_to_date)?),
+            decode,
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// All bytes up to the first up-to-date point (or the end of a closed stream).
+    pub async fn bytes(&self) -> Result<Bytes> {
+        let mut batches = self.batches(true, Box::new(|s, _| Ok(concat(s))))?;
+        let mut parts = Vec::new();
+        while let Some(b) = batches.next_inner().await? {
+            if !b.data.is_empty() {
+                parts.push(b.data);
+            }
+        }
+        Ok(concat(parts))
+    }
+
+    /// All text up to the first up-to-date point; invalid UTF-8 is an [`Error::Parse`].
+    pub async fn text(&self) -> Result<String> {
+        let bytes = self.bytes().await?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|e| Error::parse("text", format!("invalid UTF-8: {}", e.utf8_error())))
+    }
+
+    /// All JSON messages up to the first up-to-date point, each deserialized as `T`.
+    ///
+    /// Fails with [`Error::InvalidArgument`] on a stream that is not JSON (unless
+    /// [`ReadOptions::json`] is set) and with [`Error::Parse`] on malformed JSON.
+    pub async fn json<T: DeserializeOwned + Send + 'static>(&self) -> Result<Vec<T>> {
+        self.check_json()?;
+        let mut batches = self.batches(true, Box::new(|s: Vec<Bytes>, _| json_items::<T>(&s)))?;
+        let mut items = Vec::new();
+        while let Some(mut b) = batches.next_inner().await? {
+            items.append(&mut b.data);
+        }
+        Ok(items)
+    }
+
+    /// Batches of raw bytes.
+    pub fn byte_batches(&self) -> Result<Batches<Bytes>> {
+        self.batches(false, Box::new(|s, _| Ok(concat(s))))
+    }
+
+    /// Batches of text. A UTF-8 character split between two batches is delivered whole with the
+    /// second one; invalid UTF-8 is an [`Error::Parse`].
+    pub fn text_batches(&self) -> Result<Batches<String>> {
+        let mut decoder = Utf8Decoder::default();
+        self.batches(
+            false,
+            Box::new(move |segments, closed| {
+                let mut text = String::new();
+                for s in &segments {
+                    text.push_str(&decoder.decode(s)?);
+                }
+                if closed {
+                    decoder.finish()?;
+                }
+                Ok(text)
+            }),
+        )
+    }
+
+    /// Batches of JSON messages, each deserialized as `T`. Same checks as
+    /// [`json`](Self::json).
+    pub fn json_batches<T: DeserializeOwned + Send + 'static>(&self) -> Result<Batches<Vec<T>>> {
+        self.check_json()?;
+        self.batches(false, Box::new(|s: Vec<Bytes>, _| json_items::<T>(&s)))
+    }
+
+    /// The data as a `Stream` of byte chunks (empty chunks are skipped).
+    pub fn byte_stream(&self) -> Result<BoxStream<'static, Result<Bytes>>> {
+        Ok(self
+            .byte_batches()?
+            .into_stream()
+            .try_filter_map(|b| async move { Ok((!b.data.is_empty()).then_some(b.data)) })
+            .boxed())
+    }
+
+    /// The data as a `Stream` of text chunks (empty chunks are skipped).
+    pub fn text_stream(&self) -> Result<BoxStream<'static, Result<String>>> {
+        Ok(self
+            .text_batches()?
+            .into_stream()
+            .try_filter_map(|b| async move { Ok((!b.data.is_empty()).then_some(b.data)) })
+            .boxed())
+    }
+
+    /// The JSON messages one by one as a `Stream`.
+    pub fn json_stream<T: DeserializeOwned + Send + 'static>(
+        &self,
+    ) -> Result<BoxStream<'static, Result<T>>> {
+        Ok(self
+            .json_batches::<T>()?
+            .into_stream()
+            .map_ok(|b| stream::iter(b.data.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed())
+    }
+}

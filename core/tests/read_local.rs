@@ -1,0 +1,562 @@
+//! The read path against a scripted local HTTP server: what the client sends, and answers the
+//! reference server never gives (chunked catch-up, SSE connections that end, broken proxies).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use durable_streams_client::{
+    Client, DurableStream, Error, ErrorCode, LiveMode, ReadOptions, RequestExtras, RetryPolicy,
+    SseResilience, Value,
+};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A request as the local server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    target: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    fn param(&self, name: &str) -> Option<String> {
+        let url = url::Url::parse(&format!("http://h{}", self.target)).unwrap();
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+
+    /// `catch-up`, `long-poll` or `sse`.
+    fn kind(&self) -> String {
+        self.param("live").unwrap_or_else(|| "catch-up".into())
+    }
+}
+
+/// What the local server answers.
+enum Reply {
+    /// A complete response.
+    Full(u16, Vec<(&'static str, String)>, Vec<u8>),
+    /// A 200 body delimited by the connection's end: the parts are written in order, then the
+    /// connection is closed, or (with `hold`) kept open until the client goes away.
+    Open(Vec<(&'static str, String)>, Vec<Vec<u8>>, bool),
+}
+
+struct Local {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    /// Connections the client closed while the server held them open.
+    abandoned: Arc<AtomicUsize>,
+}
+
+impl Local {
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        self.seen().iter().map(Seen::kind).collect()
+    }
+
+    fn handle(&self) -> DurableStream {
+        DurableStream::builder(format!("{}/s", self.url))
+            .client(Client::new().unwrap())
+            .build()
+            .unwrap()
+    }
+}
+
+/// Starts a server that answers request number `n` with `handler(n, request)`, one request per
+/// connection.
+async fn local<F>(handler: F) -> Local
+where
+    F: Fn(usize, &Seen) -> Reply + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let abandoned = Arc::new(AtomicUsize::new(0));
+    let handler = Arc::new(handler);
+    let (seen2, abandoned2) = (seen.clone(), abandoned.clone());
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let (seen, abandoned, handler) = (seen2.clone(), abandoned2.clone(), handler.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 4096];
+                let end = loop {
+                    let n = sock.read(&mut tmp).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&tmp[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let mut lines = head.lines();
+                let target = lines.next().unwrap().split(' ').nth(1).unwrap().to_owned();
+                let headers = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .collect();
+                let req = Seen { target, headers };
+                let n = {
+                    let mut s = seen.lock().unwrap();
+                    s.push(req.clone());
+                    s.len() - 1
+                };
+                let write_head = |status: u16, hs: &[(&str, String)], len: Option<usize>| {
+                    let mut out = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
+                    for (k, v) in hs {
+                        out += &format!("{k}: {v}\r\n");
+                    }
+                    if let Some(len) = len {
+                        out += &format!("Content-Length: {len}\r\n");
+                    }
+                    out + "\r\n"
+                };
+                match handler(n, &req) {
+                    Reply::Full(status, hs, body) => {
+                        let len = (status != 204).then_some(body.len());
+                        let _ = sock
+                            .write_all(write_head(status, &hs, len).as_bytes())
+                            .await;
+                        let _ = sock.write_all(&body).await;
+                    }
+                    Reply::Open(hs, parts, hold) => {
+                        let _ = sock.write_all(write_head(200, &hs, None).as_bytes()).await;
+                        for p in parts {
+                            let _ = sock.write_all(&p).await;
+                            let _ = sock.flush().await;
+                        }
+                        if hold {
+                            while sock.read(&mut tmp).await.unwrap_or(0) > 0 {}
+                            abandoned.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Local {
+        url,
+        seen,
+        abandoned,
+    }
+}
+
+fn meta(offset: &str, up_to_date: bool, closed: bool) -> Vec<(&'static str, String)> {
+    let mut hs = vec![
+        ("Content-Type", "text/plain".to_owned()),
+        ("Stream-Next-Offset", offset.to_owned()),
+    ];
+    if up_to_date {
+        hs.push(("Stream-Up-To-Date", "true".into()));
+    }
+    if closed {
+        hs.push(("Stream-Closed", "true".into()));
+    }
+    hs
+}
+
+fn sse_headers(ct: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("Content-Type", "text/event-stream".to_owned()),
+        ("X-Stream-Type", ct.to_owned()),
+    ]
+}
+
+fn control(offset: &str, cursor: Option<&str>, closed: bool) -> Vec<u8> {
+    let mut c = serde_json::json!({"streamNextOffset": offset, "upToDate": true});
+    if let Some(cur) = cursor {
+        c["streamCursor"] = cur.into();
+    }
+    if closed {
+        c["streamClosed"] = true.into();
+    }
+    format!("event: control\ndata:{c}\n\n").into_bytes()
+}
+
+fn fast() -> ReadOptions {
+    ReadOptions::new().retry(
+        RetryPolicy::default()
+            .with_initial_delay(Duration::from_millis(5))
+            .with_max_delay(Duration::from_millis(20)),
+    )
+}
+
+#[tokio::test]
+async fn catch_up_follows_chunks_until_up_to_date() {
+    let server = local(|_, req| {
+        let (body, next, done) = match req.param("offset").as_deref() {
+            Some("-1") => ("ab", "o1", false),
+            Some("o1") => ("cd", "o2", false),
+            Some("o2") => ("ef", "o3", true),
+            other => panic!("unexpected offset {other:?}"),
+        };
+        let mut hs = meta(next, done, false);
+        hs.push(("Stream-Cursor", "c1".into()));
+        Reply::Full(200, hs, body.into())
+    })
+    .await;
+    let s = server.handle();
+
+    let resp = s.stream(fast().live(LiveMode::Off)).await.unwrap();
+    let batches: Vec<_> = resp
+        .byte_batches()
+        .unwrap()
+        .into_stream()
+        .map(|b| b.unwrap())
+        .collect()
+        .await;
+    let shape: Vec<(&[u8], &str, bool)> = batches
+        .iter()
+        .map(|b| (&b.data[..], b.offset.as_str(), b.up_to_date))
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (&b"ab"[..], "o1", false),
+            (b"cd", "o2", false),
+            (b"ef", "o3", true)
+        ]
+    );
+    assert_eq!(batches[2].cursor.as_deref(), Some("c1"));
+    // Catch-up requests are plain and cacheable: no live, no cursor.
+    for req in server.seen() {
+        assert_eq!(req.param("live"), None, "{req:?}");
+        assert_eq!(req.param("cursor"), None, "{req:?}");
+    }
+
+    // Accumulators stop at the first up-to-date point even in a live mode.
+    let resp = s.stream(fast().live(LiveMode::LongPoll)).await.unwrap();
+    assert_eq!(&resp.bytes().await.unwrap()[..], b"abcdef");
+    assert_eq!(server.seen().len(), 6);
+    assert_eq!(resp.offset().as_str(), "o3");
+}
+
+#[tokio::test]
+async fn requests_carry_encoded_offsets_merged_extras_and_the_cursor() {
+    let server = local(|n, _| match n {
+        0 => {
+            let mut hs = meta("n 1", true, false);
+            hs.push(("Stream-Cursor", "c1".into()));
+            Reply::Full(200, hs, b"x".to_vec())
+        }
+        1 => {
+            let mut hs = meta("n 1", true, false);
+            hs.push(("Stream-Cursor", "c2".into()));
+            Reply::Full(204, hs, Vec::new())
+        }
+        _ => Reply::Full(204, meta("n 1", true, true), Vec::new()),
+    })
+    .await;
+    let counter = Arc::new(AtomicUsize::new(0));
+    let c = counter.clone();
+    let s = DurableStream::builder(format!("{}/s?tenant=a", server.url))
+        .client(Client::new().unwrap())
+        .header("X-Handle", "h")
+        .header("X-Read", "from-handle")
+        .header(
+            "X-Count",
+            Value::computed(move || {
+                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                async move { Ok(n.to_string()) }
+            }),
+        )
+        .build()
+        .unwrap();
+    let resp = s
+        .stream(
+            fast()
+                .live(LiveMode::LongPoll)
+                .offset("a b+c&d")
+                .header("X-Read", "r")
+                .param("z", "9"),
+        )
+        .await
+        .unwrap();
+    let text: String = resp
+        .text_stream()
+        .unwrap()
+        .map(|t| t.unwrap())
+        .collect::<Vec<_>>()
+        .await
+        .concat();
+    assert_eq!(text, "x");
+    assert!(resp.stream_closed());
+    let seen = server.seen();
+    let targets: Vec<&str> = seen.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        vec![
+            "/s?offset=a+b%2Bc%26d&tenant=a&z=9",
+            "/s?cursor=c1&live=long-poll&offset=n+1&tenant=a&z=9",
+            "/s?cursor=c2&live=long-poll&offset=n+1&tenant=a&z=9",
+        ]
+    );
+    for (i, req) in seen.iter().enumerate() {
+        assert_eq!(req.header("x-handle").as_deref(), Some("h"));
+        assert_eq!(req.header("x-read").as_deref(), Some("r"));
+        // Computed once per request.
+        assert_eq!(req.header("x-count"), Some((i + 1).to_string()));
+    }
+    assert_eq!(counter.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn the_error_hook_extras_are_sent_on_the_retry_and_after() {
+    let server = local(|n, req| match n {
+        0 => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        1 => Reply::Full(401, vec![], b"expired".to_vec()),
+        2 => {
+            assert_eq!(req.header("authorization").as_deref(), Some("Bearer new"));
+            Reply::Full(200, meta("o2", true, false), b"a".to_vec())
+        }
+        _ => {
+            assert_eq!(req.header("authorization").as_deref(), Some("Bearer new"));
+            Reply::Full(204, meta("o2", true, true), Vec::new())
+        }
+    })
+    .await;
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let errs = errors.clone();
+    let resp = server
+        .handle()
+        .stream(
+            fast()
+                .live(LiveMode::LongPoll)
+                .header("Authorization", "Bearer old")
+                .on_error(move |e: Error| {
+                    errs.lock().unwrap().push(e);
+                    async { Some(RequestExtras::new().header("Authorization", "Bearer new")) }
+                }),
+        )
+        .await
+        .unwrap();
+    let bytes: Vec<_> = resp
+        .byte_stream()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+        .await;
+    assert_eq!(bytes.concat(), b"a");
+    let errors = errors.lock().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].code(), ErrorCode::Unauthorized);
+    assert_eq!(errors[0].server_message(), Some("expired"));
+    assert_eq!(server.seen().len(), 4);
+}
+
+#[tokio::test]
+async fn sse_reconnects_from_the_last_control_event_and_echoes_the_cursor() {
+    let server = local(|n, req| match n {
+        0 => {
+            let mut hs = meta("o1", true, false);
+            hs.push(("Stream-Cursor", "c0".into()));
+            Reply::Full(200, hs, Vec::new())
+        }
+        1 => {
+            assert_eq!(req.param("offset").as_deref(), Some("o1"));
+            assert_eq!(req.param("cursor").as_deref(), Some("c0"));
+            Reply::Open(
+                sse_headers("text/plain"),
+                vec![
+                    b"event: data\ndata:hello\ndata: there\n\n".to_vec(),
+                    control("o2", Some("c1"), false),
+                    // Data without its control event: dropped, and sent again after the
+                    // reconnection.
+                    b"event: data\ndata:LOST\n\n".to_vec(),
+                ],
+                false,
+            )
+        }
+        _ => {
+            assert_eq!(req.param("offset").as_deref(), Some("o2"));
+            assert_eq!(req.param("cursor").as_deref(), Some("c1"));
+            Reply::Open(
+                sse_headers("text/plain"),
+                vec![
+                    b"event: data\ndata:world\n\n".to_vec(),
+                    control("o3", None, true),
+                ],
+                false,
+            )
+        }
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Sse))
+        .await
+        .unwrap();
+    let batches: Vec<_> = resp
+        .text_batches()
+        .unwrap()
+        .into_stream()
+        .map(|b| b.unwrap())
+        .collect()
+        .await;
+    let shape: Vec<(&str, &str, bool)> = batches
+        .iter()
+        .map(|b| (b.data.as_str(), b.offset.as_str(), b.stream_closed))
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            ("", "o1", false),
+            ("hello\nthere", "o2", false),
+            ("world", "o3", true)
+        ]
+    );
+    assert_eq!(server.kinds(), vec!["catch-up", "sse", "sse"]);
+}
+
+#[tokio::test]
+async fn sse_falls_back_to_long_polls_after_short_connections() {
+    let server = local(|n, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        "sse" => Reply::Open(
+            sse_headers("text/plain"),
+            vec![control("o1", Some(&format!("c{n}")), false)],
+            false,
+        ),
+        _ => Reply::Full(200, meta("o2", true, true), b"via long-poll".to_vec()),
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Sse).sse_resilience(SseResilience {
+            backoff_base_delay: Duration::from_millis(10),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let text: Vec<String> = resp
+        .text_stream()
+        .unwrap()
+        .map(|t| t.unwrap())
+        .collect()
+        .await;
+    assert_eq!(text.concat(), "via long-poll");
+    assert_eq!(
+        server.kinds(),
+        vec!["catch-up", "sse", "sse", "sse", "long-poll"]
+    );
+    // The long-poll echoes the cursor of the last SSE control event.
+    assert_eq!(server.seen()[4].param("cursor").as_deref(), Some("c3"));
+}
+
+#[tokio::test]
+async fn an_sse_request_answered_without_an_event_stream_falls_back_at_once() {
+    let server = local(|_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        "sse" => Reply::Full(200, meta("o1", true, false), b"buffered".to_vec()),
+        _ => Reply::Full(200, meta("o2", true, true), b"!".to_vec()),
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Sse))
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.byte_stream()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect::<Vec<_>>()
+            .await
+            .concat(),
+        b"!"
+    );
+    assert_eq!(server.kinds(), vec!["catch-up", "sse", "long-poll"]);
+}
+
+#[tokio::test]
+async fn dropping_a_reader_closes_its_connection() {
+    let server = local(|_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), b"a".to_vec()),
+        "sse" => Reply::Open(
+            sse_headers("text/plain"),
+            vec![
+                b"event: data\ndata:b\n\n".to_vec(),
+                control("o2", Some("1"), false),
+            ],
+            true,
+        ),
+        _ => Reply::Open(meta("o1", true, false), vec![], true),
+    })
+    .await;
+    for (mode, expected) in [(LiveMode::Sse, 1), (LiveMode::LongPoll, 2)] {
+        let resp = server.handle().stream(fast().live(mode)).await.unwrap();
+        let mut chunks = resp.byte_stream().unwrap();
+        assert_eq!(&chunks.next().await.unwrap().unwrap()[..], b"a");
+        if mode == LiveMode::Sse {
+            assert_eq!(&chunks.next().await.unwrap().unwrap()[..], b"b");
+        }
+        // The reader now waits on a connection the server holds open.
+        let waiting = tokio::spawn(async move {
+            let _ = chunks.next().await;
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waiting.abort();
+        let _ = waiting.await;
+        tokio::time::timeout(Duration::from_secs(2), async {
+            while server.abandoned.load(Ordering::SeqCst) < expected {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the server should see the connection closed");
+    }
+}
+
+#[tokio::test]
+async fn cancel_fails_an_accumulating_read_in_the_middle_of_a_request() {
+    let server = local(|n, _| match n {
+        0 => Reply::Full(200, meta("o1", false, false), b"part".to_vec()),
+        _ => Reply::Open(meta("o2", true, false), vec![], true),
+    })
+    .await;
+    let resp = Arc::new(server.handle().stream(fast()).await.unwrap());
+    let r = resp.clone();
+    let reading = tokio::spawn(async move { r.bytes().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    resp.cancel();
+    let result = tokio::time::timeout(Duration::from_secs(2), reading)
+        .await
+        .expect("cancel must be prompt")
+        .unwrap();
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+    // The position stays at the data handed on.
+    assert_eq!(resp.offset().as_str(), "o1");
+}
+
+#[tokio::test]
+async fn a_read_response_without_a_next_offset_is_refused() {
+    let server = local(|_, _| {
+        Reply::Full(
+            200,
+            vec![("Content-Type", "text/plain".into())],
+            b"x".to_vec(),
+        )
+    })
+    .await;
+    let resp = server.handle().stream(fast()).await.unwrap();
+    let err = resp.bytes().await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
+    assert!(err.to_string().contains("Stream-Next-Offset"), "{err}");
+}
