@@ -6,13 +6,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
 use durable_streams_client::{
-    AppendOptions, Client, CloseOptions, CreateOptions, CreateStatus, DurableStream,
-    DurableStreamBuilder, Error, RequestExtras, RetryPolicy, Value,
+    AppendOptions, Batches, Client, CloseOptions, CreateOptions, CreateStatus, DurableStream,
+    DurableStreamBuilder, Error, LiveMode, Offset, ReadOptions, RequestExtras, RetryPolicy,
+    StreamResponse, Value,
 };
 use serde_json::{json, Map, Value as Json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -154,6 +155,7 @@ impl Adapter {
             "head" => self.head(cmd).await,
             "delete" => self.delete(cmd).await,
             "close" => self.close(cmd).await,
+            "read" => self.read(cmd).await,
             "set-dynamic-header" => self.set_dynamic(cmd, true),
             "set-dynamic-param" => self.set_dynamic(cmd, false),
             "clear-dynamic" => {
@@ -338,6 +340,90 @@ impl Adapter {
         Ok(out)
     }
 
+    async fn read(&mut self, cmd: &Obj) -> Outcome {
+        let (path, url) = self.url(cmd)?;
+        let handle = self.builder(&url, &path, true).build()?;
+        let live = match cmd.get("live") {
+            None | Some(Json::Bool(false)) | Some(Json::Null) => LiveMode::Off,
+            Some(Json::Bool(true)) => LiveMode::Auto,
+            Some(Json::String(m)) if m == "long-poll" => LiveMode::LongPoll,
+            Some(Json::String(m)) if m == "sse" => LiveMode::Sse,
+            Some(other) => return Err(bad(format!("unknown live mode {other}"))),
+        };
+        // The library retries reads without limit by default; the suite expects a read to give
+        // up once transient errors persist, so this adapter configures a limit.
+        let mut opts = ReadOptions::new()
+            .offset(s(cmd, "offset").unwrap_or("-1"))
+            .live(live)
+            .retry(RetryPolicy::default().with_max_retries(Some(10)));
+        opts.extras = Self::command_extras(cmd);
+        let timeout =
+            Duration::from_millis(cmd.get("timeoutMs").and_then(Json::as_u64).unwrap_or(5000));
+        let max_chunks = cmd.get("maxChunks").and_then(Json::as_u64).unwrap_or(100) as usize;
+        let wait_up_to_date = cmd
+            .get("waitForUpToDate")
+            .and_then(Json::as_bool)
+            .unwrap_or(false);
+        let deadline = tokio::time::Instant::now() + timeout;
+
+        let resp = handle.stream(opts).await?;
+        if let Some(ct) = resp.content_type() {
+            self.content_types.insert(path, ct.to_owned());
+        }
+        let mut reader = Reader::new(&resp)?;
+        let mut chunks = Vec::new();
+        let mut timed_out = false;
+        loop {
+            let step = match tokio::time::timeout_at(deadline, reader.next()).await {
+                Err(_) => {
+                    timed_out = true;
+                    break;
+                }
+                Ok(step) => step?,
+            };
+            let Some((data, offset, up_to_date, closed)) = step else {
+                break;
+            };
+            if let Some(d) = data {
+                let mut c = obj(json!({"offset": offset.as_str()}));
+                match d {
+                    Chunk::Text(t) => {
+                        c.insert("data".into(), Json::String(t));
+                    }
+                    Chunk::Binary(b) => {
+                        c.insert(
+                            "data".into(),
+                            Json::String(base64::engine::general_purpose::STANDARD.encode(b)),
+                        );
+                        c.insert("binary".into(), Json::Bool(true));
+                    }
+                }
+                chunks.push(Json::Object(c));
+            }
+            if closed || chunks.len() >= max_chunks || (wait_up_to_date && up_to_date) {
+                break;
+            }
+        }
+        resp.cancel();
+        let status = if timed_out && chunks.is_empty() && live != LiveMode::Off {
+            204
+        } else {
+            200
+        };
+        let mut out = obj(json!({
+            "status": status,
+            "chunks": chunks,
+            "offset": resp.offset().as_str(),
+            "upToDate": resp.up_to_date() || timed_out,
+            "streamClosed": resp.stream_closed(),
+        }));
+        if let Some(c) = resp.cursor() {
+            out.insert("cursor".into(), Json::String(c));
+        }
+        self.sent(cmd, &mut out);
+        Ok(out)
+    }
+
     fn set_dynamic(&mut self, cmd: &Obj, header: bool) -> Outcome {
         let name = s(cmd, "name")
             .ok_or_else(|| bad("missing name"))?
@@ -455,6 +541,48 @@ impl Adapter {
             out.insert("metrics".into(), Json::Object(metrics));
         }
         Ok(out)
+    }
+}
+
+/// One chunk of a read result: text, or bytes that are not UTF-8.
+enum Chunk {
+    Text(String),
+    Binary(Bytes),
+}
+
+/// Reads batches of a response: JSON items re-serialized as one array per batch for JSON
+/// streams, bytes otherwise.
+enum Reader {
+    Json(Batches<Vec<Json>>),
+    Bytes(Batches<Bytes>),
+}
+
+type Step = Option<(Option<Chunk>, Offset, bool, bool)>;
+
+impl Reader {
+    fn new(resp: &StreamResponse) -> Result<Self, Error> {
+        Ok(if resp.is_json() {
+            Self::Json(resp.json_batches()?)
+        } else {
+            Self::Bytes(resp.byte_batches()?)
+        })
+    }
+
+    async fn next(&mut self) -> Result<Step, Error> {
+        Ok(match self {
+            Self::Json(b) => b.next_batch().await?.map(|b| {
+                let chunk =
+                    (!b.data.is_empty()).then(|| Chunk::Text(Json::Array(b.data).to_string()));
+                (chunk, b.offset, b.up_to_date, b.stream_closed)
+            }),
+            Self::Bytes(b) => b.next_batch().await?.map(|b| {
+                let chunk = (!b.data.is_empty()).then(|| match std::str::from_utf8(&b.data) {
+                    Ok(t) => Chunk::Text(t.to_owned()),
+                    Err(_) => Chunk::Binary(b.data.clone()),
+                });
+                (chunk, b.offset, b.up_to_date, b.stream_closed)
+            }),
+        })
     }
 }
 
