@@ -411,8 +411,9 @@ impl Shared {
 /// Only one consumer method may be used; a second one fails with [`Error::AlreadyConsumed`].
 /// The accumulating ones (`bytes`, `text`, `json`) return at the first up-to-date point even
 /// in a live mode; the others follow the live mode until the stream is closed, the consumer
-/// stops, or the read is cancelled. Dropping the response (or its stream) ends the HTTP
-/// request in flight; [`cancel`](Self::cancel) does so from anywhere.
+/// stops, or the read is cancelled. Dropping whatever owns the read (the response before it
+/// is consumed, or the stream or [`Batches`] made from it) ends the HTTP request in flight;
+/// [`cancel`](Self::cancel) does so from anywhere.
 ///
 /// Whole responses (or, with SSE, the data events before one control event) are read into
 /// memory before they are handed on, since only their end carries an offset to resume from.
@@ -457,7 +458,7 @@ pub struct Batch<D> {
     pub stream_closed: bool,
 }
 
-type DecodeFn<D> = Box<dyn FnMut(Vec<Bytes>, bool) -> Result<D> + Send + 'static>;
+type DecodeFn<D> = Box<dyn FnMut(Vec<Bytes>, bool) -> Result<D> + Send + Sync + 'static>;
 
 /// A pull-based reader of [`Batch`]es: call [`next_batch`](Self::next_batch) until it returns
 /// `None`, or turn it into a `Stream` with [`into_stream`](Self::into_stream).
@@ -731,6 +732,39 @@ impl StreamResponse {
             .map_ok(|b| stream::iter(b.data.into_iter().map(Ok)))
             .try_flatten()
             .boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn readers_can_move_between_threads() {
+        // Bindings keep responses and readers behind Arcs and move them across threads.
+        send_sync::<StreamResponse>();
+        send_sync::<Batches<Bytes>>();
+        send_sync::<Batches<String>>();
+        send_sync::<Batches<Vec<serde_json::Value>>>();
+        send_sync::<ReadOptions>();
+        send_sync::<ErrorHook>();
+    }
+
+    #[test]
+    fn live_modes_and_resilience_defaults() {
+        assert_eq!(LiveMode::default(), LiveMode::Auto);
+        assert_eq!(LiveMode::LongPoll.to_string(), "long-poll");
+        let d = SseResilience::default();
+        assert_eq!(d.min_connection_duration, Duration::from_secs(1));
+        assert_eq!(d.max_short_connections, 3);
+        assert_eq!(d.backoff_base_delay, Duration::from_millis(100));
+        assert_eq!(d.backoff_max_delay, Duration::from_secs(5));
+        assert!(d.validate().is_ok());
+        let o = ReadOptions::new();
+        assert_eq!(o.offset, Offset::beginning());
+        assert_eq!(o.retry, RetryPolicy::default());
     }
 }
 
