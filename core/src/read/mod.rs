@@ -679,7 +679,9 @@ impl StreamResponse {
     }
 
     /// Batches of text. A UTF-8 character split between two batches is delivered whole with the
-    /// second one; invalid UTF-8 is an [`Error::Parse`].
+    /// second one; invalid UTF-8 is an [`Error::Parse`]. A batch's offset counts bytes the
+    /// server stored, so resuming from the offset of a batch that ended inside a character
+    /// starts in its middle: checkpoint text streams only where writers append whole text.
     pub fn text_batches(&self) -> Result<Batches<String>> {
         let mut decoder = Utf8Decoder::default();
         self.batches(
