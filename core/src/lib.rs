@@ -36,6 +36,9 @@ pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorCode, Result};
 pub use http::{headers, is_json_content_type};
 pub use offset::Offset;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use read::fuzzing;
 pub use read::{
     stream, Batch, Batches, ErrorHook, ErrorHookFuture, LiveMode, ReadOptions, SseResilience,
     StreamResponse,

@@ -190,6 +190,13 @@ fn control(offset: &str, cursor: Option<&str>, closed: bool) -> Vec<u8> {
     format!("event: control\ndata:{c}\n\n").into_bytes()
 }
 
+/// Fails the test instead of hanging when a read does not end.
+async fn within<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .expect("the read should have ended")
+}
+
 fn fast() -> ReadOptions {
     ReadOptions::new().retry(
         RetryPolicy::default()
@@ -215,13 +222,14 @@ async fn catch_up_follows_chunks_until_up_to_date() {
     let s = server.handle();
 
     let resp = s.stream(fast().live(LiveMode::Off)).await.unwrap();
-    let batches: Vec<_> = resp
-        .byte_batches()
-        .unwrap()
-        .into_stream()
-        .map(|b| b.unwrap())
-        .collect()
-        .await;
+    let batches: Vec<_> = within(
+        resp.byte_batches()
+            .unwrap()
+            .into_stream()
+            .map(|b| b.unwrap())
+            .collect(),
+    )
+    .await;
     let shape: Vec<(&[u8], &str, bool)> = batches
         .iter()
         .map(|b| (&b.data[..], b.offset.as_str(), b.up_to_date))
@@ -243,7 +251,7 @@ async fn catch_up_follows_chunks_until_up_to_date() {
 
     // Accumulators stop at the first up-to-date point even in a live mode.
     let resp = s.stream(fast().live(LiveMode::LongPoll)).await.unwrap();
-    assert_eq!(&resp.bytes().await.unwrap()[..], b"abcdef");
+    assert_eq!(&within(resp.bytes()).await.unwrap()[..], b"abcdef");
     assert_eq!(server.seen().len(), 6);
     assert_eq!(resp.offset().as_str(), "o3");
 }
@@ -289,13 +297,14 @@ async fn requests_carry_encoded_offsets_merged_extras_and_the_cursor() {
         )
         .await
         .unwrap();
-    let text: String = resp
-        .text_stream()
-        .unwrap()
-        .map(|t| t.unwrap())
-        .collect::<Vec<_>>()
-        .await
-        .concat();
+    let text: String = within(
+        resp.text_stream()
+            .unwrap()
+            .map(|t| t.unwrap())
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .concat();
     assert_eq!(text, "x");
     assert!(resp.stream_closed());
     let seen = server.seen();
@@ -347,12 +356,7 @@ async fn the_error_hook_extras_are_sent_on_the_retry_and_after() {
         )
         .await
         .unwrap();
-    let bytes: Vec<_> = resp
-        .byte_stream()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
-        .await;
+    let bytes: Vec<_> = within(resp.byte_stream().unwrap().map(|b| b.unwrap()).collect()).await;
     assert_eq!(bytes.concat(), b"a");
     let errors = errors.lock().unwrap();
     assert_eq!(errors.len(), 1);
@@ -403,13 +407,14 @@ async fn sse_reconnects_from_the_last_control_event_and_echoes_the_cursor() {
         .stream(fast().live(LiveMode::Sse))
         .await
         .unwrap();
-    let batches: Vec<_> = resp
-        .text_batches()
-        .unwrap()
-        .into_stream()
-        .map(|b| b.unwrap())
-        .collect()
-        .await;
+    let batches: Vec<_> = within(
+        resp.text_batches()
+            .unwrap()
+            .into_stream()
+            .map(|b| b.unwrap())
+            .collect(),
+    )
+    .await;
     let shape: Vec<(&str, &str, bool)> = batches
         .iter()
         .map(|b| (b.data.as_str(), b.offset.as_str(), b.stream_closed))
@@ -445,12 +450,7 @@ async fn sse_falls_back_to_long_polls_after_short_connections() {
         }))
         .await
         .unwrap();
-    let text: Vec<String> = resp
-        .text_stream()
-        .unwrap()
-        .map(|t| t.unwrap())
-        .collect()
-        .await;
+    let text: Vec<String> = within(resp.text_stream().unwrap().map(|t| t.unwrap()).collect()).await;
     assert_eq!(text.concat(), "via long-poll");
     assert_eq!(
         server.kinds(),
@@ -474,12 +474,14 @@ async fn an_sse_request_answered_without_an_event_stream_falls_back_at_once() {
         .await
         .unwrap();
     assert_eq!(
-        resp.byte_stream()
-            .unwrap()
-            .map(|b| b.unwrap())
-            .collect::<Vec<_>>()
-            .await
-            .concat(),
+        within(
+            resp.byte_stream()
+                .unwrap()
+                .map(|b| b.unwrap())
+                .collect::<Vec<_>>()
+        )
+        .await
+        .concat(),
         b"!"
     );
     assert_eq!(server.kinds(), vec!["catch-up", "sse", "long-poll"]);
@@ -556,7 +558,7 @@ async fn a_read_response_without_a_next_offset_is_refused() {
     })
     .await;
     let resp = server.handle().stream(fast()).await.unwrap();
-    let err = resp.bytes().await.unwrap_err();
+    let err = within(resp.bytes()).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
     assert!(err.to_string().contains("Stream-Next-Offset"), "{err}");
 }

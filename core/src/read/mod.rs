@@ -1,6 +1,6 @@
 //! Reading a stream: catch-up, long-poll and SSE, with resumable offsets.
 //!
-//! [`stream`] (or [`DurableStream::stream`]) sends the first request and returns a
+//! [`stream()`](stream()) (or [`DurableStream::stream`]) sends the first request and returns a
 //! [`StreamResponse`], which is then consumed once in one of three styles: everything at once
 //! ([`StreamResponse::bytes`], [`text`](StreamResponse::text), [`json`](StreamResponse::json)),
 //! a `Stream` of chunks ([`byte_stream`](StreamResponse::byte_stream),
@@ -86,6 +86,10 @@ impl fmt::Display for LiveMode {
 /// (typically a buffering proxy) keeps SSE from working. Between short connections the read
 /// waits a random delay of up to `backoff_base_delay * 2^(n-1)`, capped at
 /// `backoff_max_delay`. A connection that lasted long enough is reopened at once.
+///
+/// A connection that stays silent for longer than the client's long-poll timeout
+/// ([`ClientBuilder::long_poll_timeout`](crate::ClientBuilder::long_poll_timeout), 90 s by
+/// default) counts as lost and is reopened; servers send control events while idle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseResilience {
     /// A connection shorter than this is a short connection (default 1 s).
@@ -202,7 +206,7 @@ pub struct ReadOptions {
     pub on_error: Option<ErrorHook>,
     /// SSE reconnection and fallback settings.
     pub sse: SseResilience,
-    /// The client to use; default: the handle's ([`Client::shared`] for [`stream`]).
+    /// The client to use; default: the handle's ([`Client::shared`] for [`stream()`](stream())).
     pub client: Option<Client>,
 }
 
@@ -407,8 +411,9 @@ impl Shared {
 /// Only one consumer method may be used; a second one fails with [`Error::AlreadyConsumed`].
 /// The accumulating ones (`bytes`, `text`, `json`) return at the first up-to-date point even
 /// in a live mode; the others follow the live mode until the stream is closed, the consumer
-/// stops, or the read is cancelled. Dropping the response (or its stream) ends the HTTP
-/// request in flight; [`cancel`](Self::cancel) does so from anywhere.
+/// stops, or the read is cancelled. Dropping whatever owns the read (the response before it
+/// is consumed, or the stream or [`Batches`] made from it) ends the HTTP request in flight;
+/// [`cancel`](Self::cancel) does so from anywhere.
 ///
 /// Whole responses (or, with SSE, the data events before one control event) are read into
 /// memory before they are handed on, since only their end carries an offset to resume from.
@@ -453,7 +458,7 @@ pub struct Batch<D> {
     pub stream_closed: bool,
 }
 
-type DecodeFn<D> = Box<dyn FnMut(Vec<Bytes>, bool) -> Result<D> + Send + 'static>;
+type DecodeFn<D> = Box<dyn FnMut(Vec<Bytes>, bool) -> Result<D> + Send + Sync + 'static>;
 
 /// A pull-based reader of [`Batch`]es: call [`next_batch`](Self::next_batch) until it returns
 /// `None`, or turn it into a `Stream` with [`into_stream`](Self::into_stream).
@@ -674,7 +679,9 @@ impl StreamResponse {
     }
 
     /// Batches of text. A UTF-8 character split between two batches is delivered whole with the
-    /// second one; invalid UTF-8 is an [`Error::Parse`].
+    /// second one; invalid UTF-8 is an [`Error::Parse`]. A batch's offset counts bytes the
+    /// server stored, so resuming from the offset of a batch that ended inside a character
+    /// starts in its middle: checkpoint text streams only where writers append whole text.
     pub fn text_batches(&self) -> Result<Batches<String>> {
         let mut decoder = Utf8Decoder::default();
         self.batches(
@@ -727,5 +734,121 @@ impl StreamResponse {
             .map_ok(|b| stream::iter(b.data.into_iter().map(Ok)))
             .try_flatten()
             .boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn readers_can_move_between_threads() {
+        // Bindings keep responses and readers behind Arcs and move them across threads.
+        send_sync::<StreamResponse>();
+        send_sync::<Batches<Bytes>>();
+        send_sync::<Batches<String>>();
+        send_sync::<Batches<Vec<serde_json::Value>>>();
+        send_sync::<ReadOptions>();
+        send_sync::<ErrorHook>();
+    }
+
+    #[test]
+    fn live_modes_and_resilience_defaults() {
+        assert_eq!(LiveMode::default(), LiveMode::Auto);
+        assert_eq!(LiveMode::LongPoll.to_string(), "long-poll");
+        let d = SseResilience::default();
+        assert_eq!(d.min_connection_duration, Duration::from_secs(1));
+        assert_eq!(d.max_short_connections, 3);
+        assert_eq!(d.backoff_base_delay, Duration::from_millis(100));
+        assert_eq!(d.backoff_max_delay, Duration::from_secs(5));
+        assert!(d.validate().is_ok());
+        let o = ReadOptions::new();
+        assert_eq!(o.offset, Offset::beginning());
+        assert_eq!(o.retry, RetryPolicy::default());
+    }
+}
+
+/// Entry points for the cargo-fuzz targets in `core/fuzz`: the parsers that read what a server
+/// sends. Only built with the `fuzzing` feature; not part of the supported API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::collections::VecDeque;
+
+    use super::{decode, engine, sse};
+
+    /// Parses an SSE body fed in the given pieces; returns the events as `(type, data)`.
+    pub fn sse_events(pieces: &[&[u8]]) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let mut parser = sse::SseParser::default();
+        let mut out = VecDeque::new();
+        for p in pieces {
+            parser.feed(p, &mut out).map_err(|e| e.to_string())?;
+        }
+        Ok(out
+            .into_iter()
+            .map(|e| (e.event, e.data.to_vec()))
+            .collect())
+    }
+
+    /// Parses a control event: `(offset, cursor, up_to_date, stream_closed)`.
+    pub fn control_event(data: &[u8]) -> Result<(String, Option<String>, bool, bool), String> {
+        sse::parse_control(data)
+            .map(|c| {
+                (
+                    c.next_offset.as_str().to_owned(),
+                    c.cursor,
+                    c.up_to_date,
+                    c.stream_closed,
+                )
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    /// Decodes a base64 data event.
+    pub fn base64_data(data: &[u8]) -> Result<Vec<u8>, String> {
+        sse::decode_base64_data(data)
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Reads the protocol headers (and `Retry-After`) of a response built from raw pairs;
+    /// pairs that are not valid HTTP headers are skipped. Returns a description.
+    pub fn response_headers(pairs: &[(&[u8], &[u8])]) -> String {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in pairs {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(name),
+                http::HeaderValue::from_bytes(value),
+            ) {
+                map.append(n, v);
+            }
+        }
+        let meta = engine::parse_meta(&map);
+        let retry_after =
+            crate::http::header_str(&map, "retry-after").and_then(crate::retry::parse_retry_after);
+        format!("{meta:?} {retry_after:?}")
+    }
+
+    /// Parses a body as a JSON array of messages and decodes it as text in two pieces cut at
+    /// `cut`; returns the number of messages and the text.
+    pub fn json_and_text(
+        body: &[u8],
+        cut: usize,
+    ) -> (Result<usize, String>, Result<String, String>) {
+        let items = decode::json_items::<serde_json::Value>(&[bytes::Bytes::copy_from_slice(body)])
+            .map(|v| v.len())
+            .map_err(|e| e.to_string());
+        let cut = cut.min(body.len());
+        let mut d = decode::Utf8Decoder::default();
+        let text = (|| {
+            let mut t = d.decode(&body[..cut])?;
+            t += &d.decode(&body[cut..])?;
+            d.finish()?;
+            Ok::<_, crate::Error>(t)
+        })()
+        .map_err(|e| e.to_string());
+        (items, text)
     }
 }
