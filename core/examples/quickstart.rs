@@ -3,7 +3,9 @@
 //! Run against a local server with `bash scripts/demo.sh`, or:
 //! `cargo run --example quickstart -- http://127.0.0.1:4437`
 
-use durable_streams_client::{AppendOptions, CreateOptions, DurableStream};
+use durable_streams_client::{
+    AppendOptions, CreateOptions, DurableStream, LiveMode, Offset, ReadOptions,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,20 +37,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("appended 4 messages, tail offset {:?}", last.next_offset);
 
-    let head = stream.head().await?;
-    let body = stream
-        .client()
-        .http()
-        .get(format!("{}?offset=-1", stream.url()))
-        .send()
-        .await?
-        .text()
+    // Catch up from the beginning and stop at the tail.
+    let resp = stream
+        .stream(
+            ReadOptions::new()
+                .offset(Offset::beginning())
+                .live(LiveMode::Off),
+        )
         .await?;
-    let messages: Vec<serde_json::Value> = serde_json::from_str(&body)?;
+    let messages: Vec<serde_json::Value> = resp.json().await?;
     println!(
-        "read back {} messages (tail {:?}):",
+        "read back {} messages, resume from {}:",
         messages.len(),
-        head.next_offset
+        resp.offset()
     );
     for m in &messages {
         println!("  {m}");
