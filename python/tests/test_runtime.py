@@ -111,6 +111,29 @@ def test_ctrl_c_interrupts_a_blocking_call(url: str, how: str) -> None:
     assert s.exists()  # the same handle still works
 
 
+def test_ctrl_c_drops_the_rust_future(url: str) -> None:
+    s = DurableStream(url)
+    s.create(content_type="text/plain")
+    inject(url, delayMs=3000, method="POST")
+
+    class Token:
+        def __call__(self) -> str:
+            return "t"
+
+    token = Token()
+    ref = weakref.ref(token)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            s.append("x", headers={"X-Token": token})
+    finally:
+        timer.join()
+    del token
+    gc.collect()
+    assert ref() is None  # the future that held it is gone
+
+
 def test_other_threads_run_during_a_blocking_call(url: str) -> None:
     s = DurableStream(url)
     s.create()
