@@ -19,30 +19,25 @@ pub(crate) struct Client {
 
 impl Client {
     /// The core client for `generation`, built from the settings when the generation changed.
-    pub(crate) fn core(&self, py: Python<'_>, generation: &Generation) -> PyResult<CoreClient> {
-        let mut built = self.built.lock().map_err(|_| poisoned(py))?;
+    /// Calls no Python code, so it is safe under other locks.
+    pub(crate) fn core(&self, generation: &Generation) -> Result<CoreClient, Error> {
+        let mut built = self.built.lock().map_err(|_| Error::AlreadyClosed {
+            what: "client (a thread panicked while using it)".into(),
+        })?;
         if let Some((id, c)) = built.as_ref() {
             if *id == generation.id {
                 return Ok(c.clone());
             }
         }
-        let c = self
-            .builder
-            .clone()
-            .build()
-            .map_err(|e| error::to_py(py, &e))?;
+        let c = self.builder.clone().build()?;
         *built = Some((generation.id, c.clone()));
         Ok(c)
     }
-}
 
-fn poisoned(py: Python<'_>) -> PyErr {
-    error::to_py(
-        py,
-        &Error::AlreadyClosed {
-            what: "client (a thread panicked while using it)".into(),
-        },
-    )
+    fn current(&self, py: Python<'_>) -> PyResult<CoreClient> {
+        let generation = runtime::current()?;
+        self.core(&generation).map_err(|e| error::to_py(py, &e))
+    }
 }
 
 fn seconds(py: Python<'_>, name: &str, v: Option<f64>) -> PyResult<Option<Duration>> {
@@ -111,26 +106,20 @@ impl Client {
             built: Mutex::new(None),
         };
         // Build now, so invalid settings fail here rather than on the first request.
-        let generation = runtime::current()?;
-        client.core(py, &generation)?;
+        client.current(py)?;
         Ok(client)
     }
 
     /// The timeout of requests that are not live reads, in seconds.
     #[getter]
     fn request_timeout(&self, py: Python<'_>) -> PyResult<f64> {
-        let generation = runtime::current()?;
-        Ok(self.core(py, &generation)?.request_timeout().as_secs_f64())
+        Ok(self.current(py)?.request_timeout().as_secs_f64())
     }
 
     /// The timeout of one long-poll request, in seconds.
     #[getter]
     fn long_poll_timeout(&self, py: Python<'_>) -> PyResult<f64> {
-        let generation = runtime::current()?;
-        Ok(self
-            .core(py, &generation)?
-            .long_poll_timeout()
-            .as_secs_f64())
+        Ok(self.current(py)?.long_poll_timeout().as_secs_f64())
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

@@ -42,12 +42,17 @@ impl Stream {
     /// The core handle for this process.
     fn core(&self, py: Python<'_>) -> PyResult<DurableStream> {
         let generation = runtime::current()?;
-        let mut slot = self.slot.lock().map_err(|_| released(py))?;
+        self.core_in(&generation).map_err(|e| error::to_py(py, &e))
+    }
+
+    /// Calls no Python code while it holds the lock.
+    fn core_in(&self, generation: &Generation) -> Result<DurableStream, Error> {
+        let mut slot = self.slot.lock().map_err(|_| released())?;
         match &*slot {
-            Slot::Released => Err(released(py)),
+            Slot::Released => Err(released()),
             Slot::Ready(id, s) if *id == generation.id => Ok(s.clone()),
             Slot::Ready(_, inherited) => {
-                let s = self.build(py, &generation, inherited.content_type())?;
+                let s = self.build(generation, inherited.content_type())?;
                 *slot = Slot::Ready(generation.id, s.clone());
                 Ok(s)
             }
@@ -56,12 +61,11 @@ impl Stream {
 
     fn build(
         &self,
-        py: Python<'_>,
         generation: &Generation,
         content_type: Option<String>,
-    ) -> PyResult<DurableStream> {
+    ) -> Result<DurableStream, Error> {
         let client = match &self.client {
-            Some(c) => c.get().core(py, generation)?,
+            Some(c) => c.get().core(generation)?,
             None => generation.client.clone(),
         };
         let mut b = DurableStream::builder(self.url.as_str())
@@ -76,17 +80,14 @@ impl Stream {
         if let Some(p) = &self.append_retry {
             b = b.append_retry(p.clone());
         }
-        b.build().map_err(|e| error::to_py(py, &e))
+        b.build()
     }
 }
 
-fn released(py: Python<'_>) -> PyErr {
-    error::to_py(
-        py,
-        &Error::AlreadyClosed {
-            what: "this stream handle (released by its context manager)".into(),
-        },
-    )
+fn released() -> Error {
+    Error::AlreadyClosed {
+        what: "this stream handle (released by its context manager)".into(),
+    }
 }
 
 fn offset_str(o: Option<Offset>) -> Option<String> {
@@ -163,7 +164,9 @@ impl Stream {
         };
         // Build now, so a bad URL or policy fails here rather than on the first request.
         let generation = runtime::current()?;
-        let core = stream.build(py, &generation, content_type)?;
+        let core = stream
+            .build(&generation, content_type)
+            .map_err(|e| error::to_py(py, &e))?;
         stream.slot = Mutex::new(Slot::Ready(generation.id, core));
         Ok(stream)
     }
