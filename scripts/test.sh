@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: formatting, lints, and the Rust tests against a real server
-# (the tests start the server themselves).
+# Sets up and runs every test: formatting, lints, the Rust tests and the Python package's tests
+# against a real server (the tests start the server themselves).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 need cargo "install Rust from https://rustup.rs"
 need node "install Node.js 20 or newer"
+need python3 "install Python 3.9 or newer"
 cd "$ROOT"
 bash tests/server/ensure.sh
 echo "== rustfmt" >&2
@@ -14,3 +15,21 @@ echo "== cargo test" >&2
 cargo test --workspace
 echo "== demo (the README's main job)" >&2
 bash "$ROOT/scripts/demo.sh" >/dev/null
+echo "== python package: build, ruff, mypy --strict, pytest" >&2
+# A virtual environment outside the clone; the extension is built in debug mode (faster to
+# build, and the tests measure behaviour, not speed) into the same cargo target directory.
+PY_VENV="${DS_PY_VENV:-$HOME/.cache/durable-streams-client/py-venv}"
+[ -x "$PY_VENV/bin/python" ] || python3 -m venv "$PY_VENV"
+"$PY_VENV/bin/pip" install -q --disable-pip-version-check maturin pytest ruff mypy
+PATH="$PY_VENV/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev" "$PY_VENV/bin/pip" install -q \
+  --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps ./python
+examples="$(mktemp -d)"
+(
+  cd python
+  "$PY_VENV/bin/ruff" check .
+  "$PY_VENV/bin/ruff" format --check .
+  "$PY_VENV/bin/python" tests/readme.py "$examples"
+  "$PY_VENV/bin/mypy" --strict "$examples" src/durable_streams_client
+  "$PY_VENV/bin/python" -m pytest -q tests
+)
+rm -rf "$examples"

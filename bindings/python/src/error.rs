@@ -1,0 +1,92 @@
+//! Maps the core [`Error`] to the exception classes of `durable_streams_client._errors`.
+//!
+//! The classes are plain Python (so they carry docstrings, typed attributes and pickle like any
+//! exception); this is the one place that decides which class a core error becomes and which
+//! attributes it carries. Every exception gets `code`, `status`, `server_message` and
+//! `retryable`; variants with more data add it (`final_offset`, `retry_after`, epochs, seqs).
+
+use durable_streams_client::Error;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyDict;
+
+static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+/// The Python exception for a core error.
+pub(crate) fn to_py(py: Python<'_>, err: &Error) -> PyErr {
+    match build(py, err) {
+        Ok(exc) => exc,
+        // Only if the package is broken (the errors module cannot be imported).
+        Err(e) => {
+            let fallback = PyRuntimeError::new_err(err.to_string());
+            fallback.set_cause(py, Some(e));
+            fallback
+        }
+    }
+}
+
+fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
+    let kw = PyDict::new(py);
+    kw.set_item("code", err.code().as_str())?;
+    kw.set_item("status", err.status())?;
+    kw.set_item("server_message", err.server_message())?;
+    kw.set_item("retryable", err.is_retryable())?;
+    let class = match err {
+        Error::NotFound { .. } => "StreamNotFoundError",
+        Error::ConflictExists { .. } => "StreamExistsError",
+        Error::SeqConflict { .. } => "SeqConflictError",
+        Error::Conflict { .. } => "ConflictError",
+        Error::StreamClosed { final_offset, .. } => {
+            kw.set_item("final_offset", final_offset.as_ref().map(|o| o.as_str()))?;
+            "StreamClosedError"
+        }
+        Error::BadRequest { .. } => "BadRequestError",
+        Error::Unauthorized { .. } => "UnauthorizedError",
+        Error::Forbidden { .. } => "ForbiddenError",
+        Error::Gone { .. } => "GoneError",
+        Error::PayloadTooLarge { .. } => "PayloadTooLargeError",
+        Error::RateLimited { .. } | Error::ServerError { .. } => {
+            kw.set_item("retry_after", err.retry_after().map(|d| d.as_secs_f64()))?;
+            if matches!(err, Error::RateLimited { .. }) {
+                "RateLimitedError"
+            } else {
+                "ServerError"
+            }
+        }
+        Error::StaleEpoch {
+            epoch,
+            current_epoch,
+        } => {
+            kw.set_item("epoch", epoch)?;
+            kw.set_item("current_epoch", current_epoch)?;
+            "StaleEpochError"
+        }
+        Error::SequenceGap {
+            expected_seq,
+            received_seq,
+        } => {
+            kw.set_item("expected_seq", expected_seq)?;
+            kw.set_item("received_seq", received_seq)?;
+            "SequenceGapError"
+        }
+        Error::Network { .. } => "NetworkError",
+        Error::Timeout { .. } => "StreamTimeoutError",
+        Error::Parse { .. } => "ParseError",
+        Error::InvalidArgument { .. } => "InvalidArgumentError",
+        Error::AlreadyConsumed => "AlreadyConsumedError",
+        Error::AlreadyClosed { .. } => "AlreadyClosedError",
+        // UnexpectedStatus, Cancelled, and variants added to the core later: the base class
+        // with the right code and status.
+        _ => "DurableStreamError",
+    };
+    let module = ERRORS.get_or_try_init(py, || {
+        py.import("durable_streams_client._errors")
+            .map(Bound::unbind)
+    })?;
+    let exc = module
+        .bind(py)
+        .getattr(class)?
+        .call((err.to_string(),), Some(&kw))?;
+    Ok(PyErr::from_value(exc))
+}

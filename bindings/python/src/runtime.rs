@@ -1,0 +1,163 @@
+//! The tokio runtime behind every call, and the two ways Python waits for a Rust future.
+//!
+//! One multi-thread runtime and one default HTTP client form a *generation*. A generation
+//! belongs to the process that built it: after `fork()` the child finds a different pid and
+//! builds its own, since the parent's worker threads do not exist in the child and its pooled
+//! connections share sockets with the parent. The parent's generation is leaked in the child
+//! (dropping it would wait for threads that are not there).
+//!
+//! A blocking call runs the future on the calling thread with the GIL released, in slices of
+//! [`SIGNAL_CHECK`], and checks for signals between slices, so Ctrl-C raises
+//! `KeyboardInterrupt` and drops the future. An async call hands the future to
+//! pyo3-async-runtimes on this runtime; cancelling the asyncio task drops it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use durable_streams_client::{Client, Error};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
+use pyo3_async_runtimes::generic::{self, ContextExt};
+use pyo3_async_runtimes::TaskLocals;
+
+use crate::{error, logging};
+
+/// How long a blocking call waits between two checks for signals (Ctrl-C).
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
+/// The runtime and default client of one process.
+pub(crate) struct Generation {
+    /// Distinguishes generations, so handles notice that they must rebuild.
+    pub(crate) id: u64,
+    pid: u32,
+    runtime: tokio::runtime::Runtime,
+    /// The client of handles built without one.
+    pub(crate) client: Client,
+}
+
+static CURRENT: Mutex<Option<Arc<Generation>>> = Mutex::new(None);
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The generation of this process, built on first use and again after `fork()`.
+pub(crate) fn current() -> PyResult<Arc<Generation>> {
+    let mut slot = CURRENT
+        .lock()
+        .map_err(|_| PyRuntimeError::new_err("durable_streams_client: runtime lock poisoned"))?;
+    let pid = std::process::id();
+    if let Some(g) = slot.as_ref().filter(|g| g.pid == pid) {
+        return Ok(Arc::clone(g));
+    }
+    if let Some(inherited) = slot.take() {
+        // Built by the parent before fork(): its threads are gone, so it must never be dropped.
+        std::mem::forget(inherited);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("durable-streams")
+        .build()
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))?;
+    let client = Client::new().map_err(|e| Python::attach(|py| error::to_py(py, &e)))?;
+    let g = Arc::new(Generation {
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        pid,
+        runtime,
+        client,
+    });
+    *slot = Some(Arc::clone(&g));
+    Ok(g)
+}
+
+/// Runs `fut` for a Python caller: to completion with the GIL released when `blocking`, or as
+/// an asyncio awaitable otherwise. Core errors become the package's exceptions.
+pub(crate) fn run<F, T>(py: Python<'_>, blocking: bool, fut: F) -> PyResult<Py<PyAny>>
+where
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+{
+    logging::refresh(py);
+    let generation = current()?;
+    if blocking {
+        block_on(py, &generation.runtime, fut)?.into_py_any(py)
+    } else {
+        // The spawns inside future_into_py find the runtime through this context.
+        let _entered = generation.runtime.enter();
+        let locals = generic::get_current_locals::<ForkSafeRuntime>(py)?;
+        let fut = async move {
+            fut.await
+                .map_err(|e| Python::attach(|py| error::to_py(py, &e)))
+        };
+        generic::future_into_py_with_locals::<ForkSafeRuntime, _, _>(py, locals, fut)
+            .map(Bound::unbind)
+    }
+}
+
+/// Drives `fut` on this thread with the GIL released, checking for signals between slices.
+/// A pending `KeyboardInterrupt` (or any exception a signal handler raises) drops the future.
+fn block_on<F, T>(py: Python<'_>, runtime: &tokio::runtime::Runtime, fut: F) -> PyResult<T>
+where
+    F: Future<Output = Result<T, Error>> + Send,
+    T: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(PyRuntimeError::new_err(
+            "a blocking durable_streams_client call cannot run on the client's own runtime \
+             (for example from a header callable); use the async API there",
+        ));
+    }
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        // The timer must be created inside the runtime, hence the async block.
+        let slice = py.detach(|| {
+            runtime.block_on(async { tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await })
+        });
+        match slice {
+            Ok(result) => return result.map_err(|e| error::to_py(py, &e)),
+            Err(_elapsed) => py.check_signals()?,
+        }
+    }
+}
+
+tokio::task_local! {
+    static TASK_LOCALS: TaskLocals;
+}
+
+/// The pyo3-async-runtimes runtime: tasks go to the current generation's tokio runtime
+/// (entered by [`run`], or the worker the task already runs on), not to a process-wide one
+/// that would not survive `fork()`.
+pub(crate) struct ForkSafeRuntime;
+
+impl generic::Runtime for ForkSafeRuntime {
+    type JoinError = tokio::task::JoinError;
+    type JoinHandle = tokio::task::JoinHandle<()>;
+
+    fn spawn<F>(fut: F) -> Self::JoinHandle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(fut)
+    }
+
+    fn spawn_blocking<F>(f: F) -> Self::JoinHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        tokio::task::spawn_blocking(f)
+    }
+}
+
+impl ContextExt for ForkSafeRuntime {
+    fn scope<F, R>(locals: TaskLocals, fut: F) -> Pin<Box<dyn Future<Output = R> + Send>>
+    where
+        F: Future<Output = R> + Send + 'static,
+    {
+        Box::pin(TASK_LOCALS.scope(locals, fut))
+    }
+
+    fn get_task_locals() -> Option<TaskLocals> {
+        TASK_LOCALS.try_with(Clone::clone).ok()
+    }
+}

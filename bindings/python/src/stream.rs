@@ -1,0 +1,362 @@
+//! `Stream`: the native side of `DurableStream` and `AsyncDurableStream`.
+//!
+//! Every operation takes `blocking`: the blocking flavour waits with the GIL released, the
+//! async flavour gets an awaitable. Results come back as dicts that the Python layer turns into
+//! its dataclasses.
+
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use durable_streams_client::{
+    AppendOptions, AppendResult, CloseOptions, CreateOptions, CreateStatus, DurableStream, Error,
+    ForkOptions, Offset, RequestExtras, RetryPolicy,
+};
+use pyo3::prelude::*;
+
+use crate::client::Client;
+use crate::error;
+use crate::runtime::{self, Generation};
+use crate::values::{self, Pairs, Payload};
+
+/// A retry policy as the Python layer passes it: `(initial_ms, max_ms, multiplier, max_retries)`.
+type RawPolicy = (f64, f64, f64, Option<i64>);
+
+/// A handle to one stream URL.
+#[pyclass(frozen, module = "durable_streams_client._native")]
+pub(crate) struct Stream {
+    url: String,
+    client: Option<Py<Client>>,
+    extras: RequestExtras,
+    retry: Option<RetryPolicy>,
+    append_retry: Option<RetryPolicy>,
+    slot: Mutex<Slot>,
+}
+
+/// The core handle of one generation (rebuilt after `fork()`), or none once released.
+enum Slot {
+    Ready(u64, DurableStream),
+    Released,
+}
+
+impl Stream {
+    /// The core handle for this process.
+    fn core(&self, py: Python<'_>) -> PyResult<DurableStream> {
+        let generation = runtime::current()?;
+        self.core_in(&generation).map_err(|e| error::to_py(py, &e))
+    }
+
+    /// Calls no Python code while it holds the lock.
+    fn core_in(&self, generation: &Generation) -> Result<DurableStream, Error> {
+        let mut slot = self.slot.lock().map_err(|_| released())?;
+        match &*slot {
+            Slot::Released => Err(released()),
+            Slot::Ready(id, s) if *id == generation.id => Ok(s.clone()),
+            Slot::Ready(_, inherited) => {
+                let s = self.build(generation, inherited.content_type())?;
+                *slot = Slot::Ready(generation.id, s.clone());
+                Ok(s)
+            }
+        }
+    }
+
+    fn build(
+        &self,
+        generation: &Generation,
+        content_type: Option<String>,
+    ) -> Result<DurableStream, Error> {
+        let client = match &self.client {
+            Some(c) => c.get().core(generation)?,
+            None => generation.client.clone(),
+        };
+        let mut b = DurableStream::builder(self.url.as_str())
+            .client(client)
+            .extras(self.extras.clone());
+        if let Some(ct) = content_type {
+            b = b.content_type(ct);
+        }
+        if let Some(p) = &self.retry {
+            b = b.retry(p.clone());
+        }
+        if let Some(p) = &self.append_retry {
+            b = b.append_retry(p.clone());
+        }
+        b.build()
+    }
+}
+
+fn released() -> Error {
+    Error::AlreadyClosed {
+        what: "this stream handle (released by its context manager)".into(),
+    }
+}
+
+fn offset_str(o: Option<Offset>) -> Option<String> {
+    o.map(|o| o.as_str().to_owned())
+}
+
+/// `create()`'s result, as a dict.
+#[derive(IntoPyObject)]
+struct Created {
+    created: bool,
+    content_type: Option<String>,
+    next_offset: Option<String>,
+    closed: bool,
+}
+
+/// An append's result, as a dict.
+#[derive(IntoPyObject)]
+struct Appended {
+    next_offset: Option<String>,
+    closed: bool,
+}
+
+impl From<AppendResult> for Appended {
+    fn from(r: AppendResult) -> Self {
+        Self {
+            next_offset: offset_str(r.next_offset),
+            closed: r.closed,
+        }
+    }
+}
+
+/// `close()`'s result, as a dict.
+#[derive(IntoPyObject)]
+struct Closed {
+    final_offset: Option<String>,
+}
+
+/// `head()`'s result, as a dict.
+#[derive(IntoPyObject)]
+struct Head {
+    content_type: Option<String>,
+    next_offset: Option<String>,
+    ttl_seconds: Option<u64>,
+    expires_at: Option<String>,
+    closed: bool,
+    etag: Option<String>,
+}
+
+#[pymethods]
+impl Stream {
+    #[new]
+    #[pyo3(signature = (
+        url, *, client = None, headers = Vec::new(), params = Vec::new(), content_type = None,
+        retry = None, append_retry = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        url: String,
+        client: Option<Py<Client>>,
+        headers: Pairs,
+        params: Pairs,
+        content_type: Option<String>,
+        retry: Option<RawPolicy>,
+        append_retry: Option<RawPolicy>,
+    ) -> PyResult<Self> {
+        let mut stream = Stream {
+            url,
+            client,
+            extras: values::extras(py, headers, params)?,
+            retry: values::retry_policy(py, retry)?,
+            append_retry: values::retry_policy(py, append_retry)?,
+            slot: Mutex::new(Slot::Released),
+        };
+        // Build now, so a bad URL or policy fails here rather than on the first request.
+        let generation = runtime::current()?;
+        let core = stream
+            .build(&generation, content_type)
+            .map_err(|e| error::to_py(py, &e))?;
+        stream.slot = Mutex::new(Slot::Ready(generation.id, core));
+        Ok(stream)
+    }
+
+    /// The stream URL.
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The content type, once known (given, or learned by create, head or connect).
+    #[getter]
+    fn content_type(&self) -> Option<String> {
+        match self.slot.lock().as_deref() {
+            Ok(Slot::Ready(_, s)) => s.content_type(),
+            _ => None,
+        }
+    }
+
+    /// Makes the handle unusable; later operations raise `AlreadyClosedError`.
+    fn release(&self) {
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = Slot::Released;
+        }
+    }
+
+    #[pyo3(signature = (
+        *, blocking, content_type = None, ttl_seconds = None, expires_at = None, closed = false,
+        body = None, fork_from = None, fork_offset = None, fork_sub_offset = None,
+        headers = Vec::new(), params = Vec::new(),
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &self,
+        py: Python<'_>,
+        blocking: bool,
+        content_type: Option<String>,
+        ttl_seconds: Option<u64>,
+        expires_at: Option<String>,
+        closed: bool,
+        body: Option<Payload>,
+        fork_from: Option<String>,
+        fork_offset: Option<String>,
+        fork_sub_offset: Option<u64>,
+        headers: Pairs,
+        params: Pairs,
+    ) -> PyResult<Py<PyAny>> {
+        let fork = match fork_from {
+            Some(source) => Some(ForkOptions {
+                source,
+                offset: fork_offset.map(Offset::from),
+                sub_offset: fork_sub_offset,
+            }),
+            None if fork_offset.is_some() || fork_sub_offset.is_some() => {
+                let e = Error::InvalidArgument {
+                    message: "fork_offset and fork_sub_offset need fork_from".into(),
+                };
+                return Err(error::to_py(py, &e));
+            }
+            None => None,
+        };
+        let opts = CreateOptions {
+            content_type,
+            ttl_seconds,
+            expires_at,
+            closed,
+            body: body.map(Bytes::from),
+            fork,
+            extras: values::extras(py, headers, params)?,
+        };
+        let s = self.core(py)?;
+        runtime::run(py, blocking, async move {
+            let r = s.create(opts).await?;
+            Ok(Created {
+                created: r.status == CreateStatus::Created,
+                content_type: r.content_type,
+                next_offset: offset_str(r.next_offset),
+                closed: r.closed,
+            })
+        })
+    }
+
+    #[pyo3(signature = (
+        data, *, blocking, seq = None, content_type = None, headers = Vec::new(),
+        params = Vec::new(),
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &self,
+        py: Python<'_>,
+        data: Payload,
+        blocking: bool,
+        seq: Option<String>,
+        content_type: Option<String>,
+        headers: Pairs,
+        params: Pairs,
+    ) -> PyResult<Py<PyAny>> {
+        let opts = AppendOptions {
+            seq,
+            content_type,
+            extras: values::extras(py, headers, params)?,
+        };
+        let s = self.core(py)?;
+        runtime::run(py, blocking, async move {
+            s.append_with(Bytes::from(data), opts)
+                .await
+                .map(Appended::from)
+        })
+    }
+
+    #[pyo3(signature = (
+        messages, *, blocking, seq = None, content_type = None, headers = Vec::new(),
+        params = Vec::new(),
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn append_batch(
+        &self,
+        py: Python<'_>,
+        messages: Vec<Payload>,
+        blocking: bool,
+        seq: Option<String>,
+        content_type: Option<String>,
+        headers: Pairs,
+        params: Pairs,
+    ) -> PyResult<Py<PyAny>> {
+        let opts = AppendOptions {
+            seq,
+            content_type,
+            extras: values::extras(py, headers, params)?,
+        };
+        let s = self.core(py)?;
+        runtime::run(py, blocking, async move {
+            s.append_batch(messages.into_iter().map(Bytes::from), opts)
+                .await
+                .map(Appended::from)
+        })
+    }
+
+    #[pyo3(signature = (
+        final_message = None, *, blocking, content_type = None, headers = Vec::new(),
+        params = Vec::new(),
+    ))]
+    fn close(
+        &self,
+        py: Python<'_>,
+        final_message: Option<Payload>,
+        blocking: bool,
+        content_type: Option<String>,
+        headers: Pairs,
+        params: Pairs,
+    ) -> PyResult<Py<PyAny>> {
+        let opts = CloseOptions {
+            body: final_message.map(Bytes::from),
+            content_type,
+            extras: values::extras(py, headers, params)?,
+        };
+        let s = self.core(py)?;
+        runtime::run(py, blocking, async move {
+            let r = s.close_with(opts).await?;
+            Ok(Closed {
+                final_offset: offset_str(r.final_offset),
+            })
+        })
+    }
+
+    #[pyo3(signature = (*, blocking))]
+    fn head(&self, py: Python<'_>, blocking: bool) -> PyResult<Py<PyAny>> {
+        let s = self.core(py)?;
+        runtime::run(py, blocking, async move {
+            let h = s.head().await?;
+            Ok(Head {
+                content_type: h.content_type,
+                next_offset: offset_str(h.next_offset),
+                ttl_seconds: h.ttl_seconds,
+                expires_at: h.expires_at,
+                closed: h.closed,
+                etag: h.etag,
+            })
+        })
+    }
+
+    #[pyo3(signature = (*, blocking))]
+    fn exists(&self, py: Python<'_>, blocking: bool) -> PyResult<Py<PyAny>> {
+        let s = self.core(py)?;
+        runtime::run(py, blocking, async move { s.exists().await })
+    }
+
+    #[pyo3(signature = (*, blocking))]
+    fn delete(&self, py: Python<'_>, blocking: bool) -> PyResult<Py<PyAny>> {
+        let s = self.core(py)?;
+        runtime::run(py, blocking, async move { s.delete().await })
+    }
+}

@@ -1,0 +1,130 @@
+//! Python values into core values: message bodies, headers and parameters (fixed or computed).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use durable_streams_client::{Error, RequestExtras, RetryPolicy, Value};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
+use pyo3_async_runtimes::generic::ContextExt;
+
+use crate::error;
+use crate::runtime::ForkSafeRuntime;
+
+/// A message body: `bytes` (shared with Python, not copied) or `str` (as UTF-8).
+/// The Python layer turns other bytes-like objects into `bytes` first.
+#[derive(FromPyObject)]
+pub(crate) enum Payload {
+    Bytes(PyBackedBytes),
+    Str(PyBackedStr),
+}
+
+impl From<Payload> for Bytes {
+    fn from(p: Payload) -> Bytes {
+        match p {
+            Payload::Bytes(b) => Bytes::from_owner(b),
+            Payload::Str(s) => Bytes::from_owner(s),
+        }
+    }
+}
+
+/// Headers and parameters as the Python layer passes them: `(name, str | callable)` pairs.
+pub(crate) type Pairs = Vec<(String, Py<PyAny>)>;
+
+/// Builds core extras from header and parameter pairs.
+pub(crate) fn extras(py: Python<'_>, headers: Pairs, params: Pairs) -> PyResult<RequestExtras> {
+    let mut out = RequestExtras::new();
+    for (name, v) in headers {
+        let value = value(py, &name, v)?;
+        out.set_header(name, value);
+    }
+    for (name, v) in params {
+        let value = value(py, &name, v)?;
+        out.set_param(name, value);
+    }
+    Ok(out)
+}
+
+fn value(py: Python<'_>, name: &str, v: Py<PyAny>) -> PyResult<Value> {
+    let b = v.bind(py);
+    if let Ok(s) = b.extract::<String>() {
+        return Ok(Value::Fixed(s));
+    }
+    if !b.is_callable() {
+        return Err(PyTypeError::new_err(format!(
+            "the value of {name:?} must be a str or a callable returning one, got {}",
+            b.get_type().name()?
+        )));
+    }
+    let f = Arc::new(v);
+    let name: Arc<str> = Arc::from(name);
+    Ok(Value::computed(move || {
+        let (f, name) = (Arc::clone(&f), Arc::clone(&name));
+        async move {
+            compute(&f)
+                .await
+                .map_err(|e| Python::attach(|py| callable_failed(py, &name, e)))
+        }
+    }))
+}
+
+type Awaiting = Pin<Box<dyn Future<Output = PyResult<Py<PyAny>>> + Send>>;
+
+/// Calls a value's callable; a coroutine it returns runs on the caller's event loop.
+async fn compute(f: &Py<PyAny>) -> PyResult<String> {
+    let awaiting: Awaiting = match Python::attach(|py| -> PyResult<Result<String, Awaiting>> {
+        let out = f.bind(py).call0()?;
+        if let Ok(s) = out.extract::<String>() {
+            return Ok(Ok(s));
+        }
+        if !out.hasattr("__await__")? {
+            return Err(PyTypeError::new_err(format!(
+                "the callable returned {}, not a str",
+                out.get_type().name()?
+            )));
+        }
+        let Some(locals) = ForkSafeRuntime::get_task_locals() else {
+            // Not awaited: close it, so Python does not warn about a forgotten coroutine.
+            if out.hasattr("close")? {
+                out.call_method0("close")?;
+            }
+            return Err(PyTypeError::new_err(
+                "an async callable needs AsyncDurableStream; DurableStream takes plain callables",
+            ));
+        };
+        Ok(Err(Box::pin(pyo3_async_runtimes::into_future_with_locals(
+            &locals, out,
+        )?)))
+    })? {
+        Ok(s) => return Ok(s),
+        Err(awaiting) => awaiting,
+    };
+    let out = awaiting.await?;
+    Python::attach(|py| out.extract::<String>(py))
+}
+
+/// The core error for a failed callable. The core's `Error` has no variant carrying a foreign
+/// exception, so the Python exception survives as the message only.
+fn callable_failed(py: Python<'_>, name: &str, e: PyErr) -> Error {
+    let detail = e
+        .value(py)
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| e.to_string());
+    Error::InvalidArgument {
+        message: format!("the callable computing {name:?} failed: {detail}"),
+    }
+}
+
+/// A retry policy from the Python layer's `(initial_ms, max_ms, multiplier, max_retries)`.
+pub(crate) fn retry_policy(
+    py: Python<'_>,
+    raw: Option<(f64, f64, f64, Option<i64>)>,
+) -> PyResult<Option<RetryPolicy>> {
+    raw.map(|(initial, max, mult, retries)| RetryPolicy::from_millis(initial, max, mult, retries))
+        .transpose()
+        .map_err(|e| error::to_py(py, &e))
+}

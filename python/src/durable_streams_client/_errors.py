@@ -1,0 +1,196 @@
+"""The exceptions of durable_streams_client.
+
+Every failure is a :class:`DurableStreamError` with a stable ``code`` (e.g. ``"STREAM_CLOSED"``),
+the HTTP ``status`` when a response was received, the server's message and whether retrying may
+help. Subclasses add what a caller needs to react (``final_offset``, ``retry_after``, ...) and
+also derive from a builtin where one fits: :class:`NetworkError` is a :class:`ConnectionError`,
+:class:`StreamTimeoutError` a :class:`TimeoutError`, :class:`InvalidArgumentError` a
+:class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AlreadyClosedError",
+    "AlreadyConsumedError",
+    "BadRequestError",
+    "ConflictError",
+    "DurableStreamError",
+    "ForbiddenError",
+    "GoneError",
+    "InvalidArgumentError",
+    "NetworkError",
+    "ParseError",
+    "PayloadTooLargeError",
+    "RateLimitedError",
+    "SeqConflictError",
+    "SequenceGapError",
+    "ServerError",
+    "StaleEpochError",
+    "StreamClosedError",
+    "StreamExistsError",
+    "StreamNotFoundError",
+    "StreamTimeoutError",
+    "UnauthorizedError",
+]
+
+
+class DurableStreamError(Exception):
+    """Base class of every error raised by this package.
+
+    Attributes:
+        message: A description (never contains header values or URL credentials).
+        code: A stable code shared with the other languages, e.g. ``"NOT_FOUND"``.
+        status: The HTTP status, when the server answered.
+        server_message: The server's own message, when it sent one.
+        retryable: Whether repeating the request may succeed (network errors, timeouts,
+            429 and 5xx). It does not say whether repeating is safe: a plain append is not
+            idempotent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "UNKNOWN",
+        status: int | None = None,
+        server_message: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.server_message = server_message
+        self.retryable = retryable
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class StreamNotFoundError(DurableStreamError):
+    """404: there is no stream at the URL (or, when forking, no source stream)."""
+
+
+class ConflictError(DurableStreamError):
+    """409: the request conflicts with the stream's state (e.g. a content type mismatch)."""
+
+
+class StreamExistsError(ConflictError):
+    """409 on create: a stream already exists at the URL with another configuration."""
+
+
+class SeqConflictError(ConflictError):
+    """409 on an append with ``seq``: the sequence did not increase."""
+
+
+class StreamClosedError(DurableStreamError):
+    """The stream is closed: nothing more can be appended.
+
+    Attributes:
+        final_offset: The stream's final offset, when the server reported it.
+    """
+
+    def __init__(self, message: str, *, final_offset: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.final_offset = final_offset
+
+
+class StaleEpochError(DurableStreamError):
+    """403 from an idempotent producer: another session owns a newer epoch.
+
+    Attributes:
+        epoch: The epoch this producer used.
+        current_epoch: The epoch the server holds.
+    """
+
+    def __init__(self, message: str, *, epoch: int = 0, current_epoch: int = 0, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.epoch = epoch
+        self.current_epoch = current_epoch
+
+
+class SequenceGapError(DurableStreamError):
+    """409 from an idempotent producer: the server expected another sequence number.
+
+    Attributes:
+        expected_seq: The sequence number the server expected.
+        received_seq: The sequence number it received.
+    """
+
+    def __init__(
+        self, message: str, *, expected_seq: int = 0, received_seq: int = 0, **kw: Any
+    ) -> None:
+        super().__init__(message, **kw)
+        self.expected_seq = expected_seq
+        self.received_seq = received_seq
+
+
+class RateLimitedError(DurableStreamError):
+    """429: the server asks the client to slow down.
+
+    Attributes:
+        retry_after: Seconds the server asked to wait (``Retry-After``), if it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ServerError(DurableStreamError):
+    """5xx: the server failed.
+
+    Attributes:
+        retry_after: Seconds the server asked to wait (a 503 may say), if it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class BadRequestError(DurableStreamError):
+    """400: the server refused the request as malformed."""
+
+
+class UnauthorizedError(DurableStreamError):
+    """401: the request lacks valid credentials."""
+
+
+class ForbiddenError(DurableStreamError):
+    """403: the credentials do not allow this operation."""
+
+
+class GoneError(DurableStreamError):
+    """410: the offset is before the retained data, or the stream was deleted."""
+
+
+class PayloadTooLargeError(DurableStreamError):
+    """413: the body is larger than the server accepts."""
+
+
+class NetworkError(DurableStreamError, ConnectionError):
+    """The connection failed before a response arrived (refused, reset, DNS, TLS)."""
+
+
+class StreamTimeoutError(DurableStreamError, TimeoutError):
+    """A request or an operation ran past its deadline."""
+
+
+class ParseError(DurableStreamError):
+    """A response from the server could not be understood."""
+
+
+class InvalidArgumentError(DurableStreamError, ValueError):
+    """A value was refused before any request was sent."""
+
+
+class AlreadyConsumedError(DurableStreamError):
+    """A response body was already consumed: a stream response can be read once."""
+
+
+class AlreadyClosedError(DurableStreamError):
+    """The handle or producer was closed or released and cannot be used any more."""

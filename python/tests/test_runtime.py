@@ -1,0 +1,247 @@
+"""The bridge between Python and the Rust runtime: cancellation, Ctrl-C, the GIL, fork(),
+concurrency and logging."""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import gc
+import logging
+import os
+import select
+import signal
+import threading
+import time
+import weakref
+
+import pytest
+from conftest import inject, new_url, raw_read
+
+import durable_streams_client as ds
+from durable_streams_client import AsyncDurableStream, DurableStream, RetryPolicy
+
+
+def test_cancelling_a_task_cancels_the_request(url: str) -> None:
+    DurableStream(url).create(content_type="text/plain")
+    inject(url, delayMs=3000, method="HEAD")
+
+    async def main() -> float:
+        s = AsyncDurableStream(url)
+        task = asyncio.create_task(s.head())
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 1.0
+    assert DurableStream(url).exists()  # the client still works
+
+
+def test_cancelling_a_task_drops_the_rust_future(url: str) -> None:
+    """A per-call header callable lives exactly as long as the Rust future that carries it."""
+    DurableStream(url).create(content_type="text/plain")
+    inject(url, delayMs=3000, method="POST")
+
+    class Token:
+        def __call__(self) -> str:
+            return "t"
+
+    async def main() -> weakref.ref[Token]:
+        s = AsyncDurableStream(url)
+        token = Token()
+        ref = weakref.ref(token)
+        task = asyncio.create_task(s.append("x", headers={"X-Token": token}))
+        del token
+        await asyncio.sleep(0.3)
+        assert ref() is not None  # the request is in flight
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        deadline = time.monotonic() + 2.0
+        while ref() is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            s.content_type  # noqa: B018 (any call into the module releases deferred references)
+            gc.collect()
+        return ref
+
+    assert asyncio.run(main())() is None
+
+
+def test_concurrent_async_appends(url: str) -> None:
+    async def main() -> list[ds.AppendResult]:
+        s = AsyncDurableStream(url)
+        await s.create(content_type="application/json")
+        return await asyncio.gather(*(s.append_json({"i": i}) for i in range(20)))
+
+    results = asyncio.run(main())
+    assert len({r.next_offset for r in results}) == 20
+
+
+def test_async_call_needs_a_running_loop(url: str) -> None:
+    s = AsyncDurableStream(url)
+    coro = s.head()
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        coro.send(None)
+    coro.close()
+
+
+@pytest.mark.parametrize("how", ["interrupt_main", "sigint"])
+def test_ctrl_c_interrupts_a_blocking_call(url: str, how: str) -> None:
+    s = DurableStream(url)
+    s.create()
+    inject(url, delayMs=3000, method="HEAD")
+
+    def interrupt() -> None:
+        if how == "interrupt_main":
+            _thread.interrupt_main()
+        else:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.3, interrupt)
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            s.head()
+    finally:
+        timer.join()
+    assert time.monotonic() - started < 1.5
+    assert s.exists()  # the same handle still works
+
+
+def test_ctrl_c_drops_the_rust_future(url: str) -> None:
+    s = DurableStream(url)
+    s.create(content_type="text/plain")
+    inject(url, delayMs=3000, method="POST")
+
+    class Token:
+        def __call__(self) -> str:
+            return "t"
+
+    token = Token()
+    ref = weakref.ref(token)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            s.append("x", headers={"X-Token": token})
+    finally:
+        timer.join()
+    del token
+    gc.collect()
+    assert ref() is None  # the future that held it is gone
+
+
+def test_other_threads_run_during_a_blocking_call(url: str) -> None:
+    s = DurableStream(url)
+    s.create()
+    inject(url, delayMs=1000, method="HEAD")
+    ticks = 0
+    stop = threading.Event()
+
+    def count() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            time.sleep(0.001)
+
+    t = threading.Thread(target=count)
+    t.start()
+    try:
+        time.sleep(0.05)
+        before = ticks
+        s.head()
+        during = ticks - before
+    finally:
+        stop.set()
+        t.join()
+    # About 1000 ticks if the GIL is free for the whole second; none if the call held it.
+    assert during > 100
+
+
+def test_blocking_calls_from_threads(server: str) -> None:
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            s = DurableStream(new_url(server, f"thread-{i}"))
+            s.create(content_type="text/plain")
+            for _ in range(5):
+                s.append("x")
+            assert raw_read(s.url) == b"xxxxx"
+        except BaseException as e:  # reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_use_after_fork(server: str) -> None:
+    # Used before the fork, so the parent's runtime and connection pool exist.
+    inherited = DurableStream(new_url(server, "fork-inherited"))
+    inherited.create(content_type="text/plain")
+    inherited.append("parent ")
+    fresh_url = new_url(server, "fork-fresh")
+
+    async def child_async() -> None:
+        s = AsyncDurableStream(fresh_url)
+        await s.append("async")
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        status = b"ok"
+        try:
+            inherited.append("child")
+            fresh = DurableStream(fresh_url)
+            fresh.create(content_type="text/plain")
+            asyncio.run(child_async())
+        except BaseException as e:
+            status = repr(e).encode()
+        os.write(write_fd, status)
+        os._exit(0)
+    os.close(write_fd)
+    try:
+        ready, _, _ = select.select([read_fd], [], [], 20)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        report = os.read(read_fd, 4096) if ready else b"child timed out"
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    assert report == b"ok"
+    inherited.append(" parent again")  # the parent is unaffected
+    assert raw_read(inherited.url) == b"parent child parent again"
+    assert raw_read(fresh_url) == b"async"
+
+
+def test_core_events_reach_logging(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    s = DurableStream(url, retry=RetryPolicy(initial_delay=0.01, max_delay=0.02, max_retries=2))
+    s.create()
+    with caplog.at_level(logging.WARNING, logger="durable_streams_client"):
+        s.head()
+    assert caplog.records == []
+    inject(url, status=503, count=1, method="HEAD")
+    with caplog.at_level(logging.DEBUG, logger="durable_streams_client"):
+        s.head()
+
+        async def main() -> None:
+            await AsyncDurableStream(url).head()
+
+        asyncio.run(main())
+    records = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert all(name == "durable_streams_client" for name, _, _ in records)
+    retries = [m for _, level, m in records if level == logging.INFO]
+    assert len(retries) == 1
+    assert retries[0].startswith("retrying request")
+    assert "attempt=1" in retries[0]
+    responses = [m for _, level, m in records if level == logging.DEBUG and "status=200" in m]
+    assert len(responses) == 2  # the retried blocking head and the async one
+    assert all("method=HEAD" in m and url in m for m in responses)
