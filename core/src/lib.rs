@@ -27,6 +27,7 @@ mod client;
 mod error;
 mod http;
 mod offset;
+mod producer;
 mod retry;
 mod stream;
 mod values;
@@ -35,6 +36,10 @@ pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorCode, Result};
 pub use http::{headers, is_json_content_type};
 pub use offset::Offset;
+pub use producer::{
+    default_producer_retry, Delivery, ErrorCallback, IdempotentProducer, IdempotentProducerBuilder,
+    LatencyStats, ProducerMetrics, Receipt,
+};
 pub use retry::RetryPolicy;
 pub use stream::{
     default_idempotent_retry, AppendOptions, AppendResult, CloseOptions, CloseResult,
