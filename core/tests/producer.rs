@@ -510,7 +510,21 @@ async fn auto_claim_takes_over_from_a_newer_epoch_at_start() {
         raw_producer_post(s.url().as_str(), "eph", 5, 0, r#"[{"old":1}]"#).await,
         200
     );
-    let p = s.producer("eph").auto_claim(true).build().unwrap();
+    // Jittered requests: batches of a new epoch sent together would reach the server out of
+    // order, and a new epoch must start at sequence 0.
+    inject(
+        TestServer::shared(),
+        json!({"path": path_of(s.url().as_str()), "method": "POST", "delayMs": 1,
+               "jitterMs": 30, "count": 100000}),
+    )
+    .await;
+    let p = s
+        .producer("eph")
+        .auto_claim(true)
+        .linger(Duration::ZERO)
+        .max_batch_messages(1)
+        .build()
+        .unwrap();
     for i in 0..20 {
         p.append(format!(r#"{{"n":{i}}}"#)).await.unwrap();
     }

@@ -1022,10 +1022,10 @@ impl Task {
         let shift = seq - expected;
         for e in self.queue.iter_mut().skip(idx) {
             if e.state != St::Done && e.seq != NO_SEQ {
-                e.seq -= shift;
+                e.seq = e.seq.saturating_sub(shift);
             }
         }
-        self.next_seq -= shift;
+        self.next_seq = self.next_seq.saturating_sub(shift);
         self.shared.next_seq.store(self.next_seq, Ordering::Release);
         tracing::debug!(url = %self.shared.display, from = seq, to = expected, "producer sequence repaired");
     }
