@@ -966,3 +966,61 @@ async fn capture_server(
     });
     (url, seen, task)
 }
+
+#[tokio::test]
+async fn a_close_after_a_failed_batch_reports_it_and_closes_on_the_next_call() {
+    let server = TestServer::shared();
+    let s = json_stream("p-closefail").await;
+    // The callback panics: the producer survives it.
+    let p = s
+        .producer("cf")
+        .on_error(|_| panic!("callback failure"))
+        .build()
+        .unwrap();
+    inject(
+        server,
+        json!({"path": path_of(s.url().as_str()), "method": "POST", "status": 400}),
+    )
+    .await;
+    p.append_json(&json!({"n": 1})).await.unwrap();
+    let err = p.close(None).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::BadRequest);
+    assert!(!s.head().await.unwrap().closed, "the stream stays open");
+    assert_eq!(
+        p.try_append(r#"{"n":2}"#).unwrap_err().code(),
+        ErrorCode::AlreadyClosed
+    );
+    let off = p.close(None).await.unwrap();
+    assert!(s.head().await.unwrap().closed);
+    assert_eq!(off, s.head().await.unwrap().next_offset);
+    assert!(raw_json(s.url().as_str()).await.is_empty());
+}
+
+#[tokio::test]
+async fn wait_for_room_returns_once_the_buffer_drains() {
+    let server = TestServer::shared();
+    let s = json_stream("p-room").await;
+    let p = s
+        .producer("room")
+        .max_buffered_bytes(1000)
+        .buffer_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    inject(
+        server,
+        json!({"path": path_of(s.url().as_str()), "method": "POST", "delayMs": 200}),
+    )
+    .await;
+    let big = format!(r#""{}""#, "z".repeat(900));
+    p.try_append(big.clone()).unwrap();
+    assert_eq!(
+        p.try_append(big.clone()).unwrap_err().code(),
+        ErrorCode::BufferFull
+    );
+    let started = Instant::now();
+    p.wait_for_room(big.len()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    p.try_append(big).unwrap();
+    p.flush().await.unwrap();
+    assert_eq!(raw_json(s.url().as_str()).await.len(), 2);
+}

@@ -152,10 +152,12 @@ impl Shared {
 ///   failure since the previous flush; every failed batch is also passed to `on_error` and to
 ///   the receipts of its messages.
 ///
-/// Dropping the last handle without [`close`](Self::close) or [`detach`](Self::detach) loses
+/// Cloning a producer is cheap and shares it: every clone appends to the same batches.
+/// Dropping the last clone without [`close`](Self::close) or [`detach`](Self::detach) loses
 /// nothing silently: the task keeps delivering what was accepted (up to the delivery timeout
 /// of each batch), logs failures as `tracing` warnings, and exits. It needs its tokio runtime
-/// to stay alive for that long.
+/// to stay alive for that long; receipts of messages it could not settle then fail with
+/// [`Error::AlreadyClosed`].
 ///
 /// ```no_run
 /// # async fn demo() -> durable_streams_client::Result<()> {
@@ -361,7 +363,7 @@ impl IdempotentProducerBuilder {
     }
 
     /// Called once for every batch that fails for good, from the producer's task: keep it
-    /// short and never block in it.
+    /// short and never block in it. A panic in it is caught and logged.
     pub fn on_error<F>(mut self, f: F) -> Self
     where
         F: Fn(&Error) + Send + Sync + 'static,
@@ -659,7 +661,8 @@ impl IdempotentProducer {
 
     /// [`append`](Self::append) for threads outside any tokio runtime: blocks the thread while
     /// waiting for room. Called from inside a runtime it fails with
-    /// [`Error::InvalidArgument`] instead of blocking the runtime.
+    /// [`Error::InvalidArgument`] instead of blocking the runtime. The producer's runtime must
+    /// keep running meanwhile (a multi-thread runtime, or one driven by another thread).
     pub fn append_blocking(&self, data: impl Into<Bytes>) -> Result<Receipt> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::invalid(
@@ -771,7 +774,7 @@ impl IdempotentProducer {
     /// Flushes and stops the producer without closing the stream. Later appends fail with
     /// [`Error::AlreadyClosed`]. Returns the flush's result.
     pub async fn detach(&self) -> Result<()> {
-        if self.shared.state.load(Ordering::Acquire) != STATE_OPEN {
+        if self.shared.state.load(Ordering::Acquire) == STATE_DETACHED {
             return Ok(());
         }
         self.shared.state.store(STATE_DETACHED, Ordering::Release);

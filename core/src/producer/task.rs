@@ -1122,7 +1122,10 @@ impl Task {
                     "idempotent producer batch failed"
                 );
                 if let Some(cb) = &self.cfg.on_error {
-                    cb(err);
+                    let call = std::panic::AssertUnwindSafe(|| cb(err));
+                    if std::panic::catch_unwind(call).is_err() {
+                        tracing::error!(url = %self.shared.display, "producer on_error callback panicked");
+                    }
                 }
                 if self.first_failure.is_none() {
                     self.first_failure = Some(err.clone());
