@@ -279,6 +279,12 @@ impl DurableStream {
 
 impl IdempotentProducerBuilder {
     /// The epoch to start with (default 0; at most 2^53 - 1).
+    ///
+    /// Every session of a producer id needs a higher epoch than the previous one (persist
+    /// it, or start from the last epoch + 1): a session that reuses an epoch starts again at
+    /// sequence 0, which the server takes for duplicates of the old session's batches (204,
+    /// nothing stored; receipts show `duplicate: true`). Auto-claim only helps against an
+    /// *older* epoch.
     pub fn epoch(mut self, epoch: u64) -> Self {
         self.epoch = epoch;
         self

@@ -1293,3 +1293,39 @@ impl Task {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivered(seq: u64) -> Result<Delivery> {
+        Ok(Delivery {
+            offset: Some(Offset::from(format!("0_{seq}"))),
+            duplicate: false,
+            epoch: 0,
+            seq,
+        })
+    }
+
+    #[test]
+    fn outcome_log_finds_ranges_and_forgets_the_oldest() {
+        let mut log = OutcomeLog::default();
+        log.push(3, delivered(0));
+        log.push(4, Err(Error::invalid("bad message")));
+        log.push(10, delivered(1));
+        assert_eq!(log.lookup(0).unwrap().seq, 0);
+        assert_eq!(log.lookup(2).unwrap().seq, 0);
+        assert_eq!(
+            log.lookup(3).unwrap_err().code(),
+            crate::ErrorCode::InvalidArgument
+        );
+        assert_eq!(log.lookup(9).unwrap().seq, 1);
+        assert!(log.lookup(10).is_err(), "not settled yet");
+        for i in 0..OUTCOME_CAP as u64 {
+            log.push(11 + i, delivered(2 + i));
+        }
+        assert!(log.lookup(5).unwrap_err().to_string().contains("too late"));
+        assert_eq!(log.lookup(10).unwrap().seq, 2);
+        assert_eq!(log.entries.len(), OUTCOME_CAP);
+    }
+}
