@@ -1,7 +1,7 @@
 //! Producer throughput against a running server, next to raw HTTP with the same batch shape.
 //!
 //! ```text
-//! cargo run --release --example producer_bench -- http://127.0.0.1:4437 [messages] [mode]
+//! cargo run --release --example producer_bench -- http://127.0.0.1:4437 [messages] [mode] [in-flight]
 //! ```
 //!
 //! `mode` is `all` (default), `producer`, `bytes` (the producer on a byte stream, so no JSON
@@ -55,6 +55,7 @@ async fn producer_run(
     msgs: &[Bytes],
     json: bool,
     unbounded: bool,
+    in_flight: usize,
 ) -> Result<f64> {
     let ct = if json {
         "application/json"
@@ -62,7 +63,7 @@ async fn producer_run(
         "application/octet-stream"
     };
     let s = fresh_stream(client, base, "producer", ct).await?;
-    let mut builder = s.producer("bench");
+    let mut builder = s.producer("bench").max_in_flight(in_flight);
     if unbounded {
         // Room for everything: the append loop then measures the client's own cost.
         builder = builder.max_buffered_bytes(1 << 31);
@@ -98,7 +99,7 @@ async fn producer_run(
 }
 
 /// The producer's wire shape without the producer: the same arrays, 5 requests at a time.
-async fn raw_run(client: &Client, base: &str, msgs: &[Bytes]) -> Result<f64> {
+async fn raw_run(client: &Client, base: &str, msgs: &[Bytes], in_flight: usize) -> Result<f64> {
     let s = fresh_stream(client, base, "raw", "application/json").await?;
     let started = Instant::now();
     let mut bodies = Vec::new();
@@ -117,7 +118,7 @@ async fn raw_run(client: &Client, base: &str, msgs: &[Bytes]) -> Result<f64> {
     }
     let http = client.http().clone();
     let url = s.url().clone();
-    let sem = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let sem = Arc::new(tokio::sync::Semaphore::new(in_flight));
     let mut tasks = Vec::new();
     for body in bodies {
         let permit = sem
@@ -185,6 +186,10 @@ async fn main() -> Result<()> {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let mode = args.next().unwrap_or_else(|| "all".to_owned());
+    let in_flight: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(IN_FLIGHT);
     let msgs: Vec<Bytes> = (0..n).map(message).collect();
     let avg = msgs.iter().map(Bytes::len).sum::<usize>() / n.max(1);
     println!("{n} messages of ~{avg} bytes against {base}");
@@ -195,17 +200,17 @@ async fn main() -> Result<()> {
     let mut producer = None;
     let mut raw = None;
     if mode == "all" || mode == "raw" {
-        raw = Some(raw_run(&client, &base, &msgs).await?);
+        raw = Some(raw_run(&client, &base, &msgs, in_flight).await?);
     }
     if mode == "all" || mode == "producer" {
-        producer = Some(producer_run(&client, &base, &msgs, true, false).await?);
+        producer = Some(producer_run(&client, &base, &msgs, true, false, in_flight).await?);
     }
     if mode == "all" || mode == "bytes" {
-        producer_run(&client, &base, &msgs, false, false).await?;
+        producer_run(&client, &base, &msgs, false, false, in_flight).await?;
     }
     if mode == "enqueue" {
-        producer_run(&client, &base, &msgs, true, true).await?;
-        producer_run(&client, &base, &msgs, false, true).await?;
+        producer_run(&client, &base, &msgs, true, true, in_flight).await?;
+        producer_run(&client, &base, &msgs, false, true, in_flight).await?;
     }
     if let (Some(p), Some(r)) = (producer, raw) {
         println!("producer / raw = {:.2}", p / r);
