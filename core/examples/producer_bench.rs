@@ -5,16 +5,19 @@
 //! ```
 //!
 //! `mode` is `all` (default), `producer`, `bytes` (the producer on a byte stream, so no JSON
-//! validation), `raw`, `validate` (JSON validation alone, no network) or `enqueue` (both
-//! producers with an unbounded buffer, so the append loop shows the client's own cost). Each run creates
+//! validation), `raw`, `validate` (JSON validation alone, no network), `enqueue` (both
+//! producers with an unbounded buffer, so the append loop shows the client's own cost) or
+//! `sink` (raw and producer against an in-process server that stores nothing and answers at
+//! once, so the client is the limit; the URL argument is then ignored). Each run creates
 //! fresh streams under `/bench/`. Messages are ~100-byte JSON objects, appended in a burst and
 //! then flushed; raw HTTP posts the same 1 MiB arrays, 5 at a time, as plain appends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use durable_streams_client::{Client, CreateOptions, DurableStream, Error, Result};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MAX_BATCH: usize = 1 << 20;
 const IN_FLIGHT: usize = 5;
@@ -56,6 +59,7 @@ async fn producer_run(
     json: bool,
     unbounded: bool,
     in_flight: usize,
+    validate: bool,
 ) -> Result<f64> {
     let ct = if json {
         "application/json"
@@ -63,15 +67,20 @@ async fn producer_run(
         "application/octet-stream"
     };
     let s = fresh_stream(client, base, "producer", ct).await?;
-    let mut builder = s.producer("bench").max_in_flight(in_flight);
+    let mut builder = s
+        .producer("bench")
+        .max_in_flight(in_flight)
+        .validate_json(validate);
     if unbounded {
         // Room for everything: the append loop then measures the client's own cost.
         builder = builder.max_buffered_bytes(1 << 31);
     }
     let p = builder.build()?;
+    // Owned messages, as a caller hands them over (made before the clock starts).
+    let owned: Vec<Bytes> = msgs.iter().map(|m| Bytes::from(m.to_vec())).collect();
     let started = Instant::now();
-    for m in msgs {
-        p.append(m.clone()).await?;
+    for m in owned {
+        p.append(m).await?;
     }
     let appended = started.elapsed();
     p.flush().await?;
@@ -90,10 +99,10 @@ async fn producer_run(
         m.latency.mean(),
         m.latency.max
     );
-    let label = if json {
-        "producer (json)"
-    } else {
-        "producer (bytes)"
+    let label = match (json, validate) {
+        (true, true) => "producer (json)",
+        (true, false) => "producer (json, unchecked)",
+        (false, _) => "producer (bytes)",
     };
     Ok(report(label, msgs.len(), elapsed))
 }
@@ -174,13 +183,59 @@ fn validate_run(msgs: &[Bytes]) {
     );
 }
 
+/// An HTTP/1.1 server that reads each request and answers 200 at once, storing nothing.
+async fn sink() -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = sock.set_nodelay(true);
+                let mut buf = BytesMut::with_capacity(1 << 16);
+                loop {
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break Some(i + 4);
+                        }
+                        match sock.read_buf(&mut buf).await {
+                            Ok(0) | Err(_) => break None,
+                            Ok(_) => {}
+                        }
+                    };
+                    let Some(head_end) = head_end else { return };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    while buf.len() < head_end + len {
+                        match sock.read_buf(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                    }
+                    buf.advance(head_end + len);
+                    let reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                        Stream-Next-Offset: 0000000000000000_0000000000000001\r\n\
+                        Content-Length: 0\r\n\r\n";
+                    if sock.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok(url)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let base = args
         .next()
         .unwrap_or_else(|| "http://127.0.0.1:4437".to_owned());
-    let base = base.trim_end_matches('/').to_owned();
+    let mut base = base.trim_end_matches('/').to_owned();
     let n: usize = args
         .next()
         .and_then(|a| a.parse().ok())
@@ -194,23 +249,33 @@ async fn main() -> Result<()> {
     let avg = msgs.iter().map(Bytes::len).sum::<usize>() / n.max(1);
     println!("{n} messages of ~{avg} bytes against {base}");
     let client = Client::new()?;
+    if mode == "sink" {
+        base = sink().await.map_err(|e| Error::Network {
+            url: "sink".into(),
+            message: e.to_string(),
+        })?;
+        println!("in-process sink server at {base}");
+    }
     if mode == "all" || mode == "validate" {
         validate_run(&msgs);
     }
     let mut producer = None;
     let mut raw = None;
-    if mode == "all" || mode == "raw" {
+    if mode == "all" || mode == "raw" || mode == "sink" {
         raw = Some(raw_run(&client, &base, &msgs, in_flight).await?);
     }
-    if mode == "all" || mode == "producer" {
-        producer = Some(producer_run(&client, &base, &msgs, true, false, in_flight).await?);
+    if mode == "all" || mode == "producer" || mode == "sink" {
+        producer = Some(producer_run(&client, &base, &msgs, true, false, in_flight, true).await?);
     }
-    if mode == "all" || mode == "bytes" {
-        producer_run(&client, &base, &msgs, false, false, in_flight).await?;
+    if mode == "all" || mode == "sink" {
+        producer_run(&client, &base, &msgs, true, false, in_flight, false).await?;
+    }
+    if mode == "all" || mode == "bytes" || mode == "sink" {
+        producer_run(&client, &base, &msgs, false, false, in_flight, true).await?;
     }
     if mode == "enqueue" {
-        producer_run(&client, &base, &msgs, true, true, in_flight).await?;
-        producer_run(&client, &base, &msgs, false, true, in_flight).await?;
+        producer_run(&client, &base, &msgs, true, true, in_flight, true).await?;
+        producer_run(&client, &base, &msgs, false, true, in_flight, true).await?;
     }
     if let (Some(p), Some(r)) = (producer, raw) {
         println!("producer / raw = {:.2}", p / r);

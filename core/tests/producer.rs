@@ -241,6 +241,22 @@ async fn invalid_json_is_refused_at_append_and_never_sinks_a_batch() {
     // Now the mode is known: validation happens at append.
     assert!(p.try_append("{broken").is_err());
     assert_eq!(raw_json(s.url().as_str()).await.len(), 5);
+
+    // Without validation a bad message reaches the server and sinks its whole batch.
+    let unchecked = s
+        .producer("unchecked")
+        .validate_json(false)
+        .linger(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let good = unchecked.try_append(r#"{"ok":5}"#).unwrap();
+    unchecked.try_append("{broken").unwrap();
+    assert_eq!(
+        unchecked.flush().await.unwrap_err().code(),
+        ErrorCode::BadRequest
+    );
+    assert_eq!(good.await.unwrap_err().code(), ErrorCode::BadRequest);
+    assert_eq!(raw_json(s.url().as_str()).await.len(), 5);
 }
 
 #[tokio::test]

@@ -382,6 +382,8 @@ struct Task {
     settled: u64,
     terminal: Option<Error>,
     input_closed: bool,
+    /// The last drain stopped at its limit: more commands wait.
+    more_input: bool,
     exit: bool,
 }
 
@@ -429,6 +431,7 @@ pub(crate) async fn run(
         settled: 0,
         terminal: None,
         input_closed: false,
+        more_input: false,
         exit: false,
     };
     task.run().await;
@@ -451,6 +454,11 @@ impl Task {
                     armed_for = Some(at);
                 }
             }
+            // The channel wakes the task only while no batch is open: then a message must
+            // start the linger clock. With a batch open, messages wait in the channel until
+            // the linger ends, a response arrives, a control comes or `append` reports a full
+            // batch's worth of bytes, so a burst costs one wake-up per batch, not per message.
+            let listen = !self.input_closed && self.open.is_none() && !self.more_input;
             tokio::select! {
                 Some(res) = self.requests.join_next_with_id(), if !self.requests.is_empty() => {
                     self.on_join(res);
@@ -458,27 +466,20 @@ impl Task {
                         self.on_join(res);
                     }
                 }
-                cmd = self.rx.recv(), if !self.input_closed => match cmd {
+                cmd = self.rx.recv(), if listen => match cmd {
                     Some(cmd) => {
                         self.on_cmd(cmd).await;
-                        for _ in 0..DRAIN_LIMIT {
-                            match self.rx.try_recv() {
-                                Ok(cmd) => self.on_cmd(cmd).await,
-                                Err(mpsc::error::TryRecvError::Empty) => break,
-                                Err(mpsc::error::TryRecvError::Disconnected) => {
-                                    self.input_closed = true;
-                                    break;
-                                }
-                            }
-                        }
                     }
                     None => self.input_closed = true,
                 },
+                () = self.shared.wake.notified() => {}
                 () = &mut sleep, if linger_at.is_some() => {
                     self.linger_expired = true;
                     armed_for = None;
                 }
+                () = std::future::ready(()), if self.more_input => {}
             }
+            self.drain().await;
         }
         if !self.early.is_empty() {
             tracing::warn!(
@@ -487,6 +488,25 @@ impl Task {
                 "idempotent producer stopped with messages it never received in order"
             );
         }
+    }
+
+    /// Takes what waits in the channel (up to a limit, so responses are not starved).
+    async fn drain(&mut self) {
+        self.more_input = false;
+        if self.input_closed {
+            return;
+        }
+        for _ in 0..DRAIN_LIMIT {
+            match self.rx.try_recv() {
+                Ok(cmd) => self.on_cmd(cmd).await,
+                Err(mpsc::error::TryRecvError::Empty) => return,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.input_closed = true;
+                    return;
+                }
+            }
+        }
+        self.more_input = true;
     }
 
     fn should_exit(&self) -> bool {
@@ -509,6 +529,7 @@ impl Task {
                 data,
                 validated,
             } => {
+                self.shared.unseen.fetch_sub(data.len(), Ordering::AcqRel);
                 if self.json.is_none() {
                     self.resolve_content_type().await;
                 }
