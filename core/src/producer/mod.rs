@@ -321,7 +321,8 @@ impl IdempotentProducerBuilder {
         self
     }
 
-    /// The message count at which a batch is closed (default: no limit).
+    /// The message count at which a batch is closed (default: no limit). A batch closed by
+    /// its count is sent at the producer's next wake-up (at most the linger later).
     pub fn max_batch_messages(mut self, messages: usize) -> Self {
         self.max_batch_messages = Some(messages);
         self
