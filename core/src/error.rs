@@ -61,6 +61,8 @@ pub enum ErrorCode {
     AlreadyClosed,
     /// An operation was cancelled by the caller.
     Cancelled,
+    /// A producer's buffer has no room for a message right now.
+    BufferFull,
 }
 
 impl ErrorCode {
@@ -89,6 +91,7 @@ impl ErrorCode {
             Self::AlreadyConsumed => "ALREADY_CONSUMED",
             Self::AlreadyClosed => "ALREADY_CLOSED",
             Self::Cancelled => "CANCELLED",
+            Self::BufferFull => "BUFFER_FULL",
         }
     }
 }
@@ -280,6 +283,17 @@ pub enum Error {
     /// The operation was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// An idempotent producer holds `max_buffered_bytes` already: the message does not fit
+    /// now (`try_append`). Wait for room (`wait_for_room`, or `append`, which waits).
+    #[error("producer buffer full: {requested} more bytes do not fit ({buffered} of {limit} bytes buffered)")]
+    BufferFull {
+        /// The size of the refused message.
+        requested: usize,
+        /// Bytes buffered when it was refused.
+        buffered: usize,
+        /// The producer's `max_buffered_bytes`.
+        limit: usize,
+    },
 }
 
 fn fmt_msg(message: &Option<String>) -> String {
@@ -315,6 +329,7 @@ impl Error {
             Self::AlreadyConsumed => ErrorCode::AlreadyConsumed,
             Self::AlreadyClosed { .. } => ErrorCode::AlreadyClosed,
             Self::Cancelled => ErrorCode::Cancelled,
+            Self::BufferFull { .. } => ErrorCode::BufferFull,
         }
     }
 

@@ -27,6 +27,7 @@ mod client;
 mod error;
 mod http;
 mod offset;
+mod producer;
 mod read;
 mod retry;
 mod stream;
@@ -36,6 +37,10 @@ pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorCode, Result};
 pub use http::{headers, is_json_content_type};
 pub use offset::Offset;
+pub use producer::{
+    default_producer_retry, Delivery, ErrorCallback, IdempotentProducer, IdempotentProducerBuilder,
+    LatencyStats, ProducerMetrics, Receipt,
+};
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use read::fuzzing;

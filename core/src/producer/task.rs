@@ -1,0 +1,1352 @@
+//! The producer's task: the single owner of batches, sequence numbers and requests.
+//!
+//! Batches live in `queue`, in sequence order, from sealing until they settle (delivered or
+//! failed); settled batches leave from the front so receipts and flushes see outcomes in
+//! message order. A batch is `Waiting` (to be sent), `InFlight` (a request or its backoff is
+//! running), `Blocked` (a 409 said an earlier sequence must land first) or `Done`.
+//!
+//! Sequence numbers are only ever changed while the server has told us they were not
+//! applied: a gap repair (409 whose expected sequence belongs to no live batch) shifts the
+//! later batches down, and a new epoch (auto-claim or restart) renumbers the unsent batches
+//! from 0 once no request is in flight, sending the first one alone.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use url::Url;
+
+use super::{validate_json, Delivery, ErrorCallback, Shared};
+use crate::error::{Error, Result};
+use crate::http::{
+    build_url, error_from_parts, header_offset, header_true, header_u64, headers as h,
+    is_json_content_type, prepare, read_message, transport_error, Op,
+};
+use crate::offset::Offset;
+use crate::retry::RetryPolicy;
+use crate::stream::DurableStream;
+use crate::values::{header_name, header_value, RequestExtras, Value};
+
+/// Outcomes kept for receipts.
+const OUTCOME_CAP: usize = 65_536;
+/// Commands handled per wake-up before the task looks at responses and timers again.
+const DRAIN_LIMIT: usize = 4096;
+/// The sequence number of an entry that holds refused messages and is never sent.
+const NO_SEQ: u64 = u64::MAX;
+
+/// What handles send to the task.
+pub(crate) enum Cmd {
+    Msg {
+        no: u64,
+        data: Bytes,
+        validated: bool,
+    },
+    Flush {
+        upto: u64,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Restart {
+        upto: u64,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Close {
+        upto: u64,
+        body: Option<Bytes>,
+        reply: oneshot::Sender<Result<Option<Offset>>>,
+    },
+    Detach {
+        upto: u64,
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+pub(crate) struct Config {
+    pub(crate) stream: DurableStream,
+    pub(crate) auto_claim: bool,
+    pub(crate) linger: Duration,
+    pub(crate) max_batch_bytes: usize,
+    pub(crate) max_batch_messages: usize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) delivery_timeout: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) on_error: Option<ErrorCallback>,
+}
+
+/// Settled batch outcomes by message range, for receipts.
+#[derive(Default)]
+pub(crate) struct OutcomeLog {
+    /// The first message number still covered.
+    start: u64,
+    /// `(end, outcome)`: messages from the previous entry's end up to `end` (exclusive).
+    entries: VecDeque<(u64, Result<Delivery>)>,
+}
+
+impl OutcomeLog {
+    fn push(&mut self, end: u64, outcome: Result<Delivery>) {
+        if self.entries.len() >= OUTCOME_CAP {
+            if let Some((e, _)) = self.entries.pop_front() {
+                self.start = e;
+            }
+        }
+        self.entries.push_back((end, outcome));
+    }
+
+    pub(crate) fn lookup(&self, no: u64) -> Result<Delivery> {
+        if no < self.start {
+            return Err(Error::invalid(format!(
+                "receipt of message {no} awaited too late: the outcomes of only the last \
+                 {OUTCOME_CAP} batches are kept"
+            )));
+        }
+        let idx = self.entries.partition_point(|(end, _)| *end <= no);
+        match self.entries.get(idx) {
+            Some((_, outcome)) => outcome.clone(),
+            None => Err(Error::invalid(format!("message {no} has not settled yet"))),
+        }
+    }
+}
+
+/// Everything about a producer request that does not change from batch to batch.
+pub(crate) struct RequestTemplate {
+    http: reqwest::Client,
+    url: Url,
+    display: Arc<str>,
+    /// The resolved extras when none of them is computed.
+    fixed: Option<HeaderMap>,
+    extras: RequestExtras,
+    producer_id: HeaderValue,
+    timeout: Duration,
+}
+
+const PRODUCER_ID: HeaderName = HeaderName::from_static("producer-id");
+const PRODUCER_EPOCH: HeaderName = HeaderName::from_static("producer-epoch");
+const PRODUCER_SEQ: HeaderName = HeaderName::from_static("producer-seq");
+const STREAM_CLOSED: HeaderName = HeaderName::from_static("stream-closed");
+
+impl RequestTemplate {
+    pub(crate) fn new(
+        stream: &DurableStream,
+        producer_id: &str,
+        extras: RequestExtras,
+    ) -> Result<Self> {
+        let producer_id = header_value(h::PRODUCER_ID, producer_id)?;
+        for (n, v) in &extras.headers {
+            header_name(n)?;
+            if let Value::Fixed(s) = v {
+                header_value(n, s)?;
+            }
+        }
+        let all_fixed = extras
+            .headers
+            .iter()
+            .chain(extras.params.iter())
+            .all(|(_, v)| matches!(v, Value::Fixed(_)));
+        let (url, fixed) = if all_fixed {
+            let mut headers = HeaderMap::with_capacity(extras.headers.len() + 5);
+            for (n, v) in &extras.headers {
+                if let Value::Fixed(s) = v {
+                    headers.insert(header_name(n)?, header_value(n, s)?);
+                }
+            }
+            let params: Vec<(String, String)> = extras
+                .params
+                .iter()
+                .filter_map(|(n, v)| match v {
+                    Value::Fixed(s) => Some((n.clone(), s.clone())),
+                    Value::Computed(_) => None,
+                })
+                .collect();
+            (build_url(stream.url(), &params, &[]), Some(headers))
+        } else {
+            (stream.url().clone(), None)
+        };
+        Ok(Self {
+            http: stream.client().http().clone(),
+            url,
+            display: Arc::from(stream.inner.display.as_str()),
+            fixed,
+            extras,
+            producer_id,
+            timeout: stream.client().request_timeout(),
+        })
+    }
+}
+
+/// One request of a batch.
+struct Attempt {
+    body: Bytes,
+    epoch: u64,
+    seq: u64,
+    close: bool,
+    content_type: HeaderValue,
+}
+
+/// A success answer.
+struct Accepted {
+    offset: Option<Offset>,
+    duplicate: bool,
+}
+
+async fn send(tpl: &RequestTemplate, a: Attempt) -> Result<Accepted> {
+    let (url, mut headers) = match &tpl.fixed {
+        Some(fixed) => (tpl.url.clone(), fixed.clone()),
+        None => {
+            let p = prepare(&tpl.url, &tpl.extras, &[], &[]).await?;
+            (p.url, p.headers)
+        }
+    };
+    let close_only = a.close && a.body.is_empty();
+    if !a.body.is_empty() {
+        headers.insert(CONTENT_TYPE, a.content_type);
+    }
+    headers.insert(PRODUCER_ID, tpl.producer_id.clone());
+    headers.insert(PRODUCER_EPOCH, HeaderValue::from(a.epoch));
+    headers.insert(PRODUCER_SEQ, HeaderValue::from(a.seq));
+    if a.close {
+        headers.insert(STREAM_CLOSED, HeaderValue::from_static("true"));
+    }
+    let resp = tpl
+        .http
+        .post(url)
+        .headers(headers)
+        .timeout(tpl.timeout)
+        .body(a.body)
+        .send()
+        .await
+        .map_err(|e| transport_error(e, &tpl.display))?;
+    let status = resp.status();
+    if status.is_success() {
+        let accepted = Accepted {
+            offset: header_offset(resp.headers()),
+            // A close without a body always answers 204; only appends signal duplicates so.
+            duplicate: status.as_u16() == 204 && !close_only,
+        };
+        // Reading the (empty) body lets the connection go back to the pool.
+        let _ = resp.bytes().await;
+        return Ok(accepted);
+    }
+    let headers = resp.headers().clone();
+    if status.as_u16() == 403 {
+        if let Ok(Some(current_epoch)) = header_u64(&headers, h::PRODUCER_EPOCH) {
+            let _ = resp.bytes().await;
+            return Err(Error::StaleEpoch {
+                epoch: a.epoch,
+                current_epoch,
+            });
+        }
+    }
+    if status.as_u16() == 409 && !header_true(&headers, h::STREAM_CLOSED) {
+        if let Ok(Some(expected_seq)) = header_u64(&headers, h::PRODUCER_EXPECTED_SEQ) {
+            let _ = resp.bytes().await;
+            let received_seq = header_u64(&headers, h::PRODUCER_RECEIVED_SEQ)
+                .ok()
+                .flatten()
+                .unwrap_or(a.seq);
+            return Err(Error::SequenceGap {
+                expected_seq,
+                received_seq,
+            });
+        }
+    }
+    let op = if close_only {
+        Op::Close
+    } else {
+        Op::Append { with_seq: false }
+    };
+    let message = read_message(resp).await;
+    Err(error_from_parts(
+        status,
+        &headers,
+        message,
+        &tpl.display,
+        op,
+    ))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum St {
+    Waiting,
+    InFlight,
+    /// A 409 said the server expects this earlier sequence first.
+    Blocked(u64),
+    Done,
+}
+
+struct Entry {
+    id: u64,
+    seq: u64,
+    end_no: u64,
+    body: Bytes,
+    /// Message bytes (buffer room to give back).
+    bytes: usize,
+    msgs: u64,
+    state: St,
+    deadline: Instant,
+    attempts: u32,
+    close: bool,
+    outcome: Option<Result<Delivery>>,
+}
+
+impl Entry {
+    fn done(&mut self, outcome: Result<Delivery>) {
+        self.state = St::Done;
+        self.outcome = Some(outcome);
+    }
+}
+
+struct Open {
+    body: BytesMut,
+    first_no: u64,
+    msgs: u64,
+    bytes: usize,
+}
+
+enum Control {
+    Flush {
+        upto: u64,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Restart {
+        upto: u64,
+        reply: oneshot::Sender<Result<()>>,
+        target: Option<u64>,
+    },
+    Close {
+        upto: u64,
+        body: Option<Bytes>,
+        reply: Option<oneshot::Sender<Result<Option<Offset>>>>,
+        sent: bool,
+    },
+    Detach {
+        upto: u64,
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+impl Control {
+    fn upto(&self) -> u64 {
+        match self {
+            Control::Flush { upto, .. }
+            | Control::Restart { upto, .. }
+            | Control::Close { upto, .. }
+            | Control::Detach { upto, .. } => *upto,
+        }
+    }
+}
+
+struct Response {
+    id: u64,
+    epoch: u64,
+    result: Result<Accepted>,
+    latency: Duration,
+}
+
+struct Task {
+    cfg: Config,
+    shared: Arc<Shared>,
+    rx: mpsc::UnboundedReceiver<Cmd>,
+    settled_tx: watch::Sender<u64>,
+    tpl: Arc<RequestTemplate>,
+    /// JSON mode, once the content type is known.
+    json: Option<bool>,
+    content_type: HeaderValue,
+    resolve_error: Option<Error>,
+    epoch: u64,
+    next_seq: u64,
+    /// Whether the server has accepted a batch of the current epoch (until then only one
+    /// request is in flight, since a new epoch must start at sequence 0).
+    epoch_confirmed: bool,
+    acked_max: Option<u64>,
+    /// A new epoch to switch to as soon as no request is in flight.
+    reepoch: Option<u64>,
+    fenced_by: Option<u64>,
+    queue: VecDeque<Entry>,
+    next_id: u64,
+    open: Option<Open>,
+    linger_deadline: Option<Instant>,
+    linger_expired: bool,
+    expect_no: u64,
+    early: BTreeMap<u64, (Bytes, bool)>,
+    requests: JoinSet<Response>,
+    request_ids: HashMap<tokio::task::Id, u64>,
+    in_flight: usize,
+    controls: VecDeque<Control>,
+    refuse_from: Option<u64>,
+    first_failure: Option<Error>,
+    settled: u64,
+    terminal: Option<Error>,
+    input_closed: bool,
+    /// The last drain stopped at its limit: more commands wait.
+    more_input: bool,
+    exit: bool,
+}
+
+pub(crate) async fn run(
+    cfg: Config,
+    tpl: RequestTemplate,
+    shared: Arc<Shared>,
+    rx: mpsc::UnboundedReceiver<Cmd>,
+    settled_tx: watch::Sender<u64>,
+    epoch: u64,
+) {
+    let tpl = Arc::new(tpl);
+    let ct = cfg.stream.content_type();
+    let mut task = Task {
+        json: ct.as_deref().map(is_json_content_type),
+        content_type: ct
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+            .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream")),
+        cfg,
+        shared,
+        rx,
+        settled_tx,
+        tpl,
+        resolve_error: None,
+        epoch,
+        next_seq: 0,
+        epoch_confirmed: false,
+        acked_max: None,
+        reepoch: None,
+        fenced_by: None,
+        queue: VecDeque::new(),
+        next_id: 0,
+        open: None,
+        linger_deadline: None,
+        linger_expired: false,
+        expect_no: 0,
+        early: BTreeMap::new(),
+        requests: JoinSet::new(),
+        request_ids: HashMap::new(),
+        in_flight: 0,
+        controls: VecDeque::new(),
+        refuse_from: None,
+        first_failure: None,
+        settled: 0,
+        terminal: None,
+        input_closed: false,
+        more_input: false,
+        exit: false,
+    };
+    task.run().await;
+}
+
+impl Task {
+    async fn run(&mut self) {
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let mut armed_for: Option<Instant> = None;
+        loop {
+            self.pump();
+            if self.should_exit() {
+                break;
+            }
+            let linger_at = self.linger_deadline.filter(|_| !self.linger_expired);
+            if let Some(at) = linger_at {
+                if armed_for != Some(at) {
+                    sleep.as_mut().reset(at);
+                    armed_for = Some(at);
+                }
+            }
+            // The channel wakes the task only while no batch is open: then a message must
+            // start the linger clock. With a batch open, messages wait in the channel until
+            // the linger ends, a response arrives, a control comes or `append` reports a full
+            // batch's worth of bytes, so a burst costs one wake-up per batch, not per message.
+            let listen = !self.input_closed && self.open.is_none() && !self.more_input;
+            tokio::select! {
+                Some(res) = self.requests.join_next_with_id(), if !self.requests.is_empty() => {
+                    self.on_join(res);
+                    while let Some(res) = self.requests.try_join_next_with_id() {
+                        self.on_join(res);
+                    }
+                }
+                cmd = self.rx.recv(), if listen => match cmd {
+                    Some(cmd) => {
+                        self.on_cmd(cmd).await;
+                    }
+                    None => self.input_closed = true,
+                },
+                () = self.shared.wake.notified() => {}
+                () = &mut sleep, if linger_at.is_some() => {
+                    self.linger_expired = true;
+                    armed_for = None;
+                }
+                () = std::future::ready(()), if self.more_input => {}
+            }
+            self.drain().await;
+        }
+        if !self.early.is_empty() {
+            tracing::warn!(
+                url = %self.shared.display,
+                messages = self.early.len(),
+                "idempotent producer stopped with messages it never received in order"
+            );
+        }
+    }
+
+    /// Takes what waits in the channel (up to a limit, so responses are not starved).
+    async fn drain(&mut self) {
+        self.more_input = false;
+        if self.input_closed {
+            return;
+        }
+        for _ in 0..DRAIN_LIMIT {
+            match self.rx.try_recv() {
+                Ok(cmd) => self.on_cmd(cmd).await,
+                Err(mpsc::error::TryRecvError::Empty) => return,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.input_closed = true;
+                    return;
+                }
+            }
+        }
+        self.more_input = true;
+    }
+
+    fn should_exit(&self) -> bool {
+        if self.exit {
+            return true;
+        }
+        self.input_closed
+            && self.queue.is_empty()
+            && self.open.is_none()
+            && self.controls.is_empty()
+            && self.in_flight == 0
+    }
+
+    // ---------------------------------------------------------------- input
+
+    async fn on_cmd(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Msg {
+                no,
+                data,
+                validated,
+            } => {
+                self.shared.unseen.fetch_sub(data.len(), Ordering::AcqRel);
+                if self.json.is_none() {
+                    self.resolve_content_type().await;
+                }
+                self.on_msg(no, data, validated);
+            }
+            Cmd::Flush { upto, reply } => self.controls.push_back(Control::Flush { upto, reply }),
+            Cmd::Restart { upto, reply } => self.controls.push_back(Control::Restart {
+                upto,
+                reply,
+                target: None,
+            }),
+            Cmd::Close { upto, body, reply } => {
+                self.refuse_from = Some(self.refuse_from.map_or(upto, |r| r.min(upto)));
+                if body.is_some() && self.json.is_none() {
+                    self.resolve_content_type().await;
+                }
+                self.controls.push_back(Control::Close {
+                    upto,
+                    body,
+                    reply: Some(reply),
+                    sent: false,
+                });
+            }
+            Cmd::Detach { upto, reply } => {
+                self.refuse_from = Some(self.refuse_from.map_or(upto, |r| r.min(upto)));
+                self.controls.push_back(Control::Detach { upto, reply });
+            }
+        }
+    }
+
+    async fn resolve_content_type(&mut self) {
+        match self.cfg.stream.resolve_content_type().await {
+            Ok(ct) => {
+                self.shared.set_mode_from(&ct);
+                self.json = Some(is_json_content_type(&ct));
+                self.resolve_error = None;
+                match HeaderValue::from_str(&ct) {
+                    Ok(v) => self.content_type = v,
+                    Err(_) => {
+                        self.resolve_error = Some(Error::parse(
+                            "content type",
+                            "the stream's content type is not a valid header value",
+                        ));
+                        self.json = None;
+                    }
+                }
+            }
+            Err(e) => self.resolve_error = Some(e),
+        }
+    }
+
+    fn on_msg(&mut self, no: u64, data: Bytes, validated: bool) {
+        if no != self.expect_no {
+            self.early.insert(no, (data, validated));
+            return;
+        }
+        self.place(no, data, validated);
+        self.expect_no += 1;
+        while let Some((data, validated)) = self.early.remove(&self.expect_no) {
+            self.place(self.expect_no, data, validated);
+            self.expect_no += 1;
+        }
+    }
+
+    fn refusal(&self, no: u64) -> Option<Error> {
+        if let Some(e) = &self.terminal {
+            return Some(e.clone());
+        }
+        if self.refuse_from.is_some_and(|r| no >= r) {
+            return Some(Error::AlreadyClosed {
+                what: format!("idempotent producer for {}", self.shared.display),
+            });
+        }
+        if self.json.is_none() {
+            return Some(self.resolve_error.clone().unwrap_or_else(|| {
+                Error::invalid("the stream's content type could not be determined")
+            }));
+        }
+        None
+    }
+
+    fn place(&mut self, no: u64, data: Bytes, validated: bool) {
+        let len = data.len();
+        if let Some(err) = self.refusal(no) {
+            self.seal();
+            self.push_refused(no, len, err);
+            return;
+        }
+        let json = self.json == Some(true);
+        if json && !validated {
+            if let Err(err) = validate_json(&data) {
+                self.seal();
+                self.push_refused(no, len, err);
+                return;
+            }
+        }
+        let max = self.cfg.max_batch_bytes;
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|o| o.body.len() + len + 1 > max)
+        {
+            self.seal();
+        }
+        if self.open.is_none() {
+            self.open = Some(Open {
+                body: BytesMut::with_capacity((max + 2).min(256 * 1024).max(len + 2)),
+                first_no: no,
+                msgs: 0,
+                bytes: 0,
+            });
+            self.linger_deadline = Some(Instant::now() + self.cfg.linger);
+            self.linger_expired = self.cfg.linger.is_zero();
+        }
+        let full = match self.open.as_mut() {
+            Some(open) => {
+                if json {
+                    open.body.put_u8(if open.msgs == 0 { b'[' } else { b',' });
+                }
+                open.body.extend_from_slice(&data);
+                open.msgs += 1;
+                open.bytes += len;
+                open.body.len() + 1 >= max || open.msgs >= self.cfg.max_batch_messages as u64
+            }
+            None => false,
+        };
+        if full {
+            self.seal();
+        }
+    }
+
+    /// Queues messages that will never be sent, merged with a neighbouring refusal.
+    fn push_refused(&mut self, no: u64, len: usize, err: Error) {
+        if let Some(last) = self.queue.back_mut() {
+            if last.seq == NO_SEQ
+                && last.end_no == no
+                && matches!(&last.outcome, Some(Err(e)) if e.code() == err.code())
+            {
+                last.end_no += 1;
+                last.msgs += 1;
+                last.bytes += len;
+                return;
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.queue.push_back(Entry {
+            id,
+            seq: NO_SEQ,
+            end_no: no + 1,
+            body: Bytes::new(),
+            bytes: len,
+            msgs: 1,
+            state: St::Done,
+            deadline: Instant::now(),
+            attempts: 0,
+            close: false,
+            outcome: Some(Err(err)),
+        });
+    }
+
+    /// Closes the open batch and queues it with the next sequence number.
+    fn seal(&mut self) {
+        let Some(mut open) = self.open.take() else {
+            return;
+        };
+        self.linger_deadline = None;
+        self.linger_expired = false;
+        if self.json == Some(true) {
+            open.body.put_u8(b']');
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut entry = Entry {
+            id,
+            seq: NO_SEQ,
+            end_no: open.first_no + open.msgs,
+            body: open.body.freeze(),
+            bytes: open.bytes,
+            msgs: open.msgs,
+            state: St::Waiting,
+            deadline: Instant::now() + self.cfg.delivery_timeout,
+            attempts: 0,
+            close: false,
+            outcome: None,
+        };
+        if let Some(err) = &self.terminal {
+            entry.done(Err(err.clone()));
+        } else {
+            entry.seq = self.take_seq();
+        }
+        self.queue.push_back(entry);
+    }
+
+    fn take_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.shared.next_seq.store(self.next_seq, Ordering::Release);
+        seq
+    }
+
+    // ---------------------------------------------------------------- the pump
+
+    /// Moves everything forward that can move without waiting.
+    fn pump(&mut self) {
+        loop {
+            let mut progressed = self.process_controls();
+            self.maybe_seal();
+            self.maybe_reepoch();
+            self.release_blocked();
+            self.start_sends();
+            progressed |= self.settle_front();
+            if !progressed || self.exit {
+                break;
+            }
+        }
+    }
+
+    /// Live (not settled) entries at the front, up to `limit`.
+    fn live_count(&self, limit: usize) -> usize {
+        self.queue
+            .iter()
+            .filter(|e| e.state != St::Done)
+            .take(limit)
+            .count()
+    }
+
+    fn maybe_seal(&mut self) {
+        let Some(open) = &self.open else {
+            return;
+        };
+        let first = open.first_no;
+        let forced = self.input_closed
+            || self.terminal.is_some()
+            || self.controls.iter().any(|c| c.upto() > first);
+        let free = self.live_count(self.cfg.max_in_flight) < self.cfg.max_in_flight;
+        if forced || (self.linger_expired && free) {
+            self.seal();
+        }
+    }
+
+    fn maybe_reepoch(&mut self) {
+        let Some(target) = self.reepoch else {
+            return;
+        };
+        if self.in_flight > 0 {
+            return;
+        }
+        self.reepoch = None;
+        self.epoch = target;
+        self.shared.epoch.store(target, Ordering::Release);
+        self.epoch_confirmed = false;
+        self.acked_max = None;
+        let mut seq = 0;
+        for e in self.queue.iter_mut().filter(|e| e.state != St::Done) {
+            e.seq = seq;
+            e.state = St::Waiting;
+            seq += 1;
+        }
+        self.next_seq = seq;
+        self.shared.next_seq.store(seq, Ordering::Release);
+        tracing::info!(
+            url = %self.shared.display,
+            epoch = target,
+            resent_batches = seq,
+            "idempotent producer moved to a new epoch"
+        );
+    }
+
+    fn release_blocked(&mut self) {
+        let limit = self.cfg.max_in_flight;
+        let mut live = 0;
+        for i in 0..self.queue.len() {
+            if live >= limit {
+                break;
+            }
+            let (state, seq) = (self.queue[i].state, self.queue[i].seq);
+            if state == St::Done {
+                continue;
+            }
+            live += 1;
+            if let St::Blocked(expected) = state {
+                if !self.must_wait(i, expected, seq) {
+                    self.queue[i].state = St::Waiting;
+                }
+            }
+        }
+    }
+
+    /// Whether the batch at `idx` (sequence `seq`) must wait for an earlier live batch whose
+    /// sequence lies in `expected..seq` before it is sent again.
+    fn must_wait(&self, idx: usize, expected: u64, seq: u64) -> bool {
+        if self.acked_max.is_some_and(|a| a >= expected) {
+            return false;
+        }
+        self.queue
+            .iter()
+            .take(idx)
+            .any(|e| e.state != St::Done && e.seq >= expected && e.seq < seq)
+    }
+
+    fn start_sends(&mut self) {
+        if self.reepoch.is_some() {
+            return;
+        }
+        let window = if self.epoch_confirmed {
+            self.cfg.max_in_flight
+        } else {
+            1
+        };
+        let mut live = 0;
+        for i in 0..self.queue.len() {
+            if live >= window || self.in_flight >= self.cfg.max_in_flight {
+                break;
+            }
+            match self.queue[i].state {
+                St::Done => continue,
+                St::Waiting => self.launch(i, Duration::ZERO),
+                St::InFlight | St::Blocked(_) => {}
+            }
+            live += 1;
+        }
+    }
+
+    fn launch(&mut self, idx: usize, delay: Duration) {
+        let epoch = self.epoch;
+        let content_type = self.content_type.clone();
+        let e = &mut self.queue[idx];
+        if e.attempts > 0 {
+            self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        e.attempts = e.attempts.saturating_add(1);
+        e.state = St::InFlight;
+        let attempt = Attempt {
+            body: e.body.clone(),
+            epoch,
+            seq: e.seq,
+            close: e.close,
+            content_type,
+        };
+        let id = e.id;
+        let tpl = self.tpl.clone();
+        let handle = self.requests.spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let started = Instant::now();
+            let result = send(&tpl, attempt).await;
+            Response {
+                id,
+                epoch,
+                result,
+                latency: started.elapsed(),
+            }
+        });
+        self.request_ids.insert(handle.id(), id);
+        self.in_flight += 1;
+        self.shared
+            .in_flight
+            .store(self.in_flight, Ordering::Release);
+    }
+
+    // ---------------------------------------------------------------- responses
+
+    fn on_join(
+        &mut self,
+        res: std::result::Result<(tokio::task::Id, Response), tokio::task::JoinError>,
+    ) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.shared
+            .in_flight
+            .store(self.in_flight, Ordering::Release);
+        match res {
+            Ok((task_id, resp)) => {
+                self.request_ids.remove(&task_id);
+                self.record_latency(resp.latency);
+                self.on_response(resp);
+            }
+            Err(join) => {
+                // A request task that panicked or was cancelled: its batch is sent again.
+                if let Some(id) = self.request_ids.remove(&join.id()) {
+                    if let Some(idx) = self.index_of(id) {
+                        self.queue[idx].state = St::Waiting;
+                    }
+                }
+            }
+        }
+    }
+
+    fn record_latency(&self, latency: Duration) {
+        let c = &self.shared.counters;
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        c.latency_count.fetch_add(1, Ordering::Relaxed);
+        c.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+        c.latency_max_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    fn index_of(&self, id: u64) -> Option<usize> {
+        let first = self.queue.front()?.id;
+        let idx = usize::try_from(id.checked_sub(first)?).ok()?;
+        (idx < self.queue.len() && self.queue[idx].id == id).then_some(idx)
+    }
+
+    fn on_response(&mut self, resp: Response) {
+        let Some(idx) = self.index_of(resp.id) else {
+            return;
+        };
+        if resp.epoch != self.epoch {
+            // Answered under an epoch we have left: the batch is renumbered, send it again.
+            if self.queue[idx].state != St::Done {
+                self.queue[idx].state = St::Waiting;
+            }
+            return;
+        }
+        let err = match resp.result {
+            Ok(acc) => {
+                self.epoch_confirmed = true;
+                let seq = self.queue[idx].seq;
+                self.acked_max = Some(self.acked_max.map_or(seq, |a| a.max(seq)));
+                self.queue[idx].done(Ok(Delivery {
+                    offset: acc.offset,
+                    duplicate: acc.duplicate,
+                    epoch: resp.epoch,
+                    seq,
+                }));
+                return;
+            }
+            Err(err) => err,
+        };
+        if let Some(t) = &self.terminal {
+            let t = t.clone();
+            self.queue[idx].done(Err(t));
+            return;
+        }
+        match err {
+            Error::StaleEpoch { current_epoch, .. } if self.cfg.auto_claim => {
+                self.queue[idx].state = St::Waiting;
+                let target = current_epoch.saturating_add(1).max(self.epoch + 1);
+                self.reepoch = Some(self.reepoch.map_or(target, |t| t.max(target)));
+            }
+            Error::StaleEpoch { current_epoch, .. } => {
+                self.fenced_by = Some(current_epoch);
+                self.fail_all(
+                    idx,
+                    Error::StaleEpoch {
+                        epoch: self.epoch,
+                        current_epoch,
+                    },
+                );
+            }
+            e @ (Error::StreamClosed { .. } | Error::NotFound { .. } | Error::Gone { .. }) => {
+                self.fail_all(idx, e);
+            }
+            Error::SequenceGap { expected_seq, .. } => self.on_gap(idx, expected_seq),
+            e if e.is_retryable() => self.retry_later(idx, e),
+            e => self.queue[idx].done(Err(e)),
+        }
+    }
+
+    fn retry_later(&mut self, idx: usize, err: Error) {
+        let e = &self.queue[idx];
+        let retry_no = e.attempts.saturating_sub(1);
+        if !self.cfg.retry.allows(retry_no) {
+            self.queue[idx].done(Err(err));
+            return;
+        }
+        let delay = self.cfg.retry.delay(retry_no, err.retry_after());
+        if Instant::now() + delay > e.deadline {
+            let what = format!(
+                "delivering batch {} of epoch {} ({} messages) within {:?}; the batch may or may \
+                 not have been stored; last error: {err}",
+                e.seq, self.epoch, e.msgs, self.cfg.delivery_timeout
+            );
+            self.queue[idx].done(Err(Error::Timeout { what }));
+            return;
+        }
+        tracing::debug!(
+            url = %self.shared.display,
+            seq = e.seq,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            error = %err,
+            "retrying producer batch"
+        );
+        self.launch(idx, delay);
+    }
+
+    fn on_gap(&mut self, idx: usize, expected: u64) {
+        let seq = self.queue[idx].seq;
+        self.queue[idx].state = St::Waiting;
+        if expected == seq {
+            return;
+        }
+        if expected > seq {
+            self.queue[idx].done(Err(Error::SequenceGap {
+                expected_seq: expected,
+                received_seq: seq,
+            }));
+            return;
+        }
+        if self.must_wait(idx, expected, seq) {
+            self.queue[idx].state = St::Blocked(expected);
+            return;
+        }
+        if self.acked_max.is_some_and(|a| a >= expected) {
+            // An answer older than an acknowledgement we already have: just send again.
+            return;
+        }
+        // The sequences expected..seq belong to batches that failed without being stored:
+        // move this batch and every later one down so the stream has no hole.
+        let shift = seq - expected;
+        for e in self.queue.iter_mut().skip(idx) {
+            if e.state != St::Done && e.seq != NO_SEQ {
+                e.seq = e.seq.saturating_sub(shift);
+            }
+        }
+        self.next_seq = self.next_seq.saturating_sub(shift);
+        self.shared.next_seq.store(self.next_seq, Ordering::Release);
+        tracing::debug!(url = %self.shared.display, from = seq, to = expected, "producer sequence repaired");
+    }
+
+    /// A failure that ends the producer (or the stream): every batch not in flight fails
+    /// with it now, in-flight ones when they answer; later appends fail with it too.
+    fn fail_all(&mut self, idx: usize, err: Error) {
+        tracing::warn!(url = %self.shared.display, error = %err, "idempotent producer stopped");
+        self.queue[idx].done(Err(err.clone()));
+        for e in self.queue.iter_mut() {
+            if e.state != St::Done && e.state != St::InFlight {
+                e.done(Err(err.clone()));
+            }
+        }
+        self.set_terminal(Some(err));
+        self.seal();
+    }
+
+    fn set_terminal(&mut self, err: Option<Error>) {
+        if let Ok(mut g) = self.shared.terminal.lock() {
+            *g = err.clone();
+        }
+        self.shared
+            .has_terminal
+            .store(err.is_some(), Ordering::Release);
+        self.terminal = err;
+    }
+
+    // ---------------------------------------------------------------- settling
+
+    fn settle_front(&mut self) -> bool {
+        let mut settled_any = false;
+        let mut log = Vec::new();
+        while self.queue.front().is_some_and(|e| e.state == St::Done) {
+            let Some(e) = self.queue.pop_front() else {
+                break;
+            };
+            settled_any = true;
+            self.shared.release(e.bytes);
+            let outcome = e
+                .outcome
+                .unwrap_or_else(|| Err(Error::invalid("a batch settled without an outcome")));
+            if e.close {
+                self.finish_close(outcome);
+                continue;
+            }
+            self.account(e.msgs, e.bytes, &outcome);
+            if e.msgs > 0 {
+                self.settled = e.end_no;
+                log.push((e.end_no, outcome));
+            }
+        }
+        if settled_any {
+            if !log.is_empty() {
+                if let Ok(mut outcomes) = self.shared.outcomes.lock() {
+                    for (end, outcome) in log {
+                        outcomes.push(end, outcome);
+                    }
+                }
+            }
+            self.shared
+                .settled_msgs
+                .store(self.settled, Ordering::Release);
+            self.settled_tx.send_replace(self.settled);
+        }
+        settled_any
+    }
+
+    fn account(&mut self, msgs: u64, bytes: usize, outcome: &Result<Delivery>) {
+        let c = &self.shared.counters;
+        match outcome {
+            Ok(d) => {
+                c.messages.fetch_add(msgs, Ordering::Relaxed);
+                c.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+                c.batches.fetch_add(1, Ordering::Relaxed);
+                if d.duplicate {
+                    c.duplicates.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(o) = &d.offset {
+                    if let Ok(mut last) = self.shared.last_offset.lock() {
+                        if last.as_ref().is_none_or(|l| o > l) {
+                            *last = Some(o.clone());
+                        }
+                    }
+                }
+            }
+            Err(err) => {
+                c.failed_batches.fetch_add(1, Ordering::Relaxed);
+                c.failed_messages.fetch_add(msgs, Ordering::Relaxed);
+                tracing::warn!(
+                    url = %self.shared.display,
+                    messages = msgs,
+                    error = %err,
+                    "idempotent producer batch failed"
+                );
+                if let Some(cb) = &self.cfg.on_error {
+                    let call = std::panic::AssertUnwindSafe(|| cb(err));
+                    if std::panic::catch_unwind(call).is_err() {
+                        tracing::error!(url = %self.shared.display, "producer on_error callback panicked");
+                    }
+                }
+                if self.first_failure.is_none() {
+                    self.first_failure = Some(err.clone());
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- controls
+
+    fn take_failure(&mut self) -> Result<()> {
+        match self.first_failure.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Handles the control at the head of the line if it can be; true when it moved.
+    fn process_controls(&mut self) -> bool {
+        enum Step {
+            Flush,
+            RestartBegin,
+            RestartEnd,
+            Detach,
+            Close,
+        }
+        let Some(upto) = self.controls.front().map(Control::upto) else {
+            return false;
+        };
+        if self.expect_no < upto {
+            return false;
+        }
+        if self.open.as_ref().is_some_and(|o| o.first_no < upto) {
+            self.seal();
+        }
+        let settled = self.settled >= upto;
+        let idle = self.queue.is_empty() && self.open.is_none();
+        let step = match self.controls.front() {
+            Some(Control::Flush { .. }) if settled => Step::Flush,
+            Some(Control::Restart { target: None, .. }) if settled => Step::RestartBegin,
+            Some(Control::Restart {
+                target: Some(t), ..
+            }) if self.reepoch.is_none() && self.epoch >= *t => Step::RestartEnd,
+            Some(Control::Detach { .. }) if idle => Step::Detach,
+            Some(Control::Close { sent: false, .. }) if idle => Step::Close,
+            _ => return false,
+        };
+        match step {
+            Step::Flush => {
+                if let Some(Control::Flush { reply, .. }) = self.controls.pop_front() {
+                    let _ = reply.send(self.take_failure());
+                }
+            }
+            Step::RestartBegin => {
+                let t = match self.fenced_by.take() {
+                    Some(f) => f.saturating_add(1).max(self.epoch + 1),
+                    None => self.epoch + 1,
+                };
+                if matches!(self.terminal, Some(Error::StaleEpoch { .. })) {
+                    self.set_terminal(None);
+                }
+                self.reepoch = Some(self.reepoch.map_or(t, |r| r.max(t)));
+                if let Some(Control::Restart { target, .. }) = self.controls.front_mut() {
+                    *target = Some(t);
+                }
+            }
+            Step::RestartEnd => {
+                if let Some(Control::Restart { reply, .. }) = self.controls.pop_front() {
+                    let _ = reply.send(self.take_failure());
+                }
+            }
+            Step::Detach => {
+                if let Some(Control::Detach { reply, .. }) = self.controls.pop_front() {
+                    let _ = reply.send(self.take_failure());
+                }
+                self.exit = true;
+            }
+            Step::Close => {
+                let body = match self.controls.front_mut() {
+                    Some(Control::Close { sent, body, .. }) => {
+                        *sent = true;
+                        body.take()
+                    }
+                    _ => None,
+                };
+                self.start_close(body);
+            }
+        }
+        true
+    }
+
+    /// Queues the closing request, or answers the close at once when it cannot be sent.
+    fn start_close(&mut self, body: Option<Bytes>) {
+        let failure = match (self.take_failure(), &self.terminal) {
+            (Err(e), _) => Some(e),
+            (Ok(()), Some(t)) => Some(t.clone()),
+            (Ok(()), None) => None,
+        };
+        let failure = failure.or_else(|| match (&body, self.json) {
+            (Some(_), None) => Some(self.resolve_error.clone().unwrap_or_else(|| {
+                Error::invalid("the stream's content type could not be determined")
+            })),
+            (Some(b), Some(true)) => validate_json(b).err(),
+            _ => None,
+        });
+        if let Some(err) = failure {
+            self.reply_close(Err(err));
+            return;
+        }
+        let body = match body {
+            Some(b) if self.json == Some(true) => {
+                let mut buf = BytesMut::with_capacity(b.len() + 2);
+                buf.put_u8(b'[');
+                buf.extend_from_slice(&b);
+                buf.put_u8(b']');
+                buf.freeze()
+            }
+            Some(b) => b,
+            None => Bytes::new(),
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let seq = self.take_seq();
+        self.queue.push_back(Entry {
+            id,
+            seq,
+            end_no: self.expect_no,
+            body,
+            bytes: 0,
+            msgs: 0,
+            state: St::Waiting,
+            deadline: Instant::now() + self.cfg.delivery_timeout,
+            attempts: 0,
+            close: true,
+            outcome: None,
+        });
+    }
+
+    fn finish_close(&mut self, outcome: Result<Delivery>) {
+        match outcome {
+            Ok(d) => {
+                if let Some(o) = &d.offset {
+                    if let Ok(mut last) = self.shared.last_offset.lock() {
+                        if last.as_ref().is_none_or(|l| o > l) {
+                            *last = Some(o.clone());
+                        }
+                    }
+                }
+                if let Ok(mut g) = self.shared.close_result.lock() {
+                    *g = Some(d.offset.clone());
+                }
+                self.reply_close(Ok(d.offset));
+                self.exit = true;
+            }
+            Err(e) => self.reply_close(Err(e)),
+        }
+    }
+
+    fn reply_close(&mut self, result: Result<Option<Offset>>) {
+        if let Some(Control::Close { reply, .. }) = self.controls.front_mut() {
+            if let Some(reply) = reply.take() {
+                let _ = reply.send(result);
+            }
+            self.controls.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivered(seq: u64) -> Result<Delivery> {
+        Ok(Delivery {
+            offset: Some(Offset::from(format!("0_{seq}"))),
+            duplicate: false,
+            epoch: 0,
+            seq,
+        })
+    }
+
+    #[test]
+    fn outcome_log_finds_ranges_and_forgets_the_oldest() {
+        let mut log = OutcomeLog::default();
+        log.push(3, delivered(0));
+        log.push(4, Err(Error::invalid("bad message")));
+        log.push(10, delivered(1));
+        assert_eq!(log.lookup(0).unwrap().seq, 0);
+        assert_eq!(log.lookup(2).unwrap().seq, 0);
+        assert_eq!(
+            log.lookup(3).unwrap_err().code(),
+            crate::ErrorCode::InvalidArgument
+        );
+        assert_eq!(log.lookup(9).unwrap().seq, 1);
+        assert!(log.lookup(10).is_err(), "not settled yet");
+        for i in 0..OUTCOME_CAP as u64 {
+            log.push(11 + i, delivered(2 + i));
+        }
+        assert!(log.lookup(5).unwrap_err().to_string().contains("too late"));
+        assert_eq!(log.lookup(10).unwrap().seq, 2);
+        assert_eq!(log.entries.len(), OUTCOME_CAP);
+    }
+}

@@ -1,0 +1,1042 @@
+//! The idempotent producer against the real reference server, with injected faults and a
+//! loopback proxy that drops responses after the server applied the request.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{client, handle, inject, path_of, raw_json, raw_read, TestServer};
+use durable_streams_client::{
+    CreateOptions, DurableStream, Error, ErrorCode, IdempotentProducer, RetryPolicy, Value,
+};
+use serde_json::{json, Value as Json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy::default()
+        .with_initial_delay(Duration::from_millis(5))
+        .with_max_delay(Duration::from_millis(50))
+}
+
+async fn json_stream(name: &str) -> DurableStream {
+    let s = handle(name);
+    s.create(CreateOptions::json()).await.unwrap();
+    s
+}
+
+/// A producer POST as another writer would send it.
+async fn raw_producer_post(url: &str, id: &str, epoch: u64, seq: u64, body: &str) -> u16 {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("Producer-Id", id)
+        .header("Producer-Epoch", epoch.to_string())
+        .header("Producer-Seq", seq.to_string())
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A TCP proxy in front of the server that, while enabled, cuts every `every`-th chunk the
+/// server sends back: the server has applied the request, the client never hears about it.
+struct CutProxy {
+    base: String,
+    cuts: Arc<AtomicUsize>,
+    enabled: Arc<AtomicBool>,
+}
+
+impl CutProxy {
+    async fn start(upstream: &str, every: usize) -> CutProxy {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let enabled = Arc::new(AtomicBool::new(true));
+        let chunks = Arc::new(AtomicUsize::new(0));
+        let (c2, e2) = (cuts.clone(), enabled.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((client_sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let upstream = upstream.clone();
+                let (cuts, enabled, chunks) = (c2.clone(), e2.clone(), chunks.clone());
+                tokio::spawn(async move {
+                    let Ok(server_sock) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = client_sock.into_split();
+                    let (mut sr, mut sw) = server_sock.into_split();
+                    let up = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                        let _ = sw.shutdown().await;
+                    });
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match sr.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let k = chunks.fetch_add(1, Ordering::SeqCst) + 1;
+                        if enabled.load(Ordering::SeqCst) && k % every == 0 {
+                            cuts.fetch_add(1, Ordering::SeqCst);
+                            break;
+                        }
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    up.abort();
+                });
+            }
+        });
+        CutProxy {
+            base,
+            cuts,
+            enabled,
+        }
+    }
+
+    /// The same stream URL, through the proxy.
+    fn url_for(&self, stream_url: &str) -> String {
+        format!("{}{}", self.base, path_of(stream_url))
+    }
+}
+
+fn numbers(items: &[Json], key: &str) -> Vec<u64> {
+    items.iter().filter_map(|v| v[key].as_u64()).collect()
+}
+
+#[tokio::test]
+async fn json_messages_arrive_in_order_with_receipts_and_metrics() {
+    let s = json_stream("p-basic").await;
+    let p = s
+        .producer("basic")
+        .linger(Duration::from_millis(2))
+        .build()
+        .unwrap();
+    let mut receipts = Vec::new();
+    for i in 0..1000u64 {
+        receipts.push(p.append(format!(r#"{{"n":{i}}}"#)).await.unwrap());
+    }
+    p.flush().await.unwrap();
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(numbers(&items, "n"), (0..1000).collect::<Vec<_>>());
+
+    let head = s.head().await.unwrap();
+    let last = receipts.pop().unwrap().await.unwrap();
+    assert_eq!(last.offset, head.next_offset);
+    assert!(!last.duplicate);
+    assert_eq!(last.epoch, 0);
+    assert_eq!(p.last_offset(), head.next_offset);
+    let first = receipts[0].clone().await.unwrap();
+    assert!(first.offset.unwrap() <= last.offset.clone().unwrap());
+    assert_eq!(receipts[0].message_number(), 0);
+    assert!(receipts[10].try_result().unwrap().is_ok());
+
+    let m = p.metrics();
+    assert_eq!(m.appended_messages, 1000);
+    assert_eq!(m.messages, 1000);
+    let body_bytes: u64 = (0..1000u64)
+        .map(|i| format!(r#"{{"n":{i}}}"#).len() as u64)
+        .sum();
+    assert_eq!(m.bytes, body_bytes);
+    assert_eq!(m.batches, last.seq + 1);
+    assert_eq!(m.requests, m.batches);
+    assert_eq!(m.latency.count, m.requests);
+    assert!(m.latency.max >= m.latency.mean());
+    assert_eq!((m.retries, m.duplicates, m.failed_batches), (0, 0, 0));
+    assert_eq!((m.in_flight, m.buffered_bytes), (0, 0));
+    assert_eq!(p.pending_count(), 0);
+    assert_eq!(p.next_seq(), m.batches);
+}
+
+#[tokio::test]
+async fn byte_streams_concatenate_and_batch_limits_hold() {
+    let s = handle("p-bytes");
+    s.create(CreateOptions::with_content_type("text/plain"))
+        .await
+        .unwrap();
+    let p = s
+        .producer("bytes")
+        .linger(Duration::from_secs(10))
+        .max_batch_messages(10)
+        .build()
+        .unwrap();
+    for i in 0..95 {
+        p.try_append(format!("{i};")).unwrap();
+    }
+    p.flush().await.unwrap();
+    let expected: String = (0..95).map(|i| format!("{i};")).collect();
+    assert_eq!(raw_read(s.url().as_str()).await.2, expected.as_bytes());
+    // 10 messages per batch: 10 batches, the last one closed by the flush.
+    assert_eq!(p.metrics().batches, 10);
+
+    let p2 = s
+        .producer("bytes-size")
+        .linger(Duration::from_secs(10))
+        .max_batch_bytes(100)
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        p2.try_append(vec![b'x'; 30]).unwrap();
+    }
+    // 3 messages (90 bytes) fit a batch; the linger is long, so size alone closed them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(p2.metrics().batches, 3);
+    p2.flush().await.unwrap();
+    assert_eq!(p2.metrics().batches, 4);
+}
+
+#[tokio::test]
+async fn invalid_json_is_refused_at_append_and_never_sinks_a_batch() {
+    let s = json_stream("p-invalid").await;
+    let p = s.producer("v").build().unwrap();
+    p.try_append(r#"{"ok":1}"#).unwrap();
+    for bad in [r#"{"a":"#, "not json", "1 2", "", "[1,]"] {
+        let err = p.try_append(bad).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{bad:?}: {err}");
+    }
+    p.try_append(r#"{"a":1}"#).unwrap();
+    p.try_append(r#"{"ok":2}"#).unwrap();
+    p.flush().await.unwrap();
+    assert_eq!(
+        raw_json(s.url().as_str()).await,
+        vec![json!({"ok":1}), json!({"a":1}), json!({"ok":2})]
+    );
+
+    // A handle that does not know the content type: the task learns it (HEAD) and refuses
+    // the bad message alone; the good ones around it are stored.
+    let lazy = DurableStream::builder(s.url().as_str())
+        .client(client())
+        .build()
+        .unwrap();
+    let errors = Arc::new(AtomicUsize::new(0));
+    let e2 = errors.clone();
+    let p = lazy
+        .producer("lazy")
+        .on_error(move |_| {
+            e2.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    let good = p.try_append(r#"{"ok":3}"#).unwrap();
+    let bad = p.try_append("{broken").unwrap();
+    let good2 = p.try_append(r#"{"ok":4}"#).unwrap();
+    let err = p.flush().await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    assert!(good.await.is_ok());
+    assert_eq!(bad.await.unwrap_err().code(), ErrorCode::InvalidArgument);
+    assert!(good2.await.is_ok());
+    assert_eq!(errors.load(Ordering::SeqCst), 1);
+    // Now the mode is known: validation happens at append.
+    assert!(p.try_append("{broken").is_err());
+    assert_eq!(raw_json(s.url().as_str()).await.len(), 5);
+
+    // Without validation a bad message reaches the server and sinks its whole batch.
+    let unchecked = s
+        .producer("unchecked")
+        .validate_json(false)
+        .linger(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let good = unchecked.try_append(r#"{"ok":5}"#).unwrap();
+    unchecked.try_append("{broken").unwrap();
+    assert_eq!(
+        unchecked.flush().await.unwrap_err().code(),
+        ErrorCode::BadRequest
+    );
+    assert_eq!(good.await.unwrap_err().code(), ErrorCode::BadRequest);
+    assert_eq!(raw_json(s.url().as_str()).await.len(), 5);
+}
+
+#[tokio::test]
+async fn exactly_once_through_cut_connections_and_server_errors() {
+    let server = TestServer::shared();
+    let s = json_stream("p-chaos").await;
+    let proxy = CutProxy::start(&server.url, 9).await;
+    let via_proxy = DurableStream::builder(proxy.url_for(s.url().as_str()))
+        .client(client())
+        .content_type("application/json")
+        .build()
+        .unwrap();
+    inject(
+        server,
+        json!({"path": path_of(s.url().as_str()), "method": "POST", "status": 503,
+               "probability": 0.15, "count": 40}),
+    )
+    .await;
+    let p = via_proxy
+        .producer("chaos")
+        .max_in_flight(5)
+        .max_batch_messages(40)
+        .linger(Duration::from_millis(1))
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    let n = 10_000u64;
+    let mut last = None;
+    for i in 0..n {
+        last = Some(p.append(format!(r#"{{"i":{i}}}"#)).await.unwrap());
+    }
+    p.flush().await.unwrap();
+    assert!(last.unwrap().await.is_ok());
+    proxy.enabled.store(false, Ordering::SeqCst);
+
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(numbers(&items, "i"), (0..n).collect::<Vec<_>>());
+    let m = p.metrics();
+    assert!(
+        proxy.cuts.load(Ordering::SeqCst) > 5,
+        "the proxy cut responses"
+    );
+    assert!(m.retries > 0 && m.duplicates > 0, "{m:?}");
+    assert_eq!(m.messages, n);
+    assert_eq!(m.failed_batches, 0);
+}
+
+#[tokio::test]
+async fn earlier_sequences_land_first_when_requests_overtake_each_other() {
+    let server = TestServer::shared();
+    let s = json_stream("p-reorder").await;
+    // Random delays before the server handles each POST reorder the pipelined requests.
+    inject(
+        server,
+        json!({"path": path_of(s.url().as_str()), "method": "POST", "delayMs": 1,
+               "jitterMs": 40, "count": 100000}),
+    )
+    .await;
+    let p = s
+        .producer("reorder")
+        .max_in_flight(5)
+        .max_batch_messages(5)
+        .linger(Duration::ZERO)
+        .build()
+        .unwrap();
+    for i in 0..300u64 {
+        p.append(format!(r#"{{"i":{i}}}"#)).await.unwrap();
+    }
+    p.flush().await.unwrap();
+    let m = p.metrics();
+    assert!(m.retries > 0, "no request was overtaken: {m:?}");
+    assert_eq!(m.failed_batches, 0);
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(numbers(&items, "i"), (0..300).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn rate_limits_honour_retry_after() {
+    let server = TestServer::shared();
+    let s = json_stream("p-429").await;
+    let p = s.producer("rl").retry(fast_retry()).build().unwrap();
+    inject(
+        server,
+        json!({"path": path_of(s.url().as_str()), "method": "POST", "status": 429, "retryAfter": 1}),
+    )
+    .await;
+    let started = Instant::now();
+    let r = p.append(r#"{"x":1}"#).await.unwrap().await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(950));
+    assert!(r.offset.is_some());
+    assert_eq!(p.metrics().retries, 1);
+}
+
+#[tokio::test]
+async fn a_batch_past_its_delivery_timeout_fails_and_flush_reports_it() {
+    let server = TestServer::shared();
+    let s = json_stream("p-deadline").await;
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let f2 = failures.clone();
+    let p = s
+        .producer("deadline")
+        .delivery_timeout(Duration::from_millis(300))
+        .retry(fast_retry())
+        .on_error(move |e| f2.lock().unwrap().push(e.code()))
+        .build()
+        .unwrap();
+    let path = path_of(s.url().as_str());
+    inject(
+        server,
+        json!({"path": path, "method": "POST", "status": 503, "count": 100000}),
+    )
+    .await;
+    let r = p.append(r#"{"lost":true}"#).await.unwrap();
+    let err = r.await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+    assert!(err.to_string().contains("may or may not"), "{err}");
+    assert_eq!(p.flush().await.unwrap_err().code(), ErrorCode::Timeout);
+    // Reported once: the next flush is clean.
+    p.flush().await.unwrap();
+    assert_eq!(*failures.lock().unwrap(), vec![ErrorCode::Timeout]);
+
+    // The server recovers; the next batch reuses the sequence number that was never stored.
+    inject(
+        server,
+        json!({"path": path, "method": "POST", "status": 503, "count": 1}),
+    )
+    .await;
+    let d = p.append(r#"{"later":true}"#).await.unwrap().await.unwrap();
+    assert!(d.offset.is_some());
+    assert_eq!(
+        raw_json(s.url().as_str()).await,
+        vec![json!({"later":true})]
+    );
+    let m = p.metrics();
+    assert_eq!((m.failed_batches, m.failed_messages, m.messages), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn a_refused_batch_is_reported_and_later_batches_fill_its_sequence() {
+    let server = TestServer::shared();
+    let s = json_stream("p-400").await;
+    let p = s
+        .producer("bad")
+        .linger(Duration::ZERO)
+        .max_batch_messages(1)
+        .build()
+        .unwrap();
+    p.append(r#"{"n":0}"#).await.unwrap().await.unwrap();
+    inject(
+        server,
+        json!({"path": path_of(s.url().as_str()), "method": "POST", "status": 400}),
+    )
+    .await;
+    let refused = p.append(r#"{"n":1}"#).await.unwrap();
+    let err = refused.await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::BadRequest);
+    assert_eq!(err.server_message(), Some("Injected error for testing"));
+    for i in 2..6 {
+        p.append(format!(r#"{{"n":{i}}}"#)).await.unwrap();
+    }
+    let first = p.flush().await.unwrap_err();
+    assert_eq!(first.code(), ErrorCode::BadRequest);
+    p.flush().await.unwrap();
+    assert_eq!(
+        numbers(&raw_json(s.url().as_str()).await, "n"),
+        vec![0, 2, 3, 4, 5]
+    );
+    assert_eq!(p.metrics().failed_batches, 1);
+}
+
+/// Five batches in flight when another session claims the producer id.
+async fn fence_in_flight(auto_claim: bool) -> (DurableStream, IdempotentProducer, Vec<Error>) {
+    let server = TestServer::shared();
+    let s = json_stream(if auto_claim { "p-claim5" } else { "p-fence5" }).await;
+    let p = s
+        .producer("shared-id")
+        .auto_claim(auto_claim)
+        .linger(Duration::ZERO)
+        .max_batch_messages(1)
+        .max_in_flight(5)
+        .build()
+        .unwrap();
+    p.append(r#"{"a":0}"#).await.unwrap().await.unwrap();
+    inject(
+        server,
+        json!({"path": path_of(s.url().as_str()), "method": "POST", "delayMs": 400, "count": 6}),
+    )
+    .await;
+    let url = s.url().to_string();
+    let claimer =
+        tokio::spawn(
+            async move { raw_producer_post(&url, "shared-id", 1, 0, r#"[{"b":0}]"#).await },
+        );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut receipts = Vec::new();
+    for i in 1..=5 {
+        receipts.push(p.append(format!(r#"{{"a":{i}}}"#)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(p.in_flight_count(), 5);
+    assert_eq!(claimer.await.unwrap(), 200);
+    let mut errors = Vec::new();
+    for r in receipts {
+        if let Err(e) = r.await {
+            errors.push(e);
+        }
+    }
+    (s, p, errors)
+}
+
+#[tokio::test]
+async fn five_fenced_batches_fail_with_stale_epoch_without_auto_claim() {
+    let (s, p, errors) = fence_in_flight(false).await;
+    assert_eq!(errors.len(), 5);
+    for e in &errors {
+        assert!(
+            matches!(
+                e,
+                Error::StaleEpoch {
+                    epoch: 0,
+                    current_epoch: 1
+                }
+            ),
+            "{e:?}"
+        );
+    }
+    let err = p.try_append(r#"{"a":6}"#).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::StaleEpoch);
+    assert_eq!(p.flush().await.unwrap_err().code(), ErrorCode::StaleEpoch);
+    assert_eq!(
+        raw_json(s.url().as_str()).await,
+        vec![json!({"a":0}), json!({"b":0})]
+    );
+    // restart() takes the server's epoch + 1 and clears the fence.
+    p.restart().await.unwrap();
+    assert_eq!((p.epoch(), p.next_seq()), (2, 0));
+    p.append(r#"{"a":7}"#).await.unwrap().await.unwrap();
+    assert_eq!(raw_json(s.url().as_str()).await.len(), 3);
+}
+
+#[tokio::test]
+async fn five_fenced_batches_are_all_resent_in_order_with_auto_claim() {
+    let (s, p, errors) = fence_in_flight(true).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(p.epoch(), 2);
+    assert_eq!(p.next_seq(), 5);
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(
+        items,
+        vec![
+            json!({"a":0}),
+            json!({"b":0}),
+            json!({"a":1}),
+            json!({"a":2}),
+            json!({"a":3}),
+            json!({"a":4}),
+            json!({"a":5}),
+        ]
+    );
+    assert_eq!(p.metrics().duplicates, 0);
+}
+
+#[tokio::test]
+async fn auto_claim_takes_over_from_a_newer_epoch_at_start() {
+    let s = json_stream("p-claimstart").await;
+    assert_eq!(
+        raw_producer_post(s.url().as_str(), "eph", 5, 0, r#"[{"old":1}]"#).await,
+        200
+    );
+    // Jittered requests: batches of a new epoch sent together would reach the server out of
+    // order, and a new epoch must start at sequence 0.
+    inject(
+        TestServer::shared(),
+        json!({"path": path_of(s.url().as_str()), "method": "POST", "delayMs": 1,
+               "jitterMs": 30, "count": 100000}),
+    )
+    .await;
+    let p = s
+        .producer("eph")
+        .auto_claim(true)
+        .linger(Duration::ZERO)
+        .max_batch_messages(1)
+        .build()
+        .unwrap();
+    for i in 0..20 {
+        p.append(format!(r#"{{"n":{i}}}"#)).await.unwrap();
+    }
+    p.flush().await.unwrap();
+    assert_eq!(p.epoch(), 6);
+    assert_eq!(
+        numbers(&raw_json(s.url().as_str()).await, "n"),
+        (0..20).collect::<Vec<_>>()
+    );
+
+    let fenced = s.producer("eph").build().unwrap();
+    let err = fenced
+        .append(r#"{"z":1}"#)
+        .await
+        .unwrap()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StaleEpoch {
+                epoch: 0,
+                current_epoch: 6
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_closed_under_a_running_producer_is_stream_closed() {
+    let s = json_stream("p-closedunder").await;
+    let p = s
+        .producer("closer")
+        .linger(Duration::ZERO)
+        .max_batch_messages(1)
+        .build()
+        .unwrap();
+    for i in 0..3 {
+        p.append(format!(r#"{{"n":{i}}}"#)).await.unwrap();
+    }
+    p.flush().await.unwrap();
+    let closed = s.close().await.unwrap();
+    let mut receipts = Vec::new();
+    for i in 3..8 {
+        receipts.push(p.append(format!(r#"{{"n":{i}}}"#)).await.unwrap());
+    }
+    for r in receipts {
+        match r.await.unwrap_err() {
+            Error::StreamClosed { final_offset, .. } => {
+                assert_eq!(final_offset, closed.final_offset)
+            }
+            other => panic!("expected StreamClosed, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        p.try_append(r#"{"n":9}"#).unwrap_err().code(),
+        ErrorCode::StreamClosed
+    );
+    assert_eq!(p.flush().await.unwrap_err().code(), ErrorCode::StreamClosed);
+    assert_eq!(raw_json(s.url().as_str()).await.len(), 3);
+}
+
+#[tokio::test]
+async fn memory_stays_bounded_while_the_server_is_slow() {
+    let server = TestServer::shared();
+    let s = json_stream("p-bounded").await;
+    let limit = 16 * 1024;
+    let p = s
+        .producer("bounded")
+        .max_buffered_bytes(limit)
+        .max_batch_bytes(4096)
+        .max_in_flight(2)
+        .buffer_timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    inject(
+        server,
+        json!({"path": path_of(s.url().as_str()), "method": "POST", "delayMs": 300, "count": 100000}),
+    )
+    .await;
+    let msg = format!(r#"{{"pad":"{}"}}"#, "x".repeat(90));
+    let mut accepted = 0usize;
+    let full = loop {
+        match p.try_append(msg.clone()) {
+            Ok(_) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(p.buffered_bytes() <= limit);
+    };
+    assert!(
+        matches!(full, Error::BufferFull { limit: l, .. } if l == limit),
+        "{full:?}"
+    );
+    assert_eq!(accepted, limit / msg.len());
+    assert!(p.buffered_bytes() > limit - msg.len());
+    // The async append waits for room, then fails after the buffer timeout.
+    let started = Instant::now();
+    let err = p.append(msg.clone()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(140));
+    // Blocking appends refuse to run on a runtime thread.
+    assert_eq!(
+        p.append_blocking(msg.clone()).unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
+    // A plain thread blocks until room frees up (the slow requests finish).
+    let p2 = p.clone();
+    let m2 = msg.clone();
+    let sampler = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            let mut max = 0;
+            for _ in 0..100 {
+                max = max.max(p.buffered_bytes());
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            max
+        })
+    };
+    let blocking = std::thread::spawn(move || {
+        let mut n = 0;
+        while n < 300 {
+            match p2.append_blocking(m2.clone()) {
+                Ok(_) => n += 1,
+                Err(e) if e.code() == ErrorCode::Timeout => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        n
+    });
+    p.wait_for_room(msg.len()).await.ok();
+    assert!(sampler.await.unwrap() <= limit);
+    assert_eq!(
+        tokio::task::spawn_blocking(move || blocking.join().unwrap())
+            .await
+            .unwrap(),
+        300
+    );
+    p.flush().await.unwrap();
+    assert_eq!(raw_json(s.url().as_str()).await.len(), accepted + 300);
+    assert_eq!(p.buffered_bytes(), 0);
+    // A message larger than the whole buffer can never fit.
+    let huge = format!(r#""{}""#, "y".repeat(limit));
+    assert_eq!(
+        p.try_append(huge).unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
+}
+
+#[tokio::test]
+async fn receipts_flag_duplicates_when_a_response_was_lost() {
+    let server = TestServer::shared();
+    let s = json_stream("p-dup").await;
+    // Cut the first response chunk: the server stored the batch, the client saw nothing.
+    let proxy = CutProxy::start(&server.url, 1).await;
+    let via = DurableStream::builder(proxy.url_for(s.url().as_str()))
+        .client(client())
+        .content_type("application/json")
+        .build()
+        .unwrap();
+    let p = via.producer("dup").retry(fast_retry()).build().unwrap();
+    let r = p.append(r#"{"once":true}"#).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    proxy.enabled.store(false, Ordering::SeqCst);
+    let d = r.await.unwrap();
+    assert!(d.duplicate, "{d:?}");
+    assert_eq!(d.offset, None);
+    assert_eq!((d.epoch, d.seq), (0, 0));
+    assert_eq!(raw_json(s.url().as_str()).await, vec![json!({"once":true})]);
+    assert_eq!(p.metrics().duplicates, 1);
+}
+
+#[tokio::test]
+async fn close_returns_the_final_offset_and_is_idempotent() {
+    let s = json_stream("p-close").await;
+    let p = s.producer("closing").build().unwrap();
+    for i in 0..10 {
+        p.append(format!(r#"{{"n":{i}}}"#)).await.unwrap();
+    }
+    let final_offset = p
+        .close(Some(Bytes::from_static(br#"{"n":"end"}"#)))
+        .await
+        .unwrap();
+    let head = s.head().await.unwrap();
+    assert!(head.closed);
+    assert_eq!(final_offset, head.next_offset);
+    assert_eq!(p.close(None).await.unwrap(), final_offset);
+    assert_eq!(
+        p.try_append(r#"{"n":11}"#).unwrap_err().code(),
+        ErrorCode::AlreadyClosed
+    );
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(items.len(), 11);
+    assert_eq!(items[10], json!({"n":"end"}));
+    p.flush().await.unwrap();
+
+    // Closing without a final message; the close request is retried safely.
+    let server = TestServer::shared();
+    let s2 = json_stream("p-close2").await;
+    let p2 = s2.producer("closing2").retry(fast_retry()).build().unwrap();
+    p2.append(r#"{"x":1}"#).await.unwrap();
+    p2.flush().await.unwrap();
+    inject(
+        server,
+        json!({"path": path_of(s2.url().as_str()), "method": "POST", "status": 503, "count": 2}),
+    )
+    .await;
+    let off = p2.close(None).await.unwrap();
+    assert_eq!(off, s2.head().await.unwrap().next_offset);
+    assert!(s2.head().await.unwrap().closed);
+}
+
+#[tokio::test]
+async fn close_retries_a_lost_final_message_without_storing_it_twice() {
+    let server = TestServer::shared();
+    let s = json_stream("p-closelost").await;
+    let proxy = CutProxy::start(&server.url, 1).await;
+    let via = DurableStream::builder(proxy.url_for(s.url().as_str()))
+        .client(client())
+        .content_type("application/json")
+        .build()
+        .unwrap();
+    let p = via.producer("cl").retry(fast_retry()).build().unwrap();
+    proxy.enabled.store(false, Ordering::SeqCst);
+    p.append(r#"{"n":1}"#).await.unwrap().await.unwrap();
+    proxy.enabled.store(true, Ordering::SeqCst);
+    let closing = {
+        let p = p.clone();
+        tokio::spawn(async move { p.close(Some(Bytes::from_static(br#"{"n":2}"#))).await })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    proxy.enabled.store(false, Ordering::SeqCst);
+    let off = closing.await.unwrap().unwrap();
+    assert_eq!(off, s.head().await.unwrap().next_offset);
+    assert_eq!(
+        raw_json(s.url().as_str()).await,
+        vec![json!({"n":1}), json!({"n":2})]
+    );
+}
+
+#[tokio::test]
+async fn detach_stops_without_closing_the_stream() {
+    let s = json_stream("p-detach").await;
+    let p = s.producer("d").build().unwrap();
+    p.append(r#"{"n":1}"#).await.unwrap();
+    p.detach().await.unwrap();
+    assert_eq!(
+        p.try_append(r#"{"n":2}"#).unwrap_err().code(),
+        ErrorCode::AlreadyClosed
+    );
+    assert_eq!(
+        p.close(None).await.unwrap_err().code(),
+        ErrorCode::AlreadyClosed
+    );
+    p.detach().await.unwrap();
+    assert!(!s.head().await.unwrap().closed);
+    // Another session of the same producer id continues.
+    let next = s.producer("d").epoch(1).build().unwrap();
+    next.append(r#"{"n":3}"#).await.unwrap().await.unwrap();
+    assert_eq!(numbers(&raw_json(s.url().as_str()).await, "n"), vec![1, 3]);
+}
+
+#[tokio::test]
+async fn restart_bumps_the_epoch_and_starts_at_sequence_zero() {
+    let s = json_stream("p-restart").await;
+    let p = s
+        .producer("r")
+        .linger(Duration::ZERO)
+        .max_batch_messages(1)
+        .build()
+        .unwrap();
+    for i in 0..3 {
+        p.append(format!(r#"{{"n":{i}}}"#)).await.unwrap();
+    }
+    p.restart().await.unwrap();
+    assert_eq!((p.epoch(), p.next_seq()), (1, 0));
+    let d = p.append(r#"{"n":3}"#).await.unwrap().await.unwrap();
+    assert_eq!((d.epoch, d.seq), (1, 0));
+    p.append(r#"{"n":4}"#).await.unwrap();
+    p.flush().await.unwrap();
+    assert_eq!(
+        numbers(&raw_json(s.url().as_str()).await, "n"),
+        vec![0, 1, 2, 3, 4]
+    );
+    // The old epoch is fenced now.
+    let old = s.producer("r").build().unwrap();
+    let err = old.append(r#"{"n":5}"#).await.unwrap().await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::StaleEpoch);
+}
+
+#[tokio::test]
+async fn dropping_the_producer_still_delivers_what_it_accepted() {
+    let s = json_stream("p-drop").await;
+    let p = s
+        .producer("drop")
+        .linger(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut last = None;
+    for i in 0..500 {
+        last = Some(p.append(format!(r#"{{"n":{i}}}"#)).await.unwrap());
+    }
+    drop(p);
+    let d = last.unwrap().await.unwrap();
+    assert!(d.offset.is_some());
+    assert_eq!(
+        numbers(&raw_json(s.url().as_str()).await, "n"),
+        (0..500).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn options_are_validated() {
+    let s = handle("p-opts");
+    let bad = [
+        s.producer("").build().unwrap_err(),
+        s.producer("x").epoch(1 << 53).build().unwrap_err(),
+        s.producer("x").max_batch_bytes(0).build().unwrap_err(),
+        s.producer("x").max_batch_messages(0).build().unwrap_err(),
+        s.producer("x").max_in_flight(0).build().unwrap_err(),
+        s.producer("x").max_buffered_bytes(0).build().unwrap_err(),
+        s.producer("x")
+            .delivery_timeout(Duration::ZERO)
+            .build()
+            .unwrap_err(),
+        s.producer("x")
+            .retry(RetryPolicy::default().with_multiplier(0.1))
+            .build()
+            .unwrap_err(),
+        s.producer("x").header("bad name", "v").build().unwrap_err(),
+        s.producer("x")
+            .header("X-A", "line\nbreak")
+            .build()
+            .unwrap_err(),
+    ];
+    for e in bad {
+        assert_eq!(e.code(), ErrorCode::InvalidArgument, "{e}");
+    }
+    // Outside a runtime without a handle: a clear error.
+    let s2 = s.clone();
+    let err = std::thread::spawn(move || s2.producer("x").build().unwrap_err())
+        .join()
+        .unwrap();
+    assert!(err.to_string().contains("tokio runtime"), "{err}");
+}
+
+#[tokio::test]
+async fn headers_merge_handle_then_producer_then_protocol() {
+    let (base, seen, task) = capture_server(2).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c2 = calls.clone();
+    let s = DurableStream::builder(format!("{base}/v1/stream/h"))
+        .client(client())
+        .content_type("text/plain")
+        .header("Authorization", "Bearer handle")
+        .header("X-Handle", "h")
+        .build()
+        .unwrap();
+    let p = s
+        .producer("hdr")
+        .header("Authorization", "Bearer producer")
+        .header("Producer-Seq", "999")
+        .header(
+            "X-Token",
+            Value::computed_sync(move || format!("t{}", c2.fetch_add(1, Ordering::SeqCst))),
+        )
+        .build()
+        .unwrap();
+    p.append("one").await.unwrap().await.unwrap();
+    p.append("two").await.unwrap().await.unwrap();
+    task.await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let lower: Vec<String> = seen.iter().map(|h| h.to_ascii_lowercase()).collect();
+    assert!(
+        lower[0].contains("authorization: bearer producer"),
+        "{}",
+        seen[0]
+    );
+    assert!(lower[0].contains("x-handle: h"));
+    assert!(lower[0].contains("x-token: t0"));
+    assert!(lower[1].contains("x-token: t1"));
+    assert!(lower[0].contains("producer-id: hdr"));
+    assert!(lower[0].contains("producer-epoch: 0"));
+    assert!(lower[0].contains("producer-seq: 0"), "{}", seen[0]);
+    assert!(lower[1].contains("producer-seq: 1"));
+    assert!(lower[0].contains("content-type: text/plain"));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// A small HTTP server that answers every request with 200 and records request heads.
+async fn capture_server(
+    responses: usize,
+) -> (String, Arc<Mutex<Vec<String>>>, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    let task = tokio::spawn(async move {
+        let mut served = 0;
+        while served < responses {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            while served < responses {
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 4096];
+                let end = loop {
+                    let n = sock.read(&mut tmp).await.unwrap();
+                    if n == 0 {
+                        break None;
+                    }
+                    buf.extend_from_slice(&tmp[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(i);
+                    }
+                };
+                let Some(end) = end else { break };
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                let mut have = buf.len() - end - 4;
+                while have < len {
+                    have += sock.read(&mut tmp).await.unwrap();
+                }
+                seen2.lock().unwrap().push(head);
+                sock.write_all(
+                    b"HTTP/1.1 200 OK\r\nStream-Next-Offset: 0_1\r\nContent-Length: 0\r\n\r\n",
+                )
+                .await
+                .unwrap();
+                served += 1;
+            }
+        }
+    });
+    (url, seen, task)
+}
+
+#[tokio::test]
+async fn a_close_after_a_failed_batch_reports_it_and_closes_on_the_next_call() {
+    let server = TestServer::shared();
+    let s = json_stream("p-closefail").await;
+    // The callback panics: the producer survives it.
+    let p = s
+        .producer("cf")
+        .on_error(|_| panic!("callback failure"))
+        .build()
+        .unwrap();
+    inject(
+        server,
+        json!({"path": path_of(s.url().as_str()), "method": "POST", "status": 400}),
+    )
+    .await;
+    p.append_json(&json!({"n": 1})).await.unwrap();
+    let err = p.close(None).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::BadRequest);
+    assert!(!s.head().await.unwrap().closed, "the stream stays open");
+    assert_eq!(
+        p.try_append(r#"{"n":2}"#).unwrap_err().code(),
+        ErrorCode::AlreadyClosed
+    );
+    let off = p.close(None).await.unwrap();
+    assert!(s.head().await.unwrap().closed);
+    assert_eq!(off, s.head().await.unwrap().next_offset);
+    assert!(raw_json(s.url().as_str()).await.is_empty());
+}
+
+#[tokio::test]
+async fn wait_for_room_returns_once_the_buffer_drains() {
+    let server = TestServer::shared();
+    let s = json_stream("p-room").await;
+    let p = s
+        .producer("room")
+        .max_buffered_bytes(1000)
+        .buffer_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    inject(
+        server,
+        json!({"path": path_of(s.url().as_str()), "method": "POST", "delayMs": 200}),
+    )
+    .await;
+    let big = format!(r#""{}""#, "z".repeat(900));
+    p.try_append(big.clone()).unwrap();
+    assert_eq!(
+        p.try_append(big.clone()).unwrap_err().code(),
+        ErrorCode::BufferFull
+    );
+    let started = Instant::now();
+    p.wait_for_room(big.len()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    p.try_append(big).unwrap();
+    p.flush().await.unwrap();
+    assert_eq!(raw_json(s.url().as_str()).await.len(), 2);
+}
