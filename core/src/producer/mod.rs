@@ -407,7 +407,7 @@ impl IdempotentProducerBuilder {
 
     fn validate(&self) -> Result<()> {
         if self.producer_id.is_empty() {
-            return Err(Error::invalid("producer id must not be empty"));
+            return Err(Error::invalid("producer id (producerId) must not be empty"));
         }
         if self.epoch > MAX_PROTOCOL_INT {
             return Err(Error::invalid(format!(
@@ -416,22 +416,30 @@ impl IdempotentProducerBuilder {
             )));
         }
         if self.max_batch_bytes == 0 {
-            return Err(Error::invalid("max_batch_bytes must be greater than 0"));
+            return Err(Error::invalid(
+                "max_batch_bytes (maxBatchBytes) must be greater than 0",
+            ));
         }
         if self.max_batch_messages == Some(0) {
-            return Err(Error::invalid("max_batch_messages must be greater than 0"));
+            return Err(Error::invalid(
+                "max_batch_messages (maxBatchMessages, maxBatchItems) must be greater than 0",
+            ));
         }
         if self.max_in_flight == 0 {
-            return Err(Error::invalid("max_in_flight must be greater than 0"));
+            return Err(Error::invalid(
+                "max_in_flight (maxInFlight) must be greater than 0",
+            ));
         }
         if self.max_buffered_bytes == 0 || self.max_buffered_bytes > Semaphore::MAX_PERMITS {
             return Err(Error::invalid(format!(
-                "max_buffered_bytes must be between 1 and {}",
+                "max_buffered_bytes (maxBufferedBytes) must be between 1 and {}",
                 Semaphore::MAX_PERMITS
             )));
         }
         if self.delivery_timeout.is_zero() {
-            return Err(Error::invalid("delivery_timeout must be greater than 0"));
+            return Err(Error::invalid(
+                "delivery_timeout (deliveryTimeout) must be greater than 0",
+            ));
         }
         self.retry.validate()
     }

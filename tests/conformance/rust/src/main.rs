@@ -12,8 +12,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use durable_streams_client::{
     AppendOptions, Batches, Client, CloseOptions, CreateOptions, CreateStatus, DurableStream,
-    DurableStreamBuilder, Error, LiveMode, Offset, ReadOptions, RequestExtras, RetryPolicy,
-    StreamResponse, Value,
+    DurableStreamBuilder, Error, IdempotentProducer, IdempotentProducerBuilder, LiveMode, Offset,
+    ReadOptions, RequestExtras, RetryPolicy, StreamResponse, Value,
 };
 use serde_json::{json, Map, Value as Json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -30,6 +30,7 @@ struct Adapter {
     server_url: String,
     client: Client,
     content_types: HashMap<String, String>,
+    producers: HashMap<(String, String, u64), IdempotentProducer>,
     dyn_headers: Vec<(String, Dynamic)>,
     dyn_params: Vec<(String, Dynamic)>,
 }
@@ -74,6 +75,7 @@ impl Adapter {
             server_url: String::new(),
             client: Client::new()?,
             content_types: HashMap::new(),
+            producers: HashMap::new(),
             dyn_headers: Vec::new(),
             dyn_params: Vec::new(),
         })
@@ -156,6 +158,10 @@ impl Adapter {
             "delete" => self.delete(cmd).await,
             "close" => self.close(cmd).await,
             "read" => self.read(cmd).await,
+            "idempotent-append" => self.idempotent_append(cmd).await,
+            "idempotent-append-batch" => self.idempotent_append_batch(cmd).await,
+            "idempotent-close" => self.idempotent_close(cmd).await,
+            "idempotent-detach" => self.idempotent_detach(cmd).await,
             "set-dynamic-header" => self.set_dynamic(cmd, true),
             "set-dynamic-param" => self.set_dynamic(cmd, false),
             "clear-dynamic" => {
@@ -163,7 +169,7 @@ impl Adapter {
                 self.dyn_params.clear();
                 Ok(Obj::new())
             }
-            "validate" => self.validate(cmd),
+            "validate" => self.validate(cmd).await,
             "benchmark" => self.benchmark(cmd).await,
             other => Err(Failure {
                 error: Error::InvalidArgument {
@@ -180,6 +186,7 @@ impl Adapter {
             .trim_end_matches('/')
             .to_owned();
         self.content_types.clear();
+        self.producers.clear();
         self.dyn_headers.clear();
         self.dyn_params.clear();
         Ok(obj(json!({
@@ -424,6 +431,113 @@ impl Adapter {
         Ok(out)
     }
 
+    /// A producer builder for the command's stream, producer id, epoch and auto-claim flag.
+    fn producer_builder(
+        &self,
+        cmd: &Obj,
+    ) -> Result<(String, u64, IdempotentProducerBuilder), Failure> {
+        let (path, url) = self.url(cmd)?;
+        let id = s(cmd, "producerId").unwrap_or_default();
+        let epoch = non_negative(cmd, "epoch")?.unwrap_or(0);
+        let handle = self.handle(&url, &path)?;
+        let builder = handle
+            .producer(id)
+            .epoch(epoch)
+            .auto_claim(
+                cmd.get("autoClaim")
+                    .and_then(Json::as_bool)
+                    .unwrap_or(false),
+            )
+            .extras(Self::command_extras(cmd));
+        Ok((path, epoch, builder))
+    }
+
+    /// The producer cached for (path, id, epoch), built with no linger and one request in
+    /// flight, as the suite's single-message commands expect.
+    fn cached_producer(&mut self, cmd: &Obj) -> Result<IdempotentProducer, Failure> {
+        let (path, epoch, builder) = self.producer_builder(cmd)?;
+        let key = (
+            path,
+            s(cmd, "producerId").unwrap_or_default().to_owned(),
+            epoch,
+        );
+        if let Some(p) = self.producers.get(&key) {
+            return Ok(p.clone());
+        }
+        let p = builder.linger(Duration::ZERO).max_in_flight(1).build()?;
+        self.producers.insert(key, p.clone());
+        Ok(p)
+    }
+
+    async fn idempotent_append(&mut self, cmd: &Obj) -> Outcome {
+        let producer = self.cached_producer(cmd)?;
+        let data = s(cmd, "data").unwrap_or_default().to_owned();
+        let receipt = producer.append(data).await?;
+        producer.flush().await?;
+        let delivery = receipt.wait().await?;
+        let mut out = obj(json!({
+            "status": if delivery.duplicate { 204 } else { 200 },
+            "duplicate": delivery.duplicate,
+            "producerEpoch": delivery.epoch,
+            "producerSeq": delivery.seq,
+        }));
+        if let Some(o) = delivery.offset {
+            out.insert("offset".into(), Json::String(o.to_string()));
+        }
+        Ok(out)
+    }
+
+    async fn idempotent_append_batch(&mut self, cmd: &Obj) -> Outcome {
+        let (_, _, builder) = self.producer_builder(cmd)?;
+        let in_flight = non_negative(cmd, "maxInFlight")?.unwrap_or(1).max(1) as usize;
+        // Several in flight: the suite wants many small concurrent batches; otherwise one batch.
+        let producer = if in_flight > 1 {
+            builder
+                .max_in_flight(in_flight)
+                .max_batch_bytes(1)
+                .linger(Duration::ZERO)
+        } else {
+            builder.linger(Duration::from_secs(1))
+        }
+        .build()?;
+        let items = match cmd.get("items") {
+            Some(Json::Array(items)) => items.clone(),
+            _ => return Err(bad("missing items")),
+        };
+        for item in items {
+            let data = match item {
+                Json::String(s) => s,
+                other => other.to_string(),
+            };
+            producer.append(data).await?;
+        }
+        let flushed = producer.flush().await;
+        producer.detach().await?;
+        flushed?;
+        Ok(obj(json!({"status": 200})))
+    }
+
+    async fn idempotent_close(&mut self, cmd: &Obj) -> Outcome {
+        let producer = self.cached_producer(cmd)?;
+        let final_message = s(cmd, "data").map(|d| Bytes::from(d.to_owned()));
+        let offset = producer.close(final_message).await?;
+        let mut out = obj(json!({"status": 200}));
+        if let Some(o) = offset {
+            out.insert("finalOffset".into(), Json::String(o.to_string()));
+        }
+        Ok(out)
+    }
+
+    async fn idempotent_detach(&mut self, cmd: &Obj) -> Outcome {
+        let producer = self.cached_producer(cmd)?;
+        producer.detach().await?;
+        let (path, _) = self.url(cmd)?;
+        let epoch = non_negative(cmd, "epoch")?.unwrap_or(0);
+        let id = s(cmd, "producerId").unwrap_or_default().to_owned();
+        self.producers.remove(&(path, id, epoch));
+        Ok(obj(json!({"status": 200})))
+    }
+
     fn set_dynamic(&mut self, cmd: &Obj, header: bool) -> Outcome {
         let name = s(cmd, "name")
             .ok_or_else(|| bad("missing name"))?
@@ -473,7 +587,7 @@ impl Adapter {
         Ok(Obj::new())
     }
 
-    fn validate(&mut self, cmd: &Obj) -> Outcome {
+    async fn validate(&mut self, cmd: &Obj) -> Outcome {
         let target = match cmd.get("target") {
             Some(Json::Object(t)) => t,
             _ => return Err(bad("missing target")),
@@ -488,6 +602,24 @@ impl Adapter {
                     f("multiplier", d.multiplier),
                     target.get("maxRetries").and_then(Json::as_i64),
                 )?;
+                Ok(Obj::new())
+            }
+            Some("idempotent-producer") => {
+                // Negative numbers fail the conversion to unsigned; every other rule is the
+                // library's, applied when the producer is built.
+                let handle = DurableStream::builder(format!("{}/validate", self.server_url))
+                    .client(self.client.clone())
+                    .build()?;
+                let mut b = handle
+                    .producer(s(target, "producerId").unwrap_or("validate"))
+                    .epoch(non_negative(target, "epoch")?.unwrap_or(0));
+                if let Some(n) = non_negative(target, "maxBatchBytes")? {
+                    b = b.max_batch_bytes(n as usize);
+                }
+                if let Some(n) = non_negative(target, "maxBatchItems")? {
+                    b = b.max_batch_messages(n as usize);
+                }
+                b.build()?.detach().await?;
                 Ok(Obj::new())
             }
             other => Err(Failure {
@@ -541,6 +673,17 @@ impl Adapter {
             out.insert("metrics".into(), Json::Object(metrics));
         }
         Ok(out)
+    }
+}
+
+/// An optional integer field that must not be negative.
+fn non_negative(cmd: &Obj, key: &str) -> Result<Option<u64>, Failure> {
+    match cmd.get(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| bad(format!("{key} must be a non-negative integer, got {v}"))),
     }
 }
 
