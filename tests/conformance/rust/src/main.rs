@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bytes::Bytes;
 use durable_streams_client::{
-    AppendOptions, Batches, Client, CloseOptions, CreateOptions, CreateStatus, DurableStream,
-    DurableStreamBuilder, Error, IdempotentProducer, IdempotentProducerBuilder, LiveMode, Offset,
-    ReadOptions, RequestExtras, RetryPolicy, StreamResponse, Value,
+    is_json_content_type, AppendOptions, Batches, Client, CloseOptions, CreateOptions,
+    CreateStatus, DurableStream, DurableStreamBuilder, Error, IdempotentProducer,
+    IdempotentProducerBuilder, LiveMode, Offset, ReadOptions, RequestExtras, RetryPolicy,
+    StreamResponse, Value,
 };
 use serde_json::{json, Map, Value as Json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -654,6 +655,94 @@ impl Adapter {
                 started = Instant::now();
                 h.append(body).await?;
                 metrics.insert("bytesTransferred".into(), json!(size));
+            }
+            Some("read") => {
+                let h = self.handle(&url, &path)?;
+                started = Instant::now();
+                let resp = h
+                    .stream(
+                        ReadOptions::new()
+                            .offset(s(&op, "offset").unwrap_or("-1"))
+                            .live(LiveMode::Off),
+                    )
+                    .await?;
+                let body = resp.bytes().await?;
+                metrics.insert("bytesTransferred".into(), json!(body.len()));
+            }
+            Some("roundtrip") => {
+                let size = op.get("size").and_then(Json::as_u64).unwrap_or(100) as usize;
+                let ct = s(&op, "contentType").unwrap_or("application/octet-stream");
+                let live = match s(&op, "live") {
+                    Some("sse") => LiveMode::Sse,
+                    _ => LiveMode::LongPoll,
+                };
+                let payload = if is_json_content_type(ct) {
+                    // A JSON string of `size` bytes, so JSON streams accept it.
+                    let mut p = vec![b'x'; size.max(2)];
+                    p[0] = b'"';
+                    p[size.max(2) - 1] = b'"';
+                    Bytes::from(p)
+                } else {
+                    Bytes::from(vec![42u8; size])
+                };
+                let h = self.handle(&url, &path)?;
+                started = Instant::now();
+                h.create(CreateOptions::with_content_type(ct)).await?;
+                let resp = h.stream(ReadOptions::new().live(live)).await?;
+                let mut batches = resp.byte_batches()?;
+                let reader = tokio::spawn(async move {
+                    while let Some(b) = batches.next_batch().await? {
+                        if !b.data.is_empty() {
+                            return Ok(b.data.len());
+                        }
+                    }
+                    Ok::<usize, Error>(0)
+                });
+                h.append(payload).await?;
+                let received = reader
+                    .await
+                    .map_err(|e| bad(format!("reader task failed: {e}")))??;
+                resp.cancel();
+                metrics.insert("bytesTransferred".into(), json!(size + received));
+            }
+            Some("throughput_append") => {
+                let count = op.get("count").and_then(Json::as_u64).unwrap_or(0);
+                let size = op.get("size").and_then(Json::as_u64).unwrap_or(100) as usize;
+                let ct = self
+                    .content_types
+                    .get(&path)
+                    .cloned()
+                    .unwrap_or_else(|| "application/octet-stream".to_owned());
+                let h = self.handle(&url, &path)?;
+                h.create(CreateOptions::with_content_type(ct)).await?;
+                let payload = Bytes::from(vec![42u8; size]);
+                started = Instant::now();
+                let producer = h
+                    .producer("bench-producer")
+                    .linger(Duration::ZERO)
+                    .build()?;
+                for _ in 0..count {
+                    producer.append(payload.clone()).await?;
+                }
+                producer.flush().await?;
+                producer.detach().await?;
+                metrics.insert("bytesTransferred".into(), json!(count * size as u64));
+                metrics.insert("messagesProcessed".into(), json!(count));
+            }
+            Some("throughput_read") => {
+                let h = self.handle(&url, &path)?;
+                started = Instant::now();
+                let resp = h.stream(ReadOptions::new().live(LiveMode::Off)).await?;
+                let mut batches = resp.json_batches::<Json>()?;
+                let (mut count, mut bytes) = (0u64, 0usize);
+                while let Some(b) = batches.next_batch().await? {
+                    for item in &b.data {
+                        count += 1;
+                        bytes += item.to_string().len();
+                    }
+                }
+                metrics.insert("bytesTransferred".into(), json!(bytes));
+                metrics.insert("messagesProcessed".into(), json!(count));
             }
             other => {
                 return Err(Failure {
