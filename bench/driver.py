@@ -49,8 +49,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "overload": {
         "bytes_per_sec": 8e6,
         "seconds": 6.0,
-        "smoke_bytes_per_sec": 2e6,
-        "smoke_seconds": 0.5,
+        "smoke_bytes_per_sec": 4e6,
+        "smoke_seconds": 0.25,
     },
 }
 GROUPS = {
@@ -749,6 +749,11 @@ def main() -> int:
     )
     ap.add_argument("--note", default="", help="a line put above the results in BENCHMARKS.md")
     ap.add_argument("--list", action="store_true", help="print the scenario × contender matrix")
+    ap.add_argument(
+        "--from-runs",
+        default=None,
+        help="no runs: rebuild summary.md (and BENCHMARKS.md) from an earlier runs.jsonl",
+    )
     args = ap.parse_args()
     args.command_line = os.environ.get("DSC_BENCH_COMMAND", " ".join(sys.argv))
     tools = {
@@ -760,6 +765,17 @@ def main() -> int:
     }
     if args.list:
         print(matrix_md(load_contenders()))
+        return 0
+    if args.from_runs:
+        runs = Path(args.from_runs).resolve()
+        rows = [json.loads(line) for line in runs.read_text().splitlines() if line.strip()]
+        meta = runs.parent / "meta.json"
+        if meta.exists():
+            m = json.loads(meta.read_text())
+            args.command_line, args.reps, args.scale = m["command"], m["reps"], m["scale"]
+        else:
+            args.reps = max(r["rep"] for r in rows) + 1
+        write_reports(rows, tools, args, runs.parent)
         return 0
     scen: list[str] = []
     for s in args.scenario or list(SCENARIOS):
@@ -791,6 +807,8 @@ def main() -> int:
         f"scenarios {', '.join(scen)}; servers {', '.join(args.servers)}; reps {args.reps}; "
         f"output {outdir}"
     )
+    meta = {"command": args.command_line, "reps": args.reps, "scale": args.scale}
+    (outdir / "meta.json").write_text(json.dumps(meta) + "\n")
     rows = run_all(args, tools, outdir)
     write_reports(rows, tools, args, outdir)
     failed = [r for r in rows if not r["ok"]]
