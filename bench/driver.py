@@ -135,7 +135,12 @@ class Server:
         self.kind = kind
         self.procs: list[subprocess.Popen[Any]] = []
         self.tmp = tempfile.TemporaryDirectory(prefix="dsc-bench-")
-        self.log = logf = open(logdir / f"server-{kind}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.log = open(logdir / f"server-{kind}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.tools, self.pinning = tools, pinning
+        self.url = ""
+
+    def start(self) -> None:
+        kind, tools, pinning, logf = self.kind, self.tools, self.pinning, self.log
         if kind == "rust":
             port = free_port()
             cmd = [
@@ -169,8 +174,6 @@ class Server:
             if not line.startswith("http"):
                 raise RuntimeError(f"node server did not print its URL (got {line!r})")
             self.url = line
-        self.pid = self.procs[0].pid
-        self.base_url = self.url
 
     def add_proxy(self, tools: dict[str, str], bytes_per_sec: float, pinning: bool) -> str:
         host = self.url.removeprefix("http://")
@@ -347,6 +350,7 @@ def run_all(args: argparse.Namespace, tools: dict[str, str], outdir: Path) -> li
             for rep in range(args.reps):
                 server = Server(server_kind, tools, outdir, pinning)
                 try:
+                    server.start()
                     base = server.url
                     if name == "overload":
                         base = server.add_proxy(tools, params["bytes_per_sec"], pinning)
@@ -436,6 +440,20 @@ def run_all(args: argparse.Namespace, tools: dict[str, str], outdir: Path) -> li
                         rows.append(row)
                         with open(outdir / "runs.jsonl", "a") as f:
                             f.write(json.dumps(row) + "\n")
+                except Exception as e:  # noqa: BLE001 - a broken setup fails this repetition only
+                    log(f"{name} {server_kind} rep {rep + 1}: setup FAILED: {e}")
+                    row = {
+                        "scenario": name,
+                        "server": server_kind,
+                        "rep": rep,
+                        "contender": "(setup)",
+                        "role": "",
+                        "ok": False,
+                        "error": f"setup: {e}",
+                    }
+                    rows.append(row)
+                    with open(outdir / "runs.jsonl", "a") as f:
+                        f.write(json.dumps(row) + "\n")
                 finally:
                     server.stop()
     return rows
@@ -651,7 +669,7 @@ def machine_md(tools: dict[str, str], args: argparse.Namespace, rows: list[dict[
     mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
     node_pkg = json.loads((BENCH / "node/package.json").read_text())["dependencies"]
     srv_pkg = json.loads((ROOT / "tests/server/package.json").read_text())["dependencies"]
-    foreign = [r["foreign_cores"] for r in rows]
+    foreign = [r["foreign_cores"] for r in rows if "foreign_cores" in r]
     commit = cmd_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     pinning = "server (and proxy) on CPU 1, client on CPU 0 (taskset)" if args.pin else "none"
@@ -819,7 +837,7 @@ def main() -> int:
     if failed:
         for r in failed:
             log(
-                f"FAILED {r['scenario']} {r['server']} rep {r['rep']} {r['contender']}: {r['error']}"
+                f"FAILED {r['scenario']} {r['server']} rep {r['rep'] + 1} {r['contender']}: {r['error']}"
             )
         return 1
     log(f"{len(rows)} runs, all verified")

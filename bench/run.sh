@@ -54,7 +54,13 @@ VENV="$CACHE/venv"
 if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$BENCH/python/requirements.txt" "$VENV/.requirements"; then
   echo "run.sh: creating the Python venv $VENV" >&2
   rm -rf "$VENV"
-  python3 -m venv "$VENV"
+  if ! python3 -m venv "$VENV" >&2; then
+    # Debian's own python3 keeps venv in a separate package.
+    command -v apt-get >/dev/null || { echo "run.sh: python3 -m venv failed" >&2; exit 1; }
+    apt-get install -y -qq python3-venv >&2
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+  fi
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$BENCH/python/requirements.txt" >&2
   cp "$BENCH/python/requirements.txt" "$VENV/.requirements"
 fi
