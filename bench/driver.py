@@ -47,7 +47,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "live-sse": {"count": 500, "smoke": 20, "rate": 200.0},
     "live-longpoll": {"count": 500, "smoke": 20, "rate": 200.0},
     "overload": {
-        "bytes_per_sec": 8e6,
+        "bytes_per_sec": 4e6,
         "seconds": 6.0,
         "smoke_bytes_per_sec": 4e6,
         "smoke_seconds": 0.25,

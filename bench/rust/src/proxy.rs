@@ -11,6 +11,8 @@ use tokio::time::Instant;
 
 use crate::util::Res;
 
+const BURST: Duration = Duration::from_millis(20);
+
 /// Listens on 127.0.0.1 (any port), prints `http://127.0.0.1:PORT`, forwards to `upstream`.
 pub async fn run(upstream: String, bytes_per_sec: f64) -> Res<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -48,7 +50,10 @@ async fn pipe(
         }
         let done = {
             let mut free = link.lock().await;
-            let start = (*free).max(Instant::now());
+            // Up to BURST of credit, so that timer overshoot (about 1 ms per sleep) does not
+            // lower the rate below the target.
+            let now = Instant::now();
+            let start = (*free).max(now.checked_sub(BURST).unwrap_or(now));
             *free = start + Duration::from_secs_f64(n as f64 / rate);
             *free
         };
