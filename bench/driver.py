@@ -741,6 +741,8 @@ def write_reports(
 
 
 def main() -> int:
+    # SIGTERM as Ctrl-C, so that the servers started so far are stopped on the way out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny counts, one repetition")
     ap.add_argument(

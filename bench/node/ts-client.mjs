@@ -60,13 +60,18 @@ const handlers = {
     const res = await stream({ url: job.stream_url, offset: "-1", live: false, json: true })
     let messages = 0
     let checksum = 0
-    res.subscribeJson((batch) => {
-      for (const it of batch.items) {
-        messages++
-        checksum += it.i
-      }
+    // `closed` settles when the transfer ends, which can be before the subscriber has seen
+    // the data: the batch marked upToDate is the end of the catch-up.
+    await new Promise((resolve, reject) => {
+      res.subscribeJson((batch) => {
+        for (const it of batch.items) {
+          messages++
+          checksum += it.i
+        }
+        if (batch.upToDate) resolve()
+      })
+      res.closed.catch(reject)
     })
-    await res.closed
     const seconds = (now() - t) / 1000
     return { messages, bytes: messages * job.msg_bytes, seconds, checksum }
   },
