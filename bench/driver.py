@@ -555,7 +555,7 @@ def summary_md(rows: list[dict[str, Any]], contenders: list[dict[str, Any]]) -> 
             out.append(f"\n#### {s} — {srv} server\n")
             if s == "overload":
                 out.append(
-                    "| contender | offered msg/s reached | delivered msg/s | peak RSS MiB | "
+                    "| contender | offered msg/s reached | msg/s, offer + flush | peak RSS MiB | "
                     f"RSS growth MiB | bounded (growth ≤ {BOUNDED_GROWTH_MIB} MiB) | "
                     "client CPU µs/msg | runs |"
                 )
@@ -609,6 +609,8 @@ RATIOS = [
     ("ours (Node binding) ÷ TypeScript client", "node-binding", "ts-client"),
     ("ours (Rust core) ÷ Python client", "rust-core", "pypi-client"),
     ("ours (Python binding) ÷ Python client", "py-binding", "pypi-client"),
+    ("reference: TypeScript client ÷ raw", "ts-client", "raw"),
+    ("reference: Python client ÷ raw", "pypi-client", "raw"),
 ]
 
 
