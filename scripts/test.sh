@@ -13,6 +13,8 @@ echo "== clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test" >&2
 cargo test --workspace
+echo "== benchmark smoke run (every scenario and contender, tiny counts; bench/README.md)" >&2
+bash "$ROOT/bench/run.sh" --smoke >/dev/null
 echo "== demo (the README's main job)" >&2
 bash "$ROOT/scripts/demo.sh" >/dev/null
 echo "== python package: build, ruff, mypy --strict, pytest" >&2

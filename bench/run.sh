@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Runs the benchmark of issue 9: installs what it needs (cached), builds the Rust contenders,
+# then hands over to bench/driver.py.
+#
+#   bash bench/run.sh                              # everything: 8 scenarios x 2 servers x 5 reps
+#   bash bench/run.sh --scenario producer-json     # one scenario (repeatable; also the groups
+#                                                  #   append-latency and live-tail)
+#   bash bench/run.sh --smoke                      # CI: every scenario, tiny counts, 1 rep
+#   bash bench/run.sh --list                       # the scenario x contender matrix
+#   bash bench/run.sh --write-benchmarks ...       # also fill in BENCHMARKS.md's results
+#
+# Other flags: --contender ID, --server rust|node, --reps N, --scale F (counts x F), --out DIR,
+# --no-pin, --note TEXT.
+# Cache (server binary, Python venv): $DSC_BENCH_CACHE, default ~/.cache/dsc-bench.
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
+BENCH="$ROOT/bench"
+CACHE="${DSC_BENCH_CACHE:-$HOME/.cache/dsc-bench}"
+RUST_SERVER_VERSION=0.1.5
+
+need cargo "install Rust from https://rustup.rs"
+need node "install Node.js 20 or newer"
+need npm "install Node.js 20 or newer"
+need python3 "install Python 3.10 or newer"
+need taskset "apt-get install util-linux"
+
+smoke=0
+for a in "$@"; do
+  [ "$a" = "--smoke" ] && smoke=1
+  # The matrix needs nothing installed.
+  [ "$a" = "--list" ] && exec python3 "$BENCH/driver.py" --list
+done
+
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.setup.lock"
+flock 9
+
+# The Rust server, from crates.io.
+SERVER_BIN="$CACHE/server-$RUST_SERVER_VERSION/bin/durable-streams-server"
+if [ ! -x "$SERVER_BIN" ]; then
+  echo "run.sh: installing durable-streams $RUST_SERVER_VERSION (Rust server)" >&2
+  cargo install durable-streams --version "$RUST_SERVER_VERSION" --locked \
+    --root "$CACHE/server-$RUST_SERVER_VERSION" >&2
+fi
+
+# The Node reference server (tests/server) and the TypeScript client.
+bash "$ROOT/tests/server/ensure.sh"
+if [ ! -f "$BENCH/node/node_modules/.bench-stamp" ] \
+  || [ "$BENCH/node/package-lock.json" -nt "$BENCH/node/node_modules/.bench-stamp" ]; then
+  echo "run.sh: npm ci in bench/node" >&2
+  (cd "$BENCH/node" && npm ci --no-audit --no-fund >&2)
+  touch "$BENCH/node/node_modules/.bench-stamp"
+fi
+
+# The Python client from PyPI, in its own venv.
+VENV="$CACHE/venv"
+if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$BENCH/python/requirements.txt" "$VENV/.requirements"; then
+  echo "run.sh: creating the Python venv $VENV" >&2
+  rm -rf "$VENV"
+  if ! python3 -m venv "$VENV" >&2; then
+    # Debian's own python3 keeps venv in a separate package.
+    command -v apt-get >/dev/null || { echo "run.sh: python3 -m venv failed" >&2; exit 1; }
+    apt-get install -y -qq python3-venv >&2
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+  fi
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$BENCH/python/requirements.txt" >&2
+  cp "$BENCH/python/requirements.txt" "$VENV/.requirements"
+fi
+flock -u 9
+
+# The Rust contenders (raw bound, our core): a debug build is enough for the smoke run.
+if [ "$smoke" = 1 ]; then
+  cargo build --quiet -p dsc-bench >&2
+  DSC_BENCH_BIN="$CARGO_TARGET_DIR/debug/dsc-bench"
+else
+  cargo build --quiet --release -p dsc-bench >&2
+  DSC_BENCH_BIN="$CARGO_TARGET_DIR/release/dsc-bench"
+fi
+
+export DSC_BENCH_BIN DSC_BENCH_RUST_SERVER="$SERVER_BIN" DSC_BENCH_PYTHON="$VENV/bin/python"
+export DSC_BENCH_NODE="$(command -v node)" DSC_BENCH_COMMAND="bash bench/run.sh $*"
+cd "$ROOT"
+exec python3 "$BENCH/driver.py" "$@"
