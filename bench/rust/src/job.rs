@@ -19,8 +19,6 @@ pub struct Job {
     pub concurrency: usize,
     /// Producer settings: batch size, linger, requests in flight.
     pub batch_bytes: usize,
-    // Read by the producer contenders, which are plug-in slots for now.
-    #[allow(dead_code)]
     pub linger_ms: u64,
     pub max_in_flight: usize,
     /// Offered rate in messages per second for paced scenarios (live tail, overload).

@@ -72,8 +72,6 @@ pub async fn read_all(http: &reqwest::Client, url: &str) -> Res<Vec<Bytes>> {
 }
 
 /// Resident set size of this process in KiB (Linux), for the overload scenario's samples.
-// Used by the producer contenders, which are plug-in slots for now.
-#[allow(dead_code)]
 pub fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()

@@ -176,15 +176,15 @@ impl Contender for Raw {
 }
 
 /// Collects deliveries until `count` messages arrived; checks their order.
-struct Deliveries<'a> {
+pub struct Deliveries<'a> {
     clock: &'a LiveClock,
     count: u64,
-    latencies: Vec<u64>,
-    checksum: u64,
+    pub latencies: Vec<u64>,
+    pub checksum: u64,
 }
 
 impl<'a> Deliveries<'a> {
-    fn new(clock: &'a LiveClock, count: u64) -> Self {
+    pub fn new(clock: &'a LiveClock, count: u64) -> Self {
         Self {
             clock,
             count,
@@ -193,7 +193,7 @@ impl<'a> Deliveries<'a> {
         }
     }
 
-    fn json_batch(&mut self, body: &[u8]) -> Res<()> {
+    pub fn json_batch(&mut self, body: &[u8]) -> Res<()> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
@@ -212,7 +212,7 @@ impl<'a> Deliveries<'a> {
         Ok(())
     }
 
-    fn done(&self) -> bool {
+    pub fn done(&self) -> bool {
         self.latencies.len() as u64 >= self.count
     }
 }
