@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.stream = exports.DurableStream = exports.StreamResponse = exports.StreamClosedError = exports.StaleEpochError = exports.SequenceGapError = exports.MissingStreamUrlError = exports.InvalidSignalError = exports.FetchError = exports.DurableStreamError = void 0;
+exports.stream = exports.DurableStream = exports.StreamResponse = exports.Receipt = exports.IdempotentProducer = exports.StreamClosedError = exports.StaleEpochError = exports.SequenceGapError = exports.MissingStreamUrlError = exports.InvalidSignalError = exports.FetchError = exports.DurableStreamError = void 0;
 var errors_js_1 = require("./errors.js");
 Object.defineProperty(exports, "DurableStreamError", { enumerable: true, get: function () { return errors_js_1.DurableStreamError; } });
 Object.defineProperty(exports, "FetchError", { enumerable: true, get: function () { return errors_js_1.FetchError; } });
@@ -15,6 +15,9 @@ Object.defineProperty(exports, "MissingStreamUrlError", { enumerable: true, get:
 Object.defineProperty(exports, "SequenceGapError", { enumerable: true, get: function () { return errors_js_1.SequenceGapError; } });
 Object.defineProperty(exports, "StaleEpochError", { enumerable: true, get: function () { return errors_js_1.StaleEpochError; } });
 Object.defineProperty(exports, "StreamClosedError", { enumerable: true, get: function () { return errors_js_1.StreamClosedError; } });
+var producer_js_1 = require("./producer.js");
+Object.defineProperty(exports, "IdempotentProducer", { enumerable: true, get: function () { return producer_js_1.IdempotentProducer; } });
+Object.defineProperty(exports, "Receipt", { enumerable: true, get: function () { return producer_js_1.Receipt; } });
 var response_js_1 = require("./response.js");
 Object.defineProperty(exports, "StreamResponse", { enumerable: true, get: function () { return response_js_1.StreamResponse; } });
 var stream_js_1 = require("./stream.js");

@@ -22,6 +22,45 @@ export declare class CancelToken {
   get cancelled(): boolean
 }
 
+/** An idempotent, batching producer (exactly-once appends under retries). */
+export declare class NativeProducer {
+  /** A producer appending to `stream` as `producer_id`. Sends nothing yet. */
+  constructor(stream: NativeStream, producerId: string, options?: NativeProducerOptions | undefined | null)
+  /**
+   * Appends a message if there is room now (else fails at once with code `BUFFER_FULL`).
+   * Never waits and sends nothing itself: the producer's task batches and sends.
+   */
+  append(body: string | Buffer): NativeReceipt
+  /** Resolves once `bytes` more would fit in the buffer (up to the buffer timeout). */
+  waitForRoom(bytes: number, cancel?: CancelToken | undefined | null): Promise<void>
+  /**
+   * Sends what is batched and waits for everything appended before; rejects with the first
+   * failure since the previous flush.
+   */
+  flush(cancel?: CancelToken | undefined | null): Promise<void>
+  /** Flushes, then starts a new session (epoch + 1, sequence 0). */
+  restart(cancel?: CancelToken | undefined | null): Promise<void>
+  /**
+   * Flushes, then closes the stream (with an optional final message); resolves to the final
+   * offset.
+   */
+  close(finalMessage?: string | Buffer | undefined | null, cancel?: CancelToken | undefined | null): Promise<string | null>
+  /** Flushes and stops the producer without closing the stream. */
+  detach(cancel?: CancelToken | undefined | null): Promise<void>
+  /** The current epoch. */
+  get epoch(): number
+  /** The sequence number of the next batch. */
+  get nextSeq(): number
+  /** Messages appended but not yet settled. */
+  get pendingCount(): number
+  /** Batches in flight. */
+  get inFlightCount(): number
+  /** The offset after the last delivered batch. */
+  get lastOffset(): string | null
+  /** A snapshot of the producer's counters. */
+  metrics(): NativeProducerMetrics
+}
+
 /** Pulls the batches of a response one at a time. */
 export declare class NativeReader {
   /**
@@ -29,6 +68,14 @@ export declare class NativeReader {
    * read, or cancelled).
    */
   next(cancel?: CancelToken | undefined | null): Promise<NativeBatch | null>
+}
+
+/** The outcome of one appended message. Nothing happens unless `wait` is called. */
+export declare class NativeReceipt {
+  /** The message's number in its producer (0 for the first append). */
+  get messageNumber(): number
+  /** Waits for the message's batch to be delivered or to fail. */
+  wait(cancel?: CancelToken | undefined | null): Promise<DeliveryInfo>
 }
 
 /**
@@ -126,6 +173,18 @@ export interface CreateInfo {
   closed: boolean
 }
 
+/** Where a message was stored. */
+export interface DeliveryInfo {
+  /** The tail offset after the batch (absent for a duplicate). */
+  offset?: string
+  /** Whether the server had already stored the batch. */
+  duplicate: boolean
+  /** The epoch the batch was stored under. */
+  epoch: number
+  /** The batch's sequence number. */
+  seq: number
+}
+
 /** One header or parameter: a fixed `value`, or the index of the function computing it. */
 export interface Entry {
   /** The header or parameter name. */
@@ -217,6 +276,64 @@ export interface NativeCreateOptions {
   body?: string | Buffer
   /** Headers and parameters of this request. */
   extras?: Extras
+}
+
+/** Producer counters. */
+export interface NativeProducerMetrics {
+  /** Messages appended. */
+  appendedMessages: number
+  /** Messages delivered. */
+  messages: number
+  /** Bytes delivered. */
+  bytes: number
+  /** Batches delivered. */
+  batches: number
+  /** Requests sent. */
+  requests: number
+  /** Requests retried. */
+  retries: number
+  /** Batches the server reported as duplicates. */
+  duplicates: number
+  /** Batches that failed for good. */
+  failedBatches: number
+  /** Messages in failed batches. */
+  failedMessages: number
+  /** Batches in flight. */
+  inFlight: number
+  /** Bytes held. */
+  bufferedBytes: number
+  /** Mean request latency in milliseconds. */
+  meanLatencyMs: number
+  /** Longest request latency in milliseconds. */
+  maxLatencyMs: number
+}
+
+/** Options of a producer; absent values keep the core's defaults. */
+export interface NativeProducerOptions {
+  /** The epoch to start with (default 0). */
+  epoch?: number
+  /** On a 403, take the server's epoch + 1 and resend (default false). */
+  autoClaim?: boolean
+  /** How long a batch waits for more messages, in milliseconds (default 5). */
+  lingerMs?: number
+  /** The largest batch in bytes (default 1 MiB). */
+  maxBatchBytes?: number
+  /** The most messages in a batch (default: no limit). */
+  maxBatchMessages?: number
+  /** Batches in flight at once (default 5). */
+  maxInFlight?: number
+  /** The most bytes the producer holds before appends must wait (default 32 MiB). */
+  maxBufferedBytes?: number
+  /** How long `waitForRoom` waits, in milliseconds (default 60000). */
+  bufferTimeoutMs?: number
+  /** How long a batch is retried before it fails, in milliseconds (default 120000). */
+  deliveryTimeoutMs?: number
+  /** Retries of failed batches. */
+  backoff?: Backoff
+  /** The producer's own headers and parameters. */
+  extras?: Extras
+  /** Called with the JSON description of each batch that fails for good. */
+  onError?: (error: string) => void
 }
 
 /** Options of a read. */

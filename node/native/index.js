@@ -836,6 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
+module.exports.NativeProducer = nativeBinding.NativeProducer
 module.exports.NativeReader = nativeBinding.NativeReader
+module.exports.NativeReceipt = nativeBinding.NativeReceipt
 module.exports.NativeResponse = nativeBinding.NativeResponse
 module.exports.NativeStream = nativeBinding.NativeStream

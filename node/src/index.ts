@@ -16,6 +16,8 @@ export {
 } from "./errors.js";
 export type { DurableStreamErrorCode, DurableStreamErrorDetails } from "./errors.js";
 export type { BackoffOptions, HeadersRecord, MaybePromise, ParamsRecord } from "./internal.js";
+export { IdempotentProducer, Receipt } from "./producer.js";
+export type { Delivery, IdempotentProducerOptions, ProducerMetrics } from "./producer.js";
 export { StreamResponse } from "./response.js";
 export type {
   BatchMeta,

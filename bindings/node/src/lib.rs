@@ -6,11 +6,13 @@
 //! classes, `AbortSignal`, async iterators). Every protocol rule stays in the core.
 
 mod error;
+mod producer;
 mod response;
 mod runtime;
 mod stream;
 mod values;
 
+pub use producer::{NativeProducer, NativeReceipt};
 pub use response::{NativeBatch, NativeReader, NativeResponse};
 pub use runtime::CancelToken;
 pub use stream::NativeStream;

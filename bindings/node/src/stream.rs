@@ -192,6 +192,12 @@ pub(crate) fn read_options(o: Option<NativeReadOptions>) -> napi::Result<ReadOpt
     Ok(out)
 }
 
+impl NativeStream {
+    pub(crate) fn inner(&self) -> &DurableStream {
+        &self.inner
+    }
+}
+
 #[napi]
 impl NativeStream {
     /// A handle for `url`.
