@@ -119,7 +119,8 @@ class StreamResponse {
                 return b;
             }
             catch (e) {
-                this.#settle(e);
+                // An abort ends the read cleanly: `closed` resolves, the consumer sees the reason.
+                this.#settle(this.#signal?.aborted ? undefined : e);
                 throw e;
             }
         };
@@ -167,6 +168,7 @@ class StreamResponse {
                     // The next batch is requested only once the callback's promise settled.
                     await callback(shape(b));
                 }
+                this.#settle();
             }
             catch (e) {
                 this.#settle(e instanceof errors_js_1.DurableStreamError ? e : (0, errors_js_1.convert)(e));

@@ -38,8 +38,13 @@ export interface StreamHandleOptions {
     contentType?: string;
     /** The error hook of reads made through the handle. */
     onError?: StreamErrorHandler;
-    /** Retries of failed requests. */
+    /** Retries of failed requests (appends excepted, see `appendBackoffOptions`). */
     backoffOptions?: BackoffOptions;
+    /**
+     * Retries of failed plain appends. Off by default, since a retried append whose first
+     * attempt was stored is stored twice; the `IdempotentProducer` retries safely.
+     */
+    appendBackoffOptions?: BackoffOptions;
     /** Accepted for compatibility: appends are always sent as they come. */
     batching?: boolean;
     /** Accepted for compatibility. */
@@ -200,6 +205,6 @@ export declare class DurableStream {
     delete(options?: {
         signal?: AbortSignal;
     }): Promise<void>;
-    /** Reads the stream; the handle's headers, parameters and error hook apply. */
+    /** Reads the stream; the handle's headers, parameters, backoff options and error hook apply. */
     stream<TJson = unknown>(options?: ReadOptions): Promise<StreamResponse<TJson>>;
 }

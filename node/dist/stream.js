@@ -130,6 +130,7 @@ class DurableStream {
             contentType: options.contentType,
             extras: (0, internal_js_1.extras)(options.headers, options.params),
             backoff: (0, internal_js_1.backoff)(options.backoffOptions),
+            appendBackoff: (0, internal_js_1.backoff)(options.appendBackoffOptions),
         }));
     }
     /** The stream's content type, when known (from the options, create, head or connect). */
@@ -224,9 +225,13 @@ class DurableStream {
     async delete(options = {}) {
         await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.delete(t));
     }
-    /** Reads the stream; the handle's headers, parameters and error hook apply. */
+    /** Reads the stream; the handle's headers, parameters, backoff options and error hook apply. */
     stream(options = {}) {
-        const o = { onError: this.#options.onError, ...options };
+        const o = {
+            onError: this.#options.onError,
+            backoffOptions: this.#options.backoffOptions,
+            ...options,
+        };
         return read(this.#native, o, this.#signal(undefined));
     }
     /** @internal The native handle, for the producer. */

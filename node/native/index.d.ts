@@ -213,6 +213,8 @@ export interface HandleOptions {
   extras?: Extras
   /** Retries of the handle's idempotent requests (create, head, delete, close, reads). */
   backoff?: Backoff
+  /** Retries of plain appends (none by default: a retried append can be stored twice). */
+  appendBackoff?: Backoff
 }
 
 /** Stream metadata. */

@@ -165,7 +165,8 @@ export class StreamResponse<TJson = unknown> {
         }
         return b;
       } catch (e) {
-        this.#settle(e);
+        // An abort ends the read cleanly: `closed` resolves, the consumer sees the reason.
+        this.#settle(this.#signal?.aborted ? undefined : e);
         throw e;
       }
     };
@@ -224,6 +225,7 @@ export class StreamResponse<TJson = unknown> {
           // The next batch is requested only once the callback's promise settled.
           await callback(shape(b));
         }
+        this.#settle();
       } catch (e) {
         this.#settle(e instanceof DurableStreamError ? e : convert(e));
       }

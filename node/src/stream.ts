@@ -53,8 +53,13 @@ export interface StreamHandleOptions {
   contentType?: string;
   /** The error hook of reads made through the handle. */
   onError?: StreamErrorHandler;
-  /** Retries of failed requests. */
+  /** Retries of failed requests (appends excepted, see `appendBackoffOptions`). */
   backoffOptions?: BackoffOptions;
+  /**
+   * Retries of failed plain appends. Off by default, since a retried append whose first
+   * attempt was stored is stored twice; the `IdempotentProducer` retries safely.
+   */
+  appendBackoffOptions?: BackoffOptions;
   /** Accepted for compatibility: appends are always sent as they come. */
   batching?: boolean;
   /** Accepted for compatibility. */
@@ -267,6 +272,7 @@ export class DurableStream {
           contentType: options.contentType,
           extras: extras(options.headers, options.params),
           backoff: backoff(options.backoffOptions),
+          appendBackoff: backoff(options.appendBackoffOptions),
         }),
     );
   }
@@ -375,9 +381,13 @@ export class DurableStream {
     await run(this.#signal(options.signal), (t) => this.#native.delete(t));
   }
 
-  /** Reads the stream; the handle's headers, parameters and error hook apply. */
+  /** Reads the stream; the handle's headers, parameters, backoff options and error hook apply. */
   stream<TJson = unknown>(options: ReadOptions = {}): Promise<StreamResponse<TJson>> {
-    const o: ReadOptions = { onError: this.#options.onError, ...options };
+    const o: ReadOptions = {
+      onError: this.#options.onError,
+      backoffOptions: this.#options.backoffOptions,
+      ...options,
+    };
     return read<TJson>(this.#native, o, this.#signal(undefined));
   }
 

@@ -24,6 +24,8 @@ pub struct HandleOptions {
     pub extras: Option<Extras>,
     /// Retries of the handle's idempotent requests (create, head, delete, close, reads).
     pub backoff: Option<Backoff>,
+    /// Retries of plain appends (none by default: a retried append can be stored twice).
+    pub append_backoff: Option<Backoff>,
 }
 
 /// Options of `create`.
@@ -211,6 +213,9 @@ impl NativeStream {
             b = b.extras(values::extras(o.extras)?);
             if let Some(policy) = values::retry(o.backoff)? {
                 b = b.retry(policy);
+            }
+            if let Some(policy) = values::retry(o.append_backoff)? {
+                b = b.append_retry(policy);
             }
         }
         Ok(Self {
