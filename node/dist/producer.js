@@ -112,7 +112,14 @@ class IdempotentProducer {
      * room and `ALREADY_CLOSED` after `close`/`detach`.
      */
     append(body) {
-        return new Receipt((0, internal_js_1.sync)(() => this.#native.append(typeof body === "string" ? body : (0, internal_js_1.bodyOf)(body))));
+        let n;
+        try {
+            n = this.#native.append(typeof body === "string" ? body : (0, internal_js_1.bodyOf)(body));
+        }
+        catch (e) {
+            throw (0, errors_js_1.convert)(e);
+        }
+        return new Receipt(n);
     }
     /** Resolves once a message of `bytes` bytes would fit in the buffer. */
     ready(bytes = 1, options = {}) {

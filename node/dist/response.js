@@ -171,6 +171,8 @@ class StreamResponse {
                 this.#settle();
             }
             catch (e) {
+                // A failed read or a throwing callback ends the subscription.
+                this.cancel();
                 this.#settle(e instanceof errors_js_1.DurableStreamError ? e : (0, errors_js_1.convert)(e));
             }
         })();

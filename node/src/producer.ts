@@ -1,7 +1,7 @@
 /** `IdempotentProducer`: exactly-once, batching, pipelined appends. */
 
 import * as native from "../native/index.js";
-import { fromDescription } from "./errors.js";
+import { convert, fromDescription } from "./errors.js";
 import {
   backoff,
   type BackoffOptions,
@@ -145,7 +145,13 @@ export class IdempotentProducer {
    * room and `ALREADY_CLOSED` after `close`/`detach`.
    */
   append(body: string | Uint8Array | object): Receipt {
-    return new Receipt(sync(() => this.#native.append(typeof body === "string" ? body : bodyOf(body))));
+    let n: native.NativeReceipt;
+    try {
+      n = this.#native.append(typeof body === "string" ? body : bodyOf(body));
+    } catch (e) {
+      throw convert(e);
+    }
+    return new Receipt(n);
   }
 
   /** Resolves once a message of `bytes` bytes would fit in the buffer. */

@@ -227,6 +227,8 @@ export class StreamResponse<TJson = unknown> {
         }
         this.#settle();
       } catch (e) {
+        // A failed read or a throwing callback ends the subscription.
+        this.cancel();
         this.#settle(e instanceof DurableStreamError ? e : convert(e));
       }
     })();
