@@ -56,7 +56,7 @@ export type ProducerMetrics = native.NativeProducerMetrics;
 export declare class Receipt {
     #private;
     /** The message's number in its producer (0 for the first append). */
-    get messageNumber(): number;
+    readonly messageNumber: number;
     /** Waits for the message's batch to be stored (or to fail for good). */
     wait(options?: {
         signal?: AbortSignal;

@@ -43,18 +43,17 @@ const internal_js_1 = require("./internal.js");
  * unhandled rejection: a promise exists only once {@link Receipt.wait} is called.
  */
 class Receipt {
-    #native;
-    /** @internal */
-    constructor(n) {
-        this.#native = n;
-    }
+    #producer;
     /** The message's number in its producer (0 for the first append). */
-    get messageNumber() {
-        return this.#native.messageNumber;
+    messageNumber;
+    /** @internal */
+    constructor(producer, messageNumber) {
+        this.#producer = producer;
+        this.messageNumber = messageNumber;
     }
     /** Waits for the message's batch to be stored (or to fail for good). */
     async wait(options = {}) {
-        const d = await (0, internal_js_1.run)((0, internal_js_1.checkSignal)(options.signal), (t) => this.#native.wait(t));
+        const d = await (0, internal_js_1.run)((0, internal_js_1.checkSignal)(options.signal), (t) => this.#producer.delivery(this.messageNumber, t));
         return { offset: d.offset ?? undefined, duplicate: d.duplicate, epoch: d.epoch, seq: d.seq };
     }
 }
@@ -119,7 +118,7 @@ class IdempotentProducer {
         catch (e) {
             throw (0, errors_js_1.convert)(e);
         }
-        return new Receipt(n);
+        return new Receipt(this.#native, n);
     }
     /** Resolves once a message of `bytes` bytes would fit in the buffer. */
     ready(bytes = 1, options = {}) {

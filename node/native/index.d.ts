@@ -27,10 +27,13 @@ export declare class NativeProducer {
   /** A producer appending to `stream` as `producer_id`. Sends nothing yet. */
   constructor(stream: NativeStream, producerId: string, options?: NativeProducerOptions | undefined | null)
   /**
-   * Appends a message if there is room now (else fails at once with code `BUFFER_FULL`).
-   * Never waits and sends nothing itself: the producer's task batches and sends.
+   * Appends a message if there is room now (else fails at once with code `BUFFER_FULL`)
+   * and returns its message number. Never waits and sends nothing itself: the producer's
+   * task batches and sends.
    */
-  append(body: string | Buffer): NativeReceipt
+  append(body: string | Buffer): number
+  /** Waits for the batch of message number `message_number` to be delivered or to fail. */
+  delivery(messageNumber: number, cancel?: CancelToken | undefined | null): Promise<DeliveryInfo>
   /** Resolves once `bytes` more would fit in the buffer (up to the buffer timeout). */
   waitForRoom(bytes: number, cancel?: CancelToken | undefined | null): Promise<void>
   /**
@@ -68,14 +71,6 @@ export declare class NativeReader {
    * read, or cancelled).
    */
   next(cancel?: CancelToken | undefined | null): Promise<NativeBatch | null>
-}
-
-/** The outcome of one appended message. Nothing happens unless `wait` is called. */
-export declare class NativeReceipt {
-  /** The message's number in its producer (0 for the first append). */
-  get messageNumber(): number
-  /** Waits for the message's batch to be delivered or to fail. */
-  wait(cancel?: CancelToken | undefined | null): Promise<DeliveryInfo>
 }
 
 /**

@@ -838,6 +838,5 @@ module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
 module.exports.NativeProducer = nativeBinding.NativeProducer
 module.exports.NativeReader = nativeBinding.NativeReader
-module.exports.NativeReceipt = nativeBinding.NativeReceipt
 module.exports.NativeResponse = nativeBinding.NativeResponse
 module.exports.NativeStream = nativeBinding.NativeStream

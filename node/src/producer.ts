@@ -70,21 +70,21 @@ export type ProducerMetrics = native.NativeProducerMetrics;
  * unhandled rejection: a promise exists only once {@link Receipt.wait} is called.
  */
 export class Receipt {
-  readonly #native: native.NativeReceipt;
+  readonly #producer: native.NativeProducer;
+  /** The message's number in its producer (0 for the first append). */
+  readonly messageNumber: number;
 
   /** @internal */
-  constructor(n: native.NativeReceipt) {
-    this.#native = n;
-  }
-
-  /** The message's number in its producer (0 for the first append). */
-  get messageNumber(): number {
-    return this.#native.messageNumber;
+  constructor(producer: native.NativeProducer, messageNumber: number) {
+    this.#producer = producer;
+    this.messageNumber = messageNumber;
   }
 
   /** Waits for the message's batch to be stored (or to fail for good). */
   async wait(options: { signal?: AbortSignal } = {}): Promise<Delivery> {
-    const d = await run(checkSignal(options.signal), (t) => this.#native.wait(t));
+    const d = await run(checkSignal(options.signal), (t) =>
+      this.#producer.delivery(this.messageNumber, t),
+    );
     return { offset: d.offset ?? undefined, duplicate: d.duplicate, epoch: d.epoch, seq: d.seq };
   }
 }
@@ -145,13 +145,13 @@ export class IdempotentProducer {
    * room and `ALREADY_CLOSED` after `close`/`detach`.
    */
   append(body: string | Uint8Array | object): Receipt {
-    let n: native.NativeReceipt;
+    let n: number;
     try {
       n = this.#native.append(typeof body === "string" ? body : bodyOf(body));
     } catch (e) {
       throw convert(e);
     }
-    return new Receipt(n);
+    return new Receipt(this.#native, n);
   }
 
   /** Resolves once a message of `bytes` bytes would fit in the buffer. */

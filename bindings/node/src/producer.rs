@@ -1,8 +1,8 @@
-//! `NativeProducer` (the core's idempotent producer) and `NativeReceipt` (one message's outcome).
+//! `NativeProducer`: the core's idempotent producer.
 
 use std::time::Duration;
 
-use durable_streams_client::{Delivery, IdempotentProducer, Receipt};
+use durable_streams_client::{Delivery, IdempotentProducer};
 use napi::bindgen_prelude::{within_runtime_if_available, Buffer, Either, PromiseRaw};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
@@ -102,34 +102,6 @@ pub struct NativeProducerMetrics {
     pub max_latency_ms: f64,
 }
 
-/// The outcome of one appended message. Nothing happens unless `wait` is called.
-#[napi]
-pub struct NativeReceipt {
-    inner: Receipt,
-}
-
-#[napi]
-impl NativeReceipt {
-    /// The message's number in its producer (0 for the first append).
-    #[napi(getter)]
-    pub fn message_number(&self) -> f64 {
-        self.inner.message_number() as f64
-    }
-
-    /// Waits for the message's batch to be delivered or to fail.
-    #[napi(ts_return_type = "Promise<DeliveryInfo>")]
-    pub fn wait<'e>(
-        &self,
-        env: &'e Env,
-        cancel: Option<&CancelToken>,
-    ) -> napi::Result<PromiseRaw<'e, DeliveryInfo>> {
-        let r = self.inner.clone();
-        spawn(env, cancel, async move {
-            r.wait().await.map(DeliveryInfo::from)
-        })
-    }
-}
-
 /// An idempotent, batching producer (exactly-once appends under retries).
 #[napi]
 pub struct NativeProducer {
@@ -215,14 +187,32 @@ impl NativeProducer {
         Ok(Self { inner })
     }
 
-    /// Appends a message if there is room now (else fails at once with code `BUFFER_FULL`).
-    /// Never waits and sends nothing itself: the producer's task batches and sends.
+    /// Appends a message if there is room now (else fails at once with code `BUFFER_FULL`)
+    /// and returns its message number. Never waits and sends nothing itself: the producer's
+    /// task batches and sends.
     #[napi]
-    pub fn append(&self, body: Either<String, Buffer>) -> napi::Result<NativeReceipt> {
+    pub fn append(&self, body: Either<String, Buffer>) -> napi::Result<f64> {
         self.inner
             .try_append(values::body(body))
-            .map(|inner| NativeReceipt { inner })
+            .map(|r| r.message_number() as f64)
             .map_err(error::to_napi)
+    }
+
+    /// Waits for the batch of message number `message_number` to be delivered or to fail.
+    #[napi(ts_return_type = "Promise<DeliveryInfo>")]
+    pub fn delivery<'e>(
+        &self,
+        env: &'e Env,
+        message_number: f64,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'e, DeliveryInfo>> {
+        let receipt = self
+            .inner
+            .receipt(message_number as u64)
+            .map_err(error::to_napi)?;
+        spawn(env, cancel, async move {
+            receipt.wait().await.map(DeliveryInfo::from)
+        })
     }
 
     /// Resolves once `bytes` more would fit in the buffer (up to the buffer timeout).
