@@ -38,6 +38,15 @@ exports.IdempotentProducer = exports.Receipt = void 0;
 const native = __importStar(require("../native/index.js"));
 const errors_js_1 = require("./errors.js");
 const internal_js_1 = require("./internal.js");
+/** Calls a user's error callback; what it throws becomes a process warning, never a crash. */
+function report(onError, error) {
+    try {
+        onError(error);
+    }
+    catch (e) {
+        process.emitWarning(`IdempotentProducer onError callback threw: ${String(e)}`);
+    }
+}
 /**
  * The outcome of one appended message. Ignoring it costs nothing and can never cause an
  * unhandled rejection: a promise exists only once {@link Receipt.wait} is called.
@@ -95,7 +104,7 @@ class IdempotentProducer {
             deliveryTimeoutMs: options.deliveryTimeoutMs,
             backoff: (0, internal_js_1.backoff)(options.backoffOptions),
             extras: (0, internal_js_1.extras)(options.headers, options.params),
-            onError: onError ? (d) => onError((0, errors_js_1.fromDescription)(d)) : undefined,
+            onError: onError ? (d) => report(onError, (0, errors_js_1.fromDescription)(d)) : undefined,
         }));
         if (signal) {
             const stop = () => void this.detach().catch(() => undefined);

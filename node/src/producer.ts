@@ -62,6 +62,15 @@ export interface Delivery {
   seq: number;
 }
 
+/** Calls a user's error callback; what it throws becomes a process warning, never a crash. */
+function report(onError: (error: Error) => void, error: Error): void {
+  try {
+    onError(error);
+  } catch (e) {
+    process.emitWarning(`IdempotentProducer onError callback threw: ${String(e)}`);
+  }
+}
+
 /** Producer counters (a snapshot). */
 export type ProducerMetrics = native.NativeProducerMetrics;
 
@@ -129,7 +138,7 @@ export class IdempotentProducer {
           deliveryTimeoutMs: options.deliveryTimeoutMs,
           backoff: backoff(options.backoffOptions),
           extras: extras(options.headers, options.params),
-          onError: onError ? (d: string) => onError(fromDescription(d)) : undefined,
+          onError: onError ? (d: string) => report(onError, fromDescription(d)) : undefined,
         }),
     );
     if (signal) {

@@ -236,7 +236,12 @@ test("no unhandled rejections when failures are never observed", async () => {
   const h = await json(url);
   await h.close();
   // Receipts of failed batches, never awaited.
-  const p = new IdempotentProducer(h, "ghost", { lingerMs: 0 });
+  const p = new IdempotentProducer(h, "ghost", {
+    lingerMs: 0,
+    onError: () => {
+      throw new Error("a throwing callback");
+    },
+  });
   for (let i = 0; i < 5; i++) p.append(String(i));
   await p.detach().catch(() => undefined);
   // A read that fails after subscribing: nobody listens to `closed`.
