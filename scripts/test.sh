@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: formatting, lints, the Rust tests and the Python package's tests
+# Sets up and runs every test: formatting, lints, the Rust tests and the Python and Node packages' tests
 # against a real server (the tests start the server themselves).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 need cargo "install Rust from https://rustup.rs"
@@ -35,3 +35,18 @@ examples="$(mktemp -d)"
   "$PY_VENV/bin/python" -m pytest -q tests
 )
 rm -rf "$examples"
+echo "== node package: npm ci, addon (debug), generated files up to date, tsc --strict, node --test" >&2
+(
+  cd node
+  npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+  # The addon in debug mode (the tests measure behaviour, not speed); napi regenerates
+  # native/index.js and native/index.d.ts, tsc regenerates dist/: both are committed, so any
+  # difference means the committed files drifted from the sources.
+  npm run --silent build:native
+  npm run --silent build:ts
+  git diff --exit-code -- native dist
+  drift="$(git status --porcelain -- native dist)"
+  [ -z "$drift" ] || { echo "untracked generated files: $drift" >&2; exit 1; }
+  npm run --silent typecheck
+  node --test test/
+)

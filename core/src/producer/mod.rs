@@ -564,6 +564,21 @@ impl IdempotentProducer {
         self.shared.last_offset.lock().ok().and_then(|g| g.clone())
     }
 
+    /// The receipt of an appended message from its number ([`Receipt::message_number`]), for
+    /// bindings that hand out message numbers instead of receipts to keep `append` cheap.
+    /// Fails with [`Error::InvalidArgument`] for a number not appended yet.
+    pub fn receipt(&self, message_number: u64) -> Result<Receipt> {
+        if message_number >= self.shared.next_msg.load(Ordering::Acquire) {
+            return Err(Error::invalid(format!(
+                "message number {message_number} was not appended by this producer"
+            )));
+        }
+        Ok(Receipt {
+            no: message_number,
+            shared: self.shared.clone(),
+        })
+    }
+
     /// A snapshot of the producer's counters.
     pub fn metrics(&self) -> ProducerMetrics {
         let c = &self.shared.counters;

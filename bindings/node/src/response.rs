@@ -1,0 +1,219 @@
+//! `NativeResponse` (a read in progress) and `NativeReader` (its batches, pulled one at a time).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use durable_streams_client::{Batch, Batches, Error, StreamResponse};
+use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::Env;
+use napi_derive::napi;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::error;
+use crate::runtime::{spawn, CancelToken};
+
+/// A read in progress. Exactly one consumer (`bytes`, `text`, `json` or `reader`) may take its
+/// data; a second one fails with code `ALREADY_CONSUMED`.
+#[napi]
+pub struct NativeResponse {
+    inner: Arc<StreamResponse>,
+}
+
+impl NativeResponse {
+    pub(crate) fn new(inner: StreamResponse) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+}
+
+/// One batch of a read: the data of one response (or of the SSE events before one control
+/// event) and the position after it. Exactly one of `bytes`, `text` and `items` is set.
+#[napi(object)]
+pub struct NativeBatch {
+    /// Raw data (byte readers).
+    pub bytes: Option<Buffer>,
+    /// Text (text readers).
+    pub text: Option<String>,
+    /// JSON messages (JSON readers).
+    pub items: Option<Vec<Value>>,
+    /// The offset to resume from after this batch.
+    pub offset: String,
+    /// The server's cursor.
+    pub cursor: Option<String>,
+    /// Whether the reader had caught up at this point.
+    pub up_to_date: bool,
+    /// Whether the stream is closed and this batch holds its last data.
+    pub stream_closed: bool,
+}
+
+fn meta<D>(b: &Batch<D>) -> NativeBatch {
+    NativeBatch {
+        bytes: None,
+        text: None,
+        items: None,
+        offset: b.offset.to_string(),
+        cursor: b.cursor.clone(),
+        up_to_date: b.up_to_date,
+        stream_closed: b.stream_closed,
+    }
+}
+
+enum Kind {
+    Bytes(Batches<Bytes>),
+    Text(Batches<String>),
+    Json(Batches<Vec<Value>>),
+}
+
+/// Pulls the batches of a response one at a time.
+#[napi]
+pub struct NativeReader {
+    batches: Arc<Mutex<Kind>>,
+}
+
+#[napi]
+impl NativeReader {
+    /// The next batch, or `null` when the read is over (closed stream, caught up in a non-live
+    /// read, or cancelled).
+    #[napi(ts_return_type = "Promise<NativeBatch | null>")]
+    pub fn next<'e>(
+        &self,
+        env: &'e Env,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'e, Option<NativeBatch>>> {
+        let batches = Arc::clone(&self.batches);
+        spawn(env, cancel, async move {
+            let mut guard = batches.lock().await;
+            Ok(match &mut *guard {
+                Kind::Bytes(b) => b.next_batch().await?.map(|b| NativeBatch {
+                    bytes: Some(Buffer::from(b.data.to_vec())),
+                    ..meta(&b)
+                }),
+                Kind::Text(b) => b.next_batch().await?.map(|b| NativeBatch {
+                    text: Some(b.data.clone()),
+                    ..meta(&b)
+                }),
+                Kind::Json(b) => b.next_batch().await?.map(|b| NativeBatch {
+                    items: Some(b.data.clone()),
+                    ..meta(&b)
+                }),
+            })
+        })
+    }
+}
+
+#[napi]
+impl NativeResponse {
+    /// The stream URL.
+    #[napi(getter)]
+    pub fn url(&self) -> String {
+        self.inner.url().to_string()
+    }
+
+    /// The stream's content type.
+    #[napi(getter)]
+    pub fn content_type(&self) -> Option<String> {
+        self.inner.content_type().map(str::to_owned)
+    }
+
+    /// Whether the data is read as JSON.
+    #[napi(getter)]
+    pub fn is_json(&self) -> bool {
+        self.inner.is_json()
+    }
+
+    /// The live mode: `off`, `auto`, `long-poll` or `sse`.
+    #[napi(getter)]
+    pub fn live(&self) -> String {
+        self.inner.live().as_str().to_owned()
+    }
+
+    /// The offset the read started from.
+    #[napi(getter)]
+    pub fn start_offset(&self) -> String {
+        self.inner.start_offset().to_string()
+    }
+
+    /// The offset after the data delivered so far.
+    #[napi(getter)]
+    pub fn offset(&self) -> String {
+        self.inner.offset().to_string()
+    }
+
+    /// The last cursor the server sent.
+    #[napi(getter)]
+    pub fn cursor(&self) -> Option<String> {
+        self.inner.cursor()
+    }
+
+    /// Whether the data delivered so far reaches the tail.
+    #[napi(getter)]
+    pub fn up_to_date(&self) -> bool {
+        self.inner.up_to_date()
+    }
+
+    /// Whether the last data of a closed stream was delivered.
+    #[napi(getter)]
+    pub fn stream_closed(&self) -> bool {
+        self.inner.stream_closed()
+    }
+
+    /// Stops the read: the request in flight is abandoned and readers end.
+    #[napi]
+    pub fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    /// All bytes up to the first up-to-date point.
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn bytes<'e>(
+        &self,
+        env: &'e Env,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'e, Buffer>> {
+        let r = Arc::clone(&self.inner);
+        spawn(env, cancel, async move {
+            Ok(Buffer::from(r.bytes().await?.to_vec()))
+        })
+    }
+
+    /// All text up to the first up-to-date point.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn text<'e>(
+        &self,
+        env: &'e Env,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'e, String>> {
+        let r = Arc::clone(&self.inner);
+        spawn(env, cancel, async move { r.text().await })
+    }
+
+    /// All JSON messages up to the first up-to-date point.
+    #[napi(ts_return_type = "Promise<Array<unknown>>")]
+    pub fn json<'e>(
+        &self,
+        env: &'e Env,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'e, Vec<Value>>> {
+        let r = Arc::clone(&self.inner);
+        spawn(env, cancel, async move { r.json::<Value>().await })
+    }
+
+    /// A reader of the batches: `kind` is `bytes`, `text` or `json`.
+    #[napi]
+    pub fn reader(&self, kind: String) -> napi::Result<NativeReader> {
+        let k = match kind.as_str() {
+            "bytes" => self.inner.byte_batches().map(Kind::Bytes),
+            "text" => self.inner.text_batches().map(Kind::Text),
+            "json" => self.inner.json_batches::<Value>().map(Kind::Json),
+            other => Err(Error::InvalidArgument {
+                message: format!("reader kind must be bytes, text or json, got {other:?}"),
+            }),
+        }
+        .map_err(error::to_napi)?;
+        Ok(NativeReader {
+            batches: Arc::new(Mutex::new(k)),
+        })
+    }
+}

@@ -1,0 +1,36 @@
+/** Helpers shared by the classes: option conversion, cancellation and error mapping. */
+import * as native from "../native/index.js";
+/** A value or a promise of it. */
+export type MaybePromise<T> = T | Promise<T>;
+/** Header values: strings, or (async) functions evaluated for every request. */
+export type HeadersRecord = Record<string, string | (() => MaybePromise<string>)>;
+/** Query parameter values: strings, or (async) functions evaluated for every request. */
+export type ParamsRecord = Record<string, string | (() => MaybePromise<string>) | undefined>;
+/** Retry settings of failed requests (network errors, 5xx, 429). */
+export interface BackoffOptions {
+    /** Upper bound of the first delay in milliseconds (default 100). */
+    initialDelay?: number;
+    /** Upper bound of any delay in milliseconds (default 60000). */
+    maxDelay?: number;
+    /** Growth factor of the bound (default 1.3). */
+    multiplier?: number;
+    /** Retries after the first attempt (default `Infinity`). */
+    maxRetries?: number;
+}
+/** The native description of headers and parameters. */
+export declare function extras(headers?: HeadersRecord, params?: ParamsRecord): native.Extras | undefined;
+/** Native backoff options. */
+export declare function backoff(o?: BackoffOptions): native.Backoff | undefined;
+/** Checks a `signal` option. */
+export declare function checkSignal(signal: unknown): AbortSignal | undefined;
+/** The rejection of an aborted operation: the signal's reason. */
+export declare function abortReason(signal: AbortSignal): unknown;
+/**
+ * Runs a native call; `signal` cancels it (dropping the Rust future and its request) and the
+ * call then rejects with the signal's reason. Native errors become the package's classes.
+ */
+export declare function run<T>(signal: AbortSignal | undefined, call: (token: native.CancelToken | undefined) => Promise<T>): Promise<T>;
+/** Runs a synchronous native call, converting its errors. */
+export declare function sync<T>(call: () => T): T;
+/** A message body as the native layer takes it. */
+export declare function bodyOf(body: string | Uint8Array | object): string | Buffer;

@@ -1,0 +1,186 @@
+"use strict";
+/** `IdempotentProducer`: exactly-once, batching, pipelined appends. */
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.IdempotentProducer = exports.Receipt = void 0;
+const native = __importStar(require("../native/index.js"));
+const errors_js_1 = require("./errors.js");
+const internal_js_1 = require("./internal.js");
+/** Calls a user's error callback; what it throws becomes a process warning, never a crash. */
+function report(onError, error) {
+    try {
+        onError(error);
+    }
+    catch (e) {
+        process.emitWarning(`IdempotentProducer onError callback threw: ${String(e)}`);
+    }
+}
+/**
+ * The outcome of one appended message. Ignoring it costs nothing and can never cause an
+ * unhandled rejection: a promise exists only once {@link Receipt.wait} is called.
+ */
+class Receipt {
+    #producer;
+    /** The message's number in its producer (0 for the first append). */
+    messageNumber;
+    /** @internal */
+    constructor(producer, messageNumber) {
+        this.#producer = producer;
+        this.messageNumber = messageNumber;
+    }
+    /** Waits for the message's batch to be stored (or to fail for good). */
+    async wait(options = {}) {
+        const d = await (0, internal_js_1.run)((0, internal_js_1.checkSignal)(options.signal), (t) => this.#producer.delivery(this.messageNumber, t));
+        return { offset: d.offset ?? undefined, duplicate: d.duplicate, epoch: d.epoch, seq: d.seq };
+    }
+}
+exports.Receipt = Receipt;
+/**
+ * Appends to a stream exactly once: messages are batched, sent with a producer id, epoch and
+ * sequence number, retried on network errors, 5xx and 429 with the same numbers, and
+ * deduplicated by the server.
+ *
+ * `append` never blocks and never waits: it hands the message to the producer's native task
+ * or, when `maxBufferedBytes` are held already, fails at once with code `BUFFER_FULL`; await
+ * {@link ready} to wait for room.
+ *
+ * @example
+ * ```ts
+ * const producer = new IdempotentProducer(handle, "ingest-1", { autoClaim: true });
+ * producer.append(JSON.stringify({ n: 1 }));
+ * await producer.flush();
+ * await producer.close();
+ * ```
+ */
+class IdempotentProducer {
+    #native;
+    /** The producer id. */
+    producerId;
+    constructor(stream, producerId, options = {}) {
+        const signal = (0, internal_js_1.checkSignal)(options.signal);
+        const onError = options.onError;
+        this.producerId = producerId;
+        this.#native = (0, internal_js_1.sync)(() => new native.NativeProducer(stream.native, producerId, {
+            epoch: options.epoch,
+            autoClaim: options.autoClaim,
+            lingerMs: options.lingerMs,
+            maxBatchBytes: options.maxBatchBytes,
+            maxBatchMessages: options.maxBatchMessages,
+            maxInFlight: options.maxInFlight,
+            maxBufferedBytes: options.maxBufferedBytes,
+            bufferTimeoutMs: options.bufferTimeoutMs,
+            deliveryTimeoutMs: options.deliveryTimeoutMs,
+            backoff: (0, internal_js_1.backoff)(options.backoffOptions),
+            extras: (0, internal_js_1.extras)(options.headers, options.params),
+            onError: onError ? (d) => report(onError, (0, errors_js_1.fromDescription)(d)) : undefined,
+        }));
+        if (signal) {
+            const stop = () => void this.detach().catch(() => undefined);
+            if (signal.aborted)
+                stop();
+            else
+                signal.addEventListener("abort", stop, { once: true });
+        }
+    }
+    /**
+     * Appends one message: on a JSON stream one JSON text (or a value, which is serialized),
+     * otherwise a string or bytes. Returns at once; throws `BUFFER_FULL` when the buffer has no
+     * room and `ALREADY_CLOSED` after `close`/`detach`.
+     */
+    append(body) {
+        let n;
+        try {
+            n = this.#native.append(typeof body === "string" ? body : (0, internal_js_1.bodyOf)(body));
+        }
+        catch (e) {
+            throw (0, errors_js_1.convert)(e);
+        }
+        return new Receipt(this.#native, n);
+    }
+    /** Resolves once a message of `bytes` bytes would fit in the buffer. */
+    ready(bytes = 1, options = {}) {
+        return (0, internal_js_1.run)((0, internal_js_1.checkSignal)(options.signal), (t) => this.#native.waitForRoom(bytes, t));
+    }
+    /** Alias of {@link ready}. */
+    waitForRoom(bytes, options = {}) {
+        return this.ready(bytes, options);
+    }
+    /**
+     * Sends what is batched and waits until everything appended before is stored or failed;
+     * rejects with the first failure since the previous flush.
+     */
+    flush(options = {}) {
+        return (0, internal_js_1.run)((0, internal_js_1.checkSignal)(options.signal), (t) => this.#native.flush(t));
+    }
+    /** Flushes, then closes the stream, optionally with a final message. */
+    async close(finalMessage) {
+        const body = finalMessage === undefined ? undefined : (0, internal_js_1.bodyOf)(finalMessage);
+        const o = await (0, internal_js_1.run)(undefined, (t) => this.#native.close(body, t));
+        return { finalOffset: o ?? undefined };
+    }
+    /** Flushes and stops without closing the stream. */
+    detach() {
+        return (0, internal_js_1.run)(undefined, (t) => this.#native.detach(t));
+    }
+    /** Flushes, then starts a new session: epoch + 1, sequence 0. */
+    restart() {
+        return (0, internal_js_1.run)(undefined, (t) => this.#native.restart(t));
+    }
+    /** The current epoch. */
+    get epoch() {
+        return this.#native.epoch;
+    }
+    /** The sequence number of the next batch. */
+    get nextSeq() {
+        return this.#native.nextSeq;
+    }
+    /** Messages appended but not yet stored or failed. */
+    get pendingCount() {
+        return this.#native.pendingCount;
+    }
+    /** Batches in flight. */
+    get inFlightCount() {
+        return this.#native.inFlightCount;
+    }
+    /** The offset after the last stored batch. */
+    get lastSuccessfulOffset() {
+        return this.#native.lastOffset ?? undefined;
+    }
+    /** A snapshot of the producer's counters. */
+    metrics() {
+        return this.#native.metrics();
+    }
+}
+exports.IdempotentProducer = IdempotentProducer;

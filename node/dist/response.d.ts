@@ -1,0 +1,88 @@
+/** `StreamResponse`: one read, consumed once, as a whole, as a stream or through a subscriber. */
+/** How a read continues after catching up: `false` stops, `true` (auto) picks SSE for JSON streams and long-poll otherwise. */
+export type LiveMode = boolean | "long-poll" | "sse";
+/** A stream offset: `"-1"` (beginning), `"now"` (tail) or one the server returned. */
+export type Offset = string;
+/** The position after a batch or chunk. */
+export interface BatchMeta {
+    /** The offset to resume from after this batch. */
+    offset: Offset;
+    /** The server's cursor. */
+    cursor: string | undefined;
+    /** Whether the reader had caught up at this point. */
+    upToDate: boolean;
+    /** Whether the stream is closed and this batch holds its last data. */
+    streamClosed: boolean;
+}
+/** The JSON messages of one batch. */
+export interface JsonBatch<T = unknown> extends BatchMeta {
+    /** The messages. */
+    items: T[];
+}
+/** The bytes of one batch. */
+export interface ByteChunk extends BatchMeta {
+    /** The data. */
+    data: Uint8Array;
+}
+/** The text of one batch. */
+export interface TextChunk extends BatchMeta {
+    /** The text. */
+    text: string;
+}
+/** A `ReadableStream` that is also an async iterable (as it is in Node). */
+export type ReadableStreamAsyncIterable<T> = ReadableStream<T> & AsyncIterable<T>;
+/**
+ * A read in progress. Its data can be consumed exactly once: as a whole (`json`, `text`,
+ * `body`), as a stream (`jsonStream`, `textStream`, `bodyStream`) or through a subscriber
+ * (`subscribeJson`, `subscribeText`, `subscribeBytes`); a second consumer fails with code
+ * `ALREADY_CONSUMED`. `offset`, `cursor`, `upToDate` and `streamClosed` advance as data is
+ * delivered.
+ */
+export declare class StreamResponse<TJson = unknown> {
+    #private;
+    /**
+     * Settles when the read ends: resolves on completion or cancellation, rejects with the
+     * error that ended it. Never an unhandled rejection when nobody listens.
+     */
+    readonly closed: Promise<void>;
+    /** The stream URL. */
+    get url(): string;
+    /** The stream's content type. */
+    get contentType(): string | undefined;
+    /** The live mode of this read. */
+    get live(): LiveMode;
+    /** The offset the read started from. */
+    get startOffset(): Offset;
+    /** The offset after the data delivered so far. */
+    get offset(): Offset;
+    /** The last cursor the server sent. */
+    get cursor(): string | undefined;
+    /** Whether the data delivered so far reaches the tail of the stream. */
+    get upToDate(): boolean;
+    /** Whether the last data of a closed stream was delivered. */
+    get streamClosed(): boolean;
+    /** Stops the read: the request in flight is abandoned, streams and subscribers end. */
+    cancel(_reason?: unknown): void;
+    /** All bytes up to the first up-to-date point (or the end of a closed stream). */
+    body(): Promise<Uint8Array>;
+    /** All text up to the first up-to-date point. */
+    text(): Promise<string>;
+    /** All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). */
+    json<T = TJson>(): Promise<T[]>;
+    /** The data as a stream of byte chunks (async iterable). */
+    bodyStream(): ReadableStreamAsyncIterable<Uint8Array>;
+    /** The data as a stream of text chunks (async iterable). */
+    textStream(): ReadableStreamAsyncIterable<string>;
+    /** The JSON messages one by one (async iterable). */
+    jsonStream<T = TJson>(): ReadableStreamAsyncIterable<T>;
+    /**
+     * Calls `callback` with every batch of JSON messages; the next batch is fetched once the
+     * returned promise settles (backpressure). Returns a function that unsubscribes. Errors end
+     * the subscription and reject `closed`.
+     */
+    subscribeJson<T = TJson>(callback: (batch: JsonBatch<T>) => void | Promise<void>): () => void;
+    /** Like {@link subscribeJson}, with the raw bytes of each batch. */
+    subscribeBytes(callback: (chunk: ByteChunk) => void | Promise<void>): () => void;
+    /** Like {@link subscribeJson}, with the text of each batch. */
+    subscribeText(callback: (chunk: TextChunk) => void | Promise<void>): () => void;
+}

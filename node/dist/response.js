@@ -1,0 +1,201 @@
+"use strict";
+/** `StreamResponse`: one read, consumed once, as a whole, as a stream or through a subscriber. */
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.StreamResponse = void 0;
+const errors_js_1 = require("./errors.js");
+const internal_js_1 = require("./internal.js");
+function meta(b) {
+    return {
+        offset: b.offset,
+        cursor: b.cursor ?? undefined,
+        upToDate: b.upToDate,
+        streamClosed: b.streamClosed,
+    };
+}
+/**
+ * A read in progress. Its data can be consumed exactly once: as a whole (`json`, `text`,
+ * `body`), as a stream (`jsonStream`, `textStream`, `bodyStream`) or through a subscriber
+ * (`subscribeJson`, `subscribeText`, `subscribeBytes`); a second consumer fails with code
+ * `ALREADY_CONSUMED`. `offset`, `cursor`, `upToDate` and `streamClosed` advance as data is
+ * delivered.
+ */
+class StreamResponse {
+    #native;
+    #signal;
+    #live;
+    #settle;
+    /**
+     * Settles when the read ends: resolves on completion or cancellation, rejects with the
+     * error that ended it. Never an unhandled rejection when nobody listens.
+     */
+    closed;
+    /** @internal */
+    constructor(n, live, signal) {
+        this.#native = n;
+        this.#live = live;
+        this.#signal = signal;
+        this.closed = new Promise((resolve, reject) => {
+            this.#settle = (error) => (error === undefined ? resolve() : reject(error));
+        });
+        this.closed.catch(() => undefined);
+        if (signal) {
+            if (signal.aborted)
+                this.cancel();
+            else
+                signal.addEventListener("abort", () => this.cancel(), { once: true });
+        }
+    }
+    /** The stream URL. */
+    get url() {
+        return this.#native.url;
+    }
+    /** The stream's content type. */
+    get contentType() {
+        return this.#native.contentType ?? undefined;
+    }
+    /** The live mode of this read. */
+    get live() {
+        return this.#live;
+    }
+    /** The offset the read started from. */
+    get startOffset() {
+        return this.#native.startOffset;
+    }
+    /** The offset after the data delivered so far. */
+    get offset() {
+        return this.#native.offset;
+    }
+    /** The last cursor the server sent. */
+    get cursor() {
+        return this.#native.cursor ?? undefined;
+    }
+    /** Whether the data delivered so far reaches the tail of the stream. */
+    get upToDate() {
+        return this.#native.upToDate;
+    }
+    /** Whether the last data of a closed stream was delivered. */
+    get streamClosed() {
+        return this.#native.streamClosed;
+    }
+    /** Stops the read: the request in flight is abandoned, streams and subscribers end. */
+    cancel(_reason) {
+        this.#native.cancel();
+    }
+    async #whole(call) {
+        try {
+            const out = await (0, internal_js_1.run)(this.#signal, call);
+            this.#settle();
+            return out;
+        }
+        catch (e) {
+            this.#settle(e);
+            throw e;
+        }
+    }
+    /** All bytes up to the first up-to-date point (or the end of a closed stream). */
+    async body() {
+        const buf = await this.#whole((t) => this.#native.bytes(t));
+        return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    /** All text up to the first up-to-date point. */
+    text() {
+        return this.#whole((t) => this.#native.text(t));
+    }
+    /** All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). */
+    json() {
+        return this.#whole((t) => this.#native.json(t));
+    }
+    /** The batches, pulled one at a time; ends (returns `null`) when the read is over. */
+    #batches(kind) {
+        const reader = (0, internal_js_1.sync)(() => this.#native.reader(kind));
+        return async () => {
+            try {
+                const b = await (0, internal_js_1.run)(undefined, (t) => reader.next(t));
+                if (b === null) {
+                    if (this.#signal?.aborted)
+                        throw (0, internal_js_1.abortReason)(this.#signal);
+                    this.#settle();
+                }
+                return b;
+            }
+            catch (e) {
+                // An abort ends the read cleanly: `closed` resolves, the consumer sees the reason.
+                this.#settle(this.#signal?.aborted ? undefined : e);
+                throw e;
+            }
+        };
+    }
+    #readable(kind, pick) {
+        const next = this.#batches(kind);
+        const stream = new ReadableStream({
+            pull: async (controller) => {
+                for (;;) {
+                    const b = await next();
+                    if (b === null) {
+                        controller.close();
+                        return;
+                    }
+                    const items = pick(b);
+                    if (items.length > 0) {
+                        for (const item of items)
+                            controller.enqueue(item);
+                        return;
+                    }
+                }
+            },
+            cancel: () => this.cancel(),
+        }, { highWaterMark: 0 });
+        return stream;
+    }
+    /** The data as a stream of byte chunks (async iterable). */
+    bodyStream() {
+        return this.#readable("bytes", (b) => (b.bytes && b.bytes.length > 0 ? [b.bytes] : []));
+    }
+    /** The data as a stream of text chunks (async iterable). */
+    textStream() {
+        return this.#readable("text", (b) => (b.text ? [b.text] : []));
+    }
+    /** The JSON messages one by one (async iterable). */
+    jsonStream() {
+        return this.#readable("json", (b) => (b.items ?? []));
+    }
+    #subscribe(kind, shape, callback) {
+        const next = this.#batches(kind);
+        let active = true;
+        void (async () => {
+            try {
+                for (let b = await next(); b !== null && active; b = await next()) {
+                    // The next batch is requested only once the callback's promise settled.
+                    await callback(shape(b));
+                }
+                this.#settle();
+            }
+            catch (e) {
+                // A failed read or a throwing callback ends the subscription.
+                this.cancel();
+                this.#settle(e instanceof errors_js_1.DurableStreamError ? e : (0, errors_js_1.convert)(e));
+            }
+        })();
+        return () => {
+            active = false;
+            this.cancel();
+        };
+    }
+    /**
+     * Calls `callback` with every batch of JSON messages; the next batch is fetched once the
+     * returned promise settles (backpressure). Returns a function that unsubscribes. Errors end
+     * the subscription and reject `closed`.
+     */
+    subscribeJson(callback) {
+        return this.#subscribe("json", (b) => ({ items: (b.items ?? []), ...meta(b) }), callback);
+    }
+    /** Like {@link subscribeJson}, with the raw bytes of each batch. */
+    subscribeBytes(callback) {
+        return this.#subscribe("bytes", (b) => ({ data: b.bytes ?? new Uint8Array(), ...meta(b) }), callback);
+    }
+    /** Like {@link subscribeJson}, with the text of each batch. */
+    subscribeText(callback) {
+        return this.#subscribe("text", (b) => ({ text: b.text ?? "", ...meta(b) }), callback);
+    }
+}
+exports.StreamResponse = StreamResponse;

@@ -1,0 +1,210 @@
+/** `DurableStream` (a handle on one stream URL) and `stream()` (a read without a handle). */
+import { type BackoffOptions, type HeadersRecord, type MaybePromise, type ParamsRecord } from "./internal.js";
+import { type LiveMode, type Offset, StreamResponse } from "./response.js";
+/** What an error hook may answer: headers and parameters to retry with, or nothing to give up. */
+export type RetryOpts = {
+    headers?: HeadersRecord;
+    params?: ParamsRecord;
+};
+/**
+ * Consulted on every read request that fails for good: return `{}` (or new headers/params) to
+ * retry, `undefined` to end the read with the error.
+ */
+export type StreamErrorHandler = (error: Error) => MaybePromise<RetryOpts | void | undefined>;
+/** SSE reconnection settings. */
+export interface SSEResilienceOptions {
+    /** A connection shorter than this (ms) counts as short (default 1000). */
+    minConnectionDuration?: number;
+    /** Short connections in a row before falling back to long-poll (default 3). */
+    maxShortConnections?: number;
+    /** Upper bound of the first reconnection delay in ms (default 100). */
+    backoffBaseDelay?: number;
+    /** Largest reconnection delay in ms (default 5000). */
+    backoffMaxDelay?: number;
+    /** Accepted for compatibility; warnings go through the core's logging. */
+    logWarnings?: boolean;
+}
+/** Options of a handle. */
+export interface StreamHandleOptions {
+    /** The stream URL. */
+    url: string | URL;
+    /** Headers sent with every request (values may be functions, evaluated per request). */
+    headers?: HeadersRecord;
+    /** Query parameters sent with every request. */
+    params?: ParamsRecord;
+    /** Cancels the handle's operations. */
+    signal?: AbortSignal;
+    /** The stream's content type, when known. */
+    contentType?: string;
+    /** The error hook of reads made through the handle. */
+    onError?: StreamErrorHandler;
+    /** Retries of failed requests (appends excepted, see `appendBackoffOptions`). */
+    backoffOptions?: BackoffOptions;
+    /**
+     * Retries of failed plain appends. Off by default, since a retried append whose first
+     * attempt was stored is stored twice; the `IdempotentProducer` retries safely.
+     */
+    appendBackoffOptions?: BackoffOptions;
+    /** Accepted for compatibility: appends are always sent as they come. */
+    batching?: boolean;
+    /** Accepted for compatibility. */
+    warnOnHttp?: boolean;
+}
+/** Options of {@link DurableStream}. */
+export type DurableStreamOptions = StreamHandleOptions;
+/** Options of `create`. */
+export interface CreateOptions {
+    /** The content type (`application/json` for a JSON stream). */
+    contentType?: string;
+    /** Sliding time-to-live in seconds. */
+    ttlSeconds?: number;
+    /** Absolute expiry (RFC 3339). */
+    expiresAt?: string;
+    /** Initial content. */
+    body?: string | Uint8Array | object;
+    /** Create the stream already closed. */
+    closed?: boolean;
+    /** Cancels the request. */
+    signal?: AbortSignal;
+    /** Extra headers for this request. */
+    headers?: HeadersRecord;
+}
+/** Options of `append`. */
+export interface AppendOptions {
+    /** `Stream-Seq`: a writer sequence that must increase from append to append. */
+    seq?: string;
+    /** The content type sent. */
+    contentType?: string;
+    /** Cancels the request. */
+    signal?: AbortSignal;
+    /** Extra headers for this request. */
+    headers?: HeadersRecord;
+    /** Extra query parameters for this request. */
+    params?: ParamsRecord;
+}
+/** The result of an append. */
+export interface AppendResult {
+    /** The tail offset after the append. */
+    offset: Offset | undefined;
+    /** Whether the stream is now closed. */
+    streamClosed: boolean;
+}
+/** Options of `close`. */
+export interface CloseOptions {
+    /** A final message, appended atomically with the close. */
+    body?: string | Uint8Array | object;
+    /** The content type of the final message. */
+    contentType?: string;
+    /** Cancels the request. */
+    signal?: AbortSignal;
+}
+/** The result of `close`. */
+export interface CloseResult {
+    /** The stream's final offset. */
+    finalOffset: Offset | undefined;
+}
+/** Stream metadata; `exists: false` when there is no stream at the URL. */
+export type HeadResult = {
+    exists: false;
+} | {
+    exists: true;
+    /** The content type. */
+    contentType: string | undefined;
+    /** The tail offset. */
+    offset: Offset | undefined;
+    /** The ETag. */
+    etag: string | undefined;
+    /** Whether the stream is closed. */
+    streamClosed: boolean;
+    /** The sliding TTL in seconds. */
+    ttlSeconds: number | undefined;
+    /** The absolute expiry. */
+    expiresAt: string | undefined;
+};
+/** Options of a read. */
+export interface ReadOptions {
+    /** Where to start (default `"-1"`, the beginning). */
+    offset?: Offset;
+    /** What to do after catching up (default `true`: SSE for JSON streams, long-poll otherwise). */
+    live?: LiveMode;
+    /** Read the data as JSON whatever the content type. */
+    json?: boolean;
+    /** Headers of this read (over the handle's). */
+    headers?: HeadersRecord;
+    /** Query parameters of this read. */
+    params?: ParamsRecord;
+    /** Cancels the read. */
+    signal?: AbortSignal;
+    /** Consulted on every request that fails for good. */
+    onError?: StreamErrorHandler;
+    /** Retries of failed requests. */
+    backoffOptions?: BackoffOptions;
+    /** SSE reconnection settings. */
+    sseResilience?: SSEResilienceOptions;
+}
+/** Options of {@link stream}. */
+export interface StreamOptions extends ReadOptions {
+    /** The stream URL. */
+    url: string | URL;
+    /** Accepted for compatibility. */
+    warnOnHttp?: boolean;
+}
+/**
+ * Reads the stream at `url` without a handle: sends the first request and resolves to the
+ * response to consume.
+ *
+ * @example
+ * ```ts
+ * const res = await stream<{ n: number }>({ url, live: false });
+ * const items = await res.json();
+ * ```
+ */
+export declare function stream<TJson = unknown>(options: StreamOptions): Promise<StreamResponse<TJson>>;
+/**
+ * A handle on one stream URL. Creating it sends nothing; `DurableStream.create` and
+ * `DurableStream.connect` create or look up the stream first.
+ *
+ * @example
+ * ```ts
+ * const handle = await DurableStream.create({ url, contentType: "application/json" });
+ * await handle.append(JSON.stringify({ type: "started" }));
+ * const res = await handle.stream({ live: false });
+ * console.log(await res.json());
+ * ```
+ */
+export declare class DurableStream {
+    #private;
+    /** The stream URL. */
+    readonly url: string;
+    constructor(options: DurableStreamOptions);
+    /** The stream's content type, when known (from the options, create, head or connect). */
+    get contentType(): string | undefined;
+    set contentType(ct: string | undefined);
+    /** Creates the stream and returns a handle on it. */
+    static create(options: DurableStreamOptions & CreateOptions): Promise<DurableStream>;
+    /** A handle on an existing stream; one `HEAD` learns its content type. */
+    static connect(options: DurableStreamOptions): Promise<DurableStream>;
+    /** The metadata of the stream at `options.url`. */
+    static head(options: DurableStreamOptions): Promise<HeadResult>;
+    /** Deletes the stream at `options.url`. */
+    static delete(options: DurableStreamOptions): Promise<void>;
+    /** Creates the stream (`PUT`); succeeds when an identical stream already exists. */
+    create(options?: CreateOptions): Promise<void>;
+    /** The stream's metadata; `{exists: false}` when there is no stream. */
+    head(options?: {
+        signal?: AbortSignal;
+    }): Promise<HeadResult>;
+    /**
+     * Appends one message. On a JSON stream pass one JSON text (or a value, which is
+     * serialized); otherwise a string or bytes.
+     */
+    append(body: string | Uint8Array | object | Promise<string | Uint8Array | object>, options?: AppendOptions): Promise<AppendResult>;
+    /** Closes the stream (no more appends), with an optional final message. */
+    close(options?: CloseOptions): Promise<CloseResult>;
+    /** Deletes the stream. */
+    delete(options?: {
+        signal?: AbortSignal;
+    }): Promise<void>;
+    /** Reads the stream; the handle's headers, parameters, backoff options and error hook apply. */
+    stream<TJson = unknown>(options?: ReadOptions): Promise<StreamResponse<TJson>>;
+}

@@ -1,0 +1,242 @@
+"use strict";
+/** `DurableStream` (a handle on one stream URL) and `stream()` (a read without a handle). */
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.DurableStream = void 0;
+exports.stream = stream;
+const native = __importStar(require("../native/index.js"));
+const errors_js_1 = require("./errors.js");
+const internal_js_1 = require("./internal.js");
+const response_js_1 = require("./response.js");
+function hook(onError) {
+    return async (description) => {
+        const err = (0, errors_js_1.convert)(new Error(description));
+        const answer = await onError(err);
+        if (!answer)
+            return null;
+        const resolve = async (rec) => {
+            const out = {};
+            for (const [k, v] of Object.entries(rec ?? {})) {
+                if (v !== undefined)
+                    out[k] = typeof v === "string" ? v : await v();
+            }
+            return out;
+        };
+        return JSON.stringify({
+            headers: await resolve(answer.headers),
+            params: await resolve(answer.params),
+        });
+    };
+}
+function urlOf(url) {
+    if (url === undefined || url === "")
+        throw new errors_js_1.MissingStreamUrlError();
+    return url.toString();
+}
+function liveOf(live) {
+    if (live === undefined || live === true)
+        return "auto";
+    if (live === false)
+        return "off";
+    return live;
+}
+function readOptions(o) {
+    return {
+        offset: o.offset,
+        live: liveOf(o.live),
+        json: o.json,
+        extras: (0, internal_js_1.extras)(o.headers, o.params),
+        backoff: (0, internal_js_1.backoff)(o.backoffOptions),
+        sseResilience: o.sseResilience,
+        onError: o.onError ? hook(o.onError) : undefined,
+    };
+}
+async function read(handle, o, handleSignal) {
+    const signal = (0, internal_js_1.checkSignal)(o.signal) ?? handleSignal;
+    const opts = readOptions(o);
+    const n = await (0, internal_js_1.run)(signal, (t) => handle.stream(opts, t));
+    return new response_js_1.StreamResponse(n, o.live ?? true, signal);
+}
+/**
+ * Reads the stream at `url` without a handle: sends the first request and resolves to the
+ * response to consume.
+ *
+ * @example
+ * ```ts
+ * const res = await stream<{ n: number }>({ url, live: false });
+ * const items = await res.json();
+ * ```
+ */
+async function stream(options) {
+    const handle = (0, internal_js_1.sync)(() => new native.NativeStream(urlOf(options.url)));
+    return read(handle, options, undefined);
+}
+/**
+ * A handle on one stream URL. Creating it sends nothing; `DurableStream.create` and
+ * `DurableStream.connect` create or look up the stream first.
+ *
+ * @example
+ * ```ts
+ * const handle = await DurableStream.create({ url, contentType: "application/json" });
+ * await handle.append(JSON.stringify({ type: "started" }));
+ * const res = await handle.stream({ live: false });
+ * console.log(await res.json());
+ * ```
+ */
+class DurableStream {
+    /** The stream URL. */
+    url;
+    #native;
+    #options;
+    #contentType;
+    constructor(options) {
+        this.url = urlOf(options?.url);
+        (0, internal_js_1.checkSignal)(options.signal);
+        this.#options = options;
+        this.#contentType = options.contentType;
+        this.#native = (0, internal_js_1.sync)(() => new native.NativeStream(this.url, {
+            contentType: options.contentType,
+            extras: (0, internal_js_1.extras)(options.headers, options.params),
+            backoff: (0, internal_js_1.backoff)(options.backoffOptions),
+            appendBackoff: (0, internal_js_1.backoff)(options.appendBackoffOptions),
+        }));
+    }
+    /** The stream's content type, when known (from the options, create, head or connect). */
+    get contentType() {
+        return this.#contentType ?? this.#native.contentType ?? undefined;
+    }
+    set contentType(ct) {
+        this.#contentType = ct;
+    }
+    #signal(s) {
+        return (0, internal_js_1.checkSignal)(s) ?? this.#options.signal;
+    }
+    /** Creates the stream and returns a handle on it. */
+    static async create(options) {
+        const handle = new DurableStream(options);
+        await handle.create(options);
+        return handle;
+    }
+    /** A handle on an existing stream; one `HEAD` learns its content type. */
+    static async connect(options) {
+        const handle = new DurableStream(options);
+        const signal = handle.#signal(undefined);
+        const h = await (0, internal_js_1.run)(signal, (t) => handle.#native.head(t));
+        handle.#contentType = h.contentType ?? handle.#contentType;
+        return handle;
+    }
+    /** The metadata of the stream at `options.url`. */
+    static head(options) {
+        return new DurableStream(options).head();
+    }
+    /** Deletes the stream at `options.url`. */
+    static delete(options) {
+        return new DurableStream(options).delete();
+    }
+    /** Creates the stream (`PUT`); succeeds when an identical stream already exists. */
+    async create(options = {}) {
+        const opts = {
+            contentType: options.contentType ?? this.#contentType,
+            ttlSeconds: options.ttlSeconds,
+            expiresAt: options.expiresAt,
+            closed: options.closed,
+            body: options.body === undefined ? undefined : (0, internal_js_1.bodyOf)(options.body),
+            extras: (0, internal_js_1.extras)(options.headers),
+        };
+        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.create(opts, t));
+        this.#contentType = r.contentType ?? opts.contentType ?? this.#contentType;
+    }
+    /** The stream's metadata; `{exists: false}` when there is no stream. */
+    async head(options = {}) {
+        try {
+            const h = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.head(t));
+            if (h.contentType)
+                this.#contentType = h.contentType;
+            return {
+                exists: true,
+                contentType: h.contentType ?? undefined,
+                offset: h.offset ?? undefined,
+                etag: h.etag ?? undefined,
+                streamClosed: h.streamClosed,
+                ttlSeconds: h.ttlSeconds ?? undefined,
+                expiresAt: h.expiresAt ?? undefined,
+            };
+        }
+        catch (e) {
+            if (e instanceof errors_js_1.DurableStreamError && e.code === "NOT_FOUND")
+                return { exists: false };
+            throw e;
+        }
+    }
+    /**
+     * Appends one message. On a JSON stream pass one JSON text (or a value, which is
+     * serialized); otherwise a string or bytes.
+     */
+    async append(body, options = {}) {
+        const data = (0, internal_js_1.bodyOf)(await body);
+        const opts = {
+            seq: options.seq,
+            contentType: options.contentType,
+            extras: (0, internal_js_1.extras)(options.headers, options.params),
+        };
+        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.append(data, opts, t));
+        return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
+    }
+    /** Closes the stream (no more appends), with an optional final message. */
+    async close(options = {}) {
+        const body = options.body === undefined ? undefined : (0, internal_js_1.bodyOf)(options.body);
+        const opts = { contentType: options.contentType };
+        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.close(body, opts, t));
+        return { finalOffset: r.finalOffset ?? undefined };
+    }
+    /** Deletes the stream. */
+    async delete(options = {}) {
+        await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.delete(t));
+    }
+    /** Reads the stream; the handle's headers, parameters, backoff options and error hook apply. */
+    stream(options = {}) {
+        const o = {
+            onError: this.#options.onError,
+            backoffOptions: this.#options.backoffOptions,
+            ...options,
+        };
+        return read(this.#native, o, this.#signal(undefined));
+    }
+    /** @internal The native handle, for the producer. */
+    get native() {
+        return this.#native;
+    }
+}
+exports.DurableStream = DurableStream;

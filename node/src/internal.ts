@@ -1,0 +1,121 @@
+/** Helpers shared by the classes: option conversion, cancellation and error mapping. */
+
+import * as native from "../native/index.js";
+import { convert, DurableStreamError, InvalidSignalError } from "./errors.js";
+
+/** A value or a promise of it. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** Header values: strings, or (async) functions evaluated for every request. */
+export type HeadersRecord = Record<string, string | (() => MaybePromise<string>)>;
+
+/** Query parameter values: strings, or (async) functions evaluated for every request. */
+export type ParamsRecord = Record<string, string | (() => MaybePromise<string>) | undefined>;
+
+/** Retry settings of failed requests (network errors, 5xx, 429). */
+export interface BackoffOptions {
+  /** Upper bound of the first delay in milliseconds (default 100). */
+  initialDelay?: number;
+  /** Upper bound of any delay in milliseconds (default 60000). */
+  maxDelay?: number;
+  /** Growth factor of the bound (default 1.3). */
+  multiplier?: number;
+  /** Retries after the first attempt (default `Infinity`). */
+  maxRetries?: number;
+}
+
+/** The native description of headers and parameters. */
+export function extras(
+  headers?: HeadersRecord,
+  params?: ParamsRecord,
+): native.Extras | undefined {
+  if (!headers && !params) return undefined;
+  const fns: Array<() => MaybePromise<string>> = [];
+  const entries = (rec: ParamsRecord | undefined): native.Entry[] =>
+    Object.entries(rec ?? {}).flatMap(([name, v]): native.Entry[] => {
+      if (v === undefined) return [];
+      if (typeof v === "string") return [{ name, value: v }];
+      if (typeof v === "function") {
+        fns.push(v);
+        return [{ name, computed: fns.length - 1 }];
+      }
+      throw new DurableStreamError(
+        `the value of ${JSON.stringify(name)} must be a string or a function`,
+        "INVALID_ARGUMENT",
+      );
+    });
+  const out: native.Extras = { headers: entries(headers), params: entries(params) };
+  if (fns.length > 0) {
+    out.resolve = (n: number) => Promise.resolve().then(() => fns[n]!());
+  }
+  return out;
+}
+
+/** Native backoff options. */
+export function backoff(o?: BackoffOptions): native.Backoff | undefined {
+  if (!o) return undefined;
+  return {
+    initialDelay: o.initialDelay,
+    maxDelay: o.maxDelay,
+    multiplier: o.multiplier,
+    maxRetries: o.maxRetries,
+  };
+}
+
+/** Checks a `signal` option. */
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined || signal === null) return undefined;
+  if (!(signal instanceof AbortSignal)) throw new InvalidSignalError();
+  return signal;
+}
+
+/** The rejection of an aborted operation: the signal's reason. */
+export function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException("This operation was aborted", "AbortError");
+}
+
+/**
+ * Runs a native call; `signal` cancels it (dropping the Rust future and its request) and the
+ * call then rejects with the signal's reason. Native errors become the package's classes.
+ */
+export async function run<T>(
+  signal: AbortSignal | undefined,
+  call: (token: native.CancelToken | undefined) => Promise<T>,
+): Promise<T> {
+  if (!signal) {
+    try {
+      return await call(undefined);
+    } catch (e) {
+      throw convert(e);
+    }
+  }
+  if (signal.aborted) throw abortReason(signal);
+  const token = new native.CancelToken();
+  const onAbort = (): void => token.cancel();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await call(token);
+  } catch (e) {
+    if (token.cancelled) throw abortReason(signal);
+    throw convert(e);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Runs a synchronous native call, converting its errors. */
+export function sync<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    throw convert(e);
+  }
+}
+
+/** A message body as the native layer takes it. */
+export function bodyOf(body: string | Uint8Array | object): string | Buffer {
+  if (typeof body === "string") return body;
+  if (Buffer.isBuffer(body)) return body;
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return JSON.stringify(body);
+}

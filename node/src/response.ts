@@ -1,0 +1,263 @@
+/** `StreamResponse`: one read, consumed once, as a whole, as a stream or through a subscriber. */
+
+import type * as native from "../native/index.js";
+import { convert, DurableStreamError } from "./errors.js";
+import { abortReason, run, sync } from "./internal.js";
+
+/** How a read continues after catching up: `false` stops, `true` (auto) picks SSE for JSON streams and long-poll otherwise. */
+export type LiveMode = boolean | "long-poll" | "sse";
+
+/** A stream offset: `"-1"` (beginning), `"now"` (tail) or one the server returned. */
+export type Offset = string;
+
+/** The position after a batch or chunk. */
+export interface BatchMeta {
+  /** The offset to resume from after this batch. */
+  offset: Offset;
+  /** The server's cursor. */
+  cursor: string | undefined;
+  /** Whether the reader had caught up at this point. */
+  upToDate: boolean;
+  /** Whether the stream is closed and this batch holds its last data. */
+  streamClosed: boolean;
+}
+
+/** The JSON messages of one batch. */
+export interface JsonBatch<T = unknown> extends BatchMeta {
+  /** The messages. */
+  items: T[];
+}
+
+/** The bytes of one batch. */
+export interface ByteChunk extends BatchMeta {
+  /** The data. */
+  data: Uint8Array;
+}
+
+/** The text of one batch. */
+export interface TextChunk extends BatchMeta {
+  /** The text. */
+  text: string;
+}
+
+/** A `ReadableStream` that is also an async iterable (as it is in Node). */
+export type ReadableStreamAsyncIterable<T> = ReadableStream<T> & AsyncIterable<T>;
+
+type Kind = "bytes" | "text" | "json";
+
+function meta(b: native.NativeBatch): BatchMeta {
+  return {
+    offset: b.offset,
+    cursor: b.cursor ?? undefined,
+    upToDate: b.upToDate,
+    streamClosed: b.streamClosed,
+  };
+}
+
+/**
+ * A read in progress. Its data can be consumed exactly once: as a whole (`json`, `text`,
+ * `body`), as a stream (`jsonStream`, `textStream`, `bodyStream`) or through a subscriber
+ * (`subscribeJson`, `subscribeText`, `subscribeBytes`); a second consumer fails with code
+ * `ALREADY_CONSUMED`. `offset`, `cursor`, `upToDate` and `streamClosed` advance as data is
+ * delivered.
+ */
+export class StreamResponse<TJson = unknown> {
+  readonly #native: native.NativeResponse;
+  readonly #signal: AbortSignal | undefined;
+  readonly #live: LiveMode;
+  #settle!: (error?: unknown) => void;
+
+  /**
+   * Settles when the read ends: resolves on completion or cancellation, rejects with the
+   * error that ended it. Never an unhandled rejection when nobody listens.
+   */
+  readonly closed: Promise<void>;
+
+  /** @internal */
+  constructor(n: native.NativeResponse, live: LiveMode, signal: AbortSignal | undefined) {
+    this.#native = n;
+    this.#live = live;
+    this.#signal = signal;
+    this.closed = new Promise<void>((resolve, reject) => {
+      this.#settle = (error?: unknown) => (error === undefined ? resolve() : reject(error));
+    });
+    this.closed.catch(() => undefined);
+    if (signal) {
+      if (signal.aborted) this.cancel();
+      else signal.addEventListener("abort", () => this.cancel(), { once: true });
+    }
+  }
+
+  /** The stream URL. */
+  get url(): string {
+    return this.#native.url;
+  }
+  /** The stream's content type. */
+  get contentType(): string | undefined {
+    return this.#native.contentType ?? undefined;
+  }
+  /** The live mode of this read. */
+  get live(): LiveMode {
+    return this.#live;
+  }
+  /** The offset the read started from. */
+  get startOffset(): Offset {
+    return this.#native.startOffset;
+  }
+  /** The offset after the data delivered so far. */
+  get offset(): Offset {
+    return this.#native.offset;
+  }
+  /** The last cursor the server sent. */
+  get cursor(): string | undefined {
+    return this.#native.cursor ?? undefined;
+  }
+  /** Whether the data delivered so far reaches the tail of the stream. */
+  get upToDate(): boolean {
+    return this.#native.upToDate;
+  }
+  /** Whether the last data of a closed stream was delivered. */
+  get streamClosed(): boolean {
+    return this.#native.streamClosed;
+  }
+
+  /** Stops the read: the request in flight is abandoned, streams and subscribers end. */
+  cancel(_reason?: unknown): void {
+    this.#native.cancel();
+  }
+
+  async #whole<T>(call: (t: native.CancelToken | undefined) => Promise<T>): Promise<T> {
+    try {
+      const out = await run(this.#signal, call);
+      this.#settle();
+      return out;
+    } catch (e) {
+      this.#settle(e);
+      throw e;
+    }
+  }
+
+  /** All bytes up to the first up-to-date point (or the end of a closed stream). */
+  async body(): Promise<Uint8Array> {
+    const buf = await this.#whole((t) => this.#native.bytes(t));
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  /** All text up to the first up-to-date point. */
+  text(): Promise<string> {
+    return this.#whole((t) => this.#native.text(t));
+  }
+
+  /** All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). */
+  json<T = TJson>(): Promise<T[]> {
+    return this.#whole((t) => this.#native.json(t) as Promise<T[]>);
+  }
+
+  /** The batches, pulled one at a time; ends (returns `null`) when the read is over. */
+  #batches(kind: Kind): () => Promise<native.NativeBatch | null> {
+    const reader = sync(() => this.#native.reader(kind));
+    return async () => {
+      try {
+        const b = await run(undefined, (t) => reader.next(t));
+        if (b === null) {
+          if (this.#signal?.aborted) throw abortReason(this.#signal);
+          this.#settle();
+        }
+        return b;
+      } catch (e) {
+        // An abort ends the read cleanly: `closed` resolves, the consumer sees the reason.
+        this.#settle(this.#signal?.aborted ? undefined : e);
+        throw e;
+      }
+    };
+  }
+
+  #readable<T>(kind: Kind, pick: (b: native.NativeBatch) => T[]): ReadableStreamAsyncIterable<T> {
+    const next = this.#batches(kind);
+    const stream = new ReadableStream<T>(
+      {
+        pull: async (controller) => {
+          for (;;) {
+            const b = await next();
+            if (b === null) {
+              controller.close();
+              return;
+            }
+            const items = pick(b);
+            if (items.length > 0) {
+              for (const item of items) controller.enqueue(item);
+              return;
+            }
+          }
+        },
+        cancel: () => this.cancel(),
+      },
+      { highWaterMark: 0 },
+    );
+    return stream as ReadableStreamAsyncIterable<T>;
+  }
+
+  /** The data as a stream of byte chunks (async iterable). */
+  bodyStream(): ReadableStreamAsyncIterable<Uint8Array> {
+    return this.#readable("bytes", (b) => (b.bytes && b.bytes.length > 0 ? [b.bytes] : []));
+  }
+
+  /** The data as a stream of text chunks (async iterable). */
+  textStream(): ReadableStreamAsyncIterable<string> {
+    return this.#readable("text", (b) => (b.text ? [b.text] : []));
+  }
+
+  /** The JSON messages one by one (async iterable). */
+  jsonStream<T = TJson>(): ReadableStreamAsyncIterable<T> {
+    return this.#readable("json", (b) => (b.items ?? []) as T[]);
+  }
+
+  #subscribe<C>(
+    kind: Kind,
+    shape: (b: native.NativeBatch) => C,
+    callback: (chunk: C) => void | Promise<void>,
+  ): () => void {
+    const next = this.#batches(kind);
+    let active = true;
+    void (async () => {
+      try {
+        for (let b = await next(); b !== null && active; b = await next()) {
+          // The next batch is requested only once the callback's promise settled.
+          await callback(shape(b));
+        }
+        this.#settle();
+      } catch (e) {
+        // A failed read or a throwing callback ends the subscription.
+        this.cancel();
+        this.#settle(e instanceof DurableStreamError ? e : convert(e));
+      }
+    })();
+    return () => {
+      active = false;
+      this.cancel();
+    };
+  }
+
+  /**
+   * Calls `callback` with every batch of JSON messages; the next batch is fetched once the
+   * returned promise settles (backpressure). Returns a function that unsubscribes. Errors end
+   * the subscription and reject `closed`.
+   */
+  subscribeJson<T = TJson>(callback: (batch: JsonBatch<T>) => void | Promise<void>): () => void {
+    return this.#subscribe("json", (b) => ({ items: (b.items ?? []) as T[], ...meta(b) }), callback);
+  }
+
+  /** Like {@link subscribeJson}, with the raw bytes of each batch. */
+  subscribeBytes(callback: (chunk: ByteChunk) => void | Promise<void>): () => void {
+    return this.#subscribe(
+      "bytes",
+      (b) => ({ data: b.bytes ?? new Uint8Array(), ...meta(b) }),
+      callback,
+    );
+  }
+
+  /** Like {@link subscribeJson}, with the text of each batch. */
+  subscribeText(callback: (chunk: TextChunk) => void | Promise<void>): () => void {
+    return this.#subscribe("text", (b) => ({ text: b.text ?? "", ...meta(b) }), callback);
+  }
+}

@@ -1,0 +1,398 @@
+/** `DurableStream` (a handle on one stream URL) and `stream()` (a read without a handle). */
+
+import * as native from "../native/index.js";
+import { convert, DurableStreamError, MissingStreamUrlError } from "./errors.js";
+import {
+  backoff,
+  type BackoffOptions,
+  bodyOf,
+  checkSignal,
+  extras,
+  type HeadersRecord,
+  type MaybePromise,
+  type ParamsRecord,
+  run,
+  sync,
+} from "./internal.js";
+import { type LiveMode, type Offset, StreamResponse } from "./response.js";
+
+/** What an error hook may answer: headers and parameters to retry with, or nothing to give up. */
+export type RetryOpts = { headers?: HeadersRecord; params?: ParamsRecord };
+
+/**
+ * Consulted on every read request that fails for good: return `{}` (or new headers/params) to
+ * retry, `undefined` to end the read with the error.
+ */
+export type StreamErrorHandler = (error: Error) => MaybePromise<RetryOpts | void | undefined>;
+
+/** SSE reconnection settings. */
+export interface SSEResilienceOptions {
+  /** A connection shorter than this (ms) counts as short (default 1000). */
+  minConnectionDuration?: number;
+  /** Short connections in a row before falling back to long-poll (default 3). */
+  maxShortConnections?: number;
+  /** Upper bound of the first reconnection delay in ms (default 100). */
+  backoffBaseDelay?: number;
+  /** Largest reconnection delay in ms (default 5000). */
+  backoffMaxDelay?: number;
+  /** Accepted for compatibility; warnings go through the core's logging. */
+  logWarnings?: boolean;
+}
+
+/** Options of a handle. */
+export interface StreamHandleOptions {
+  /** The stream URL. */
+  url: string | URL;
+  /** Headers sent with every request (values may be functions, evaluated per request). */
+  headers?: HeadersRecord;
+  /** Query parameters sent with every request. */
+  params?: ParamsRecord;
+  /** Cancels the handle's operations. */
+  signal?: AbortSignal;
+  /** The stream's content type, when known. */
+  contentType?: string;
+  /** The error hook of reads made through the handle. */
+  onError?: StreamErrorHandler;
+  /** Retries of failed requests (appends excepted, see `appendBackoffOptions`). */
+  backoffOptions?: BackoffOptions;
+  /**
+   * Retries of failed plain appends. Off by default, since a retried append whose first
+   * attempt was stored is stored twice; the `IdempotentProducer` retries safely.
+   */
+  appendBackoffOptions?: BackoffOptions;
+  /** Accepted for compatibility: appends are always sent as they come. */
+  batching?: boolean;
+  /** Accepted for compatibility. */
+  warnOnHttp?: boolean;
+}
+
+/** Options of {@link DurableStream}. */
+export type DurableStreamOptions = StreamHandleOptions;
+
+/** Options of `create`. */
+export interface CreateOptions {
+  /** The content type (`application/json` for a JSON stream). */
+  contentType?: string;
+  /** Sliding time-to-live in seconds. */
+  ttlSeconds?: number;
+  /** Absolute expiry (RFC 3339). */
+  expiresAt?: string;
+  /** Initial content. */
+  body?: string | Uint8Array | object;
+  /** Create the stream already closed. */
+  closed?: boolean;
+  /** Cancels the request. */
+  signal?: AbortSignal;
+  /** Extra headers for this request. */
+  headers?: HeadersRecord;
+}
+
+/** Options of `append`. */
+export interface AppendOptions {
+  /** `Stream-Seq`: a writer sequence that must increase from append to append. */
+  seq?: string;
+  /** The content type sent. */
+  contentType?: string;
+  /** Cancels the request. */
+  signal?: AbortSignal;
+  /** Extra headers for this request. */
+  headers?: HeadersRecord;
+  /** Extra query parameters for this request. */
+  params?: ParamsRecord;
+}
+
+/** The result of an append. */
+export interface AppendResult {
+  /** The tail offset after the append. */
+  offset: Offset | undefined;
+  /** Whether the stream is now closed. */
+  streamClosed: boolean;
+}
+
+/** Options of `close`. */
+export interface CloseOptions {
+  /** A final message, appended atomically with the close. */
+  body?: string | Uint8Array | object;
+  /** The content type of the final message. */
+  contentType?: string;
+  /** Cancels the request. */
+  signal?: AbortSignal;
+}
+
+/** The result of `close`. */
+export interface CloseResult {
+  /** The stream's final offset. */
+  finalOffset: Offset | undefined;
+}
+
+/** Stream metadata; `exists: false` when there is no stream at the URL. */
+export type HeadResult =
+  | { exists: false }
+  | {
+      exists: true;
+      /** The content type. */
+      contentType: string | undefined;
+      /** The tail offset. */
+      offset: Offset | undefined;
+      /** The ETag. */
+      etag: string | undefined;
+      /** Whether the stream is closed. */
+      streamClosed: boolean;
+      /** The sliding TTL in seconds. */
+      ttlSeconds: number | undefined;
+      /** The absolute expiry. */
+      expiresAt: string | undefined;
+    };
+
+/** Options of a read. */
+export interface ReadOptions {
+  /** Where to start (default `"-1"`, the beginning). */
+  offset?: Offset;
+  /** What to do after catching up (default `true`: SSE for JSON streams, long-poll otherwise). */
+  live?: LiveMode;
+  /** Read the data as JSON whatever the content type. */
+  json?: boolean;
+  /** Headers of this read (over the handle's). */
+  headers?: HeadersRecord;
+  /** Query parameters of this read. */
+  params?: ParamsRecord;
+  /** Cancels the read. */
+  signal?: AbortSignal;
+  /** Consulted on every request that fails for good. */
+  onError?: StreamErrorHandler;
+  /** Retries of failed requests. */
+  backoffOptions?: BackoffOptions;
+  /** SSE reconnection settings. */
+  sseResilience?: SSEResilienceOptions;
+}
+
+/** Options of {@link stream}. */
+export interface StreamOptions extends ReadOptions {
+  /** The stream URL. */
+  url: string | URL;
+  /** Accepted for compatibility. */
+  warnOnHttp?: boolean;
+}
+
+function hook(onError: StreamErrorHandler): native.NativeReadOptions["onError"] {
+  return async (description: string): Promise<string | null> => {
+    const err = convert(new Error(description)) as Error;
+    const answer = await onError(err);
+    if (!answer) return null;
+    const resolve = async (rec?: ParamsRecord): Promise<Record<string, string>> => {
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(rec ?? {})) {
+        if (v !== undefined) out[k] = typeof v === "string" ? v : await v();
+      }
+      return out;
+    };
+    return JSON.stringify({
+      headers: await resolve(answer.headers),
+      params: await resolve(answer.params),
+    });
+  };
+}
+
+function urlOf(url: string | URL | undefined): string {
+  if (url === undefined || url === "") throw new MissingStreamUrlError();
+  return url.toString();
+}
+
+function liveOf(live: LiveMode | undefined): string {
+  if (live === undefined || live === true) return "auto";
+  if (live === false) return "off";
+  return live;
+}
+
+function readOptions(o: ReadOptions): native.NativeReadOptions {
+  return {
+    offset: o.offset,
+    live: liveOf(o.live),
+    json: o.json,
+    extras: extras(o.headers, o.params),
+    backoff: backoff(o.backoffOptions),
+    sseResilience: o.sseResilience,
+    onError: o.onError ? hook(o.onError) : undefined,
+  };
+}
+
+async function read<T>(
+  handle: native.NativeStream,
+  o: ReadOptions,
+  handleSignal: AbortSignal | undefined,
+): Promise<StreamResponse<T>> {
+  const signal = checkSignal(o.signal) ?? handleSignal;
+  const opts = readOptions(o);
+  const n = await run(signal, (t) => handle.stream(opts, t));
+  return new StreamResponse<T>(n, o.live ?? true, signal);
+}
+
+/**
+ * Reads the stream at `url` without a handle: sends the first request and resolves to the
+ * response to consume.
+ *
+ * @example
+ * ```ts
+ * const res = await stream<{ n: number }>({ url, live: false });
+ * const items = await res.json();
+ * ```
+ */
+export async function stream<TJson = unknown>(options: StreamOptions): Promise<StreamResponse<TJson>> {
+  const handle = sync(() => new native.NativeStream(urlOf(options.url)));
+  return read<TJson>(handle, options, undefined);
+}
+
+/**
+ * A handle on one stream URL. Creating it sends nothing; `DurableStream.create` and
+ * `DurableStream.connect` create or look up the stream first.
+ *
+ * @example
+ * ```ts
+ * const handle = await DurableStream.create({ url, contentType: "application/json" });
+ * await handle.append(JSON.stringify({ type: "started" }));
+ * const res = await handle.stream({ live: false });
+ * console.log(await res.json());
+ * ```
+ */
+export class DurableStream {
+  /** The stream URL. */
+  readonly url: string;
+  readonly #native: native.NativeStream;
+  readonly #options: StreamHandleOptions;
+  #contentType: string | undefined;
+
+  constructor(options: DurableStreamOptions) {
+    this.url = urlOf(options?.url);
+    checkSignal(options.signal);
+    this.#options = options;
+    this.#contentType = options.contentType;
+    this.#native = sync(
+      () =>
+        new native.NativeStream(this.url, {
+          contentType: options.contentType,
+          extras: extras(options.headers, options.params),
+          backoff: backoff(options.backoffOptions),
+          appendBackoff: backoff(options.appendBackoffOptions),
+        }),
+    );
+  }
+
+  /** The stream's content type, when known (from the options, create, head or connect). */
+  get contentType(): string | undefined {
+    return this.#contentType ?? this.#native.contentType ?? undefined;
+  }
+
+  set contentType(ct: string | undefined) {
+    this.#contentType = ct;
+  }
+
+  #signal(s: AbortSignal | undefined): AbortSignal | undefined {
+    return checkSignal(s) ?? this.#options.signal;
+  }
+
+  /** Creates the stream and returns a handle on it. */
+  static async create(options: DurableStreamOptions & CreateOptions): Promise<DurableStream> {
+    const handle = new DurableStream(options);
+    await handle.create(options);
+    return handle;
+  }
+
+  /** A handle on an existing stream; one `HEAD` learns its content type. */
+  static async connect(options: DurableStreamOptions): Promise<DurableStream> {
+    const handle = new DurableStream(options);
+    const signal = handle.#signal(undefined);
+    const h = await run(signal, (t) => handle.#native.head(t));
+    handle.#contentType = h.contentType ?? handle.#contentType;
+    return handle;
+  }
+
+  /** The metadata of the stream at `options.url`. */
+  static head(options: DurableStreamOptions): Promise<HeadResult> {
+    return new DurableStream(options).head();
+  }
+
+  /** Deletes the stream at `options.url`. */
+  static delete(options: DurableStreamOptions): Promise<void> {
+    return new DurableStream(options).delete();
+  }
+
+  /** Creates the stream (`PUT`); succeeds when an identical stream already exists. */
+  async create(options: CreateOptions = {}): Promise<void> {
+    const opts: native.NativeCreateOptions = {
+      contentType: options.contentType ?? this.#contentType,
+      ttlSeconds: options.ttlSeconds,
+      expiresAt: options.expiresAt,
+      closed: options.closed,
+      body: options.body === undefined ? undefined : bodyOf(options.body),
+      extras: extras(options.headers),
+    };
+    const r = await run(this.#signal(options.signal), (t) => this.#native.create(opts, t));
+    this.#contentType = r.contentType ?? opts.contentType ?? this.#contentType;
+  }
+
+  /** The stream's metadata; `{exists: false}` when there is no stream. */
+  async head(options: { signal?: AbortSignal } = {}): Promise<HeadResult> {
+    try {
+      const h = await run(this.#signal(options.signal), (t) => this.#native.head(t));
+      if (h.contentType) this.#contentType = h.contentType;
+      return {
+        exists: true,
+        contentType: h.contentType ?? undefined,
+        offset: h.offset ?? undefined,
+        etag: h.etag ?? undefined,
+        streamClosed: h.streamClosed,
+        ttlSeconds: h.ttlSeconds ?? undefined,
+        expiresAt: h.expiresAt ?? undefined,
+      };
+    } catch (e) {
+      if (e instanceof DurableStreamError && e.code === "NOT_FOUND") return { exists: false };
+      throw e;
+    }
+  }
+
+  /**
+   * Appends one message. On a JSON stream pass one JSON text (or a value, which is
+   * serialized); otherwise a string or bytes.
+   */
+  async append(
+    body: string | Uint8Array | object | Promise<string | Uint8Array | object>,
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    const data = bodyOf(await body);
+    const opts: native.NativeAppendOptions = {
+      seq: options.seq,
+      contentType: options.contentType,
+      extras: extras(options.headers, options.params),
+    };
+    const r = await run(this.#signal(options.signal), (t) => this.#native.append(data, opts, t));
+    return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
+  }
+
+  /** Closes the stream (no more appends), with an optional final message. */
+  async close(options: CloseOptions = {}): Promise<CloseResult> {
+    const body = options.body === undefined ? undefined : bodyOf(options.body);
+    const opts: native.NativeAppendOptions = { contentType: options.contentType };
+    const r = await run(this.#signal(options.signal), (t) => this.#native.close(body, opts, t));
+    return { finalOffset: r.finalOffset ?? undefined };
+  }
+
+  /** Deletes the stream. */
+  async delete(options: { signal?: AbortSignal } = {}): Promise<void> {
+    await run(this.#signal(options.signal), (t) => this.#native.delete(t));
+  }
+
+  /** Reads the stream; the handle's headers, parameters, backoff options and error hook apply. */
+  stream<TJson = unknown>(options: ReadOptions = {}): Promise<StreamResponse<TJson>> {
+    const o: ReadOptions = {
+      onError: this.#options.onError,
+      backoffOptions: this.#options.backoffOptions,
+      ...options,
+    };
+    return read<TJson>(this.#native, o, this.#signal(undefined));
+  }
+
+  /** @internal The native handle, for the producer. */
+  get native(): native.NativeStream {
+    return this.#native;
+  }
+}

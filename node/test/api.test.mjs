@@ -1,0 +1,258 @@
+// The package's own layer: every class and error, headers and params, cancellation through
+// AbortSignal, and no unhandled rejections when failures go unobserved.
+import {
+  DurableStream,
+  DurableStreamError,
+  FetchError,
+  IdempotentProducer,
+  InvalidSignalError,
+  MissingStreamUrlError,
+  Receipt,
+  SequenceGapError,
+  StaleEpochError,
+  StreamClosedError,
+  StreamResponse,
+  stream,
+} from "durable-streams-client";
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { after, before, test } from "node:test";
+import { injectError, useServer } from "./server.mjs";
+
+const server = useServer();
+const unhandled = [];
+const onUnhandled = (e) => unhandled.push(e);
+before(() => process.on("unhandledRejection", onUnhandled));
+after(() => {
+  process.off("unhandledRejection", onUnhandled);
+  assert.deepEqual(unhandled, [], "no unhandled rejections");
+});
+
+const json = (url) => DurableStream.create({ url, contentType: "application/json" });
+
+test("require() and import give the same classes", () => {
+  const out = execFileSync(process.execPath, [
+    "-e",
+    "const m = require('durable-streams-client'); console.log(typeof m.DurableStream, typeof m.IdempotentProducer, typeof m.stream)",
+  ], { cwd: new URL("..", import.meta.url) });
+  assert.equal(String(out).trim(), "function function function");
+});
+
+test("DurableStream: create, connect, head, append with seq, close, delete", async () => {
+  const url = server.streamUrl("api");
+  const h = await DurableStream.create({ url, contentType: "text/plain", ttlSeconds: 3600 });
+  assert.ok(h instanceof DurableStream);
+  assert.equal(h.url, url);
+  assert.equal(h.contentType, "text/plain");
+  const r = await h.append("one", { seq: "001" });
+  assert.ok(r.offset);
+  assert.equal(r.streamClosed, false);
+  const c = await DurableStream.connect({ url });
+  assert.equal(c.contentType, "text/plain");
+  const head = await c.head();
+  assert.equal(head.exists, true);
+  assert.equal(head.exists && head.offset, r.offset);
+  assert.equal(head.exists && head.ttlSeconds, 3600);
+  const err = await h.append("two", { seq: "000" }).catch((e) => e);
+  assert.ok(err instanceof DurableStreamError);
+  assert.equal(err.code, "CONFLICT_SEQ");
+  assert.equal(err.status, 409);
+  const closed = await h.close({ body: "last" });
+  assert.ok(closed.finalOffset);
+  assert.equal((await h.head()).exists && (await h.head()).streamClosed, true);
+  await DurableStream.delete({ url });
+  assert.deepEqual(await DurableStream.head({ url }), { exists: false });
+});
+
+test("errors: classes, codes and statuses", async () => {
+  const missing = server.streamUrl("missing");
+  const nf = await new DurableStream({ url: missing }).append("x").catch((e) => e);
+  assert.ok(nf instanceof DurableStreamError && nf instanceof Error);
+  assert.equal(nf.name, "DurableStreamError");
+  assert.equal(nf.code, "NOT_FOUND");
+  assert.equal(nf.status, 404);
+  const nfRead = await stream({ url: missing, live: false }).catch((e) => e);
+  assert.equal(nfRead.code, "NOT_FOUND");
+
+  const url = server.streamUrl("errors");
+  await json(url);
+  const exists = await DurableStream.create({ url, contentType: "text/plain" }).catch((e) => e);
+  assert.equal(exists.code, "CONFLICT_EXISTS");
+  assert.equal(exists.status, 409);
+
+  const h = new DurableStream({ url });
+  await h.close();
+  const sc = await h.append(JSON.stringify(1)).catch((e) => e);
+  assert.ok(sc instanceof StreamClosedError);
+  assert.equal(sc.code, "STREAM_CLOSED");
+  assert.equal(sc.status, 409);
+  assert.ok(sc.finalOffset);
+
+  const res = await h.stream({ live: false });
+  await res.json();
+  const twice = await res.text().catch((e) => e);
+  assert.equal(twice.code, "ALREADY_CONSUMED");
+
+  const notJson = await json(server.streamUrl("bad-json")).then((s) => s.append("{nope").catch((e) => e));
+  assert.ok(notJson instanceof DurableStreamError);
+
+  assert.throws(() => new DurableStream({ url: "" }), MissingStreamUrlError);
+  assert.throws(() => new DurableStream({ url, signal: {} }), InvalidSignalError);
+  assert.throws(() => new DurableStream({ url, backoffOptions: { multiplier: 0.5 } }), (e) => e.code === "INVALID_ARGUMENT" && /multiplier/.test(e.message));
+  assert.throws(() => new DurableStream({ url: "not a url" }), (e) => e.code === "INVALID_ARGUMENT");
+  const gap = new SequenceGapError("gap", 3, 5);
+  assert.equal(gap.code, "SEQUENCE_GAP");
+  assert.equal(gap.expectedSeq, 3);
+  assert.equal(gap.receivedSeq, 5);
+});
+
+test("FetchError for a server error once retries are used up; onError can retry", async () => {
+  const url = server.streamUrl("fetch-error");
+  const h = await json(url);
+  await h.append(JSON.stringify({ a: 1 }));
+  const path = new URL(url).pathname;
+  await injectError(server.url, { path, status: 500, count: 1, method: "GET" });
+  const err = await h.stream({ live: false, backoffOptions: { maxRetries: 0 } }).catch((e) => e);
+  assert.ok(err instanceof FetchError);
+  assert.equal(err.code, "SERVER_ERROR");
+  assert.equal(err.status, 500);
+
+  await injectError(server.url, { path, status: 503, count: 1, method: "GET" });
+  const seen = [];
+  const res = await h.stream({
+    live: false,
+    backoffOptions: { maxRetries: 0 },
+    onError: async (e) => {
+      seen.push(e);
+      return { headers: { "x-retry": "1" } };
+    },
+  });
+  assert.deepEqual(await res.json(), [{ a: 1 }]);
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].status, 503);
+});
+
+test("headers and params: strings and (async) functions, evaluated per request", async () => {
+  const url = server.streamUrl("headers");
+  let calls = 0;
+  const h = new DurableStream({
+    url,
+    contentType: "application/json",
+    headers: { authorization: "Bearer static", "x-dynamic": () => `n${++calls}` },
+    params: { tenant: async () => "t1" },
+  });
+  await h.create();
+  await h.append("1");
+  await h.append("2");
+  assert.ok(calls >= 3, `the header function ran for every request (${calls})`);
+  const bad = new DurableStream({ url, headers: { "x-bad": () => { throw new Error("no token"); } } });
+  const err = await bad.append("3").catch((e) => e);
+  assert.equal(err.code, "INVALID_ARGUMENT");
+  assert.match(err.message, /no token/);
+});
+
+test("AbortSignal cancels an in-flight call and a live read", async () => {
+  const url = server.streamUrl("abort");
+  const h = await json(url);
+  await injectError(server.url, { path: new URL(url).pathname, delayMs: 3000, count: 1, method: "POST" });
+  const ac = new AbortController();
+  const t0 = Date.now();
+  const pending = h.append("1", { signal: ac.signal });
+  setTimeout(() => ac.abort(), 50);
+  const err = await pending.catch((e) => e);
+  assert.equal(err.name, "AbortError");
+  assert.ok(Date.now() - t0 < 2000, "aborted before the delayed response");
+
+  const already = await h.head({ signal: AbortSignal.abort(new Error("stop")) }).catch((e) => e);
+  assert.equal(already.message, "stop");
+
+  const live = new AbortController();
+  const res = await h.stream({ live: "long-poll", offset: "now", signal: live.signal });
+  assert.ok(res instanceof StreamResponse);
+  const items = [];
+  const reading = (async () => {
+    for await (const item of res.jsonStream()) items.push(item);
+  })();
+  setTimeout(() => live.abort(), 100);
+  await assert.rejects(reading, (e) => e.name === "AbortError");
+  await res.closed;
+});
+
+test("producer: receipts, metrics, restart, detach, buffer full fails fast, ready() waits", async () => {
+  const url = server.streamUrl("producer");
+  const h = await json(url);
+  const p = new IdempotentProducer(h, "p", { lingerMs: 0, maxInFlight: 2 });
+  const receipt = p.append({ n: 1 });
+  assert.ok(receipt instanceof Receipt);
+  assert.equal(receipt.messageNumber, 0);
+  const d = await receipt.wait();
+  assert.equal(d.duplicate, false);
+  assert.equal(d.epoch, 0);
+  assert.equal(d.seq, 0);
+  assert.ok(d.offset);
+  assert.equal(p.lastSuccessfulOffset, d.offset);
+  await p.restart();
+  assert.equal(p.epoch, 1);
+  assert.equal(p.nextSeq, 0);
+  p.append(JSON.stringify({ n: 2 }));
+  await p.detach();
+  assert.throws(() => p.append("3"), (e) => e.code === "ALREADY_CLOSED");
+  const m = p.metrics();
+  assert.equal(m.messages, 2);
+  assert.equal(m.appendedMessages, 2);
+
+  const small = new IdempotentProducer(h, "small", { maxBufferedBytes: 16, lingerMs: 200 });
+  small.append('"0123456789"');
+  assert.throws(() => small.append('"0123456789"'), (e) => e.code === "BUFFER_FULL");
+  await small.ready(12);
+  small.append('"0123456789"');
+  await small.flush();
+  assert.equal((await (await h.stream({ live: false })).json()).length, 4);
+  await small.detach();
+});
+
+test("producer fencing: StaleEpochError through onError and flush", async () => {
+  const url = server.streamUrl("fenced");
+  const h = await json(url);
+  const newer = new IdempotentProducer(h, "shared", { epoch: 5, lingerMs: 0 });
+  await newer.append("1").wait();
+  const errors = [];
+  const older = new IdempotentProducer(h, "shared", { epoch: 2, lingerMs: 0, onError: (e) => errors.push(e) });
+  const receipt = older.append("2");
+  const err = await older.flush().catch((e) => e);
+  assert.ok(err instanceof StaleEpochError);
+  assert.equal(err.currentEpoch, 5);
+  assert.equal(err.status, 403);
+  await assert.rejects(receipt.wait(), StaleEpochError);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(errors[0] instanceof StaleEpochError);
+  await older.detach().catch(() => undefined);
+  await newer.close();
+});
+
+test("no unhandled rejections when failures are never observed", async () => {
+  const url = server.streamUrl("unobserved");
+  const h = await json(url);
+  await h.close();
+  // Receipts of failed batches, never awaited.
+  const p = new IdempotentProducer(h, "ghost", {
+    lingerMs: 0,
+    onError: () => {
+      throw new Error("a throwing callback");
+    },
+  });
+  for (let i = 0; i < 5; i++) p.append(String(i));
+  await p.detach().catch(() => undefined);
+  // A read that fails after subscribing: nobody listens to `closed`.
+  const live = await json(server.streamUrl("unobserved-read"));
+  const res = await live.stream({ live: "long-poll", backoffOptions: { maxRetries: 0 } });
+  await injectError(server.url, { path: new URL(live.url).pathname, status: 500, count: 5, method: "GET" });
+  res.subscribeJson(() => undefined);
+  await new Promise((r) => setTimeout(r, 1500));
+  await res.closed.catch(() => undefined);
+  // An aborted call whose promise is dropped.
+  void h.head({ signal: AbortSignal.abort() }).catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(unhandled, []);
+});
