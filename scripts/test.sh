@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: formatting, lints, the Rust tests and the Python and Node packages' tests
-# against a real server (the tests start the server themselves).
+# Sets up and runs every test: formatting, lints, the Rust tests, and the Python, Node and Kotlin
+# packages' tests against a real server (the tests start the server themselves).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 need cargo "install Rust from https://rustup.rs"
 need node "install Node.js 20 or newer"
 need python3 "install Python 3.9 or newer"
+need mvn "install Maven 3.8 or newer and a JDK 17 or newer"
 cd "$ROOT"
 bash tests/server/ensure.sh
 echo "== rustfmt" >&2
@@ -50,3 +51,9 @@ echo "== node package: npm ci, addon (debug), generated files up to date, tsc --
   npm run --silent typecheck
   node --test test/
 )
+echo "== kotlin package: native library, generated bindings, JUnit 5 (Maven)" >&2
+# Dependencies come from Maven Central into ~/.m2; the native library is a debug build sharing
+# the cargo target directory.
+(cd kotlin && mvn -B -ntp -Dnative.profile=dev test)
+echo "== swift package: the committed generated sources match the library" >&2
+bash swift/generate.sh --check

@@ -1,0 +1,298 @@
+//! The one error type of the bindings: the core [`Error`] as a uniffi error enum.
+//!
+//! Kotlin sees it as the sealed class `DurableStreamException` and Swift as the enum
+//! `DurableStreamError`. Every variant carries `reason` (the human-readable text; uniffi
+//! reserves `message` in Kotlin), `code` (the core's stable code, e.g. `"STREAM_CLOSED"`) and
+//! `status` (the HTTP status, when a response was received); some add structured fields.
+//! Statuses without a variant of their own (400, 401, 403, 410, 413 and unexpected ones) are
+//! [`DurableStreamError::Http`], told apart by `code`.
+
+use durable_streams_client::Error;
+
+/// A failed operation.
+#[derive(Debug, Clone, thiserror::Error, uniffi::Error)]
+pub enum DurableStreamError {
+    /// 404: the stream does not exist.
+    #[error("{reason}")]
+    NotFound {
+        /// What happened.
+        reason: String,
+        /// `NOT_FOUND`.
+        code: String,
+        /// 404.
+        status: Option<i32>,
+    },
+    /// 409 on create: a stream exists at the URL with another configuration.
+    #[error("{reason}")]
+    StreamExists {
+        /// What happened.
+        reason: String,
+        /// `CONFLICT_EXISTS`.
+        code: String,
+        /// 409.
+        status: Option<i32>,
+    },
+    /// 409 on append: a `Stream-Seq` that did not increase (`CONFLICT_SEQ`) or another
+    /// conflict such as a content type mismatch (`CONFLICT`).
+    #[error("{reason}")]
+    Conflict {
+        /// What happened.
+        reason: String,
+        /// `CONFLICT_SEQ` or `CONFLICT`.
+        code: String,
+        /// 409.
+        status: Option<i32>,
+    },
+    /// The stream is closed: nothing more can be appended.
+    #[error("{reason}")]
+    StreamClosed {
+        /// What happened.
+        reason: String,
+        /// `STREAM_CLOSED`.
+        code: String,
+        /// 409.
+        status: Option<i32>,
+        /// The stream's final offset, when the server reported it.
+        final_offset: Option<String>,
+    },
+    /// 403 on an idempotent append: a newer producer epoch owns this producer id.
+    #[error("{reason}")]
+    StaleEpoch {
+        /// What happened.
+        reason: String,
+        /// `STALE_EPOCH`.
+        code: String,
+        /// 403.
+        status: Option<i32>,
+        /// The epoch this producer used.
+        epoch: u64,
+        /// The epoch the server holds.
+        current_epoch: u64,
+    },
+    /// 409 on an idempotent append: the server expected another sequence number.
+    #[error("{reason}")]
+    SequenceGap {
+        /// What happened.
+        reason: String,
+        /// `SEQUENCE_GAP`.
+        code: String,
+        /// 409.
+        status: Option<i32>,
+        /// `Producer-Expected-Seq`.
+        expected_seq: u64,
+        /// `Producer-Received-Seq`.
+        received_seq: u64,
+    },
+    /// 429 (`RATE_LIMITED`) or 5xx (`SERVER_ERROR`): worth retrying later.
+    #[error("{reason}")]
+    Unavailable {
+        /// What happened.
+        reason: String,
+        /// `RATE_LIMITED` or `SERVER_ERROR`.
+        code: String,
+        /// 429 or the 5xx status.
+        status: Option<i32>,
+        /// How long the server asked to wait (`Retry-After`), in milliseconds.
+        retry_after_ms: Option<u64>,
+    },
+    /// Any other refused request: `BAD_REQUEST` (400), `UNAUTHORIZED` (401), `FORBIDDEN`
+    /// (403), `GONE` (410), `PAYLOAD_TOO_LARGE` (413) or `UNEXPECTED_STATUS`.
+    #[error("{reason}")]
+    Http {
+        /// What happened.
+        reason: String,
+        /// One of the codes above.
+        code: String,
+        /// The HTTP status.
+        status: Option<i32>,
+    },
+    /// The connection failed before a response arrived (`NETWORK_ERROR`).
+    #[error("{reason}")]
+    Network {
+        /// What happened.
+        reason: String,
+        /// `NETWORK_ERROR`.
+        code: String,
+        /// Always absent.
+        status: Option<i32>,
+    },
+    /// A request or an operation ran past its deadline (`TIMEOUT`).
+    #[error("{reason}")]
+    Timeout {
+        /// What happened.
+        reason: String,
+        /// `TIMEOUT`.
+        code: String,
+        /// Always absent.
+        status: Option<i32>,
+    },
+    /// A server response could not be parsed (`PARSE_ERROR`).
+    #[error("{reason}")]
+    Parse {
+        /// What happened.
+        reason: String,
+        /// `PARSE_ERROR`.
+        code: String,
+        /// Always absent.
+        status: Option<i32>,
+    },
+    /// The caller passed a value the client refuses before sending anything
+    /// (`INVALID_ARGUMENT`).
+    #[error("{reason}")]
+    InvalidArgument {
+        /// What was wrong.
+        reason: String,
+        /// `INVALID_ARGUMENT`.
+        code: String,
+        /// Always absent.
+        status: Option<i32>,
+    },
+    /// A response was already consumed (`ALREADY_CONSUMED`), a producer or handle was closed
+    /// (`ALREADY_CLOSED`), or a producer's buffer is full (`BUFFER_FULL`).
+    #[error("{reason}")]
+    InvalidState {
+        /// What happened.
+        reason: String,
+        /// `ALREADY_CONSUMED`, `ALREADY_CLOSED` or `BUFFER_FULL`.
+        code: String,
+        /// Always absent.
+        status: Option<i32>,
+    },
+    /// The operation was cancelled (`CANCELLED`).
+    #[error("{reason}")]
+    Cancelled {
+        /// What happened.
+        reason: String,
+        /// `CANCELLED`.
+        code: String,
+        /// Always absent.
+        status: Option<i32>,
+    },
+    /// A failure inside the bindings themselves (`INTERNAL`), such as a runtime that could not
+    /// start.
+    #[error("{reason}")]
+    Internal {
+        /// What happened.
+        reason: String,
+        /// `INTERNAL`.
+        code: String,
+        /// Always absent.
+        status: Option<i32>,
+    },
+}
+
+impl DurableStreamError {
+    pub(crate) fn internal(reason: impl Into<String>) -> Self {
+        Self::Internal {
+            reason: reason.into(),
+            code: "INTERNAL".into(),
+            status: None,
+        }
+    }
+
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            reason: reason.into(),
+            code: "INVALID_ARGUMENT".into(),
+            status: None,
+        }
+    }
+}
+
+impl From<Error> for DurableStreamError {
+    fn from(e: Error) -> Self {
+        let reason = e.to_string();
+        let code = e.code().as_str().to_owned();
+        let status = e.status().map(i32::from);
+        match e {
+            Error::NotFound { .. } => Self::NotFound {
+                reason,
+                code,
+                status,
+            },
+            Error::ConflictExists { .. } => Self::StreamExists {
+                reason,
+                code,
+                status,
+            },
+            Error::Conflict { .. } | Error::SeqConflict { .. } => Self::Conflict {
+                reason,
+                code,
+                status,
+            },
+            Error::StreamClosed { final_offset, .. } => Self::StreamClosed {
+                reason,
+                code,
+                status,
+                final_offset: final_offset.map(|o| o.as_str().to_owned()),
+            },
+            Error::StaleEpoch {
+                epoch,
+                current_epoch,
+            } => Self::StaleEpoch {
+                reason,
+                code,
+                status,
+                epoch,
+                current_epoch,
+            },
+            Error::SequenceGap {
+                expected_seq,
+                received_seq,
+            } => Self::SequenceGap {
+                reason,
+                code,
+                status,
+                expected_seq,
+                received_seq,
+            },
+            Error::RateLimited { .. } | Error::ServerError { .. } => Self::Unavailable {
+                retry_after_ms: e
+                    .retry_after()
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                reason,
+                code,
+                status,
+            },
+            Error::Network { .. } => Self::Network {
+                reason,
+                code,
+                status,
+            },
+            Error::Timeout { .. } => Self::Timeout {
+                reason,
+                code,
+                status,
+            },
+            Error::Parse { .. } => Self::Parse {
+                reason,
+                code,
+                status,
+            },
+            Error::InvalidArgument { .. } => Self::InvalidArgument {
+                reason,
+                code,
+                status,
+            },
+            Error::AlreadyConsumed | Error::AlreadyClosed { .. } | Error::BufferFull { .. } => {
+                Self::InvalidState {
+                    reason,
+                    code,
+                    status,
+                }
+            }
+            Error::Cancelled => Self::Cancelled {
+                reason,
+                code,
+                status,
+            },
+            // BadRequest, Unauthorized, Forbidden, Gone, PayloadTooLarge, UnexpectedStatus,
+            // and variants added to the core later.
+            _ => Self::Http {
+                reason,
+                code,
+                status,
+            },
+        }
+    }
+}

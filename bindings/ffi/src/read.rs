@@ -1,0 +1,327 @@
+//! The read side: `ReadOptions`, and `StreamResponse` with its pull methods and accumulators.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use durable_streams_client as core;
+use durable_streams_client::{Batch, Batches, LiveMode as CoreLiveMode, RetryPolicy};
+use serde_json::value::RawValue;
+
+use crate::error::DurableStreamError;
+use crate::runtime;
+use crate::values::{extras, RetryOptions};
+
+/// How a read continues once it has caught up with the tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum LiveMode {
+    /// Stop at the tail.
+    Off,
+    /// Wait for new data with long-poll requests.
+    LongPoll,
+    /// Wait for new data on a server-sent-events connection.
+    Sse,
+    /// SSE where the content type allows it, long-poll otherwise.
+    Auto,
+}
+
+impl From<LiveMode> for CoreLiveMode {
+    fn from(m: LiveMode) -> Self {
+        match m {
+            LiveMode::Off => Self::Off,
+            LiveMode::LongPoll => Self::LongPoll,
+            LiveMode::Sse => Self::Sse,
+            LiveMode::Auto => Self::Auto,
+        }
+    }
+}
+
+/// Where and how to read.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ReadOptions {
+    /// Where to start: an offset from an earlier read, `"-1"` (the beginning) or `"now"`.
+    #[uniffi(default = "-1")]
+    pub offset: String,
+    /// What to do at the tail (`Auto` when absent).
+    #[uniffi(default = None)]
+    pub live: Option<LiveMode>,
+    /// Parse the body as JSON even if the content type is not `application/json`.
+    #[uniffi(default = false)]
+    pub json: bool,
+    /// Headers for the requests of this read.
+    #[uniffi(default)]
+    pub headers: HashMap<String, String>,
+    /// Query parameters for the requests of this read.
+    #[uniffi(default)]
+    pub params: HashMap<String, String>,
+    /// Retries of failed requests (the core's default when absent: unlimited, with backoff).
+    #[uniffi(default = None)]
+    pub retry: Option<RetryOptions>,
+}
+
+impl ReadOptions {
+    pub(crate) fn into_core(self) -> Result<core::ReadOptions, DurableStreamError> {
+        let mut o = core::ReadOptions::new()
+            .offset(self.offset)
+            .live(self.live.unwrap_or(LiveMode::Auto).into())
+            .json(self.json);
+        o.extras = extras(self.headers, self.params);
+        if let Some(r) = self.retry {
+            o = o.retry(RetryPolicy::try_from(r)?);
+        }
+        Ok(o)
+    }
+}
+
+/// Where a batch leaves the reader: the offset to resume from and the stream's state.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct BatchPosition {
+    /// The offset after this batch: resume here.
+    pub offset: String,
+    /// The cursor the server sent, if any.
+    pub cursor: Option<String>,
+    /// Whether the reader has reached the tail.
+    pub up_to_date: bool,
+    /// Whether the stream is closed and fully read.
+    pub stream_closed: bool,
+}
+
+fn position<D>(b: &Batch<D>) -> BatchPosition {
+    BatchPosition {
+        offset: b.offset.as_str().to_owned(),
+        cursor: b.cursor.clone(),
+        up_to_date: b.up_to_date,
+        stream_closed: b.stream_closed,
+    }
+}
+
+/// The bytes one response (or SSE event group) delivered.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ByteBatch {
+    /// The data (may be empty, e.g. when only the position changed).
+    pub data: Vec<u8>,
+    /// Where the reader is after it.
+    pub position: BatchPosition,
+}
+
+/// The text one response delivered (UTF-8 decoded across batch boundaries).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TextBatch {
+    /// The text (may be empty).
+    pub text: String,
+    /// Where the reader is after it.
+    pub position: BatchPosition,
+}
+
+/// The JSON messages one response delivered, each as its own JSON text.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct JsonBatch {
+    /// The messages (may be empty).
+    pub items: Vec<String>,
+    /// Where the reader is after it.
+    pub position: BatchPosition,
+}
+
+type JsonItems = Vec<Box<RawValue>>;
+
+/// The reader a response was first pulled with; a response is consumed one way only.
+enum Reader {
+    Unstarted,
+    Bytes(Box<Batches<Bytes>>),
+    Text(Box<Batches<String>>),
+    Json(Box<Batches<JsonItems>>),
+    /// A pull is in progress, or a cancelled pull left the reader behind.
+    Busy,
+}
+
+/// An open read of a stream: pull batches with `next_batch` / `next_text_batch` /
+/// `next_json_batch` until they return nothing, or take everything up to the tail with
+/// `bytes` / `text` / `json`. Only one of these styles can be used per response.
+#[derive(uniffi::Object)]
+pub struct StreamResponse {
+    inner: Arc<core::StreamResponse>,
+    reader: Mutex<Reader>,
+}
+
+impl std::fmt::Debug for StreamResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamResponse")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamResponse {
+    pub(crate) fn new(inner: core::StreamResponse) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Arc::new(inner),
+            reader: Mutex::new(Reader::Unstarted),
+        })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Reader>, DurableStreamError> {
+        self.reader
+            .lock()
+            .map_err(|_| DurableStreamError::internal("reader lock poisoned"))
+    }
+
+    /// Takes the reader of one style out of its slot (starting it on first use).
+    fn take<D>(
+        &self,
+        start: impl FnOnce(&core::StreamResponse) -> core::Result<Batches<D>>,
+        unwrap: impl FnOnce(Reader) -> Result<Box<Batches<D>>, Reader>,
+    ) -> Result<Box<Batches<D>>, DurableStreamError> {
+        let mut slot = self.lock()?;
+        match std::mem::replace(&mut *slot, Reader::Busy) {
+            Reader::Unstarted => Ok(Box::new(start(&self.inner)?)),
+            Reader::Busy => Err(busy()),
+            other => match unwrap(other) {
+                Ok(b) => Ok(b),
+                Err(other) => {
+                    *slot = other;
+                    Err(core::Error::AlreadyConsumed.into())
+                }
+            },
+        }
+    }
+
+    fn put(&self, reader: Reader) {
+        if let Ok(mut slot) = self.reader.lock() {
+            *slot = reader;
+        }
+    }
+}
+
+fn busy() -> DurableStreamError {
+    DurableStreamError::InvalidState {
+        reason: "another call is reading this response, or a cancelled call left it unusable"
+            .into(),
+        code: "ALREADY_CONSUMED".into(),
+        status: None,
+    }
+}
+
+/// Pulls one batch on the runtime. The reader comes back with the outcome unless the call was
+/// cancelled, in which case it is dropped with the task.
+async fn pull<D: Send + 'static>(
+    mut batches: Box<Batches<D>>,
+) -> Result<(core::Result<Option<Batch<D>>>, Box<Batches<D>>), DurableStreamError> {
+    runtime::run(async move {
+        let next = batches.next_batch().await;
+        Ok::<_, core::Error>((next, batches))
+    })
+    .await
+}
+
+#[uniffi::export]
+impl StreamResponse {
+    /// The content type of the stream.
+    pub fn content_type(&self) -> Option<String> {
+        self.inner.content_type().map(str::to_owned)
+    }
+
+    /// Whether the body is read as JSON.
+    pub fn is_json(&self) -> bool {
+        self.inner.is_json()
+    }
+
+    /// The offset after the last batch delivered (the start offset before any).
+    pub fn offset(&self) -> String {
+        self.inner.offset().as_str().to_owned()
+    }
+
+    /// The last cursor the server sent.
+    pub fn cursor(&self) -> Option<String> {
+        self.inner.cursor()
+    }
+
+    /// Whether the last batch delivered reached the tail.
+    pub fn up_to_date(&self) -> bool {
+        self.inner.up_to_date()
+    }
+
+    /// Whether the stream is closed and everything was delivered.
+    pub fn stream_closed(&self) -> bool {
+        self.inner.stream_closed()
+    }
+
+    /// Stops the read: a pull in progress and every later one return nothing.
+    pub fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    /// The next batch of bytes, or nothing once the read is over (at the tail when not live,
+    /// at the end of a closed stream, or after `cancel`).
+    pub async fn next_batch(&self) -> Result<Option<ByteBatch>, DurableStreamError> {
+        let batches = self.take(
+            |r| r.byte_batches(),
+            |r| match r {
+                Reader::Bytes(b) => Ok(b),
+                o => Err(o),
+            },
+        )?;
+        let (next, batches) = pull(batches).await?;
+        self.put(Reader::Bytes(batches));
+        Ok(next?.map(|b| ByteBatch {
+            position: position(&b),
+            data: b.data.to_vec(),
+        }))
+    }
+
+    /// The next batch as text, or nothing once the read is over.
+    pub async fn next_text_batch(&self) -> Result<Option<TextBatch>, DurableStreamError> {
+        let batches = self.take(
+            |r| r.text_batches(),
+            |r| match r {
+                Reader::Text(b) => Ok(b),
+                o => Err(o),
+            },
+        )?;
+        let (next, batches) = pull(batches).await?;
+        self.put(Reader::Text(batches));
+        Ok(next?.map(|b| TextBatch {
+            position: position(&b),
+            text: b.data,
+        }))
+    }
+
+    /// The next batch of JSON messages, or nothing once the read is over.
+    pub async fn next_json_batch(&self) -> Result<Option<JsonBatch>, DurableStreamError> {
+        let batches = self.take(
+            |r| r.json_batches::<Box<RawValue>>(),
+            |r| match r {
+                Reader::Json(b) => Ok(b),
+                o => Err(o),
+            },
+        )?;
+        let (next, batches) = pull(batches).await?;
+        self.put(Reader::Json(batches));
+        Ok(next?.map(|b| JsonBatch {
+            position: position(&b),
+            items: b.data.into_iter().map(|v| v.get().to_owned()).collect(),
+        }))
+    }
+
+    /// Everything up to the tail (or the end of a closed stream), as bytes.
+    pub async fn bytes(&self) -> Result<Vec<u8>, DurableStreamError> {
+        let r = Arc::clone(&self.inner);
+        runtime::run(async move { r.bytes().await.map(|b| b.to_vec()) }).await
+    }
+
+    /// Everything up to the tail, as text.
+    pub async fn text(&self) -> Result<String, DurableStreamError> {
+        let r = Arc::clone(&self.inner);
+        runtime::run(async move { r.text().await }).await
+    }
+
+    /// Every JSON message up to the tail, each as its own JSON text.
+    pub async fn json(&self) -> Result<Vec<String>, DurableStreamError> {
+        let r = Arc::clone(&self.inner);
+        runtime::run(async move {
+            r.json::<Box<RawValue>>()
+                .await
+                .map(|items| items.into_iter().map(|v| v.get().to_owned()).collect())
+        })
+        .await
+    }
+}

@@ -1,0 +1,86 @@
+package io.github.durablestreamsclient
+
+import io.github.durablestreamsclient.ffi.DurableStream as FfiStream
+import io.github.durablestreamsclient.ffi.connect as ffiConnect
+
+/**
+ * A handle to one stream URL. Building it does no I/O; every operation is a suspend function
+ * that runs on the client's own threads, and cancelling the calling coroutine aborts the request.
+ *
+ * ```
+ * DurableStream("http://127.0.0.1:4437/v1/stream/events").use { stream ->
+ *     stream.create(CreateOptions(contentType = "application/json"))
+ *     stream.append("""{"type":"started"}""")
+ *     stream.stream(ReadOptions(live = LiveMode.OFF)).use { println(it.json()) }
+ * }
+ * ```
+ *
+ * [close] releases the native handle (it does not close the stream: that is [closeStream]).
+ */
+class DurableStream internal constructor(internal val ffi: FfiStream) : AutoCloseable {
+    /** A handle to [url] with the given [options]. */
+    constructor(url: String, options: StreamOptions = StreamOptions()) : this(FfiStream(url, options))
+
+    /** The stream URL. */
+    val url: String get() = ffi.url()
+
+    /** The content type, once known (given, or learned by create, head, connect or a read). */
+    val contentType: String? get() = ffi.contentType()
+
+    /** Creates the stream; an identical existing stream gives `created == false`. */
+    suspend fun create(options: CreateOptions = CreateOptions()): CreateResult = ffi.create(options)
+
+    /** Creates the stream with this content type. */
+    suspend fun create(contentType: String): CreateResult = create(CreateOptions(contentType = contentType))
+
+    /** The stream's metadata; throws [DurableStreamException.NotFound] if it does not exist. */
+    suspend fun head(): HeadResult = ffi.head()
+
+    /** Whether the stream exists. */
+    suspend fun exists(): Boolean = ffi.exists()
+
+    /** Deletes the stream. */
+    suspend fun delete() = ffi.delete()
+
+    /** Appends one message (one JSON value on a JSON stream). */
+    suspend fun append(data: ByteArray, options: AppendOptions = AppendOptions()): AppendResult =
+        ffi.append(data, options)
+
+    /** Appends one message given as UTF-8 text (one JSON value on a JSON stream). */
+    suspend fun append(text: String, options: AppendOptions = AppendOptions()): AppendResult =
+        ffi.append(text.encodeToByteArray(), options)
+
+    /** Appends several messages in one request. */
+    suspend fun appendBatch(messages: List<ByteArray>, options: AppendOptions = AppendOptions()): AppendResult =
+        ffi.appendBatch(messages, options)
+
+    /**
+     * Closes the stream for writing, optionally with a last message, and returns its final
+     * offset. Closing a closed stream again succeeds.
+     */
+    suspend fun closeStream(finalMessage: ByteArray? = null, contentType: String? = null): String? =
+        ffi.closeStream(finalMessage, contentType)
+
+    /**
+     * Starts a read; the first request is sent before this returns (a missing stream fails
+     * here). Consume the [StreamResponse] once: as a [kotlinx.coroutines.flow.Flow] of batches
+     * or all at once.
+     */
+    suspend fun stream(options: ReadOptions = ReadOptions()): StreamResponse =
+        StreamResponse(ffi.stream(options))
+
+    /** An idempotent producer writing to this stream under [producerId]. Sends nothing yet. */
+    fun producer(producerId: String, options: ProducerOptions = ProducerOptions()): IdempotentProducer =
+        IdempotentProducer(ffi.producer(producerId, options))
+
+    /** Releases the native handle. */
+    override fun close() = ffi.close()
+
+    override fun toString(): String = "DurableStream($url)"
+
+    companion object {
+        /** A handle to [url] after checking that the stream exists (learning its content type). */
+        suspend fun connect(url: String, options: StreamOptions = StreamOptions()): DurableStream =
+            DurableStream(ffiConnect(url, options))
+    }
+}

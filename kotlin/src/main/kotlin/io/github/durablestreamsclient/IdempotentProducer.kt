@@ -1,0 +1,91 @@
+package io.github.durablestreamsclient
+
+import io.github.durablestreamsclient.ffi.IdempotentProducer as FfiProducer
+import io.github.durablestreamsclient.ffi.Receipt as FfiReceipt
+
+/** How a producer batches, pipelines and retries (the core's defaults). */
+typealias ProducerOptions = io.github.durablestreamsclient.ffi.ProducerOptions
+
+/** The outcome of one message: its batch's offset, epoch and sequence, and whether it was a duplicate. */
+typealias Delivery = io.github.durablestreamsclient.ffi.Delivery
+
+/** A snapshot of a producer's counters. */
+typealias ProducerMetrics = io.github.durablestreamsclient.ffi.ProducerMetrics
+
+/** Throws [DurableStreamException.InvalidArgument] if these options are not usable with [producerId]. */
+fun ProducerOptions.validate(producerId: String) =
+    io.github.durablestreamsclient.ffi.validateProducerOptions(producerId, this)
+
+/**
+ * Exactly-once appends to one stream under a producer id. `append` only queues the message
+ * (it waits only when the buffer is full); the producer batches, pipelines and retries on its own
+ * threads. Await a [Receipt] for one message's outcome, or [flush] for everything so far.
+ *
+ * ```
+ * stream.producer("orders-1", ProducerOptions(autoClaim = true)).use { producer ->
+ *     repeat(1000) { producer.append("""{"n":$it}""") }
+ *     producer.flush()
+ * }
+ * ```
+ *
+ * [close] releases the native handle without flushing: call [flush], [detach] or [closeStream]
+ * first.
+ */
+class IdempotentProducer internal constructor(private val ffi: FfiProducer) : AutoCloseable {
+    /** The producer id. */
+    val producerId: String get() = ffi.producerId()
+
+    /** The current epoch. */
+    val epoch: Long get() = ffi.epoch().toLong()
+
+    /** The sequence number the next batch will get. */
+    val nextSeq: Long get() = ffi.nextSeq().toLong()
+
+    /** Messages accepted and not yet delivered or failed. */
+    val pendingCount: Long get() = ffi.pendingCount().toLong()
+
+    /** The greatest offset the server acknowledged to this producer. */
+    val lastOffset: String? get() = ffi.lastOffset()
+
+    /** A snapshot of the counters. */
+    fun metrics(): ProducerMetrics = ffi.metrics()
+
+    /** Queues a message, waiting (up to the buffer timeout) only when the buffer is full. */
+    suspend fun append(data: ByteArray): Receipt = Receipt(ffi.append(data))
+
+    /** Queues a message given as UTF-8 text (one JSON value on a JSON stream). */
+    suspend fun append(text: String): Receipt = append(text.encodeToByteArray())
+
+    /** Queues a message if there is room now; throws `InvalidState` (`BUFFER_FULL`) otherwise. */
+    fun tryAppend(data: ByteArray): Receipt = Receipt(ffi.tryAppend(data))
+
+    /** Sends what is batched and waits for everything appended before; throws the first failure since the last flush. */
+    suspend fun flush() = ffi.flush()
+
+    /** Flushes, then starts a new session (epoch + 1, sequence 0). */
+    suspend fun restart() = ffi.restart()
+
+    /** Flushes, then closes the stream, optionally with a final message; returns the final offset. */
+    suspend fun closeStream(finalMessage: ByteArray? = null): String? = ffi.closeStream(finalMessage)
+
+    /** Flushes and stops the producer without closing the stream. */
+    suspend fun detach() = ffi.detach()
+
+    /** Releases the native handle. */
+    override fun close() = ffi.close()
+}
+
+/** The outcome of one appended message, to await or to poll. */
+class Receipt internal constructor(private val ffi: FfiReceipt) : AutoCloseable {
+    /** The message's number in its producer (0, 1, 2, ... in append order). */
+    val messageNumber: Long get() = ffi.messageNumber().toLong()
+
+    /** Waits until the message's batch is delivered (or throws its failure). */
+    suspend fun await(): Delivery = ffi.wait()
+
+    /** The outcome if already known, without waiting (throws the failure if it failed). */
+    fun poll(): Delivery? = ffi.tryResult()
+
+    /** Releases the native object. */
+    override fun close() = ffi.close()
+}

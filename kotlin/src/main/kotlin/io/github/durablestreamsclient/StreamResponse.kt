@@ -1,0 +1,84 @@
+package io.github.durablestreamsclient
+
+import io.github.durablestreamsclient.ffi.StreamResponse as FfiResponse
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.flow
+
+/**
+ * An open read of a stream. Consume it one way, once: batch by batch ([nextBatch] and its text
+ * and JSON twins, or the flows [batches], [textBatches], [jsonBatches]; each batch carries the
+ * offset to resume from) or everything up to the tail ([bytes], [text], [json]).
+ *
+ * A live read's flow ends when the stream is closed and fully read, or when [cancel] is called;
+ * cancelling the collecting coroutine cancels the read. [close] cancels and releases it.
+ */
+class StreamResponse internal constructor(private val ffi: FfiResponse) : AutoCloseable {
+    /** The stream's content type. */
+    val contentType: String? get() = ffi.contentType()
+
+    /** Whether the body is read as JSON. */
+    val isJson: Boolean get() = ffi.isJson()
+
+    /** The offset after the last batch delivered: where a later read resumes. */
+    val offset: String get() = ffi.offset()
+
+    /** The last cursor the server sent. */
+    val cursor: String? get() = ffi.cursor()
+
+    /** Whether the last batch delivered reached the tail. */
+    val upToDate: Boolean get() = ffi.upToDate()
+
+    /** Whether the stream is closed and everything was delivered. */
+    val streamClosed: Boolean get() = ffi.streamClosed()
+
+    /**
+     * The next batch of bytes, or null once the read is over (at the tail when not live, at the
+     * end of a closed stream, or after [cancel]). Cancelling the call ends the read.
+     */
+    suspend fun nextBatch(): ByteBatch? = ffi.nextBatch()
+
+    /** The next batch as text (UTF-8 decoded across batch boundaries), or null at the end. */
+    suspend fun nextTextBatch(): TextBatch? = ffi.nextTextBatch()
+
+    /** The next batch of JSON messages, each message as its own JSON text, or null at the end. */
+    suspend fun nextJsonBatch(): JsonBatch? = ffi.nextJsonBatch()
+
+    /** The batches of bytes, one per response (or SSE event group), possibly empty. */
+    fun batches(): Flow<ByteBatch> = pull { ffi.nextBatch() }
+
+    /** The batches as text. */
+    fun textBatches(): Flow<TextBatch> = pull { ffi.nextTextBatch() }
+
+    /** The batches of JSON messages. */
+    fun jsonBatches(): Flow<JsonBatch> = pull { ffi.nextJsonBatch() }
+
+    /** The JSON messages one by one. */
+    fun jsonItems(): Flow<String> = flow { jsonBatches().collect { b -> b.items.forEach { emit(it) } } }
+
+    /** Everything up to the tail (or the end of a closed stream). */
+    suspend fun bytes(): ByteArray = ffi.bytes()
+
+    /** Everything up to the tail, as text. */
+    suspend fun text(): String = ffi.text()
+
+    /** Every JSON message up to the tail, each as its own JSON text. */
+    suspend fun json(): List<String> = ffi.json()
+
+    /** Stops the read: a flow in progress ends. */
+    fun cancel() = ffi.cancel()
+
+    /** Cancels the read and releases the native object. */
+    override fun close() {
+        ffi.cancel()
+        ffi.close()
+    }
+
+    private fun <T : Any> pull(next: suspend () -> T?): Flow<T> = flow {
+        try {
+            while (true) emit(next() ?: break)
+        } finally {
+            // A collector that stops early (take, first, an exception) also stops the read.
+            ffi.cancel()
+        }
+    }
+}

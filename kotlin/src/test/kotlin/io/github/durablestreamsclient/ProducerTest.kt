@@ -1,0 +1,75 @@
+package io.github.durablestreamsclient
+
+import kotlinx.coroutines.runBlocking
+import kotlin.test.Test
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
+import kotlin.test.assertNotNull
+import kotlin.test.assertTrue
+
+class ProducerTest {
+    @Test
+    fun `a producer delivers every message once, in order, with receipts`() = runBlocking {
+        DurableStream(TestServer.streamUrl("producer")).use { s ->
+            s.create("application/json")
+            s.producer("p1", ProducerOptions(lingerMs = 2uL)).use { p ->
+                val receipts = (0 until 50).map { p.append("""{"n":$it}""") }
+                p.flush()
+                val last = receipts.last().await()
+                assertFalse(last.duplicate)
+                assertEquals(0L, last.epoch.toLong())
+                assertNotNull(receipts.first().poll())
+                assertEquals(49L, receipts.last().messageNumber)
+                val m = p.metrics()
+                assertEquals(50uL, m.messages)
+                assertEquals(0uL, m.failedMessages)
+                assertEquals(last.offset, p.lastOffset)
+                p.detach()
+            }
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { r ->
+                assertEquals((0 until 50).map { """{"n":$it}""" }, r.json())
+            }
+        }
+    }
+
+    @Test
+    fun `auto-claim takes over from a newer epoch, without it the producer is fenced`() = runBlocking {
+        DurableStream(TestServer.streamUrl("producer")).use { s ->
+            s.create("text/plain")
+            s.producer("shared", ProducerOptions(epoch = 3uL)).use { p ->
+                p.append("a").await()
+                p.detach()
+            }
+            // Epoch 0 is stale now: without auto-claim the append fails with StaleEpoch.
+            s.producer("shared").use { p ->
+                val fenced = assertFailsWith<StaleEpochException> { p.append("b").await() }
+                assertEquals(403, fenced.status)
+                assertEquals(3uL, fenced.currentEpoch)
+            }
+            s.producer("shared", ProducerOptions(autoClaim = true)).use { p ->
+                val d = p.append("c").await()
+                assertEquals(4uL, d.epoch)
+                assertEquals(4L, p.epoch)
+                val final = p.closeStream("d".encodeToByteArray())
+                assertEquals(final, s.head().nextOffset)
+            }
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { r ->
+                assertEquals("acd", r.text())
+                assertTrue(r.streamClosed)
+            }
+        }
+    }
+
+    @Test
+    fun `bad options are refused before anything is sent`() {
+        val bad = assertFailsWith<InvalidArgumentException> {
+            ProducerOptions(maxBatchBytes = 0uL).validate("p")
+        }
+        assertTrue(bad.reason.contains("max_batch_bytes"))
+        ProducerOptions().validate("p")
+        DurableStream(TestServer.streamUrl("producer")).use { s ->
+            assertFailsWith<InvalidArgumentException> { s.producer("") }
+        }
+    }
+}
