@@ -4,6 +4,7 @@
 //! requests in flight); the handle only validates a message, reserves room for it and hands it
 //! over through a channel. See [`IdempotentProducer`].
 
+mod json;
 mod task;
 
 use std::future::{Future, IntoFuture};
@@ -520,9 +521,7 @@ impl IdempotentProducerBuilder {
 
 /// Fast check that `data` is exactly one JSON value, without building it.
 fn validate_json(data: &[u8]) -> Result<()> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(data)
-        .map(|_| ())
-        .map_err(|e| Error::invalid(format!("message is not valid JSON: {e}")))
+    json::check(data).map_err(|e| Error::invalid(format!("message is not valid JSON: {e}")))
 }
 
 impl IdempotentProducer {
