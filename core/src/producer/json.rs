@@ -1,23 +1,11 @@
 //! A strict single-pass check that a message is exactly one JSON value (RFC 8259).
 //!
-//! It builds nothing and parses no numbers: one scan over the bytes with a bit stack for the
+//! It builds nothing, parses no numbers and says only yes or no (the caller asks serde_json
+//! for a detailed message about a refused one): one scan over the bytes with a bit stack for the
 //! open containers. It accepts what `serde_json::from_slice::<IgnoredAny>` accepts (the check
 //! it replaces), except that it also requires valid UTF-8 (serde_json's `IgnoredAny` skips
 //! string contents unchecked), checked with one `std::str::from_utf8` pass only when a byte
 //! outside ASCII was seen. Lone `\u` surrogates are accepted, as serde_json does.
-
-/// Why a message is not one JSON value, and where.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct JsonError {
-    pub(crate) what: &'static str,
-    pub(crate) at: usize,
-}
-
-impl std::fmt::Display for JsonError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at byte {}", self.what, self.at)
-    }
-}
 
 /// Byte classes inside a string: 0 plain, 1 needs a look (`"`, `\`, control characters).
 static STRING_SPECIAL: [bool; 256] = {
@@ -98,14 +86,10 @@ fn skip_ws(data: &[u8], mut i: usize) -> usize {
     i
 }
 
-fn err(what: &'static str, at: usize) -> JsonError {
-    JsonError { what, at }
-}
-
 /// Scans a string whose opening quote is at `i - 1`; returns the index after the closing
 /// quote. ORs every byte into `high` so the caller knows whether non-ASCII bytes occurred.
 #[inline]
-fn scan_string(data: &[u8], mut i: usize, high: &mut u8) -> Result<usize, JsonError> {
+fn scan_string(data: &[u8], mut i: usize, high: &mut u8) -> Option<usize> {
     loop {
         // Plain bytes, the common case: eight at a time up to the first one that needs a look
         // (the lowest flagged byte is exact: false positives only lie above a true one).
@@ -134,23 +118,21 @@ fn scan_string(data: &[u8], mut i: usize, high: &mut u8) -> Result<usize, JsonEr
             i += 8;
         }
         match data.get(i) {
-            Some(b'"') => return Ok(i + 1),
+            Some(b'"') => return Some(i + 1),
             Some(b'\\') => match data.get(i + 1) {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
                 Some(b'u') => {
-                    let hex = data
-                        .get(i + 2..i + 6)
-                        .ok_or_else(|| err("EOF while parsing a string", data.len()))?;
+                    let hex = data.get(i + 2..i + 6)?;
                     if !hex.iter().all(u8::is_ascii_hexdigit) {
-                        return Err(err("invalid escape", i));
+                        return None;
                     }
                     i += 6;
                 }
-                Some(_) => return Err(err("invalid escape", i)),
-                None => return Err(err("EOF while parsing a string", data.len())),
+                Some(_) => return None,
+                None => return None,
             },
-            Some(_) => return Err(err("control character while parsing a string", i)),
-            None => return Err(err("EOF while parsing a string", data.len())),
+            Some(_) => return None,
+            None => return None,
         }
     }
 }
@@ -165,7 +147,7 @@ fn scan_digits(data: &[u8], mut i: usize) -> usize {
 
 /// Scans a number starting at `i` (a `-` or a digit); returns the index after it.
 #[inline]
-fn scan_number(data: &[u8], mut i: usize) -> Result<usize, JsonError> {
+fn scan_number(data: &[u8], mut i: usize) -> Option<usize> {
     if data.get(i) == Some(&b'-') {
         i += 1;
     }
@@ -173,16 +155,16 @@ fn scan_number(data: &[u8], mut i: usize) -> Result<usize, JsonError> {
         Some(b'0') => {
             i += 1;
             if let Some(b'0'..=b'9') = data.get(i) {
-                return Err(err("invalid number", i));
+                return None;
             }
         }
         Some(b'1'..=b'9') => i = scan_digits(data, i + 1),
-        _ => return Err(err("invalid number", i)),
+        _ => return None,
     }
     if data.get(i) == Some(&b'.') {
         i += 1;
         if !matches!(data.get(i), Some(b'0'..=b'9')) {
-            return Err(err("invalid number", i));
+            return None;
         }
         i = scan_digits(data, i + 1);
     }
@@ -192,15 +174,19 @@ fn scan_number(data: &[u8], mut i: usize) -> Result<usize, JsonError> {
             i += 1;
         }
         if !matches!(data.get(i), Some(b'0'..=b'9')) {
-            return Err(err("invalid number", i));
+            return None;
         }
         i = scan_digits(data, i + 1);
     }
-    Ok(i)
+    Some(i)
 }
 
-/// Checks that `data` is exactly one JSON value, surrounded by optional whitespace.
-pub(crate) fn check(data: &[u8]) -> Result<(), JsonError> {
+/// Whether `data` is exactly one JSON value, surrounded by optional whitespace.
+pub(crate) fn check(data: &[u8]) -> bool {
+    scan(data).is_some()
+}
+
+fn scan(data: &[u8]) -> Option<()> {
     let mut stack = Stack {
         depth: 0,
         bits: 0,
@@ -234,12 +220,12 @@ pub(crate) fn check(data: &[u8]) -> Result<(), JsonError> {
                         i = key(data, i, &mut high)?;
                         continue 'value;
                     }
-                    Some(_) => return Err(err("key must be a string", i)),
-                    None => return Err(err("EOF while parsing an object", i)),
+                    Some(_) => return None,
+                    None => return None,
                 }
             }
-            Some(_) => return Err(err("expected value", i)),
-            None => return Err(err("EOF while parsing a value", i)),
+            Some(_) => return None,
+            None => return None,
         }
         // A value ended at `i`: a comma, the end of containers, or the end of the message.
         loop {
@@ -247,19 +233,19 @@ pub(crate) fn check(data: &[u8]) -> Result<(), JsonError> {
             match stack.top() {
                 None => {
                     if i != data.len() {
-                        return Err(err("trailing characters", i));
+                        return None;
                     }
                     if high >= 0x80 && std::str::from_utf8(data).is_err() {
-                        return Err(err("invalid UTF-8", 0));
+                        return None;
                     }
-                    return Ok(());
+                    return Some(());
                 }
                 Some(object) => match data.get(i) {
                     Some(b',') => {
                         i = skip_ws(data, i + 1);
                         if object {
                             if data.get(i) != Some(&b'"') {
-                                return Err(err("key must be a string", i));
+                                return None;
                             }
                             i = key(data, i, &mut high)?;
                         }
@@ -273,9 +259,9 @@ pub(crate) fn check(data: &[u8]) -> Result<(), JsonError> {
                         stack.depth -= 1;
                         i += 1;
                     }
-                    Some(_) if object => return Err(err("expected `,` or `}`", i)),
-                    Some(_) => return Err(err("expected `,` or `]`", i)),
-                    None => return Err(err("EOF while parsing a container", i)),
+                    Some(_) if object => return None,
+                    Some(_) => return None,
+                    None => return None,
                 },
             }
         }
@@ -284,20 +270,20 @@ pub(crate) fn check(data: &[u8]) -> Result<(), JsonError> {
 
 /// Scans `"key" :` with the quote at `i`; returns where the value starts.
 #[inline]
-fn key(data: &[u8], i: usize, high: &mut u8) -> Result<usize, JsonError> {
+fn key(data: &[u8], i: usize, high: &mut u8) -> Option<usize> {
     let i = skip_ws(data, scan_string(data, i + 1, high)?);
     match data.get(i) {
-        Some(b':') => Ok(skip_ws(data, i + 1)),
-        Some(_) => Err(err("expected `:`", i)),
-        None => Err(err("EOF while parsing an object", i)),
+        Some(b':') => Some(skip_ws(data, i + 1)),
+        Some(_) => None,
+        None => None,
     }
 }
 
 #[inline]
-fn literal(data: &[u8], i: usize, word: &'static [u8]) -> Result<usize, JsonError> {
+fn literal(data: &[u8], i: usize, word: &'static [u8]) -> Option<usize> {
     match data.get(i..i + word.len()) {
-        Some(s) if s == word => Ok(i + word.len()),
-        _ => Err(err("expected value", i)),
+        Some(s) if s == word => Some(i + word.len()),
+        _ => None,
     }
 }
 
@@ -394,18 +380,14 @@ mod tests {
             "[null,true,false,\"x\",1,-2.5e-3,{},[]]",
         ];
         for c in cases {
-            assert_eq!(
-                check(c.as_bytes()).is_ok(),
-                serde_ok(c.as_bytes()),
-                "case {c:?}"
-            );
+            assert_eq!(check(c.as_bytes()), serde_ok(c.as_bytes()), "case {c:?}");
         }
         let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
-        assert_eq!(check(deep.as_bytes()).is_ok(), serde_ok(deep.as_bytes()));
+        assert_eq!(check(deep.as_bytes()), serde_ok(deep.as_bytes()));
         let deep_obj = format!("{}1{}", "{\"a\":[".repeat(100), "]}".repeat(100));
-        assert!(check(deep_obj.as_bytes()).is_ok());
+        assert!(check(deep_obj.as_bytes()));
         let bad_deep = format!("{}1{}", "{\"a\":[".repeat(100), "}]".repeat(100));
-        assert!(check(bad_deep.as_bytes()).is_err());
+        assert!(!check(bad_deep.as_bytes()));
     }
 
     /// Random token soups: the verdict must match serde_json's on every one.
@@ -452,7 +434,7 @@ mod tests {
             for _ in 0..n {
                 s.push_str(tokens[(next() % tokens.len() as u64) as usize]);
             }
-            let ok = check(s.as_bytes()).is_ok();
+            let ok = check(s.as_bytes());
             assert_eq!(ok, serde_ok(s.as_bytes()), "case {s:?}");
             agreed_ok += usize::from(ok);
         }
@@ -479,7 +461,7 @@ mod tests {
             let ok = msgs.iter().filter(|m| serde_ok(m)).count();
             let serde = t.elapsed().as_nanos() as f64 / msgs.len() as f64;
             let t = std::time::Instant::now();
-            let ok2 = msgs.iter().filter(|m| check(m).is_ok()).count();
+            let ok2 = msgs.iter().filter(|m| check(m)).count();
             let ours = t.elapsed().as_nanos() as f64 / msgs.len() as f64;
             assert_eq!(ok, ok2);
             println!("round {round}: serde_json IgnoredAny {serde:.1} ns/msg, json::check {ours:.1} ns/msg");
@@ -488,12 +470,12 @@ mod tests {
 
     #[test]
     fn requires_utf8() {
-        assert!(check(b"\"\xff\"").is_err());
-        assert!(check(b"\"\xc3\xa9\"").is_ok());
-        assert!(check(b"\xc3\xa9").is_err());
-        assert!(check("[\"ééééééééééé\"]".as_bytes()).is_ok());
-        assert!(check(b"[\"abcdefgh\xffabcdefgh\"]").is_err());
-        assert!(check(b"[\"abcdefghabcdefgh\x01abcdefgh\"]").is_err());
-        assert!(check(b"[\"abcdefghabcdefgh\\\"abcdefgh\"]").is_ok());
+        assert!(!check(b"\"\xff\""));
+        assert!(check(b"\"\xc3\xa9\""));
+        assert!(!check(b"\xc3\xa9"));
+        assert!(check("[\"ééééééééééé\"]".as_bytes()));
+        assert!(!check(b"[\"abcdefgh\xffabcdefgh\"]"));
+        assert!(!check(b"[\"abcdefghabcdefgh\x01abcdefgh\"]"));
+        assert!(check(b"[\"abcdefghabcdefgh\\\"abcdefgh\"]"));
     }
 }
