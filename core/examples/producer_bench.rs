@@ -42,12 +42,30 @@ async fn fresh_stream(client: &Client, base: &str, name: &str, ct: &str) -> Resu
     Ok(s)
 }
 
-fn report(what: &str, n: usize, elapsed: Duration) -> f64 {
+/// CPU time (user + system, all threads) of this process so far, from `/proc/self/stat`
+/// (clock ticks of 10 ms); zero where that file does not exist.
+fn cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    Duration::from_millis(f.iter().sum::<u64>() * 10)
+}
+
+fn report(what: &str, n: usize, elapsed: Duration, cpu: Duration) -> f64 {
     let rate = n as f64 / elapsed.as_secs_f64();
     println!(
-        "{what:<28} {n} msgs in {:>8.3} s = {:>10.0} msgs/s",
+        "{what:<28} {n} msgs in {:>8.3} s = {:>10.0} msgs/s, client CPU {:.3} us/msg",
         elapsed.as_secs_f64(),
-        rate
+        rate,
+        cpu.as_secs_f64() * 1e6 / n.max(1) as f64
     );
     rate
 }
@@ -78,6 +96,7 @@ async fn producer_run(
     let p = builder.build()?;
     // Owned messages, as a caller hands them over (made before the clock starts).
     let owned: Vec<Bytes> = msgs.iter().map(|m| Bytes::from(m.to_vec())).collect();
+    let cpu0 = cpu_time();
     let started = Instant::now();
     for m in owned {
         p.append(m).await?;
@@ -104,12 +123,13 @@ async fn producer_run(
         (true, false) => "producer (json, unchecked)",
         (false, _) => "producer (bytes)",
     };
-    Ok(report(label, msgs.len(), elapsed))
+    Ok(report(label, msgs.len(), elapsed, cpu_time() - cpu0))
 }
 
 /// The producer's wire shape without the producer: the same arrays, 5 requests at a time.
 async fn raw_run(client: &Client, base: &str, msgs: &[Bytes], in_flight: usize) -> Result<f64> {
     let s = fresh_stream(client, base, "raw", "application/json").await?;
+    let cpu0 = cpu_time();
     let started = Instant::now();
     let mut bodies = Vec::new();
     let mut buf = BytesMut::with_capacity(MAX_BATCH + 2);
@@ -163,7 +183,12 @@ async fn raw_run(client: &Client, base: &str, msgs: &[Bytes], in_flight: usize) 
     if failed > 0 {
         println!("  {failed} raw requests failed");
     }
-    Ok(report("raw HTTP", msgs.len(), started.elapsed()))
+    Ok(report(
+        "raw HTTP",
+        msgs.len(),
+        started.elapsed(),
+        cpu_time() - cpu0,
+    ))
 }
 
 fn validate_run(msgs: &[Bytes]) {

@@ -4,6 +4,7 @@
 //! requests in flight); the handle only validates a message, reserves room for it and hands it
 //! over through a channel. See [`IdempotentProducer`].
 
+mod json;
 mod task;
 
 use std::future::{Future, IntoFuture};
@@ -520,9 +521,15 @@ impl IdempotentProducerBuilder {
 
 /// Fast check that `data` is exactly one JSON value, without building it.
 fn validate_json(data: &[u8]) -> Result<()> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(data)
-        .map(|_| ())
-        .map_err(|e| Error::invalid(format!("message is not valid JSON: {e}")))
+    if json::check(data) {
+        return Ok(());
+    }
+    // The refusal path: let serde_json say what is wrong.
+    let why = match serde_json::from_slice::<serde::de::IgnoredAny>(data) {
+        Err(e) => e.to_string(),
+        Ok(_) => "invalid UTF-8".to_owned(),
+    };
+    Err(Error::invalid(format!("message is not valid JSON: {why}")))
 }
 
 impl IdempotentProducer {

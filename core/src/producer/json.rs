@@ -1,0 +1,481 @@
+//! A strict single-pass check that a message is exactly one JSON value (RFC 8259).
+//!
+//! It builds nothing, parses no numbers and says only yes or no (the caller asks serde_json
+//! for a detailed message about a refused one): one scan over the bytes with a bit stack for the
+//! open containers. It accepts what `serde_json::from_slice::<IgnoredAny>` accepts (the check
+//! it replaces), except that it also requires valid UTF-8 (serde_json's `IgnoredAny` skips
+//! string contents unchecked), checked with one `std::str::from_utf8` pass only when a byte
+//! outside ASCII was seen. Lone `\u` surrogates are accepted, as serde_json does.
+
+/// Byte classes inside a string: 0 plain, 1 needs a look (`"`, `\`, control characters).
+static STRING_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Open containers: one bit per level (1 = object), the first 64 levels inline.
+struct Stack {
+    depth: usize,
+    bits: u64,
+    more: Vec<u64>,
+}
+
+impl Stack {
+    #[inline]
+    fn push(&mut self, object: bool) {
+        let word = self.depth / 64;
+        let bit = 1u64 << (self.depth % 64);
+        let w = if word == 0 {
+            &mut self.bits
+        } else {
+            if self.more.len() < word {
+                self.more.push(0);
+            }
+            &mut self.more[word - 1]
+        };
+        if object {
+            *w |= bit;
+        } else {
+            *w &= !bit;
+        }
+        self.depth += 1;
+    }
+
+    /// The innermost container: `Some(true)` for an object, `None` at the top level.
+    #[inline]
+    fn top(&self) -> Option<bool> {
+        let d = self.depth.checked_sub(1)?;
+        let word = d / 64;
+        let w = if word == 0 {
+            self.bits
+        } else {
+            self.more.get(word - 1).copied().unwrap_or(0)
+        };
+        Some(w & (1u64 << (d % 64)) != 0)
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of the bytes of `x` (little endian) that may be a `"`, a `\\` or a control
+/// character; the lowest set one is exact. Bytes >= 0x80 are never flagged.
+#[inline]
+fn look_mask(x: u64) -> u64 {
+    let ascii = !x & HIGHS;
+    let control = x.wrapping_sub(ONES * 0x20);
+    let q = x ^ (ONES * u64::from(b'"'));
+    let quote = q.wrapping_sub(ONES);
+    let b = x ^ (ONES * u64::from(b'\\'));
+    let backslash = b.wrapping_sub(ONES);
+    (control | quote & !q | backslash & !b) & ascii
+}
+
+#[inline]
+fn skip_ws(data: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = data.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Scans a string whose opening quote is at `i - 1`; returns the index after the closing
+/// quote. ORs every byte into `high` so the caller knows whether non-ASCII bytes occurred.
+#[inline]
+fn scan_string(data: &[u8], mut i: usize, high: &mut u8) -> Option<usize> {
+    loop {
+        // Plain bytes, the common case: eight at a time up to the first one that needs a look
+        // (the lowest flagged byte is exact: false positives only lie above a true one).
+        loop {
+            let Some(chunk) = data.get(i..i + 8) else {
+                // The last few bytes of the message, one at a time.
+                while let Some(&b) = data.get(i) {
+                    if STRING_SPECIAL[b as usize] {
+                        break;
+                    }
+                    *high |= b;
+                    i += 1;
+                }
+                break;
+            };
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let x = u64::from_le_bytes(w);
+            // Bytes past the string's end may count here: that only costs a UTF-8 pass.
+            *high |= u8::from(x & HIGHS != 0) << 7;
+            let look = look_mask(x);
+            if look != 0 {
+                i += (look.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        match data.get(i) {
+            Some(b'"') => return Some(i + 1),
+            Some(b'\\') => match data.get(i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                Some(b'u') => {
+                    let hex = data.get(i + 2..i + 6)?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return None;
+                    }
+                    i += 6;
+                }
+                Some(_) => return None,
+                None => return None,
+            },
+            Some(_) => return None,
+            None => return None,
+        }
+    }
+}
+
+#[inline]
+fn scan_digits(data: &[u8], mut i: usize) -> usize {
+    while let Some(b'0'..=b'9') = data.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Scans a number starting at `i` (a `-` or a digit); returns the index after it.
+#[inline]
+fn scan_number(data: &[u8], mut i: usize) -> Option<usize> {
+    if data.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match data.get(i) {
+        Some(b'0') => {
+            i += 1;
+            if let Some(b'0'..=b'9') = data.get(i) {
+                return None;
+            }
+        }
+        Some(b'1'..=b'9') => i = scan_digits(data, i + 1),
+        _ => return None,
+    }
+    if data.get(i) == Some(&b'.') {
+        i += 1;
+        if !matches!(data.get(i), Some(b'0'..=b'9')) {
+            return None;
+        }
+        i = scan_digits(data, i + 1);
+    }
+    if let Some(b'e' | b'E') = data.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = data.get(i) {
+            i += 1;
+        }
+        if !matches!(data.get(i), Some(b'0'..=b'9')) {
+            return None;
+        }
+        i = scan_digits(data, i + 1);
+    }
+    Some(i)
+}
+
+/// Whether `data` is exactly one JSON value, surrounded by optional whitespace.
+pub(crate) fn check(data: &[u8]) -> bool {
+    scan(data).is_some()
+}
+
+fn scan(data: &[u8]) -> Option<()> {
+    let mut stack = Stack {
+        depth: 0,
+        bits: 0,
+        more: Vec::new(),
+    };
+    let mut high = 0u8;
+    let mut i = skip_ws(data, 0);
+    'value: loop {
+        // A value starts at `i` (after whitespace).
+        match data.get(i) {
+            Some(b'"') => i = scan_string(data, i + 1, &mut high)?,
+            Some(b'-' | b'0'..=b'9') => i = scan_number(data, i)?,
+            Some(b't') => i = literal(data, i, b"true")?,
+            Some(b'f') => i = literal(data, i, b"false")?,
+            Some(b'n') => i = literal(data, i, b"null")?,
+            Some(b'[') => {
+                i = skip_ws(data, i + 1);
+                if data.get(i) == Some(&b']') {
+                    i += 1;
+                } else {
+                    stack.push(false);
+                    continue 'value;
+                }
+            }
+            Some(b'{') => {
+                i = skip_ws(data, i + 1);
+                match data.get(i) {
+                    Some(b'}') => i += 1,
+                    Some(b'"') => {
+                        stack.push(true);
+                        i = key(data, i, &mut high)?;
+                        continue 'value;
+                    }
+                    Some(_) => return None,
+                    None => return None,
+                }
+            }
+            Some(_) => return None,
+            None => return None,
+        }
+        // A value ended at `i`: a comma, the end of containers, or the end of the message.
+        loop {
+            i = skip_ws(data, i);
+            match stack.top() {
+                None => {
+                    if i != data.len() {
+                        return None;
+                    }
+                    if high >= 0x80 && std::str::from_utf8(data).is_err() {
+                        return None;
+                    }
+                    return Some(());
+                }
+                Some(object) => match data.get(i) {
+                    Some(b',') => {
+                        i = skip_ws(data, i + 1);
+                        if object {
+                            if data.get(i) != Some(&b'"') {
+                                return None;
+                            }
+                            i = key(data, i, &mut high)?;
+                        }
+                        continue 'value;
+                    }
+                    Some(b']') if !object => {
+                        stack.depth -= 1;
+                        i += 1;
+                    }
+                    Some(b'}') if object => {
+                        stack.depth -= 1;
+                        i += 1;
+                    }
+                    Some(_) if object => return None,
+                    Some(_) => return None,
+                    None => return None,
+                },
+            }
+        }
+    }
+}
+
+/// Scans `"key" :` with the quote at `i`; returns where the value starts.
+#[inline]
+fn key(data: &[u8], i: usize, high: &mut u8) -> Option<usize> {
+    let i = skip_ws(data, scan_string(data, i + 1, high)?);
+    match data.get(i) {
+        Some(b':') => Some(skip_ws(data, i + 1)),
+        Some(_) => None,
+        None => None,
+    }
+}
+
+#[inline]
+fn literal(data: &[u8], i: usize, word: &'static [u8]) -> Option<usize> {
+    match data.get(i..i + word.len()) {
+        Some(s) if s == word => Some(i + word.len()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+
+    fn serde_ok(s: &[u8]) -> bool {
+        serde_json::from_slice::<serde::de::IgnoredAny>(s).is_ok()
+    }
+
+    #[test]
+    fn agrees_with_serde_json() {
+        let cases: &[&str] = &[
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "12",
+            "01",
+            "-01",
+            "1.",
+            "1.5",
+            ".5",
+            "1e5",
+            "1E+5",
+            "1e-5",
+            "1e",
+            "1e+",
+            "-",
+            "--1",
+            "+1",
+            "1.5e3",
+            "0.0",
+            "00",
+            "1.e3",
+            "true",
+            "false",
+            "null",
+            "tru",
+            "nul",
+            "truex",
+            "True",
+            "\"\"",
+            "\"a\"",
+            "\"\\n\"",
+            "\"\\x\"",
+            "\"\\u00e9\"",
+            "\"\\u00g9\"",
+            "\"\\u12\"",
+            "\"\\ud800\"",
+            "\"\t\"",
+            "\"a",
+            "\"\\",
+            "[]",
+            "[ ]",
+            "[1]",
+            "[1,]",
+            "[,1]",
+            "[1 2]",
+            "[1,2]",
+            "[[[]]]",
+            "[[[]]",
+            "[]]",
+            "{}",
+            "{ }",
+            "{\"a\":1}",
+            "{\"a\":1,}",
+            "{\"a\" : 1 , \"b\":[true,{\"c\":null}]}",
+            "{a:1}",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\" 1}",
+            "{1:1}",
+            "{\"a\":1 \"b\":2}",
+            "[1}",
+            "{\"a\":1]",
+            " 1 ",
+            "\n[1]\r\n",
+            "1 2",
+            "",
+            "   ",
+            "[1] x",
+            "{\"a\":1}}",
+            "\u{feff}1",
+            "\"é\"",
+            "[\"\\\"\"]",
+            "[\"\\\\\"]",
+            "[-]",
+            "[0x1]",
+            "[1.0e+2]",
+            "[\"a\\/b\"]",
+            "{\"\":\"\"}",
+            "[null,true,false,\"x\",1,-2.5e-3,{},[]]",
+        ];
+        for c in cases {
+            assert_eq!(check(c.as_bytes()), serde_ok(c.as_bytes()), "case {c:?}");
+        }
+        let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+        assert_eq!(check(deep.as_bytes()), serde_ok(deep.as_bytes()));
+        let deep_obj = format!("{}1{}", "{\"a\":[".repeat(100), "]}".repeat(100));
+        assert!(check(deep_obj.as_bytes()));
+        let bad_deep = format!("{}1{}", "{\"a\":[".repeat(100), "}]".repeat(100));
+        assert!(!check(bad_deep.as_bytes()));
+    }
+
+    /// Random token soups: the verdict must match serde_json's on every one.
+    #[test]
+    fn random_inputs_agree_with_serde_json() {
+        let tokens: &[&str] = &[
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            ":",
+            "\"",
+            "\"k\"",
+            "\"v\"",
+            "1",
+            "0",
+            "-",
+            ".",
+            "e",
+            "5",
+            "true",
+            "null",
+            " ",
+            "\\",
+            "\\u",
+            "a",
+            "\n",
+            "\"\\n\"",
+            "[1,2]",
+            "{\"a\":1}",
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut agreed_ok = 0;
+        for _ in 0..200_000 {
+            let n = (next() % 12) as usize;
+            let mut s = String::new();
+            for _ in 0..n {
+                s.push_str(tokens[(next() % tokens.len() as u64) as usize]);
+            }
+            let ok = check(s.as_bytes());
+            assert_eq!(ok, serde_ok(s.as_bytes()), "case {s:?}");
+            agreed_ok += usize::from(ok);
+        }
+        assert!(agreed_ok > 100);
+    }
+
+    /// Time per message of both checks on the benchmark's message shape:
+    /// `cargo test --release -p durable-streams-client --lib validation_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn validation_cost() {
+        let msgs: Vec<Vec<u8>> = (0..200_000)
+            .map(|i| {
+                format!(
+                    r#"{{"i":{i},"ts":1764201600000,"type":"bench.event","user":"u{:05}","p":"{}"}}"#,
+                    i % 100_000,
+                    "x".repeat(30)
+                )
+                .into_bytes()
+            })
+            .collect();
+        for round in 0..3 {
+            let t = std::time::Instant::now();
+            let ok = msgs.iter().filter(|m| serde_ok(m)).count();
+            let serde = t.elapsed().as_nanos() as f64 / msgs.len() as f64;
+            let t = std::time::Instant::now();
+            let ok2 = msgs.iter().filter(|m| check(m)).count();
+            let ours = t.elapsed().as_nanos() as f64 / msgs.len() as f64;
+            assert_eq!(ok, ok2);
+            println!("round {round}: serde_json IgnoredAny {serde:.1} ns/msg, json::check {ours:.1} ns/msg");
+        }
+    }
+
+    #[test]
+    fn requires_utf8() {
+        assert!(!check(b"\"\xff\""));
+        assert!(check(b"\"\xc3\xa9\""));
+        assert!(!check(b"\xc3\xa9"));
+        assert!(check("[\"ééééééééééé\"]".as_bytes()));
+        assert!(!check(b"[\"abcdefgh\xffabcdefgh\"]"));
+        assert!(!check(b"[\"abcdefghabcdefgh\x01abcdefgh\"]"));
+        assert!(check(b"[\"abcdefghabcdefgh\\\"abcdefgh\"]"));
+    }
+}
