@@ -220,6 +220,14 @@ impl Producer {
     fn append(&self, py: Python<'_>, data: Payload, blocking: bool) -> PyResult<Py<PyAny>> {
         let p = self.core(py)?;
         let data = Bytes::from(data);
+        if blocking {
+            // Fast path: room now means no wait, so no runtime round trip and no GIL release.
+            match p.try_append(data.clone()) {
+                Ok(r) => return Py::new(py, Receipt { inner: r }).map(Py::into_any),
+                Err(Error::BufferFull { .. }) => {}
+                Err(e) => return Err(error::to_py(py, &e)),
+            }
+        }
         runtime::run(py, blocking, async move {
             p.append(data).await.map(|r| Receipt { inner: r })
         })
