@@ -11,13 +11,15 @@ from readme import examples
 EXAMPLES = examples()
 
 
-def test_readme_has_both_quick_starts() -> None:
-    assert len(EXAMPLES) == 2
+def test_readme_has_every_quick_start() -> None:
+    assert len(EXAMPLES) == 4
     assert "DurableStream(" in EXAMPLES[0]
     assert "AsyncDurableStream(" in EXAMPLES[1]
+    assert "iter_json_batches" in EXAMPLES[2]
+    assert "IdempotentProducer(" in EXAMPLES[3]
 
 
-@pytest.mark.parametrize("code", EXAMPLES, ids=["blocking", "asyncio"])
+@pytest.mark.parametrize("code", EXAMPLES, ids=["blocking", "asyncio", "read", "producer"])
 def test_readme_example_runs(server: str, code: str, capsys: pytest.CaptureFixture[str]) -> None:
     code = re.sub(
         r'"http://127\.0\.0\.1:4437/v1/stream/([^"]+)"',
@@ -27,7 +29,14 @@ def test_readme_example_runs(server: str, code: str, capsys: pytest.CaptureFixtu
     exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
     out = capsys.readouterr().out
     assert out.strip(), "the example printed nothing"
-    if "StreamClosedError" in code:
+    if "iter_json_batches" in code:
+        assert "order 2" in out
+        assert out.strip().endswith("stream closed: True")
+    elif "IdempotentProducer" in code:
+        assert "epoch 0 seq" in out
+        assert "duplicate: False" in out
+        assert "final offset: " in out
+    elif "StreamClosedError" in code:
         assert "closed at " in out
         assert "(HTTP 409, STREAM_CLOSED)" in out
     else:

@@ -76,6 +76,16 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
         Error::InvalidArgument { .. } => "InvalidArgumentError",
         Error::AlreadyConsumed => "AlreadyConsumedError",
         Error::AlreadyClosed { .. } => "AlreadyClosedError",
+        Error::BufferFull {
+            requested,
+            buffered,
+            limit,
+        } => {
+            kw.set_item("requested", requested)?;
+            kw.set_item("buffered", buffered)?;
+            kw.set_item("limit", limit)?;
+            "BufferFullError"
+        }
         // UnexpectedStatus, Cancelled, and variants added to the core later: the base class
         // with the right code and status.
         _ => "DurableStreamError",

@@ -8,17 +8,56 @@
 mod client;
 mod error;
 mod logging;
+mod producer;
+mod response;
 mod runtime;
 mod stream;
 mod values;
 
 use pyo3::prelude::*;
 
+/// Starts a read of `url` without a handle (the package's module-level `stream()`).
+#[pyfunction]
+#[pyo3(signature = (
+    url, *, blocking, client = None, offset = None, live = None, json = false,
+    headers = Vec::new(), params = Vec::new(), retry = None, on_error = None,
+))]
+#[allow(clippy::too_many_arguments)]
+fn read(
+    py: Python<'_>,
+    url: String,
+    blocking: bool,
+    client: Option<Py<client::Client>>,
+    offset: Option<String>,
+    live: Option<String>,
+    json: bool,
+    headers: values::Pairs,
+    params: values::Pairs,
+    retry: Option<(f64, f64, f64, Option<i64>)>,
+    on_error: Option<Py<PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let args = response::ReadArgs {
+        offset,
+        live,
+        json,
+        headers,
+        params,
+        retry,
+        on_error,
+    };
+    response::read_url(py, url, client, args, blocking)
+}
+
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
     m.add_class::<stream::Stream>()?;
+    m.add_class::<response::Response>()?;
+    m.add_class::<response::Batches>()?;
+    m.add_class::<producer::Producer>()?;
+    m.add_class::<producer::Receipt>()?;
+    m.add_function(wrap_pyfunction!(read, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     logging::install(m.py());
     Ok(())

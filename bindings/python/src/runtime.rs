@@ -39,6 +39,13 @@ pub(crate) struct Generation {
     pub(crate) client: Client,
 }
 
+impl Generation {
+    /// A handle to this generation's runtime (producers run their task on it).
+    pub(crate) fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+}
+
 static CURRENT: Mutex<Option<Arc<Generation>>> = Mutex::new(None);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 

@@ -17,6 +17,7 @@ use crate::client::Client;
 use crate::error;
 use crate::runtime::{self, Generation};
 use crate::values::{self, Pairs, Payload};
+use crate::{producer, response};
 
 /// A retry policy as the Python layer passes it: `(initial_ms, max_ms, multiplier, max_retries)`.
 type RawPolicy = (f64, f64, f64, Option<i64>);
@@ -352,6 +353,83 @@ impl Stream {
     fn exists(&self, py: Python<'_>, blocking: bool) -> PyResult<Py<PyAny>> {
         let s = self.core(py)?;
         runtime::run(py, blocking, async move { s.exists().await })
+    }
+
+    #[pyo3(signature = (
+        *, blocking, offset = None, live = None, json = false, headers = Vec::new(),
+        params = Vec::new(), retry = None, on_error = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn stream(
+        &self,
+        py: Python<'_>,
+        blocking: bool,
+        offset: Option<String>,
+        live: Option<String>,
+        json: bool,
+        headers: Pairs,
+        params: Pairs,
+        retry: Option<RawPolicy>,
+        on_error: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let args = response::ReadArgs {
+            offset,
+            live,
+            json,
+            headers,
+            params,
+            retry,
+            on_error,
+        };
+        let s = self.core(py)?;
+        response::read_handle(py, s, args, blocking)
+    }
+
+    /// An idempotent producer writing to this stream (see `producer::Producer`). Durations in
+    /// seconds; the Python layer passes every option.
+    #[pyo3(signature = (
+        producer_id, *, epoch, auto_claim, linger, max_batch_bytes, max_batch_messages,
+        max_in_flight, max_buffered_bytes, buffer_timeout, delivery_timeout, validate_json,
+        retry = None, headers = Vec::new(), params = Vec::new(), on_error = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn producer(
+        &self,
+        py: Python<'_>,
+        producer_id: String,
+        epoch: u64,
+        auto_claim: bool,
+        linger: f64,
+        max_batch_bytes: usize,
+        max_batch_messages: Option<usize>,
+        max_in_flight: usize,
+        max_buffered_bytes: usize,
+        buffer_timeout: f64,
+        delivery_timeout: f64,
+        validate_json: bool,
+        retry: Option<RawPolicy>,
+        headers: Pairs,
+        params: Pairs,
+        on_error: Option<Py<PyAny>>,
+    ) -> PyResult<producer::Producer> {
+        let args = producer::ProducerArgs {
+            epoch,
+            auto_claim,
+            linger,
+            max_batch_bytes,
+            max_batch_messages,
+            max_in_flight,
+            max_buffered_bytes,
+            buffer_timeout,
+            delivery_timeout,
+            validate_json,
+            retry,
+            headers,
+            params,
+            on_error,
+        };
+        let s = self.core(py)?;
+        producer::Producer::build(py, s, producer_id, args)
     }
 
     #[pyo3(signature = (*, blocking))]

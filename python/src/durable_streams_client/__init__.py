@@ -1,7 +1,9 @@
 """A fast, exactly-once client for the Durable Streams protocol, on a Rust core.
 
 A stream is a URL. :class:`DurableStream` (blocking) and :class:`AsyncDurableStream`
-(asyncio) create, append to, close, inspect and delete it, with the same semantics.
+(asyncio) create, append to, read, close, inspect and delete it, with the same semantics;
+:func:`stream` / :func:`astream` read a URL directly, and :class:`IdempotentProducer` /
+:class:`AsyncIdempotentProducer` append exactly once with batching.
 :class:`Client` holds HTTP settings shared by handles; every error is a
 :class:`DurableStreamError`. The core's logs go to the ``logging`` logger
 ``durable_streams_client``.
@@ -11,6 +13,7 @@ from ._errors import (
     AlreadyClosedError,
     AlreadyConsumedError,
     BadRequestError,
+    BufferFullError,
     ConflictError,
     DurableStreamError,
     ForbiddenError,
@@ -31,6 +34,24 @@ from ._errors import (
     UnauthorizedError,
 )
 from ._native import Client, __version__
+from ._producer import (
+    AsyncIdempotentProducer,
+    AsyncReceipt,
+    Delivery,
+    IdempotentProducer,
+    ProducerMetrics,
+    Receipt,
+)
+from ._response import (
+    AsyncOnError,
+    AsyncStreamResponse,
+    Batch,
+    Live,
+    OnError,
+    StreamResponse,
+    astream,
+    stream,
+)
 from ._stream import AsyncDurableStream, AsyncHeaders, Data, DurableStream, Headers
 from ._types import AppendResult, CloseResult, CreateResult, HeadResult, RetryPolicy
 
@@ -40,23 +61,35 @@ __all__ = [
     "AppendResult",
     "AsyncDurableStream",
     "AsyncHeaders",
+    "AsyncIdempotentProducer",
+    "AsyncOnError",
+    "AsyncReceipt",
+    "AsyncStreamResponse",
     "BadRequestError",
+    "Batch",
+    "BufferFullError",
     "Client",
     "CloseResult",
     "ConflictError",
     "CreateResult",
     "Data",
+    "Delivery",
     "DurableStream",
     "DurableStreamError",
     "ForbiddenError",
     "GoneError",
     "HeadResult",
     "Headers",
+    "IdempotentProducer",
     "InvalidArgumentError",
+    "Live",
     "NetworkError",
+    "OnError",
     "ParseError",
     "PayloadTooLargeError",
+    "ProducerMetrics",
     "RateLimitedError",
+    "Receipt",
     "RetryPolicy",
     "SeqConflictError",
     "SequenceGapError",
@@ -65,7 +98,10 @@ __all__ = [
     "StreamClosedError",
     "StreamExistsError",
     "StreamNotFoundError",
+    "StreamResponse",
     "StreamTimeoutError",
     "UnauthorizedError",
     "__version__",
+    "astream",
+    "stream",
 ]

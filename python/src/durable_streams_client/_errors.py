@@ -16,6 +16,7 @@ __all__ = [
     "AlreadyClosedError",
     "AlreadyConsumedError",
     "BadRequestError",
+    "BufferFullError",
     "ConflictError",
     "DurableStreamError",
     "ForbiddenError",
@@ -194,3 +195,22 @@ class AlreadyConsumedError(DurableStreamError):
 
 class AlreadyClosedError(DurableStreamError):
     """The handle or producer was closed or released and cannot be used any more."""
+
+
+class BufferFullError(DurableStreamError):
+    """An idempotent producer has no room for a message right now (``try_append``, and
+    ``append`` of :class:`AsyncIdempotentProducer`, which never waits).
+
+    Attributes:
+        requested: The size of the refused message in bytes.
+        buffered: The bytes buffered when it was refused.
+        limit: The producer's ``max_buffered_bytes``.
+    """
+
+    def __init__(
+        self, message: str, *, requested: int = 0, buffered: int = 0, limit: int = 0, **kw: Any
+    ) -> None:
+        super().__init__(message, **kw)
+        self.requested = requested
+        self.buffered = buffered
+        self.limit = limit

@@ -11,6 +11,14 @@ from typing import Callable, TypeVar, Union
 
 from . import _native
 from ._errors import InvalidArgumentError
+from ._response import (
+    AsyncOnError,
+    AsyncStreamResponse,
+    Live,
+    OnError,
+    StreamResponse,
+    _read_kwargs,
+)
 from ._types import AppendResult, CloseResult, CreateResult, HeadResult, RetryPolicy
 
 __all__ = [
@@ -327,6 +335,28 @@ class DurableStream(_Handle):
         )
         return CloseResult(**raw)
 
+    def stream(
+        self,
+        *,
+        offset: str = "-1",
+        live: Live = False,
+        json: bool = False,
+        headers: Headers | None = None,
+        params: Headers | None = None,
+        retry: RetryPolicy | None = None,
+        on_error: OnError | None = None,
+    ) -> StreamResponse:
+        """Reads this stream: sends the first request and returns the response to consume.
+
+        The handle's headers and parameters apply, with the read's over them; the arguments
+        are those of :func:`durable_streams_client.stream`.
+
+        Raises:
+            StreamNotFoundError: There is no stream (and other errors of the first request).
+        """
+        kw = _read_kwargs(offset, live, json, headers, params, retry, on_error)
+        return StreamResponse(self._native.stream(blocking=True, **kw))
+
     def delete(self) -> None:
         """Deletes the stream (``DELETE``).
 
@@ -519,6 +549,21 @@ class AsyncDurableStream(_Handle):
             params=_pairs(params, "params"),
         )
         return CloseResult(**raw)
+
+    async def stream(
+        self,
+        *,
+        offset: str = "-1",
+        live: Live = False,
+        json: bool = False,
+        headers: AsyncHeaders | None = None,
+        params: AsyncHeaders | None = None,
+        retry: RetryPolicy | None = None,
+        on_error: AsyncOnError | None = None,
+    ) -> AsyncStreamResponse:
+        """Reads this stream; like :meth:`DurableStream.stream`."""
+        kw = _read_kwargs(offset, live, json, headers, params, retry, on_error)
+        return AsyncStreamResponse(await self._native.stream(blocking=False, **kw))
 
     async def delete(self) -> None:
         """Deletes the stream. See :meth:`DurableStream.delete`."""

@@ -1,0 +1,306 @@
+//! `Producer` and `Receipt`: the native side of `IdempotentProducer` and
+//! `AsyncIdempotentProducer`.
+//!
+//! A thin wrapper of the core [`IdempotentProducer`]: batching, sequencing, retries and
+//! fencing are the core's. Waiting goes through [`runtime::run`]. The producer's task runs on
+//! the process's runtime; `on_error` is never called from that task: errors are handed to a
+//! separate task which calls Python from a blocking thread, so a busy GIL never stalls
+//! deliveries and no Rust lock is held while Python runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use durable_streams_client::{
+    DurableStream, Error, IdempotentProducer, Offset, Receipt as CoreReceipt,
+};
+use pyo3::prelude::*;
+
+use crate::error;
+use crate::runtime;
+use crate::values::{self, Pairs, Payload};
+
+/// The options as the Python layer passes them (durations in seconds).
+pub(crate) struct ProducerArgs {
+    pub(crate) epoch: u64,
+    pub(crate) auto_claim: bool,
+    pub(crate) linger: f64,
+    pub(crate) max_batch_bytes: usize,
+    pub(crate) max_batch_messages: Option<usize>,
+    pub(crate) max_in_flight: usize,
+    pub(crate) max_buffered_bytes: usize,
+    pub(crate) buffer_timeout: f64,
+    pub(crate) delivery_timeout: f64,
+    pub(crate) validate_json: bool,
+    pub(crate) retry: Option<(f64, f64, f64, Option<i64>)>,
+    pub(crate) headers: Pairs,
+    pub(crate) params: Pairs,
+    pub(crate) on_error: Option<Py<PyAny>>,
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(v).map_err(|_| Error::InvalidArgument {
+        message: format!("{name} must be a non-negative number of seconds, got {v}"),
+    })
+}
+
+fn check_pid(py: Python<'_>, pid: u32, what: &str) -> PyResult<()> {
+    if std::process::id() == pid {
+        return Ok(());
+    }
+    Err(error::to_py(
+        py,
+        &Error::AlreadyClosed {
+            what: format!(
+                "this {what} (started before fork(), its task belongs to the parent process; \
+                 create a new producer in the child)"
+            ),
+        },
+    ))
+}
+
+/// An idempotent producer.
+#[pyclass(frozen, module = "durable_streams_client._native")]
+pub(crate) struct Producer {
+    inner: IdempotentProducer,
+    pid: u32,
+}
+
+/// A delivery, as a dict.
+#[derive(IntoPyObject)]
+struct Delivered {
+    offset: Option<String>,
+    duplicate: bool,
+    epoch: u64,
+    seq: u64,
+}
+
+impl From<durable_streams_client::Delivery> for Delivered {
+    fn from(d: durable_streams_client::Delivery) -> Self {
+        Self {
+            offset: d.offset.map(|o| o.as_str().to_owned()),
+            duplicate: d.duplicate,
+            epoch: d.epoch,
+            seq: d.seq,
+        }
+    }
+}
+
+fn offset_str(o: Option<Offset>) -> Option<String> {
+    o.map(|o| o.as_str().to_owned())
+}
+
+impl Producer {
+    pub(crate) fn build(
+        py: Python<'_>,
+        stream: DurableStream,
+        producer_id: String,
+        a: ProducerArgs,
+    ) -> PyResult<Self> {
+        let generation = runtime::current()?;
+        let handle = generation.handle();
+        let err = |e: Error| error::to_py(py, &e);
+        let mut b = stream
+            .producer(producer_id)
+            .runtime(handle.clone())
+            .epoch(a.epoch)
+            .auto_claim(a.auto_claim)
+            .linger(seconds("linger", a.linger).map_err(err)?)
+            .max_batch_bytes(a.max_batch_bytes)
+            .max_in_flight(a.max_in_flight)
+            .max_buffered_bytes(a.max_buffered_bytes)
+            .buffer_timeout(seconds("buffer_timeout", a.buffer_timeout).map_err(err)?)
+            .delivery_timeout(seconds("delivery_timeout", a.delivery_timeout).map_err(err)?)
+            .validate_json(a.validate_json)
+            .extras(values::extras(py, a.headers, a.params)?);
+        if let Some(n) = a.max_batch_messages {
+            b = b.max_batch_messages(n);
+        }
+        if let Some(p) = values::retry_policy(py, a.retry)? {
+            b = b.retry(p);
+        }
+        if let Some(f) = a.on_error {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Error>();
+            let f = Arc::new(f);
+            handle.spawn(async move {
+                while let Some(e) = rx.recv().await {
+                    let f = Arc::clone(&f);
+                    let _ = tokio::task::spawn_blocking(move || {
+                        Python::attach(|py| {
+                            let exc = error::to_py(py, &e);
+                            if let Err(failed) = f.bind(py).call1((exc.value(py),)) {
+                                failed.write_unraisable(py, Some(f.bind(py)));
+                            }
+                        })
+                    })
+                    .await;
+                }
+            });
+            b = b.on_error(move |e: &Error| {
+                let _ = tx.send(e.clone());
+            });
+        }
+        let inner = b.build().map_err(err)?;
+        Ok(Self {
+            inner,
+            pid: std::process::id(),
+        })
+    }
+
+    fn core(&self, py: Python<'_>) -> PyResult<IdempotentProducer> {
+        check_pid(py, self.pid, "idempotent producer")?;
+        Ok(self.inner.clone())
+    }
+}
+
+#[pymethods]
+impl Producer {
+    #[getter]
+    fn producer_id(&self) -> &str {
+        self.inner.producer_id()
+    }
+    #[getter]
+    fn epoch(&self) -> u64 {
+        self.inner.epoch()
+    }
+    #[getter]
+    fn next_seq(&self) -> u64 {
+        self.inner.next_seq()
+    }
+    #[getter]
+    fn pending_count(&self) -> u64 {
+        self.inner.pending_count()
+    }
+    #[getter]
+    fn in_flight_count(&self) -> usize {
+        self.inner.in_flight_count()
+    }
+    #[getter]
+    fn buffered_bytes(&self) -> usize {
+        self.inner.buffered_bytes()
+    }
+    #[getter]
+    fn last_offset(&self) -> Option<String> {
+        offset_str(self.inner.last_offset())
+    }
+
+    /// A snapshot of the counters, as a dict (latency in seconds).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let m = self.inner.metrics();
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("appended_messages", m.appended_messages)?;
+        d.set_item("messages", m.messages)?;
+        d.set_item("bytes", m.bytes)?;
+        d.set_item("batches", m.batches)?;
+        d.set_item("requests", m.requests)?;
+        d.set_item("retries", m.retries)?;
+        d.set_item("duplicates", m.duplicates)?;
+        d.set_item("failed_batches", m.failed_batches)?;
+        d.set_item("failed_messages", m.failed_messages)?;
+        d.set_item("in_flight", m.in_flight)?;
+        d.set_item("buffered_bytes", m.buffered_bytes)?;
+        d.set_item("latency_count", m.latency.count)?;
+        d.set_item("latency_total", m.latency.total.as_secs_f64())?;
+        d.set_item("latency_max", m.latency.max.as_secs_f64())?;
+        d.set_item("latency_mean", m.latency.mean().as_secs_f64())?;
+        Ok(d)
+    }
+
+    /// Appends if there is room now, else raises `BufferFullError`. Never waits.
+    fn try_append(&self, py: Python<'_>, data: Payload) -> PyResult<Receipt> {
+        let p = self.core(py)?;
+        p.try_append(Bytes::from(data))
+            .map(|r| Receipt { inner: r })
+            .map_err(|e| error::to_py(py, &e))
+    }
+
+    /// Appends, waiting (up to the buffer timeout) for room: with the GIL released when
+    /// `blocking`, else as an awaitable.
+    #[pyo3(signature = (data, *, blocking))]
+    fn append(&self, py: Python<'_>, data: Payload, blocking: bool) -> PyResult<Py<PyAny>> {
+        let p = self.core(py)?;
+        let data = Bytes::from(data);
+        if blocking {
+            // Fast path: room now means no wait, so no runtime round trip and no GIL release.
+            match p.try_append(data.clone()) {
+                Ok(r) => return Py::new(py, Receipt { inner: r }).map(Py::into_any),
+                Err(Error::BufferFull { .. }) => {}
+                Err(e) => return Err(error::to_py(py, &e)),
+            }
+        }
+        runtime::run(py, blocking, async move {
+            p.append(data).await.map(|r| Receipt { inner: r })
+        })
+    }
+
+    #[pyo3(signature = (n, *, blocking))]
+    fn wait_for_room(&self, py: Python<'_>, n: usize, blocking: bool) -> PyResult<Py<PyAny>> {
+        let p = self.core(py)?;
+        runtime::run(py, blocking, async move { p.wait_for_room(n).await })
+    }
+
+    #[pyo3(signature = (*, blocking))]
+    fn flush(&self, py: Python<'_>, blocking: bool) -> PyResult<Py<PyAny>> {
+        let p = self.core(py)?;
+        runtime::run(py, blocking, async move { p.flush().await })
+    }
+
+    #[pyo3(signature = (*, blocking))]
+    fn restart(&self, py: Python<'_>, blocking: bool) -> PyResult<Py<PyAny>> {
+        let p = self.core(py)?;
+        runtime::run(py, blocking, async move { p.restart().await })
+    }
+
+    #[pyo3(signature = (*, blocking))]
+    fn detach(&self, py: Python<'_>, blocking: bool) -> PyResult<Py<PyAny>> {
+        let p = self.core(py)?;
+        runtime::run(py, blocking, async move { p.detach().await })
+    }
+
+    /// Flushes and closes the stream; the final offset (or None).
+    #[pyo3(signature = (final_message = None, *, blocking))]
+    fn close(
+        &self,
+        py: Python<'_>,
+        final_message: Option<Payload>,
+        blocking: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let p = self.core(py)?;
+        let body = final_message.map(Bytes::from);
+        runtime::run(
+            py,
+            blocking,
+            async move { p.close(body).await.map(offset_str) },
+        )
+    }
+}
+
+/// The outcome of one appended message.
+#[pyclass(frozen, module = "durable_streams_client._native")]
+pub(crate) struct Receipt {
+    inner: CoreReceipt,
+}
+
+#[pymethods]
+impl Receipt {
+    #[getter]
+    fn message_number(&self) -> u64 {
+        self.inner.message_number()
+    }
+
+    /// Whether the message's batch has settled.
+    fn done(&self) -> bool {
+        self.inner.try_result().is_some()
+    }
+
+    /// Waits for the delivery (a dict), or raises the batch's error.
+    #[pyo3(signature = (*, blocking))]
+    fn result(&self, py: Python<'_>, blocking: bool) -> PyResult<Py<PyAny>> {
+        let r = self.inner.clone();
+        runtime::run(
+            py,
+            blocking,
+            async move { r.wait().await.map(Delivered::from) },
+        )
+    }
+}

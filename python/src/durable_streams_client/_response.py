@@ -1,0 +1,409 @@
+"""Reading a stream: :func:`stream` / :func:`astream` and the responses they return.
+
+A response is consumed once, in one of three styles: everything at once (``read_bytes``,
+``read_text``, ``read_json``), chunk by chunk (``iter_bytes``, ``iter_text``, ``iter_json``,
+or plain iteration, which yields byte chunks), or batch by batch with the offset to resume
+from (``iter_batches``, ``iter_text_batches``, ``iter_json_batches``). A second consumer
+raises :class:`AlreadyConsumedError`. Both flavours share the native response and have the
+same semantics.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Callable, Generic, Literal, Optional, TypeVar, Union
+
+from . import _native
+from ._errors import DurableStreamError
+from ._types import RetryPolicy
+
+
+def _pairs(values: Mapping[str, object] | None, what: str) -> list[tuple[str, object]]:
+    if values is None:
+        return []
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{what} must be a mapping of names to values")
+    return list(values.items())
+
+
+def _policy(p: RetryPolicy | None) -> tuple[float, float, float, int | None] | None:
+    return None if p is None else p._native()
+
+
+__all__ = [
+    "AsyncOnError",
+    "AsyncStreamResponse",
+    "Batch",
+    "Live",
+    "OnError",
+    "StreamResponse",
+    "astream",
+    "stream",
+]
+
+T = TypeVar("T")
+_R = TypeVar("_R", bound="StreamResponse")
+_AR = TypeVar("_AR", bound="AsyncStreamResponse")
+
+Live = Union[bool, Literal["auto", "long-poll", "sse"]]
+"""How a read continues once it has caught up: ``False`` stops there (the default); ``True``
+or ``"auto"`` follows the stream live (SSE for JSON streams, long-poll for others);
+``"long-poll"`` and ``"sse"`` choose the transport."""
+
+OnError = Callable[[DurableStreamError], Optional[Mapping[str, Any]]]
+"""Called when a read request fails for good (after retries): return ``None`` to end the read
+with the error, or ``{"headers": {...}, "params": {...}}`` to send it again with those values
+merged over the read's (e.g. a fresh token)."""
+
+AsyncOnError = Callable[
+    [DurableStreamError],
+    Union[Optional[Mapping[str, Any]], Awaitable[Optional[Mapping[str, Any]]]],
+]
+"""Like :data:`OnError`; may also be ``async``."""
+
+
+@dataclass(frozen=True)
+class Batch(Generic[T]):
+    """The data of one response (or of the SSE events before one control event), with the
+    position after it. Store ``offset`` once ``data`` is processed: a later read from there
+    resumes exactly after it."""
+
+    data: T
+    """``bytes``, ``str``, or a ``list`` of JSON messages (possibly empty)."""
+    offset: str
+    """The offset to resume from after this batch."""
+    cursor: str | None
+    """The server's cursor."""
+    up_to_date: bool
+    """Whether the reader had caught up with the stream here."""
+    stream_closed: bool
+    """Whether the stream is closed and this batch holds its last data."""
+
+
+def _live(live: Live) -> str | None:
+    if live is False:
+        return None
+    if live is True:
+        return "auto"
+    return live
+
+
+def _json_batch(t: tuple[Any, str, str | None, bool, bool]) -> Batch[list[Any]]:
+    return Batch([json.loads(m) for m in t[0]], t[1], t[2], t[3], t[4])
+
+
+class _Response:
+    """What both flavours share: the read's metadata and closing."""
+
+    __slots__ = ("_closed", "_native")
+
+    def __init__(self, native: _native.Response) -> None:
+        self._native = native
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        """The stream URL."""
+        return self._native.url
+
+    @property
+    def content_type(self) -> str | None:
+        """The stream's content type, from the first response."""
+        return self._native.content_type
+
+    @property
+    def is_json(self) -> bool:
+        """Whether the JSON consumers apply (a JSON stream, or ``json=True``)."""
+        return self._native.is_json
+
+    @property
+    def live(self) -> str:
+        """The live mode: ``"off"``, ``"auto"``, ``"long-poll"`` or ``"sse"``."""
+        return self._native.live
+
+    @property
+    def start_offset(self) -> str:
+        """The offset the read started from."""
+        return self._native.start_offset
+
+    @property
+    def offset(self) -> str:
+        """The offset after the data handed out so far: always safe to resume from."""
+        return self._native.offset
+
+    @property
+    def cursor(self) -> str | None:
+        """The last cursor the server sent."""
+        return self._native.cursor
+
+    @property
+    def up_to_date(self) -> bool:
+        """Whether the consumer has caught up with the stream."""
+        return self._native.up_to_date
+
+    @property
+    def stream_closed(self) -> bool:
+        """Whether the consumer has received the last data of a closed stream."""
+        return self._native.stream_closed
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Ends the read now, from any thread: the request in flight is abandoned, iterations
+        end, and a pending ``read_*`` fails. Idempotent."""
+        self._closed = True
+        self._native.cancel()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.url!r}, offset={self.offset!r}, live={self.live!r}, "
+            f"up_to_date={self.up_to_date}, stream_closed={self.stream_closed})"
+        )
+
+
+class StreamResponse(_Response):
+    """A read in progress, for blocking code (from :func:`stream` or
+    :meth:`DurableStream.stream`). Consume it once; each wait releases the GIL and Ctrl-C
+    interrupts it. Use it as a context manager to end the read on exit.
+
+    Example::
+
+        with stream(url, offset=saved, live=True) as resp:
+            for batch in resp.iter_json_batches():
+                handle(batch.data)
+                saved = batch.offset
+    """
+
+    __slots__ = ()
+
+    def read_bytes(self) -> bytes:
+        """All bytes up to the first up-to-date point (or the end of a closed stream)."""
+        return self._native.read_bytes(blocking=True)
+
+    def read_text(self) -> str:
+        """All text up to the first up-to-date point (UTF-8; invalid data is a
+        :class:`ParseError`)."""
+        return self._native.read_text(blocking=True)
+
+    def read_json(self) -> list[Any]:
+        """All JSON messages up to the first up-to-date point (JSON streams, or
+        ``json=True``)."""
+        return [json.loads(m) for m in self._native.read_json(blocking=True)]
+
+    def _pull(self, kind: str) -> Iterator[tuple[Any, str, str | None, bool, bool]]:
+        b = self._native.batches(kind)
+        while True:
+            t = b.next(blocking=True)
+            if t is None:
+                return
+            yield t
+
+    def iter_batches(self) -> Iterator[Batch[bytes]]:
+        """Batches of bytes with the offset after each; follows the live mode."""
+        for t in self._pull("bytes"):
+            yield Batch(*t)
+
+    def iter_text_batches(self) -> Iterator[Batch[str]]:
+        """Batches of text (a character split between responses comes whole in the second)."""
+        for t in self._pull("text"):
+            yield Batch(*t)
+
+    def iter_json_batches(self) -> Iterator[Batch[list[Any]]]:
+        """Batches of JSON messages."""
+        for t in self._pull("json"):
+            yield _json_batch(t)
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """Byte chunks (empty ones skipped); follows the live mode."""
+        for t in self._pull("bytes"):
+            if t[0]:
+                yield t[0]
+
+    def iter_text(self) -> Iterator[str]:
+        """Text chunks (empty ones skipped)."""
+        for t in self._pull("text"):
+            if t[0]:
+                yield t[0]
+
+    def iter_json(self) -> Iterator[Any]:
+        """JSON messages one by one."""
+        for t in self._pull("json"):
+            for m in t[0]:
+                yield json.loads(m)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Iterates byte chunks (:meth:`iter_bytes`)."""
+        return self.iter_bytes()
+
+    def __enter__(self: _R) -> _R:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncStreamResponse(_Response):
+    """A read in progress, for asyncio (from :func:`astream` or
+    :meth:`AsyncDurableStream.stream`). Same consumers as :class:`StreamResponse`, awaited
+    or with ``async for``; cancelling the task that waits ends the request. Use ``async with``
+    to end the read on exit."""
+
+    __slots__ = ()
+
+    async def read_bytes(self) -> bytes:
+        """All bytes up to the first up-to-date point (or the end of a closed stream)."""
+        return await self._native.read_bytes(blocking=False)
+
+    async def read_text(self) -> str:
+        """All text up to the first up-to-date point."""
+        return await self._native.read_text(blocking=False)
+
+    async def read_json(self) -> list[Any]:
+        """All JSON messages up to the first up-to-date point."""
+        return [json.loads(m) for m in await self._native.read_json(blocking=False)]
+
+    async def _pull(self, kind: str) -> AsyncIterator[tuple[Any, str, str | None, bool, bool]]:
+        b = self._native.batches(kind)
+        while True:
+            t = await b.next(blocking=False)
+            if t is None:
+                return
+            yield t
+
+    async def iter_batches(self) -> AsyncIterator[Batch[bytes]]:
+        """Batches of bytes with the offset after each; follows the live mode."""
+        async for t in self._pull("bytes"):
+            yield Batch(*t)
+
+    async def iter_text_batches(self) -> AsyncIterator[Batch[str]]:
+        """Batches of text."""
+        async for t in self._pull("text"):
+            yield Batch(*t)
+
+    async def iter_json_batches(self) -> AsyncIterator[Batch[list[Any]]]:
+        """Batches of JSON messages."""
+        async for t in self._pull("json"):
+            yield _json_batch(t)
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Byte chunks (empty ones skipped)."""
+        async for t in self._pull("bytes"):
+            if t[0]:
+                yield t[0]
+
+    async def iter_text(self) -> AsyncIterator[str]:
+        """Text chunks (empty ones skipped)."""
+        async for t in self._pull("text"):
+            if t[0]:
+                yield t[0]
+
+    async def iter_json(self) -> AsyncIterator[Any]:
+        """JSON messages one by one."""
+        async for t in self._pull("json"):
+            for m in t[0]:
+                yield json.loads(m)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """Iterates byte chunks (:meth:`iter_bytes`)."""
+        return self.iter_bytes()
+
+    async def __aenter__(self: _AR) -> _AR:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _read_kwargs(
+    offset: str,
+    live: Live,
+    json: bool,
+    headers: Mapping[str, object] | None,
+    params: Mapping[str, object] | None,
+    retry: RetryPolicy | None,
+    on_error: object | None,
+) -> dict[str, Any]:
+    if not isinstance(offset, str):
+        raise TypeError(
+            f'offset must be a str ("-1", "now" or a saved offset), not {type(offset).__name__}'
+        )
+    if on_error is not None and not callable(on_error):
+        raise TypeError("on_error must be a callable")
+    return {
+        "offset": offset,
+        "live": _live(live),
+        "json": json,
+        "headers": _pairs(headers, "headers"),
+        "params": _pairs(params, "params"),
+        "retry": _policy(retry),
+        "on_error": on_error,
+    }
+
+
+def stream(
+    url: str,
+    *,
+    offset: str = "-1",
+    live: Live = False,
+    json: bool = False,
+    headers: Mapping[str, str | Callable[[], str]] | None = None,
+    params: Mapping[str, str | Callable[[], str]] | None = None,
+    retry: RetryPolicy | None = None,
+    on_error: OnError | None = None,
+    client: _native.Client | None = None,
+) -> StreamResponse:
+    """Reads the stream at ``url`` (blocking): sends the first request and returns the
+    response to consume.
+
+    Args:
+        url: The stream URL.
+        offset: Where to start: ``"-1"`` (the beginning, the default), ``"now"`` (only what
+            is appended from now on) or an offset saved from an earlier read.
+        live: ``False`` (stop when caught up), ``True``/``"auto"``, ``"long-poll"`` or
+            ``"sse"``; see :data:`Live`. Every mode ends when the stream is closed.
+        json: Treat the data as JSON messages even if the content type is not JSON.
+        headers: Headers for every request of the read (strings or callables).
+        params: Query parameters, like ``headers``.
+        retry: Retries of failed requests (default: 0.1 s to 60 s, no limit on retries).
+        on_error: See :data:`OnError`.
+        client: HTTP settings (default: the shared client).
+
+    Raises:
+        StreamNotFoundError: There is no stream at ``url`` (and other errors of the first
+            request, after retries and ``on_error``).
+    """
+    kw = _read_kwargs(offset, live, json, headers, params, retry, on_error)
+    return StreamResponse(_native.read(url, blocking=True, client=client, **kw))
+
+
+async def astream(
+    url: str,
+    *,
+    offset: str = "-1",
+    live: Live = False,
+    json: bool = False,
+    headers: Mapping[str, str | Callable[[], str | Awaitable[str]]] | None = None,
+    params: Mapping[str, str | Callable[[], str | Awaitable[str]]] | None = None,
+    retry: RetryPolicy | None = None,
+    on_error: AsyncOnError | None = None,
+    client: _native.Client | None = None,
+) -> AsyncStreamResponse:
+    """Like :func:`stream`, for asyncio: ``resp = await astream(url, live=True)``."""
+    kw = _read_kwargs(offset, live, json, headers, params, retry, on_error)
+    return AsyncStreamResponse(await _native.read(url, blocking=False, client=client, **kw))

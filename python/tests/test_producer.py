@@ -1,0 +1,304 @@
+"""The idempotent producer in both flavours: receipts, flush, close, detach, restart,
+auto-claim, errors, on_error, BufferFull without blocking the loop, and fork()."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+from conftest import inject, raw_json, raw_read
+
+from durable_streams_client import (
+    AlreadyClosedError,
+    AsyncDurableStream,
+    AsyncIdempotentProducer,
+    AsyncReceipt,
+    BufferFullError,
+    Delivery,
+    DurableStream,
+    DurableStreamError,
+    IdempotentProducer,
+    InvalidArgumentError,
+    ProducerMetrics,
+    Receipt,
+    StaleEpochError,
+    StreamClosedError,
+)
+
+
+def make(url: str, ct: str = "application/json") -> DurableStream:
+    s = DurableStream(url)
+    s.create(content_type=ct)
+    return s
+
+
+def test_append_receipts_flush_close(url: str) -> None:
+    s = make(url)
+    p = IdempotentProducer(s, "writer-1", linger_ms=1)
+    receipts = [p.append_json({"i": i}) for i in range(10)]
+    assert all(isinstance(r, Receipt) for r in receipts)
+    p.flush()
+    assert p.pending_count == 0
+    d = receipts[-1].result()
+    assert isinstance(d, Delivery)
+    assert d.epoch == 0
+    assert not d.duplicate
+    assert d.offset == p.last_offset
+    assert receipts[0].done()
+    assert receipts[3].message_number == 3
+    m = p.metrics()
+    assert isinstance(m, ProducerMetrics)
+    assert m.messages == 10
+    assert m.appended_messages == 10
+    final = p.close()
+    assert final is not None
+    assert p.close() == final  # idempotent
+    assert raw_json(url) == [{"i": i} for i in range(10)]
+    with pytest.raises(AlreadyClosedError):
+        p.append("1")
+    with pytest.raises(StreamClosedError):
+        s.append("2")
+
+
+def test_close_with_a_final_message(url: str) -> None:
+    s = make(url, "text/plain")
+    p = IdempotentProducer(s, "w")
+    p.append("a")
+    p.append(bytearray(b"b"))
+    p.append(memoryview(b"c"))
+    p.close("end")
+    assert raw_read(url) == b"abcend"
+
+
+def test_append_refuses_objects(url: str) -> None:
+    p = IdempotentProducer(make(url), "w")
+    with pytest.raises(TypeError, match=r"json\.dumps"):
+        p.append({"a": 1})  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError):
+        p.append("{not json")
+    with pytest.raises(TypeError):
+        IdempotentProducer(AsyncDurableStream(url), "w")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError):
+        IdempotentProducer(make(url), "w", max_in_flight=0)
+    p.detach()
+
+
+def test_context_manager_flushes_and_detaches(url: str) -> None:
+    s = make(url)
+    with IdempotentProducer(s, "w") as p:
+        p.append_json(1)
+        p.append_json(2)
+    assert raw_json(url) == [1, 2]
+    with pytest.raises(AlreadyClosedError):
+        p.append_json(3)
+    s.append_json(3)  # the stream stays open
+    assert s.head().closed is False
+
+
+def test_auto_claim_and_stale_epoch(url: str) -> None:
+    s = make(url)
+    old = IdempotentProducer(s, "w", epoch=5)
+    old.append_json("old")
+    old.flush()
+    fenced = IdempotentProducer(s, "w", epoch=2)
+    r = fenced.append_json("stale")
+    with pytest.raises(StaleEpochError) as e:
+        r.result()
+    assert e.value.current_epoch == 5
+    claimed = IdempotentProducer(s, "w", epoch=2, auto_claim=True)
+    d = claimed.append_json("claimed").result()
+    assert d.epoch == 6
+    assert claimed.epoch == 6
+    claimed.restart()
+    assert claimed.epoch == 7
+    assert claimed.next_seq == 0
+    claimed.close()
+    assert raw_json(url) == ["old", "claimed"]
+
+
+def test_on_error_is_called_outside_the_producer_task(url: str) -> None:
+    s = make(url)
+    IdempotentProducer(s, "w", epoch=3).append_json(0).result()
+    errors: list[DurableStreamError] = []
+    called = threading.Event()
+
+    def on_error(e: DurableStreamError) -> None:
+        errors.append(e)
+        called.set()
+
+    p = IdempotentProducer(s, "w", epoch=1, on_error=on_error)
+    p.append_json(1)
+    with pytest.raises(StaleEpochError):
+        p.flush()
+    assert called.wait(5)
+    assert isinstance(errors[0], StaleEpochError)
+
+
+def test_computed_headers_reach_the_server(url: str) -> None:
+    s = make(url)
+    calls = 0
+
+    def token() -> str:
+        nonlocal calls
+        calls += 1
+        return "t"
+
+    with IdempotentProducer(s, "w", headers={"X-Token": token}) as p:
+        p.append_json(1)
+    assert calls >= 1
+
+
+def test_blocking_append_waits_for_room(url: str) -> None:
+    """A full buffer makes append wait (GIL released: this thread's timer still runs)."""
+    s = make(url, "text/plain")
+    inject(url, delayMs=600, method="POST")
+    p = IdempotentProducer(s, "w", max_buffered_bytes=10, linger_ms=0, max_in_flight=1)
+    p.append("0123456789")
+    with pytest.raises(BufferFullError) as e:
+        p.try_append("x")
+    assert e.value.limit == 10
+    ticks = 0
+
+    def tick() -> None:
+        nonlocal ticks
+        ticks += 1
+
+    timer = threading.Timer(0.1, tick)
+    timer.start()
+    started = time.monotonic()
+    p.append("abc").result()
+    timer.join()
+    assert time.monotonic() - started > 0.3
+    assert ticks == 1
+    p.close()
+    assert raw_read(url) == b"0123456789abc"
+
+
+def test_async_buffer_full_never_blocks_the_loop(url: str) -> None:
+    s = make(url, "text/plain")
+    inject(url, delayMs=800, method="POST")
+
+    async def main() -> tuple[float, int]:
+        a = AsyncDurableStream(url)
+        async with AsyncIdempotentProducer(
+            a, "w", max_buffered_bytes=10, linger_ms=0, max_in_flight=1
+        ) as p:
+            first = p.append("0123456789")
+            assert isinstance(first, AsyncReceipt)
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0.01)
+
+            t = asyncio.create_task(ticker())
+            started = time.monotonic()
+            with pytest.raises(BufferFullError):
+                p.append("x")
+            fast = time.monotonic() - started
+            r = await p.append_wait("y")  # waits for room without blocking the loop
+            d = await r
+            await first
+            t.cancel()
+            assert d.offset is not None
+            return fast, ticks
+
+    fast, ticks = asyncio.run(main())
+    assert fast < 0.05
+    assert ticks >= 20
+    assert raw_read(url) == b"0123456789y"
+    s.append("z")
+
+
+def test_async_equals_blocking(server: str, url: str) -> None:
+    blocking_url = url + "-b"
+    s = make(blocking_url)
+    with IdempotentProducer(s, "w") as p:
+        deliveries = [p.append_json({"i": i}) for i in range(5)]
+        p.flush()
+        b = [(d.result().epoch, d.result().duplicate) for d in deliveries]
+
+    async def main() -> list[tuple[int, bool]]:
+        a = AsyncDurableStream(url)
+        await a.create(content_type="application/json")
+        errors: list[Any] = []
+        p = AsyncIdempotentProducer(a, "w", on_error=errors.append)
+        rs = [p.append_json({"i": i}) for i in range(5)]
+        await p.flush()
+        out = [((await r).epoch, (await r).duplicate) for r in rs]
+        assert await p.close() is not None
+        assert errors == []
+        return out
+
+    assert asyncio.run(main()) == b
+    assert raw_json(url) == raw_json(blocking_url)
+
+
+def test_async_on_error_runs_on_the_loop(url: str) -> None:
+    make(url)
+    IdempotentProducer(DurableStream(url), "w", epoch=3).append_json(0).result()
+
+    async def main() -> bool:
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        on_loop: list[bool] = []
+
+        def on_error(e: DurableStreamError) -> None:
+            on_loop.append(asyncio.get_running_loop() is loop)
+            done.set()
+
+        p = AsyncIdempotentProducer(AsyncDurableStream(url), "w", epoch=1, on_error=on_error)
+        r = p.append_json(1)
+        with pytest.raises(StaleEpochError):
+            await r
+        await asyncio.wait_for(done.wait(), 5)
+        with pytest.raises(StaleEpochError):  # a fenced producer stays fenced
+            await p.detach()
+        return on_loop == [True]
+
+    assert asyncio.run(main())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_producer_used_after_fork(url: str) -> None:
+    s = make(url)
+    p = IdempotentProducer(s, "w")
+    p.append_json("parent").result()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = b"no error"
+        try:
+            p.append_json("child")
+        except AlreadyClosedError as e:
+            status = b"ok" if "fork()" in str(e) else str(e).encode()
+        except BaseException as e:
+            status = repr(e).encode()
+        try:
+            with IdempotentProducer(DurableStream(url), "child", epoch=0) as c:
+                c.append_json("fresh child")
+        except BaseException as e:
+            status = repr(e).encode()
+        os.write(write_fd, status)
+        os._exit(0)
+    os.close(write_fd)
+    try:
+        ready, _, _ = select.select([read_fd], [], [], 20)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        report = os.read(read_fd, 4096) if ready else b"child timed out"
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    assert report == b"ok"
+    p.append_json("parent again")
+    p.close()
+    assert raw_json(url) == ["parent", "fresh child", "parent again"]

@@ -1,0 +1,323 @@
+"""Reading: stream()/astream() and DurableStream.stream(), every consumer in both flavours,
+metadata, errors, on_error, cancellation, Ctrl-C, threads and fork()."""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import os
+import select
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+from conftest import inject
+
+import durable_streams_client as ds
+from durable_streams_client import (
+    AlreadyClosedError,
+    AlreadyConsumedError,
+    AsyncDurableStream,
+    AsyncStreamResponse,
+    Batch,
+    DurableStream,
+    InvalidArgumentError,
+    RetryPolicy,
+    StreamNotFoundError,
+    StreamResponse,
+    UnauthorizedError,
+)
+
+
+def json_stream(url: str, n: int = 3, close: bool = False) -> DurableStream:
+    s = DurableStream(url)
+    s.create(content_type="application/json")
+    for i in range(n):
+        s.append_json({"i": i})
+    if close:
+        s.close()
+    return s
+
+
+def test_read_json_all_at_once(url: str) -> None:
+    json_stream(url)
+    with ds.stream(url) as resp:
+        assert isinstance(resp, StreamResponse)
+        assert resp.start_offset == "-1"
+        assert resp.live == "off"
+        assert resp.content_type == "application/json"
+        assert resp.is_json
+        assert resp.read_json() == [{"i": 0}, {"i": 1}, {"i": 2}]
+        assert resp.up_to_date
+        assert not resp.stream_closed
+        assert resp.offset != "-1"
+        with pytest.raises(AlreadyConsumedError):
+            resp.read_json()
+
+
+def test_read_bytes_and_text(url: str) -> None:
+    s = DurableStream(url)
+    s.create(content_type="text/plain")
+    s.append("héllo ")
+    s.append(b"world")
+    assert s.stream().read_bytes() == "héllo world".encode()
+    assert s.stream().read_text() == "héllo world"
+    assert list(s.stream()) == [b"h\xc3\xa9llo world"]
+    assert "".join(s.stream().iter_text()) == "héllo world"
+
+
+def test_batches_resume_from_their_offset(url: str) -> None:
+    s = json_stream(url)
+    batches = list(s.stream().iter_json_batches())
+    assert all(isinstance(b, Batch) for b in batches)
+    assert [m for b in batches for m in b.data] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert batches[-1].up_to_date
+    saved = batches[-1].offset
+    s.append_json({"i": 3})
+    resp = s.stream(offset=saved)
+    assert resp.read_json() == [{"i": 3}]
+    assert list(s.stream(offset=resp.offset).iter_json()) == []
+    raw = list(s.stream().iter_batches())
+    assert isinstance(raw[0].data, bytes)
+    text = list(s.stream().iter_text_batches())
+    assert isinstance(text[0].data, str)
+
+
+def test_closed_stream_reports_stream_closed(url: str) -> None:
+    json_stream(url, close=True)
+    resp = ds.stream(url, live=True)
+    assert list(resp.iter_json()) == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert resp.stream_closed
+    assert resp.live == "auto"
+
+
+def test_json_flag_on_a_text_stream(url: str) -> None:
+    s = DurableStream(url)
+    s.create(content_type="text/plain")
+    s.append('[{"a": 1}]')
+    with pytest.raises(InvalidArgumentError):
+        s.stream().read_json()
+    assert s.stream(json=True).read_json() == [{"a": 1}]
+
+
+def test_errors(url: str) -> None:
+    with pytest.raises(StreamNotFoundError):
+        ds.stream(url)
+    json_stream(url)
+    with pytest.raises(InvalidArgumentError, match="live must be"):
+        ds.stream(url, live="websocket")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="offset"):
+        ds.stream(url, offset=5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("live", ["long-poll", "sse"])
+def test_live_read_sees_new_data(url: str, live: Any) -> None:
+    s = json_stream(url, n=1)
+    got: list[Any] = []
+    with s.stream(live=live) as resp:
+        threading.Timer(0.3, lambda: s.append_json({"i": 1})).start()
+        threading.Timer(0.6, s.close).start()
+        for m in resp.iter_json():
+            got.append(m)
+    assert got == [{"i": 0}, {"i": 1}]
+    assert resp.stream_closed
+
+
+def test_offset_now_skips_existing_data(url: str) -> None:
+    s = json_stream(url)
+    assert s.stream(offset="now").read_json() == []
+
+
+def test_headers_params_and_on_error(url: str) -> None:
+    """on_error answers a 401 with a fresh header; computed params are used."""
+    s = json_stream(url)
+    inject(url, status=401, count=1, method="GET")
+    seen: list[ds.DurableStreamError] = []
+
+    def on_error(e: ds.DurableStreamError) -> dict[str, Any] | None:
+        seen.append(e)
+        return {"headers": {"X-Token": "fresh"}}
+
+    resp = s.stream(headers={"X-A": "a"}, params={"p": lambda: "1"}, on_error=on_error)
+    assert resp.read_json() == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert len(seen) == 1
+    assert isinstance(seen[0], UnauthorizedError)
+    # Returning None stops the read with the error.
+    inject(url, status=401, count=1, method="GET")
+    with pytest.raises(UnauthorizedError):
+        s.stream(on_error=lambda e: None)
+
+
+def test_retry_policy_is_used(url: str) -> None:
+    s = json_stream(url)
+    inject(url, status=503, count=2, method="GET")
+    p = RetryPolicy(initial_delay=0.01, max_delay=0.02, max_retries=3)
+    assert len(s.stream(retry=p).read_json()) == 3
+
+
+def test_close_ends_a_live_read_promptly(url: str) -> None:
+    s = json_stream(url, n=1)
+    resp = s.stream(live="long-poll")
+    it = resp.iter_json()
+    assert next(it) == {"i": 0}
+    threading.Timer(0.3, resp.close).start()
+    started = time.monotonic()
+    assert list(it) == []
+    assert time.monotonic() - started < 1.0
+    assert resp.closed
+
+
+def test_ctrl_c_interrupts_a_live_read(url: str) -> None:
+    """A long-poll waiting for data is interrupted by KeyboardInterrupt."""
+    s = json_stream(url, n=1)
+    resp = s.stream(live="long-poll")
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            for _ in resp.iter_json():
+                pass
+    finally:
+        timer.join()
+    assert time.monotonic() - started < 1.5
+    resp.close()
+
+
+def test_other_threads_run_during_a_blocking_read(url: str) -> None:
+    s = json_stream(url, n=1)
+    ticks = 0
+    stop = threading.Event()
+
+    def count() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            time.sleep(0.01)
+
+    t = threading.Thread(target=count)
+    t.start()
+    try:
+        with s.stream(live="long-poll") as resp:
+            threading.Timer(0.5, s.close).start()
+            assert list(resp.iter_json()) == [{"i": 0}]
+    finally:
+        stop.set()
+        t.join()
+    assert ticks >= 20  # the counting thread ran while the read waited
+
+
+def test_async_equals_blocking(url: str) -> None:
+    json_stream(url, n=5)
+    blocking = {
+        "all": ds.stream(url).read_json(),
+        "iter": list(ds.stream(url).iter_json()),
+        "batches": [(b.data, b.offset) for b in ds.stream(url).iter_json_batches()],
+        "bytes": ds.stream(url).read_bytes(),
+        "chunks": list(ds.stream(url)),
+        "text": ds.stream(url).read_text(),
+    }
+
+    async def main() -> dict[str, Any]:
+        a = AsyncDurableStream(url)
+        r = await a.stream()
+        assert isinstance(r, AsyncStreamResponse)
+        out: dict[str, Any] = {"all": await r.read_json()}
+        out["iter"] = [m async for m in (await ds.astream(url)).iter_json()]
+        out["batches"] = [
+            (b.data, b.offset) async for b in (await ds.astream(url)).iter_json_batches()
+        ]
+        out["bytes"] = await (await ds.astream(url)).read_bytes()
+        out["chunks"] = [c async for c in await ds.astream(url)]
+        out["text"] = await (await a.stream()).read_text()
+        async with await a.stream() as r2:
+            await r2.read_json()
+            with pytest.raises(AlreadyConsumedError):
+                await r2.read_text()
+        return out
+
+    assert asyncio.run(main()) == blocking
+
+
+def test_async_on_error_may_be_async(url: str) -> None:
+    json_stream(url)
+    inject(url, status=401, count=1, method="GET")
+
+    async def on_error(e: ds.DurableStreamError) -> dict[str, Any] | None:
+        await asyncio.sleep(0)
+        return {"params": {"retry": "1"}}
+
+    async def main() -> list[Any]:
+        return await (await ds.astream(url, on_error=on_error)).read_json()
+
+    assert len(asyncio.run(main())) == 3
+
+
+def test_cancelling_a_task_ends_an_async_live_read(url: str) -> None:
+    json_stream(url, n=1)
+
+    async def main() -> float:
+        resp = await ds.astream(url, live="long-poll")
+        got: list[Any] = []
+
+        async def consume() -> None:
+            async for m in resp.iter_json():
+                got.append(m)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.5)
+        assert got == [{"i": 0}]
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 0.5
+
+
+def test_async_close_ends_the_read(url: str) -> None:
+    json_stream(url, n=1)
+
+    async def main() -> list[Any]:
+        async with await ds.astream(url, live=True) as resp:
+            asyncio.get_running_loop().call_later(0.3, resp.close)
+            return [m async for m in resp.iter_json()]
+
+    assert asyncio.run(main()) == [{"i": 0}]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_response_used_after_fork(url: str) -> None:
+    json_stream(url)
+    resp = ds.stream(url)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = b"no error"
+        try:
+            resp.read_json()
+        except AlreadyClosedError as e:
+            status = b"ok" if "fork()" in str(e) else str(e).encode()
+        except BaseException as e:
+            status = repr(e).encode()
+        try:
+            if ds.stream(url).read_json() != [{"i": 0}, {"i": 1}, {"i": 2}]:
+                status = b"fresh read failed"
+        except BaseException as e:
+            status = repr(e).encode()
+        os.write(write_fd, status)
+        os._exit(0)
+    os.close(write_fd)
+    try:
+        ready, _, _ = select.select([read_fd], [], [], 20)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        report = os.read(read_fd, 4096) if ready else b"child timed out"
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    assert report == b"ok"
+    assert len(resp.read_json()) == 3  # the parent's response is unaffected
