@@ -58,6 +58,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<producer::Producer>()?;
     m.add_class::<producer::Receipt>()?;
     m.add_function(wrap_pyfunction!(read, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::shutdown, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     logging::install(m.py());
     Ok(())

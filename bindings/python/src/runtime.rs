@@ -34,7 +34,7 @@ pub(crate) struct Generation {
     /// Distinguishes generations, so handles notice that they must rebuild.
     pub(crate) id: u64,
     pid: u32,
-    runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Handle,
     /// The client of handles built without one.
     pub(crate) client: Client,
 }
@@ -42,11 +42,13 @@ pub(crate) struct Generation {
 impl Generation {
     /// A handle to this generation's runtime (producers run their task on it).
     pub(crate) fn handle(&self) -> tokio::runtime::Handle {
-        self.runtime.handle().clone()
+        self.runtime.clone()
     }
 }
 
-static CURRENT: Mutex<Option<Arc<Generation>>> = Mutex::new(None);
+/// The current generation, and the runtime it owns (kept apart so [`shutdown`] can stop it
+/// while handles still hold the generation).
+static CURRENT: Mutex<Option<(Arc<Generation>, tokio::runtime::Runtime)>> = Mutex::new(None);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The generation of this process, built on first use and again after `fork()`.
@@ -55,7 +57,7 @@ pub(crate) fn current() -> PyResult<Arc<Generation>> {
         .lock()
         .map_err(|_| PyRuntimeError::new_err("durable_streams_client: runtime lock poisoned"))?;
     let pid = std::process::id();
-    if let Some(g) = slot.as_ref().filter(|g| g.pid == pid) {
+    if let Some((g, _)) = slot.as_ref().filter(|(g, _)| g.pid == pid) {
         return Ok(Arc::clone(g));
     }
     if let Some(inherited) = slot.take() {
@@ -71,11 +73,32 @@ pub(crate) fn current() -> PyResult<Arc<Generation>> {
     let g = Arc::new(Generation {
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         pid,
-        runtime,
+        runtime: runtime.handle().clone(),
         client,
     });
-    *slot = Some(Arc::clone(&g));
+    *slot = Some((Arc::clone(&g), runtime));
     Ok(g)
+}
+
+/// Stops this process's runtime, dropping every task still running (live reads left open,
+/// producers not closed), so that no worker thread calls into Python while the interpreter
+/// finalizes. Registered with `atexit` by the package. A later call builds a new runtime.
+#[pyfunction]
+pub(crate) fn shutdown(py: Python<'_>) -> PyResult<()> {
+    let taken = CURRENT
+        .lock()
+        .map_err(|_| PyRuntimeError::new_err("durable_streams_client: runtime lock poisoned"))?
+        .take();
+    match taken {
+        Some((g, runtime)) if g.pid == std::process::id() => {
+            // Workers may be waiting for the GIL to finish a callback: let them have it.
+            py.detach(|| runtime.shutdown_timeout(Duration::from_secs(1)));
+        }
+        // Inherited from the parent through fork(): its threads do not exist here.
+        Some(inherited) => std::mem::forget(inherited),
+        None => {}
+    }
+    Ok(())
 }
 
 /// Runs `fut` for a Python caller: to completion with the GIL released when `blocking`, or as
@@ -104,7 +127,7 @@ where
 
 /// Drives `fut` on this thread with the GIL released, checking for signals between slices.
 /// A pending `KeyboardInterrupt` (or any exception a signal handler raises) drops the future.
-fn block_on<F, T>(py: Python<'_>, runtime: &tokio::runtime::Runtime, fut: F) -> PyResult<T>
+fn block_on<F, T>(py: Python<'_>, runtime: &tokio::runtime::Handle, fut: F) -> PyResult<T>
 where
     F: Future<Output = Result<T, Error>> + Send,
     T: Send,

@@ -9,6 +9,8 @@ A stream is a URL. :class:`DurableStream` (blocking) and :class:`AsyncDurableStr
 ``durable_streams_client``.
 """
 
+import atexit
+
 from ._errors import (
     AlreadyClosedError,
     AlreadyConsumedError,
@@ -34,6 +36,7 @@ from ._errors import (
     UnauthorizedError,
 )
 from ._native import Client, __version__
+from ._native import shutdown as _shutdown
 from ._producer import (
     AsyncIdempotentProducer,
     AsyncReceipt,
@@ -105,3 +108,7 @@ __all__ = [
     "astream",
     "stream",
 ]
+
+# Stop the native runtime before the interpreter finalizes: a read or producer left running would
+# otherwise let a worker thread call into a finalizing interpreter.
+atexit.register(_shutdown)

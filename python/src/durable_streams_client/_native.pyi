@@ -280,3 +280,6 @@ class Producer:
     def close(
         self, final_message: _Payload | None, *, blocking: Literal[False]
     ) -> Awaitable[str | None]: ...
+
+def shutdown() -> None:
+    """Stops the runtime and drops every task still running (registered with ``atexit``)."""
