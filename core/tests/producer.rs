@@ -1040,3 +1040,75 @@ async fn wait_for_room_returns_once_the_buffer_drains() {
     p.flush().await.unwrap();
     assert_eq!(raw_json(s.url().as_str()).await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appenders_keep_each_ones_order_and_lose_nothing() {
+    let s = json_stream("p-concurrent").await;
+    // A handle that learns the content type late, so the first batches are framed by the
+    // task and the later ones by the appenders; small batches and a short linger, so batches
+    // are sealed both by appenders (size) and by the task (linger) while others append.
+    let lazy = DurableStream::builder(s.url().as_str())
+        .client(client())
+        .build()
+        .unwrap();
+    let p = lazy
+        .producer("concurrent")
+        .linger(Duration::from_millis(1))
+        .max_batch_bytes(2048)
+        .max_in_flight(3)
+        .build()
+        .unwrap();
+    const PER: u64 = 3000;
+    let mut threads = Vec::new();
+    for t in 0..3u64 {
+        let p = p.clone();
+        threads.push(std::thread::spawn(move || {
+            for i in 0..PER {
+                p.append_blocking(format!(r#"{{"t":{t},"i":{i}}}"#)).unwrap();
+                if i % 500 == 0 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }));
+    }
+    let tasks: Vec<_> = (3..5u64)
+        .map(|t| {
+            let p = p.clone();
+            tokio::spawn(async move {
+                for i in 0..PER {
+                    p.append(format!(r#"{{"t":{t},"i":{i}}}"#)).await.unwrap();
+                    if i % 700 == 0 {
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    // A flush racing the appenders covers what was appended before it.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let before = p.metrics().appended_messages;
+    p.flush().await.unwrap();
+    assert!(p.metrics().messages >= before);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    p.flush().await.unwrap();
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(items.len() as u64, 5 * PER);
+    for t in 0..5u64 {
+        let seen: Vec<u64> = items
+            .iter()
+            .filter(|v| v["t"].as_u64() == Some(t))
+            .map(|v| v["i"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seen, (0..PER).collect::<Vec<_>>(), "appender {t}");
+    }
+    let m = p.metrics();
+    assert_eq!((m.appended_messages, m.messages), (5 * PER, 5 * PER));
+    assert!(m.batches > 20, "small batches expected, got {}", m.batches);
+    assert_eq!(m.failed_messages, 0);
+    assert_eq!(p.pending_count(), 0);
+}

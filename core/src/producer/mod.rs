@@ -1,16 +1,18 @@
 //! The idempotent producer: batched, pipelined, exactly-once appends to one stream.
 //!
-//! One background task owns everything that changes (the open batch, sequence numbers, the
-//! requests in flight); the handle only validates a message, reserves room for it and hands it
-//! over through a channel. See [`IdempotentProducer`].
+//! The appending threads validate a message, reserve room for it and copy it into the open
+//! batch (see `batch`); one background task owns the rest (sealed batches, sequence numbers,
+//! the requests in flight) and takes whole batches through a channel. See
+//! [`IdempotentProducer`].
 
+mod batch;
 mod json;
 mod task;
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +25,7 @@ use crate::retry::RetryPolicy;
 use crate::stream::DurableStream;
 use crate::values::{RequestExtras, Value};
 
+use batch::{Acc, Batch, Framing};
 use task::{Cmd, Config, OutcomeLog};
 
 /// The largest epoch or sequence number the protocol allows (2^53 - 1).
@@ -72,11 +75,11 @@ pub(crate) struct Shared {
     pub(crate) outcomes: Mutex<OutcomeLog>,
     pub(crate) settled_rx: watch::Receiver<u64>,
     pub(crate) counters: Counters,
-    /// Message bytes sent to the task and not yet taken from the channel.
-    pub(crate) unseen: AtomicUsize,
-    /// `unseen` at which `append` wakes the task (a full batch's worth).
-    wake_at: usize,
-    /// Wakes the task for a control or a full batch's worth of messages.
+    /// The open batch and the message counter (see `batch`).
+    pub(crate) acc: Mutex<Acc>,
+    max_batch_bytes: usize,
+    max_batch_messages: usize,
+    /// Wakes the task when a batch opens (to start its linger) or a control is sent.
     pub(crate) wake: Notify,
     runtime: tokio::runtime::Handle,
 }
@@ -322,8 +325,7 @@ impl IdempotentProducerBuilder {
         self
     }
 
-    /// The message count at which a batch is closed (default: no limit). A batch closed by
-    /// its count is sent at the producer's next wake-up (at most the linger later).
+    /// The message count at which a batch is closed (default: no limit).
     pub fn max_batch_messages(mut self, messages: usize) -> Self {
         self.max_batch_messages = Some(messages);
         self
@@ -483,8 +485,12 @@ impl IdempotentProducerBuilder {
             outcomes: Mutex::new(OutcomeLog::default()),
             settled_rx,
             counters: Counters::default(),
-            unseen: AtomicUsize::new(0),
-            wake_at: self.max_batch_bytes,
+            acc: Mutex::new(Acc {
+                next_no: 0,
+                open: None,
+            }),
+            max_batch_bytes: self.max_batch_bytes,
+            max_batch_messages: self.max_batch_messages.unwrap_or(usize::MAX),
             wake: Notify::new(),
             runtime: runtime.clone(),
         });
@@ -647,24 +653,84 @@ impl IdempotentProducer {
         Ok((size, validated))
     }
 
-    fn enqueue(&self, data: Bytes, validated: bool) -> Result<Receipt> {
-        let len = data.len();
-        let unseen = self.shared.unseen.fetch_add(len, Ordering::AcqRel);
-        let no = self.shared.next_msg.fetch_add(1, Ordering::AcqRel);
-        if self
-            .tx
-            .send(Cmd::Msg {
-                no,
-                data,
-                validated,
-            })
-            .is_err()
-        {
-            self.shared.release(len);
-            return Err(self.shared.closed_error());
+    fn lock_acc(&self) -> Result<MutexGuard<'_, Acc>> {
+        self.shared
+            .acc
+            .lock()
+            .map_err(|_| self.shared.closed_error())
+    }
+
+    /// Hands a sealed batch to the task (called with the accumulator locked, so batches
+    /// arrive in order). A batch the task can no longer take gives its room back; its
+    /// receipts then fail with [`Error::AlreadyClosed`].
+    fn hand_over(&self, batch: Batch) {
+        if let Err(mpsc::error::SendError(Cmd::Batch(b))) = self.tx.send(Cmd::Batch(batch)) {
+            self.shared.release(b.bytes);
         }
-        let wake_at = self.shared.wake_at;
-        if unseen < wake_at && unseen + len >= wake_at {
+    }
+
+    /// Copies a message (whose room is reserved) into the open batch.
+    fn enqueue(&self, data: &[u8], validated: bool) -> Result<Receipt> {
+        let len = data.len();
+        let mut acc = match self.lock_acc() {
+            Ok(acc) => acc,
+            Err(e) => {
+                self.shared.release(len);
+                return Err(e);
+            }
+        };
+        // Checked again under the lock: a close or detach takes it before choosing which
+        // messages it covers, so no message can slip in after that.
+        if self.shared.state.load(Ordering::Acquire) != STATE_OPEN || self.tx.is_closed() {
+            drop(acc);
+            self.shared.release(len);
+            return Err(self
+                .check_open()
+                .err()
+                .unwrap_or_else(|| self.shared.closed_error()));
+        }
+        let no = acc.next_no;
+        let max = self.shared.max_batch_bytes;
+        if acc
+            .open
+            .as_ref()
+            .is_some_and(|b| b.would_overflow(len, max))
+        {
+            if let Some(full) = acc.open.take() {
+                self.hand_over(full);
+            }
+        }
+        let opened = acc.open.is_none();
+        let json_batch = match &acc.open {
+            Some(b) => matches!(b.framing, Framing::Json),
+            None => self.shared.is_json() == Some(true),
+        };
+        if json_batch && !validated {
+            // The content type became known between `admit` and here.
+            if let Err(e) = validate_json(data) {
+                drop(acc);
+                self.shared.release(len);
+                return Err(e);
+            }
+        }
+        let batch = acc.open.get_or_insert_with(|| {
+            let framing = match self.shared.is_json() {
+                Some(true) => Framing::Json,
+                Some(false) => Framing::Raw,
+                None => Framing::Unknown(Vec::new()),
+            };
+            Batch::new(no, framing, max, len)
+        });
+        batch.push(data, validated);
+        if batch.is_full(max, self.shared.max_batch_messages) {
+            if let Some(full) = acc.open.take() {
+                self.hand_over(full);
+            }
+        }
+        acc.next_no = no + 1;
+        self.shared.next_msg.store(no + 1, Ordering::Release);
+        drop(acc);
+        if opened {
             self.shared.wake.notify_one();
         }
         Ok(Receipt {
@@ -690,7 +756,7 @@ impl IdempotentProducer {
                 })
             }
         }
-        self.enqueue(data, validated)
+        self.enqueue(&data, validated)
     }
 
     /// Appends a message, waiting (up to the buffer timeout) for room when the producer holds
@@ -707,7 +773,7 @@ impl IdempotentProducer {
             Ok(permit) => permit.forget(),
             Err(_) => self.acquire_waiting(size).await?,
         }
-        self.enqueue(data, validated)
+        self.enqueue(&data, validated)
     }
 
     async fn acquire_waiting(&self, size: u32) -> Result<()> {
@@ -745,7 +811,7 @@ impl IdempotentProducer {
             Ok(permit) => permit.forget(),
             Err(_) => self.shared.runtime.block_on(self.acquire_waiting(size))?,
         }
-        self.enqueue(data, validated)
+        self.enqueue(&data, validated)
     }
 
     /// Serializes `value` and appends it (see [`append`](Self::append)). The output of
@@ -772,11 +838,19 @@ impl IdempotentProducer {
         &self,
         make: impl FnOnce(u64, oneshot::Sender<Result<T>>) -> Cmd,
     ) -> Result<T> {
-        let upto = self.shared.next_msg.load(Ordering::Acquire);
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(upto, reply))
-            .map_err(|_| self.shared.closed_error())?;
+        {
+            // The open batch goes first, then the control covering every message numbered so
+            // far: both under the lock, so no append falls between them.
+            let mut acc = self.lock_acc()?;
+            if let Some(open) = acc.open.take() {
+                self.hand_over(open);
+            }
+            let upto = acc.next_no;
+            self.tx
+                .send(make(upto, reply))
+                .map_err(|_| self.shared.closed_error())?;
+        }
         self.shared.wake.notify_one();
         rx.await.map_err(|_| self.shared.closed_error())?
     }

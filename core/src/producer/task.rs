@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use url::Url;
 
+use super::batch::{Batch, Framing};
 use super::{validate_json, Delivery, ErrorCallback, Shared};
 use crate::error::{Error, Result};
 use crate::http::{
@@ -42,11 +43,8 @@ const NO_SEQ: u64 = u64::MAX;
 
 /// What handles send to the task.
 pub(crate) enum Cmd {
-    Msg {
-        no: u64,
-        data: Bytes,
-        validated: bool,
-    },
+    /// A sealed batch, in message order with the other batches.
+    Batch(Batch),
     Flush {
         upto: u64,
         reply: oneshot::Sender<Result<()>>,
@@ -368,11 +366,13 @@ struct Task {
     fenced_by: Option<u64>,
     queue: VecDeque<Entry>,
     next_id: u64,
+    /// Messages of an `Unknown`-framed batch being placed (sealed at the end of the batch).
     open: Option<Open>,
-    linger_deadline: Option<Instant>,
-    linger_expired: bool,
+    /// The first message number of the next batch to place.
     expect_no: u64,
-    early: BTreeMap<u64, (Bytes, bool)>,
+    /// Batches taken ahead of earlier ones still in the channel, or waiting for the content
+    /// type, by first message number.
+    early: BTreeMap<u64, Batch>,
     requests: JoinSet<Response>,
     request_ids: HashMap<tokio::task::Id, u64>,
     in_flight: usize,
@@ -418,8 +418,6 @@ pub(crate) async fn run(
         queue: VecDeque::new(),
         next_id: 0,
         open: None,
-        linger_deadline: None,
-        linger_expired: false,
         expect_no: 0,
         early: BTreeMap::new(),
         requests: JoinSet::new(),
@@ -447,18 +445,18 @@ impl Task {
             if self.should_exit() {
                 break;
             }
-            let linger_at = self.linger_deadline.filter(|_| !self.linger_expired);
+            // The open batch's linger end, while it is ahead. Once it has passed, the batch
+            // waits for a free request slot (a response wakes the task).
+            let linger_at = self.linger_deadline().filter(|at| *at > Instant::now());
             if let Some(at) = linger_at {
                 if armed_for != Some(at) {
                     sleep.as_mut().reset(at);
                     armed_for = Some(at);
                 }
             }
-            // The channel wakes the task only while no batch is open: then a message must
-            // start the linger clock. With a batch open, messages wait in the channel until
-            // the linger ends, a response arrives, a control comes or `append` reports a full
-            // batch's worth of bytes, so a burst costs one wake-up per batch, not per message.
-            let listen = !self.input_closed && self.open.is_none() && !self.more_input;
+            // Appenders fill the open batch themselves; the channel carries whole batches
+            // and controls, and `wake` says a batch has opened.
+            let listen = !self.input_closed && !self.more_input;
             tokio::select! {
                 Some(res) = self.requests.join_next_with_id(), if !self.requests.is_empty() => {
                     self.on_join(res);
@@ -474,7 +472,6 @@ impl Task {
                 },
                 () = self.shared.wake.notified() => {}
                 () = &mut sleep, if linger_at.is_some() => {
-                    self.linger_expired = true;
                     armed_for = None;
                 }
                 () = std::future::ready(()), if self.more_input => {}
@@ -484,15 +481,22 @@ impl Task {
         if !self.early.is_empty() {
             tracing::warn!(
                 url = %self.shared.display,
-                messages = self.early.len(),
-                "idempotent producer stopped with messages it never received in order"
+                batches = self.early.len(),
+                "idempotent producer stopped with batches it never received in order"
             );
         }
+    }
+
+    /// When the appenders' open batch reaches its linger.
+    fn linger_deadline(&self) -> Option<Instant> {
+        let acc = self.shared.acc.lock().ok()?;
+        acc.open.as_ref().map(|b| b.opened_at + self.cfg.linger)
     }
 
     /// Takes what waits in the channel (up to a limit, so responses are not starved).
     async fn drain(&mut self) {
         self.more_input = false;
+        self.place_early().await;
         if self.input_closed {
             return;
         }
@@ -516,25 +520,21 @@ impl Task {
         self.input_closed
             && self.queue.is_empty()
             && self.open.is_none()
+            && self.early.is_empty()
             && self.controls.is_empty()
             && self.in_flight == 0
+            && self
+                .shared
+                .acc
+                .lock()
+                .map_or(true, |acc| acc.open.is_none())
     }
 
     // ---------------------------------------------------------------- input
 
     async fn on_cmd(&mut self, cmd: Cmd) {
         match cmd {
-            Cmd::Msg {
-                no,
-                data,
-                validated,
-            } => {
-                self.shared.unseen.fetch_sub(data.len(), Ordering::AcqRel);
-                if self.json.is_none() {
-                    self.resolve_content_type().await;
-                }
-                self.on_msg(no, data, validated);
-            }
+            Cmd::Batch(batch) => self.on_batch(batch).await,
             Cmd::Flush { upto, reply } => self.controls.push_back(Control::Flush { upto, reply }),
             Cmd::Restart { upto, reply } => self.controls.push_back(Control::Restart {
                 upto,
@@ -581,16 +581,57 @@ impl Task {
         }
     }
 
-    fn on_msg(&mut self, no: u64, data: Bytes, validated: bool) {
-        if no != self.expect_no {
-            self.early.insert(no, (data, validated));
+    async fn on_batch(&mut self, batch: Batch) {
+        if batch.first_no != self.expect_no {
+            self.early.insert(batch.first_no, batch);
             return;
         }
-        self.place(no, data, validated);
-        self.expect_no += 1;
-        while let Some((data, validated)) = self.early.remove(&self.expect_no) {
-            self.place(self.expect_no, data, validated);
-            self.expect_no += 1;
+        if matches!(batch.framing, Framing::Unknown(_)) && self.json.is_none() {
+            self.resolve_content_type().await;
+        }
+        self.place_batch(batch);
+        self.place_early().await;
+    }
+
+    /// Places the batches that were waiting for the ones before them.
+    async fn place_early(&mut self) {
+        while let Some(batch) = self.early.remove(&self.expect_no) {
+            if matches!(batch.framing, Framing::Unknown(_)) && self.json.is_none() {
+                self.resolve_content_type().await;
+            }
+            self.place_batch(batch);
+        }
+    }
+
+    /// Queues a batch whose turn it is (`first_no == expect_no`).
+    fn place_batch(&mut self, batch: Batch) {
+        let (first, msgs) = (batch.first_no, batch.msgs);
+        self.expect_no = first + msgs;
+        match batch.framing {
+            Framing::Unknown(items) => {
+                // Framed and validated here, message by message, as the content type is
+                // known now (or refused with the reason it is not).
+                let body = batch.body.freeze();
+                let mut pos = 0usize;
+                for (no, (len, validated)) in (first..).zip(items) {
+                    let end = pos + len as usize;
+                    self.place(no, body.slice(pos..end), validated);
+                    pos = end;
+                }
+                self.seal();
+            }
+            Framing::Json | Framing::Raw => {
+                // Appends stop before a close or detach chooses its messages, so a refusal
+                // here covers whole batches (the producer failed, or was stopped).
+                if let Some(err) = self.refusal(first) {
+                    self.seal();
+                    self.push_refused(first, msgs, batch.bytes, err);
+                    return;
+                }
+                self.seal();
+                let bytes = batch.bytes;
+                self.queue_batch(first, msgs, bytes, batch.into_body());
+            }
         }
     }
 
@@ -615,14 +656,14 @@ impl Task {
         let len = data.len();
         if let Some(err) = self.refusal(no) {
             self.seal();
-            self.push_refused(no, len, err);
+            self.push_refused(no, 1, len, err);
             return;
         }
         let json = self.json == Some(true);
         if json && !validated {
             if let Err(err) = validate_json(&data) {
                 self.seal();
-                self.push_refused(no, len, err);
+                self.push_refused(no, 1, len, err);
                 return;
             }
         }
@@ -641,8 +682,6 @@ impl Task {
                 msgs: 0,
                 bytes: 0,
             });
-            self.linger_deadline = Some(Instant::now() + self.cfg.linger);
-            self.linger_expired = self.cfg.linger.is_zero();
         }
         let full = match self.open.as_mut() {
             Some(open) => {
@@ -662,14 +701,14 @@ impl Task {
     }
 
     /// Queues messages that will never be sent, merged with a neighbouring refusal.
-    fn push_refused(&mut self, no: u64, len: usize, err: Error) {
+    fn push_refused(&mut self, no: u64, msgs: u64, len: usize, err: Error) {
         if let Some(last) = self.queue.back_mut() {
             if last.seq == NO_SEQ
                 && last.end_no == no
                 && matches!(&last.outcome, Some(Err(e)) if e.code() == err.code())
             {
-                last.end_no += 1;
-                last.msgs += 1;
+                last.end_no += msgs;
+                last.msgs += msgs;
                 last.bytes += len;
                 return;
             }
@@ -679,10 +718,10 @@ impl Task {
         self.queue.push_back(Entry {
             id,
             seq: NO_SEQ,
-            end_no: no + 1,
+            end_no: no + msgs,
             body: Bytes::new(),
             bytes: len,
-            msgs: 1,
+            msgs,
             state: St::Done,
             deadline: Instant::now(),
             attempts: 0,
@@ -691,25 +730,28 @@ impl Task {
         });
     }
 
-    /// Closes the open batch and queues it with the next sequence number.
+    /// Closes the task's own open batch (see `open`) and queues it.
     fn seal(&mut self) {
         let Some(mut open) = self.open.take() else {
             return;
         };
-        self.linger_deadline = None;
-        self.linger_expired = false;
         if self.json == Some(true) {
             open.body.put_u8(b']');
         }
+        self.queue_batch(open.first_no, open.msgs, open.bytes, open.body.freeze());
+    }
+
+    /// Queues a framed batch with the next sequence number.
+    fn queue_batch(&mut self, first_no: u64, msgs: u64, bytes: usize, body: Bytes) {
         let id = self.next_id;
         self.next_id += 1;
         let mut entry = Entry {
             id,
             seq: NO_SEQ,
-            end_no: open.first_no + open.msgs,
-            body: open.body.freeze(),
-            bytes: open.bytes,
-            msgs: open.msgs,
+            end_no: first_no + msgs,
+            body,
+            bytes,
+            msgs,
             state: St::Waiting,
             deadline: Instant::now() + self.cfg.delivery_timeout,
             attempts: 0,
@@ -757,17 +799,41 @@ impl Task {
             .count()
     }
 
+    /// Takes the appenders' open batch once its linger has passed and a request slot is
+    /// free, or at once when the producer is stopping.
     fn maybe_seal(&mut self) {
-        let Some(open) = &self.open else {
+        self.seal();
+        let forced = self.input_closed || self.terminal.is_some();
+        if !forced && self.live_count(self.cfg.max_in_flight) >= self.cfg.max_in_flight {
+            return;
+        }
+        let linger = self.cfg.linger;
+        let taken = match self.shared.acc.lock() {
+            Ok(mut acc) => {
+                let due = acc
+                    .open
+                    .as_ref()
+                    .is_some_and(|b| forced || b.opened_at + linger <= Instant::now());
+                if due {
+                    acc.open.take()
+                } else {
+                    None
+                }
+            }
+            Err(_) => None,
+        };
+        let Some(batch) = taken else {
             return;
         };
-        let first = open.first_no;
-        let forced = self.input_closed
-            || self.terminal.is_some()
-            || self.controls.iter().any(|c| c.upto() > first);
-        let free = self.live_count(self.cfg.max_in_flight) < self.cfg.max_in_flight;
-        if forced || (self.linger_expired && free) {
-            self.seal();
+        // Earlier batches may still be in the channel, and an unframed one needs the content
+        // type (an await): the loop's drain places it then.
+        if batch.first_no == self.expect_no
+            && (self.json.is_some() || !matches!(batch.framing, Framing::Unknown(_)))
+        {
+            self.place_batch(batch);
+        } else {
+            self.early.insert(batch.first_no, batch);
+            self.more_input = true;
         }
     }
 
@@ -1179,9 +1245,7 @@ impl Task {
         if self.expect_no < upto {
             return false;
         }
-        if self.open.as_ref().is_some_and(|o| o.first_no < upto) {
-            self.seal();
-        }
+        self.seal();
         let settled = self.settled >= upto;
         let idle = self.queue.is_empty() && self.open.is_none();
         let step = match self.controls.front() {
