@@ -584,10 +584,16 @@ async fn a_stream_closed_under_a_running_producer_is_stream_closed() {
     }
     p.flush().await.unwrap();
     let closed = s.close().await.unwrap();
+    // The first batch after the close fails with StreamClosed; appends after that failure
+    // was seen fail the same way at once (`append` lets the task run after each full batch).
     let mut receipts = Vec::new();
     for i in 3..8 {
-        receipts.push(p.append(format!(r#"{{"n":{i}}}"#)).await.unwrap());
+        match p.append(format!(r#"{{"n":{i}}}"#)).await {
+            Ok(r) => receipts.push(r),
+            Err(e) => assert_eq!(e.code(), ErrorCode::StreamClosed, "append {i}: {e}"),
+        }
     }
+    assert!(!receipts.is_empty());
     for r in receipts {
         match r.await.unwrap_err() {
             Error::StreamClosed { final_offset, .. } => {
@@ -928,6 +934,9 @@ async fn headers_merge_handle_then_producer_then_protocol() {
     assert!(lower[0].contains("producer-seq: 0"), "{}", seen[0]);
     assert!(lower[1].contains("producer-seq: 1"));
     assert!(lower[0].contains("content-type: text/plain"));
+    // Bodies go out in chunks (see the task's GatedBody) but with their exact length.
+    assert!(lower[0].contains("content-length: 3"), "{}", seen[0]);
+    assert!(!lower[0].contains("transfer-encoding"), "{}", seen[0]);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
@@ -1064,7 +1073,8 @@ async fn concurrent_appenders_keep_each_ones_order_and_lose_nothing() {
         let p = p.clone();
         threads.push(std::thread::spawn(move || {
             for i in 0..PER {
-                p.append_blocking(format!(r#"{{"t":{t},"i":{i}}}"#)).unwrap();
+                p.append_blocking(format!(r#"{{"t":{t},"i":{i}}}"#))
+                    .unwrap();
                 if i % 500 == 0 {
                     std::thread::sleep(Duration::from_millis(2));
                 }
@@ -1111,4 +1121,28 @@ async fn concurrent_appenders_keep_each_ones_order_and_lose_nothing() {
     assert!(m.batches > 20, "small batches expected, got {}", m.batches);
     assert_eq!(m.failed_messages, 0);
     assert_eq!(p.pending_count(), 0);
+}
+
+#[tokio::test]
+async fn large_batches_arrive_intact_in_chunks() {
+    let s = handle("p-large");
+    s.create(CreateOptions::with_content_type("application/octet-stream"))
+        .await
+        .unwrap();
+    let p = s
+        .producer("large")
+        .linger(Duration::from_secs(5))
+        .max_batch_bytes(320 * 1024)
+        .build()
+        .unwrap();
+    let msgs: Vec<Vec<u8>> = (0..5u8)
+        .map(|k| (0..150 * 1024).map(|i| (i % 251) as u8 ^ k).collect())
+        .collect();
+    for m in &msgs {
+        p.append(m.clone()).await.unwrap();
+    }
+    p.flush().await.unwrap();
+    assert_eq!(raw_read(s.url().as_str()).await.2, msgs.concat());
+    let m = p.metrics();
+    assert_eq!((m.batches, m.failed_batches), (3, 0));
 }

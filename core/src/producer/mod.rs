@@ -669,8 +669,9 @@ impl IdempotentProducer {
         }
     }
 
-    /// Copies a message (whose room is reserved) into the open batch.
-    fn enqueue(&self, data: &[u8], validated: bool) -> Result<Receipt> {
+    /// Copies a message (whose room is reserved) into the open batch. Also says whether a
+    /// full batch was handed to the task.
+    fn enqueue(&self, data: &[u8], validated: bool) -> Result<(Receipt, bool)> {
         let len = data.len();
         let mut acc = match self.lock_acc() {
             Ok(acc) => acc,
@@ -691,6 +692,7 @@ impl IdempotentProducer {
         }
         let no = acc.next_no;
         let max = self.shared.max_batch_bytes;
+        let mut handed = false;
         if acc
             .open
             .as_ref()
@@ -698,6 +700,7 @@ impl IdempotentProducer {
         {
             if let Some(full) = acc.open.take() {
                 self.hand_over(full);
+                handed = true;
             }
         }
         let opened = acc.open.is_none();
@@ -725,6 +728,7 @@ impl IdempotentProducer {
         if batch.is_full(max, self.shared.max_batch_messages) {
             if let Some(full) = acc.open.take() {
                 self.hand_over(full);
+                handed = true;
             }
         }
         acc.next_no = no + 1;
@@ -733,10 +737,11 @@ impl IdempotentProducer {
         if opened {
             self.shared.wake.notify_one();
         }
-        Ok(Receipt {
+        let receipt = Receipt {
             no,
             shared: self.shared.clone(),
-        })
+        };
+        Ok((receipt, handed))
     }
 
     /// Appends a message if there is room for it now, else fails with [`Error::BufferFull`].
@@ -756,7 +761,7 @@ impl IdempotentProducer {
                 })
             }
         }
-        self.enqueue(&data, validated)
+        self.enqueue(&data, validated).map(|(r, _)| r)
     }
 
     /// Appends a message, waiting (up to the buffer timeout) for room when the producer holds
@@ -773,7 +778,14 @@ impl IdempotentProducer {
             Ok(permit) => permit.forget(),
             Err(_) => self.acquire_waiting(size).await?,
         }
-        self.enqueue(&data, validated)
+        let (receipt, handed) = self.enqueue(&data, validated)?;
+        if handed {
+            // A full batch is ready to go: let the task and its requests run now, even on a
+            // current-thread runtime where a tight append loop would otherwise hold the
+            // thread until the buffer is full.
+            tokio::task::yield_now().await;
+        }
+        Ok(receipt)
     }
 
     async fn acquire_waiting(&self, size: u32) -> Result<()> {
@@ -811,7 +823,7 @@ impl IdempotentProducer {
             Ok(permit) => permit.forget(),
             Err(_) => self.shared.runtime.block_on(self.acquire_waiting(size))?,
         }
-        self.enqueue(&data, validated)
+        self.enqueue(&data, validated).map(|(r, _)| r)
     }
 
     /// Serializes `value` and appends it (see [`append`](Self::append)). The output of

@@ -183,6 +183,77 @@ struct Attempt {
     seq: u64,
     close: bool,
     content_type: HeaderValue,
+    written: Option<Written>,
+}
+
+/// Tells the task that the body of attempt `attempt` of batch `id` has been handed to the
+/// connection (or will never be), once.
+struct Written {
+    tx: mpsc::UnboundedSender<(u64, u32)>,
+    id: u64,
+    attempt: u32,
+}
+
+impl Written {
+    fn fire(self) {
+        let _ = self.tx.send((self.id, self.attempt));
+    }
+}
+
+/// Body chunk size: the connection takes a body a few chunks ahead of the socket.
+const BODY_CHUNK: usize = 64 * 1024;
+
+/// A request body that reports when its last chunk has been taken by the connection.
+///
+/// Requests of one producer travel on separate connections; if the body of a later batch
+/// finishes arriving before an earlier one, the server answers 409 and the batch must wait
+/// and be sent again. The task therefore starts a request only once the bodies before it have
+/// been handed over: bodies are transmitted one after another while the server still works
+/// on several requests at once.
+struct GatedBody {
+    rest: Bytes,
+    written: Option<Written>,
+}
+
+impl http_body::Body for GatedBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.rest.is_empty() {
+            if let Some(w) = this.written.take() {
+                w.fire();
+            }
+            return std::task::Poll::Ready(None);
+        }
+        let chunk = this.rest.split_to(this.rest.len().min(BODY_CHUNK));
+        if this.rest.is_empty() {
+            if let Some(w) = this.written.take() {
+                w.fire();
+            }
+        }
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.rest.len() as u64)
+    }
+}
+
+impl Drop for GatedBody {
+    fn drop(&mut self) {
+        if let Some(w) = self.written.take() {
+            w.fire();
+        }
+    }
 }
 
 /// A success answer.
@@ -209,12 +280,23 @@ async fn send(tpl: &RequestTemplate, a: Attempt) -> Result<Accepted> {
     if a.close {
         headers.insert(STREAM_CLOSED, HeaderValue::from_static("true"));
     }
+    let body = match a.written {
+        Some(written) if !a.body.is_empty() => reqwest::Body::wrap(GatedBody {
+            rest: a.body,
+            written: Some(written),
+        }),
+        Some(written) => {
+            written.fire();
+            reqwest::Body::from(a.body)
+        }
+        None => reqwest::Body::from(a.body),
+    };
     let resp = tpl
         .http
         .post(url)
         .headers(headers)
         .timeout(tpl.timeout)
-        .body(a.body)
+        .body(body)
         .send()
         .await
         .map_err(|e| transport_error(e, &tpl.display))?;
@@ -287,6 +369,8 @@ struct Entry {
     state: St,
     deadline: Instant,
     attempts: u32,
+    /// The current attempt's body has been handed to its connection (see `GatedBody`).
+    written: bool,
     close: bool,
     outcome: Option<Result<Delivery>>,
 }
@@ -375,6 +459,13 @@ struct Task {
     early: BTreeMap<u64, Batch>,
     requests: JoinSet<Response>,
     request_ids: HashMap<tokio::task::Id, u64>,
+    written_tx: mpsc::UnboundedSender<(u64, u32)>,
+    written_rx: mpsc::UnboundedReceiver<(u64, u32)>,
+    /// Requests allowed in flight now: `max_in_flight`, halved whenever the server saw a
+    /// batch before an earlier one (a 409 that costs a resend), grown back by one after
+    /// `2 × window` batches accepted in a row.
+    window: usize,
+    clean_run: usize,
     in_flight: usize,
     controls: VecDeque<Control>,
     refuse_from: Option<u64>,
@@ -396,7 +487,9 @@ pub(crate) async fn run(
     epoch: u64,
 ) {
     let tpl = Arc::new(tpl);
+    let window = cfg.max_in_flight;
     let ct = cfg.stream.content_type();
+    let (written_tx, written_rx) = mpsc::unbounded_channel();
     let mut task = Task {
         json: ct.as_deref().map(is_json_content_type),
         content_type: ct
@@ -422,6 +515,10 @@ pub(crate) async fn run(
         early: BTreeMap::new(),
         requests: JoinSet::new(),
         request_ids: HashMap::new(),
+        written_tx,
+        written_rx,
+        window,
+        clean_run: 0,
         in_flight: 0,
         controls: VecDeque::new(),
         refuse_from: None,
@@ -470,6 +567,12 @@ impl Task {
                     }
                     None => self.input_closed = true,
                 },
+                Some((id, attempt)) = self.written_rx.recv() => {
+                    self.on_written(id, attempt);
+                    while let Ok((id, attempt)) = self.written_rx.try_recv() {
+                        self.on_written(id, attempt);
+                    }
+                }
                 () = self.shared.wake.notified() => {}
                 () = &mut sleep, if linger_at.is_some() => {
                     armed_for = None;
@@ -725,6 +828,7 @@ impl Task {
             state: St::Done,
             deadline: Instant::now(),
             attempts: 0,
+            written: false,
             close: false,
             outcome: Some(Err(err)),
         });
@@ -755,6 +859,7 @@ impl Task {
             state: St::Waiting,
             deadline: Instant::now() + self.cfg.delivery_timeout,
             attempts: 0,
+            written: false,
             close: false,
             outcome: None,
         };
@@ -804,7 +909,7 @@ impl Task {
     fn maybe_seal(&mut self) {
         self.seal();
         let forced = self.input_closed || self.terminal.is_some();
-        if !forced && self.live_count(self.cfg.max_in_flight) >= self.cfg.max_in_flight {
+        if !forced && self.live_count(self.window) >= self.window {
             return;
         }
         let linger = self.cfg.linger;
@@ -897,15 +1002,28 @@ impl Task {
             .any(|e| e.state != St::Done && e.seq >= expected && e.seq < seq)
     }
 
+    fn on_written(&mut self, id: u64, attempt: u32) {
+        if let Some(idx) = self.index_of(id) {
+            let e = &mut self.queue[idx];
+            if e.attempts == attempt {
+                e.written = true;
+            }
+        }
+    }
+
     fn start_sends(&mut self) {
         if self.reepoch.is_some() {
             return;
         }
-        let window = if self.epoch_confirmed {
-            self.cfg.max_in_flight
-        } else {
-            1
-        };
+        // One body on the wire at a time, in sequence order (see `GatedBody`).
+        if self
+            .queue
+            .iter()
+            .any(|e| e.state == St::InFlight && !e.written)
+        {
+            return;
+        }
+        let window = if self.epoch_confirmed { self.window } else { 1 };
         let mut live = 0;
         for i in 0..self.queue.len() {
             if live >= window || self.in_flight >= self.cfg.max_in_flight {
@@ -913,7 +1031,14 @@ impl Task {
             }
             match self.queue[i].state {
                 St::Done => continue,
-                St::Waiting => self.launch(i, Duration::ZERO),
+                St::Waiting => {
+                    self.launch(i, Duration::ZERO);
+                    live += 1;
+                    if !self.queue[i].written {
+                        break;
+                    }
+                    continue;
+                }
                 St::InFlight | St::Blocked(_) => {}
             }
             live += 1;
@@ -929,12 +1054,18 @@ impl Task {
         }
         e.attempts = e.attempts.saturating_add(1);
         e.state = St::InFlight;
+        e.written = e.body.is_empty();
         let attempt = Attempt {
             body: e.body.clone(),
             epoch,
             seq: e.seq,
             close: e.close,
             content_type,
+            written: Some(Written {
+                tx: self.written_tx.clone(),
+                id: e.id,
+                attempt: e.attempts,
+            }),
         };
         let id = e.id;
         let tpl = self.tpl.clone();
@@ -971,6 +1102,9 @@ impl Task {
         match res {
             Ok((task_id, resp)) => {
                 self.request_ids.remove(&task_id);
+                if let Some(idx) = self.index_of(resp.id) {
+                    self.queue[idx].written = true;
+                }
                 self.record_latency(resp.latency);
                 self.on_response(resp);
             }
@@ -979,6 +1113,7 @@ impl Task {
                 if let Some(id) = self.request_ids.remove(&join.id()) {
                     if let Some(idx) = self.index_of(id) {
                         self.queue[idx].state = St::Waiting;
+                        self.queue[idx].written = true;
                     }
                 }
             }
@@ -1014,6 +1149,11 @@ impl Task {
         let err = match resp.result {
             Ok(acc) => {
                 self.epoch_confirmed = true;
+                self.clean_run += 1;
+                if self.window < self.cfg.max_in_flight && self.clean_run >= 2 * self.window {
+                    self.window += 1;
+                    self.clean_run = 0;
+                }
                 let seq = self.queue[idx].seq;
                 self.acked_max = Some(self.acked_max.map_or(seq, |a| a.max(seq)));
                 self.queue[idx].done(Ok(Delivery {
@@ -1050,7 +1190,13 @@ impl Task {
             e @ (Error::StreamClosed { .. } | Error::NotFound { .. } | Error::Gone { .. }) => {
                 self.fail_all(idx, e);
             }
-            Error::SequenceGap { expected_seq, .. } => self.on_gap(idx, expected_seq),
+            Error::SequenceGap { expected_seq, .. } => {
+                if expected_seq < self.queue[idx].seq {
+                    self.window = (self.window / 2).max(1);
+                    self.clean_run = 0;
+                }
+                self.on_gap(idx, expected_seq);
+            }
             e if e.is_retryable() => self.retry_later(idx, e),
             e => self.queue[idx].done(Err(e)),
         }
@@ -1344,6 +1490,7 @@ impl Task {
             state: St::Waiting,
             deadline: Instant::now() + self.cfg.delivery_timeout,
             attempts: 0,
+            written: false,
             close: true,
             outcome: None,
         });
