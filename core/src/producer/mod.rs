@@ -627,7 +627,7 @@ impl IdempotentProducer {
     }
 
     /// Checks a message before any room is reserved for it.
-    fn admit(&self, data: &Bytes, trusted: bool) -> Result<(u32, bool)> {
+    fn admit(&self, data: &[u8], trusted: bool) -> Result<(u32, bool)> {
         self.check_open()?;
         if data.is_empty() {
             return Err(Error::invalid("cannot append an empty message"));
@@ -748,9 +748,12 @@ impl IdempotentProducer {
     ///
     /// In JSON mode the message must be one serialized JSON value (checked here, so a bad
     /// message never sinks a batch of good ones); otherwise any non-empty bytes.
-    pub fn try_append(&self, data: impl Into<Bytes>) -> Result<Receipt> {
-        let data = data.into();
-        let (size, validated) = self.admit(&data, false)?;
+    ///
+    /// The message is copied into the open batch, so any byte slice will do (`&[u8]`, `&str`,
+    /// `Vec<u8>`, `String`, `Bytes` ...).
+    pub fn try_append(&self, data: impl AsRef<[u8]>) -> Result<Receipt> {
+        let data = data.as_ref();
+        let (size, validated) = self.admit(data, false)?;
         match self.shared.room.try_acquire_many(size) {
             Ok(permit) => permit.forget(),
             Err(_) => {
@@ -761,7 +764,7 @@ impl IdempotentProducer {
                 })
             }
         }
-        self.enqueue(&data, validated).map(|(r, _)| r)
+        self.enqueue(data, validated).map(|(r, _)| r)
     }
 
     /// Appends a message, waiting (up to the buffer timeout) for room when the producer holds
@@ -810,20 +813,20 @@ impl IdempotentProducer {
     /// waiting for room. Called from inside a runtime it fails with
     /// [`Error::InvalidArgument`] instead of blocking the runtime. The producer's runtime must
     /// keep running meanwhile (a multi-thread runtime, or one driven by another thread).
-    pub fn append_blocking(&self, data: impl Into<Bytes>) -> Result<Receipt> {
+    pub fn append_blocking(&self, data: impl AsRef<[u8]>) -> Result<Receipt> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::invalid(
                 "append_blocking must not be called inside a tokio runtime: \
                  use append().await or try_append",
             ));
         }
-        let data = data.into();
-        let (size, validated) = self.admit(&data, false)?;
+        let data = data.as_ref();
+        let (size, validated) = self.admit(data, false)?;
         match self.shared.room.try_acquire_many(size) {
             Ok(permit) => permit.forget(),
             Err(_) => self.shared.runtime.block_on(self.acquire_waiting(size))?,
         }
-        self.enqueue(&data, validated).map(|(r, _)| r)
+        self.enqueue(data, validated).map(|(r, _)| r)
     }
 
     /// Serializes `value` and appends it (see [`append`](Self::append)). The output of
