@@ -126,7 +126,8 @@ impl Producer {
                 while let Some(e) = rx.recv().await {
                     let f = Arc::clone(&f);
                     let _ = tokio::task::spawn_blocking(move || {
-                        Python::attach(|py| {
+                        // Skipped once the interpreter is exiting.
+                        runtime::attach(|py| {
                             let exc = error::to_py(py, &e);
                             if let Err(failed) = f.bind(py).call1((exc.value(py),)) {
                                 failed.write_unraisable(py, Some(f.bind(py)));

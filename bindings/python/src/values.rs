@@ -12,7 +12,7 @@ use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3_async_runtimes::generic::ContextExt;
 
 use crate::error;
-use crate::runtime::ForkSafeRuntime;
+use crate::runtime::{self, ForkSafeRuntime};
 
 /// A message body: `bytes` (shared with Python, not copied) or `str` (as UTF-8).
 /// The Python layer turns other bytes-like objects into `bytes` first.
@@ -63,47 +63,53 @@ fn value(py: Python<'_>, name: &str, v: Py<PyAny>) -> PyResult<Value> {
     let name: Arc<str> = Arc::from(name);
     Ok(Value::computed(move || {
         let (f, name) = (Arc::clone(&f), Arc::clone(&name));
-        async move {
-            compute(&f)
-                .await
-                .map_err(|e| Python::attach(|py| callable_failed(py, &name, e)))
-        }
+        async move { compute(&f, &name).await }
     }))
 }
 
 type Awaiting = Pin<Box<dyn Future<Output = PyResult<Py<PyAny>>> + Send>>;
 
-/// Calls a value's callable; a coroutine it returns runs on the caller's event loop.
-async fn compute(f: &Py<PyAny>) -> PyResult<String> {
-    let awaiting: Awaiting = match Python::attach(|py| -> PyResult<Result<String, Awaiting>> {
-        let out = f.bind(py).call0()?;
-        if let Ok(s) = out.extract::<String>() {
-            return Ok(Ok(s));
-        }
-        if !out.hasattr("__await__")? {
-            return Err(PyTypeError::new_err(format!(
-                "the callable returned {}, not a str",
-                out.get_type().name()?
-            )));
-        }
-        let Some(locals) = ForkSafeRuntime::get_task_locals() else {
-            // Not awaited: close it, so Python does not warn about a forgotten coroutine.
-            if out.hasattr("close")? {
-                out.call_method0("close")?;
-            }
-            return Err(PyTypeError::new_err(
-                "an async callable needs AsyncDurableStream; DurableStream takes plain callables",
-            ));
-        };
-        Ok(Err(Box::pin(pyo3_async_runtimes::into_future_with_locals(
-            &locals, out,
-        )?)))
-    })? {
+/// Calls a value's callable; a coroutine it returns runs on the caller's event loop. Fails
+/// with `Cancelled` when the interpreter is exiting (see [`runtime::attach`]).
+async fn compute(f: &Py<PyAny>, name: &str) -> Result<String, Error> {
+    let called = runtime::attach(|py| call(py, f).map_err(|e| callable_failed(py, name, e)))
+        .ok_or(Error::Cancelled)??;
+    let awaiting = match called {
         Ok(s) => return Ok(s),
         Err(awaiting) => awaiting,
     };
-    let out = awaiting.await?;
-    Python::attach(|py| out.extract::<String>(py))
+    let out = awaiting.await;
+    runtime::attach(|py| {
+        out.and_then(|o| o.extract::<String>(py))
+            .map_err(|e| callable_failed(py, name, e))
+    })
+    .ok_or(Error::Cancelled)?
+}
+
+/// The callable's string, or the awaitable it returned.
+fn call(py: Python<'_>, f: &Py<PyAny>) -> PyResult<Result<String, Awaiting>> {
+    let out = f.bind(py).call0()?;
+    if let Ok(s) = out.extract::<String>() {
+        return Ok(Ok(s));
+    }
+    if !out.hasattr("__await__")? {
+        return Err(PyTypeError::new_err(format!(
+            "the callable returned {}, not a str",
+            out.get_type().name()?
+        )));
+    }
+    let Some(locals) = ForkSafeRuntime::get_task_locals() else {
+        // Not awaited: close it, so Python does not warn about a forgotten coroutine.
+        if out.hasattr("close")? {
+            out.call_method0("close")?;
+        }
+        return Err(PyTypeError::new_err(
+            "an async callable needs AsyncDurableStream; DurableStream takes plain callables",
+        ));
+    };
+    Ok(Err(Box::pin(pyo3_async_runtimes::into_future_with_locals(
+        &locals, out,
+    )?)))
 }
 
 /// The core error for a failed callable. The core's `Error` has no variant carrying a foreign

@@ -282,4 +282,6 @@ class Producer:
     ) -> Awaitable[str | None]: ...
 
 def shutdown() -> None:
-    """Stops the runtime and drops every task still running (registered with ``atexit``)."""
+    """Registered with ``atexit``: closes the runtime threads' way into Python, waits for those
+    inside it to leave, then stops the runtime and drops every task still running. Afterwards
+    the async API raises ``RuntimeError``; the blocking API still works."""
