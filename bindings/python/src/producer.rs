@@ -294,14 +294,25 @@ impl Receipt {
         self.inner.try_result().is_some()
     }
 
-    /// Waits for the delivery (a dict), or raises the batch's error.
-    #[pyo3(signature = (*, blocking))]
-    fn result(&self, py: Python<'_>, blocking: bool) -> PyResult<Py<PyAny>> {
+    /// Waits for the delivery (a dict), or raises the batch's error; `None` once `timeout`
+    /// seconds have passed (the message may still be delivered later).
+    #[pyo3(signature = (*, blocking, timeout = None))]
+    fn result(&self, py: Python<'_>, blocking: bool, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        let limit = timeout
+            .map(|t| seconds("timeout", t))
+            .transpose()
+            .map_err(|e| error::to_py(py, &e))?;
         let r = self.inner.clone();
-        runtime::run(
-            py,
-            blocking,
-            async move { r.wait().await.map(Delivered::from) },
-        )
+        runtime::run(py, blocking, async move {
+            // The timer is created here, inside the runtime.
+            let settled = match limit {
+                None => r.wait().await,
+                Some(limit) => match tokio::time::timeout(limit, r.wait()).await {
+                    Ok(settled) => settled,
+                    Err(_elapsed) => return Ok(None),
+                },
+            };
+            settled.map(|d| Some(Delivered::from(d)))
+        })
     }
 }

@@ -72,6 +72,14 @@ class ProducerMetrics:
     latency_mean: float
 
 
+def _delivery(raw: dict[str, Any] | None, timeout: float | None) -> Delivery:
+    if raw is None:
+        raise TimeoutError(
+            f"the message was not delivered within {timeout} s (it is still pending)"
+        )
+    return Delivery(**raw)
+
+
 class Receipt:
     """The outcome of one appended message (blocking flavour); dropping it costs nothing."""
 
@@ -89,10 +97,21 @@ class Receipt:
         """Whether the message's batch was delivered or failed."""
         return self._native.done()
 
-    def result(self) -> Delivery:
+    def result(self, timeout: float | None = None) -> Delivery:
         """Waits (GIL released, Ctrl-C interrupts) for the delivery, or raises the batch's
-        error (e.g. :class:`StaleEpochError`)."""
-        return Delivery(**self._native.result(blocking=True))
+        error (e.g. :class:`StaleEpochError`).
+
+        Args:
+            timeout: Seconds to wait at most (``None``: until the batch settles).
+
+        Raises:
+            TimeoutError: The built-in one, when ``timeout`` passed first. The message is
+                still pending and may yet be delivered; call ``result`` again to keep
+                waiting. (A batch that fails its ``delivery_timeout`` raises
+                :class:`StreamTimeoutError` instead, also a ``TimeoutError``.)
+            InvalidArgumentError: ``timeout`` is negative or not a number.
+        """
+        return _delivery(self._native.result(blocking=True, timeout=timeout), timeout)
 
     def __repr__(self) -> str:
         return f"Receipt(message_number={self.message_number}, done={self.done()})"
@@ -115,9 +134,11 @@ class AsyncReceipt:
         """Whether the message's batch was delivered or failed."""
         return self._native.done()
 
-    async def result(self) -> Delivery:
-        """The delivery, or the batch's error."""
-        return Delivery(**await self._native.result(blocking=False))
+    async def result(self, timeout: float | None = None) -> Delivery:
+        """The delivery, or the batch's error; raises the built-in ``TimeoutError`` if
+        ``timeout`` seconds pass first (see :meth:`Receipt.result`). Cancelling the awaiting
+        task only stops the wait."""
+        return _delivery(await self._native.result(blocking=False, timeout=timeout), timeout)
 
     def __await__(self) -> Generator[Any, None, Delivery]:
         return self.result().__await__()
