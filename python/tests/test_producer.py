@@ -155,6 +155,50 @@ def test_computed_headers_reach_the_server(url: str) -> None:
     assert calls >= 1
 
 
+def test_async_callables_need_the_producers_event_loop(url: str) -> None:
+    """Where an async header callable cannot run, the producer says why: at construction for
+    an ``async def``, else when the batch is sent."""
+    make(url)
+
+    async def token() -> str:
+        return "t"
+
+    with pytest.raises(TypeError, match="plain callables"):
+        IdempotentProducer(DurableStream(url), "w", headers={"X-Token": token})
+    with pytest.raises(TypeError, match="none is running"):
+        AsyncIdempotentProducer(AsyncDurableStream(url), "w", params={"t": token})
+
+    # A plain callable that returns a coroutine is only found out when a batch is sent.
+    def sneaky() -> Any:
+        return token()
+
+    p = IdempotentProducer(DurableStream(url), "w", headers={"X-Token": sneaky})
+    with pytest.raises(InvalidArgumentError, match="plain callables"):
+        p.append_json(1).result(timeout=10)
+    with pytest.raises(InvalidArgumentError):
+        p.detach()  # flushing reports the failed batch
+
+    # The loop the producer was created in no longer runs: the batch fails, it does not hang.
+    loop = asyncio.new_event_loop()
+
+    async def create() -> AsyncIdempotentProducer:
+        return AsyncIdempotentProducer(
+            AsyncDurableStream(url), "w2", linger_ms=0, headers={"X-Token": token}
+        )
+
+    p2 = loop.run_until_complete(create())
+    r = p2.append_json(2)
+
+    async def wait() -> Delivery:
+        return await r.result(timeout=10)
+
+    try:
+        with pytest.raises(InvalidArgumentError, match="not running"):
+            asyncio.run(wait())
+    finally:
+        loop.close()
+
+
 def test_blocking_append_waits_for_room(url: str) -> None:
     """A full buffer makes append wait (GIL released: this thread's timer still runs)."""
     s = make(url, "text/plain")

@@ -15,6 +15,7 @@ use durable_streams_client::{
     DurableStream, Error, IdempotentProducer, Offset, Receipt as CoreReceipt,
 };
 use pyo3::prelude::*;
+use pyo3_async_runtimes::TaskLocals;
 
 use crate::error;
 use crate::runtime;
@@ -36,6 +37,8 @@ pub(crate) struct ProducerArgs {
     pub(crate) headers: Pairs,
     pub(crate) params: Pairs,
     pub(crate) on_error: Option<Py<PyAny>>,
+    /// Where coroutines of header and parameter callables run (asyncio flavour).
+    pub(crate) event_loop: Option<TaskLocals>,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, Error> {
@@ -112,7 +115,7 @@ impl Producer {
             .buffer_timeout(seconds("buffer_timeout", a.buffer_timeout).map_err(err)?)
             .delivery_timeout(seconds("delivery_timeout", a.delivery_timeout).map_err(err)?)
             .validate_json(a.validate_json)
-            .extras(values::extras(py, a.headers, a.params)?);
+            .extras(values::extras_on(py, a.headers, a.params, a.event_loop)?);
         if let Some(n) = a.max_batch_messages {
             b = b.max_batch_messages(n);
         }

@@ -10,6 +10,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3_async_runtimes::generic::ContextExt;
+use pyo3_async_runtimes::TaskLocals;
 
 use crate::error;
 use crate::runtime::{self, ForkSafeRuntime};
@@ -36,19 +37,44 @@ pub(crate) type Pairs = Vec<(String, Py<PyAny>)>;
 
 /// Builds core extras from header and parameter pairs.
 pub(crate) fn extras(py: Python<'_>, headers: Pairs, params: Pairs) -> PyResult<RequestExtras> {
+    extras_on(py, headers, params, None)
+}
+
+/// Like [`extras`], for requests that are not made for a Python caller (an asyncio producer's
+/// batches): a coroutine returned by a callable runs on the event loop of `fallback` when the
+/// request carries no loop of its own.
+pub(crate) fn extras_on(
+    py: Python<'_>,
+    headers: Pairs,
+    params: Pairs,
+    fallback: Option<TaskLocals>,
+) -> PyResult<RequestExtras> {
     let mut out = RequestExtras::new();
     for (name, v) in headers {
-        let value = value(py, &name, v)?;
+        let value = value(py, &name, v, fallback.clone())?;
         out.set_header(name, value);
     }
     for (name, v) in params {
-        let value = value(py, &name, v)?;
+        let value = value(py, &name, v, fallback.clone())?;
         out.set_param(name, value);
     }
     Ok(out)
 }
 
-fn value(py: Python<'_>, name: &str, v: Py<PyAny>) -> PyResult<Value> {
+/// Copies of `pairs` (new references to the same objects).
+pub(crate) fn clone_pairs(py: Python<'_>, pairs: &Pairs) -> Pairs {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone_ref(py)))
+        .collect()
+}
+
+fn value(
+    py: Python<'_>,
+    name: &str,
+    v: Py<PyAny>,
+    fallback: Option<TaskLocals>,
+) -> PyResult<Value> {
     let b = v.bind(py);
     if let Ok(s) = b.extract::<String>() {
         return Ok(Value::Fixed(s));
@@ -62,18 +88,24 @@ fn value(py: Python<'_>, name: &str, v: Py<PyAny>) -> PyResult<Value> {
     let f = Arc::new(v);
     let name: Arc<str> = Arc::from(name);
     Ok(Value::computed(move || {
-        let (f, name) = (Arc::clone(&f), Arc::clone(&name));
-        async move { compute(&f, &name).await }
+        let (f, name, fallback) = (Arc::clone(&f), Arc::clone(&name), fallback.clone());
+        async move { compute(&f, &name, fallback.as_ref()).await }
     }))
 }
 
 type Awaiting = Pin<Box<dyn Future<Output = PyResult<Py<PyAny>>> + Send>>;
 
-/// Calls a value's callable; a coroutine it returns runs on the caller's event loop. Fails
-/// with `Cancelled` when the interpreter is exiting (see [`runtime::attach`]).
-async fn compute(f: &Py<PyAny>, name: &str) -> Result<String, Error> {
-    let called = runtime::attach(|py| call(py, f).map_err(|e| callable_failed(py, name, e)))
-        .ok_or(Error::Cancelled)??;
+/// Calls a value's callable; a coroutine it returns runs on the caller's event loop (else on
+/// `fallback`'s). Fails with `Cancelled` when the interpreter is exiting (see
+/// [`runtime::attach`]).
+async fn compute(
+    f: &Py<PyAny>,
+    name: &str,
+    fallback: Option<&TaskLocals>,
+) -> Result<String, Error> {
+    let called =
+        runtime::attach(|py| call(py, f, fallback).map_err(|e| callable_failed(py, name, e)))
+            .ok_or(Error::Cancelled)??;
     let awaiting = match called {
         Ok(s) => return Ok(s),
         Err(awaiting) => awaiting,
@@ -87,7 +119,11 @@ async fn compute(f: &Py<PyAny>, name: &str) -> Result<String, Error> {
 }
 
 /// The callable's string, or the awaitable it returned.
-fn call(py: Python<'_>, f: &Py<PyAny>) -> PyResult<Result<String, Awaiting>> {
+fn call(
+    py: Python<'_>,
+    f: &Py<PyAny>,
+    fallback: Option<&TaskLocals>,
+) -> PyResult<Result<String, Awaiting>> {
     let out = f.bind(py).call0()?;
     if let Ok(s) = out.extract::<String>() {
         return Ok(Ok(s));
@@ -98,14 +134,31 @@ fn call(py: Python<'_>, f: &Py<PyAny>) -> PyResult<Result<String, Awaiting>> {
             out.get_type().name()?
         )));
     }
-    let Some(locals) = ForkSafeRuntime::get_task_locals() else {
-        // Not awaited: close it, so Python does not warn about a forgotten coroutine.
-        if out.hasattr("close")? {
-            out.call_method0("close")?;
+    let locals = match ForkSafeRuntime::get_task_locals() {
+        Some(caller) => Ok(caller),
+        None => match fallback {
+            // A loop that does not run would leave the request waiting for ever.
+            Some(l) if l.event_loop(py).call_method0("is_running")?.is_truthy()? => Ok(l.clone()),
+            Some(_) => Err(
+                "the event loop the AsyncIdempotentProducer was created in is not running \
+                 (its async callables run there)",
+            ),
+            None => Err(
+                "an async callable needs the asyncio API (AsyncDurableStream, or an \
+                 AsyncIdempotentProducer created while its event loop runs); DurableStream and \
+                 IdempotentProducer take plain callables",
+            ),
+        },
+    };
+    let locals = match locals {
+        Ok(l) => l,
+        Err(why) => {
+            // Not awaited: close it, so Python does not warn about a forgotten coroutine.
+            if out.hasattr("close")? {
+                out.call_method0("close")?;
+            }
+            return Err(PyTypeError::new_err(why));
         }
-        return Err(PyTypeError::new_err(
-            "an async callable needs AsyncDurableStream; DurableStream takes plain callables",
-        ));
     };
     Ok(Err(Box::pin(pyo3_async_runtimes::into_future_with_locals(
         &locals, out,
