@@ -6,8 +6,6 @@ Installed into the bench venv by bench/run.sh from ../python. Protocol: bench/RE
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 from typing import Any
 
@@ -165,23 +163,13 @@ def overload(job: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    code = 0
-    try:
-        main(
-            {
-                "producer-json": produce,
-                "producer-bytes": produce,
-                "append-latency": append_latency,
-                "catchup-read": catchup_read,
-                "live-tail": live_tail,
-                "overload": overload,
-            }
-        )
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    # KNOWN BUG (reported, not fixed yet): after an asyncio live read, the interpreter's
-    # shutdown sometimes crashes (SIGSEGV/SIGABRT in a runtime thread, after the outcome was
-    # printed). The outcome is complete at this point, so skip the interpreter's shutdown.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    main(
+        {
+            "producer-json": produce,
+            "producer-bytes": produce,
+            "append-latency": append_latency,
+            "catchup-read": catchup_read,
+            "live-tail": live_tail,
+            "overload": overload,
+        }
+    )

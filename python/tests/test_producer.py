@@ -3,6 +3,7 @@ auto-claim, errors, on_error, BufferFull without blocking the loop, and fork()."
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import os
 import select
@@ -154,6 +155,50 @@ def test_computed_headers_reach_the_server(url: str) -> None:
     assert calls >= 1
 
 
+def test_async_callables_need_the_producers_event_loop(url: str) -> None:
+    """Where an async header callable cannot run, the producer says why: at construction for
+    an ``async def``, else when the batch is sent."""
+    make(url)
+
+    async def token() -> str:
+        return "t"
+
+    with pytest.raises(TypeError, match="plain callables"):
+        IdempotentProducer(DurableStream(url), "w", headers={"X-Token": token})
+    with pytest.raises(TypeError, match="none is running"):
+        AsyncIdempotentProducer(AsyncDurableStream(url), "w", params={"t": token})
+
+    # A plain callable that returns a coroutine is only found out when a batch is sent.
+    def sneaky() -> Any:
+        return token()
+
+    p = IdempotentProducer(DurableStream(url), "w", headers={"X-Token": sneaky})
+    with pytest.raises(InvalidArgumentError, match="plain callables"):
+        p.append_json(1).result(timeout=10)
+    with pytest.raises(InvalidArgumentError):
+        p.detach()  # flushing reports the failed batch
+
+    # The loop the producer was created in no longer runs: the batch fails, it does not hang.
+    loop = asyncio.new_event_loop()
+
+    async def create() -> AsyncIdempotentProducer:
+        return AsyncIdempotentProducer(
+            AsyncDurableStream(url), "w2", linger_ms=0, headers={"X-Token": token}
+        )
+
+    p2 = loop.run_until_complete(create())
+    r = p2.append_json(2)
+
+    async def wait() -> Delivery:
+        return await r.result(timeout=10)
+
+    try:
+        with pytest.raises(InvalidArgumentError, match="not running"):
+            asyncio.run(wait())
+    finally:
+        loop.close()
+
+
 def test_blocking_append_waits_for_room(url: str) -> None:
     """A full buffer makes append wait (GIL released: this thread's timer still runs)."""
     s = make(url, "text/plain")
@@ -178,6 +223,98 @@ def test_blocking_append_waits_for_room(url: str) -> None:
     assert ticks == 1
     p.close()
     assert raw_read(url) == b"0123456789abc"
+
+
+def test_receipt_result_timeout(url: str) -> None:
+    """result(timeout=) raises the built-in TimeoutError while the batch is in flight (GIL
+    released meanwhile), and the message is still delivered afterwards."""
+    s = make(url, "text/plain")
+    inject(url, delayMs=1000, method="POST")
+    p = IdempotentProducer(s, "w", linger_ms=0)
+    r = p.append("a")
+    ticks = 0
+
+    def tick() -> None:
+        nonlocal ticks
+        ticks += 1
+
+    timer = threading.Timer(0.05, tick)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(TimeoutError) as e:
+        r.result(timeout=0.3)
+    waited = time.monotonic() - started
+    timer.join()
+    assert type(e.value) is TimeoutError  # not a DurableStreamError: the batch did not fail
+    assert "still pending" in str(e.value)
+    assert 0.25 < waited < 0.9
+    assert ticks == 1
+    assert not r.done()
+    d = r.result(timeout=5)  # the same receipt, waited on again
+    assert d.offset is not None
+    assert r.result(timeout=0) == d  # settled: no wait at all
+    p.close()
+    assert raw_read(url) == b"a"
+
+
+def test_receipt_result_timeout_refuses_bad_values(url: str) -> None:
+    p = IdempotentProducer(make(url), "w")
+    r = p.append_json(1)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(InvalidArgumentError, match="timeout"):
+            r.result(timeout=bad)
+    assert r.result(timeout=None).offset is not None
+    p.detach()
+
+
+def test_receipt_result_timeout_and_ctrl_c(url: str) -> None:
+    s = make(url, "text/plain")
+    inject(url, delayMs=3000, method="POST")
+    p = IdempotentProducer(s, "w", linger_ms=0)
+    r = p.append("a")
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            r.result(timeout=10)
+    finally:
+        timer.join()
+    assert time.monotonic() - started < 1.5
+    p.detach()
+
+
+def test_async_receipt_result_timeout(url: str) -> None:
+    make(url, "text/plain")
+    inject(url, delayMs=1000, method="POST")
+
+    async def main() -> tuple[float, int]:
+        p = AsyncIdempotentProducer(AsyncDurableStream(url), "w", linger_ms=0)
+        r = p.append("a")
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        t = asyncio.create_task(ticker())
+        started = time.monotonic()
+        with pytest.raises(TimeoutError) as e:
+            await r.result(timeout=0.3)
+        waited = time.monotonic() - started
+        assert type(e.value) is TimeoutError
+        d = await r.result(timeout=5)
+        assert d.offset is not None
+        assert await r == d
+        t.cancel()
+        await p.detach()
+        return waited, ticks
+
+    waited, ticks = asyncio.run(main())
+    assert 0.25 < waited < 0.9
+    assert ticks >= 10  # the loop ran while the receipt was awaited
 
 
 def test_async_buffer_full_never_blocks_the_loop(url: str) -> None:

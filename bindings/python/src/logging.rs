@@ -5,6 +5,7 @@
 //! last call into the package ([`refresh`]); so with logging at its default level (WARNING) the
 //! core's debug and info events cost nothing, and a level set by the application takes effect
 //! from its next call. Only events of the core (target `durable_streams_client`) are forwarded.
+//! Events of runtime threads are dropped once the interpreter is exiting ([`runtime::attach`]).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -15,6 +16,8 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
+
+use crate::runtime;
 
 /// The most verbose tracing level forwarded: 0 none, 1 error ... 5 trace.
 static MAX_RANK: AtomicU8 = AtomicU8::new(0);
@@ -46,6 +49,14 @@ pub(crate) fn refresh(py: Python<'_>) {
         _ => 0,
     };
     MAX_RANK.store(rank, Ordering::Relaxed);
+}
+
+/// Logs a warning of the binding itself, from a thread attached to the interpreter.
+pub(crate) fn warn(py: Python<'_>, message: &str) {
+    if let Ok(l) = logger(py) {
+        // A failing handler is logging's business.
+        let _ = l.call_method1("warning", (message,));
+    }
 }
 
 fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
@@ -107,8 +118,8 @@ impl Subscriber for LoggingSubscriber {
         let mut line = Line::default();
         event.record(&mut line);
         let level = python_level(event.metadata().level());
-        // Not during interpreter shutdown: then the event is dropped.
-        Python::try_attach(|py| {
+        // Dropped when a runtime thread may no longer enter Python (the interpreter is exiting).
+        runtime::attach(|py| {
             if let Ok(l) = logger(py) {
                 // A failing handler is logging's business; it reports through its own hooks.
                 let _ = l.call_method1("log", (level, line.text()));

@@ -15,6 +15,7 @@ use durable_streams_client::{
     DurableStream, Error, IdempotentProducer, Offset, Receipt as CoreReceipt,
 };
 use pyo3::prelude::*;
+use pyo3_async_runtimes::TaskLocals;
 
 use crate::error;
 use crate::runtime;
@@ -36,6 +37,8 @@ pub(crate) struct ProducerArgs {
     pub(crate) headers: Pairs,
     pub(crate) params: Pairs,
     pub(crate) on_error: Option<Py<PyAny>>,
+    /// Where coroutines of header and parameter callables run (asyncio flavour).
+    pub(crate) event_loop: Option<TaskLocals>,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, Error> {
@@ -112,7 +115,7 @@ impl Producer {
             .buffer_timeout(seconds("buffer_timeout", a.buffer_timeout).map_err(err)?)
             .delivery_timeout(seconds("delivery_timeout", a.delivery_timeout).map_err(err)?)
             .validate_json(a.validate_json)
-            .extras(values::extras(py, a.headers, a.params)?);
+            .extras(values::extras_on(py, a.headers, a.params, a.event_loop)?);
         if let Some(n) = a.max_batch_messages {
             b = b.max_batch_messages(n);
         }
@@ -126,7 +129,8 @@ impl Producer {
                 while let Some(e) = rx.recv().await {
                     let f = Arc::clone(&f);
                     let _ = tokio::task::spawn_blocking(move || {
-                        Python::attach(|py| {
+                        // Skipped once the interpreter is exiting.
+                        runtime::attach(|py| {
                             let exc = error::to_py(py, &e);
                             if let Err(failed) = f.bind(py).call1((exc.value(py),)) {
                                 failed.write_unraisable(py, Some(f.bind(py)));
@@ -293,14 +297,25 @@ impl Receipt {
         self.inner.try_result().is_some()
     }
 
-    /// Waits for the delivery (a dict), or raises the batch's error.
-    #[pyo3(signature = (*, blocking))]
-    fn result(&self, py: Python<'_>, blocking: bool) -> PyResult<Py<PyAny>> {
+    /// Waits for the delivery (a dict), or raises the batch's error; `None` once `timeout`
+    /// seconds have passed (the message may still be delivered later).
+    #[pyo3(signature = (*, blocking, timeout = None))]
+    fn result(&self, py: Python<'_>, blocking: bool, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        let limit = timeout
+            .map(|t| seconds("timeout", t))
+            .transpose()
+            .map_err(|e| error::to_py(py, &e))?;
         let r = self.inner.clone();
-        runtime::run(
-            py,
-            blocking,
-            async move { r.wait().await.map(Delivered::from) },
-        )
+        runtime::run(py, blocking, async move {
+            // The timer is created here, inside the runtime.
+            let settled = match limit {
+                None => r.wait().await,
+                Some(limit) => match tokio::time::timeout(limit, r.wait()).await {
+                    Ok(settled) => settled,
+                    Err(_elapsed) => return Ok(None),
+                },
+            };
+            settled.map(|d| Some(Delivered::from(d)))
+        })
     }
 }

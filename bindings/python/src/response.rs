@@ -15,7 +15,7 @@ use durable_streams_client::{
     Batch, Batches as CoreBatches, DurableStream, Error, ErrorHook, LiveMode, Offset, ReadOptions,
     RequestExtras, StreamResponse,
 };
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use pyo3_async_runtimes::generic::ContextExt;
@@ -100,12 +100,13 @@ fn error_hook(f: Arc<Py<PyAny>>) -> ErrorHook {
             match call_hook(&f, &err).await {
                 Ok(extras) => extras,
                 Err(e) => {
-                    let detail = Python::attach(|py| {
+                    let detail = runtime::attach(|py| {
                         e.value(py)
                             .repr()
                             .map(|r| r.to_string())
                             .unwrap_or_default()
-                    });
+                    })
+                    .unwrap_or_default();
                     tracing::warn!(
                         "the read's on_error callable failed, ending the read: {detail}"
                     );
@@ -118,8 +119,13 @@ fn error_hook(f: Arc<Py<PyAny>>) -> ErrorHook {
 
 type Awaiting = Pin<Box<dyn Future<Output = PyResult<Py<PyAny>>> + Send + 'static>>;
 
+/// The error when a runtime thread may no longer enter Python (see [`runtime::attach`]).
+fn exiting() -> PyErr {
+    PyRuntimeError::new_err("the interpreter is exiting")
+}
+
 async fn call_hook(f: &Py<PyAny>, err: &Error) -> PyResult<Option<RequestExtras>> {
-    let out: Result<Py<PyAny>, Awaiting> = Python::attach(|py| {
+    let out: Result<Py<PyAny>, Awaiting> = runtime::attach(|py| {
         let exc = error::to_py(py, err);
         let out = f.bind(py).call1((exc.value(py),))?;
         if out.hasattr("__await__")? {
@@ -135,12 +141,13 @@ async fn call_hook(f: &Py<PyAny>, err: &Error) -> PyResult<Option<RequestExtras>
             return Ok(Err(Box::pin(fut) as Awaiting));
         }
         Ok(Ok(out.unbind()))
-    })?;
+    })
+    .ok_or_else(exiting)??;
     let out = match out {
         Ok(v) => v,
         Err(awaiting) => awaiting.await?,
     };
-    Python::attach(|py| {
+    runtime::attach(|py| {
         let out = out.bind(py);
         if out.is_none() {
             return Ok(None);
@@ -164,6 +171,7 @@ async fn call_hook(f: &Py<PyAny>, err: &Error) -> PyResult<Option<RequestExtras>
         let (h, p) = (pairs("headers")?, pairs("params")?);
         values::extras(py, h, p).map(Some)
     })
+    .ok_or_else(exiting)?
 }
 
 /// Starts a read of `url` (module-level `stream()`).

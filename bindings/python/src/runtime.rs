@@ -10,12 +10,24 @@
 //! [`SIGNAL_CHECK`], and checks for signals between slices, so Ctrl-C raises
 //! `KeyboardInterrupt` and drops the future. An async call hands the future to
 //! pyo3-async-runtimes on this runtime; cancelling the asyncio task drops it.
+//!
+//! Interpreter exit. On Python < 3.14 a thread that was running Python code when the
+//! interpreter starts finalizing is killed with `pthread_exit` the next time it takes the GIL
+//! back, for example on return from a socket call inside `loop.call_soon_threadsafe` (how an
+//! asyncio future is completed). On a runtime thread that unwinds through Rust frames, whose
+//! destructors then touch Python objects without the GIL: a segfault, or an abort in
+//! `PyGILState_Release`. pyo3 guards only the calls it makes itself, not one made inside
+//! CPython. So runtime threads enter Python only through [`attach`] (and pyo3-async-runtimes
+//! through [`ForkSafeRuntime::spawn_blocking`]), which count the threads inside Python and
+//! refuse once [`shutdown`] has begun; `shutdown`, run by `atexit` before finalization, waits
+//! for the count to drop to zero with the GIL released, then stops the runtime.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use durable_streams_client::{Client, Error};
 use pyo3::exceptions::PyRuntimeError;
@@ -28,6 +40,61 @@ use crate::{error, logging};
 
 /// How long a blocking call waits between two checks for signals (Ctrl-C).
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
+/// How long [`shutdown`] waits for runtime threads to leave Python (a callable of the user
+/// may be running there: a header callable, an `on_error`).
+const EXIT_WAIT: Duration = Duration::from_secs(10);
+
+/// How long [`shutdown`] then waits for the runtime's threads to stop.
+const RUNTIME_STOP_WAIT: Duration = Duration::from_secs(1);
+
+/// Set by [`shutdown`]: from then on runtime threads do not enter Python.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Runtime threads inside [`attach`] (or a completion of pyo3-async-runtimes) right now.
+static IN_PYTHON: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Whether this thread belongs to one of the package's runtimes (workers and blocking pool).
+    static RUNTIME_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A runtime thread's permission to run Python code, counted in [`IN_PYTHON`].
+struct Section;
+
+impl Section {
+    /// None once the interpreter is exiting. The increment comes before the check and
+    /// [`shutdown`] sets the flag before it reads the count (both sequentially consistent), so
+    /// either this thread sees the flag or `shutdown` sees this thread.
+    fn enter() -> Option<Section> {
+        IN_PYTHON.fetch_add(1, Ordering::SeqCst);
+        if EXITING.load(Ordering::SeqCst) {
+            IN_PYTHON.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Section)
+    }
+}
+
+impl Drop for Section {
+    fn drop(&mut self) {
+        IN_PYTHON.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs `f` attached to the interpreter, for code that may run on a runtime thread: on one,
+/// `None` (and `f` is not called) once [`shutdown`] has begun. On other threads (the caller's
+/// own, in a blocking call) it is just `Python::try_attach`, as it is after the check.
+pub(crate) fn attach<F, R>(f: F) -> Option<R>
+where
+    F: for<'py> FnOnce(Python<'py>) -> R,
+{
+    if !RUNTIME_THREAD.with(Cell::get) {
+        return Python::try_attach(f);
+    }
+    let _section = Section::enter()?;
+    Python::try_attach(f)
+}
 
 /// The runtime and default client of one process.
 pub(crate) struct Generation {
@@ -61,12 +128,15 @@ pub(crate) fn current() -> PyResult<Arc<Generation>> {
         return Ok(Arc::clone(g));
     }
     if let Some(inherited) = slot.take() {
-        // Built by the parent before fork(): its threads are gone, so it must never be dropped.
+        // Built by the parent before fork(): its threads are gone, so it must never be dropped,
+        // and none of them is inside Python here.
         std::mem::forget(inherited);
+        IN_PYTHON.store(0, Ordering::SeqCst);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("durable-streams")
+        .on_thread_start(|| RUNTIME_THREAD.with(|t| t.set(true)))
         .build()
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))?;
     let client = Client::new().map_err(|e| Python::attach(|py| error::to_py(py, &e)))?;
@@ -80,19 +150,41 @@ pub(crate) fn current() -> PyResult<Arc<Generation>> {
     Ok(g)
 }
 
-/// Stops this process's runtime, dropping every task still running (live reads left open,
-/// producers not closed), so that no worker thread calls into Python while the interpreter
-/// finalizes. Registered with `atexit` by the package. A later call builds a new runtime.
+/// Called by `atexit` before the interpreter finalizes (and safe to call again): from now on
+/// runtime threads do not enter Python (async calls raise, `on_error` and header callables are
+/// no longer called from background work, log events of runtime threads are dropped); waits,
+/// with the GIL released, for those inside Python to leave (up to [`EXIT_WAIT`]), then stops
+/// the runtime, dropping every task still running (live reads left open, producers not
+/// closed). Blocking calls still work afterwards, on a new runtime.
 #[pyfunction]
 pub(crate) fn shutdown(py: Python<'_>) -> PyResult<()> {
+    EXITING.store(true, Ordering::SeqCst);
     let taken = CURRENT
         .lock()
         .map_err(|_| PyRuntimeError::new_err("durable_streams_client: runtime lock poisoned"))?
         .take();
     match taken {
         Some((g, runtime)) if g.pid == std::process::id() => {
-            // Workers may be waiting for the GIL to finish a callback: let them have it.
-            py.detach(|| runtime.shutdown_timeout(Duration::from_secs(1)));
+            // Threads inside Python need the GIL to get out: wait without it.
+            let left = py.detach(|| {
+                let deadline = Instant::now() + EXIT_WAIT;
+                while IN_PYTHON.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                let left = IN_PYTHON.load(Ordering::SeqCst);
+                runtime.shutdown_timeout(RUNTIME_STOP_WAIT);
+                left
+            });
+            if left > 0 {
+                logging::warn(
+                    py,
+                    &format!(
+                        "{left} background thread(s) still running Python code (a header \
+                         callable or on_error) after {EXIT_WAIT:?} at interpreter exit; the \
+                         interpreter may crash while it finalizes"
+                    ),
+                );
+            }
         }
         // Inherited from the parent through fork(): its threads do not exist here.
         Some(inherited) => std::mem::forget(inherited),
@@ -109,6 +201,12 @@ where
     T: for<'py> IntoPyObject<'py> + Send + 'static,
 {
     logging::refresh(py);
+    if !blocking && EXITING.load(Ordering::SeqCst) {
+        return Err(PyRuntimeError::new_err(
+            "durable_streams_client: the interpreter is exiting, the async API is no longer \
+             available (its results would come from a background thread); use the blocking API",
+        ));
+    }
     let generation = current()?;
     if blocking {
         block_on(py, &generation.runtime, fut)?.into_py_any(py)
@@ -117,8 +215,11 @@ where
         let _entered = generation.runtime.enter();
         let locals = generic::get_current_locals::<ForkSafeRuntime>(py)?;
         let fut = async move {
-            fut.await
-                .map_err(|e| Python::attach(|py| error::to_py(py, &e)))
+            fut.await.map_err(|e| {
+                // When exiting, the result is never delivered: any error will do.
+                attach(|py| error::to_py(py, &e))
+                    .unwrap_or_else(|| PyRuntimeError::new_err(e.to_string()))
+            })
         };
         generic::future_into_py_with_locals::<ForkSafeRuntime, _, _>(py, locals, fut)
             .map(Bound::unbind)
@@ -171,11 +272,18 @@ impl generic::Runtime for ForkSafeRuntime {
         tokio::spawn(fut)
     }
 
+    /// pyo3-async-runtimes completes asyncio futures from here: a counted [`Section`], and
+    /// nothing once the interpreter is exiting (`f` is dropped; the Python objects it holds are
+    /// released by pyo3 later, with the GIL).
     fn spawn_blocking<F>(f: F) -> Self::JoinHandle
     where
         F: FnOnce() + Send + 'static,
     {
-        tokio::task::spawn_blocking(f)
+        tokio::task::spawn_blocking(move || {
+            if let Some(_section) = Section::enter() {
+                f();
+            }
+        })
     }
 }
 

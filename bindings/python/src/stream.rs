@@ -12,10 +12,11 @@ use durable_streams_client::{
     ForkOptions, Offset, RequestExtras, RetryPolicy,
 };
 use pyo3::prelude::*;
+use pyo3_async_runtimes::generic;
 
 use crate::client::Client;
 use crate::error;
-use crate::runtime::{self, Generation};
+use crate::runtime::{self, ForkSafeRuntime, Generation};
 use crate::values::{self, Pairs, Payload};
 use crate::{producer, response};
 
@@ -28,6 +29,8 @@ pub(crate) struct Stream {
     url: String,
     client: Option<Py<Client>>,
     extras: RequestExtras,
+    /// The headers and parameters as given, for asyncio producers (see `producer`).
+    pairs: (Pairs, Pairs),
     retry: Option<RetryPolicy>,
     append_retry: Option<RetryPolicy>,
     slot: Mutex<Slot>,
@@ -53,7 +56,7 @@ impl Stream {
             Slot::Released => Err(released()),
             Slot::Ready(id, s) if *id == generation.id => Ok(s.clone()),
             Slot::Ready(_, inherited) => {
-                let s = self.build(generation, inherited.content_type())?;
+                let s = self.build(generation, inherited.content_type(), self.extras.clone())?;
                 *slot = Slot::Ready(generation.id, s.clone());
                 Ok(s)
             }
@@ -64,6 +67,7 @@ impl Stream {
         &self,
         generation: &Generation,
         content_type: Option<String>,
+        extras: RequestExtras,
     ) -> Result<DurableStream, Error> {
         let client = match &self.client {
             Some(c) => c.get().core(generation)?,
@@ -71,7 +75,7 @@ impl Stream {
         };
         let mut b = DurableStream::builder(self.url.as_str())
             .client(client)
-            .extras(self.extras.clone());
+            .extras(extras);
         if let Some(ct) = content_type {
             b = b.content_type(ct);
         }
@@ -155,10 +159,15 @@ impl Stream {
         retry: Option<RawPolicy>,
         append_retry: Option<RawPolicy>,
     ) -> PyResult<Self> {
+        let pairs = (
+            values::clone_pairs(py, &headers),
+            values::clone_pairs(py, &params),
+        );
         let mut stream = Stream {
             url,
             client,
             extras: values::extras(py, headers, params)?,
+            pairs,
             retry: values::retry_policy(py, retry)?,
             append_retry: values::retry_policy(py, append_retry)?,
             slot: Mutex::new(Slot::Released),
@@ -166,7 +175,7 @@ impl Stream {
         // Build now, so a bad URL or policy fails here rather than on the first request.
         let generation = runtime::current()?;
         let core = stream
-            .build(&generation, content_type)
+            .build(&generation, content_type, stream.extras.clone())
             .map_err(|e| error::to_py(py, &e))?;
         stream.slot = Mutex::new(Slot::Ready(generation.id, core));
         Ok(stream)
@@ -387,10 +396,16 @@ impl Stream {
 
     /// An idempotent producer writing to this stream (see `producer::Producer`). Durations in
     /// seconds; the Python layer passes every option.
+    ///
+    /// `asyncio`: the producer of the asyncio flavour. Its requests are sent by its own task,
+    /// for no Python caller, so a coroutine returned by a header or parameter callable runs on
+    /// the event loop running now (if any): the producer gets a core handle whose extras (the
+    /// stream's, built again) are bound to that loop, and so are its own.
     #[pyo3(signature = (
         producer_id, *, epoch, auto_claim, linger, max_batch_bytes, max_batch_messages,
         max_in_flight, max_buffered_bytes, buffer_timeout, delivery_timeout, validate_json,
         retry = None, headers = Vec::new(), params = Vec::new(), on_error = None,
+        asyncio = false,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn producer(
@@ -411,7 +426,14 @@ impl Stream {
         headers: Pairs,
         params: Pairs,
         on_error: Option<Py<PyAny>>,
+        asyncio: bool,
     ) -> PyResult<producer::Producer> {
+        let event_loop = if asyncio {
+            // None without a running loop: async callables then fail with a clear TypeError.
+            generic::get_current_locals::<ForkSafeRuntime>(py).ok()
+        } else {
+            None
+        };
         let args = producer::ProducerArgs {
             epoch,
             auto_claim,
@@ -427,8 +449,22 @@ impl Stream {
             headers,
             params,
             on_error,
+            event_loop: event_loop.clone(),
         };
-        let s = self.core(py)?;
+        let mut s = self.core(py)?;
+        if let Some(locals) = event_loop {
+            let (h, p) = &self.pairs;
+            let extras = values::extras_on(
+                py,
+                values::clone_pairs(py, h),
+                values::clone_pairs(py, p),
+                Some(locals),
+            )?;
+            let generation = runtime::current()?;
+            s = self
+                .build(&generation, s.content_type(), extras)
+                .map_err(|e| error::to_py(py, &e))?;
+        }
         producer::Producer::build(py, s, producer_id, args)
     }
 

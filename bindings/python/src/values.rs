@@ -10,9 +10,10 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3_async_runtimes::generic::ContextExt;
+use pyo3_async_runtimes::TaskLocals;
 
 use crate::error;
-use crate::runtime::ForkSafeRuntime;
+use crate::runtime::{self, ForkSafeRuntime};
 
 /// A message body: `bytes` (shared with Python, not copied) or `str` (as UTF-8).
 /// The Python layer turns other bytes-like objects into `bytes` first.
@@ -36,19 +37,44 @@ pub(crate) type Pairs = Vec<(String, Py<PyAny>)>;
 
 /// Builds core extras from header and parameter pairs.
 pub(crate) fn extras(py: Python<'_>, headers: Pairs, params: Pairs) -> PyResult<RequestExtras> {
+    extras_on(py, headers, params, None)
+}
+
+/// Like [`extras`], for requests that are not made for a Python caller (an asyncio producer's
+/// batches): a coroutine returned by a callable runs on the event loop of `fallback` when the
+/// request carries no loop of its own.
+pub(crate) fn extras_on(
+    py: Python<'_>,
+    headers: Pairs,
+    params: Pairs,
+    fallback: Option<TaskLocals>,
+) -> PyResult<RequestExtras> {
     let mut out = RequestExtras::new();
     for (name, v) in headers {
-        let value = value(py, &name, v)?;
+        let value = value(py, &name, v, fallback.clone())?;
         out.set_header(name, value);
     }
     for (name, v) in params {
-        let value = value(py, &name, v)?;
+        let value = value(py, &name, v, fallback.clone())?;
         out.set_param(name, value);
     }
     Ok(out)
 }
 
-fn value(py: Python<'_>, name: &str, v: Py<PyAny>) -> PyResult<Value> {
+/// Copies of `pairs` (new references to the same objects).
+pub(crate) fn clone_pairs(py: Python<'_>, pairs: &Pairs) -> Pairs {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone_ref(py)))
+        .collect()
+}
+
+fn value(
+    py: Python<'_>,
+    name: &str,
+    v: Py<PyAny>,
+    fallback: Option<TaskLocals>,
+) -> PyResult<Value> {
     let b = v.bind(py);
     if let Ok(s) = b.extract::<String>() {
         return Ok(Value::Fixed(s));
@@ -62,48 +88,81 @@ fn value(py: Python<'_>, name: &str, v: Py<PyAny>) -> PyResult<Value> {
     let f = Arc::new(v);
     let name: Arc<str> = Arc::from(name);
     Ok(Value::computed(move || {
-        let (f, name) = (Arc::clone(&f), Arc::clone(&name));
-        async move {
-            compute(&f)
-                .await
-                .map_err(|e| Python::attach(|py| callable_failed(py, &name, e)))
-        }
+        let (f, name, fallback) = (Arc::clone(&f), Arc::clone(&name), fallback.clone());
+        async move { compute(&f, &name, fallback.as_ref()).await }
     }))
 }
 
 type Awaiting = Pin<Box<dyn Future<Output = PyResult<Py<PyAny>>> + Send>>;
 
-/// Calls a value's callable; a coroutine it returns runs on the caller's event loop.
-async fn compute(f: &Py<PyAny>) -> PyResult<String> {
-    let awaiting: Awaiting = match Python::attach(|py| -> PyResult<Result<String, Awaiting>> {
-        let out = f.bind(py).call0()?;
-        if let Ok(s) = out.extract::<String>() {
-            return Ok(Ok(s));
-        }
-        if !out.hasattr("__await__")? {
-            return Err(PyTypeError::new_err(format!(
-                "the callable returned {}, not a str",
-                out.get_type().name()?
-            )));
-        }
-        let Some(locals) = ForkSafeRuntime::get_task_locals() else {
+/// Calls a value's callable; a coroutine it returns runs on the caller's event loop (else on
+/// `fallback`'s). Fails with `Cancelled` when the interpreter is exiting (see
+/// [`runtime::attach`]).
+async fn compute(
+    f: &Py<PyAny>,
+    name: &str,
+    fallback: Option<&TaskLocals>,
+) -> Result<String, Error> {
+    let called =
+        runtime::attach(|py| call(py, f, fallback).map_err(|e| callable_failed(py, name, e)))
+            .ok_or(Error::Cancelled)??;
+    let awaiting = match called {
+        Ok(s) => return Ok(s),
+        Err(awaiting) => awaiting,
+    };
+    let out = awaiting.await;
+    runtime::attach(|py| {
+        out.and_then(|o| o.extract::<String>(py))
+            .map_err(|e| callable_failed(py, name, e))
+    })
+    .ok_or(Error::Cancelled)?
+}
+
+/// The callable's string, or the awaitable it returned.
+fn call(
+    py: Python<'_>,
+    f: &Py<PyAny>,
+    fallback: Option<&TaskLocals>,
+) -> PyResult<Result<String, Awaiting>> {
+    let out = f.bind(py).call0()?;
+    if let Ok(s) = out.extract::<String>() {
+        return Ok(Ok(s));
+    }
+    if !out.hasattr("__await__")? {
+        return Err(PyTypeError::new_err(format!(
+            "the callable returned {}, not a str",
+            out.get_type().name()?
+        )));
+    }
+    let locals = match ForkSafeRuntime::get_task_locals() {
+        Some(caller) => Ok(caller),
+        None => match fallback {
+            // A loop that does not run would leave the request waiting for ever.
+            Some(l) if l.event_loop(py).call_method0("is_running")?.is_truthy()? => Ok(l.clone()),
+            Some(_) => Err(
+                "the event loop the AsyncIdempotentProducer was created in is not running \
+                 (its async callables run there)",
+            ),
+            None => Err(
+                "an async callable needs the asyncio API (AsyncDurableStream, or an \
+                 AsyncIdempotentProducer created while its event loop runs); DurableStream and \
+                 IdempotentProducer take plain callables",
+            ),
+        },
+    };
+    let locals = match locals {
+        Ok(l) => l,
+        Err(why) => {
             // Not awaited: close it, so Python does not warn about a forgotten coroutine.
             if out.hasattr("close")? {
                 out.call_method0("close")?;
             }
-            return Err(PyTypeError::new_err(
-                "an async callable needs AsyncDurableStream; DurableStream takes plain callables",
-            ));
-        };
-        Ok(Err(Box::pin(pyo3_async_runtimes::into_future_with_locals(
-            &locals, out,
-        )?)))
-    })? {
-        Ok(s) => return Ok(s),
-        Err(awaiting) => awaiting,
+            return Err(PyTypeError::new_err(why));
+        }
     };
-    let out = awaiting.await?;
-    Python::attach(|py| out.extract::<String>(py))
+    Ok(Err(Box::pin(pyo3_async_runtimes::into_future_with_locals(
+        &locals, out,
+    )?)))
 }
 
 /// The core error for a failed callable. The core's `Error` has no variant carrying a foreign

@@ -109,6 +109,8 @@ __all__ = [
     "stream",
 ]
 
-# Stop the native runtime before the interpreter finalizes: a read or producer left running would
-# otherwise let a worker thread call into a finalizing interpreter.
+# Stop the native runtime before the interpreter finalizes: a runtime thread still inside Python
+# when finalization begins is killed by CPython (Python < 3.14) through Rust frames, which crashes
+# the process (bindings/python/src/runtime.rs). Registered after the imports above, so it runs
+# before logging's own atexit hook.
 atexit.register(_shutdown)

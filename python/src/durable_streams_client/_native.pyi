@@ -232,10 +232,15 @@ class Receipt:
     @property
     def message_number(self) -> int: ...
     def done(self) -> bool: ...
+    # None: the timeout passed first.
     @overload
-    def result(self, *, blocking: Literal[True]) -> _Result: ...
+    def result(
+        self, *, blocking: Literal[True], timeout: float | None = None
+    ) -> _Result | None: ...
     @overload
-    def result(self, *, blocking: Literal[False]) -> Awaitable[_Result]: ...
+    def result(
+        self, *, blocking: Literal[False], timeout: float | None = None
+    ) -> Awaitable[_Result | None]: ...
 
 class Producer:
     @property
@@ -282,4 +287,6 @@ class Producer:
     ) -> Awaitable[str | None]: ...
 
 def shutdown() -> None:
-    """Stops the runtime and drops every task still running (registered with ``atexit``)."""
+    """Registered with ``atexit``: closes the runtime threads' way into Python, waits for those
+    inside it to leave, then stops the runtime and drops every task still running. Afterwards
+    the async API raises ``RuntimeError``; the blocking API still works."""

@@ -9,6 +9,7 @@ runs on the package's runtime, so a blocking program keeps sending while it comp
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any, Callable, TypeVar
 from . import _native
 from ._errors import DurableStreamError
 from ._response import _pairs, _policy
-from ._stream import AsyncDurableStream, DurableStream, _payload
+from ._stream import AsyncDurableStream, AsyncHeaders, DurableStream, _payload
 from ._types import RetryPolicy
 
 __all__ = [
@@ -72,6 +73,14 @@ class ProducerMetrics:
     latency_mean: float
 
 
+def _delivery(raw: dict[str, Any] | None, timeout: float | None) -> Delivery:
+    if raw is None:
+        raise TimeoutError(
+            f"the message was not delivered within {timeout} s (it is still pending)"
+        )
+    return Delivery(**raw)
+
+
 class Receipt:
     """The outcome of one appended message (blocking flavour); dropping it costs nothing."""
 
@@ -89,10 +98,21 @@ class Receipt:
         """Whether the message's batch was delivered or failed."""
         return self._native.done()
 
-    def result(self) -> Delivery:
+    def result(self, timeout: float | None = None) -> Delivery:
         """Waits (GIL released, Ctrl-C interrupts) for the delivery, or raises the batch's
-        error (e.g. :class:`StaleEpochError`)."""
-        return Delivery(**self._native.result(blocking=True))
+        error (e.g. :class:`StaleEpochError`).
+
+        Args:
+            timeout: Seconds to wait at most (``None``: until the batch settles).
+
+        Raises:
+            TimeoutError: The built-in one, when ``timeout`` passed first. The message is
+                still pending and may yet be delivered; call ``result`` again to keep
+                waiting. (A batch that fails its ``delivery_timeout`` raises
+                :class:`StreamTimeoutError` instead, also a ``TimeoutError``.)
+            InvalidArgumentError: ``timeout`` is negative or not a number.
+        """
+        return _delivery(self._native.result(blocking=True, timeout=timeout), timeout)
 
     def __repr__(self) -> str:
         return f"Receipt(message_number={self.message_number}, done={self.done()})"
@@ -115,9 +135,11 @@ class AsyncReceipt:
         """Whether the message's batch was delivered or failed."""
         return self._native.done()
 
-    async def result(self) -> Delivery:
-        """The delivery, or the batch's error."""
-        return Delivery(**await self._native.result(blocking=False))
+    async def result(self, timeout: float | None = None) -> Delivery:
+        """The delivery, or the batch's error; raises the built-in ``TimeoutError`` if
+        ``timeout`` seconds pass first (see :meth:`Receipt.result`). Cancelling the awaiting
+        task only stops the wait."""
+        return _delivery(await self._native.result(blocking=False, timeout=timeout), timeout)
 
     def __await__(self) -> Generator[Any, None, Delivery]:
         return self.result().__await__()
@@ -135,6 +157,20 @@ def _check_data(data: object) -> str | bytes:
             f"{type(data).__name__}: serialize objects first, e.g. json.dumps(value), or use "
             "append_json(value)"
         ) from None
+
+
+def _refuse_async(headers: object, params: object, why: str) -> None:
+    """Raises TypeError for an ``async def`` header or parameter callable (one that returns a
+    coroutine otherwise is only found when a batch is sent, and fails it)."""
+    for what, values in (("header", headers), ("parameter", params)):
+        if not isinstance(values, Mapping):
+            continue
+        for name, v in values.items():
+            # An async function, or an object whose __call__ is one.
+            if inspect.iscoroutinefunction(v) or (
+                callable(v) and inspect.iscoroutinefunction(type(v).__call__)
+            ):
+                raise TypeError(f"the {what} {name!r} is an async callable: {why}")
 
 
 def _dumps(value: object) -> str:
@@ -165,6 +201,7 @@ class _Producer:
         headers: Mapping[str, object] | None,
         params: Mapping[str, object] | None,
         on_error: Callable[[DurableStreamError], object] | None,
+        on_loop: bool = False,
     ) -> None:
         if on_error is not None and not callable(on_error):
             raise TypeError("on_error must be a callable")
@@ -184,6 +221,7 @@ class _Producer:
             headers=_pairs(headers, "headers"),
             params=_pairs(params, "params"),
             on_error=on_error,
+            asyncio=on_loop,
         )
 
     @property
@@ -251,7 +289,8 @@ _DOC_ARGS = """
         delivery_timeout: Seconds a batch may take, retries included, before it fails.
         validate_json: On a JSON stream, check that each message is one JSON value.
         retry: Retries of failed batches (default: the core's producer policy).
-        headers: Extra headers (strings or plain callables, computed for every request).
+        headers: Extra headers (strings or callables, computed for every request), on top of
+            the stream handle's.
         params: Extra query parameters, like ``headers``.
         on_error: Called with the error of every batch that fails for good; never from the
             producer's own task, so a slow handler does not stall deliveries."""
@@ -264,7 +303,8 @@ class IdempotentProducer(_Producer):
     ``append`` returns a :class:`Receipt` at once; it only waits (GIL released, up to
     ``buffer_timeout``) when ``max_buffered_bytes`` are buffered. Used as a context manager,
     the producer is flushed and *detached* on exit: the stream stays open (call
-    :meth:`close` to close the stream itself).
+    :meth:`close` to close the stream itself). Header and parameter callables must be plain
+    (an ``async`` one fails the batch with :class:`InvalidArgumentError`).
     """
         + _DOC_ARGS
     )
@@ -296,6 +336,12 @@ class IdempotentProducer(_Producer):
                 "IdempotentProducer needs a DurableStream (AsyncIdempotentProducer takes an "
                 "AsyncDurableStream)"
             )
+        _refuse_async(
+            headers,
+            params,
+            "IdempotentProducer takes plain callables (AsyncIdempotentProducer awaits async "
+            "ones on its event loop)",
+        )
         super().__init__(
             stream,
             producer_id,
@@ -374,6 +420,12 @@ class AsyncIdempotentProducer(_Producer):
     ``await append_wait(data)`` (or ``await wait_for_room(n)``) to wait for room instead.
     ``on_error`` runs on the event loop the producer was created in. Used with ``async with``,
     the producer is flushed and detached on exit; the stream stays open.
+
+    Header and parameter callables (the producer's and the stream handle's) may be ``async``:
+    batches are sent by the producer's own task, not by a caller, so their coroutines run on
+    the event loop the producer was created in. That loop must be running when a batch is
+    sent; a producer created outside a running loop takes plain callables only (an
+    ``async`` one fails the batch with :class:`InvalidArgumentError`).
     """
         + _DOC_ARGS
     )
@@ -396,8 +448,8 @@ class AsyncIdempotentProducer(_Producer):
         delivery_timeout: float = 120.0,
         validate_json: bool = True,
         retry: RetryPolicy | None = None,
-        headers: Mapping[str, str | Callable[[], str]] | None = None,
-        params: Mapping[str, str | Callable[[], str]] | None = None,
+        headers: AsyncHeaders | None = None,
+        params: AsyncHeaders | None = None,
         on_error: ProducerErrorHandler | None = None,
     ) -> None:
         if not isinstance(stream, AsyncDurableStream):
@@ -405,18 +457,24 @@ class AsyncIdempotentProducer(_Producer):
                 "AsyncIdempotentProducer needs an AsyncDurableStream (IdempotentProducer takes "
                 "a DurableStream)"
             )
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            _refuse_async(
+                headers,
+                params,
+                "its coroutines run on the event loop the producer is created in, and none is "
+                "running; create the producer inside a coroutine, or pass plain callables",
+            )
         handler = on_error
-        if on_error is not None:
-            try:
-                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-            if loop is not None:
-                user, running = on_error, loop
+        if on_error is not None and loop is not None:
+            user, running = on_error, loop
 
-                def handler(e: DurableStreamError) -> None:
-                    if not running.is_closed():
-                        running.call_soon_threadsafe(user, e)
+            def handler(e: DurableStreamError) -> None:
+                if not running.is_closed():
+                    running.call_soon_threadsafe(user, e)
 
         super().__init__(
             stream,
@@ -435,6 +493,7 @@ class AsyncIdempotentProducer(_Producer):
             headers=headers,
             params=params,
             on_error=handler,
+            on_loop=True,
         )
 
     def append(self, data: str | bytes | bytearray | memoryview) -> AsyncReceipt:
