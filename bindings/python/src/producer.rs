@@ -213,7 +213,8 @@ impl Producer {
     /// Appends if there is room now, else raises `BufferFullError`. Never waits.
     fn try_append(&self, py: Python<'_>, data: Payload) -> PyResult<Receipt> {
         let p = self.core(py)?;
-        p.try_append(Bytes::from(data))
+        // Copied straight from the Python object into the open batch.
+        p.try_append(&data)
             .map(|r| Receipt { inner: r })
             .map_err(|e| error::to_py(py, &e))
     }
@@ -223,15 +224,15 @@ impl Producer {
     #[pyo3(signature = (data, *, blocking))]
     fn append(&self, py: Python<'_>, data: Payload, blocking: bool) -> PyResult<Py<PyAny>> {
         let p = self.core(py)?;
-        let data = Bytes::from(data);
         if blocking {
             // Fast path: room now means no wait, so no runtime round trip and no GIL release.
-            match p.try_append(data.clone()) {
+            match p.try_append(&data) {
                 Ok(r) => return Py::new(py, Receipt { inner: r }).map(Py::into_any),
                 Err(Error::BufferFull { .. }) => {}
                 Err(e) => return Err(error::to_py(py, &e)),
             }
         }
+        let data = Bytes::from(data);
         runtime::run(py, blocking, async move {
             p.append(data).await.map(|r| Receipt { inner: r })
         })

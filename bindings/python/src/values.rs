@@ -23,6 +23,15 @@ pub(crate) enum Payload {
     Str(PyBackedStr),
 }
 
+impl AsRef<[u8]> for Payload {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Payload::Bytes(b) => b,
+            Payload::Str(s) => s.as_bytes(),
+        }
+    }
+}
+
 impl From<Payload> for Bytes {
     fn from(p: Payload) -> Bytes {
         match p {
