@@ -123,8 +123,11 @@ export declare class NativeResponse {
   bytes(cancel?: CancelToken | undefined | null): Promise<Buffer>
   /** All text up to the first up-to-date point. */
   text(cancel?: CancelToken | undefined | null): Promise<string>
-  /** All JSON messages up to the first up-to-date point. */
-  json(cancel?: CancelToken | undefined | null): Promise<Array<unknown>>
+  /**
+   * All JSON messages up to the first up-to-date point, as the texts of JSON arrays to
+   * parse and concatenate (see `NativeBatch.itemsJson`).
+   */
+  json(cancel?: CancelToken | undefined | null): Promise<Array<string>>
   /** A reader of the batches: `kind` is `bytes`, `text` or `json`. */
   reader(kind: string): NativeReader
 }
@@ -268,8 +271,11 @@ export interface NativeBatch {
   bytes?: Buffer
   /** Text (text readers). */
   text?: string
-  /** JSON messages (JSON readers). */
-  items?: Array<any>
+  /**
+   * JSON messages (JSON readers), as the texts of JSON arrays to parse and concatenate
+   * (one array, or several for a batch of more than `ARRAY_TEXT_BYTES`).
+   */
+  itemsJson?: Array<string>
   /** The offset to resume from after this batch. */
   offset: string
   /** The server's cursor. */

@@ -252,6 +252,34 @@ test("producer: appendMany stops at a full buffer and resumes; bytes from any Ui
   assert.deepEqual([...all], [2, 3, 4, 97, 98, 9, 99, 100]);
 });
 
+test("JSON reads: values as JSON.parse makes them (key order kept), reads larger than one array text", async () => {
+  const url = server.streamUrl("json-values");
+  const h = await json(url);
+  await h.append('{"b":1,"a":[true,null,1.5e3,"\\u00e9\\ud83d\\ude00"],"c":{"z":0,"y":-0.5}}');
+  await h.append('"text"');
+  const [first, second] = await (await h.stream({ live: false })).json();
+  assert.deepEqual(Object.keys(first), ["b", "a", "c"]);
+  assert.deepEqual(Object.keys(first.c), ["z", "y"]);
+  assert.deepEqual(first.a, [true, null, 1500, "\u00e9\u{1f600}"]);
+  assert.equal(second, "text");
+
+  // 3 messages of 7 MiB: more than the native layer puts in one array text (16 MiB).
+  const big = await json(server.streamUrl("json-big"));
+  const p = new IdempotentProducer(big, "big", { lingerMs: 0, maxBatchBytes: 8 << 20 });
+  for (let i = 0; i < 3; i++) p.append(JSON.stringify({ i, pad: String(i).repeat(7 << 20) }));
+  await p.flush();
+  const items = await (await big.stream({ live: false })).json();
+  assert.deepEqual(items.map((m) => [m.i, m.pad.length]), [[0, 7 << 20], [1, 7 << 20], [2, 7 << 20]]);
+  const seen = [];
+  const res = await big.stream({ live: false });
+  res.subscribeJson((batch) => {
+    for (const m of batch.items) seen.push(m.i);
+  });
+  await res.closed;
+  assert.deepEqual(seen, [0, 1, 2]);
+  await p.detach();
+});
+
 test("producer fencing: StaleEpochError through onError and flush", async () => {
   const url = server.streamUrl("fenced");
   const h = await json(url);
