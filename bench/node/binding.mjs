@@ -118,6 +118,13 @@ const handlers = {
     const errors = []
     const producer = producerFor(job, errors)
     const rss = rssSampler()
+    // Where the memory is: the V8 heap (JavaScript objects) or outside it (the addon).
+    const heap = { peakHeapTotal: 0, peakOutside: 0 }
+    const heapTimer = setInterval(() => {
+      const m = process.memoryUsage()
+      heap.peakHeapTotal = Math.max(heap.peakHeapTotal, m.heapTotal)
+      heap.peakOutside = Math.max(heap.peakOutside, m.rss - m.heapTotal)
+    }, 100)
     const t = now()
     let sent = 0
     let waits = 0
@@ -140,14 +147,22 @@ const handlers = {
     await producer.flush()
     const seconds = (now() - t) / 1000
     rss.stop()
+    clearInterval(heapTimer)
     await producer.detach()
     if (errors.length) throw new Error(`producer reported ${errors.length} errors: ${errors[0]}`)
+    const mib = (b) => Math.round(b / 2 ** 20)
     return {
       messages: job.count,
       bytes: job.count * job.msg_bytes,
       seconds,
       rss_samples: rss.samples,
-      extra: { offer_seconds: offerSeconds, offered_rate: job.count / offerSeconds, buffer_full_waits: waits },
+      extra: {
+        offer_seconds: offerSeconds,
+        offered_rate: job.count / offerSeconds,
+        buffer_full_waits: waits,
+        peak_heap_total_mib: mib(heap.peakHeapTotal),
+        peak_rss_outside_heap_mib: mib(heap.peakOutside),
+      },
     }
   },
 }
