@@ -83,6 +83,29 @@ if [ ! -f "$PY_STAMP" ] || [ "$(cat "$PY_STAMP")" != "$ROOT $py_profile" ] \
 fi
 flock -u 9
 
+# Our Node package (contender node-binding): bench/node links ../node (package.json), so the
+# contender imports it as an installed package. dist/ and native/index.js are committed; the
+# addon itself is built here by the package's own napi script (scripts/test.sh uses the same
+# one): debug for the smoke run, release otherwise. Rebuilt when the sources or the profile
+# changed, or the addon is missing (the stamp, in node/node_modules, records the profile).
+NODE_PKG="$ROOT/node"
+if [ ! -x "$NODE_PKG/node_modules/.bin/napi" ] \
+  || [ "$NODE_PKG/package-lock.json" -nt "$NODE_PKG/node_modules/.package-lock.json" ]; then
+  echo "run.sh: npm ci in node (the napi CLI and tsc)" >&2
+  (cd "$NODE_PKG" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error >&2)
+fi
+NODE_STAMP="$NODE_PKG/node_modules/.bench-native"
+if [ "$smoke" = 1 ]; then node_profile=dev; else node_profile=release; fi
+if ! compgen -G "$NODE_PKG/native/*.node" >/dev/null || [ ! -f "$NODE_STAMP" ] \
+  || [ "$(cat "$NODE_STAMP")" != "$node_profile" ] \
+  || [ -n "$(find "$ROOT/core/src" "$ROOT/core/Cargo.toml" "$ROOT/bindings/node" "$ROOT/Cargo.lock" \
+    -newer "$NODE_STAMP" -print -quit)" ]; then
+  echo "run.sh: building the Node addon ($node_profile) in node/native" >&2
+  if [ "$node_profile" = release ]; then script=build:native:release; else script=build:native; fi
+  (cd "$NODE_PKG" && npm run --silent "$script" >&2)
+  echo "$node_profile" >"$NODE_STAMP"
+fi
+
 # The Rust contenders (raw bound, our core): a debug build is enough for the smoke run.
 if [ "$smoke" = 1 ]; then
   cargo build --quiet -p dsc-bench >&2

@@ -90,6 +90,27 @@ export declare class IdempotentProducer {
      * room and `ALREADY_CLOSED` after `close`/`detach`.
      */
     append(body: string | Uint8Array | object): Receipt;
+    /**
+     * Appends `messages[start..]` in order, in one call into the native layer (somewhat
+     * cheaper than one `append` per message), as long as there is room; returns the index of
+     * the first message not appended: `messages.length` when all were.
+     *
+     * Never waits: when a message does not fit (what would be `BUFFER_FULL`), it returns that
+     * message's index; `await producer.ready()` and call again from there. Any other failure of
+     * a message (not a string or `Uint8Array`, not one JSON value on a JSON stream, producer
+     * closed) is thrown when it is the first message of the call; otherwise the call returns
+     * its index and the next call throws it. Messages are not given receipts: `flush()` waits
+     * for them.
+     *
+     * @example
+     * ```ts
+     * for (let i = producer.appendMany(lines); i < lines.length; i = producer.appendMany(lines, i)) {
+     *   await producer.ready(Buffer.byteLength(lines[i]!));
+     * }
+     * await producer.flush();
+     * ```
+     */
+    appendMany(messages: ReadonlyArray<string | Uint8Array>, start?: number): number;
     /** Resolves once a message of `bytes` bytes would fit in the buffer. */
     ready(bytes?: number, options?: {
         signal?: AbortSignal;

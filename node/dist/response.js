@@ -4,6 +4,22 @@ Object.defineProperty(exports, "__esModule", { value: true });
 exports.StreamResponse = void 0;
 const errors_js_1 = require("./errors.js");
 const internal_js_1 = require("./internal.js");
+/**
+ * The messages of JSON array texts from the native layer (`itemsJson`): parsed here, since
+ * `JSON.parse` builds JavaScript values much faster than the addon can one by one.
+ */
+function parseArrays(texts) {
+    if (!texts || texts.length === 0)
+        return [];
+    if (texts.length === 1)
+        return JSON.parse(texts[0]);
+    const out = [];
+    for (const text of texts) {
+        for (const item of JSON.parse(text))
+            out.push(item);
+    }
+    return out;
+}
 function meta(b) {
     return {
         offset: b.offset,
@@ -102,8 +118,8 @@ class StreamResponse {
         return this.#whole((t) => this.#native.text(t));
     }
     /** All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). */
-    json() {
-        return this.#whole((t) => this.#native.json(t));
+    async json() {
+        return parseArrays(await this.#whole((t) => this.#native.json(t)));
     }
     /** The batches, pulled one at a time; ends (returns `null`) when the read is over. */
     #batches(kind) {
@@ -157,7 +173,7 @@ class StreamResponse {
     }
     /** The JSON messages one by one (async iterable). */
     jsonStream() {
-        return this.#readable("json", (b) => (b.items ?? []));
+        return this.#readable("json", (b) => parseArrays(b.itemsJson));
     }
     #subscribe(kind, shape, callback) {
         const next = this.#batches(kind);
@@ -187,7 +203,7 @@ class StreamResponse {
      * the subscription and reject `closed`.
      */
     subscribeJson(callback) {
-        return this.#subscribe("json", (b) => ({ items: (b.items ?? []), ...meta(b) }), callback);
+        return this.#subscribe("json", (b) => ({ items: parseArrays(b.itemsJson), ...meta(b) }), callback);
     }
     /** Like {@link subscribeJson}, with the raw bytes of each batch. */
     subscribeBytes(callback) {

@@ -840,3 +840,4 @@ module.exports.NativeProducer = nativeBinding.NativeProducer
 module.exports.NativeReader = nativeBinding.NativeReader
 module.exports.NativeResponse = nativeBinding.NativeResponse
 module.exports.NativeStream = nativeBinding.NativeStream
+module.exports.producerAppend = nativeBinding.producerAppend

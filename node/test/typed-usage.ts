@@ -50,6 +50,11 @@ export async function usage(url: string, signal: AbortSignal): Promise<number> {
     onError: (e: Error) => console.error(e),
   });
   producer.append(JSON.stringify({ type: "b", n: 2 }));
+  const lines: string[] = ['{"type":"d","n":4}', '{"type":"d","n":5}'];
+  for (let i = producer.appendMany(lines); i < lines.length; i = producer.appendMany(lines, i)) {
+    await producer.ready(Buffer.byteLength(lines[i]!));
+  }
+  producer.append(new Uint8Array([123, 125]));
   await producer.ready(1024);
   const delivery = await producer.append({ type: "c", n: 3 }).wait();
   console.log(delivery.offset, delivery.duplicate);

@@ -12,7 +12,7 @@ mod runtime;
 mod stream;
 mod values;
 
-pub use producer::NativeProducer;
+pub use producer::{producer_append, NativeProducer};
 pub use response::{NativeBatch, NativeReader, NativeResponse};
 pub use runtime::CancelToken;
 pub use stream::NativeStream;

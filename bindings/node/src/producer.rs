@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use durable_streams_client::{Delivery, IdempotentProducer};
-use napi::bindgen_prelude::{within_runtime_if_available, Buffer, Either, PromiseRaw};
+use napi::bindgen_prelude::{
+    within_runtime_if_available, Array, Either, External, PromiseRaw, Uint8ArraySlice,
+};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
@@ -11,7 +13,7 @@ use napi_derive::napi;
 use crate::error;
 use crate::runtime::{spawn, CancelToken};
 use crate::stream::NativeStream;
-use crate::values::{self, Backoff, Extras};
+use crate::values::{self, Backoff, Extras, Message};
 
 /// Receives the JSON description of every batch that fails for good (weak: never keeps Node
 /// alive).
@@ -189,13 +191,46 @@ impl NativeProducer {
 
     /// Appends a message if there is room now (else fails at once with code `BUFFER_FULL`)
     /// and returns its message number. Never waits and sends nothing itself: the producer's
-    /// task batches and sends.
+    /// task batches and sends. (The TypeScript layer calls `producerAppend`, which does the
+    /// same for less.)
     #[napi]
-    pub fn append(&self, body: Either<String, Buffer>) -> napi::Result<f64> {
-        self.inner
-            .try_append(values::body(body))
-            .map(|r| r.message_number() as f64)
-            .map_err(error::to_napi)
+    pub fn append(&self, body: Either<String, Uint8ArraySlice<'_>>) -> napi::Result<f64> {
+        try_append(&self.inner, body)
+    }
+
+    /// Appends `bodies[start..]` in order while there is room, in one call; returns the index
+    /// of the first message not appended (`bodies.length` when all were).
+    ///
+    /// Stops early, without an error, at a message that does not fit (`BUFFER_FULL`): wait
+    /// for room and call again from the returned index. Any other failure of a message (not a
+    /// string or `Uint8Array`, not one JSON value, producer closed) is thrown when it is the
+    /// first message of the call; otherwise the call returns its index, so the next call
+    /// throws it.
+    #[napi(ts_args_type = "bodies: ReadonlyArray<string | Uint8Array>, start: number")]
+    pub fn append_many(&self, bodies: Array<'_>, start: u32) -> napi::Result<u32> {
+        let mut i = start;
+        while i < bodies.len() {
+            let appended = match bodies.get::<Message<'_>>(i) {
+                Ok(Some(body)) => self.inner.try_append(values::message(body)),
+                Ok(None) => break,
+                Err(_) => Err(durable_streams_client::Error::InvalidArgument {
+                    message: format!("message {i} is neither a string nor a Uint8Array"),
+                }),
+            };
+            match appended {
+                Ok(_) => i += 1,
+                Err(durable_streams_client::Error::BufferFull { .. }) => return Ok(i),
+                Err(_) if i > start => return Ok(i),
+                Err(e) => return Err(error::to_napi(e)),
+            }
+        }
+        Ok(i)
+    }
+
+    /// The producer as an external, for `producerAppend`.
+    #[napi(ts_return_type = "ExternalObject<'IdempotentProducer'>")]
+    pub fn handle(&self) -> External<IdempotentProducer> {
+        External::new(self.inner.clone())
     }
 
     /// Waits for the batch of message number `message_number` to be delivered or to fail.
@@ -257,11 +292,11 @@ impl NativeProducer {
     pub fn close<'e>(
         &self,
         env: &'e Env,
-        final_message: Option<Either<String, Buffer>>,
+        final_message: Option<Either<String, Uint8ArraySlice<'_>>>,
         cancel: Option<&CancelToken>,
     ) -> napi::Result<PromiseRaw<'e, Option<String>>> {
         let p = self.inner.clone();
-        let body = final_message.map(values::body);
+        let body = final_message.map(values::message);
         spawn(env, cancel, async move {
             Ok(p.close(body).await?.map(|o| o.to_string()))
         })
@@ -328,4 +363,22 @@ impl NativeProducer {
             max_latency_ms: m.latency.max.as_secs_f64() * 1000.0,
         }
     }
+}
+
+fn try_append(p: &IdempotentProducer, body: Message<'_>) -> napi::Result<f64> {
+    p.try_append(values::message(body))
+        .map(|r| r.message_number() as f64)
+        .map_err(error::to_napi)
+}
+
+/// `NativeProducer.append` as a plain function of `NativeProducer.handle()`: the TypeScript
+/// layer's `append`. A class method pays napi-rs's per-call bookkeeping of the borrowed
+/// `this` (a lock and a global hash map: about as much as the rest of a 100-byte append); an
+/// external argument is only looked up.
+#[napi(ts_args_type = "producer: ExternalObject<'IdempotentProducer'>, body: string | Uint8Array")]
+pub fn producer_append(
+    producer: &External<IdempotentProducer>,
+    body: Message<'_>,
+) -> napi::Result<f64> {
+    try_append(producer, body)
 }

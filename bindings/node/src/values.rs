@@ -6,19 +6,40 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use durable_streams_client::{Error, ErrorHook, RequestExtras, RetryPolicy, Value};
-use napi::bindgen_prelude::{Buffer, Either, Promise};
+use napi::bindgen_prelude::{Buffer, Either, Promise, Uint8ArraySlice};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
 use napi_derive::napi;
 
 use crate::error;
 
-/// The bytes of a body; a `Buffer`'s memory is handed over, not copied.
+/// The bytes of a body (a `Buffer`'s are copied: its memory belongs to JavaScript).
 pub(crate) fn body(b: Either<String, Buffer>) -> Bytes {
     match b {
-        Either::A(s) => Bytes::from(s),
+        Either::A(s) => text(s),
         Either::B(buf) => Bytes::from(Vec::<u8>::from(buf)),
     }
+}
+
+/// A producer message: a string, or any `Uint8Array` (a `Buffer` is one).
+///
+/// The typed array is only borrowed for the call, so taking it costs no napi reference (a
+/// `Buffer` argument creates and deletes one per call); either way the bytes are copied once.
+pub(crate) type Message<'a> = Either<String, Uint8ArraySlice<'a>>;
+
+/// The bytes of a producer message.
+pub(crate) fn message(m: Message<'_>) -> Bytes {
+    match m {
+        Either::A(s) => text(s),
+        Either::B(bytes) => Bytes::copy_from_slice(&bytes),
+    }
+}
+
+/// A string's bytes, taken over by `Bytes` as they are: the buffer is first shrunk to the
+/// length (napi-rs leaves one spare byte for a NUL), since `Bytes::from(Vec)` allocates a
+/// shared header when capacity and length differ.
+fn text(s: String) -> Bytes {
+    Bytes::from(s.into_bytes().into_boxed_slice())
 }
 
 /// Calls the TypeScript layer's function number `n` (weakly: it never keeps Node alive).
