@@ -211,7 +211,7 @@ impl NativeProducer {
         let mut i = start;
         while i < bodies.len() {
             let appended = match bodies.get::<Message<'_>>(i) {
-                Ok(Some(body)) => self.inner.try_append(values::message(body)),
+                Ok(Some(body)) => append_borrowed(&self.inner, body),
                 Ok(None) => break,
                 Err(_) => Err(durable_streams_client::Error::InvalidArgument {
                     message: format!("message {i} is neither a string nor a Uint8Array"),
@@ -366,9 +366,21 @@ impl NativeProducer {
 }
 
 fn try_append(p: &IdempotentProducer, body: Message<'_>) -> napi::Result<f64> {
-    p.try_append(values::message(body))
+    append_borrowed(p, body)
         .map(|r| r.message_number() as f64)
         .map_err(error::to_napi)
+}
+
+/// Appends a message without copying it first: the core copies the bytes straight into the
+/// open batch.
+fn append_borrowed(
+    p: &IdempotentProducer,
+    body: Message<'_>,
+) -> durable_streams_client::Result<durable_streams_client::Receipt> {
+    match body {
+        Either::A(s) => p.try_append(s.as_bytes()),
+        Either::B(bytes) => p.try_append(&*bytes),
+    }
 }
 
 /// `NativeProducer.append` as a plain function of `NativeProducer.handle()`: the TypeScript
