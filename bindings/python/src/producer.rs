@@ -220,8 +220,8 @@ impl Producer {
     }
 
     /// Appends, waiting (up to the buffer timeout) for room: with the GIL released when
-    /// `blocking`, else as an awaitable.
-    #[pyo3(signature = (data, *, blocking))]
+    /// `blocking`, else as an awaitable. `blocking` may be positional (cheaper per call).
+    #[pyo3(signature = (data, blocking))]
     fn append(&self, py: Python<'_>, data: Payload, blocking: bool) -> PyResult<Py<PyAny>> {
         let p = self.core(py)?;
         if blocking {
