@@ -48,7 +48,7 @@ fn seconds(name: &str, v: f64) -> Result<Duration, Error> {
 }
 
 fn check_pid(py: Python<'_>, pid: u32, what: &str) -> PyResult<()> {
-    if std::process::id() == pid {
+    if runtime::pid() == pid {
         return Ok(());
     }
     Err(error::to_py(
@@ -147,7 +147,7 @@ impl Producer {
         let inner = b.build().map_err(err)?;
         Ok(Self {
             inner,
-            pid: std::process::id(),
+            pid: runtime::pid(),
         })
     }
 
