@@ -10,6 +10,7 @@ import select
 import signal
 import threading
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -55,6 +56,46 @@ def test_read_json_all_at_once(url: str) -> None:
         assert resp.offset != "-1"
         with pytest.raises(AlreadyConsumedError):
             resp.read_json()
+
+
+def test_json_messages_keep_order_types_and_split_over_array_texts(url: str) -> None:
+    # JSON messages cross from the native layer as JSON array texts of at most 16 MiB each;
+    # a read of more (one response here) is parsed from several and stays one list in order.
+    s = DurableStream(url)
+    s.create(content_type="application/json")
+    pad = "é" * 450
+    n = 20_000
+    body = "[" + ",".join(f'{{"z":{i},"a":[1.5,true,null,"{pad}"]}}' for i in range(n)) + "]"
+    assert len(body.encode()) > 17 << 20
+    # A JSON array POSTed to a JSON stream is one message per element (the client's append
+    # would make it a single message).
+    post = urllib.request.Request(
+        url, data=body.encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    urllib.request.urlopen(post).close()
+    s.append_json([])
+
+    def check(items: list[Any]) -> None:
+        assert len(items) == n + 1
+        assert items[7] == {"z": 7, "a": [1.5, True, None, pad]}
+        assert list(items[7]) == ["z", "a"]
+        assert [m["z"] for m in items[:n]] == list(range(n))
+        assert items[n] == []
+
+    check(s.stream().read_json())
+    batches = list(s.stream().iter_json_batches())
+    check([m for b in batches for m in b.data])
+    check(list(s.stream().iter_json()))
+
+    async def read_async() -> tuple[list[Any], list[Any]]:
+        async with AsyncDurableStream(url) as a:
+            whole = await (await a.stream()).read_json()
+            one_by_one = [m async for m in (await a.stream()).iter_json()]
+            return whole, one_by_one
+
+    whole, one_by_one = asyncio.run(read_async())
+    check(whole)
+    check(one_by_one)
 
 
 def test_read_bytes_and_text(url: str) -> None:

@@ -60,6 +60,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::shutdown, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    runtime::track_forks(m)?;
     logging::install(m.py());
     Ok(())
 }

@@ -48,7 +48,7 @@ fn seconds(name: &str, v: f64) -> Result<Duration, Error> {
 }
 
 fn check_pid(py: Python<'_>, pid: u32, what: &str) -> PyResult<()> {
-    if std::process::id() == pid {
+    if runtime::pid() == pid {
         return Ok(());
     }
     Err(error::to_py(
@@ -147,7 +147,7 @@ impl Producer {
         let inner = b.build().map_err(err)?;
         Ok(Self {
             inner,
-            pid: std::process::id(),
+            pid: runtime::pid(),
         })
     }
 
@@ -220,8 +220,8 @@ impl Producer {
     }
 
     /// Appends, waiting (up to the buffer timeout) for room: with the GIL released when
-    /// `blocking`, else as an awaitable.
-    #[pyo3(signature = (data, *, blocking))]
+    /// `blocking`, else as an awaitable. `blocking` may be positional (cheaper per call).
+    #[pyo3(signature = (data, blocking))]
     fn append(&self, py: Python<'_>, data: Payload, blocking: bool) -> PyResult<Py<PyAny>> {
         let p = self.core(py)?;
         if blocking {

@@ -25,7 +25,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -298,4 +298,35 @@ impl ContextExt for ForkSafeRuntime {
     fn get_task_locals() -> Option<TaskLocals> {
         TASK_LOCALS.try_with(Clone::clone).ok()
     }
+}
+
+/// This process's id once [`track_forks`] ran (0 before): refreshed in the child by an
+/// `os.register_at_fork` hook, which CPython runs after every fork that goes on running
+/// Python. Reading it is much cheaper than a `getpid` system call per producer append.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// This process's id (see [`PID`]).
+pub(crate) fn pid() -> u32 {
+    match PID.load(Ordering::Relaxed) {
+        0 => std::process::id(),
+        p => p,
+    }
+}
+
+/// Run in the child after `fork()`.
+#[pyfunction]
+fn after_fork_in_child() {
+    PID.store(std::process::id(), Ordering::Relaxed);
+}
+
+/// Records this process's id and keeps it current across `os.fork()`.
+pub(crate) fn track_forks(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let hook = wrap_pyfunction!(after_fork_in_child, m)?;
+    let kw = pyo3::types::PyDict::new(py);
+    kw.set_item("after_in_child", hook)?;
+    py.import("os")?
+        .call_method("register_at_fork", (), Some(&kw))?;
+    PID.store(std::process::id(), Ordering::Relaxed);
+    Ok(())
 }

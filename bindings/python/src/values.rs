@@ -9,6 +9,7 @@ use durable_streams_client::{Error, RequestExtras, RetryPolicy, Value};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
+use pyo3::types::{PyBytes, PyString};
 use pyo3_async_runtimes::generic::ContextExt;
 use pyo3_async_runtimes::TaskLocals;
 
@@ -17,10 +18,28 @@ use crate::runtime::{self, ForkSafeRuntime};
 
 /// A message body: `bytes` (shared with Python, not copied) or `str` (as UTF-8).
 /// The Python layer turns other bytes-like objects into `bytes` first.
-#[derive(FromPyObject)]
 pub(crate) enum Payload {
     Bytes(PyBackedBytes),
     Str(PyBackedStr),
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Payload {
+    type Error = PyErr;
+
+    /// Checks the type before converting: a derived extraction would try `bytes` first and
+    /// format a conversion error for every `str` (most of an append's cost, measured).
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(s) = obj.cast::<PyString>() {
+            return PyBackedStr::try_from(s.to_owned()).map(Payload::Str);
+        }
+        if let Ok(b) = obj.cast::<PyBytes>() {
+            return Ok(Payload::Bytes(PyBackedBytes::from(b.to_owned())));
+        }
+        Err(PyTypeError::new_err(format!(
+            "a message must be str or bytes, not {}",
+            obj.get_type().name()?
+        )))
+    }
 }
 
 impl AsRef<[u8]> for Payload {

@@ -91,8 +91,21 @@ def _live(live: Live) -> str | None:
     return live
 
 
+def _messages(texts: list[str]) -> list[Any]:
+    """The JSON messages from the native layer's JSON array texts (one ``json.loads`` per
+    array, not per message; each text is released once parsed)."""
+    if len(texts) == 1:
+        out: list[Any] = json.loads(texts.pop())
+        return out
+    out = []
+    texts.reverse()
+    while texts:
+        out.extend(json.loads(texts.pop()))
+    return out
+
+
 def _json_batch(t: tuple[Any, str, str | None, bool, bool]) -> Batch[list[Any]]:
-    return Batch([json.loads(m) for m in t[0]], t[1], t[2], t[3], t[4])
+    return Batch(_messages(t[0]), t[1], t[2], t[3], t[4])
 
 
 class _Response:
@@ -194,7 +207,7 @@ class StreamResponse(_Response):
     def read_json(self) -> list[Any]:
         """All JSON messages up to the first up-to-date point (JSON streams, or
         ``json=True``)."""
-        return [json.loads(m) for m in self._native.read_json(blocking=True)]
+        return _messages(self._native.read_json(blocking=True))
 
     def _pull(self, kind: str) -> Iterator[tuple[Any, str, str | None, bool, bool]]:
         b = self._native.batches(kind)
@@ -234,8 +247,7 @@ class StreamResponse(_Response):
     def iter_json(self) -> Iterator[Any]:
         """JSON messages one by one."""
         for t in self._pull("json"):
-            for m in t[0]:
-                yield json.loads(m)
+            yield from _messages(t[0])
 
     def __iter__(self) -> Iterator[bytes]:
         """Iterates byte chunks (:meth:`iter_bytes`)."""
@@ -271,7 +283,7 @@ class AsyncStreamResponse(_Response):
 
     async def read_json(self) -> list[Any]:
         """All JSON messages up to the first up-to-date point."""
-        return [json.loads(m) for m in await self._native.read_json(blocking=False)]
+        return _messages(await self._native.read_json(blocking=False))
 
     async def _pull(self, kind: str) -> AsyncIterator[tuple[Any, str, str | None, bool, bool]]:
         b = self._native.batches(kind)
@@ -311,8 +323,8 @@ class AsyncStreamResponse(_Response):
     async def iter_json(self) -> AsyncIterator[Any]:
         """JSON messages one by one."""
         async for t in self._pull("json"):
-            for m in t[0]:
-                yield json.loads(m)
+            for m in _messages(t[0]):
+                yield m
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         """Iterates byte chunks (:meth:`iter_bytes`)."""
