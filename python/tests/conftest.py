@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -82,3 +83,16 @@ def raw_read(stream_url: str) -> bytes:
 
 def raw_json(stream_url: str) -> Any:
     return json.loads(raw_read(stream_url))
+
+
+@pytest.fixture(autouse=True)
+def _python_handles_sigint() -> Iterator[None]:
+    """Ctrl-C tests need Python's own SIGINT handler. A process started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then installs no handler (so
+    ``_thread.interrupt_main`` does nothing and a test waiting for the interrupt would hang)."""
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
