@@ -20,8 +20,9 @@ from durable_streams_client import (
 from protocol import (
     Deliveries,
     RssSampler,
-    awaited_ops,
+    append_latency_with,
     bytes_message,
+    catchup_read_with,
     json_message,
     main,
     now,
@@ -61,45 +62,16 @@ def produce(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def append_latency(job: dict[str, Any]) -> dict[str, Any]:
-    msgs = [json_message(i, job["msg_bytes"]) for i in range(job["count"])]
-    if job["concurrency"] <= 1:
-        latencies = []
-        with DurableStream(job["stream_url"], content_type=job["content_type"]) as handle:
-            start = now()
-            for m in msgs:
-                t = now()
-                handle.append(m)
-                latencies.append(round((now() - t) * 1e6))
-            seconds = now() - start
-    else:
-
-        async def run() -> tuple[list[int], float]:
-            async with AsyncDurableStream(
-                job["stream_url"], content_type=job["content_type"]
-            ) as handle:
-                return await awaited_ops(job, lambda i: handle.append(msgs[i]))
-
-        latencies, seconds = asyncio.run(run())
-    return {
-        "messages": job["count"],
-        "bytes": job["count"] * job["msg_bytes"],
-        "seconds": seconds,
-        "latencies_us": latencies,
-    }
+    return append_latency_with(
+        job,
+        [json_message(i, job["msg_bytes"]) for i in range(job["count"])],
+        DurableStream,
+        AsyncDurableStream,
+    )
 
 
 def catchup_read(job: dict[str, Any]) -> dict[str, Any]:
-    start = now()
-    with stream(job["stream_url"], offset="-1", live=False) as res:
-        items = res.read_json()
-    checksum = sum(it["i"] for it in items)
-    seconds = now() - start
-    return {
-        "messages": len(items),
-        "bytes": len(items) * job["msg_bytes"],
-        "seconds": seconds,
-        "checksum": checksum,
-    }
+    return catchup_read_with(job, stream)
 
 
 def live_tail(job: dict[str, Any]) -> dict[str, Any]:

@@ -120,6 +120,51 @@ async def awaited_ops(
     return latencies, now() - start
 
 
+def append_latency_with(
+    job: dict[str, Any], msgs: list[Any], sync_handle: Any, async_handle: Any
+) -> dict[str, Any]:
+    """append-c1 / append-c8 for a client whose ``DurableStream``-like handles (blocking and
+    asyncio, both context managers with ``append``) are given: one caller awaits each append
+    in turn on the blocking handle; several callers share one asyncio handle."""
+    if job["concurrency"] <= 1:
+        latencies = []
+        with sync_handle(job["stream_url"], content_type=job["content_type"]) as handle:
+            start = now()
+            for m in msgs:
+                t = now()
+                handle.append(m)
+                latencies.append(round((now() - t) * 1e6))
+            seconds = now() - start
+    else:
+
+        async def run() -> tuple[list[int], float]:
+            async with async_handle(job["stream_url"], content_type=job["content_type"]) as h:
+                return await awaited_ops(job, lambda i: h.append(msgs[i]))
+
+        latencies, seconds = asyncio.run(run())
+    return {
+        "messages": job["count"],
+        "bytes": job["count"] * job["msg_bytes"],
+        "seconds": seconds,
+        "latencies_us": latencies,
+    }
+
+
+def catchup_read_with(job: dict[str, Any], stream: Any) -> dict[str, Any]:
+    """catchup-read with a client's ``stream()`` function: every message parsed, checksummed."""
+    start = now()
+    with stream(job["stream_url"], offset="-1", live=False) as res:
+        items = res.read_json()
+    checksum = sum(it["i"] for it in items)
+    seconds = now() - start
+    return {
+        "messages": len(items),
+        "bytes": len(items) * job["msg_bytes"],
+        "seconds": seconds,
+        "checksum": checksum,
+    }
+
+
 def scenario_key(name: str) -> str:
     if name.startswith("append-"):
         return "append-latency"

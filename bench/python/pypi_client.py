@@ -12,7 +12,15 @@ import json
 from typing import Any
 
 from durable_streams import AsyncDurableStream, DurableStream, astream, stream
-from protocol import Deliveries, awaited_ops, json_message, main, now, paced_writer
+from protocol import (
+    Deliveries,
+    append_latency_with,
+    catchup_read_with,
+    json_message,
+    main,
+    now,
+    paced_writer,
+)
 
 
 def messages(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -20,46 +28,11 @@ def messages(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def append_latency(job: dict[str, Any]) -> dict[str, Any]:
-    msgs = messages(job)
-    if job["concurrency"] <= 1:
-        # The synchronous handle, one awaited append after the other.
-        latencies = []
-        with DurableStream(job["stream_url"], content_type=job["content_type"]) as handle:
-            start = now()
-            for m in msgs:
-                t = now()
-                handle.append(m)
-                latencies.append(round((now() - t) * 1e6))
-            seconds = now() - start
-    else:
-
-        async def run() -> tuple[list[int], float]:
-            async with AsyncDurableStream(
-                job["stream_url"], content_type=job["content_type"]
-            ) as handle:
-                return await awaited_ops(job, lambda i: handle.append(msgs[i]))
-
-        latencies, seconds = asyncio.run(run())
-    return {
-        "messages": job["count"],
-        "bytes": job["count"] * job["msg_bytes"],
-        "seconds": seconds,
-        "latencies_us": latencies,
-    }
+    return append_latency_with(job, messages(job), DurableStream, AsyncDurableStream)
 
 
 def catchup_read(job: dict[str, Any]) -> dict[str, Any]:
-    start = now()
-    with stream(job["stream_url"], offset="-1", live=False) as res:
-        items = res.read_json()
-    checksum = sum(it["i"] for it in items)
-    seconds = now() - start
-    return {
-        "messages": len(items),
-        "bytes": len(items) * job["msg_bytes"],
-        "seconds": seconds,
-        "checksum": checksum,
-    }
+    return catchup_read_with(job, stream)
 
 
 def live_tail(job: dict[str, Any]) -> dict[str, Any]:
