@@ -47,6 +47,8 @@ pub enum ErrorCode {
     StaleEpoch,
     /// 409 from an idempotent append: the server expected another sequence number.
     SequenceGap,
+    /// An idempotent producer found another session writing under its producer id and epoch.
+    ProducerSessionConflict,
     /// The connection failed (refused, reset, TLS, DNS).
     Network,
     /// A request or an operation exceeded its deadline.
@@ -84,6 +86,7 @@ impl ErrorCode {
             Self::UnexpectedStatus => "UNEXPECTED_STATUS",
             Self::StaleEpoch => "STALE_EPOCH",
             Self::SequenceGap => "SEQUENCE_GAP",
+            Self::ProducerSessionConflict => "PRODUCER_SESSION_CONFLICT",
             Self::Network => "NETWORK_ERROR",
             Self::Timeout => "TIMEOUT",
             Self::ParseError => "PARSE_ERROR",
@@ -243,6 +246,25 @@ pub enum Error {
         /// `Producer-Received-Seq`.
         received_seq: u64,
     },
+    /// An idempotent producer found that another session of its producer id has written
+    /// sequence numbers in its epoch (a restarted writer starting over at sequence 0, or two
+    /// writers sharing one id), so its batch was answered as a duplicate it never sent. The
+    /// batch was not stored. Without `auto_claim` (or when the producer may not claim a new
+    /// epoch any more) the producer stops with this error; `restart()` moves to a new epoch.
+    #[error(
+        "producer id {producer_id:?} epoch {epoch}: another session of this producer id has \
+         written in this epoch{}; the batch was not stored (use a new epoch: auto_claim or \
+         restart())",
+        server_seq.map(|s| format!(" (the server holds sequence {s})")).unwrap_or_default()
+    )]
+    ProducerSessionConflict {
+        /// The producer id.
+        producer_id: String,
+        /// The epoch both sessions wrote in.
+        epoch: u64,
+        /// The highest sequence the server holds for this epoch (`Producer-Seq`), if it said.
+        server_seq: Option<u64>,
+    },
     /// The connection failed before a response arrived.
     #[error("network error talking to {url}: {message}")]
     Network {
@@ -322,6 +344,7 @@ impl Error {
             Self::UnexpectedStatus { .. } => ErrorCode::UnexpectedStatus,
             Self::StaleEpoch { .. } => ErrorCode::StaleEpoch,
             Self::SequenceGap { .. } => ErrorCode::SequenceGap,
+            Self::ProducerSessionConflict { .. } => ErrorCode::ProducerSessionConflict,
             Self::Network { .. } => ErrorCode::Network,
             Self::Timeout { .. } => ErrorCode::Timeout,
             Self::Parse { .. } => ErrorCode::ParseError,

@@ -498,23 +498,27 @@ async fn five_fenced_batches_fail_with_stale_epoch_without_auto_claim() {
 }
 
 #[tokio::test]
-async fn five_fenced_batches_are_all_resent_in_order_with_auto_claim() {
+async fn a_session_with_acknowledged_batches_is_fenced_even_with_auto_claim() {
+    // The newest claim wins: a session that already owned its epoch does not claim back.
     let (s, p, errors) = fence_in_flight(true).await;
-    assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(p.epoch(), 2);
-    assert_eq!(p.next_seq(), 5);
-    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(errors.len(), 5, "{errors:?}");
+    for e in &errors {
+        assert!(
+            matches!(
+                e,
+                Error::StaleEpoch {
+                    epoch: 0,
+                    current_epoch: 1
+                }
+            ),
+            "{e:?}"
+        );
+    }
+    assert_eq!(p.epoch(), 0);
+    assert_eq!(p.flush().await.unwrap_err().code(), ErrorCode::StaleEpoch);
     assert_eq!(
-        items,
-        vec![
-            json!({"a":0}),
-            json!({"b":0}),
-            json!({"a":1}),
-            json!({"a":2}),
-            json!({"a":3}),
-            json!({"a":4}),
-            json!({"a":5}),
-        ]
+        raw_json(s.url().as_str()).await,
+        vec![json!({"a":0}), json!({"b":0})]
     );
     assert_eq!(p.metrics().duplicates, 0);
 }

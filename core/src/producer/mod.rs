@@ -294,18 +294,30 @@ impl DurableStream {
 impl IdempotentProducerBuilder {
     /// The epoch to start with (default 0; at most 2^53 - 1).
     ///
-    /// Every session of a producer id needs a higher epoch than the previous one (persist
-    /// it, or start from the last epoch + 1): a session that reuses an epoch starts again at
-    /// sequence 0, which the server takes for duplicates of the old session's batches (204,
-    /// nothing stored; receipts show `duplicate: true`). Auto-claim only helps against an
-    /// *older* epoch.
+    /// The server stores each (producer id, epoch, sequence) once. A new session of a
+    /// producer id (a restarted process) starts at sequence 0 again, so it needs an epoch no
+    /// earlier session used: persist the last epoch and start from it + 1, or use
+    /// [`auto_claim`](Self::auto_claim). A session that reuses an epoch is detected (the
+    /// server answers its first batch as a duplicate it never sent): with auto-claim it moves
+    /// to a new epoch and sends everything again; without, its batches fail with
+    /// [`Error::ProducerSessionConflict`] and nothing is reported delivered that was not
+    /// stored.
     pub fn epoch(mut self, epoch: u64) -> Self {
         self.epoch = epoch;
         self
     }
 
-    /// On a stale epoch (403), take the server's epoch plus one and send the unacknowledged
-    /// batches again instead of failing (default `false`).
+    /// Let the session claim a new epoch by itself (default `false`).
+    ///
+    /// At the start of a session (before any batch was acknowledged), when the server holds a
+    /// newer epoch (403) or another session has written in this epoch, the producer waits for
+    /// its requests in flight, takes the next free epoch and sends every batch not stored yet
+    /// again from sequence 0 (a batch already stored by a request in flight is kept, so order
+    /// may then differ from append order for those few batches; nothing is stored twice). It
+    /// claims at most 5 times. Once a batch was acknowledged, the session owns its epoch: a
+    /// newer session that claims the id afterwards wins (as Kafka fences zombies), and this
+    /// one fails its unacknowledged batches, `flush()` and later appends with
+    /// [`Error::StaleEpoch`] instead of claiming back, so two writers never take turns.
     pub fn auto_claim(mut self, yes: bool) -> Self {
         self.auto_claim = yes;
         self
@@ -499,6 +511,7 @@ impl IdempotentProducerBuilder {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let config = Config {
+            producer_id: Arc::from(self.producer_id.as_str()),
             stream: self.stream,
             auto_claim: self.auto_claim,
             linger: self.linger,

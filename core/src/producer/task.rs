@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::batch::{Batch, Framing};
-use super::{validate_json, Delivery, ErrorCallback, Shared};
+use super::{validate_json, Delivery, ErrorCallback, Shared, MAX_PROTOCOL_INT};
 use crate::error::{Error, Result};
 use crate::http::{
     build_url, error_from_parts, header_offset, header_true, header_u64, headers as h,
@@ -40,6 +40,14 @@ const OUTCOME_CAP: usize = 65_536;
 const DRAIN_LIMIT: usize = 4096;
 /// The sequence number of an entry that holds refused messages and is never sent.
 const NO_SEQ: u64 = u64::MAX;
+/// Epochs auto-claim may take in one session (a server that fences every claim, or two
+/// sessions that both start without an acknowledgement, cannot make it claim forever).
+pub(crate) const MAX_AUTO_CLAIMS: u32 = 5;
+/// Times one batch is sent again because of the server's sequencing answers (a 409 naming the
+/// sequence just sent, a 409 older than an acknowledgement, gap repairs); past it the batch fails.
+pub(crate) const MAX_PROTOCOL_RESENDS: u32 = 64;
+/// A warning is logged when a batch has been resent this many times (and at each doubling).
+const RESEND_WARNING: u32 = 8;
 
 /// What handles send to the task.
 pub(crate) enum Cmd {
@@ -66,6 +74,7 @@ pub(crate) enum Cmd {
 
 pub(crate) struct Config {
     pub(crate) stream: DurableStream,
+    pub(crate) producer_id: Arc<str>,
     pub(crate) auto_claim: bool,
     pub(crate) linger: Duration,
     pub(crate) max_batch_bytes: usize,
@@ -260,6 +269,19 @@ impl Drop for GatedBody {
 struct Accepted {
     offset: Option<Offset>,
     duplicate: bool,
+    /// `Producer-Seq`: on a 204, the highest sequence the server holds for this epoch.
+    server_seq: Option<u64>,
+}
+
+/// A producer header the server sent, refused when it is beyond the protocol's 2^53-1.
+fn protocol_int(headers: &HeaderMap, name: &str) -> Result<Option<u64>> {
+    match header_u64(headers, name)? {
+        Some(v) if v > MAX_PROTOCOL_INT => Err(Error::parse(
+            format!("header {name}"),
+            format!("{v} is beyond the protocol's maximum 2^53-1"),
+        )),
+        v => Ok(v),
+    }
 }
 
 async fn send(tpl: &RequestTemplate, a: Attempt) -> Result<Accepted> {
@@ -306,6 +328,7 @@ async fn send(tpl: &RequestTemplate, a: Attempt) -> Result<Accepted> {
             offset: header_offset(resp.headers()),
             // A close without a body always answers 204; only appends signal duplicates so.
             duplicate: status.as_u16() == 204 && !close_only,
+            server_seq: protocol_int(resp.headers(), h::PRODUCER_SEQ).ok().flatten(),
         };
         // Reading the (empty) body lets the connection go back to the pool.
         let _ = resp.bytes().await;
@@ -313,8 +336,9 @@ async fn send(tpl: &RequestTemplate, a: Attempt) -> Result<Accepted> {
     }
     let headers = resp.headers().clone();
     if status.as_u16() == 403 {
-        if let Ok(Some(current_epoch)) = header_u64(&headers, h::PRODUCER_EPOCH) {
+        if let Ok(Some(_)) = header_u64(&headers, h::PRODUCER_EPOCH) {
             let _ = resp.bytes().await;
+            let current_epoch = protocol_int(&headers, h::PRODUCER_EPOCH)?.unwrap_or_default();
             return Err(Error::StaleEpoch {
                 epoch: a.epoch,
                 current_epoch,
@@ -324,7 +348,8 @@ async fn send(tpl: &RequestTemplate, a: Attempt) -> Result<Accepted> {
     if status.as_u16() == 409 && !header_true(&headers, h::STREAM_CLOSED) {
         if let Ok(Some(expected_seq)) = header_u64(&headers, h::PRODUCER_EXPECTED_SEQ) {
             let _ = resp.bytes().await;
-            let received_seq = header_u64(&headers, h::PRODUCER_RECEIVED_SEQ)
+            protocol_int(&headers, h::PRODUCER_EXPECTED_SEQ)?;
+            let received_seq = protocol_int(&headers, h::PRODUCER_RECEIVED_SEQ)
                 .ok()
                 .flatten()
                 .unwrap_or(a.seq);
@@ -369,6 +394,11 @@ struct Entry {
     state: St,
     deadline: Instant,
     attempts: u32,
+    /// Requests sent with the current (epoch, seq): 0 means no earlier attempt of this batch
+    /// can have reached the server under this number, so a 204 for it is another session's.
+    sent_here: u32,
+    /// Times the server's sequencing answers made this batch be sent again.
+    resends: u32,
     /// The current attempt's body has been handed to its connection (see `GatedBody`).
     written: bool,
     close: bool,
@@ -445,6 +475,13 @@ struct Task {
     /// request is in flight, since a new epoch must start at sequence 0).
     epoch_confirmed: bool,
     acked_max: Option<u64>,
+    /// The highest sequence sent in the current epoch.
+    max_sent: Option<u64>,
+    /// Whether any batch of this session was acknowledged (200, or a 204 of its own
+    /// resend): from then on the session owns its epoch, and a 403 fences it for good.
+    acked_any: bool,
+    /// Epochs taken by auto-claim (at most `MAX_AUTO_CLAIMS`).
+    claims: u32,
     /// A new epoch to switch to as soon as no request is in flight.
     reepoch: Option<u64>,
     fenced_by: Option<u64>,
@@ -506,6 +543,9 @@ pub(crate) async fn run(
         next_seq: 0,
         epoch_confirmed: false,
         acked_max: None,
+        max_sent: None,
+        acked_any: false,
+        claims: 0,
         reepoch: None,
         fenced_by: None,
         queue: VecDeque::new(),
@@ -828,6 +868,8 @@ impl Task {
             state: St::Done,
             deadline: Instant::now(),
             attempts: 0,
+            sent_here: 0,
+            resends: 0,
             written: false,
             close: false,
             outcome: Some(Err(err)),
@@ -859,6 +901,8 @@ impl Task {
             state: St::Waiting,
             deadline: Instant::now() + self.cfg.delivery_timeout,
             attempts: 0,
+            sent_here: 0,
+            resends: 0,
             written: false,
             close: false,
             outcome: None,
@@ -954,10 +998,12 @@ impl Task {
         self.shared.epoch.store(target, Ordering::Release);
         self.epoch_confirmed = false;
         self.acked_max = None;
+        self.max_sent = None;
         let mut seq = 0;
         for e in self.queue.iter_mut().filter(|e| e.state != St::Done) {
             e.seq = seq;
             e.state = St::Waiting;
+            e.sent_here = 0;
             seq += 1;
         }
         self.next_seq = seq;
@@ -1031,6 +1077,18 @@ impl Task {
             }
             match self.queue[i].state {
                 St::Done => continue,
+                St::Waiting
+                    if self.queue[i].attempts > 0 && Instant::now() >= self.queue[i].deadline =>
+                {
+                    let e = &self.queue[i];
+                    let what = format!(
+                        "delivering batch {} of epoch {} ({} messages) within {:?} after {} \
+                         attempts; the batch may or may not have been stored",
+                        e.seq, self.epoch, e.msgs, self.cfg.delivery_timeout, e.attempts
+                    );
+                    self.queue[i].done(Err(Error::Timeout { what }));
+                    continue;
+                }
                 St::Waiting => {
                     self.launch(i, Duration::ZERO);
                     live += 1;
@@ -1053,6 +1111,7 @@ impl Task {
             self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
         }
         e.attempts = e.attempts.saturating_add(1);
+        e.sent_here = e.sent_here.saturating_add(1);
         e.state = St::InFlight;
         e.written = e.body.is_empty();
         let attempt = Attempt {
@@ -1068,6 +1127,8 @@ impl Task {
             }),
         };
         let id = e.id;
+        let seq = e.seq;
+        self.max_sent = Some(self.max_sent.map_or(seq, |m| m.max(seq)));
         let tpl = self.tpl.clone();
         let handle = self.requests.spawn(async move {
             if !delay.is_zero() {
@@ -1148,7 +1209,20 @@ impl Task {
         }
         let err = match resp.result {
             Ok(acc) => {
+                let e = &self.queue[idx];
+                // A 204 for a number this batch never sent before, or naming a sequence above
+                // anything this session sent in this epoch, is another session's write.
+                let foreign = acc.duplicate
+                    && (e.sent_here <= 1
+                        || acc
+                            .server_seq
+                            .is_some_and(|s| self.max_sent.is_none_or(|m| s > m)));
+                if foreign {
+                    self.on_session_conflict(idx, acc.server_seq);
+                    return;
+                }
                 self.epoch_confirmed = true;
+                self.acked_any = true;
                 self.clean_run += 1;
                 if self.window < self.cfg.max_in_flight && self.clean_run >= 2 * self.window {
                     self.window += 1;
@@ -1172,13 +1246,28 @@ impl Task {
             return;
         }
         match err {
-            Error::StaleEpoch { current_epoch, .. } if self.cfg.auto_claim => {
+            Error::StaleEpoch { current_epoch, .. } if self.may_claim() => {
                 self.queue[idx].state = St::Waiting;
-                let target = current_epoch.saturating_add(1).max(self.epoch + 1);
-                self.reepoch = Some(self.reepoch.map_or(target, |t| t.max(target)));
+                self.fenced_by = Some(current_epoch);
+                let target = current_epoch.max(self.epoch);
+                self.claim_after(idx, target, || Error::StaleEpoch {
+                    epoch: resp.epoch,
+                    current_epoch,
+                });
             }
             Error::StaleEpoch { current_epoch, .. } => {
                 self.fenced_by = Some(current_epoch);
+                if self.cfg.auto_claim {
+                    tracing::warn!(
+                        url = %self.shared.display,
+                        producer_id = ?&*self.cfg.producer_id,
+                        epoch = self.epoch,
+                        current_epoch,
+                        claims = self.claims,
+                        "idempotent producer fenced by a newer session: it does not claim again \
+                         once it has had batches acknowledged (the newest claim wins)"
+                    );
+                }
                 self.fail_all(
                     idx,
                     Error::StaleEpoch {
@@ -1200,6 +1289,116 @@ impl Task {
             e if e.is_retryable() => self.retry_later(idx, e),
             e => self.queue[idx].done(Err(e)),
         }
+    }
+
+    /// Whether auto-claim may take a new epoch now: only while this session owns nothing yet
+    /// (no batch acknowledged), and at most `MAX_AUTO_CLAIMS` times.
+    fn may_claim(&self) -> bool {
+        self.cfg.auto_claim
+            && !self.acked_any
+            && (self.reepoch.is_some() || self.claims < MAX_AUTO_CLAIMS)
+    }
+
+    /// Plans a move to an epoch above `above` once the requests in flight have answered.
+    fn claim_after(&mut self, idx: usize, above: u64, limit_error: impl FnOnce() -> Error) {
+        let Some(target) = above.checked_add(1).filter(|t| *t <= MAX_PROTOCOL_INT) else {
+            self.fail_all(
+                idx,
+                Error::parse(
+                    "producer epoch",
+                    "no epoch is left to claim below the protocol's maximum 2^53-1",
+                ),
+            );
+            return;
+        };
+        if self.reepoch.is_none() {
+            if self.claims >= MAX_AUTO_CLAIMS {
+                tracing::warn!(
+                    url = %self.shared.display,
+                    producer_id = ?&*self.cfg.producer_id,
+                    claims = self.claims,
+                    "idempotent producer gave up claiming new epochs"
+                );
+                self.fail_all(idx, limit_error());
+                return;
+            }
+            self.claims += 1;
+        }
+        self.reepoch = Some(self.reepoch.map_or(target, |t| t.max(target)));
+    }
+
+    /// A 204 for a batch this session never had stored: another session of this producer id
+    /// wrote these sequence numbers in this epoch. Auto-claim moves to a new epoch (at the
+    /// start of a session only); otherwise the producer stops with a typed error.
+    fn on_session_conflict(&mut self, idx: usize, server_seq: Option<u64>) {
+        let err = Error::ProducerSessionConflict {
+            producer_id: self.cfg.producer_id.to_string(),
+            epoch: self.epoch,
+            server_seq,
+        };
+        if let Some(t) = &self.terminal {
+            let t = t.clone();
+            self.queue[idx].done(Err(t));
+            return;
+        }
+        if self.may_claim() {
+            tracing::warn!(
+                url = %self.shared.display,
+                producer_id = ?&*self.cfg.producer_id,
+                epoch = self.epoch,
+                "another session has written under this producer id and epoch: claiming a new \
+                 epoch and sending the batches not stored yet again"
+            );
+            self.queue[idx].state = St::Waiting;
+            let epoch = self.epoch;
+            self.claim_after(idx, epoch, || err);
+            return;
+        }
+        self.fail_all(idx, err);
+    }
+
+    /// Sends a batch again after the server's sequencing answer, with backoff, within the
+    /// delivery deadline and at most `MAX_PROTOCOL_RESENDS` times.
+    fn resend_later(&mut self, idx: usize, err: Error, situation: &str) {
+        let e = &mut self.queue[idx];
+        e.resends = e.resends.saturating_add(1);
+        let resends = e.resends;
+        if resends > MAX_PROTOCOL_RESENDS {
+            tracing::warn!(
+                url = %self.shared.display,
+                seq = e.seq,
+                resends,
+                situation,
+                "idempotent producer batch failed: resent too often"
+            );
+            self.queue[idx].done(Err(err));
+            return;
+        }
+        if resends >= RESEND_WARNING && resends.is_power_of_two() {
+            tracing::warn!(
+                url = %self.shared.display,
+                seq = e.seq,
+                resends,
+                situation,
+                error = %err,
+                "idempotent producer batch resent repeatedly"
+            );
+        }
+        let delay = self.cfg.retry.delay(resends - 1, None);
+        if Instant::now() + delay > e.deadline {
+            let what = format!(
+                "delivering batch {} of epoch {} ({} messages) within {:?}: {situation}, resent \
+                 {} times; last answer: {err}",
+                e.seq,
+                self.epoch,
+                e.msgs,
+                self.cfg.delivery_timeout,
+                resends - 1
+            );
+            self.queue[idx].done(Err(Error::Timeout { what }));
+            return;
+        }
+        self.launch(idx, delay);
     }
 
     fn retry_later(&mut self, idx: usize, err: Error) {
@@ -1232,22 +1431,46 @@ impl Task {
     fn on_gap(&mut self, idx: usize, expected: u64) {
         let seq = self.queue[idx].seq;
         self.queue[idx].state = St::Waiting;
+        let gap = Error::SequenceGap {
+            expected_seq: expected,
+            received_seq: seq,
+        };
         if expected == seq {
+            // The server names the very sequence it was sent: nothing to repair, so only a
+            // bounded, backed-off resend.
+            self.resend_later(
+                idx,
+                gap,
+                "the server answered 409 expecting the sequence sent",
+            );
             return;
         }
         if expected > seq {
-            self.queue[idx].done(Err(Error::SequenceGap {
-                expected_seq: expected,
-                received_seq: seq,
-            }));
+            self.queue[idx].done(Err(gap));
             return;
         }
         if self.must_wait(idx, expected, seq) {
             self.queue[idx].state = St::Blocked(expected);
+            let e = &mut self.queue[idx];
+            e.resends = e.resends.saturating_add(1);
+            if e.resends > MAX_PROTOCOL_RESENDS {
+                self.queue[idx].done(Err(gap));
+            }
             return;
         }
         if self.acked_max.is_some_and(|a| a >= expected) {
-            // An answer older than an acknowledgement we already have: just send again.
+            // An answer older than an acknowledgement we already have: send again.
+            self.resend_later(
+                idx,
+                gap,
+                "the server answered 409 expecting an already acknowledged sequence",
+            );
+            return;
+        }
+        let e = &mut self.queue[idx];
+        e.resends = e.resends.saturating_add(1);
+        if e.resends > MAX_PROTOCOL_RESENDS {
+            self.queue[idx].done(Err(gap));
             return;
         }
         // The sequences expected..seq belong to batches that failed without being stored:
@@ -1411,11 +1634,22 @@ impl Task {
                 }
             }
             Step::RestartBegin => {
-                let t = match self.fenced_by.take() {
-                    Some(f) => f.saturating_add(1).max(self.epoch + 1),
-                    None => self.epoch + 1,
+                let above = self
+                    .fenced_by
+                    .take()
+                    .map_or(self.epoch, |f| f.max(self.epoch));
+                let Some(t) = above.checked_add(1).filter(|t| *t <= MAX_PROTOCOL_INT) else {
+                    if let Some(Control::Restart { reply, .. }) = self.controls.pop_front() {
+                        let _ = reply.send(Err(Error::invalid(
+                            "restart: no epoch is left below the protocol's maximum 2^53-1",
+                        )));
+                    }
+                    return true;
                 };
-                if matches!(self.terminal, Some(Error::StaleEpoch { .. })) {
+                if matches!(
+                    self.terminal,
+                    Some(Error::StaleEpoch { .. } | Error::ProducerSessionConflict { .. })
+                ) {
                     self.set_terminal(None);
                 }
                 self.reepoch = Some(self.reepoch.map_or(t, |r| r.max(t)));
@@ -1490,6 +1724,8 @@ impl Task {
             state: St::Waiting,
             deadline: Instant::now() + self.cfg.delivery_timeout,
             attempts: 0,
+            sent_here: 0,
+            resends: 0,
             written: false,
             close: true,
             outcome: None,
@@ -1537,6 +1773,23 @@ mod tests {
             epoch: 0,
             seq,
         })
+    }
+
+    #[test]
+    fn producer_headers_beyond_2_pow_53_are_refused() {
+        let mut h = HeaderMap::new();
+        assert_eq!(protocol_int(&h, "Producer-Epoch").unwrap(), None);
+        h.insert(PRODUCER_EPOCH, HeaderValue::from(MAX_PROTOCOL_INT));
+        assert_eq!(
+            protocol_int(&h, "Producer-Epoch").unwrap(),
+            Some(MAX_PROTOCOL_INT)
+        );
+        h.insert(PRODUCER_EPOCH, HeaderValue::from(MAX_PROTOCOL_INT + 1));
+        let err = protocol_int(&h, "Producer-Epoch").unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::ParseError);
+        assert!(err.to_string().contains("2^53-1"), "{err}");
+        h.insert(PRODUCER_EPOCH, HeaderValue::from(u64::MAX));
+        assert!(protocol_int(&h, "Producer-Epoch").is_err());
     }
 
     #[test]
