@@ -7,6 +7,7 @@
 
 mod batch;
 mod json;
+mod sequencer;
 mod task;
 
 use std::future::{Future, IntoFuture};

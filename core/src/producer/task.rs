@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::batch::{Batch, Framing};
+use super::sequencer::{self, Ack, Claim, Gap, Resend, Standing};
 use super::{validate_json, Delivery, ErrorCallback, Shared, MAX_PROTOCOL_INT};
 use crate::error::{Error, Result};
 use crate::http::{
@@ -40,14 +41,6 @@ const OUTCOME_CAP: usize = 65_536;
 const DRAIN_LIMIT: usize = 4096;
 /// The sequence number of an entry that holds refused messages and is never sent.
 const NO_SEQ: u64 = u64::MAX;
-/// Epochs auto-claim may take in one session (a server that fences every claim, or two
-/// sessions that both start without an acknowledgement, cannot make it claim forever).
-pub(crate) const MAX_AUTO_CLAIMS: u32 = 5;
-/// Times one batch is sent again because of the server's sequencing answers (a 409 naming the
-/// sequence just sent, a 409 older than an acknowledgement, gap repairs); past it the batch fails.
-pub(crate) const MAX_PROTOCOL_RESENDS: u32 = 64;
-/// A warning is logged when a batch has been resent this many times (and at each doubling).
-const RESEND_WARNING: u32 = 8;
 
 /// What handles send to the task.
 pub(crate) enum Cmd {
@@ -1042,6 +1035,11 @@ impl Task {
         if self.acked_max.is_some_and(|a| a >= expected) {
             return false;
         }
+        self.earlier_live(idx, expected, seq)
+    }
+
+    /// Whether a live batch before `idx` holds a sequence in `expected..seq`.
+    fn earlier_live(&self, idx: usize, expected: u64, seq: u64) -> bool {
         self.queue
             .iter()
             .take(idx)
@@ -1210,14 +1208,13 @@ impl Task {
         let err = match resp.result {
             Ok(acc) => {
                 let e = &self.queue[idx];
-                // A 204 for a number this batch never sent before, or naming a sequence above
-                // anything this session sent in this epoch, is another session's write.
-                let foreign = acc.duplicate
-                    && (e.sent_here <= 1
-                        || acc
-                            .server_seq
-                            .is_some_and(|s| self.max_sent.is_none_or(|m| s > m)));
-                if foreign {
+                let ack = sequencer::classify_ack(
+                    acc.duplicate,
+                    e.sent_here,
+                    acc.server_seq,
+                    self.max_sent,
+                );
+                if ack == Ack::Foreign {
                     self.on_session_conflict(idx, acc.server_seq);
                     return;
                 }
@@ -1246,35 +1243,13 @@ impl Task {
             return;
         }
         match err {
-            Error::StaleEpoch { current_epoch, .. } if self.may_claim() => {
-                self.queue[idx].state = St::Waiting;
-                self.fenced_by = Some(current_epoch);
-                let target = current_epoch.max(self.epoch);
-                self.claim_after(idx, target, || Error::StaleEpoch {
-                    epoch: resp.epoch,
-                    current_epoch,
-                });
-            }
             Error::StaleEpoch { current_epoch, .. } => {
                 self.fenced_by = Some(current_epoch);
-                if self.cfg.auto_claim {
-                    tracing::warn!(
-                        url = %self.shared.display,
-                        producer_id = ?&*self.cfg.producer_id,
-                        epoch = self.epoch,
-                        current_epoch,
-                        claims = self.claims,
-                        "idempotent producer fenced by a newer session: it does not claim again \
-                         once it has had batches acknowledged (the newest claim wins)"
-                    );
-                }
-                self.fail_all(
-                    idx,
-                    Error::StaleEpoch {
-                        epoch: self.epoch,
-                        current_epoch,
-                    },
-                );
+                let fenced = Error::StaleEpoch {
+                    epoch: self.epoch,
+                    current_epoch,
+                };
+                self.claim(idx, current_epoch.max(self.epoch), fenced);
             }
             e @ (Error::StreamClosed { .. } | Error::NotFound { .. } | Error::Gone { .. }) => {
                 self.fail_all(idx, e);
@@ -1291,45 +1266,66 @@ impl Task {
         }
     }
 
-    /// Whether auto-claim may take a new epoch now: only while this session owns nothing yet
-    /// (no batch acknowledged), and at most `MAX_AUTO_CLAIMS` times.
-    fn may_claim(&self) -> bool {
-        self.cfg.auto_claim
-            && !self.acked_any
-            && (self.reepoch.is_some() || self.claims < MAX_AUTO_CLAIMS)
-    }
-
-    /// Plans a move to an epoch above `above` once the requests in flight have answered.
-    fn claim_after(&mut self, idx: usize, above: u64, limit_error: impl FnOnce() -> Error) {
-        let Some(target) = above.checked_add(1).filter(|t| *t <= MAX_PROTOCOL_INT) else {
-            self.fail_all(
-                idx,
-                Error::parse(
-                    "producer epoch",
-                    "no epoch is left to claim below the protocol's maximum 2^53-1",
-                ),
-            );
-            return;
+    /// Another session owns or shares the epoch: claims the epoch after `above` when the
+    /// rules allow it (the batch is then sent again in it), or stops the producer with `err`.
+    fn claim(&mut self, idx: usize, above: u64, err: Error) {
+        let standing = Standing {
+            auto_claim: self.cfg.auto_claim,
+            acked_any: self.acked_any,
+            claims: self.claims,
+            pending: self.reepoch.is_some(),
         };
-        if self.reepoch.is_none() {
-            if self.claims >= MAX_AUTO_CLAIMS {
+        match sequencer::decide_claim(standing, above) {
+            Claim::To { epoch, new } => {
+                if new {
+                    self.claims += 1;
+                    tracing::warn!(
+                        url = %self.shared.display,
+                        producer_id = ?&*self.cfg.producer_id,
+                        epoch = self.epoch,
+                        claiming = epoch,
+                        error = %err,
+                        "idempotent producer claiming a new epoch; the batches not stored yet are \
+                         sent again from sequence 0"
+                    );
+                }
+                self.queue[idx].state = St::Waiting;
+                self.reepoch = Some(self.reepoch.map_or(epoch, |t| t.max(epoch)));
+            }
+            Claim::Fenced => {
+                if self.cfg.auto_claim {
+                    tracing::warn!(
+                        url = %self.shared.display,
+                        producer_id = ?&*self.cfg.producer_id,
+                        epoch = self.epoch,
+                        error = %err,
+                        "idempotent producer stopped: another session took its producer id after \
+                         batches of this one were acknowledged (the newest claim wins)"
+                    );
+                }
+                self.fail_all(idx, err);
+            }
+            Claim::Exhausted => {
                 tracing::warn!(
                     url = %self.shared.display,
                     producer_id = ?&*self.cfg.producer_id,
                     claims = self.claims,
                     "idempotent producer gave up claiming new epochs"
                 );
-                self.fail_all(idx, limit_error());
-                return;
+                self.fail_all(idx, err);
             }
-            self.claims += 1;
+            Claim::NoEpochLeft => self.fail_all(
+                idx,
+                Error::parse(
+                    "producer epoch",
+                    "no epoch is left to claim below the protocol's maximum 2^53-1",
+                ),
+            ),
         }
-        self.reepoch = Some(self.reepoch.map_or(target, |t| t.max(target)));
     }
 
     /// A 204 for a batch this session never had stored: another session of this producer id
-    /// wrote these sequence numbers in this epoch. Auto-claim moves to a new epoch (at the
-    /// start of a session only); otherwise the producer stops with a typed error.
+    /// wrote these sequence numbers in this epoch.
     fn on_session_conflict(&mut self, idx: usize, server_seq: Option<u64>) {
         let err = Error::ProducerSessionConflict {
             producer_id: self.cfg.producer_id.to_string(),
@@ -1341,20 +1337,7 @@ impl Task {
             self.queue[idx].done(Err(t));
             return;
         }
-        if self.may_claim() {
-            tracing::warn!(
-                url = %self.shared.display,
-                producer_id = ?&*self.cfg.producer_id,
-                epoch = self.epoch,
-                "another session has written under this producer id and epoch: claiming a new \
-                 epoch and sending the batches not stored yet again"
-            );
-            self.queue[idx].state = St::Waiting;
-            let epoch = self.epoch;
-            self.claim_after(idx, epoch, || err);
-            return;
-        }
-        self.fail_all(idx, err);
+        self.claim(idx, self.epoch, err);
     }
 
     /// Sends a batch again after the server's sequencing answer, with backoff, within the
@@ -1363,42 +1346,44 @@ impl Task {
         let e = &mut self.queue[idx];
         e.resends = e.resends.saturating_add(1);
         let resends = e.resends;
-        if resends > MAX_PROTOCOL_RESENDS {
-            tracing::warn!(
-                url = %self.shared.display,
-                seq = e.seq,
-                resends,
-                situation,
-                "idempotent producer batch failed: resent too often"
-            );
-            self.queue[idx].done(Err(err));
-            return;
-        }
-        if resends >= RESEND_WARNING && resends.is_power_of_two() {
-            tracing::warn!(
-                url = %self.shared.display,
-                seq = e.seq,
-                resends,
-                situation,
-                error = %err,
-                "idempotent producer batch resent repeatedly"
-            );
-        }
         let delay = self.cfg.retry.delay(resends - 1, None);
-        if Instant::now() + delay > e.deadline {
-            let what = format!(
-                "delivering batch {} of epoch {} ({} messages) within {:?}: {situation}, resent \
-                 {} times; last answer: {err}",
-                e.seq,
-                self.epoch,
-                e.msgs,
-                self.cfg.delivery_timeout,
-                resends - 1
-            );
-            self.queue[idx].done(Err(Error::Timeout { what }));
-            return;
+        match sequencer::resend(resends, Instant::now() + delay > e.deadline) {
+            Resend::OverBudget => {
+                tracing::warn!(
+                    url = %self.shared.display,
+                    seq = e.seq,
+                    resends,
+                    situation,
+                    "idempotent producer batch failed: resent too often"
+                );
+                self.queue[idx].done(Err(err));
+            }
+            Resend::PastDeadline => {
+                let what = format!(
+                    "delivering batch {} of epoch {} ({} messages) within {:?}: {situation}, \
+                     resent {} times; last answer: {err}",
+                    e.seq,
+                    self.epoch,
+                    e.msgs,
+                    self.cfg.delivery_timeout,
+                    resends - 1
+                );
+                self.queue[idx].done(Err(Error::Timeout { what }));
+            }
+            go => {
+                if go == Resend::GoAndWarn {
+                    tracing::warn!(
+                        url = %self.shared.display,
+                        seq = e.seq,
+                        resends,
+                        situation,
+                        error = %err,
+                        "idempotent producer batch resent repeatedly"
+                    );
+                }
+                self.launch(idx, delay);
+            }
         }
-        self.launch(idx, delay);
     }
 
     fn retry_later(&mut self, idx: usize, err: Error) {
@@ -1435,55 +1420,48 @@ impl Task {
             expected_seq: expected,
             received_seq: seq,
         };
-        if expected == seq {
-            // The server names the very sequence it was sent: nothing to repair, so only a
-            // bounded, backed-off resend.
-            self.resend_later(
-                idx,
-                gap,
-                "the server answered 409 expecting the sequence sent",
-            );
-            return;
-        }
-        if expected > seq {
-            self.queue[idx].done(Err(gap));
-            return;
-        }
-        if self.must_wait(idx, expected, seq) {
-            self.queue[idx].state = St::Blocked(expected);
-            let e = &mut self.queue[idx];
-            e.resends = e.resends.saturating_add(1);
-            if e.resends > MAX_PROTOCOL_RESENDS {
-                self.queue[idx].done(Err(gap));
+        let earlier_live = self.earlier_live(idx, expected, seq);
+        match sequencer::on_gap(expected, seq, earlier_live, self.acked_max) {
+            Gap::ResendSame => {
+                self.resend_later(
+                    idx,
+                    gap,
+                    "the server answered 409 expecting the sequence sent",
+                );
             }
-            return;
-        }
-        if self.acked_max.is_some_and(|a| a >= expected) {
-            // An answer older than an acknowledgement we already have: send again.
-            self.resend_later(
+            Gap::Fail => self.queue[idx].done(Err(gap)),
+            Gap::ResendStale => self.resend_later(
                 idx,
                 gap,
                 "the server answered 409 expecting an already acknowledged sequence",
-            );
-            return;
-        }
-        let e = &mut self.queue[idx];
-        e.resends = e.resends.saturating_add(1);
-        if e.resends > MAX_PROTOCOL_RESENDS {
-            self.queue[idx].done(Err(gap));
-            return;
-        }
-        // The sequences expected..seq belong to batches that failed without being stored:
-        // move this batch and every later one down so the stream has no hole.
-        let shift = seq - expected;
-        for e in self.queue.iter_mut().skip(idx) {
-            if e.state != St::Done && e.seq != NO_SEQ {
-                e.seq = e.seq.saturating_sub(shift);
+            ),
+            Gap::Wait => {
+                let e = &mut self.queue[idx];
+                e.state = St::Blocked(expected);
+                e.resends = e.resends.saturating_add(1);
+                if e.resends > sequencer::MAX_PROTOCOL_RESENDS {
+                    self.queue[idx].done(Err(gap));
+                }
+            }
+            Gap::Shift(shift) => {
+                let e = &mut self.queue[idx];
+                e.resends = e.resends.saturating_add(1);
+                if e.resends > sequencer::MAX_PROTOCOL_RESENDS {
+                    self.queue[idx].done(Err(gap));
+                    return;
+                }
+                // The sequences expected..seq belong to batches that failed without being
+                // stored: move this batch and every later one down so the stream has no hole.
+                for e in self.queue.iter_mut().skip(idx) {
+                    if e.state != St::Done && e.seq != NO_SEQ {
+                        e.seq = e.seq.saturating_sub(shift);
+                    }
+                }
+                self.next_seq = self.next_seq.saturating_sub(shift);
+                self.shared.next_seq.store(self.next_seq, Ordering::Release);
+                tracing::debug!(url = %self.shared.display, from = seq, to = expected, "producer sequence repaired");
             }
         }
-        self.next_seq = self.next_seq.saturating_sub(shift);
-        self.shared.next_seq.store(self.next_seq, Ordering::Release);
-        tracing::debug!(url = %self.shared.display, from = seq, to = expected, "producer sequence repaired");
     }
 
     /// A failure that ends the producer (or the stream): every batch not in flight fails
@@ -1638,7 +1616,7 @@ impl Task {
                     .fenced_by
                     .take()
                     .map_or(self.epoch, |f| f.max(self.epoch));
-                let Some(t) = above.checked_add(1).filter(|t| *t <= MAX_PROTOCOL_INT) else {
+                let Some(t) = sequencer::next_epoch(above) else {
                     if let Some(Control::Restart { reply, .. }) = self.controls.pop_front() {
                         let _ = reply.send(Err(Error::invalid(
                             "restart: no epoch is left below the protocol's maximum 2^53-1",
