@@ -65,6 +65,14 @@ pub enum ErrorCode {
     Cancelled,
     /// A producer's buffer has no room for a message right now.
     BufferFull,
+    /// 409 `FENCED` from a subscription: the wake (generation) is stale; the lease is lost.
+    Fenced,
+    /// 409 `ALREADY_CLAIMED`: another worker holds the subscription's lease.
+    AlreadyClaimed,
+    /// 409 `NO_PENDING_WORK`: a claim found nothing to do.
+    NoPendingWork,
+    /// A webhook request failed signature verification.
+    InvalidSignature,
 }
 
 impl ErrorCode {
@@ -95,6 +103,10 @@ impl ErrorCode {
             Self::AlreadyClosed => "ALREADY_CLOSED",
             Self::Cancelled => "CANCELLED",
             Self::BufferFull => "BUFFER_FULL",
+            Self::Fenced => "FENCED",
+            Self::AlreadyClaimed => "ALREADY_CLAIMED",
+            Self::NoPendingWork => "NO_PENDING_WORK",
+            Self::InvalidSignature => "INVALID_SIGNATURE",
         }
     }
 }
@@ -316,6 +328,27 @@ pub enum Error {
         /// The producer's `max_buffered_bytes`.
         limit: usize,
     },
+    /// A subscription request was refused with a protocol error code (`FENCED`,
+    /// `ALREADY_CLAIMED`, `SUBSCRIPTION_ALREADY_EXISTS`, ...). Tokens never appear here.
+    #[error("subscription request to {url} refused ({status} {}){}", code.as_str(), fmt_msg(message))]
+    Subscription {
+        /// The protocol code.
+        code: crate::subscriptions::SubscriptionErrorCode,
+        /// The HTTP status.
+        status: u16,
+        /// The URL (without credentials or query).
+        url: String,
+        /// The server's message, escaped.
+        message: Option<String>,
+        /// For `ALREADY_CLAIMED`: the worker holding the lease.
+        current_holder: Option<String>,
+    },
+    /// A webhook request failed verification; `check` says which check failed.
+    #[error("webhook signature rejected: {check}")]
+    WebhookSignature {
+        /// The failed check.
+        check: crate::subscriptions::SignatureCheck,
+    },
 }
 
 fn fmt_msg(message: &Option<String>) -> String {
@@ -353,6 +386,8 @@ impl Error {
             Self::AlreadyClosed { .. } => ErrorCode::AlreadyClosed,
             Self::Cancelled => ErrorCode::Cancelled,
             Self::BufferFull { .. } => ErrorCode::BufferFull,
+            Self::Subscription { code, .. } => code.error_code(),
+            Self::WebhookSignature { .. } => ErrorCode::InvalidSignature,
         }
     }
 
@@ -371,7 +406,9 @@ impl Error {
             Self::Gone { .. } => 410,
             Self::PayloadTooLarge { .. } => 413,
             Self::RateLimited { .. } => 429,
-            Self::ServerError { status, .. } | Self::UnexpectedStatus { status, .. } => *status,
+            Self::ServerError { status, .. }
+            | Self::UnexpectedStatus { status, .. }
+            | Self::Subscription { status, .. } => *status,
             _ => return None,
         })
     }
@@ -390,7 +427,8 @@ impl Error {
             | Self::PayloadTooLarge { message, .. }
             | Self::RateLimited { message, .. }
             | Self::ServerError { message, .. }
-            | Self::UnexpectedStatus { message, .. } => message.as_deref(),
+            | Self::UnexpectedStatus { message, .. }
+            | Self::Subscription { message, .. } => message.as_deref(),
             _ => None,
         }
     }

@@ -31,6 +31,7 @@ mod producer;
 mod read;
 mod retry;
 mod stream;
+mod subscriptions;
 mod values;
 
 pub use client::{Client, ClientBuilder};
@@ -54,6 +55,14 @@ pub use stream::{
     CreateOptions, CreateResult, CreateStatus, DurableStream, DurableStreamBuilder, ForkOptions,
     HeadResult,
 };
+pub use subscriptions::{
+    Ack, AckResult, DeliveryMode, LinkType, PullWakeWorker, SignatureCheck, SigningInfo,
+    StreamLink, Subscription, SubscriptionConfig, SubscriptionErrorCode, SubscriptionStatus,
+    Subscriptions, SubscriptionsBuilder, Token, Wake, WakeEvent, WakeOutcome, WakeStream,
+    WebhookInfo, WorkItem,
+};
+#[cfg(feature = "webhooks")]
+pub use subscriptions::{WebhookVerifier, WEBHOOK_DONE};
 pub use values::{RequestExtras, Value, ValueFuture};
 
 /// The README's Rust snippets, compiled as doctests so they cannot drift from the API.

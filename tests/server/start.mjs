@@ -14,6 +14,7 @@
 //   --data-dir DIR    file-backed storage in DIR (default: in memory)
 //   --ignore-stdin    do not treat stdin EOF as the stop signal (for manual
 //                     use from a shell with stdin redirected from /dev/null)
+//   --webhooks        enable webhook subscriptions (server option webhooks: true)
 //
 // Lifetime: the server runs until stdin reaches EOF (the parent closed its
 // end of the pipe or died), until the parent process goes away, or until
@@ -35,7 +36,7 @@
 }
 
 const USAGE =
-  "usage: start.mjs [--port N] [--long-poll-ms N] [--data-dir DIR] [--ignore-stdin]"
+  "usage: start.mjs [--port N] [--long-poll-ms N] [--data-dir DIR] [--ignore-stdin] [--webhooks]"
 
 function fail(message, code = 2) {
   process.stderr.write(`test-server: ${message}\n`)
@@ -50,7 +51,7 @@ function parseNonNegativeInt(flag, raw) {
 }
 
 function parseArgs(argv) {
-  const opts = { port: 0, longPollMs: undefined, dataDir: undefined, watchStdin: true }
+  const opts = { port: 0, longPollMs: undefined, dataDir: undefined, watchStdin: true, webhooks: false }
   for (let i = 0; i < argv.length; i++) {
     let flag = argv[i]
     let value
@@ -78,6 +79,9 @@ function parseArgs(argv) {
       }
       case "--ignore-stdin":
         opts.watchStdin = false
+        break
+      case "--webhooks":
+        opts.webhooks = true
         break
       case "-h":
       case "--help":
@@ -112,6 +116,7 @@ if (opts.dataDir) {
 const serverOptions = { host: "127.0.0.1", port: opts.port }
 if (opts.longPollMs !== undefined) serverOptions.longPollTimeout = opts.longPollMs
 if (opts.dataDir) serverOptions.dataDir = opts.dataDir
+if (opts.webhooks) serverOptions.webhooks = true
 
 const server = new DurableStreamTestServer(serverOptions)
 

@@ -1,0 +1,373 @@
+//! The pull-wake worker: follows the wake stream, claims, reads, hands over, acks.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::manage::Subscriptions;
+use super::types::{Ack, SubscriptionErrorCode, Wake, WakeEvent};
+use crate::error::{Error, Result};
+use crate::offset::Offset;
+use crate::read::{LiveMode, ReadOptions};
+
+/// Messages of one stream handed to the application: one read batch.
+///
+/// `offset` is where this delivery ends; the worker acks it once the handler returns `Ok`.
+/// For idempotent handling store `(stream, offset)` with the handler's effects and skip a
+/// delivery whose `offset` is not past the stored one (offsets compare lexicographically).
+#[derive(Debug, Clone)]
+pub struct WorkItem {
+    /// Stream-root-relative path.
+    pub stream: String,
+    /// The offset this delivery starts after.
+    pub start_offset: Offset,
+    /// The offset this delivery ends at (inclusive ack point).
+    pub offset: Offset,
+    /// For JSON streams: the messages.
+    pub messages: Vec<serde_json::Value>,
+    /// For other streams: the bytes.
+    pub data: Bytes,
+}
+
+/// What happened to one claim attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeOutcome {
+    /// Everything pending was handled, acked and the lease given back with `done`.
+    Done,
+    /// Another worker held the lease, or nothing was pending.
+    Skipped,
+    /// The handler failed: the lease was released without acking the failed delivery.
+    HandlerFailed,
+    /// The lease was lost (`FENCED`): the wake stopped at once, nothing stale was acked.
+    Fenced,
+}
+
+/// A pull-wake worker for one subscription.
+///
+/// WorkItem is exactly once in the normal case: the subscription has one lease, the holder
+/// acks each delivery after its handler returns, and a stale holder is fenced. It is *at least
+/// once* when a worker processes a delivery and then dies (or loses its lease, or its ack
+/// fails) before the ack lands: the next holder reads again from the last acked offset. Make
+/// handlers idempotent with [`WorkItem::stream`] and [`WorkItem::offset`].
+///
+/// ```no_run
+/// # async fn demo() -> durable_streams_client::Result<()> {
+/// use durable_streams_client::{PullWakeWorker, Subscriptions};
+/// let subs = Subscriptions::new("http://127.0.0.1:4437/v1/stream/")?;
+/// let worker = PullWakeWorker::new(subs, "billing", "worker-1", "wake/billing")?;
+/// worker
+///     .run(
+///         |d| async move {
+///             println!("{}: {} messages up to {}", d.stream, d.messages.len(), d.offset);
+///             Ok::<_, std::io::Error>(())
+///         },
+///         tokio::signal::ctrl_c(),
+///     )
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PullWakeWorker {
+    subs: Subscriptions,
+    id: String,
+    name: String,
+    wake_stream: String,
+    from: Offset,
+    heartbeat: bool,
+}
+
+impl PullWakeWorker {
+    /// A worker named `worker` for subscription `id`, following `wake_stream`
+    /// (stream-root-relative) from its current tail.
+    pub fn new(
+        subs: Subscriptions,
+        id: impl Into<String>,
+        worker: impl Into<String>,
+        wake_stream: impl Into<String>,
+    ) -> Result<Self> {
+        let wake_stream = wake_stream.into();
+        super::types::check_path("wake_stream", &wake_stream)?;
+        let name = worker.into();
+        if name.is_empty() {
+            return Err(Error::invalid("the worker name must not be empty"));
+        }
+        Ok(Self {
+            subs,
+            id: id.into(),
+            name,
+            wake_stream,
+            from: Offset::now(),
+            heartbeat: true,
+        })
+    }
+
+    /// Follows the wake stream from a saved offset (the one [`run`](Self::run) returned).
+    pub fn from_offset(mut self, offset: impl Into<Offset>) -> Self {
+        self.from = offset.into();
+        self
+    }
+
+    /// Turns heartbeats off (for tests of lease expiry).
+    pub fn heartbeats(mut self, on: bool) -> Self {
+        self.heartbeat = on;
+        self
+    }
+
+    /// Claims once at start (work may be pending from before), then claims on every wake
+    /// event for this subscription until `shutdown` completes. Returns the wake-stream offset
+    /// to resume from. Handler failures and lost leases are logged and the worker goes on;
+    /// on shutdown a held lease is released.
+    pub async fn run<F, Fut, E>(&self, handler: F, shutdown: impl Future) -> Result<Offset>
+    where
+        F: Fn(WorkItem) -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        let wake = self.subs.stream(&self.wake_stream)?;
+        let resp = wake
+            .stream(
+                ReadOptions::new()
+                    .offset(self.from.clone())
+                    .live(LiveMode::LongPoll)
+                    .json(true),
+            )
+            .await?;
+        let mut batches = resp.json_batches::<serde_json::Value>()?;
+        let mut offset = self.from.clone();
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut pending_claim = true;
+        loop {
+            if pending_claim {
+                pending_claim = false;
+                let step = self.process_once(&handler);
+                tokio::select! {
+                    r = step => { self.log_outcome(r); }
+                    _ = &mut shutdown => return Ok(offset),
+                }
+                continue;
+            }
+            tokio::select! {
+                b = batches.next_batch() => match b? {
+                    Some(batch) => {
+                        offset = batch.offset.clone();
+                        pending_claim = batch.data.iter().any(|v| {
+                            serde_json::from_value::<WakeEvent>(v.clone())
+                                .is_ok_and(|e| e.kind == "wake" && e.subscription_id == self.id)
+                        });
+                    }
+                    None => return Ok(offset),
+                },
+                _ = &mut shutdown => return Ok(offset),
+            }
+        }
+    }
+
+    fn log_outcome(&self, r: Result<WakeOutcome>) {
+        match r {
+            Ok(WakeOutcome::HandlerFailed) => {
+                tracing::warn!(subscription = %self.id, "handler failed; wake released")
+            }
+            Ok(WakeOutcome::Fenced) => {
+                tracing::warn!(subscription = %self.id, "lease lost (FENCED); wake dropped")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(subscription = %self.id, error = %e, "wake failed"),
+        }
+    }
+
+    /// Claims and processes one wake. Dropping the future mid-way releases nothing; the lease
+    /// then runs out on the server (prefer [`run`](Self::run)'s shutdown, which releases).
+    pub async fn process_once<F, Fut, E>(&self, handler: &F) -> Result<WakeOutcome>
+    where
+        F: Fn(WorkItem) -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        let wake = match self.subs.claim(&self.id, &self.name).await {
+            Ok(w) => w,
+            Err(e) => {
+                return match sub_code(&e) {
+                    Some(SubscriptionErrorCode::AlreadyClaimed)
+                    | Some(SubscriptionErrorCode::NoPendingWork) => Ok(WakeOutcome::Skipped),
+                    Some(SubscriptionErrorCode::Fenced) => Ok(WakeOutcome::Fenced),
+                    _ => Err(e),
+                }
+            }
+        };
+        let mut guard = ReleaseGuard {
+            subs: &self.subs,
+            wake: Some(&wake),
+        };
+        let r = self.work(&wake, handler).await;
+        match r {
+            Ok(outcome) => {
+                guard.wake = None;
+                Ok(outcome)
+            }
+            Err(WorkError::Fenced) => {
+                guard.wake = None;
+                Ok(WakeOutcome::Fenced)
+            }
+            Err(WorkError::Handler(msg)) => {
+                guard.wake = None;
+                tracing::warn!(subscription = %self.id, error = %msg, "handler failed");
+                match self.subs.release(&wake).await {
+                    Ok(()) => Ok(WakeOutcome::HandlerFailed),
+                    Err(e) if sub_code(&e) == Some(SubscriptionErrorCode::Fenced) => {
+                        Ok(WakeOutcome::Fenced)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(WorkError::Other(e)) => {
+                guard.wake = None;
+                let _ = self.subs.release(&wake).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn work<F, Fut, E>(&self, wake: &Wake, handler: &F) -> Result<WakeOutcome, WorkError>
+    where
+        F: Fn(WorkItem) -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        let lease = Duration::from_millis(wake.lease_ttl_ms.unwrap_or(30_000).max(1_000));
+        let beat = lease / 3;
+        for s in wake.streams.iter().filter(|s| s.has_pending) {
+            let stream = self.subs.stream(&s.path).map_err(WorkError::Other)?;
+            let resp = self
+                .beating(
+                    wake,
+                    beat,
+                    stream.stream(
+                        ReadOptions::new()
+                            .offset(s.acked_offset.clone())
+                            .live(LiveMode::Off),
+                    ),
+                )
+                .await?
+                .map_err(WorkError::Other)?;
+            let json = resp.is_json();
+            let mut start = s.acked_offset.clone();
+            let mut batches = resp.json_batches::<serde_json::Value>().ok();
+            let mut raw = if json { None } else { resp.byte_batches().ok() };
+            if !json {
+                batches = None;
+            }
+            loop {
+                let next = match (&mut batches, &mut raw) {
+                    (Some(b), _) => self
+                        .beating(wake, beat, b.next_batch())
+                        .await?
+                        .map_err(WorkError::Other)?
+                        .map(|b| (b.offset, b.data, Bytes::new())),
+                    (_, Some(r)) => self
+                        .beating(wake, beat, r.next_batch())
+                        .await?
+                        .map_err(WorkError::Other)?
+                        .map(|b| (b.offset, Vec::new(), b.data)),
+                    _ => None,
+                };
+                let Some((offset, messages, data)) = next else {
+                    break;
+                };
+                if messages.is_empty() && data.is_empty() {
+                    start = offset;
+                    continue;
+                }
+                let delivery = WorkItem {
+                    stream: s.path.clone(),
+                    start_offset: start.clone(),
+                    offset: offset.clone(),
+                    messages,
+                    data,
+                };
+                if let Err(e) = self.beating(wake, beat, handler(delivery)).await? {
+                    return Err(WorkError::Handler(e.to_string()));
+                }
+                let ack = Ack {
+                    stream: s.path.clone(),
+                    offset: offset.clone(),
+                };
+                self.subs
+                    .ack(wake, &[ack], false)
+                    .await
+                    .map_err(WorkError::from_api)?;
+                start = offset;
+            }
+        }
+        self.subs
+            .ack(wake, &[], true)
+            .await
+            .map_err(WorkError::from_api)?;
+        Ok(WakeOutcome::Done)
+    }
+
+    /// Runs `fut`, sending a heartbeat every `beat` while it runs. A fenced heartbeat stops it.
+    async fn beating<T>(
+        &self,
+        wake: &Wake,
+        beat: Duration,
+        fut: impl Future<Output = T>,
+    ) -> Result<T, WorkError> {
+        let mut fut = std::pin::pin!(fut);
+        if !self.heartbeat {
+            return Ok(fut.await);
+        }
+        loop {
+            tokio::select! {
+                v = &mut fut => return Ok(v),
+                _ = tokio::time::sleep(beat) => {
+                    self.subs.ack(wake, &[], false).await.map_err(WorkError::from_api)?;
+                }
+            }
+        }
+    }
+}
+
+fn sub_code(e: &Error) -> Option<SubscriptionErrorCode> {
+    match e {
+        Error::Subscription { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+enum WorkError {
+    Fenced,
+    Handler(String),
+    Other(Error),
+}
+
+impl WorkError {
+    fn from_api(e: Error) -> Self {
+        if sub_code(&e) == Some(SubscriptionErrorCode::Fenced) {
+            Self::Fenced
+        } else {
+            Self::Other(e)
+        }
+    }
+}
+
+/// Releases a claimed wake when processing is abandoned (the future dropped, e.g. on
+/// shutdown). The release runs on a spawned task, best effort.
+struct ReleaseGuard<'a> {
+    subs: &'a Subscriptions,
+    wake: Option<&'a Wake>,
+}
+
+impl Drop for ReleaseGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(wake) = self.wake.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                let subs = self.subs.clone();
+                let wake = wake.clone();
+                rt.spawn(async move {
+                    let _ = subs.release(&wake).await;
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! Subscriptions against the reference server: management, pull-wake workers, webhooks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use common::{client, TestServer};
+use durable_streams_client::{
+    Ack, CreateOptions, Error, ErrorCode, PullWakeWorker, SignatureCheck, SubscriptionConfig,
+    SubscriptionErrorCode, SubscriptionStatus, Subscriptions, WakeOutcome, WebhookVerifier,
+    WorkItem, WEBHOOK_DONE,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn server() -> &'static TestServer {
+    static S: OnceLock<TestServer> = OnceLock::new();
+    S.get_or_init(|| TestServer::start(&["--webhooks", "--long-poll-ms", "1500"]))
+}
+
+fn subs() -> Subscriptions {
+    Subscriptions::builder(format!("{}/v1/stream/", server().url))
+        .client(client())
+        .build()
+        .unwrap()
+}
+
+fn prefix(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
+async fn json_stream(s: &Subscriptions, path: &str) {
+    s.stream(path)
+        .unwrap()
+        .create(CreateOptions::json())
+        .await
+        .unwrap();
+}
+
+async fn tail(s: &Subscriptions, path: &str) -> String {
+    let h = s.stream(path).unwrap().head().await.unwrap();
+    h.next_offset.unwrap().as_str().to_owned()
+}
+
+fn sub_code(e: &Error) -> Option<SubscriptionErrorCode> {
+    match e {
+        Error::Subscription { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn config_is_validated_before_any_request() {
+    let bad = [
+        SubscriptionConfig::pull_wake("wake"),
+        SubscriptionConfig::pull_wake("wake")
+            .pattern("a/*")
+            .lease(Duration::from_millis(500)),
+        SubscriptionConfig::pull_wake("wake")
+            .pattern("a/*")
+            .lease(Duration::from_secs(601)),
+        SubscriptionConfig::pull_wake("/abs").pattern("a/*"),
+        SubscriptionConfig::pull_wake("wake").streams(["../x"]),
+        SubscriptionConfig::pull_wake("wake").streams(["__ds/x"]),
+        SubscriptionConfig::webhook("ftp://h/x").pattern("a/*"),
+    ];
+    // A root no server listens on: validation must fail first.
+    let s = Subscriptions::builder("http://127.0.0.1:9/v1/stream/")
+        .client(client())
+        .build()
+        .unwrap();
+    for cfg in bad {
+        let e = s.create("x", &cfg).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidArgument, "{cfg:?}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn three_workers_process_every_message_exactly_once() {
+    let s = subs();
+    let p = prefix("race");
+    let wake = format!("{p}/wake");
+    json_stream(&s, &wake).await;
+    let extra = format!("{p}/extra/a");
+    json_stream(&s, &extra).await;
+    let id = format!("sub-{p}");
+    let cfg = SubscriptionConfig::pull_wake(&wake)
+        .pattern(format!("{p}/events/*"))
+        .streams([extra.clone()])
+        .lease(Duration::from_secs(3))
+        .description("race test");
+    let (st, sub) = s.create(&id, &cfg).await.unwrap();
+    assert_eq!(st, SubscriptionStatus::Created);
+    assert_eq!(sub.lease_ttl_ms, 3000);
+    let (st, _) = s.create(&id, &cfg).await.unwrap();
+    assert_eq!(st, SubscriptionStatus::Confirmed);
+    let e = s
+        .create(&id, &cfg.clone().lease(Duration::from_secs(4)))
+        .await
+        .unwrap_err();
+    assert_eq!(sub_code(&e), Some(SubscriptionErrorCode::AlreadyExists));
+    assert_eq!(
+        (e.code(), e.status()),
+        (ErrorCode::ConflictExists, Some(409))
+    );
+
+    // Membership: add and remove an explicit stream.
+    let other = format!("{p}/extra/b");
+    s.add_streams(&id, [other.clone()]).await.unwrap();
+    assert!(s.get(&id).await.unwrap().acked_offset(&other).is_some());
+    s.remove_stream(&id, &other).await.unwrap();
+    assert!(s.get(&id).await.unwrap().acked_offset(&other).is_none());
+
+    let mut paths: Vec<String> = (0..3).map(|i| format!("{p}/events/{i}")).collect();
+    for path in &paths {
+        json_stream(&s, path).await;
+    }
+    paths.push(extra.clone());
+
+    let seen: Arc<Mutex<Vec<(String, i64, i64)>>> = Arc::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for w in 0..3 {
+        let worker = PullWakeWorker::new(s.clone(), &id, format!("w{w}"), &wake).unwrap();
+        let seen = seen.clone();
+        let mut stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            worker
+                .run(
+                    move |d: WorkItem| {
+                        let seen = seen.clone();
+                        async move {
+                            for m in &d.messages {
+                                let item = (
+                                    d.stream.clone(),
+                                    m["s"].as_i64().unwrap(),
+                                    m["n"].as_i64().unwrap(),
+                                );
+                                seen.lock().unwrap().push(item);
+                            }
+                            Ok::<_, String>(())
+                        }
+                    },
+                    async move {
+                        let _ = stop.wait_for(|v| *v).await;
+                    },
+                )
+                .await
+        }));
+    }
+    const N: i64 = 5;
+    for n in 0..N {
+        for (i, path) in paths.iter().enumerate() {
+            s.stream(path)
+                .unwrap()
+                .append_json(&serde_json::json!({"s": i, "n": n}))
+                .await
+                .unwrap();
+        }
+    }
+    let total = paths.len() * N as usize;
+    let mut done = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if seen.lock().unwrap().len() >= total {
+            let sub = s.get(&id).await.unwrap();
+            let mut all = true;
+            for path in &paths {
+                all &= sub.acked_offset(path).map(|o| o.as_str().to_owned())
+                    == Some(tail(&s, path).await);
+            }
+            if all {
+                done = true;
+                break;
+            }
+        }
+    }
+    stop_tx.send(true).unwrap();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert!(done, "not all acked: {:?}", s.get(&id).await.unwrap());
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), total, "duplicates or losses: {seen:?}");
+    let set: BTreeSet<_> = seen.into_iter().collect();
+    let want: BTreeSet<_> = paths
+        .iter()
+        .enumerate()
+        .flat_map(|(i, path)| (0..N).map(move |n| (path.clone(), i as i64, n)))
+        .collect();
+    assert_eq!(set, want);
+    s.delete(&id).await.unwrap();
+    let e = s.get(&id).await.unwrap_err();
+    assert_eq!(sub_code(&e), Some(SubscriptionErrorCode::NotFound));
+}
+
+#[tokio::test]
+async fn lost_lease_is_fenced_and_late_ack_advances_nothing() {
+    let s = subs();
+    let p = prefix("fence");
+    let wake = format!("{p}/wake");
+    json_stream(&s, &wake).await;
+    let path = format!("{p}/s");
+    json_stream(&s, &path).await;
+    let id = format!("sub-{p}");
+    s.create(
+        &id,
+        &SubscriptionConfig::pull_wake(&wake)
+            .streams([path.clone()])
+            .lease(Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
+    let before = s.get(&id).await.unwrap().acked_offset(&path).cloned();
+    let st = s.stream(&path).unwrap();
+    st.append_json(&serde_json::json!({"n": 1})).await.unwrap();
+    st.append_json(&serde_json::json!({"n": 2})).await.unwrap();
+    let end = tail(&s, &path).await;
+
+    let first = s.claim(&id, "slow").await.unwrap();
+    assert!(!format!("{first:?}").contains(first.token.expose()));
+    let e = s.claim(&id, "other").await.unwrap_err();
+    assert_eq!(sub_code(&e), Some(SubscriptionErrorCode::AlreadyClaimed));
+    tokio::time::sleep(Duration::from_millis(1600)).await; // no heartbeat: the lease ends
+    let second = s.claim(&id, "fast").await.unwrap();
+    assert!(second.generation > first.generation);
+
+    let late = [Ack {
+        stream: path.clone(),
+        offset: end.as_str().into(),
+    }];
+    let e = s.ack(&first, &late, true).await.unwrap_err();
+    assert_eq!(sub_code(&e), Some(SubscriptionErrorCode::Fenced));
+    assert_eq!(e.code(), ErrorCode::Fenced);
+    assert!(!e.to_string().contains(first.token.expose()));
+    assert_eq!(
+        s.get(&id).await.unwrap().acked_offset(&path).cloned(),
+        before
+    );
+
+    let r = s.ack(&second, &late, true).await.unwrap();
+    assert!(r.ok);
+    assert_eq!(
+        s.get(&id)
+            .await
+            .unwrap()
+            .acked_offset(&path)
+            .unwrap()
+            .as_str(),
+        end
+    );
+}
+
+#[tokio::test]
+async fn failing_handler_releases_and_work_is_woken_again() {
+    let s = subs();
+    let p = prefix("fail");
+    let wake = format!("{p}/wake");
+    json_stream(&s, &wake).await;
+    let path = format!("{p}/s");
+    json_stream(&s, &path).await;
+    let id = format!("sub-{p}");
+    s.create(
+        &id,
+        &SubscriptionConfig::pull_wake(&wake)
+            .streams([path.clone()])
+            .lease(Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
+    let before = s.get(&id).await.unwrap().acked_offset(&path).cloned();
+    s.stream(&path)
+        .unwrap()
+        .append_json(&serde_json::json!({"n": 1}))
+        .await
+        .unwrap();
+    let end = tail(&s, &path).await;
+    let worker = PullWakeWorker::new(s.clone(), &id, "w", &wake).unwrap();
+    let failing = |_d: WorkItem| async { Err::<(), _>("boom") };
+    assert_eq!(
+        worker.process_once(&failing).await.unwrap(),
+        WakeOutcome::HandlerFailed
+    );
+    assert_eq!(
+        s.get(&id).await.unwrap().acked_offset(&path).cloned(),
+        before
+    );
+
+    // The release made a new wake event on the wake stream.
+    let events = s
+        .stream(&wake)
+        .unwrap()
+        .stream(Default::default())
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert!(events.len() >= 2, "{events:?}");
+
+    // A slow handler, kept alive by heartbeats past the 1 s lease.
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let g = got.clone();
+    let slow = move |d: WorkItem| {
+        let g = g.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            g.lock().unwrap().extend(d.messages);
+            Ok::<_, String>(())
+        }
+    };
+    assert_eq!(worker.process_once(&slow).await.unwrap(), WakeOutcome::Done);
+    assert_eq!(*got.lock().unwrap(), vec![serde_json::json!({"n": 1})]);
+    assert_eq!(
+        s.get(&id)
+            .await
+            .unwrap()
+            .acked_offset(&path)
+            .unwrap()
+            .as_str(),
+        end
+    );
+    assert_eq!(
+        worker.process_once(&slow).await.unwrap(),
+        WakeOutcome::Skipped
+    );
+}
+
+type Hook = (
+    Option<String>,
+    Vec<u8>,
+    tokio::sync::oneshot::Sender<String>,
+);
+
+async fn receiver() -> (String, tokio::sync::mpsc::Receiver<Hook>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let mut len = 0;
+                let mut sig = None;
+                for line in head.lines() {
+                    if let Some((k, v)) = line.split_once(':') {
+                        match k.trim().to_ascii_lowercase().as_str() {
+                            "content-length" => len = v.trim().parse().unwrap(),
+                            "webhook-signature" => sig = Some(v.trim().to_owned()),
+                            _ => {}
+                        }
+                    }
+                }
+                while buf.len() < head_end + len {
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    assert!(n > 0);
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = buf[head_end..head_end + len].to_vec();
+                let (otx, orx) = tokio::sync::oneshot::channel();
+                tx.send((sig, body, otx)).await.unwrap();
+                let answer: String = orx.await.unwrap_or_default();
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn webhooks_end_to_end() {
+    let s = subs();
+    let p = prefix("hook");
+    let (url, mut hooks) = receiver().await;
+    let path = format!("{p}/wh/a");
+    json_stream(&s, &path).await;
+    let id = format!("sub-{p}");
+    let (_, sub) = s
+        .create(
+            &id,
+            &SubscriptionConfig::webhook(&url)
+                .pattern(format!("{p}/wh/*"))
+                .lease(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap();
+    let signing = sub.webhook.unwrap().signing.unwrap();
+    assert_eq!(signing.jwks_url, s.jwks_url().as_str());
+    let verifier = WebhookVerifier::new(&signing.jwks_url)
+        .unwrap()
+        .with_client(client());
+    let st = s.stream(&path).unwrap();
+
+    // Synchronous done.
+    st.append_json(&serde_json::json!({"n": 1})).await.unwrap();
+    let (sig, body, answer) = next(&mut hooks).await;
+    let wake = verifier.verify(sig.as_deref(), &body).await.unwrap();
+    assert_eq!(wake.subscription_id, id);
+    assert_eq!(wake.streams[0].path, path);
+    let end1 = tail(&s, &path).await;
+    assert_eq!(wake.streams[0].tail_offset.as_str(), end1);
+    answer.send(WEBHOOK_DONE.to_owned()).unwrap();
+    let mut acked = false;
+    for _ in 0..50 {
+        if s.get(&id)
+            .await
+            .unwrap()
+            .acked_offset(&path)
+            .map(|o| o.as_str())
+            == Some(end1.as_str())
+        {
+            acked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(acked, "synchronous done did not ack");
+
+    // Asynchronous callback.
+    st.append_json(&serde_json::json!({"n": 2})).await.unwrap();
+    let (sig, body, answer) = next(&mut hooks).await;
+    let wake = verifier.verify(sig.as_deref(), &body).await.unwrap();
+    assert!(!format!("{wake:?}").contains(wake.token.expose()));
+    answer.send("{}".to_owned()).unwrap();
+    let end2 = tail(&s, &path).await;
+    let acks = [Ack {
+        stream: path.clone(),
+        offset: end2.as_str().into(),
+    }];
+    let r = s.callback(&wake, &acks, true).await.unwrap();
+    assert!(r.ok && !r.next_wake);
+    assert_eq!(
+        s.get(&id)
+            .await
+            .unwrap()
+            .acked_offset(&path)
+            .unwrap()
+            .as_str(),
+        end2
+    );
+    let e = s.callback(&wake, &acks, true).await.unwrap_err();
+    assert_eq!(sub_code(&e), Some(SubscriptionErrorCode::Fenced));
+
+    // Rejections, each naming its check.
+    let check = |r: durable_streams_client::Result<_>| match r {
+        Err(Error::WebhookSignature { check }) => check,
+        other => panic!("{other:?}"),
+    };
+    let mut tampered = body.clone();
+    let i = tampered.iter().position(|b| *b == b'2').unwrap();
+    tampered[i] = b'3';
+    assert_eq!(
+        check(verifier.verify(sig.as_deref(), &tampered).await),
+        SignatureCheck::BadSignature
+    );
+    let later = SystemTime::now() + Duration::from_secs(600);
+    assert_eq!(
+        check(verifier.verify_at(sig.as_deref(), &body, later).await),
+        SignatureCheck::TimestampOutOfWindow
+    );
+    let sig = sig.unwrap();
+    let kid = sig.split(',').find_map(|p| p.strip_prefix("kid=")).unwrap();
+    let unknown = sig.replace(kid, "ds_unknown");
+    assert_eq!(
+        check(verifier.verify(Some(&unknown), &body).await),
+        SignatureCheck::UnknownKey
+    );
+    assert_eq!(
+        check(verifier.verify(None, &body).await),
+        SignatureCheck::MissingHeader
+    );
+    assert_eq!(
+        check(verifier.verify(Some("t=1"), &body).await),
+        SignatureCheck::MalformedHeader
+    );
+    s.delete(&id).await.unwrap();
+}
+
+async fn next(hooks: &mut tokio::sync::mpsc::Receiver<Hook>) -> Hook {
+    tokio::time::timeout(Duration::from_secs(10), hooks.recv())
+        .await
+        .unwrap()
+        .unwrap()
+}
