@@ -51,9 +51,12 @@ echo "== node package: npm ci, addon (debug), generated files up to date, tsc --
   npm run --silent typecheck
   node --test test/
 )
-echo "== kotlin package: native library, generated bindings, JUnit 5 (Maven)" >&2
+echo "== kotlin package: native library, generated bindings, JUnit 5 (Maven), jar into ~/.m2" >&2
 # Dependencies come from Maven Central into ~/.m2; the native library is a debug build sharing
-# the cargo target directory.
-(cd kotlin && mvn -B -ntp -Dnative.profile=dev test)
+# the cargo target directory. `install` puts the jar where the README examples' project finds it.
+(cd kotlin && mvn -B -ntp -Dnative.profile=dev install)
+echo "== README examples: every language's, twice in a row against one server" >&2
+# Reuses what the steps above built: the Python environment, node/ and the installed jar.
+bash tests/readme/run.sh
 echo "== swift package: the committed generated sources match the library" >&2
 bash swift/generate.sh --check

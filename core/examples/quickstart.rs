@@ -35,7 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             AppendOptions::default(),
         )
         .await?;
-    println!("appended 4 messages, tail offset {:?}", last.next_offset);
+    if let Some(tail) = &last.next_offset {
+        println!("appended 4 messages, tail offset {tail}");
+    }
 
     // Catch up from the beginning and stop at the tail.
     let resp = stream

@@ -133,7 +133,8 @@ pub enum Error {
     },
     /// 409 on create: a stream already exists with a different configuration.
     #[error(
-        "stream already exists with a different configuration: {url}{}",
+        "stream already exists with a different configuration: {url}{}{}",
+        fmt_closed_difference(*existing_closed),
         fmt_msg(message)
     )]
     ConflictExists {
@@ -141,6 +142,11 @@ pub enum Error {
         url: String,
         /// The server's message.
         message: Option<String>,
+        /// Set when the difference is (at least) that the existing stream is closed
+        /// (`Some(true)`) or open (`Some(false)`) while the create asked for the opposite;
+        /// found by a `HEAD` after the 409. `None` when the closed states agree or the `HEAD`
+        /// failed.
+        existing_closed: Option<bool>,
     },
     /// 409 on append that is neither a closed stream nor a `Stream-Seq` regression
     /// (for example a content type that does not match the stream's).
@@ -349,6 +355,14 @@ pub enum Error {
         /// The failed check.
         check: crate::subscriptions::SignatureCheck,
     },
+}
+
+fn fmt_closed_difference(existing_closed: Option<bool>) -> &'static str {
+    match existing_closed {
+        Some(true) => " (the existing stream is closed, and a closed stream cannot be reopened: create the stream under another URL)",
+        Some(false) => " (the existing stream is open, while this create asked for a closed one)",
+        None => "",
+    }
 }
 
 fn fmt_msg(message: &Option<String>) -> String {

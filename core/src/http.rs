@@ -251,7 +251,11 @@ pub(crate) fn error_from_parts(
             final_offset: header_offset(headers),
         },
         409 => match op {
-            Op::Create => Error::ConflictExists { url, message },
+            Op::Create => Error::ConflictExists {
+                url,
+                message,
+                existing_closed: None,
+            },
             Op::Append { with_seq: true } => Error::SeqConflict { url, message },
             _ => Error::Conflict { url, message },
         },

@@ -467,7 +467,7 @@ impl DurableStream {
             Some(b) => Body::Bytes(b),
             None => Body::Empty,
         };
-        let resp = self
+        let sent = self
             .sender(
                 Method::PUT,
                 &extras,
@@ -477,7 +477,23 @@ impl DurableStream {
                 Op::Create,
             )
             .send()
-            .await?;
+            .await;
+        let resp = match sent {
+            Err(Error::ConflictExists { url, message, .. }) => {
+                // The 409 does not say what differs; the most common surprise is a stream that
+                // was closed (by an earlier run, say), so look.
+                let existing_closed = match self.head().await {
+                    Ok(head) if head.closed != opts.closed => Some(head.closed),
+                    _ => None,
+                };
+                return Err(Error::ConflictExists {
+                    url,
+                    message,
+                    existing_closed,
+                });
+            }
+            sent => sent?,
+        };
         let status = match resp.status() {
             StatusCode::CREATED => CreateStatus::Created,
             StatusCode::OK => CreateStatus::AlreadyExists,

@@ -33,9 +33,66 @@ async fn create_tells_created_existing_and_conflicting_apart() {
         .create(CreateOptions::with_content_type("text/plain"))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::ConflictExists { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::ConflictExists {
+                existing_closed: None,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.status(), Some(409));
     assert_eq!(err.code(), ErrorCode::ConflictExists);
+    assert!(!err.to_string().contains("closed"), "{err}");
+}
+
+#[tokio::test]
+async fn create_on_a_closed_stream_says_that_it_is_closed() {
+    let s = handle("create-closed");
+    s.create(CreateOptions::json()).await.unwrap();
+    s.close().await.unwrap();
+    // Another run of the same program: the stream exists but is closed.
+    let err = s.create(CreateOptions::json()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ConflictExists {
+                existing_closed: Some(true),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), ErrorCode::ConflictExists);
+    let text = err.to_string();
+    assert!(text.contains("the existing stream is closed"), "{text}");
+
+    // And the other way round: an open stream, created again as closed.
+    let open = handle("create-open");
+    open.create(CreateOptions::json()).await.unwrap();
+    let err = open
+        .create(CreateOptions {
+            closed: true,
+            ..CreateOptions::json()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ConflictExists {
+                existing_closed: Some(false),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("the existing stream is open"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

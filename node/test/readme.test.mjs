@@ -18,7 +18,7 @@ blocks.forEach((code, i) => {
     // Inside the package directory, so the package imports itself by name.
     const file = new URL(`./.readme-${randomUUID()}.mjs`, import.meta.url);
     const base = `${server.url}/v1/stream/readme-${randomUUID()}`;
-    await writeFile(file, code.replaceAll("http://localhost:4437/v1/stream", base));
+    await writeFile(file, code.replaceAll("http://127.0.0.1:4437/v1/stream", base));
     try {
       await promisify(execFile)(process.execPath, [file.pathname], { timeout: 30_000 });
     } finally {

@@ -243,6 +243,114 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_HEADER_VALUE_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_HEADER_VALUE_METHOD0
+typedef void (*UniffiCallbackInterfaceHeaderValueMethod0)(uint64_t, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PRODUCER_ERROR_HANDLER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PRODUCER_ERROR_HANDLER_METHOD0
+typedef void (*UniffiCallbackInterfaceProducerErrorHandlerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_READ_ERROR_HANDLER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_READ_ERROR_HANDLER_METHOD0
+typedef void (*UniffiCallbackInterfaceReadErrorHandlerMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HEADER_VALUE
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HEADER_VALUE
+typedef struct UniffiVTableCallbackInterfaceHeaderValue {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceHeaderValueMethod0 _Nonnull compute;
+} UniffiVTableCallbackInterfaceHeaderValue;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PRODUCER_ERROR_HANDLER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PRODUCER_ERROR_HANDLER
+typedef struct UniffiVTableCallbackInterfaceProducerErrorHandler {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceProducerErrorHandlerMethod0 _Nonnull onError;
+} UniffiVTableCallbackInterfaceProducerErrorHandler;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_READ_ERROR_HANDLER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_READ_ERROR_HANDLER
+typedef struct UniffiVTableCallbackInterfaceReadErrorHandler {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceReadErrorHandlerMethod0 _Nonnull onError;
+} UniffiVTableCallbackInterfaceReadErrorHandler;
+
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_HEADERVALUE
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_HEADERVALUE
+uint64_t uniffi_durable_streams_ffi_fn_clone_headervalue(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FREE_HEADERVALUE
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FREE_HEADERVALUE
+void uniffi_durable_streams_ffi_fn_free_headervalue(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_INIT_CALLBACK_VTABLE_HEADERVALUE
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_INIT_CALLBACK_VTABLE_HEADERVALUE
+void uniffi_durable_streams_ffi_fn_init_callback_vtable_headervalue(const UniffiVTableCallbackInterfaceHeaderValue* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_HEADERVALUE_COMPUTE
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_HEADERVALUE_COMPUTE
+RustBuffer uniffi_durable_streams_ffi_fn_method_headervalue_compute(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_PRODUCERERRORHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_PRODUCERERRORHANDLER
+uint64_t uniffi_durable_streams_ffi_fn_clone_producererrorhandler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FREE_PRODUCERERRORHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FREE_PRODUCERERRORHANDLER
+void uniffi_durable_streams_ffi_fn_free_producererrorhandler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_INIT_CALLBACK_VTABLE_PRODUCERERRORHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_INIT_CALLBACK_VTABLE_PRODUCERERRORHANDLER
+void uniffi_durable_streams_ffi_fn_init_callback_vtable_producererrorhandler(const UniffiVTableCallbackInterfaceProducerErrorHandler* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_PRODUCERERRORHANDLER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_PRODUCERERRORHANDLER_ON_ERROR
+void uniffi_durable_streams_ffi_fn_method_producererrorhandler_on_error(uint64_t ptr, RustBuffer error, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_READERRORHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_READERRORHANDLER
+uint64_t uniffi_durable_streams_ffi_fn_clone_readerrorhandler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FREE_READERRORHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FREE_READERRORHANDLER
+void uniffi_durable_streams_ffi_fn_free_readerrorhandler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_INIT_CALLBACK_VTABLE_READERRORHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_INIT_CALLBACK_VTABLE_READERRORHANDLER
+void uniffi_durable_streams_ffi_fn_init_callback_vtable_readerrorhandler(const UniffiVTableCallbackInterfaceReadErrorHandler* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_READERRORHANDLER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_READERRORHANDLER_ON_ERROR
+RustBuffer uniffi_durable_streams_ffi_fn_method_readerrorhandler_on_error(uint64_t ptr, RustBuffer error, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_IDEMPOTENTPRODUCER
 #define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_IDEMPOTENTPRODUCER
 uint64_t uniffi_durable_streams_ffi_fn_clone_idempotentproducer(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -256,6 +364,11 @@ void uniffi_durable_streams_ffi_fn_free_idempotentproducer(uint64_t handle, Rust
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_IDEMPOTENTPRODUCER_APPEND
 #define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_IDEMPOTENTPRODUCER_APPEND
 uint64_t uniffi_durable_streams_ffi_fn_method_idempotentproducer_append(uint64_t ptr, RustBuffer data
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_IDEMPOTENTPRODUCER_APPEND_BLOCKING
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_IDEMPOTENTPRODUCER_APPEND_BLOCKING
+uint64_t uniffi_durable_streams_ffi_fn_method_idempotentproducer_append_blocking(uint64_t ptr, RustBuffer data, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_IDEMPOTENTPRODUCER_CLOSE_STREAM
@@ -776,9 +889,33 @@ uint16_t uniffi_durable_streams_ffi_checksum_func_validate_retry_options(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_HEADERVALUE_COMPUTE
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_HEADERVALUE_COMPUTE
+uint16_t uniffi_durable_streams_ffi_checksum_method_headervalue_compute(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_PRODUCERERRORHANDLER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_PRODUCERERRORHANDLER_ON_ERROR
+uint16_t uniffi_durable_streams_ffi_checksum_method_producererrorhandler_on_error(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_READERRORHANDLER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_READERRORHANDLER_ON_ERROR
+uint16_t uniffi_durable_streams_ffi_checksum_method_readerrorhandler_on_error(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_IDEMPOTENTPRODUCER_APPEND
 #define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_IDEMPOTENTPRODUCER_APPEND
 uint16_t uniffi_durable_streams_ffi_checksum_method_idempotentproducer_append(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_IDEMPOTENTPRODUCER_APPEND_BLOCKING
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_IDEMPOTENTPRODUCER_APPEND_BLOCKING
+uint16_t uniffi_durable_streams_ffi_checksum_method_idempotentproducer_append_blocking(void
     
 );
 #endif

@@ -97,15 +97,21 @@ function parseArgs(argv) {
 
 const opts = parseArgs(process.argv.slice(2))
 
+// The server package is installed next to this file by ensure.sh (npm ci, a no-op when
+// up to date), so that a fresh clone can start a server with this one command.
 let DurableStreamTestServer
 try {
   ;({ DurableStreamTestServer } = await import("@durable-streams/server"))
-} catch (err) {
-  fail(
-    `cannot load @durable-streams/server (${err && err.message}); ` +
-      `run tests/server/ensure.sh first`,
-    1
-  )
+} catch {
+  const { spawnSync } = await import("node:child_process")
+  const ensure = new URL("./ensure.sh", import.meta.url).pathname
+  const installed = spawnSync("bash", [ensure], { stdio: ["ignore", 2, 2] })
+  if (installed.status !== 0) fail(`installing the server failed (bash ${ensure})`, 1)
+  try {
+    ;({ DurableStreamTestServer } = await import("@durable-streams/server"))
+  } catch (err) {
+    fail(`cannot load @durable-streams/server (${err && err.message})`, 1)
+  }
 }
 
 if (opts.dataDir) {

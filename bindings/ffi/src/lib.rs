@@ -8,6 +8,7 @@
 //! coroutine or task drops the Rust future and aborts the request. Protocol rules live in the
 //! core crate: this crate only converts values.
 
+mod callbacks;
 mod error;
 mod producer;
 mod read;

@@ -8,13 +8,14 @@ use bytes::Bytes;
 use durable_streams_client as core;
 use durable_streams_client::RetryPolicy;
 
+use crate::callbacks::{extras_with, producer_callback, HeaderValue, ProducerErrorHandler};
 use crate::error::DurableStreamError;
 use crate::runtime;
 use crate::stream::DurableStream;
-use crate::values::{extras, offset_string, RetryOptions};
+use crate::values::{offset_string, RetryOptions};
 
 /// How a producer batches, pipelines and retries. The defaults are the core's.
-#[derive(Debug, Clone, uniffi::Record)]
+#[derive(Clone, uniffi::Record)]
 pub struct ProducerOptions {
     /// The epoch to start with; every session of a producer id needs a higher one.
     #[uniffi(default = 0)]
@@ -52,6 +53,12 @@ pub struct ProducerOptions {
     /// Headers for every request of this producer.
     #[uniffi(default)]
     pub headers: HashMap<String, String>,
+    /// Headers computed for every request of this producer.
+    #[uniffi(default)]
+    pub computed_headers: HashMap<String, Arc<dyn HeaderValue>>,
+    /// Told about every batch that failed for good (on a background thread).
+    #[uniffi(default = None)]
+    pub on_error: Option<Arc<dyn ProducerErrorHandler>>,
 }
 
 fn size(name: &str, v: u64) -> Result<usize, DurableStreamError> {
@@ -75,13 +82,20 @@ impl ProducerOptions {
             .buffer_timeout(Duration::from_millis(self.buffer_timeout_ms))
             .delivery_timeout(Duration::from_millis(self.delivery_timeout_ms))
             .validate_json(self.validate_json)
-            .extras(extras(self.headers, HashMap::new()))
+            .extras(extras_with(
+                self.headers,
+                self.computed_headers,
+                HashMap::new(),
+            ))
             .runtime(runtime::handle()?);
         if let Some(n) = self.max_batch_messages {
             b = b.max_batch_messages(size("max_batch_messages", n)?);
         }
         if let Some(r) = self.retry {
             b = b.retry(RetryPolicy::try_from(r)?);
+        }
+        if let Some(handler) = self.on_error {
+            b = b.on_error(producer_callback(handler));
         }
         Ok(b)
     }
@@ -263,6 +277,14 @@ impl IdempotentProducer {
     /// stream the message is one JSON value.
     pub fn try_append(&self, data: Vec<u8>) -> Result<Arc<Receipt>, DurableStreamError> {
         let inner = self.inner.try_append(data)?;
+        Ok(Arc::new(Receipt { inner }))
+    }
+
+    /// Appends a message, blocking the calling thread (up to the buffer timeout) while the
+    /// buffer is full: the form for callers that are not coroutines or tasks. Never waits on
+    /// the network otherwise.
+    pub fn append_blocking(&self, data: Vec<u8>) -> Result<Arc<Receipt>, DurableStreamError> {
+        let inner = self.inner.append_blocking(data)?;
         Ok(Arc::new(Receipt { inner }))
     }
 

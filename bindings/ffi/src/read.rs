@@ -8,9 +8,10 @@ use durable_streams_client as core;
 use durable_streams_client::{Batch, Batches, LiveMode as CoreLiveMode, RetryPolicy};
 use serde_json::value::RawValue;
 
+use crate::callbacks::{extras_with, read_hook, HeaderValue, ReadErrorHandler};
 use crate::error::DurableStreamError;
 use crate::runtime;
-use crate::values::{extras, RetryOptions};
+use crate::values::RetryOptions;
 
 /// How a read continues once it has caught up with the tail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -37,7 +38,7 @@ impl From<LiveMode> for CoreLiveMode {
 }
 
 /// Where and how to read.
-#[derive(Debug, Clone, uniffi::Record)]
+#[derive(Clone, uniffi::Record)]
 pub struct ReadOptions {
     /// Where to start: an offset from an earlier read, `"-1"` (the beginning) or `"now"`.
     #[uniffi(default = "-1")]
@@ -51,12 +52,19 @@ pub struct ReadOptions {
     /// Headers for the requests of this read.
     #[uniffi(default)]
     pub headers: HashMap<String, String>,
+    /// Headers computed for every request of this read.
+    #[uniffi(default)]
+    pub computed_headers: HashMap<String, Arc<dyn HeaderValue>>,
     /// Query parameters for the requests of this read.
     #[uniffi(default)]
     pub params: HashMap<String, String>,
     /// Retries of failed requests (the core's default when absent: unlimited, with backoff).
     #[uniffi(default = None)]
     pub retry: Option<RetryOptions>,
+    /// Consulted when a request of the read fails for good: retry it with new headers (a
+    /// refreshed token, say) or end the read.
+    #[uniffi(default = None)]
+    pub on_error: Option<Arc<dyn ReadErrorHandler>>,
 }
 
 impl ReadOptions {
@@ -65,9 +73,12 @@ impl ReadOptions {
             .offset(self.offset)
             .live(self.live.unwrap_or(LiveMode::Auto).into())
             .json(self.json);
-        o.extras = extras(self.headers, self.params);
+        o.extras = extras_with(self.headers, self.computed_headers, self.params);
         if let Some(r) = self.retry {
             o = o.retry(RetryPolicy::try_from(r)?);
+        }
+        if let Some(handler) = self.on_error {
+            o = read_hook(o, handler);
         }
         Ok(o)
     }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use durable_streams_client as core;
 use durable_streams_client::{CreateStatus, ForkOptions, Offset, RetryPolicy};
 
+use crate::callbacks::{extras_with, HeaderValue};
 use crate::error::DurableStreamError;
 use crate::read::{ReadOptions, StreamResponse};
 use crate::runtime;
@@ -14,7 +15,7 @@ use crate::values::{extras, offset_string, RetryOptions};
 
 /// How a handle is built: its content type, the headers and parameters sent with every
 /// request, and its retry policies.
-#[derive(Debug, Clone, uniffi::Record)]
+#[derive(Clone, uniffi::Record)]
 pub struct StreamOptions {
     /// The stream's content type, when known (otherwise learned from the server).
     #[uniffi(default = None)]
@@ -22,6 +23,9 @@ pub struct StreamOptions {
     /// Headers sent with every request of this handle.
     #[uniffi(default)]
     pub headers: HashMap<String, String>,
+    /// Headers computed for every request of this handle (over `headers` of the same name).
+    #[uniffi(default)]
+    pub computed_headers: HashMap<String, Arc<dyn HeaderValue>>,
     /// Query parameters sent with every request of this handle.
     #[uniffi(default)]
     pub params: HashMap<String, String>,
@@ -149,8 +153,11 @@ impl DurableStream {
     pub fn new(url: String, options: StreamOptions) -> Result<Arc<Self>, DurableStreamError> {
         // The shared HTTP client must be built inside the runtime it will run on.
         let _entered = runtime::handle()?.enter();
-        let mut b =
-            core::DurableStream::builder(url).extras(extras(options.headers, options.params));
+        let mut b = core::DurableStream::builder(url).extras(extras_with(
+            options.headers,
+            options.computed_headers,
+            options.params,
+        ));
         if let Some(ct) = options.content_type {
             b = b.content_type(ct);
         }

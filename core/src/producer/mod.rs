@@ -539,17 +539,88 @@ impl IdempotentProducerBuilder {
     }
 }
 
-/// Fast check that `data` is exactly one JSON value, without building it.
-fn validate_json(data: &[u8]) -> Result<()> {
+/// Fast check that `data` is exactly one JSON value, without building it. `number` is the
+/// message number the message takes (as in [`Receipt::message_number`]); `None` for a final
+/// message given to `close`.
+fn validate_json(data: &[u8], number: Option<u64>) -> Result<()> {
     if json::check(data) {
         return Ok(());
     }
-    // The refusal path: let serde_json say what is wrong.
-    let why = match serde_json::from_slice::<serde::de::IgnoredAny>(data) {
-        Err(e) => e.to_string(),
-        Ok(_) => "invalid UTF-8".to_owned(),
+    let what = match number {
+        Some(n) => format!("message number {n}"),
+        None => "the final message".to_owned(),
     };
-    Err(Error::invalid(format!("message is not valid JSON: {why}")))
+    Err(Error::invalid(format!(
+        "{what} is not valid JSON: {} (on a JSON stream each message must be \
+         one JSON value, such as {{\"a\":1}}, [1,2] or \"text\")",
+        describe_invalid_json(data)
+    )))
+}
+
+/// Says in plain words why `data` is not exactly one JSON value (the refusal path only).
+fn describe_invalid_json(data: &[u8]) -> String {
+    let text = match std::str::from_utf8(data) {
+        Ok(text) => text,
+        Err(e) => return format!("it is not valid UTF-8 (byte {})", e.valid_up_to() + 1),
+    };
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
+    match values.next() {
+        None => "it holds only whitespace".to_owned(),
+        Some(Ok(_)) => {
+            let end = values.byte_offset();
+            let rest = text.get(end..).unwrap_or_default();
+            let at = end + (rest.len() - rest.trim_start().len());
+            format!(
+                "a second value starts at character {} after the first one ended, in {}",
+                char_position(text, at),
+                excerpt(text)
+            )
+        }
+        Some(Err(e)) if e.is_eof() => {
+            format!("it ends before the value is complete, in {}", excerpt(text))
+        }
+        Some(Err(e)) => {
+            let at = byte_index(text, e.line(), e.column());
+            match text.get(at..).and_then(|rest| rest.chars().next()) {
+                Some(c) => format!(
+                    "unexpected {c:?} at character {}, in {}",
+                    char_position(text, at),
+                    excerpt(text)
+                ),
+                None => format!("it is not a JSON value: {}", excerpt(text)),
+            }
+        }
+    }
+}
+
+/// The byte index of a 1-based line and byte column, moved back to a character boundary.
+fn byte_index(text: &str, line: usize, column: usize) -> usize {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let mut at = line_start
+        .saturating_add(column.saturating_sub(1))
+        .min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// The 1-based character position of byte index `at`.
+fn char_position(text: &str, at: usize) -> usize {
+    text.get(..at).map_or(0, |head| head.chars().count()) + 1
+}
+
+/// The start of a refused message, quoted and escaped.
+fn excerpt(text: &str) -> String {
+    const MAX_CHARS: usize = 60;
+    match text.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
+    }
 }
 
 impl IdempotentProducer {
@@ -658,7 +729,7 @@ impl IdempotentProducer {
         let skip = trusted || !self.shared.validate_json;
         let validated = match self.shared.is_json() {
             Some(true) if !skip => {
-                validate_json(data)?;
+                validate_json(data, Some(self.shared.next_msg.load(Ordering::Relaxed)))?;
                 true
             }
             Some(_) => true,
@@ -724,7 +795,7 @@ impl IdempotentProducer {
         };
         if json_batch && !validated {
             // The content type became known between `admit` and here.
-            if let Err(e) = validate_json(data) {
+            if let Err(e) = validate_json(data, Some(no)) {
                 drop(acc);
                 self.shared.release(len);
                 return Err(e);
@@ -920,7 +991,7 @@ impl IdempotentProducer {
                 return Err(Error::invalid("the final message must not be empty"));
             }
             if self.shared.is_json() == Some(true) {
-                validate_json(m)?;
+                validate_json(m, None)?;
             }
         }
         if self.shared.state.load(Ordering::Acquire) == STATE_DETACHED {
@@ -1093,4 +1164,46 @@ pub struct ProducerMetrics {
     pub buffered_bytes: usize,
     /// Request latency.
     pub latency: LatencyStats,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(data: &[u8]) -> String {
+        match validate_json(data, Some(7)) {
+            Err(Error::InvalidArgument { message }) => message,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn invalid_json_is_explained_in_plain_words() {
+        let m = refusal(b"{hello}");
+        assert!(
+            m.starts_with(
+                r#"message number 7 is not valid JSON: unexpected 'h' at character 2, in "{hello}""#
+            ),
+            "{m}"
+        );
+        assert!(!m.contains("line 1 column"), "{m}");
+        let m = refusal(b"nope");
+        assert!(
+            m.contains(r#"unexpected 'o' at character 2, in "nope""#),
+            "{m}"
+        );
+        let m = refusal(br#"{"a":1} {"b":2}"#);
+        assert!(m.contains("a second value starts at character 9"), "{m}");
+        let m = refusal(br#"{"a":"#);
+        assert!(m.contains("it ends before the value is complete"), "{m}");
+        assert!(refusal(b" \n ").contains("it holds only whitespace"));
+        assert!(refusal(b"\"\xff\"").contains("not valid UTF-8 (byte 2)"));
+        let m = refusal(b"[1,\n 2,\n x]");
+        assert!(
+            m.contains(r#"unexpected 'x' at character 10, in "[1,\n 2,\n x]""#),
+            "{m}"
+        );
+        let long = format!("[{}", "1,".repeat(100));
+        assert!(refusal(long.as_bytes()).contains("…"));
+    }
 }

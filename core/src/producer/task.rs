@@ -797,7 +797,7 @@ impl Task {
         }
         let json = self.json == Some(true);
         if json && !validated {
-            if let Err(err) = validate_json(&data) {
+            if let Err(err) = validate_json(&data, Some(no)) {
                 self.seal();
                 self.push_refused(no, 1, len, err);
                 return;
@@ -1671,7 +1671,7 @@ impl Task {
             (Some(_), None) => Some(self.resolve_error.clone().unwrap_or_else(|| {
                 Error::invalid("the stream's content type could not be determined")
             })),
-            (Some(b), Some(true)) => validate_json(b).err(),
+            (Some(b), Some(true)) => validate_json(b, None).err(),
             _ => None,
         });
         if let Some(err) = failure {

@@ -460,7 +460,13 @@ fileprivate final class UniffiHandleMap<T>: @unchecked Sendable {
 
 
 // Public interface members begin here.
-
+// Magic number for the Rust proxy to call using the same mechanism as every other method,
+// to free the callback once it's dropped by Rust.
+private let IDX_CALLBACK_FREE: Int32 = 0
+// Callback return codes
+private let UNIFFI_CALLBACK_SUCCESS: Int32 = 0
+private let UNIFFI_CALLBACK_ERROR: Int32 = 1
+private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
@@ -1014,6 +1020,217 @@ public func FfiConverterTypeDurableStream_lower(_ value: DurableStream) -> UInt6
 
 
 /**
+ * A header value computed for every request (a token that expires, say).
+ */
+public protocol HeaderValue: AnyObject, Sendable {
+    
+    /**
+     * The value for the next request. Runs on a background thread; an exception fails that
+     * request (with `INVALID_ARGUMENT`, naming the header).
+     */
+    func compute() throws  -> String
+    
+}
+/**
+ * A header value computed for every request (a token that expires, say).
+ */
+open class HeaderValueImpl: HeaderValue, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_durable_streams_ffi_fn_clone_headervalue(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_durable_streams_ffi_fn_free_headervalue(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The value for the next request. Runs on a background thread; an exception fails that
+     * request (with `INVALID_ARGUMENT`, naming the header).
+     */
+open func compute()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_headervalue_compute(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceHeaderValue {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceHeaderValue = UniffiVTableCallbackInterfaceHeaderValue(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeHeaderValue.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface HeaderValue: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeHeaderValue.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface HeaderValue: handle missing in uniffiClone")
+            }
+        },
+        compute: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> String in
+                guard let uniffiObj = try? FfiConverterTypeHeaderValue.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.compute(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterString.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeDurableStreamError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceHeaderValue> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceHeaderValue>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitHeaderValue() {
+    uniffi_durable_streams_ffi_fn_init_callback_vtable_headervalue(UniffiCallbackInterfaceHeaderValue.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHeaderValue: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<HeaderValue>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = HeaderValue
+
+    public static func lift(_ handle: UInt64) throws -> HeaderValue {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return HeaderValueImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: HeaderValue) -> UInt64 {
+         if let rustImpl = value as? HeaderValueImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HeaderValue {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: HeaderValue, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHeaderValue_lift(_ handle: UInt64) throws -> HeaderValue {
+    return try FfiConverterTypeHeaderValue.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHeaderValue_lower(_ value: HeaderValue) -> UInt64 {
+    return FfiConverterTypeHeaderValue.lower(value)
+}
+
+
+
+
+
+
+/**
  * Appends to one stream exactly once under a producer id: messages are batched, batches are
  * pipelined and retried with the same epoch and sequence until the delivery timeout.
  */
@@ -1024,6 +1241,13 @@ public protocol IdempotentProducerProtocol: AnyObject, Sendable {
      * network otherwise: wait on the receipt, or `flush`, for the outcome.
      */
     func append(data: Data) async throws  -> Receipt
+    
+    /**
+     * Appends a message, blocking the calling thread (up to the buffer timeout) while the
+     * buffer is full: the form for callers that are not coroutines or tasks. Never waits on
+     * the network otherwise.
+     */
+    func appendBlocking(data: Data) throws  -> Receipt
     
     /**
      * Flushes, then closes the stream (optionally with a final message); returns the final
@@ -1159,6 +1383,21 @@ open func append(data: Data)async throws  -> Receipt  {
             liftFunc: FfiConverterTypeReceipt_lift,
             errorHandler: FfiConverterTypeDurableStreamError_lift
         )
+}
+    
+    /**
+     * Appends a message, blocking the calling thread (up to the buffer timeout) while the
+     * buffer is full: the form for callers that are not coroutines or tasks. Never waits on
+     * the network otherwise.
+     */
+open func appendBlocking(data: Data)throws  -> Receipt  {
+    return try  FfiConverterTypeReceipt_lift(try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_idempotentproducer_append_blocking(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(data),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1368,6 +1607,435 @@ public func FfiConverterTypeIdempotentProducer_lift(_ handle: UInt64) throws -> 
 #endif
 public func FfiConverterTypeIdempotentProducer_lower(_ value: IdempotentProducer) -> UInt64 {
     return FfiConverterTypeIdempotentProducer.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Told about every producer batch that failed for good.
+ */
+public protocol ProducerErrorHandler: AnyObject, Sendable {
+    
+    /**
+     * Called once per failed batch, on a background thread; the producer does not wait for
+     * it. An exception is ignored.
+     */
+    func onError(error: DurableStreamError) throws 
+    
+}
+/**
+ * Told about every producer batch that failed for good.
+ */
+open class ProducerErrorHandlerImpl: ProducerErrorHandler, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_durable_streams_ffi_fn_clone_producererrorhandler(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_durable_streams_ffi_fn_free_producererrorhandler(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Called once per failed batch, on a background thread; the producer does not wait for
+     * it. An exception is ignored.
+     */
+open func onError(error: DurableStreamError)throws   {try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_producererrorhandler_on_error(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeDurableStreamError_lower(error),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceProducerErrorHandler {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceProducerErrorHandler = UniffiVTableCallbackInterfaceProducerErrorHandler(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeProducerErrorHandler.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface ProducerErrorHandler: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeProducerErrorHandler.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface ProducerErrorHandler: handle missing in uniffiClone")
+            }
+        },
+        onError: { (
+            uniffiHandle: UInt64,
+            error: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeProducerErrorHandler.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.onError(
+                     error: try FfiConverterTypeDurableStreamError_lift(error)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeDurableStreamError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceProducerErrorHandler> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceProducerErrorHandler>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitProducerErrorHandler() {
+    uniffi_durable_streams_ffi_fn_init_callback_vtable_producererrorhandler(UniffiCallbackInterfaceProducerErrorHandler.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeProducerErrorHandler: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<ProducerErrorHandler>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = ProducerErrorHandler
+
+    public static func lift(_ handle: UInt64) throws -> ProducerErrorHandler {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ProducerErrorHandlerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: ProducerErrorHandler) -> UInt64 {
+         if let rustImpl = value as? ProducerErrorHandlerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ProducerErrorHandler {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ProducerErrorHandler, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeProducerErrorHandler_lift(_ handle: UInt64) throws -> ProducerErrorHandler {
+    return try FfiConverterTypeProducerErrorHandler.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeProducerErrorHandler_lower(_ value: ProducerErrorHandler) -> UInt64 {
+    return FfiConverterTypeProducerErrorHandler.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Decides what happens when a read request fails for good (after the retry policy gave up,
+ * or for an error that is not retried), for every request of the read, live ones included.
+ */
+public protocol ReadErrorHandler: AnyObject, Sendable {
+    
+    /**
+     * Returns `RetryWith` to send the request again at once, or nothing to end the read with
+     * `error`. Runs on a background thread; an exception ends the read with `error`.
+     */
+    func onError(error: DurableStreamError) throws  -> RetryWith?
+    
+}
+/**
+ * Decides what happens when a read request fails for good (after the retry policy gave up,
+ * or for an error that is not retried), for every request of the read, live ones included.
+ */
+open class ReadErrorHandlerImpl: ReadErrorHandler, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_durable_streams_ffi_fn_clone_readerrorhandler(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_durable_streams_ffi_fn_free_readerrorhandler(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Returns `RetryWith` to send the request again at once, or nothing to end the read with
+     * `error`. Runs on a background thread; an exception ends the read with `error`.
+     */
+open func onError(error: DurableStreamError)throws  -> RetryWith?  {
+    return try  FfiConverterOptionTypeRetryWith.lift(try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_readerrorhandler_on_error(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeDurableStreamError_lower(error),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceReadErrorHandler {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceReadErrorHandler = UniffiVTableCallbackInterfaceReadErrorHandler(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeReadErrorHandler.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface ReadErrorHandler: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeReadErrorHandler.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface ReadErrorHandler: handle missing in uniffiClone")
+            }
+        },
+        onError: { (
+            uniffiHandle: UInt64,
+            error: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> RetryWith? in
+                guard let uniffiObj = try? FfiConverterTypeReadErrorHandler.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.onError(
+                     error: try FfiConverterTypeDurableStreamError_lift(error)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterOptionTypeRetryWith.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeDurableStreamError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceReadErrorHandler> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceReadErrorHandler>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitReadErrorHandler() {
+    uniffi_durable_streams_ffi_fn_init_callback_vtable_readerrorhandler(UniffiCallbackInterfaceReadErrorHandler.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReadErrorHandler: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<ReadErrorHandler>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = ReadErrorHandler
+
+    public static func lift(_ handle: UInt64) throws -> ReadErrorHandler {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ReadErrorHandlerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: ReadErrorHandler) -> UInt64 {
+         if let rustImpl = value as? ReadErrorHandlerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReadErrorHandler {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ReadErrorHandler, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReadErrorHandler_lift(_ handle: UInt64) throws -> ReadErrorHandler {
+    return try FfiConverterTypeReadErrorHandler.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReadErrorHandler_lower(_ value: ReadErrorHandler) -> UInt64 {
+    return FfiConverterTypeReadErrorHandler.lower(value)
 }
 
 
@@ -2906,7 +3574,7 @@ public func FfiConverterTypeProducerMetrics_lower(_ value: ProducerMetrics) -> R
 /**
  * How a producer batches, pipelines and retries. The defaults are the core's.
  */
-public struct ProducerOptions: Equatable, Hashable {
+public struct ProducerOptions {
     /**
      * The epoch to start with; every session of a producer id needs a higher one.
      */
@@ -2955,6 +3623,14 @@ public struct ProducerOptions: Equatable, Hashable {
      * Headers for every request of this producer.
      */
     public var headers: [String: String]
+    /**
+     * Headers computed for every request of this producer.
+     */
+    public var computedHeaders: [String: HeaderValue]
+    /**
+     * Told about every batch that failed for good (on a background thread).
+     */
+    public var onError: ProducerErrorHandler?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2994,7 +3670,13 @@ public struct ProducerOptions: Equatable, Hashable {
          */retry: RetryOptions? = nil, 
         /**
          * Headers for every request of this producer.
-         */headers: [String: String] = [:]) {
+         */headers: [String: String] = [:], 
+        /**
+         * Headers computed for every request of this producer.
+         */computedHeaders: [String: HeaderValue] = [:], 
+        /**
+         * Told about every batch that failed for good (on a background thread).
+         */onError: ProducerErrorHandler? = nil) {
         self.epoch = epoch
         self.autoClaim = autoClaim
         self.lingerMs = lingerMs
@@ -3007,6 +3689,8 @@ public struct ProducerOptions: Equatable, Hashable {
         self.validateJson = validateJson
         self.retry = retry
         self.headers = headers
+        self.computedHeaders = computedHeaders
+        self.onError = onError
     }
 
     
@@ -3036,7 +3720,9 @@ public struct FfiConverterTypeProducerOptions: FfiConverterRustBuffer {
                 deliveryTimeoutMs: FfiConverterUInt64.read(from: &buf), 
                 validateJson: FfiConverterBool.read(from: &buf), 
                 retry: FfiConverterOptionTypeRetryOptions.read(from: &buf), 
-                headers: FfiConverterDictionaryStringString.read(from: &buf)
+                headers: FfiConverterDictionaryStringString.read(from: &buf), 
+                computedHeaders: FfiConverterDictionaryStringTypeHeaderValue.read(from: &buf), 
+                onError: FfiConverterOptionTypeProducerErrorHandler.read(from: &buf)
         )
     }
 
@@ -3053,6 +3739,8 @@ public struct FfiConverterTypeProducerOptions: FfiConverterRustBuffer {
         FfiConverterBool.write(value.validateJson, into: &buf)
         FfiConverterOptionTypeRetryOptions.write(value.retry, into: &buf)
         FfiConverterDictionaryStringString.write(value.headers, into: &buf)
+        FfiConverterDictionaryStringTypeHeaderValue.write(value.computedHeaders, into: &buf)
+        FfiConverterOptionTypeProducerErrorHandler.write(value.onError, into: &buf)
     }
 }
 
@@ -3075,7 +3763,7 @@ public func FfiConverterTypeProducerOptions_lower(_ value: ProducerOptions) -> R
 /**
  * Where and how to read.
  */
-public struct ReadOptions: Equatable, Hashable {
+public struct ReadOptions {
     /**
      * Where to start: an offset from an earlier read, `"-1"` (the beginning) or `"now"`.
      */
@@ -3093,6 +3781,10 @@ public struct ReadOptions: Equatable, Hashable {
      */
     public var headers: [String: String]
     /**
+     * Headers computed for every request of this read.
+     */
+    public var computedHeaders: [String: HeaderValue]
+    /**
      * Query parameters for the requests of this read.
      */
     public var params: [String: String]
@@ -3100,6 +3792,11 @@ public struct ReadOptions: Equatable, Hashable {
      * Retries of failed requests (the core's default when absent: unlimited, with backoff).
      */
     public var retry: RetryOptions?
+    /**
+     * Consulted when a request of the read fails for good: retry it with new headers (a
+     * refreshed token, say) or end the read.
+     */
+    public var onError: ReadErrorHandler?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3117,17 +3814,26 @@ public struct ReadOptions: Equatable, Hashable {
          * Headers for the requests of this read.
          */headers: [String: String] = [:], 
         /**
+         * Headers computed for every request of this read.
+         */computedHeaders: [String: HeaderValue] = [:], 
+        /**
          * Query parameters for the requests of this read.
          */params: [String: String] = [:], 
         /**
          * Retries of failed requests (the core's default when absent: unlimited, with backoff).
-         */retry: RetryOptions? = nil) {
+         */retry: RetryOptions? = nil, 
+        /**
+         * Consulted when a request of the read fails for good: retry it with new headers (a
+         * refreshed token, say) or end the read.
+         */onError: ReadErrorHandler? = nil) {
         self.offset = offset
         self.live = live
         self.json = json
         self.headers = headers
+        self.computedHeaders = computedHeaders
         self.params = params
         self.retry = retry
+        self.onError = onError
     }
 
     
@@ -3150,8 +3856,10 @@ public struct FfiConverterTypeReadOptions: FfiConverterRustBuffer {
                 live: FfiConverterOptionTypeLiveMode.read(from: &buf), 
                 json: FfiConverterBool.read(from: &buf), 
                 headers: FfiConverterDictionaryStringString.read(from: &buf), 
+                computedHeaders: FfiConverterDictionaryStringTypeHeaderValue.read(from: &buf), 
                 params: FfiConverterDictionaryStringString.read(from: &buf), 
-                retry: FfiConverterOptionTypeRetryOptions.read(from: &buf)
+                retry: FfiConverterOptionTypeRetryOptions.read(from: &buf), 
+                onError: FfiConverterOptionTypeReadErrorHandler.read(from: &buf)
         )
     }
 
@@ -3160,8 +3868,10 @@ public struct FfiConverterTypeReadOptions: FfiConverterRustBuffer {
         FfiConverterOptionTypeLiveMode.write(value.live, into: &buf)
         FfiConverterBool.write(value.json, into: &buf)
         FfiConverterDictionaryStringString.write(value.headers, into: &buf)
+        FfiConverterDictionaryStringTypeHeaderValue.write(value.computedHeaders, into: &buf)
         FfiConverterDictionaryStringString.write(value.params, into: &buf)
         FfiConverterOptionTypeRetryOptions.write(value.retry, into: &buf)
+        FfiConverterOptionTypeReadErrorHandler.write(value.onError, into: &buf)
     }
 }
 
@@ -3272,10 +3982,80 @@ public func FfiConverterTypeRetryOptions_lower(_ value: RetryOptions) -> RustBuf
 
 
 /**
+ * What a read error hook asks for: the failed request again, with these headers and query
+ * parameters merged over the read's (they stay for the rest of the read).
+ */
+public struct RetryWith: Equatable, Hashable {
+    /**
+     * Headers to set from now on.
+     */
+    public var headers: [String: String]
+    /**
+     * Query parameters to set from now on.
+     */
+    public var params: [String: String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Headers to set from now on.
+         */headers: [String: String] = [:], 
+        /**
+         * Query parameters to set from now on.
+         */params: [String: String] = [:]) {
+        self.headers = headers
+        self.params = params
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RetryWith: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRetryWith: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RetryWith {
+        return
+            try RetryWith(
+                headers: FfiConverterDictionaryStringString.read(from: &buf), 
+                params: FfiConverterDictionaryStringString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RetryWith, into buf: inout [UInt8]) {
+        FfiConverterDictionaryStringString.write(value.headers, into: &buf)
+        FfiConverterDictionaryStringString.write(value.params, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetryWith_lift(_ buf: RustBuffer) throws -> RetryWith {
+    return try FfiConverterTypeRetryWith.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetryWith_lower(_ value: RetryWith) -> RustBuffer {
+    return FfiConverterTypeRetryWith.lower(value)
+}
+
+
+/**
  * How a handle is built: its content type, the headers and parameters sent with every
  * request, and its retry policies.
  */
-public struct StreamOptions: Equatable, Hashable {
+public struct StreamOptions {
     /**
      * The stream's content type, when known (otherwise learned from the server).
      */
@@ -3284,6 +4064,10 @@ public struct StreamOptions: Equatable, Hashable {
      * Headers sent with every request of this handle.
      */
     public var headers: [String: String]
+    /**
+     * Headers computed for every request of this handle (over `headers` of the same name).
+     */
+    public var computedHeaders: [String: HeaderValue]
     /**
      * Query parameters sent with every request of this handle.
      */
@@ -3309,6 +4093,9 @@ public struct StreamOptions: Equatable, Hashable {
          * Headers sent with every request of this handle.
          */headers: [String: String] = [:], 
         /**
+         * Headers computed for every request of this handle (over `headers` of the same name).
+         */computedHeaders: [String: HeaderValue] = [:], 
+        /**
          * Query parameters sent with every request of this handle.
          */params: [String: String] = [:], 
         /**
@@ -3321,6 +4108,7 @@ public struct StreamOptions: Equatable, Hashable {
          */appendRetry: RetryOptions? = nil) {
         self.contentType = contentType
         self.headers = headers
+        self.computedHeaders = computedHeaders
         self.params = params
         self.retry = retry
         self.appendRetry = appendRetry
@@ -3344,6 +4132,7 @@ public struct FfiConverterTypeStreamOptions: FfiConverterRustBuffer {
             try StreamOptions(
                 contentType: FfiConverterOptionString.read(from: &buf), 
                 headers: FfiConverterDictionaryStringString.read(from: &buf), 
+                computedHeaders: FfiConverterDictionaryStringTypeHeaderValue.read(from: &buf), 
                 params: FfiConverterDictionaryStringString.read(from: &buf), 
                 retry: FfiConverterOptionTypeRetryOptions.read(from: &buf), 
                 appendRetry: FfiConverterOptionTypeRetryOptions.read(from: &buf)
@@ -3353,6 +4142,7 @@ public struct FfiConverterTypeStreamOptions: FfiConverterRustBuffer {
     public static func write(_ value: StreamOptions, into buf: inout [UInt8]) {
         FfiConverterOptionString.write(value.contentType, into: &buf)
         FfiConverterDictionaryStringString.write(value.headers, into: &buf)
+        FfiConverterDictionaryStringTypeHeaderValue.write(value.computedHeaders, into: &buf)
         FfiConverterDictionaryStringString.write(value.params, into: &buf)
         FfiConverterOptionTypeRetryOptions.write(value.retry, into: &buf)
         FfiConverterOptionTypeRetryOptions.write(value.appendRetry, into: &buf)
@@ -4154,6 +4944,54 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeProducerErrorHandler: FfiConverterRustBuffer {
+    typealias SwiftType = ProducerErrorHandler?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeProducerErrorHandler.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeProducerErrorHandler.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeReadErrorHandler: FfiConverterRustBuffer {
+    typealias SwiftType = ReadErrorHandler?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeReadErrorHandler.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeReadErrorHandler.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeByteBatch: FfiConverterRustBuffer {
     typealias SwiftType = ByteBatch?
 
@@ -4242,6 +5080,30 @@ fileprivate struct FfiConverterOptionTypeRetryOptions: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeRetryOptions.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRetryWith: FfiConverterRustBuffer {
+    typealias SwiftType = RetryWith?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRetryWith.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRetryWith.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4370,6 +5232,32 @@ fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
         return dict
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringTypeHeaderValue: FfiConverterRustBuffer {
+    public static func write(_ value: [String: HeaderValue], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterTypeHeaderValue.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: HeaderValue] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: HeaderValue]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterTypeHeaderValue.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
 private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
 
@@ -4481,7 +5369,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_durable_streams_ffi_checksum_func_validate_retry_options() != 61349) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_durable_streams_ffi_checksum_method_headervalue_compute() != 49052) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_producererrorhandler_on_error() != 3588) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_readerrorhandler_on_error() != 46233) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_durable_streams_ffi_checksum_method_idempotentproducer_append() != 33572) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_idempotentproducer_append_blocking() != 37624) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_method_idempotentproducer_close_stream() != 35797) {
@@ -4602,6 +5502,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitHeaderValue()
+    uniffiCallbackInitProducerErrorHandler()
+    uniffiCallbackInitReadErrorHandler()
     return InitializationResult.ok
 }()
 

@@ -120,10 +120,8 @@ class Producers {
         try {
             options.validate(target.str("producerId") ?: "validate")
         } catch (e: InvalidArgumentException) {
-            val named = e.reason
-                .replace("max_batch_bytes", "max_batch_bytes (maxBatchBytes)")
-                .replace("max_batch_messages", "max_batch_messages (maxBatchItems)")
-            throw Refused("INVALID_ARGUMENT", named)
+            // The core's message already names each option in both spellings.
+            throw Refused("INVALID_ARGUMENT", e.reason)
         }
     }
 }

@@ -28,38 +28,39 @@ class DurableStream internal constructor(internal val ffi: FfiStream) : AutoClos
     val contentType: String? get() = ffi.contentType()
 
     /** Creates the stream; an identical existing stream gives `created == false`. */
-    suspend fun create(options: CreateOptions = CreateOptions()): CreateResult = ffi.create(options)
+    suspend fun create(options: CreateOptions = CreateOptions()): CreateResult =
+        native { ffi.create(options) }
 
     /** Creates the stream with this content type. */
     suspend fun create(contentType: String): CreateResult = create(CreateOptions(contentType = contentType))
 
     /** The stream's metadata; throws [DurableStreamException.NotFound] if it does not exist. */
-    suspend fun head(): HeadResult = ffi.head()
+    suspend fun head(): HeadResult = native { ffi.head() }
 
     /** Whether the stream exists. */
-    suspend fun exists(): Boolean = ffi.exists()
+    suspend fun exists(): Boolean = native { ffi.exists() }
 
     /** Deletes the stream. */
-    suspend fun delete() = ffi.delete()
+    suspend fun delete() = native { ffi.delete() }
 
     /** Appends one message (one JSON value on a JSON stream). */
     suspend fun append(data: ByteArray, options: AppendOptions = AppendOptions()): AppendResult =
-        ffi.append(data, options)
+        native { ffi.append(data, options) }
 
     /** Appends one message given as UTF-8 text (one JSON value on a JSON stream). */
     suspend fun append(text: String, options: AppendOptions = AppendOptions()): AppendResult =
-        ffi.append(text.encodeToByteArray(), options)
+        native { ffi.append(text.encodeToByteArray(), options) }
 
     /** Appends several messages in one request. */
     suspend fun appendBatch(messages: List<ByteArray>, options: AppendOptions = AppendOptions()): AppendResult =
-        ffi.appendBatch(messages, options)
+        native { ffi.appendBatch(messages, options) }
 
     /**
      * Closes the stream for writing, optionally with a last message, and returns its final
      * offset. Closing a closed stream again succeeds.
      */
     suspend fun closeStream(finalMessage: ByteArray? = null, contentType: String? = null): String? =
-        ffi.closeStream(finalMessage, contentType)
+        native { ffi.closeStream(finalMessage, contentType) }
 
     /**
      * Starts a read; the first request is sent before this returns (a missing stream fails
@@ -67,7 +68,7 @@ class DurableStream internal constructor(internal val ffi: FfiStream) : AutoClos
      * or all at once.
      */
     suspend fun stream(options: ReadOptions = ReadOptions()): StreamResponse =
-        StreamResponse(ffi.stream(options))
+        native { StreamResponse(ffi.stream(options)) }
 
     /** An idempotent producer writing to this stream under [producerId]. Sends nothing yet. */
     fun producer(producerId: String, options: ProducerOptions = ProducerOptions()): IdempotentProducer =
@@ -81,6 +82,6 @@ class DurableStream internal constructor(internal val ffi: FfiStream) : AutoClos
     companion object {
         /** A handle to [url] after checking that the stream exists (learning its content type). */
         suspend fun connect(url: String, options: StreamOptions = StreamOptions()): DurableStream =
-            DurableStream(ffiConnect(url, options))
+            native { DurableStream(ffiConnect(url, options)) }
     }
 }

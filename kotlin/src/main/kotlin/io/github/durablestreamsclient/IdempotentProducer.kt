@@ -51,25 +51,35 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
     fun metrics(): ProducerMetrics = ffi.metrics()
 
     /** Queues a message, waiting (up to the buffer timeout) only when the buffer is full. */
-    suspend fun append(data: ByteArray): Receipt = Receipt(ffi.append(data))
+    suspend fun append(data: ByteArray): Receipt = native { Receipt(ffi.append(data)) }
 
     /** Queues a message given as UTF-8 text (one JSON value on a JSON stream). */
     suspend fun append(text: String): Receipt = append(text.encodeToByteArray())
+
+    /**
+     * Queues a message for callers outside coroutines: blocks the calling thread while the
+     * buffer is full (up to the buffer timeout), and never waits on the network otherwise.
+     */
+    fun appendBlocking(data: ByteArray): Receipt = Receipt(ffi.appendBlocking(data))
+
+    /** [appendBlocking] for a message given as UTF-8 text (one JSON value on a JSON stream). */
+    fun appendBlocking(text: String): Receipt = appendBlocking(text.encodeToByteArray())
 
     /** Queues a message if there is room now; throws `InvalidState` (`BUFFER_FULL`) otherwise. */
     fun tryAppend(data: ByteArray): Receipt = Receipt(ffi.tryAppend(data))
 
     /** Sends what is batched and waits for everything appended before; throws the first failure since the last flush. */
-    suspend fun flush() = ffi.flush()
+    suspend fun flush() = native { ffi.flush() }
 
     /** Flushes, then starts a new session (epoch + 1, sequence 0). */
-    suspend fun restart() = ffi.restart()
+    suspend fun restart() = native { ffi.restart() }
 
     /** Flushes, then closes the stream, optionally with a final message; returns the final offset. */
-    suspend fun closeStream(finalMessage: ByteArray? = null): String? = ffi.closeStream(finalMessage)
+    suspend fun closeStream(finalMessage: ByteArray? = null): String? =
+        native { ffi.closeStream(finalMessage) }
 
     /** Flushes and stops the producer without closing the stream. */
-    suspend fun detach() = ffi.detach()
+    suspend fun detach() = native { ffi.detach() }
 
     /** Releases the native handle. */
     override fun close() = ffi.close()
@@ -81,7 +91,7 @@ class Receipt internal constructor(private val ffi: FfiReceipt) : AutoCloseable 
     val messageNumber: Long get() = ffi.messageNumber().toLong()
 
     /** Waits until the message's batch is delivered (or throws its failure). */
-    suspend fun await(): Delivery = ffi.wait()
+    suspend fun await(): Delivery = native { ffi.wait() }
 
     /** The outcome if already known, without waiting (throws the failure if it failed). */
     fun poll(): Delivery? = ffi.tryResult()

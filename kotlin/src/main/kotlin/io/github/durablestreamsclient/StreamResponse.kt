@@ -35,13 +35,13 @@ class StreamResponse internal constructor(private val ffi: FfiResponse) : AutoCl
      * The next batch of bytes, or null once the read is over (at the tail when not live, at the
      * end of a closed stream, or after [cancel]). Cancelling the call ends the read.
      */
-    suspend fun nextBatch(): ByteBatch? = ffi.nextBatch()
+    suspend fun nextBatch(): ByteBatch? = native { ffi.nextBatch() }
 
     /** The next batch as text (UTF-8 decoded across batch boundaries), or null at the end. */
-    suspend fun nextTextBatch(): TextBatch? = ffi.nextTextBatch()
+    suspend fun nextTextBatch(): TextBatch? = native { ffi.nextTextBatch() }
 
     /** The next batch of JSON messages, each message as its own JSON text, or null at the end. */
-    suspend fun nextJsonBatch(): JsonBatch? = ffi.nextJsonBatch()
+    suspend fun nextJsonBatch(): JsonBatch? = native { ffi.nextJsonBatch() }
 
     /** The batches of bytes, one per response (or SSE event group), possibly empty. */
     fun batches(): Flow<ByteBatch> = pull { ffi.nextBatch() }
@@ -56,13 +56,13 @@ class StreamResponse internal constructor(private val ffi: FfiResponse) : AutoCl
     fun jsonItems(): Flow<String> = flow { jsonBatches().collect { b -> b.items.forEach { emit(it) } } }
 
     /** Everything up to the tail (or the end of a closed stream). */
-    suspend fun bytes(): ByteArray = ffi.bytes()
+    suspend fun bytes(): ByteArray = native { ffi.bytes() }
 
     /** Everything up to the tail, as text. */
-    suspend fun text(): String = ffi.text()
+    suspend fun text(): String = native { ffi.text() }
 
     /** Every JSON message up to the tail, each as its own JSON text. */
-    suspend fun json(): List<String> = ffi.json()
+    suspend fun json(): List<String> = native { ffi.json() }
 
     /** Stops the read: a flow in progress ends. */
     fun cancel() = ffi.cancel()
@@ -75,7 +75,7 @@ class StreamResponse internal constructor(private val ffi: FfiResponse) : AutoCl
 
     private fun <T : Any> pull(next: suspend () -> T?): Flow<T> = flow {
         try {
-            while (true) emit(next() ?: break)
+            while (true) emit(native { next() } ?: break)
         } finally {
             // A collector that stops early (take, first, an exception) also stops the read.
             ffi.cancel()

@@ -35,6 +35,45 @@ typealias RetryOptions = io.github.durablestreamsclient.ffi.RetryOptions
 /** Throws [DurableStreamException.InvalidArgument] if these options are not usable. */
 fun RetryOptions.validate() = io.github.durablestreamsclient.ffi.validateRetryOptions(this)
 
+/**
+ * A header value computed for every request (a token that expires, say); build one with
+ * [headerValue]. It runs on a background thread; an exception fails that request.
+ */
+typealias HeaderValue = io.github.durablestreamsclient.ffi.HeaderValue
+
+/** A header value computed by [block] for every request (`StreamOptions.computedHeaders`, ...). */
+fun headerValue(block: () -> String): HeaderValue = object : HeaderValue {
+    override fun compute(): String = block()
+}
+
+/** What a read error handler asks for: the failed request again, with these headers and parameters. */
+typealias RetryWith = io.github.durablestreamsclient.ffi.RetryWith
+
+/** Decides what happens when a read request fails for good; build one with [readErrorHandler]. */
+typealias ReadErrorHandler = io.github.durablestreamsclient.ffi.ReadErrorHandler
+
+/**
+ * A read error hook (`ReadOptions.onError`): [block] gets the error of every request that failed
+ * for good, live ones included, and returns a [RetryWith] to send it again at once (with a
+ * refreshed token, say) or null to end the read with that error. It runs on a background thread.
+ */
+fun readErrorHandler(block: (DurableStreamException) -> RetryWith?): ReadErrorHandler =
+    object : ReadErrorHandler {
+        override fun onError(error: DurableStreamException): RetryWith? = block(error)
+    }
+
+/** Told about every producer batch that failed for good; build one with [producerErrorHandler]. */
+typealias ProducerErrorHandler = io.github.durablestreamsclient.ffi.ProducerErrorHandler
+
+/**
+ * A producer error callback (`ProducerOptions.onError`): [block] gets the error of every batch
+ * that failed for good, on a background thread; the producer does not wait for it.
+ */
+fun producerErrorHandler(block: (DurableStreamException) -> Unit): ProducerErrorHandler =
+    object : ProducerErrorHandler {
+        override fun onError(error: DurableStreamException) = block(error)
+    }
+
 /** Where a batch leaves the reader. */
 typealias BatchPosition = io.github.durablestreamsclient.ffi.BatchPosition
 

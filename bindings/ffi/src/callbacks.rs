@@ -1,0 +1,125 @@
+//! Code the foreign side hands in: header values computed for every request, the read error
+//! hook and the producer's error callback.
+//!
+//! Each is a foreign trait (a Kotlin interface, a Swift protocol). The core calls them from
+//! its tokio tasks; the foreign code runs on the runtime's blocking threads instead, so a slow
+//! callback never holds up a worker thread, and an exception it throws becomes an error.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use durable_streams_client as core;
+use durable_streams_client::{RequestExtras, Value};
+
+use crate::error::DurableStreamError;
+use crate::runtime;
+use crate::values::extras;
+
+/// A header value computed for every request (a token that expires, say).
+#[uniffi::export(with_foreign)]
+pub trait HeaderValue: Send + Sync {
+    /// The value for the next request. Runs on a background thread; an exception fails that
+    /// request (with `INVALID_ARGUMENT`, naming the header).
+    fn compute(&self) -> Result<String, DurableStreamError>;
+}
+
+/// What a read error hook asks for: the failed request again, with these headers and query
+/// parameters merged over the read's (they stay for the rest of the read).
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct RetryWith {
+    /// Headers to set from now on.
+    #[uniffi(default)]
+    pub headers: HashMap<String, String>,
+    /// Query parameters to set from now on.
+    #[uniffi(default)]
+    pub params: HashMap<String, String>,
+}
+
+/// Decides what happens when a read request fails for good (after the retry policy gave up,
+/// or for an error that is not retried), for every request of the read, live ones included.
+#[uniffi::export(with_foreign)]
+pub trait ReadErrorHandler: Send + Sync {
+    /// Returns `RetryWith` to send the request again at once, or nothing to end the read with
+    /// `error`. Runs on a background thread; an exception ends the read with `error`.
+    fn on_error(&self, error: DurableStreamError) -> Result<Option<RetryWith>, DurableStreamError>;
+}
+
+/// Told about every producer batch that failed for good.
+#[uniffi::export(with_foreign)]
+pub trait ProducerErrorHandler: Send + Sync {
+    /// Called once per failed batch, on a background thread; the producer does not wait for
+    /// it. An exception is ignored.
+    fn on_error(&self, error: DurableStreamError) -> Result<(), DurableStreamError>;
+}
+
+/// Fixed and computed headers, and query parameters, as core extras.
+pub(crate) fn extras_with(
+    headers: HashMap<String, String>,
+    computed: HashMap<String, Arc<dyn HeaderValue>>,
+    params: HashMap<String, String>,
+) -> RequestExtras {
+    let mut out = extras(headers, params);
+    for (name, value) in computed {
+        out.set_header(name.clone(), computed_value(name, value));
+    }
+    out
+}
+
+fn computed_value(name: String, value: Arc<dyn HeaderValue>) -> Value {
+    let name: Arc<str> = Arc::from(name);
+    Value::computed(move || {
+        let value = value.clone();
+        let name = name.clone();
+        async move {
+            let failed = |reason: String| core::Error::InvalidArgument {
+                message: format!("computing the header {name} failed: {reason}"),
+            };
+            let handle = runtime::handle().map_err(|e| failed(e.to_string()))?;
+            match handle.spawn_blocking(move || value.compute()).await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(failed(e.to_string())),
+                Err(e) => Err(failed(e.to_string())),
+            }
+        }
+    })
+}
+
+/// The read options' error hook, calling `handler` on a blocking thread.
+pub(crate) fn read_hook(
+    options: core::ReadOptions,
+    handler: Arc<dyn ReadErrorHandler>,
+) -> core::ReadOptions {
+    options.on_error(move |error: core::Error| {
+        let handler = handler.clone();
+        async move {
+            let handle = runtime::handle().ok()?;
+            let asked = handle
+                .spawn_blocking(move || handler.on_error(error.into()))
+                .await;
+            match asked {
+                Ok(Ok(Some(retry))) => Some(extras(retry.headers, retry.params)),
+                _ => None,
+            }
+        }
+    })
+}
+
+/// The producer's error callback: hands each error to `handler` on a blocking thread.
+pub(crate) fn producer_callback(
+    handler: Arc<dyn ProducerErrorHandler>,
+) -> impl Fn(&core::Error) + Send + Sync + 'static {
+    move |error: &core::Error| {
+        let handler = handler.clone();
+        let error = DurableStreamError::from(error.clone());
+        if let Ok(handle) = runtime::handle() {
+            // The outcome (an exception included) is of no use to the producer.
+            drop(handle.spawn_blocking(move || handler.on_error(error)));
+        }
+    }
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for DurableStreamError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        DurableStreamError::internal(format!("a callback threw: {}", e.reason))
+    }
+}
