@@ -393,6 +393,28 @@ impl Error {
         })
     }
 
+    /// The stream URL the failed request went to (credentials and query removed), when the
+    /// error concerns one.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Self::NotFound { url, .. }
+            | Self::ConflictExists { url, .. }
+            | Self::Conflict { url, .. }
+            | Self::SeqConflict { url, .. }
+            | Self::StreamClosed { url, .. }
+            | Self::BadRequest { url, .. }
+            | Self::Unauthorized { url, .. }
+            | Self::Forbidden { url, .. }
+            | Self::Gone { url, .. }
+            | Self::PayloadTooLarge { url, .. }
+            | Self::RateLimited { url, .. }
+            | Self::ServerError { url, .. }
+            | Self::UnexpectedStatus { url, .. }
+            | Self::Network { url, .. } => Some(url),
+            _ => None,
+        }
+    }
+
     /// The server's message, when it sent one.
     pub fn server_message(&self) -> Option<&str> {
         match self {

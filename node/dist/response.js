@@ -119,11 +119,22 @@ class StreamResponse {
     }
     /** All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). */
     async json() {
-        return parseArrays(await this.#whole((t) => this.#native.json(t)));
+        try {
+            return parseArrays(await this.#whole((t) => this.#native.json(t)));
+        }
+        catch (e) {
+            throw asBadRequest(e);
+        }
     }
     /** The batches, pulled one at a time; ends (returns `null`) when the read is over. */
     #batches(kind) {
-        const reader = (0, internal_js_1.sync)(() => this.#native.reader(kind));
+        let reader;
+        try {
+            reader = (0, internal_js_1.sync)(() => this.#native.reader(kind));
+        }
+        catch (e) {
+            throw kind === "json" ? asBadRequest(e) : e;
+        }
         return async () => {
             try {
                 const b = await (0, internal_js_1.run)(undefined, (t) => reader.next(t));
@@ -215,3 +226,13 @@ class StreamResponse {
     }
 }
 exports.StreamResponse = StreamResponse;
+/**
+ * A JSON consumer on a stream that is not JSON: `BAD_REQUEST`, as `@durable-streams/client`
+ * reports it (the core calls it `INVALID_ARGUMENT`; no other argument is checked there).
+ */
+function asBadRequest(e) {
+    if (e instanceof errors_js_1.DurableStreamError && e.code === "INVALID_ARGUMENT" && e.status === undefined) {
+        return new errors_js_1.DurableStreamError(e.message, "BAD_REQUEST", undefined, e.details);
+    }
+    return e;
+}

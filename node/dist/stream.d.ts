@@ -92,7 +92,7 @@ export interface AppendResult {
 /** Options of `close`. */
 export interface CloseOptions {
     /** A final message, appended atomically with the close. */
-    body?: string | Uint8Array | object;
+    body?: string | Uint8Array;
     /** The content type of the final message. */
     contentType?: string;
     /** Cancels the request. */
@@ -198,7 +198,7 @@ export declare class DurableStream {
      * Appends one message. On a JSON stream pass one JSON text (or a value, which is
      * serialized); otherwise a string or bytes.
      */
-    append(body: string | Uint8Array | object | Promise<string | Uint8Array | object>, options?: AppendOptions): Promise<AppendResult>;
+    append(body: string | Uint8Array | Promise<string | Uint8Array>, options?: AppendOptions): Promise<AppendResult>;
     /** Closes the stream (no more appends), with an optional final message. */
     close(options?: CloseOptions): Promise<CloseResult>;
     /** Deletes the stream. */

@@ -205,7 +205,7 @@ class DurableStream {
      * serialized); otherwise a string or bytes.
      */
     async append(body, options = {}) {
-        const data = (0, internal_js_1.bodyOf)(await body);
+        const data = (0, internal_js_1.messageOf)(await body, "append()");
         const opts = {
             seq: options.seq,
             contentType: options.contentType,
@@ -216,7 +216,7 @@ class DurableStream {
     }
     /** Closes the stream (no more appends), with an optional final message. */
     async close(options = {}) {
-        const body = options.body === undefined ? undefined : (0, internal_js_1.bodyOf)(options.body);
+        const body = options.body === undefined ? undefined : (0, internal_js_1.messageOf)(options.body, "close()");
         const opts = { contentType: options.contentType };
         const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.close(body, opts, t));
         return { finalOffset: r.finalOffset ?? undefined };

@@ -164,12 +164,21 @@ export class StreamResponse<TJson = unknown> {
 
   /** All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). */
   async json<T = TJson>(): Promise<T[]> {
-    return parseArrays<T>(await this.#whole((t) => this.#native.json(t)));
+    try {
+      return parseArrays<T>(await this.#whole((t) => this.#native.json(t)));
+    } catch (e) {
+      throw asBadRequest(e);
+    }
   }
 
   /** The batches, pulled one at a time; ends (returns `null`) when the read is over. */
   #batches(kind: Kind): () => Promise<native.NativeBatch | null> {
-    const reader = sync(() => this.#native.reader(kind));
+    let reader: native.NativeReader;
+    try {
+      reader = sync(() => this.#native.reader(kind));
+    } catch (e) {
+      throw kind === "json" ? asBadRequest(e) : e;
+    }
     return async () => {
       try {
         const b = await run(undefined, (t) => reader.next(t));
@@ -274,4 +283,15 @@ export class StreamResponse<TJson = unknown> {
   subscribeText(callback: (chunk: TextChunk) => void | Promise<void>): () => void {
     return this.#subscribe("text", (b) => ({ text: b.text ?? "", ...meta(b) }), callback);
   }
+}
+
+/**
+ * A JSON consumer on a stream that is not JSON: `BAD_REQUEST`, as `@durable-streams/client`
+ * reports it (the core calls it `INVALID_ARGUMENT`; no other argument is checked there).
+ */
+function asBadRequest(e: unknown): unknown {
+  if (e instanceof DurableStreamError && e.code === "INVALID_ARGUMENT" && e.status === undefined) {
+    return new DurableStreamError(e.message, "BAD_REQUEST", undefined, e.details);
+  }
+  return e;
 }

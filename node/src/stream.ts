@@ -6,6 +6,7 @@ import {
   backoff,
   type BackoffOptions,
   bodyOf,
+  messageOf,
   checkSignal,
   extras,
   type HeadersRecord,
@@ -112,7 +113,7 @@ export interface AppendResult {
 /** Options of `close`. */
 export interface CloseOptions {
   /** A final message, appended atomically with the close. */
-  body?: string | Uint8Array | object;
+  body?: string | Uint8Array;
   /** The content type of the final message. */
   contentType?: string;
   /** Cancels the request. */
@@ -355,10 +356,10 @@ export class DurableStream {
    * serialized); otherwise a string or bytes.
    */
   async append(
-    body: string | Uint8Array | object | Promise<string | Uint8Array | object>,
+    body: string | Uint8Array | Promise<string | Uint8Array>,
     options: AppendOptions = {},
   ): Promise<AppendResult> {
-    const data = bodyOf(await body);
+    const data = messageOf(await body, "append()");
     const opts: native.NativeAppendOptions = {
       seq: options.seq,
       contentType: options.contentType,
@@ -370,7 +371,7 @@ export class DurableStream {
 
   /** Closes the stream (no more appends), with an optional final message. */
   async close(options: CloseOptions = {}): Promise<CloseResult> {
-    const body = options.body === undefined ? undefined : bodyOf(options.body);
+    const body = options.body === undefined ? undefined : messageOf(options.body, "close()");
     const opts: native.NativeAppendOptions = { contentType: options.contentType };
     const r = await run(this.#signal(options.signal), (t) => this.#native.close(body, opts, t));
     return { finalOffset: r.finalOffset ?? undefined };
