@@ -147,3 +147,13 @@ export declare class IdempotentProducer {
     /** A snapshot of the producer's counters. */
     metrics(): ProducerMetrics;
 }
+/**
+ * The outcome of one idempotent append, as `@durable-streams/client` declares it (its producer
+ * never returns one; here a {@link Receipt}'s `wait()` gives the fuller {@link Delivery}).
+ */
+export interface IdempotentAppendResult {
+    /** The offset after the message. */
+    offset: Offset;
+    /** Whether the server had the message already (an idempotent success). */
+    duplicate: boolean;
+}

@@ -2,8 +2,41 @@
 /** `StreamResponse`: one read, consumed once, as a whole, as a stream or through a subscriber. */
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.StreamResponse = void 0;
+exports.asAsyncIterableReadableStream = asAsyncIterableReadableStream;
 const errors_js_1 = require("./errors.js");
 const internal_js_1 = require("./internal.js");
+/**
+ * `stream`, made async-iterable where the runtime's `ReadableStream` is not (Node's already
+ * is; then `stream` is returned as it is).
+ */
+function asAsyncIterableReadableStream(stream) {
+    const s = stream;
+    if (typeof s[Symbol.asyncIterator] !== "function") {
+        Object.defineProperty(s, Symbol.asyncIterator, {
+            configurable: true,
+            writable: true,
+            value: async function* () {
+                const reader = this.getReader();
+                try {
+                    for (;;) {
+                        const { done, value } = await reader.read();
+                        if (done)
+                            return;
+                        yield value;
+                    }
+                }
+                finally {
+                    reader.releaseLock();
+                }
+            },
+        });
+    }
+    return s;
+}
+/** Plain `Uint8Array` views of native `Buffer`s (as the reference client hands out). */
+function plain(b) {
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
 /**
  * The messages of JSON array texts from the native layer (`itemsJson`): parsed here, since
  * `JSON.parse` builds JavaScript values much faster than the addon can one by one.
@@ -176,7 +209,7 @@ class StreamResponse {
     }
     /** The data as a stream of byte chunks (async iterable). */
     bodyStream() {
-        return this.#readable("bytes", (b) => (b.bytes && b.bytes.length > 0 ? [b.bytes] : []));
+        return this.#readable("bytes", (b) => (b.bytes && b.bytes.length > 0 ? [plain(b.bytes)] : []));
     }
     /** The data as a stream of text chunks (async iterable). */
     textStream() {
@@ -218,7 +251,7 @@ class StreamResponse {
     }
     /** Like {@link subscribeJson}, with the raw bytes of each batch. */
     subscribeBytes(callback) {
-        return this.#subscribe("bytes", (b) => ({ data: b.bytes ?? new Uint8Array(), ...meta(b) }), callback);
+        return this.#subscribe("bytes", (b) => ({ data: b.bytes ? plain(b.bytes) : new Uint8Array(), ...meta(b) }), callback);
     }
     /** Like {@link subscribeJson}, with the text of each batch. */
     subscribeText(callback) {

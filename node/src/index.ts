@@ -43,12 +43,19 @@ export {
 export type { DurableStreamErrorCode, DurableStreamErrorDetails } from "./errors.js";
 export type { BackoffOptions, HeadersRecord, MaybePromise, ParamsRecord } from "./internal.js";
 export { IdempotentProducer, Receipt } from "./producer.js";
-export type { Delivery, IdempotentProducerOptions, ProducerMetrics } from "./producer.js";
-export { StreamResponse } from "./response.js";
+export type {
+  Delivery,
+  IdempotentAppendResult,
+  IdempotentProducerOptions,
+  ProducerMetrics,
+} from "./producer.js";
+export { asAsyncIterableReadableStream, StreamResponse } from "./response.js";
 export type {
   BatchMeta,
   ByteChunk,
   JsonBatch,
+  JsonBatchMeta,
+  LegacyLiveMode,
   LiveMode,
   Offset,
   ReadableStreamAsyncIterable,

@@ -260,3 +260,14 @@ export class IdempotentProducer {
     return this.#native.metrics();
   }
 }
+
+/**
+ * The outcome of one idempotent append, as `@durable-streams/client` declares it (its producer
+ * never returns one; here a {@link Receipt}'s `wait()` gives the fuller {@link Delivery}).
+ */
+export interface IdempotentAppendResult {
+  /** The offset after the message. */
+  offset: Offset;
+  /** Whether the server had the message already (an idempotent success). */
+  duplicate: boolean;
+}

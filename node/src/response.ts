@@ -43,6 +43,46 @@ export interface TextChunk extends BatchMeta {
 /** A `ReadableStream` that is also an async iterable (as it is in Node). */
 export type ReadableStreamAsyncIterable<T> = ReadableStream<T> & AsyncIterable<T>;
 
+/** The reference client's name for {@link BatchMeta}. */
+export type JsonBatchMeta = BatchMeta;
+
+/** The live modes of the reference client's older read options. */
+export type LegacyLiveMode = "long-poll" | "sse";
+
+/**
+ * `stream`, made async-iterable where the runtime's `ReadableStream` is not (Node's already
+ * is; then `stream` is returned as it is).
+ */
+export function asAsyncIterableReadableStream<T>(
+  stream: ReadableStream<T>,
+): ReadableStreamAsyncIterable<T> {
+  const s = stream as ReadableStream<T> & Partial<AsyncIterable<T>>;
+  if (typeof s[Symbol.asyncIterator] !== "function") {
+    Object.defineProperty(s, Symbol.asyncIterator, {
+      configurable: true,
+      writable: true,
+      value: async function* (this: ReadableStream<T>): AsyncGenerator<T> {
+        const reader = this.getReader();
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return;
+            yield value;
+          }
+        } finally {
+          reader.releaseLock();
+        }
+      },
+    });
+  }
+  return s as ReadableStreamAsyncIterable<T>;
+}
+
+/** Plain `Uint8Array` views of native `Buffer`s (as the reference client hands out). */
+function plain(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
 type Kind = "bytes" | "text" | "json";
 
 /**
@@ -222,7 +262,7 @@ export class StreamResponse<TJson = unknown> {
 
   /** The data as a stream of byte chunks (async iterable). */
   bodyStream(): ReadableStreamAsyncIterable<Uint8Array> {
-    return this.#readable("bytes", (b) => (b.bytes && b.bytes.length > 0 ? [b.bytes] : []));
+    return this.#readable("bytes", (b) => (b.bytes && b.bytes.length > 0 ? [plain(b.bytes)] : []));
   }
 
   /** The data as a stream of text chunks (async iterable). */
@@ -274,7 +314,7 @@ export class StreamResponse<TJson = unknown> {
   subscribeBytes(callback: (chunk: ByteChunk) => void | Promise<void>): () => void {
     return this.#subscribe(
       "bytes",
-      (b) => ({ data: b.bytes ?? new Uint8Array(), ...meta(b) }),
+      (b) => ({ data: b.bytes ? plain(b.bytes) : new Uint8Array(), ...meta(b) }),
       callback,
     );
   }

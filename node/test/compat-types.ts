@@ -66,3 +66,18 @@ export const constants: Pick<
   | "DURABLE_STREAM_PROTOCOL_QUERY_PARAMS"
   | "BackoffDefaults"
 > = Ours;
+
+// Types the reference exports.
+export const meta: Ref.JsonBatchMeta = { offset: "1", cursor: undefined, upToDate: true, streamClosed: false } satisfies Ours.JsonBatchMeta;
+export const legacy: Ref.LegacyLiveMode = "sse" satisfies Ours.LegacyLiveMode;
+export const appendResult: Ref.IdempotentAppendResult = { offset: "1", duplicate: false } satisfies Ours.IdempotentAppendResult;
+export const iterable: typeof Ref.asAsyncIterableReadableStream = Ours.asAsyncIterableReadableStream;
+
+// Handle methods with the reference's results.
+export async function handle(h: Ours.DurableStream): Promise<void> {
+  const created: Ours.DurableStream = await h.create();
+  const closed: Ref.CloseResult = await created.close();
+  const headers: Record<string, string> = await h.resolveHeaders();
+  void closed;
+  void headers;
+}
