@@ -13,6 +13,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Stable, language-neutral error codes, shared by every binding.
 ///
+/// A new code goes into [`ErrorCode::ALL`] and [`Error::example`]; the error-contract test of
+/// each binding (Python, Node, Kotlin) then fails until that binding maps it.
+///
 /// The names follow the TypeScript reference client's `DurableStreamErrorCode` where one exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -39,7 +42,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 429.
     RateLimited,
-    /// 5xx.
+    /// 503: the server is overloaded or unavailable for now (the reference client's `BUSY`).
+    Busy,
+    /// 5xx other than 503.
     ServerError,
     /// Any other unexpected HTTP status.
     UnexpectedStatus,
@@ -76,6 +81,39 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order: the list each binding's error-contract test walks.
+    pub const ALL: &'static [ErrorCode] = &[
+        Self::NotFound,
+        Self::ConflictExists,
+        Self::Conflict,
+        Self::ConflictSeq,
+        Self::StreamClosed,
+        Self::BadRequest,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::Gone,
+        Self::PayloadTooLarge,
+        Self::RateLimited,
+        Self::Busy,
+        Self::ServerError,
+        Self::UnexpectedStatus,
+        Self::StaleEpoch,
+        Self::SequenceGap,
+        Self::Network,
+        Self::Timeout,
+        Self::ParseError,
+        Self::InvalidArgument,
+        Self::AlreadyConsumed,
+        Self::AlreadyClosed,
+        Self::Cancelled,
+        Self::BufferFull,
+    ];
+
+    /// The code named `name` (as [`ErrorCode::as_str`] spells it), if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == name)
+    }
+
     /// The code as an upper-case string, e.g. `"STREAM_CLOSED"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,6 +128,7 @@ impl ErrorCode {
             Self::Gone => "GONE",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::RateLimited => "RATE_LIMITED",
+            Self::Busy => "BUSY",
             Self::ServerError => "SERVER_ERROR",
             Self::UnexpectedStatus => "UNEXPECTED_STATUS",
             Self::StaleEpoch => "STALE_EPOCH",
@@ -387,6 +426,7 @@ impl Error {
             Self::Gone { .. } => ErrorCode::Gone,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::ServerError { status: 503, .. } => ErrorCode::Busy,
             Self::ServerError { .. } => ErrorCode::ServerError,
             Self::UnexpectedStatus { .. } => ErrorCode::UnexpectedStatus,
             Self::StaleEpoch { .. } => ErrorCode::StaleEpoch,
@@ -425,6 +465,28 @@ impl Error {
             | Self::Subscription { status, .. } => *status,
             _ => return None,
         })
+    }
+
+    /// The stream URL the failed request went to (credentials and query removed), when the
+    /// error concerns one.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Self::NotFound { url, .. }
+            | Self::ConflictExists { url, .. }
+            | Self::Conflict { url, .. }
+            | Self::SeqConflict { url, .. }
+            | Self::StreamClosed { url, .. }
+            | Self::BadRequest { url, .. }
+            | Self::Unauthorized { url, .. }
+            | Self::Forbidden { url, .. }
+            | Self::Gone { url, .. }
+            | Self::PayloadTooLarge { url, .. }
+            | Self::RateLimited { url, .. }
+            | Self::ServerError { url, .. }
+            | Self::UnexpectedStatus { url, .. }
+            | Self::Network { url, .. } => Some(url),
+            _ => None,
+        }
     }
 
     /// The server's message, when it sent one.
@@ -470,6 +532,81 @@ impl Error {
         }
     }
 
+    /// A representative error with `code`, every field filled, for the bindings'
+    /// error-contract tests (each walks [`ErrorCode::ALL`] through this and checks the class and
+    /// fields its language maps the error to). The match is exhaustive: a new code does not
+    /// compile until it has an example here, and the bindings' tests then fail until they map it.
+    #[doc(hidden)]
+    pub fn example(code: ErrorCode) -> Self {
+        let url = "http://127.0.0.1:1/v1/stream/example".to_owned();
+        let message = Some("server says no".to_owned());
+        let wait = Some(Duration::from_millis(1500));
+        match code {
+            ErrorCode::NotFound => Self::NotFound { url, message },
+            ErrorCode::ConflictExists => Self::ConflictExists { url, message },
+            ErrorCode::Conflict => Self::Conflict { url, message },
+            ErrorCode::ConflictSeq => Self::SeqConflict { url, message },
+            ErrorCode::StreamClosed => Self::StreamClosed {
+                url,
+                final_offset: Some(Offset::from("0000000000000042")),
+            },
+            ErrorCode::BadRequest => Self::BadRequest { url, message },
+            ErrorCode::Unauthorized => Self::Unauthorized { url, message },
+            ErrorCode::Forbidden => Self::Forbidden { url, message },
+            ErrorCode::Gone => Self::Gone { url, message },
+            ErrorCode::PayloadTooLarge => Self::PayloadTooLarge { url, message },
+            ErrorCode::RateLimited => Self::RateLimited {
+                url,
+                retry_after: wait,
+                message,
+            },
+            ErrorCode::Busy => Self::ServerError {
+                status: 503,
+                url,
+                retry_after: wait,
+                message,
+            },
+            ErrorCode::ServerError => Self::ServerError {
+                status: 500,
+                url,
+                retry_after: None,
+                message,
+            },
+            ErrorCode::UnexpectedStatus => Self::UnexpectedStatus {
+                status: 418,
+                url,
+                message,
+            },
+            ErrorCode::StaleEpoch => Self::StaleEpoch {
+                epoch: 3,
+                current_epoch: 7,
+            },
+            ErrorCode::SequenceGap => Self::SequenceGap {
+                expected_seq: 5,
+                received_seq: 9,
+            },
+            ErrorCode::Network => Self::Network {
+                url,
+                message: "connection refused".to_owned(),
+            },
+            ErrorCode::Timeout => Self::Timeout {
+                what: "request".to_owned(),
+            },
+            ErrorCode::ParseError => Self::parse("Stream-Next-Offset header", "not ASCII"),
+            ErrorCode::InvalidArgument => Self::invalid("max_in_flight must be at least 1"),
+            ErrorCode::AlreadyConsumed => Self::AlreadyConsumed,
+            ErrorCode::AlreadyClosed => Self::AlreadyClosed {
+                what: "producer".to_owned(),
+            },
+            ErrorCode::Cancelled => Self::Cancelled,
+            ErrorCode::BufferFull => Self::BufferFull {
+                requested: 10,
+                buffered: 60,
+                limit: 64,
+            },
+        }
+    }
+
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::InvalidArgument {
             message: message.into(),
@@ -481,5 +618,64 @@ impl Error {
             what: what.into(),
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed_once_and_round_trips_through_its_example() {
+        let mut seen = std::collections::HashSet::new();
+        for &code in ErrorCode::ALL {
+            assert!(seen.insert(code), "{code} listed twice in ErrorCode::ALL");
+            assert_eq!(ErrorCode::from_name(code.as_str()), Some(code));
+            let err = Error::example(code);
+            assert_eq!(err.code(), code, "example for {code}");
+        }
+        assert_eq!(ErrorCode::from_name("NO_SUCH_CODE"), None);
+        // Exhaustive (no wildcard): a new code does not compile until it has a place here,
+        // and then fails until it is also in ErrorCode::ALL.
+        let ordinal = |c: ErrorCode| match c {
+            ErrorCode::NotFound => 0,
+            ErrorCode::ConflictExists => 1,
+            ErrorCode::Conflict => 2,
+            ErrorCode::ConflictSeq => 3,
+            ErrorCode::StreamClosed => 4,
+            ErrorCode::BadRequest => 5,
+            ErrorCode::Unauthorized => 6,
+            ErrorCode::Forbidden => 7,
+            ErrorCode::Gone => 8,
+            ErrorCode::PayloadTooLarge => 9,
+            ErrorCode::RateLimited => 10,
+            ErrorCode::Busy => 11,
+            ErrorCode::ServerError => 12,
+            ErrorCode::UnexpectedStatus => 13,
+            ErrorCode::StaleEpoch => 14,
+            ErrorCode::SequenceGap => 15,
+            ErrorCode::Network => 16,
+            ErrorCode::Timeout => 17,
+            ErrorCode::ParseError => 18,
+            ErrorCode::InvalidArgument => 19,
+            ErrorCode::AlreadyConsumed => 20,
+            ErrorCode::AlreadyClosed => 21,
+            ErrorCode::Cancelled => 22,
+            ErrorCode::BufferFull => 23,
+        };
+        assert_eq!(ErrorCode::ALL.len(), 24);
+        for (i, &code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(ordinal(code), i, "{code}");
+        }
+    }
+
+    #[test]
+    fn a_503_is_busy_and_other_5xx_are_server_errors() {
+        assert_eq!(Error::example(ErrorCode::Busy).status(), Some(503));
+        assert!(Error::example(ErrorCode::Busy).is_retryable());
+        assert_eq!(
+            Error::example(ErrorCode::ServerError).code(),
+            ErrorCode::ServerError
+        );
     }
 }

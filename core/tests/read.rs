@@ -553,7 +553,7 @@ async fn retry_after_is_honoured_for_503_and_429() {
         .stream(opts().retry(RetryPolicy::none()))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), ErrorCode::ServerError);
+    assert_eq!(err.code(), ErrorCode::Busy);
     assert!(err.is_retryable());
 }
 

@@ -537,7 +537,7 @@ async fn plain_appends_do_not_retry_unless_asked() {
     )
     .await;
     let err = s.append("a").await.unwrap_err();
-    assert_eq!(err.code(), ErrorCode::ServerError);
+    assert_eq!(err.code(), ErrorCode::Busy);
     assert!(err.is_retryable());
 
     let retrying = DurableStream::builder(s.url().as_str())

@@ -1,10 +1,14 @@
 /**
  * The error classes of the package. Every error the client raises is a
- * {@link DurableStreamError} (or a subclass) with a stable `code` and, when a response caused
- * it, the HTTP `status`.
+ * {@link DurableStreamError} (or a subclass) with a stable `code`, `retryable`, and, when a
+ * response caused it, the HTTP `status`.
+ *
+ * The classes match those of `@durable-streams/client`: a refused HTTP request is a
+ * {@link FetchError} (with `status`, `text`, `json`, `headers`, `url`), which here is also a
+ * {@link DurableStreamError} carrying the finer `code`.
  */
 /** Stable error codes (those of `@durable-streams/client` plus the core's finer ones). */
-export type DurableStreamErrorCode = "NOT_FOUND" | "CONFLICT_SEQ" | "CONFLICT_EXISTS" | "CONFLICT" | "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "GONE" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "SERVER_ERROR" | "UNEXPECTED_STATUS" | "STALE_EPOCH" | "SEQUENCE_GAP" | "NETWORK_ERROR" | "TIMEOUT" | "PARSE_ERROR" | "INVALID_ARGUMENT" | "ALREADY_CONSUMED" | "ALREADY_CLOSED" | "STREAM_CLOSED" | "CANCELLED" | "MISSING_URL" | "INVALID_SIGNAL" | "UNKNOWN";
+export type DurableStreamErrorCode = "NOT_FOUND" | "CONFLICT_SEQ" | "CONFLICT_EXISTS" | "CONFLICT" | "BAD_REQUEST" | "BUSY" | "SSE_NOT_SUPPORTED" | "UNAUTHORIZED" | "FORBIDDEN" | "GONE" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "SERVER_ERROR" | "UNEXPECTED_STATUS" | "STALE_EPOCH" | "SEQUENCE_GAP" | "NETWORK_ERROR" | "TIMEOUT" | "PARSE_ERROR" | "INVALID_ARGUMENT" | "ALREADY_CONSUMED" | "ALREADY_CLOSED" | "STREAM_CLOSED" | "CANCELLED" | "BUFFER_FULL" | "MISSING_URL" | "INVALID_SIGNAL" | "UNKNOWN";
 /** Structured data of an error, beyond its code and status. */
 export interface DurableStreamErrorDetails {
     /** The server's own message, when it sent one. */
@@ -22,22 +26,67 @@ export declare class DurableStreamError extends Error {
     readonly status: number | undefined;
     /** Structured data about the error. */
     readonly details: DurableStreamErrorDetails;
-    constructor(message: string, code: DurableStreamErrorCode, status?: number, details?: DurableStreamErrorDetails);
+    /**
+     * `details` is normally a {@link DurableStreamErrorDetails}; as in `@durable-streams/client`
+     * any value is accepted (a string becomes `serverMessage`, another non-object value is kept
+     * as its JSON text there).
+     */
+    constructor(message: string, code: DurableStreamErrorCode, status?: number, details?: unknown);
+    /**
+     * Whether repeating the request may succeed (network errors, timeouts, 429, 5xx). It does
+     * not say whether repeating is safe: a plain append is not idempotent.
+     */
+    get retryable(): boolean;
+    /** The error for a failed `Response` (reads its body as the details' server message). */
+    static fromResponse(response: Response, url: string): Promise<DurableStreamError>;
+    /** The {@link DurableStreamError} view of a {@link FetchError}. */
+    static fromFetchError(error: FetchError): DurableStreamError;
 }
-/** A request failed with an unexpected or server-side (5xx) HTTP status. */
+/** Internal: the precise code and details a native error adds to a {@link FetchError}. */
+interface Refinement {
+    code: DurableStreamErrorCode;
+    details: DurableStreamErrorDetails;
+}
+/**
+ * An HTTP request was refused (any 4xx or 5xx status), as in `@durable-streams/client`.
+ * `code` tells the cases apart (`NOT_FOUND`, `CONFLICT_EXISTS`, `SERVER_ERROR`, ...).
+ */
 export declare class FetchError extends DurableStreamError {
+    readonly status: number;
+    /** The response body as text, when it was not JSON. */
+    readonly text: string | undefined;
+    /** The response body, when it was JSON. */
+    readonly json: object | undefined;
+    /** Response headers known to the client (`retry-after` when the server sent one). */
+    readonly headers: Record<string, string>;
+    /** The stream URL. */
+    readonly url: string;
+    constructor(status: number, text: string | undefined, json: object | undefined, headers: Record<string, string>, url: string, message?: string, refinement?: Refinement);
+    /** The error for a failed `Response`. */
+    static fromResponse(response: Response, url: string): Promise<FetchError>;
 }
-/** The stream is closed: nothing more can be appended. */
-export declare class StreamClosedError extends DurableStreamError {
+/** 429: the server asks the client to slow down (`retryAfterMs` when it said how long). */
+export declare class RateLimitedError extends FetchError {
+    /** How long the server asked the client to wait, in milliseconds. */
+    get retryAfterMs(): number | undefined;
+}
+/** The stream is closed: nothing more can be appended (HTTP 409 with `Stream-Closed`). */
+export declare class StreamClosedError extends FetchError {
+    readonly code: "STREAM_CLOSED";
+    readonly status: 409;
+    /** Always true: the reference client's marker of this error. */
+    readonly streamClosed: true;
     /** The stream's final offset, when the server reported it. */
     readonly finalOffset: string | undefined;
-    constructor(message: string, finalOffset?: string, details?: DurableStreamErrorDetails);
+    constructor(url?: string, finalOffset?: string, message?: string, details?: DurableStreamErrorDetails);
 }
 /** A newer producer epoch owns this producer id (HTTP 403 on an idempotent append). */
 export declare class StaleEpochError extends DurableStreamError {
     /** The epoch the server holds. */
     readonly currentEpoch: number;
-    constructor(message: string, currentEpoch: number, details?: DurableStreamErrorDetails);
+    /** The epoch this producer used, when known. */
+    readonly epoch: number | undefined;
+    constructor(currentEpoch: number, message?: string, epoch?: number);
 }
 /** The server expected another producer sequence number (HTTP 409). */
 export declare class SequenceGapError extends DurableStreamError {
@@ -45,7 +94,21 @@ export declare class SequenceGapError extends DurableStreamError {
     readonly expectedSeq: number;
     /** The sequence number it received. */
     readonly receivedSeq: number;
-    constructor(message: string, expectedSeq: number, receivedSeq: number, details?: DurableStreamErrorDetails);
+    constructor(expectedSeq: number, receivedSeq: number, message?: string);
+}
+/** A producer's bounded buffer has no room for a message right now. */
+export declare class BufferFullError extends DurableStreamError {
+    /** The size of the refused message in bytes. */
+    readonly requested: number;
+    /** Bytes buffered when it was refused. */
+    readonly buffered: number;
+    /** The producer's buffer limit in bytes. */
+    readonly limit: number;
+    constructor(message: string, requested: number, buffered: number, limit: number);
+}
+/** An operation was aborted (its `signal` fired) or cancelled. */
+export declare class FetchBackoffAbortError extends DurableStreamError {
+    constructor(message?: string);
 }
 /** A handle or read was created without a URL. */
 export declare class MissingStreamUrlError extends DurableStreamError {
@@ -55,7 +118,12 @@ export declare class MissingStreamUrlError extends DurableStreamError {
 export declare class InvalidSignalError extends DurableStreamError {
     constructor();
 }
-/** The error class instance for a native error description (see bindings/node/src/error.rs). */
+/**
+ * The error class instance for a native error description (see bindings/node/src/error.rs).
+ * This is the one place that maps a core code to a class; a code it does not know becomes the
+ * base class (and fails the error-contract test, test/errors.test.mjs).
+ */
 export declare function fromDescription(text: string): DurableStreamError;
 /** The package's error for anything a native call threw; other values pass through. */
 export declare function convert(e: unknown): unknown;
+export {};

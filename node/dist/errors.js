@@ -1,11 +1,15 @@
 "use strict";
 /**
  * The error classes of the package. Every error the client raises is a
- * {@link DurableStreamError} (or a subclass) with a stable `code` and, when a response caused
- * it, the HTTP `status`.
+ * {@link DurableStreamError} (or a subclass) with a stable `code`, `retryable`, and, when a
+ * response caused it, the HTTP `status`.
+ *
+ * The classes match those of `@durable-streams/client`: a refused HTTP request is a
+ * {@link FetchError} (with `status`, `text`, `json`, `headers`, `url`), which here is also a
+ * {@link DurableStreamError} carrying the finer `code`.
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.InvalidSignalError = exports.MissingStreamUrlError = exports.SequenceGapError = exports.StaleEpochError = exports.StreamClosedError = exports.FetchError = exports.DurableStreamError = void 0;
+exports.InvalidSignalError = exports.MissingStreamUrlError = exports.FetchBackoffAbortError = exports.BufferFullError = exports.SequenceGapError = exports.StaleEpochError = exports.StreamClosedError = exports.RateLimitedError = exports.FetchError = exports.DurableStreamError = void 0;
 exports.fromDescription = fromDescription;
 exports.convert = convert;
 /** The base class of every error of the client. */
@@ -16,25 +20,139 @@ class DurableStreamError extends Error {
     status;
     /** Structured data about the error. */
     details;
-    constructor(message, code, status, details = {}) {
+    /**
+     * `details` is normally a {@link DurableStreamErrorDetails}; as in `@durable-streams/client`
+     * any value is accepted (a string becomes `serverMessage`, another non-object value is kept
+     * as its JSON text there).
+     */
+    constructor(message, code, status, details) {
         super(message);
         this.name = new.target.name;
         this.code = code;
         this.status = status;
-        this.details = details;
+        this.details = toDetails(details);
+    }
+    /**
+     * Whether repeating the request may succeed (network errors, timeouts, 429, 5xx). It does
+     * not say whether repeating is safe: a plain append is not idempotent.
+     */
+    get retryable() {
+        return this.details.retryable ?? false;
+    }
+    /** The error for a failed `Response` (reads its body as the details' server message). */
+    static async fromResponse(response, url) {
+        const text = await response.text().catch(() => "");
+        return new DurableStreamError(`Durable stream error at ${url}: ${response.statusText || response.status}`, codeForStatus(response.status), response.status, { serverMessage: text || undefined, retryable: retryableStatus(response.status) });
+    }
+    /** The {@link DurableStreamError} view of a {@link FetchError}. */
+    static fromFetchError(error) {
+        return new DurableStreamError(error.message, codeForStatus(error.status), error.status, {
+            serverMessage: error.text,
+            retryable: retryableStatus(error.status),
+        });
     }
 }
 exports.DurableStreamError = DurableStreamError;
-/** A request failed with an unexpected or server-side (5xx) HTTP status. */
+function toDetails(details) {
+    if (details === undefined || details === null)
+        return {};
+    if (typeof details === "object")
+        return details;
+    return { serverMessage: typeof details === "string" ? details : JSON.stringify(details) };
+}
+/** The code of an HTTP status outside any operation's context. */
+function codeForStatus(status) {
+    switch (status) {
+        case 400:
+            return "BAD_REQUEST";
+        case 401:
+            return "UNAUTHORIZED";
+        case 403:
+            return "FORBIDDEN";
+        case 404:
+            return "NOT_FOUND";
+        case 409:
+            return "CONFLICT";
+        case 410:
+            return "GONE";
+        case 413:
+            return "PAYLOAD_TOO_LARGE";
+        case 429:
+            return "RATE_LIMITED";
+        case 503:
+            return "BUSY";
+        default:
+            return status >= 500 && status <= 599 ? "SERVER_ERROR" : "UNEXPECTED_STATUS";
+    }
+}
+function retryableStatus(status) {
+    return status === 429 || (status >= 500 && status <= 599);
+}
+/**
+ * An HTTP request was refused (any 4xx or 5xx status), as in `@durable-streams/client`.
+ * `code` tells the cases apart (`NOT_FOUND`, `CONFLICT_EXISTS`, `SERVER_ERROR`, ...).
+ */
 class FetchError extends DurableStreamError {
+    /** The response body as text, when it was not JSON. */
+    text;
+    /** The response body, when it was JSON. */
+    json;
+    /** Response headers known to the client (`retry-after` when the server sent one). */
+    headers;
+    /** The stream URL. */
+    url;
+    constructor(status, text, json, headers, url, message, refinement) {
+        super(message || `HTTP Error ${status} at ${url}: ${text ?? JSON.stringify(json)}`, refinement?.code ?? codeForStatus(status), status, refinement?.details ?? { serverMessage: text, retryable: retryableStatus(status) });
+        this.text = text;
+        this.json = json;
+        this.headers = headers;
+        this.url = url;
+    }
+    /** The error for a failed `Response`. */
+    static async fromResponse(response, url) {
+        const headers = {};
+        response.headers.forEach((value, name) => {
+            headers[name] = value;
+        });
+        let text;
+        let json;
+        if (!response.bodyUsed && response.body !== null) {
+            const body = await response.text();
+            if (response.headers.get("content-type")?.includes("application/json")) {
+                try {
+                    json = JSON.parse(body);
+                }
+                catch {
+                    text = body;
+                }
+            }
+            else {
+                text = body;
+            }
+        }
+        return new FetchError(response.status, text, json, headers, url);
+    }
 }
 exports.FetchError = FetchError;
-/** The stream is closed: nothing more can be appended. */
-class StreamClosedError extends DurableStreamError {
+/** 429: the server asks the client to slow down (`retryAfterMs` when it said how long). */
+class RateLimitedError extends FetchError {
+    /** How long the server asked the client to wait, in milliseconds. */
+    get retryAfterMs() {
+        return this.details.retryAfterMs;
+    }
+}
+exports.RateLimitedError = RateLimitedError;
+/** The stream is closed: nothing more can be appended (HTTP 409 with `Stream-Closed`). */
+class StreamClosedError extends FetchError {
+    /** Always true: the reference client's marker of this error. */
+    streamClosed = true;
     /** The stream's final offset, when the server reported it. */
     finalOffset;
-    constructor(message, finalOffset, details = {}) {
-        super(message, "STREAM_CLOSED", 409, details);
+    constructor(url, finalOffset, message, details) {
+        super(409, undefined, undefined, {}, url ?? "", message ?? "Cannot append to closed stream", {
+            code: "STREAM_CLOSED",
+            details: details ?? {},
+        });
         this.finalOffset = finalOffset;
     }
 }
@@ -43,9 +161,14 @@ exports.StreamClosedError = StreamClosedError;
 class StaleEpochError extends DurableStreamError {
     /** The epoch the server holds. */
     currentEpoch;
-    constructor(message, currentEpoch, details = {}) {
-        super(message, "STALE_EPOCH", 403, details);
+    /** The epoch this producer used, when known. */
+    epoch;
+    constructor(currentEpoch, message, epoch) {
+        super(message ??
+            `Producer epoch is stale: the server's current epoch is ${currentEpoch}. ` +
+                "Call restart() or create a producer with a higher epoch.", "STALE_EPOCH", 403, { retryable: false });
         this.currentEpoch = currentEpoch;
+        this.epoch = epoch;
     }
 }
 exports.StaleEpochError = StaleEpochError;
@@ -55,29 +178,71 @@ class SequenceGapError extends DurableStreamError {
     expectedSeq;
     /** The sequence number it received. */
     receivedSeq;
-    constructor(message, expectedSeq, receivedSeq, details = {}) {
-        super(message, "SEQUENCE_GAP", 409, details);
+    constructor(expectedSeq, receivedSeq, message) {
+        super(message ?? `Producer sequence gap: expected ${expectedSeq}, received ${receivedSeq}`, "SEQUENCE_GAP", 409, { retryable: false });
         this.expectedSeq = expectedSeq;
         this.receivedSeq = receivedSeq;
     }
 }
 exports.SequenceGapError = SequenceGapError;
+/** A producer's bounded buffer has no room for a message right now. */
+class BufferFullError extends DurableStreamError {
+    /** The size of the refused message in bytes. */
+    requested;
+    /** Bytes buffered when it was refused. */
+    buffered;
+    /** The producer's buffer limit in bytes. */
+    limit;
+    constructor(message, requested, buffered, limit) {
+        super(message, "BUFFER_FULL", undefined, { retryable: false });
+        this.requested = requested;
+        this.buffered = buffered;
+        this.limit = limit;
+    }
+}
+exports.BufferFullError = BufferFullError;
+/** An operation was aborted (its `signal` fired) or cancelled. */
+class FetchBackoffAbortError extends DurableStreamError {
+    constructor(message = "Fetch with backoff aborted") {
+        super(message, "CANCELLED", undefined, { retryable: false });
+    }
+}
+exports.FetchBackoffAbortError = FetchBackoffAbortError;
 /** A handle or read was created without a URL. */
 class MissingStreamUrlError extends DurableStreamError {
     constructor() {
-        super("a stream URL is required (the url option)", "MISSING_URL");
+        super("Invalid stream options: missing required url parameter", "MISSING_URL");
     }
 }
 exports.MissingStreamUrlError = MissingStreamUrlError;
 /** The `signal` option is not an `AbortSignal`. */
 class InvalidSignalError extends DurableStreamError {
     constructor() {
-        super("the signal option must be an AbortSignal", "INVALID_SIGNAL");
+        super("Invalid signal option: it must be an AbortSignal", "INVALID_SIGNAL");
     }
 }
 exports.InvalidSignalError = InvalidSignalError;
 const MARKER = "durable-streams-client:";
-/** The error class instance for a native error description (see bindings/node/src/error.rs). */
+/** The codes of a refused HTTP request: a {@link FetchError} as in the reference client. */
+const HTTP_CODES = new Set([
+    "NOT_FOUND",
+    "CONFLICT_EXISTS",
+    "CONFLICT",
+    "CONFLICT_SEQ",
+    "BAD_REQUEST",
+    "UNAUTHORIZED",
+    "FORBIDDEN",
+    "GONE",
+    "PAYLOAD_TOO_LARGE",
+    "BUSY",
+    "SERVER_ERROR",
+    "UNEXPECTED_STATUS",
+]);
+/**
+ * The error class instance for a native error description (see bindings/node/src/error.rs).
+ * This is the one place that maps a core code to a class; a code it does not know becomes the
+ * base class (and fails the error-contract test, test/errors.test.mjs).
+ */
 function fromDescription(text) {
     const d = JSON.parse(text.slice(MARKER.length));
     const details = {
@@ -85,18 +250,28 @@ function fromDescription(text) {
         retryable: d.retryable,
         retryAfterMs: d.retryAfterMs,
     };
-    switch (d.name) {
-        case "StreamClosedError":
-            return new StreamClosedError(d.message, d.finalOffset ?? undefined, details);
-        case "StaleEpochError":
-            return new StaleEpochError(d.message, d.currentEpoch ?? 0, details);
-        case "SequenceGapError":
-            return new SequenceGapError(d.message, d.expectedSeq ?? 0, d.receivedSeq ?? 0, details);
-        case "FetchError":
-            return new FetchError(d.message, d.code, d.status ?? undefined, details);
-        default:
-            return new DurableStreamError(d.message, d.code, d.status ?? undefined, details);
+    const url = d.url ?? "";
+    switch (d.code) {
+        case "STREAM_CLOSED":
+            return new StreamClosedError(url, d.finalOffset ?? undefined, d.message, details);
+        case "STALE_EPOCH":
+            return new StaleEpochError(d.currentEpoch ?? 0, d.message, d.epoch);
+        case "SEQUENCE_GAP":
+            return new SequenceGapError(d.expectedSeq ?? 0, d.receivedSeq ?? 0, d.message);
+        case "BUFFER_FULL":
+            return new BufferFullError(d.message, d.requested ?? 0, d.buffered ?? 0, d.limit ?? 0);
+        case "CANCELLED":
+            return new FetchBackoffAbortError(d.message);
+        case "RATE_LIMITED":
+            return new RateLimitedError(d.status ?? 429, d.serverMessage ?? undefined, undefined, retryAfterHeaders(d.retryAfterMs), url, d.message, { code: d.code, details });
     }
+    if (HTTP_CODES.has(d.code) && d.status !== null) {
+        return new FetchError(d.status, d.serverMessage ?? undefined, undefined, retryAfterHeaders(d.retryAfterMs), url, d.message, { code: d.code, details });
+    }
+    return new DurableStreamError(d.message, d.code, d.status ?? undefined, details);
+}
+function retryAfterHeaders(ms) {
+    return ms === undefined ? {} : { "retry-after": String(Math.ceil(ms / 1000)) };
 }
 /** The package's error for anything a native call threw; other values pass through. */
 function convert(e) {

@@ -4,12 +4,13 @@
  *
  * @packageDocumentation
  */
-export { DurableStreamError, FetchError, InvalidSignalError, MissingStreamUrlError, SequenceGapError, StaleEpochError, StreamClosedError, } from "./errors.js";
+export { BackoffDefaults, CURSOR_QUERY_PARAM, DURABLE_STREAM_PROTOCOL_QUERY_PARAMS, LIVE_QUERY_PARAM, OFFSET_QUERY_PARAM, PRODUCER_EPOCH_HEADER, PRODUCER_EXPECTED_SEQ_HEADER, PRODUCER_ID_HEADER, PRODUCER_RECEIVED_SEQ_HEADER, PRODUCER_SEQ_HEADER, SSE_CLOSED_FIELD, SSE_COMPATIBLE_CONTENT_TYPES, SSE_CURSOR_FIELD, SSE_OFFSET_FIELD, STREAM_CLOSED_HEADER, STREAM_CURSOR_HEADER, STREAM_EXPIRES_AT_HEADER, STREAM_OFFSET_HEADER, STREAM_SEQ_HEADER, STREAM_TTL_HEADER, STREAM_UP_TO_DATE_HEADER, } from "./constants.js";
+export { BufferFullError, DurableStreamError, FetchBackoffAbortError, FetchError, InvalidSignalError, MissingStreamUrlError, RateLimitedError, SequenceGapError, StaleEpochError, StreamClosedError, } from "./errors.js";
 export type { DurableStreamErrorCode, DurableStreamErrorDetails } from "./errors.js";
 export type { BackoffOptions, HeadersRecord, MaybePromise, ParamsRecord } from "./internal.js";
 export { IdempotentProducer, Receipt } from "./producer.js";
-export type { Delivery, IdempotentProducerOptions, ProducerMetrics } from "./producer.js";
-export { StreamResponse } from "./response.js";
-export type { BatchMeta, ByteChunk, JsonBatch, LiveMode, Offset, ReadableStreamAsyncIterable, TextChunk, } from "./response.js";
+export type { Delivery, IdempotentAppendResult, IdempotentProducerOptions, ProducerMetrics, } from "./producer.js";
+export { asAsyncIterableReadableStream, StreamResponse } from "./response.js";
+export type { BatchMeta, ByteChunk, JsonBatch, JsonBatchMeta, LegacyLiveMode, LiveMode, Offset, ReadableStreamAsyncIterable, TextChunk, } from "./response.js";
 export { DurableStream, stream } from "./stream.js";
 export type { AppendOptions, AppendResult, CloseOptions, CloseResult, CreateOptions, DurableStreamOptions, HeadResult, ReadOptions, RetryOpts, SSEResilienceOptions, StreamErrorHandler, StreamHandleOptions, StreamOptions, } from "./stream.js";

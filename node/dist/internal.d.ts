@@ -33,4 +33,10 @@ export declare function run<T>(signal: AbortSignal | undefined, call: (token: na
 /** Runs a synchronous native call, converting its errors. */
 export declare function sync<T>(call: () => T): T;
 /** A message body as the native layer takes it. */
+/**
+ * A message for `append` or `close`: a string or bytes, as in `@durable-streams/client`, which
+ * refuses other values too (on a JSON stream pass `JSON.stringify(value)`).
+ */
+export declare function messageOf(body: unknown, what: string): string | Buffer;
+/** A request body: a string, bytes, or a value serialized as JSON (`create`'s `body`). */
 export declare function bodyOf(body: string | Uint8Array | object): string | Buffer;

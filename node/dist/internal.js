@@ -40,6 +40,7 @@ exports.checkSignal = checkSignal;
 exports.abortReason = abortReason;
 exports.run = run;
 exports.sync = sync;
+exports.messageOf = messageOf;
 exports.bodyOf = bodyOf;
 const native = __importStar(require("../native/index.js"));
 const errors_js_1 = require("./errors.js");
@@ -128,6 +129,16 @@ function sync(call) {
     }
 }
 /** A message body as the native layer takes it. */
+/**
+ * A message for `append` or `close`: a string or bytes, as in `@durable-streams/client`, which
+ * refuses other values too (on a JSON stream pass `JSON.stringify(value)`).
+ */
+function messageOf(body, what) {
+    if (typeof body === "string" || body instanceof Uint8Array)
+        return bodyOf(body);
+    throw new errors_js_1.DurableStreamError(`${what} takes a string or a Uint8Array; for a JSON value pass JSON.stringify(value)`, "BAD_REQUEST");
+}
+/** A request body: a string, bytes, or a value serialized as JSON (`create`'s `body`). */
 function bodyOf(body) {
     if (typeof body === "string")
         return body;

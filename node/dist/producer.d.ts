@@ -85,11 +85,11 @@ export declare class IdempotentProducer {
     readonly producerId: string;
     constructor(stream: DurableStream, producerId: string, options?: IdempotentProducerOptions);
     /**
-     * Appends one message: on a JSON stream one JSON text (or a value, which is serialized),
-     * otherwise a string or bytes. Returns at once; throws `BUFFER_FULL` when the buffer has no
+     * Appends one message: a string or bytes (on a JSON stream one JSON text; a value is
+     * refused with `BAD_REQUEST`, as in `@durable-streams/client`: pass `JSON.stringify(value)`). Returns at once; throws `BUFFER_FULL` when the buffer has no
      * room and `ALREADY_CLOSED` after `close`/`detach`.
      */
-    append(body: string | Uint8Array | object): Receipt;
+    append(body: string | Uint8Array): Receipt;
     /**
      * Appends `messages[start..]` in order, in one call into the native layer (somewhat
      * cheaper than one `append` per message), as long as there is room; returns the index of
@@ -127,7 +127,7 @@ export declare class IdempotentProducer {
         signal?: AbortSignal;
     }): Promise<void>;
     /** Flushes, then closes the stream, optionally with a final message. */
-    close(finalMessage?: string | Uint8Array | object): Promise<{
+    close(finalMessage?: string | Uint8Array): Promise<{
         finalOffset: Offset | undefined;
     }>;
     /** Flushes and stops without closing the stream. */
@@ -146,4 +146,14 @@ export declare class IdempotentProducer {
     get lastSuccessfulOffset(): Offset | undefined;
     /** A snapshot of the producer's counters. */
     metrics(): ProducerMetrics;
+}
+/**
+ * The outcome of one idempotent append, as `@durable-streams/client` declares it (its producer
+ * never returns one; here a {@link Receipt}'s `wait()` gives the fuller {@link Delivery}).
+ */
+export interface IdempotentAppendResult {
+    /** The offset after the message. */
+    offset: Offset;
+    /** Whether the server had the message already (an idempotent success). */
+    duplicate: boolean;
 }

@@ -118,14 +118,16 @@ class IdempotentProducer {
         }
     }
     /**
-     * Appends one message: on a JSON stream one JSON text (or a value, which is serialized),
-     * otherwise a string or bytes. Returns at once; throws `BUFFER_FULL` when the buffer has no
+     * Appends one message: a string or bytes (on a JSON stream one JSON text; a value is
+     * refused with `BAD_REQUEST`, as in `@durable-streams/client`: pass `JSON.stringify(value)`). Returns at once; throws `BUFFER_FULL` when the buffer has no
      * room and `ALREADY_CLOSED` after `close`/`detach`.
      */
     append(body) {
+        if (typeof body !== "string" && !(body instanceof Uint8Array))
+            (0, internal_js_1.messageOf)(body, "append()");
         let n;
         try {
-            n = native.producerAppend(this.#handle, typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body));
+            n = native.producerAppend(this.#handle, body);
         }
         catch (e) {
             throw (0, errors_js_1.convert)(e);
@@ -178,7 +180,7 @@ class IdempotentProducer {
     }
     /** Flushes, then closes the stream, optionally with a final message. */
     async close(finalMessage) {
-        const body = finalMessage === undefined ? undefined : (0, internal_js_1.bodyOf)(finalMessage);
+        const body = finalMessage === undefined ? undefined : (0, internal_js_1.messageOf)(finalMessage, "close()");
         const o = await (0, internal_js_1.run)(undefined, (t) => this.#native.close(body, t));
         return { finalOffset: o ?? undefined };
     }

@@ -31,6 +31,15 @@ export interface TextChunk extends BatchMeta {
 }
 /** A `ReadableStream` that is also an async iterable (as it is in Node). */
 export type ReadableStreamAsyncIterable<T> = ReadableStream<T> & AsyncIterable<T>;
+/** The reference client's name for {@link BatchMeta}. */
+export type JsonBatchMeta = BatchMeta;
+/** The live modes of the reference client's older read options. */
+export type LegacyLiveMode = "long-poll" | "sse";
+/**
+ * `stream`, made async-iterable where the runtime's `ReadableStream` is not (Node's already
+ * is; then `stream` is returned as it is).
+ */
+export declare function asAsyncIterableReadableStream<T>(stream: ReadableStream<T>): ReadableStreamAsyncIterable<T>;
 /**
  * A read in progress. Its data can be consumed exactly once: as a whole (`json`, `text`,
  * `body`), as a stream (`jsonStream`, `textStream`, `bodyStream`) or through a subscriber

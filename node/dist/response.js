@@ -2,8 +2,41 @@
 /** `StreamResponse`: one read, consumed once, as a whole, as a stream or through a subscriber. */
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.StreamResponse = void 0;
+exports.asAsyncIterableReadableStream = asAsyncIterableReadableStream;
 const errors_js_1 = require("./errors.js");
 const internal_js_1 = require("./internal.js");
+/**
+ * `stream`, made async-iterable where the runtime's `ReadableStream` is not (Node's already
+ * is; then `stream` is returned as it is).
+ */
+function asAsyncIterableReadableStream(stream) {
+    const s = stream;
+    if (typeof s[Symbol.asyncIterator] !== "function") {
+        Object.defineProperty(s, Symbol.asyncIterator, {
+            configurable: true,
+            writable: true,
+            value: async function* () {
+                const reader = this.getReader();
+                try {
+                    for (;;) {
+                        const { done, value } = await reader.read();
+                        if (done)
+                            return;
+                        yield value;
+                    }
+                }
+                finally {
+                    reader.releaseLock();
+                }
+            },
+        });
+    }
+    return s;
+}
+/** Plain `Uint8Array` views of native `Buffer`s (as the reference client hands out). */
+function plain(b) {
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
 /**
  * The messages of JSON array texts from the native layer (`itemsJson`): parsed here, since
  * `JSON.parse` builds JavaScript values much faster than the addon can one by one.
@@ -119,11 +152,22 @@ class StreamResponse {
     }
     /** All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). */
     async json() {
-        return parseArrays(await this.#whole((t) => this.#native.json(t)));
+        try {
+            return parseArrays(await this.#whole((t) => this.#native.json(t)));
+        }
+        catch (e) {
+            throw asBadRequest(e);
+        }
     }
     /** The batches, pulled one at a time; ends (returns `null`) when the read is over. */
     #batches(kind) {
-        const reader = (0, internal_js_1.sync)(() => this.#native.reader(kind));
+        let reader;
+        try {
+            reader = (0, internal_js_1.sync)(() => this.#native.reader(kind));
+        }
+        catch (e) {
+            throw kind === "json" ? asBadRequest(e) : e;
+        }
         return async () => {
             try {
                 const b = await (0, internal_js_1.run)(undefined, (t) => reader.next(t));
@@ -165,7 +209,7 @@ class StreamResponse {
     }
     /** The data as a stream of byte chunks (async iterable). */
     bodyStream() {
-        return this.#readable("bytes", (b) => (b.bytes && b.bytes.length > 0 ? [b.bytes] : []));
+        return this.#readable("bytes", (b) => (b.bytes && b.bytes.length > 0 ? [plain(b.bytes)] : []));
     }
     /** The data as a stream of text chunks (async iterable). */
     textStream() {
@@ -207,7 +251,7 @@ class StreamResponse {
     }
     /** Like {@link subscribeJson}, with the raw bytes of each batch. */
     subscribeBytes(callback) {
-        return this.#subscribe("bytes", (b) => ({ data: b.bytes ?? new Uint8Array(), ...meta(b) }), callback);
+        return this.#subscribe("bytes", (b) => ({ data: b.bytes ? plain(b.bytes) : new Uint8Array(), ...meta(b) }), callback);
     }
     /** Like {@link subscribeJson}, with the text of each batch. */
     subscribeText(callback) {
@@ -215,3 +259,13 @@ class StreamResponse {
     }
 }
 exports.StreamResponse = StreamResponse;
+/**
+ * A JSON consumer on a stream that is not JSON: `BAD_REQUEST`, as `@durable-streams/client`
+ * reports it (the core calls it `INVALID_ARGUMENT`; no other argument is checked there).
+ */
+function asBadRequest(e) {
+    if (e instanceof errors_js_1.DurableStreamError && e.code === "INVALID_ARGUMENT" && e.status === undefined) {
+        return new errors_js_1.DurableStreamError(e.message, "BAD_REQUEST", undefined, e.details);
+    }
+    return e;
+}

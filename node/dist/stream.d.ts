@@ -92,7 +92,7 @@ export interface AppendResult {
 /** Options of `close`. */
 export interface CloseOptions {
     /** A final message, appended atomically with the close. */
-    body?: string | Uint8Array | object;
+    body?: string | Uint8Array;
     /** The content type of the final message. */
     contentType?: string;
     /** Cancels the request. */
@@ -100,8 +100,8 @@ export interface CloseOptions {
 }
 /** The result of `close`. */
 export interface CloseResult {
-    /** The stream's final offset. */
-    finalOffset: Offset | undefined;
+    /** The stream's final offset (`""` in the rare case the server did not send it). */
+    finalOffset: Offset;
 }
 /** Stream metadata; `exists: false` when there is no stream at the URL. */
 export type HeadResult = {
@@ -188,8 +188,13 @@ export declare class DurableStream {
     static head(options: DurableStreamOptions): Promise<HeadResult>;
     /** Deletes the stream at `options.url`. */
     static delete(options: DurableStreamOptions): Promise<void>;
-    /** Creates the stream (`PUT`); succeeds when an identical stream already exists. */
-    create(options?: CreateOptions): Promise<void>;
+    /**
+     * Creates the stream (`PUT`); succeeds when an identical stream already exists. Resolves to
+     * this handle, as in `@durable-streams/client`.
+     */
+    create(options?: CreateOptions): Promise<this>;
+    /** The handle's headers with computed values evaluated now (as sent on the next request). */
+    resolveHeaders(): Promise<Record<string, string>>;
     /** The stream's metadata; `{exists: false}` when there is no stream. */
     head(options?: {
         signal?: AbortSignal;
@@ -198,7 +203,7 @@ export declare class DurableStream {
      * Appends one message. On a JSON stream pass one JSON text (or a value, which is
      * serialized); otherwise a string or bytes.
      */
-    append(body: string | Uint8Array | object | Promise<string | Uint8Array | object>, options?: AppendOptions): Promise<AppendResult>;
+    append(body: string | Uint8Array | Promise<string | Uint8Array>, options?: AppendOptions): Promise<AppendResult>;
     /** Closes the stream (no more appends), with an optional final message. */
     close(options?: CloseOptions): Promise<CloseResult>;
     /** Deletes the stream. */

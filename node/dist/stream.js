@@ -40,20 +40,21 @@ const native = __importStar(require("../native/index.js"));
 const errors_js_1 = require("./errors.js");
 const internal_js_1 = require("./internal.js");
 const response_js_1 = require("./response.js");
+/** Header or parameter values with the functions among them called. */
+async function resolve(rec) {
+    const out = {};
+    for (const [k, v] of Object.entries(rec ?? {})) {
+        if (v !== undefined)
+            out[k] = typeof v === "string" ? v : await v();
+    }
+    return out;
+}
 function hook(onError) {
     return async (description) => {
         const err = (0, errors_js_1.convert)(new Error(description));
         const answer = await onError(err);
         if (!answer)
             return null;
-        const resolve = async (rec) => {
-            const out = {};
-            for (const [k, v] of Object.entries(rec ?? {})) {
-                if (v !== undefined)
-                    out[k] = typeof v === "string" ? v : await v();
-            }
-            return out;
-        };
         return JSON.stringify({
             headers: await resolve(answer.headers),
             params: await resolve(answer.params),
@@ -165,7 +166,10 @@ class DurableStream {
     static delete(options) {
         return new DurableStream(options).delete();
     }
-    /** Creates the stream (`PUT`); succeeds when an identical stream already exists. */
+    /**
+     * Creates the stream (`PUT`); succeeds when an identical stream already exists. Resolves to
+     * this handle, as in `@durable-streams/client`.
+     */
     async create(options = {}) {
         const opts = {
             contentType: options.contentType ?? this.#contentType,
@@ -177,6 +181,11 @@ class DurableStream {
         };
         const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.create(opts, t));
         this.#contentType = r.contentType ?? opts.contentType ?? this.#contentType;
+        return this;
+    }
+    /** The handle's headers with computed values evaluated now (as sent on the next request). */
+    resolveHeaders() {
+        return resolve(this.#options.headers);
     }
     /** The stream's metadata; `{exists: false}` when there is no stream. */
     async head(options = {}) {
@@ -205,7 +214,7 @@ class DurableStream {
      * serialized); otherwise a string or bytes.
      */
     async append(body, options = {}) {
-        const data = (0, internal_js_1.bodyOf)(await body);
+        const data = (0, internal_js_1.messageOf)(await body, "append()");
         const opts = {
             seq: options.seq,
             contentType: options.contentType,
@@ -216,10 +225,11 @@ class DurableStream {
     }
     /** Closes the stream (no more appends), with an optional final message. */
     async close(options = {}) {
-        const body = options.body === undefined ? undefined : (0, internal_js_1.bodyOf)(options.body);
+        const body = options.body === undefined ? undefined : (0, internal_js_1.messageOf)(options.body, "close()");
         const opts = { contentType: options.contentType };
         const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.close(body, opts, t));
-        return { finalOffset: r.finalOffset ?? undefined };
+        // As in the reference: "" when the server sent no offset.
+        return { finalOffset: r.finalOffset ?? "" };
     }
     /** Deletes the stream. */
     async delete(options = {}) {

@@ -174,6 +174,9 @@ export interface Backoff {
   maxRetries?: number
 }
 
+/** See [`NativeBackoffDefaults`]. */
+export declare function backoffDefaults(): NativeBackoffDefaults
+
 /** The result of a close. */
 export interface CloseInfo {
   /** The final offset. */
@@ -213,6 +216,15 @@ export interface Entry {
   /** The argument passed to `resolve` to compute the value for each request. */
   computed?: number
 }
+
+/** Every error code of the core, for the error-contract test (node/test/errors.test.mjs). */
+export declare function errorCodes(): Array<string>
+
+/**
+ * The description of a representative core error with `code` (the error-contract test turns
+ * it into the package's error class).
+ */
+export declare function errorForCode(code: string): string
 
 /** Headers and parameters of a handle, a read or a single request. */
 export interface Extras {
@@ -260,6 +272,22 @@ export interface NativeAppendOptions {
   contentType?: string
   /** Headers and parameters of this request. */
   extras?: Extras
+}
+
+/**
+ * The core's default retry policy, in the shape of `BackoffOptions` (`maxRetries` absent:
+ * unbounded). `BackoffDefaults` in node/src/constants.ts reads it, so the defaults live only
+ * in the core.
+ */
+export interface NativeBackoffDefaults {
+  /** Upper bound of the first delay, in milliseconds. */
+  initialDelay: number
+  /** Upper bound of any delay, in milliseconds. */
+  maxDelay: number
+  /** Growth factor of the bound. */
+  multiplier: number
+  /** Retries after the first attempt; absent when unbounded. */
+  maxRetries?: number
 }
 
 /**

@@ -840,4 +840,7 @@ module.exports.NativeProducer = nativeBinding.NativeProducer
 module.exports.NativeReader = nativeBinding.NativeReader
 module.exports.NativeResponse = nativeBinding.NativeResponse
 module.exports.NativeStream = nativeBinding.NativeStream
+module.exports.backoffDefaults = nativeBinding.backoffDefaults
+module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.errorForCode = nativeBinding.errorForCode
 module.exports.producerAppend = nativeBinding.producerAppend

@@ -1,7 +1,11 @@
 /**
  * The error classes of the package. Every error the client raises is a
- * {@link DurableStreamError} (or a subclass) with a stable `code` and, when a response caused
- * it, the HTTP `status`.
+ * {@link DurableStreamError} (or a subclass) with a stable `code`, `retryable`, and, when a
+ * response caused it, the HTTP `status`.
+ *
+ * The classes match those of `@durable-streams/client`: a refused HTTP request is a
+ * {@link FetchError} (with `status`, `text`, `json`, `headers`, `url`), which here is also a
+ * {@link DurableStreamError} carrying the finer `code`.
  */
 
 /** Stable error codes (those of `@durable-streams/client` plus the core's finer ones). */
@@ -11,6 +15,8 @@ export type DurableStreamErrorCode =
   | "CONFLICT_EXISTS"
   | "CONFLICT"
   | "BAD_REQUEST"
+  | "BUSY"
+  | "SSE_NOT_SUPPORTED"
   | "UNAUTHORIZED"
   | "FORBIDDEN"
   | "GONE"
@@ -28,6 +34,7 @@ export type DurableStreamErrorCode =
   | "ALREADY_CLOSED"
   | "STREAM_CLOSED"
   | "CANCELLED"
+  | "BUFFER_FULL"
   | "MISSING_URL"
   | "INVALID_SIGNAL"
   | "UNKNOWN";
@@ -51,30 +58,176 @@ export class DurableStreamError extends Error {
   /** Structured data about the error. */
   readonly details: DurableStreamErrorDetails;
 
-  constructor(
-    message: string,
-    code: DurableStreamErrorCode,
-    status?: number,
-    details: DurableStreamErrorDetails = {},
-  ) {
+  /**
+   * `details` is normally a {@link DurableStreamErrorDetails}; as in `@durable-streams/client`
+   * any value is accepted (a string becomes `serverMessage`, another non-object value is kept
+   * as its JSON text there).
+   */
+  constructor(message: string, code: DurableStreamErrorCode, status?: number, details?: unknown) {
     super(message);
     this.name = new.target.name;
     this.code = code;
     this.status = status;
-    this.details = details;
+    this.details = toDetails(details);
+  }
+
+  /**
+   * Whether repeating the request may succeed (network errors, timeouts, 429, 5xx). It does
+   * not say whether repeating is safe: a plain append is not idempotent.
+   */
+  get retryable(): boolean {
+    return this.details.retryable ?? false;
+  }
+
+  /** The error for a failed `Response` (reads its body as the details' server message). */
+  static async fromResponse(response: Response, url: string): Promise<DurableStreamError> {
+    const text = await response.text().catch(() => "");
+    return new DurableStreamError(
+      `Durable stream error at ${url}: ${response.statusText || response.status}`,
+      codeForStatus(response.status),
+      response.status,
+      { serverMessage: text || undefined, retryable: retryableStatus(response.status) },
+    );
+  }
+
+  /** The {@link DurableStreamError} view of a {@link FetchError}. */
+  static fromFetchError(error: FetchError): DurableStreamError {
+    return new DurableStreamError(error.message, codeForStatus(error.status), error.status, {
+      serverMessage: error.text,
+      retryable: retryableStatus(error.status),
+    });
   }
 }
 
-/** A request failed with an unexpected or server-side (5xx) HTTP status. */
-export class FetchError extends DurableStreamError {}
+function toDetails(details: unknown): DurableStreamErrorDetails {
+  if (details === undefined || details === null) return {};
+  if (typeof details === "object") return details as DurableStreamErrorDetails;
+  return { serverMessage: typeof details === "string" ? details : JSON.stringify(details) };
+}
 
-/** The stream is closed: nothing more can be appended. */
-export class StreamClosedError extends DurableStreamError {
+/** The code of an HTTP status outside any operation's context. */
+function codeForStatus(status: number): DurableStreamErrorCode {
+  switch (status) {
+    case 400:
+      return "BAD_REQUEST";
+    case 401:
+      return "UNAUTHORIZED";
+    case 403:
+      return "FORBIDDEN";
+    case 404:
+      return "NOT_FOUND";
+    case 409:
+      return "CONFLICT";
+    case 410:
+      return "GONE";
+    case 413:
+      return "PAYLOAD_TOO_LARGE";
+    case 429:
+      return "RATE_LIMITED";
+    case 503:
+      return "BUSY";
+    default:
+      return status >= 500 && status <= 599 ? "SERVER_ERROR" : "UNEXPECTED_STATUS";
+  }
+}
+
+function retryableStatus(status: number): boolean {
+  return status === 429 || (status >= 500 && status <= 599);
+}
+
+/** Internal: the precise code and details a native error adds to a {@link FetchError}. */
+interface Refinement {
+  code: DurableStreamErrorCode;
+  details: DurableStreamErrorDetails;
+}
+
+/**
+ * An HTTP request was refused (any 4xx or 5xx status), as in `@durable-streams/client`.
+ * `code` tells the cases apart (`NOT_FOUND`, `CONFLICT_EXISTS`, `SERVER_ERROR`, ...).
+ */
+export class FetchError extends DurableStreamError {
+  declare readonly status: number;
+  /** The response body as text, when it was not JSON. */
+  readonly text: string | undefined;
+  /** The response body, when it was JSON. */
+  readonly json: object | undefined;
+  /** Response headers known to the client (`retry-after` when the server sent one). */
+  readonly headers: Record<string, string>;
+  /** The stream URL. */
+  readonly url: string;
+
+  constructor(
+    status: number,
+    text: string | undefined,
+    json: object | undefined,
+    headers: Record<string, string>,
+    url: string,
+    message?: string,
+    refinement?: Refinement,
+  ) {
+    super(
+      message || `HTTP Error ${status} at ${url}: ${text ?? JSON.stringify(json)}`,
+      refinement?.code ?? codeForStatus(status),
+      status,
+      refinement?.details ?? { serverMessage: text, retryable: retryableStatus(status) },
+    );
+    this.text = text;
+    this.json = json;
+    this.headers = headers;
+    this.url = url;
+  }
+
+  /** The error for a failed `Response`. */
+  static override async fromResponse(response: Response, url: string): Promise<FetchError> {
+    const headers: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    let text: string | undefined;
+    let json: object | undefined;
+    if (!response.bodyUsed && response.body !== null) {
+      const body = await response.text();
+      if (response.headers.get("content-type")?.includes("application/json")) {
+        try {
+          json = JSON.parse(body) as object;
+        } catch {
+          text = body;
+        }
+      } else {
+        text = body;
+      }
+    }
+    return new FetchError(response.status, text, json, headers, url);
+  }
+}
+
+/** 429: the server asks the client to slow down (`retryAfterMs` when it said how long). */
+export class RateLimitedError extends FetchError {
+  /** How long the server asked the client to wait, in milliseconds. */
+  get retryAfterMs(): number | undefined {
+    return this.details.retryAfterMs;
+  }
+}
+
+/** The stream is closed: nothing more can be appended (HTTP 409 with `Stream-Closed`). */
+export class StreamClosedError extends FetchError {
+  declare readonly code: "STREAM_CLOSED";
+  declare readonly status: 409;
+  /** Always true: the reference client's marker of this error. */
+  readonly streamClosed = true as const;
   /** The stream's final offset, when the server reported it. */
   readonly finalOffset: string | undefined;
 
-  constructor(message: string, finalOffset?: string, details: DurableStreamErrorDetails = {}) {
-    super(message, "STREAM_CLOSED", 409, details);
+  constructor(
+    url?: string,
+    finalOffset?: string,
+    message?: string,
+    details?: DurableStreamErrorDetails,
+  ) {
+    super(409, undefined, undefined, {}, url ?? "", message ?? "Cannot append to closed stream", {
+      code: "STREAM_CLOSED",
+      details: details ?? {},
+    });
     this.finalOffset = finalOffset;
   }
 }
@@ -83,10 +236,20 @@ export class StreamClosedError extends DurableStreamError {
 export class StaleEpochError extends DurableStreamError {
   /** The epoch the server holds. */
   readonly currentEpoch: number;
+  /** The epoch this producer used, when known. */
+  readonly epoch: number | undefined;
 
-  constructor(message: string, currentEpoch: number, details: DurableStreamErrorDetails = {}) {
-    super(message, "STALE_EPOCH", 403, details);
+  constructor(currentEpoch: number, message?: string, epoch?: number) {
+    super(
+      message ??
+        `Producer epoch is stale: the server's current epoch is ${currentEpoch}. ` +
+          "Call restart() or create a producer with a higher epoch.",
+      "STALE_EPOCH",
+      403,
+      { retryable: false },
+    );
     this.currentEpoch = currentEpoch;
+    this.epoch = epoch;
   }
 }
 
@@ -97,49 +260,97 @@ export class SequenceGapError extends DurableStreamError {
   /** The sequence number it received. */
   readonly receivedSeq: number;
 
-  constructor(
-    message: string,
-    expectedSeq: number,
-    receivedSeq: number,
-    details: DurableStreamErrorDetails = {},
-  ) {
-    super(message, "SEQUENCE_GAP", 409, details);
+  constructor(expectedSeq: number, receivedSeq: number, message?: string) {
+    super(
+      message ?? `Producer sequence gap: expected ${expectedSeq}, received ${receivedSeq}`,
+      "SEQUENCE_GAP",
+      409,
+      { retryable: false },
+    );
     this.expectedSeq = expectedSeq;
     this.receivedSeq = receivedSeq;
+  }
+}
+
+/** A producer's bounded buffer has no room for a message right now. */
+export class BufferFullError extends DurableStreamError {
+  /** The size of the refused message in bytes. */
+  readonly requested: number;
+  /** Bytes buffered when it was refused. */
+  readonly buffered: number;
+  /** The producer's buffer limit in bytes. */
+  readonly limit: number;
+
+  constructor(message: string, requested: number, buffered: number, limit: number) {
+    super(message, "BUFFER_FULL", undefined, { retryable: false });
+    this.requested = requested;
+    this.buffered = buffered;
+    this.limit = limit;
+  }
+}
+
+/** An operation was aborted (its `signal` fired) or cancelled. */
+export class FetchBackoffAbortError extends DurableStreamError {
+  constructor(message = "Fetch with backoff aborted") {
+    super(message, "CANCELLED", undefined, { retryable: false });
   }
 }
 
 /** A handle or read was created without a URL. */
 export class MissingStreamUrlError extends DurableStreamError {
   constructor() {
-    super("a stream URL is required (the url option)", "MISSING_URL");
+    super("Invalid stream options: missing required url parameter", "MISSING_URL");
   }
 }
 
 /** The `signal` option is not an `AbortSignal`. */
 export class InvalidSignalError extends DurableStreamError {
   constructor() {
-    super("the signal option must be an AbortSignal", "INVALID_SIGNAL");
+    super("Invalid signal option: it must be an AbortSignal", "INVALID_SIGNAL");
   }
 }
 
 const MARKER = "durable-streams-client:";
 
 interface Described {
-  name: string;
   message: string;
   code: DurableStreamErrorCode;
   status: number | null;
+  url: string | null;
   serverMessage: string | null;
   retryable: boolean;
   retryAfterMs?: number;
   finalOffset?: string | null;
+  epoch?: number;
   currentEpoch?: number;
   expectedSeq?: number;
   receivedSeq?: number;
+  requested?: number;
+  buffered?: number;
+  limit?: number;
 }
 
-/** The error class instance for a native error description (see bindings/node/src/error.rs). */
+/** The codes of a refused HTTP request: a {@link FetchError} as in the reference client. */
+const HTTP_CODES: ReadonlySet<string> = new Set([
+  "NOT_FOUND",
+  "CONFLICT_EXISTS",
+  "CONFLICT",
+  "CONFLICT_SEQ",
+  "BAD_REQUEST",
+  "UNAUTHORIZED",
+  "FORBIDDEN",
+  "GONE",
+  "PAYLOAD_TOO_LARGE",
+  "BUSY",
+  "SERVER_ERROR",
+  "UNEXPECTED_STATUS",
+]);
+
+/**
+ * The error class instance for a native error description (see bindings/node/src/error.rs).
+ * This is the one place that maps a core code to a class; a code it does not know becomes the
+ * base class (and fails the error-contract test, test/errors.test.mjs).
+ */
 export function fromDescription(text: string): DurableStreamError {
   const d = JSON.parse(text.slice(MARKER.length)) as Described;
   const details: DurableStreamErrorDetails = {
@@ -147,18 +358,45 @@ export function fromDescription(text: string): DurableStreamError {
     retryable: d.retryable,
     retryAfterMs: d.retryAfterMs,
   };
-  switch (d.name) {
-    case "StreamClosedError":
-      return new StreamClosedError(d.message, d.finalOffset ?? undefined, details);
-    case "StaleEpochError":
-      return new StaleEpochError(d.message, d.currentEpoch ?? 0, details);
-    case "SequenceGapError":
-      return new SequenceGapError(d.message, d.expectedSeq ?? 0, d.receivedSeq ?? 0, details);
-    case "FetchError":
-      return new FetchError(d.message, d.code, d.status ?? undefined, details);
-    default:
-      return new DurableStreamError(d.message, d.code, d.status ?? undefined, details);
+  const url = d.url ?? "";
+  switch (d.code) {
+    case "STREAM_CLOSED":
+      return new StreamClosedError(url, d.finalOffset ?? undefined, d.message, details);
+    case "STALE_EPOCH":
+      return new StaleEpochError(d.currentEpoch ?? 0, d.message, d.epoch);
+    case "SEQUENCE_GAP":
+      return new SequenceGapError(d.expectedSeq ?? 0, d.receivedSeq ?? 0, d.message);
+    case "BUFFER_FULL":
+      return new BufferFullError(d.message, d.requested ?? 0, d.buffered ?? 0, d.limit ?? 0);
+    case "CANCELLED":
+      return new FetchBackoffAbortError(d.message);
+    case "RATE_LIMITED":
+      return new RateLimitedError(
+        d.status ?? 429,
+        d.serverMessage ?? undefined,
+        undefined,
+        retryAfterHeaders(d.retryAfterMs),
+        url,
+        d.message,
+        { code: d.code, details },
+      );
   }
+  if (HTTP_CODES.has(d.code) && d.status !== null) {
+    return new FetchError(
+      d.status,
+      d.serverMessage ?? undefined,
+      undefined,
+      retryAfterHeaders(d.retryAfterMs),
+      url,
+      d.message,
+      { code: d.code, details },
+    );
+  }
+  return new DurableStreamError(d.message, d.code, d.status ?? undefined, details);
+}
+
+function retryAfterHeaders(ms: number | undefined): Record<string, string> {
+  return ms === undefined ? {} : { "retry-after": String(Math.ceil(ms / 1000)) };
 }
 
 /** The package's error for anything a native call threw; other values pass through. */

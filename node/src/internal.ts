@@ -113,6 +113,19 @@ export function sync<T>(call: () => T): T {
 }
 
 /** A message body as the native layer takes it. */
+/**
+ * A message for `append` or `close`: a string or bytes, as in `@durable-streams/client`, which
+ * refuses other values too (on a JSON stream pass `JSON.stringify(value)`).
+ */
+export function messageOf(body: unknown, what: string): string | Buffer {
+  if (typeof body === "string" || body instanceof Uint8Array) return bodyOf(body);
+  throw new DurableStreamError(
+    `${what} takes a string or a Uint8Array; for a JSON value pass JSON.stringify(value)`,
+    "BAD_REQUEST",
+  );
+}
+
+/** A request body: a string, bytes, or a value serialized as JSON (`create`'s `body`). */
 export function bodyOf(body: string | Uint8Array | object): string | Buffer {
   if (typeof body === "string") return body;
   if (Buffer.isBuffer(body)) return body;

@@ -5,7 +5,7 @@ import { convert, DurableStreamError, fromDescription } from "./errors.js";
 import {
   backoff,
   type BackoffOptions,
-  bodyOf,
+  messageOf,
   checkSignal,
   extras,
   type HeadersRecord,
@@ -152,17 +152,15 @@ export class IdempotentProducer {
   }
 
   /**
-   * Appends one message: on a JSON stream one JSON text (or a value, which is serialized),
-   * otherwise a string or bytes. Returns at once; throws `BUFFER_FULL` when the buffer has no
+   * Appends one message: a string or bytes (on a JSON stream one JSON text; a value is
+   * refused with `BAD_REQUEST`, as in `@durable-streams/client`: pass `JSON.stringify(value)`). Returns at once; throws `BUFFER_FULL` when the buffer has no
    * room and `ALREADY_CLOSED` after `close`/`detach`.
    */
-  append(body: string | Uint8Array | object): Receipt {
+  append(body: string | Uint8Array): Receipt {
+    if (typeof body !== "string" && !(body instanceof Uint8Array)) messageOf(body, "append()");
     let n: number;
     try {
-      n = native.producerAppend(
-        this.#handle,
-        typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body),
-      );
+      n = native.producerAppend(this.#handle, body);
     } catch (e) {
       throw convert(e);
     }
@@ -221,8 +219,8 @@ export class IdempotentProducer {
   }
 
   /** Flushes, then closes the stream, optionally with a final message. */
-  async close(finalMessage?: string | Uint8Array | object): Promise<{ finalOffset: Offset | undefined }> {
-    const body = finalMessage === undefined ? undefined : bodyOf(finalMessage);
+  async close(finalMessage?: string | Uint8Array): Promise<{ finalOffset: Offset | undefined }> {
+    const body = finalMessage === undefined ? undefined : messageOf(finalMessage, "close()");
     const o = await run(undefined, (t) => this.#native.close(body, t));
     return { finalOffset: o ?? undefined };
   }
@@ -261,4 +259,15 @@ export class IdempotentProducer {
   metrics(): ProducerMetrics {
     return this.#native.metrics();
   }
+}
+
+/**
+ * The outcome of one idempotent append, as `@durable-streams/client` declares it (its producer
+ * never returns one; here a {@link Receipt}'s `wait()` gives the fuller {@link Delivery}).
+ */
+export interface IdempotentAppendResult {
+  /** The offset after the message. */
+  offset: Offset;
+  /** Whether the server had the message already (an idempotent success). */
+  duplicate: boolean;
 }

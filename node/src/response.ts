@@ -43,6 +43,46 @@ export interface TextChunk extends BatchMeta {
 /** A `ReadableStream` that is also an async iterable (as it is in Node). */
 export type ReadableStreamAsyncIterable<T> = ReadableStream<T> & AsyncIterable<T>;
 
+/** The reference client's name for {@link BatchMeta}. */
+export type JsonBatchMeta = BatchMeta;
+
+/** The live modes of the reference client's older read options. */
+export type LegacyLiveMode = "long-poll" | "sse";
+
+/**
+ * `stream`, made async-iterable where the runtime's `ReadableStream` is not (Node's already
+ * is; then `stream` is returned as it is).
+ */
+export function asAsyncIterableReadableStream<T>(
+  stream: ReadableStream<T>,
+): ReadableStreamAsyncIterable<T> {
+  const s = stream as ReadableStream<T> & Partial<AsyncIterable<T>>;
+  if (typeof s[Symbol.asyncIterator] !== "function") {
+    Object.defineProperty(s, Symbol.asyncIterator, {
+      configurable: true,
+      writable: true,
+      value: async function* (this: ReadableStream<T>): AsyncGenerator<T> {
+        const reader = this.getReader();
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return;
+            yield value;
+          }
+        } finally {
+          reader.releaseLock();
+        }
+      },
+    });
+  }
+  return s as ReadableStreamAsyncIterable<T>;
+}
+
+/** Plain `Uint8Array` views of native `Buffer`s (as the reference client hands out). */
+function plain(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
 type Kind = "bytes" | "text" | "json";
 
 /**
@@ -164,12 +204,21 @@ export class StreamResponse<TJson = unknown> {
 
   /** All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). */
   async json<T = TJson>(): Promise<T[]> {
-    return parseArrays<T>(await this.#whole((t) => this.#native.json(t)));
+    try {
+      return parseArrays<T>(await this.#whole((t) => this.#native.json(t)));
+    } catch (e) {
+      throw asBadRequest(e);
+    }
   }
 
   /** The batches, pulled one at a time; ends (returns `null`) when the read is over. */
   #batches(kind: Kind): () => Promise<native.NativeBatch | null> {
-    const reader = sync(() => this.#native.reader(kind));
+    let reader: native.NativeReader;
+    try {
+      reader = sync(() => this.#native.reader(kind));
+    } catch (e) {
+      throw kind === "json" ? asBadRequest(e) : e;
+    }
     return async () => {
       try {
         const b = await run(undefined, (t) => reader.next(t));
@@ -213,7 +262,7 @@ export class StreamResponse<TJson = unknown> {
 
   /** The data as a stream of byte chunks (async iterable). */
   bodyStream(): ReadableStreamAsyncIterable<Uint8Array> {
-    return this.#readable("bytes", (b) => (b.bytes && b.bytes.length > 0 ? [b.bytes] : []));
+    return this.#readable("bytes", (b) => (b.bytes && b.bytes.length > 0 ? [plain(b.bytes)] : []));
   }
 
   /** The data as a stream of text chunks (async iterable). */
@@ -265,7 +314,7 @@ export class StreamResponse<TJson = unknown> {
   subscribeBytes(callback: (chunk: ByteChunk) => void | Promise<void>): () => void {
     return this.#subscribe(
       "bytes",
-      (b) => ({ data: b.bytes ?? new Uint8Array(), ...meta(b) }),
+      (b) => ({ data: b.bytes ? plain(b.bytes) : new Uint8Array(), ...meta(b) }),
       callback,
     );
   }
@@ -274,4 +323,15 @@ export class StreamResponse<TJson = unknown> {
   subscribeText(callback: (chunk: TextChunk) => void | Promise<void>): () => void {
     return this.#subscribe("text", (b) => ({ text: b.text ?? "", ...meta(b) }), callback);
   }
+}
+
+/**
+ * A JSON consumer on a stream that is not JSON: `BAD_REQUEST`, as `@durable-streams/client`
+ * reports it (the core calls it `INVALID_ARGUMENT`; no other argument is checked there).
+ */
+function asBadRequest(e: unknown): unknown {
+  if (e instanceof DurableStreamError && e.code === "INVALID_ARGUMENT" && e.status === undefined) {
+    return new DurableStreamError(e.message, "BAD_REQUEST", undefined, e.details);
+  }
+  return e;
 }

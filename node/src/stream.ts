@@ -6,6 +6,7 @@ import {
   backoff,
   type BackoffOptions,
   bodyOf,
+  messageOf,
   checkSignal,
   extras,
   type HeadersRecord,
@@ -112,7 +113,7 @@ export interface AppendResult {
 /** Options of `close`. */
 export interface CloseOptions {
   /** A final message, appended atomically with the close. */
-  body?: string | Uint8Array | object;
+  body?: string | Uint8Array;
   /** The content type of the final message. */
   contentType?: string;
   /** Cancels the request. */
@@ -121,8 +122,8 @@ export interface CloseOptions {
 
 /** The result of `close`. */
 export interface CloseResult {
-  /** The stream's final offset. */
-  finalOffset: Offset | undefined;
+  /** The stream's final offset (`""` in the rare case the server did not send it). */
+  finalOffset: Offset;
 }
 
 /** Stream metadata; `exists: false` when there is no stream at the URL. */
@@ -174,18 +175,20 @@ export interface StreamOptions extends ReadOptions {
   warnOnHttp?: boolean;
 }
 
+/** Header or parameter values with the functions among them called. */
+async function resolve(rec?: ParamsRecord): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(rec ?? {})) {
+    if (v !== undefined) out[k] = typeof v === "string" ? v : await v();
+  }
+  return out;
+}
+
 function hook(onError: StreamErrorHandler): native.NativeReadOptions["onError"] {
   return async (description: string): Promise<string | null> => {
     const err = convert(new Error(description)) as Error;
     const answer = await onError(err);
     if (!answer) return null;
-    const resolve = async (rec?: ParamsRecord): Promise<Record<string, string>> => {
-      const out: Record<string, string> = {};
-      for (const [k, v] of Object.entries(rec ?? {})) {
-        if (v !== undefined) out[k] = typeof v === "string" ? v : await v();
-      }
-      return out;
-    };
     return JSON.stringify({
       headers: await resolve(answer.headers),
       params: await resolve(answer.params),
@@ -316,8 +319,11 @@ export class DurableStream {
     return new DurableStream(options).delete();
   }
 
-  /** Creates the stream (`PUT`); succeeds when an identical stream already exists. */
-  async create(options: CreateOptions = {}): Promise<void> {
+  /**
+   * Creates the stream (`PUT`); succeeds when an identical stream already exists. Resolves to
+   * this handle, as in `@durable-streams/client`.
+   */
+  async create(options: CreateOptions = {}): Promise<this> {
     const opts: native.NativeCreateOptions = {
       contentType: options.contentType ?? this.#contentType,
       ttlSeconds: options.ttlSeconds,
@@ -328,6 +334,12 @@ export class DurableStream {
     };
     const r = await run(this.#signal(options.signal), (t) => this.#native.create(opts, t));
     this.#contentType = r.contentType ?? opts.contentType ?? this.#contentType;
+    return this;
+  }
+
+  /** The handle's headers with computed values evaluated now (as sent on the next request). */
+  resolveHeaders(): Promise<Record<string, string>> {
+    return resolve(this.#options.headers);
   }
 
   /** The stream's metadata; `{exists: false}` when there is no stream. */
@@ -355,10 +367,10 @@ export class DurableStream {
    * serialized); otherwise a string or bytes.
    */
   async append(
-    body: string | Uint8Array | object | Promise<string | Uint8Array | object>,
+    body: string | Uint8Array | Promise<string | Uint8Array>,
     options: AppendOptions = {},
   ): Promise<AppendResult> {
-    const data = bodyOf(await body);
+    const data = messageOf(await body, "append()");
     const opts: native.NativeAppendOptions = {
       seq: options.seq,
       contentType: options.contentType,
@@ -370,10 +382,11 @@ export class DurableStream {
 
   /** Closes the stream (no more appends), with an optional final message. */
   async close(options: CloseOptions = {}): Promise<CloseResult> {
-    const body = options.body === undefined ? undefined : bodyOf(options.body);
+    const body = options.body === undefined ? undefined : messageOf(options.body, "close()");
     const opts: native.NativeAppendOptions = { contentType: options.contentType };
     const r = await run(this.#signal(options.signal), (t) => this.#native.close(body, opts, t));
-    return { finalOffset: r.finalOffset ?? undefined };
+    // As in the reference: "" when the server sent no offset.
+    return { finalOffset: r.finalOffset ?? "" };
   }
 
   /** Deletes the stream. */

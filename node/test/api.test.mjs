@@ -69,7 +69,10 @@ test("errors: classes, codes and statuses", async () => {
   const missing = server.streamUrl("missing");
   const nf = await new DurableStream({ url: missing }).append("x").catch((e) => e);
   assert.ok(nf instanceof DurableStreamError && nf instanceof Error);
-  assert.equal(nf.name, "DurableStreamError");
+  // A refused request is a FetchError, as in @durable-streams/client.
+  assert.ok(nf instanceof FetchError);
+  assert.equal(nf.name, "FetchError");
+  assert.equal(nf.url, missing);
   assert.equal(nf.code, "NOT_FOUND");
   assert.equal(nf.status, 404);
   const nfRead = await stream({ url: missing, live: false }).catch((e) => e);
@@ -101,7 +104,7 @@ test("errors: classes, codes and statuses", async () => {
   assert.throws(() => new DurableStream({ url, signal: {} }), InvalidSignalError);
   assert.throws(() => new DurableStream({ url, backoffOptions: { multiplier: 0.5 } }), (e) => e.code === "INVALID_ARGUMENT" && /multiplier/.test(e.message));
   assert.throws(() => new DurableStream({ url: "not a url" }), (e) => e.code === "INVALID_ARGUMENT");
-  const gap = new SequenceGapError("gap", 3, 5);
+  const gap = new SequenceGapError(3, 5);
   assert.equal(gap.code, "SEQUENCE_GAP");
   assert.equal(gap.expectedSeq, 3);
   assert.equal(gap.receivedSeq, 5);
@@ -183,7 +186,10 @@ test("producer: receipts, metrics, restart, detach, buffer full fails fast, read
   const url = server.streamUrl("producer");
   const h = await json(url);
   const p = new IdempotentProducer(h, "p", { lingerMs: 0, maxInFlight: 2 });
-  const receipt = p.append({ n: 1 });
+  // As in @durable-streams/client, a value is refused: JSON streams take JSON text.
+  assert.throws(() => p.append({ n: 1 }), (e) => e instanceof DurableStreamError && e.code === "BAD_REQUEST");
+  await assert.rejects(h.append({ n: 1 }), (e) => e instanceof DurableStreamError && e.code === "BAD_REQUEST");
+  const receipt = p.append(JSON.stringify({ n: 1 }));
   assert.ok(receipt instanceof Receipt);
   assert.equal(receipt.messageNumber, 0);
   const d = await receipt.wait();

@@ -56,7 +56,7 @@ export async function usage(url: string, signal: AbortSignal): Promise<number> {
   }
   producer.append(new Uint8Array([123, 125]));
   await producer.ready(1024);
-  const delivery = await producer.append({ type: "c", n: 3 }).wait();
+  const delivery = await producer.append(JSON.stringify({ type: "c", n: 3 })).wait();
   console.log(delivery.offset, delivery.duplicate);
   await producer.flush();
   const { finalOffset } = await producer.close();

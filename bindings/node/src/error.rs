@@ -4,26 +4,26 @@
 //! fields; the TypeScript layer (node/src/errors.ts) turns it into an instance of the matching
 //! `Error` subclass. This file is the one place that decides the class of a core error.
 
-use durable_streams_client::Error;
+use durable_streams_client::{Error, ErrorCode};
 use serde_json::{json, Map, Value};
 
 /// Marks a message produced by [`describe`], so the TypeScript layer knows it can parse it.
 const MARKER: &str = "durable-streams-client:";
 
-/// The JSON description of a core error: `name` (the class), `message`, `code`, `status`,
-/// `retryable` and the fields of the variant.
+/// The JSON description of a core error: `message`, `code`, `status`, `retryable`, `url`,
+/// `serverMessage` and the fields of the variant. The class is chosen from the code in one
+/// place, node/src/errors.ts (`fromDescription`).
 pub(crate) fn describe(err: &Error) -> String {
     let mut m = Map::new();
     let mut set = |k: &str, v: Value| {
         m.insert(k.to_owned(), v);
     };
-    let name = match err {
+    match err {
         Error::StreamClosed { final_offset, .. } => {
             set(
                 "finalOffset",
                 json!(final_offset.as_ref().map(|o| o.as_str())),
             );
-            "StreamClosedError"
         }
         Error::StaleEpoch {
             epoch,
@@ -31,7 +31,6 @@ pub(crate) fn describe(err: &Error) -> String {
         } => {
             set("epoch", json!(epoch));
             set("currentEpoch", json!(current_epoch));
-            "StaleEpochError"
         }
         Error::SequenceGap {
             expected_seq,
@@ -39,21 +38,46 @@ pub(crate) fn describe(err: &Error) -> String {
         } => {
             set("expectedSeq", json!(expected_seq));
             set("receivedSeq", json!(received_seq));
-            "SequenceGapError"
         }
-        Error::ServerError { .. } | Error::UnexpectedStatus { .. } => "FetchError",
-        _ => "DurableStreamError",
-    };
+        Error::BufferFull {
+            requested,
+            buffered,
+            limit,
+        } => {
+            set("requested", json!(requested));
+            set("buffered", json!(buffered));
+            set("limit", json!(limit));
+        }
+        _ => {}
+    }
     if let Some(d) = err.retry_after() {
         set("retryAfterMs", json!(d.as_millis() as f64));
     }
-    set("name", json!(name));
     set("message", json!(err.to_string()));
     set("code", json!(err.code().as_str()));
     set("status", json!(err.status()));
+    set("url", json!(err.url()));
     set("serverMessage", json!(err.server_message()));
     set("retryable", json!(err.is_retryable()));
     format!("{MARKER}{}", Value::Object(m))
+}
+
+/// Every error code of the core, for the error-contract test (node/test/errors.test.mjs).
+#[napi_derive::napi]
+pub fn error_codes() -> Vec<String> {
+    ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect()
+}
+
+/// The description of a representative core error with `code` (the error-contract test turns
+/// it into the package's error class).
+#[napi_derive::napi]
+pub fn error_for_code(code: String) -> napi::Result<String> {
+    let code = ErrorCode::from_name(&code)
+        .ok_or_else(|| invalid(format!("unknown error code {code:?}")))?;
+    Ok(describe(&Error::example(code)))
 }
 
 /// The napi error for a core error.

@@ -5,7 +5,7 @@
 //! attributes it carries. Every exception gets `code`, `status`, `server_message` and
 //! `retryable`; variants with more data add it (`final_offset`, `retry_after`, epochs, seqs).
 
-use durable_streams_client::Error;
+use durable_streams_client::{Error, ErrorCode};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -24,6 +24,22 @@ pub(crate) fn to_py(py: Python<'_>, err: &Error) -> PyErr {
             fallback
         }
     }
+}
+
+/// Every error code of the core, for the error-contract test (tests/test_errors.py).
+#[pyfunction]
+pub(crate) fn _error_codes() -> Vec<&'static str> {
+    ErrorCode::ALL.iter().map(|c| c.as_str()).collect()
+}
+
+/// The exception a representative core error with `code` becomes (the error-contract test
+/// walks every code through this).
+#[pyfunction]
+pub(crate) fn _error_for_code(py: Python<'_>, code: &str) -> PyResult<Py<PyAny>> {
+    let code = ErrorCode::from_name(code).ok_or_else(|| {
+        pyo3::exceptions::PyValueError::new_err(format!("unknown error code {code:?}"))
+    })?;
+    Ok(to_py(py, &Error::example(code)).into_value(py).into_any())
 }
 
 fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {

@@ -214,3 +214,9 @@ class BufferFullError(DurableStreamError):
         self.requested = requested
         self.buffered = buffered
         self.limit = limit
+
+
+# The classes print (and pickle) under the public package name, not this private module.
+for _name in __all__:
+    globals()[_name].__module__ = "durable_streams_client"
+del _name

@@ -1,0 +1,47 @@
+/**
+ * Protocol header, query-parameter and SSE field names, and the default backoff, under the
+ * names `@durable-streams/client` exports them.
+ */
+import type { BackoffOptions } from "./internal.js";
+/** Response header: the offset after the returned data. */
+export declare const STREAM_OFFSET_HEADER = "Stream-Next-Offset";
+/** Response header: the cursor to echo on the next live request. */
+export declare const STREAM_CURSOR_HEADER = "Stream-Cursor";
+/** Response header: present when the response reaches the tail of the stream. */
+export declare const STREAM_UP_TO_DATE_HEADER = "Stream-Up-To-Date";
+/** Request and response header: `true` when the stream is (to be) closed. */
+export declare const STREAM_CLOSED_HEADER = "Stream-Closed";
+/** Request header: a writer's sequence value (must increase). */
+export declare const STREAM_SEQ_HEADER = "Stream-Seq";
+/** Request header on create: time to live in seconds. */
+export declare const STREAM_TTL_HEADER = "Stream-TTL";
+/** Request header on create: absolute expiry time. */
+export declare const STREAM_EXPIRES_AT_HEADER = "Stream-Expires-At";
+/** Idempotent producer: the producer id. */
+export declare const PRODUCER_ID_HEADER = "Producer-Id";
+/** Idempotent producer: the epoch (the server's current one on a 403). */
+export declare const PRODUCER_EPOCH_HEADER = "Producer-Epoch";
+/** Idempotent producer: the sequence number of a batch. */
+export declare const PRODUCER_SEQ_HEADER = "Producer-Seq";
+/** Idempotent producer, on a 409: the sequence number the server expected. */
+export declare const PRODUCER_EXPECTED_SEQ_HEADER = "Producer-Expected-Seq";
+/** Idempotent producer, on a 409: the sequence number the server received. */
+export declare const PRODUCER_RECEIVED_SEQ_HEADER = "Producer-Received-Seq";
+/** Query parameter: where a read starts. */
+export declare const OFFSET_QUERY_PARAM = "offset";
+/** Query parameter: the live mode of a read (`long-poll`, `sse`). */
+export declare const LIVE_QUERY_PARAM = "live";
+/** Query parameter: the echoed cursor. */
+export declare const CURSOR_QUERY_PARAM = "cursor";
+/** SSE control event field: the next offset. */
+export declare const SSE_OFFSET_FIELD = "streamNextOffset";
+/** SSE control event field: the cursor. */
+export declare const SSE_CURSOR_FIELD = "streamCursor";
+/** SSE control event field: the stream is closed. */
+export declare const SSE_CLOSED_FIELD = "streamClosed";
+/** Content-type prefixes a server may serve over SSE without base64. */
+export declare const SSE_COMPATIBLE_CONTENT_TYPES: ReadonlyArray<string>;
+/** The query parameters the client sets itself on reads. */
+export declare const DURABLE_STREAM_PROTOCOL_QUERY_PARAMS: string[];
+/** The default retry policy (the core's): 100 ms, growing by 1.3 up to 60 s, no retry limit. */
+export declare const BackoffDefaults: Required<Omit<BackoffOptions, "onFailedAttempt" | "debug">>;
