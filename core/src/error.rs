@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::offset::Offset;
+use crate::subscriptions::SubscriptionErrorCode;
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -99,6 +100,7 @@ impl ErrorCode {
         Self::UnexpectedStatus,
         Self::StaleEpoch,
         Self::SequenceGap,
+        Self::ProducerSessionConflict,
         Self::Network,
         Self::Timeout,
         Self::ParseError,
@@ -107,6 +109,10 @@ impl ErrorCode {
         Self::AlreadyClosed,
         Self::Cancelled,
         Self::BufferFull,
+        Self::Fenced,
+        Self::AlreadyClaimed,
+        Self::NoPendingWork,
+        Self::InvalidSignature,
     ];
 
     /// The code named `name` (as [`ErrorCode::as_str`] spells it), if there is one.
@@ -543,7 +549,11 @@ impl Error {
         let wait = Some(Duration::from_millis(1500));
         match code {
             ErrorCode::NotFound => Self::NotFound { url, message },
-            ErrorCode::ConflictExists => Self::ConflictExists { url, message },
+            ErrorCode::ConflictExists => Self::ConflictExists {
+                url,
+                message,
+                existing_closed: Some(true),
+            },
             ErrorCode::Conflict => Self::Conflict { url, message },
             ErrorCode::ConflictSeq => Self::SeqConflict { url, message },
             ErrorCode::StreamClosed => Self::StreamClosed {
@@ -604,6 +614,32 @@ impl Error {
                 buffered: 60,
                 limit: 64,
             },
+            ErrorCode::ProducerSessionConflict => Self::ProducerSessionConflict {
+                producer_id: "agent-7".to_owned(),
+                epoch: 3,
+                server_seq: Some(41),
+            },
+            ErrorCode::Fenced => Self::subscription_example(SubscriptionErrorCode::Fenced, None),
+            ErrorCode::AlreadyClaimed => Self::subscription_example(
+                SubscriptionErrorCode::AlreadyClaimed,
+                Some("worker-2".to_owned()),
+            ),
+            ErrorCode::NoPendingWork => {
+                Self::subscription_example(SubscriptionErrorCode::NoPendingWork, None)
+            }
+            ErrorCode::InvalidSignature => Self::WebhookSignature {
+                check: crate::subscriptions::SignatureCheck::BadSignature,
+            },
+        }
+    }
+
+    fn subscription_example(code: SubscriptionErrorCode, current_holder: Option<String>) -> Self {
+        Self::Subscription {
+            code,
+            status: 409,
+            url: "http://127.0.0.1:1/v1/stream/__ds/subscriptions/example".to_owned(),
+            message: Some("server says no".to_owned()),
+            current_holder,
         }
     }
 
@@ -654,16 +690,21 @@ mod tests {
             ErrorCode::UnexpectedStatus => 13,
             ErrorCode::StaleEpoch => 14,
             ErrorCode::SequenceGap => 15,
-            ErrorCode::Network => 16,
-            ErrorCode::Timeout => 17,
-            ErrorCode::ParseError => 18,
-            ErrorCode::InvalidArgument => 19,
-            ErrorCode::AlreadyConsumed => 20,
-            ErrorCode::AlreadyClosed => 21,
-            ErrorCode::Cancelled => 22,
-            ErrorCode::BufferFull => 23,
+            ErrorCode::ProducerSessionConflict => 16,
+            ErrorCode::Network => 17,
+            ErrorCode::Timeout => 18,
+            ErrorCode::ParseError => 19,
+            ErrorCode::InvalidArgument => 20,
+            ErrorCode::AlreadyConsumed => 21,
+            ErrorCode::AlreadyClosed => 22,
+            ErrorCode::Cancelled => 23,
+            ErrorCode::BufferFull => 24,
+            ErrorCode::Fenced => 25,
+            ErrorCode::AlreadyClaimed => 26,
+            ErrorCode::NoPendingWork => 27,
+            ErrorCode::InvalidSignature => 28,
         };
-        assert_eq!(ErrorCode::ALL.len(), 24);
+        assert_eq!(ErrorCode::ALL.len(), 29);
         for (i, &code) in ErrorCode::ALL.iter().enumerate() {
             assert_eq!(ordinal(code), i, "{code}");
         }
