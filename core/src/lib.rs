@@ -56,10 +56,10 @@ pub use stream::{
     HeadResult,
 };
 pub use subscriptions::{
-    Ack, AckResult, DeliveryMode, LinkType, PullWakeWorker, SignatureCheck, SigningInfo,
+    Ack, AckResult, DeliveryMode, Job, LinkType, PullWakeWorker, SignatureCheck, SigningInfo,
     StreamLink, Subscription, SubscriptionConfig, SubscriptionErrorCode, SubscriptionStatus,
     Subscriptions, SubscriptionsBuilder, Token, Wake, WakeEvent, WakeOutcome, WakeStream,
-    WebhookInfo, WorkItem,
+    WebhookInfo, WorkItem, WorkQueue,
 };
 #[cfg(feature = "webhooks")]
 pub use subscriptions::{WebhookVerifier, WEBHOOK_DONE};

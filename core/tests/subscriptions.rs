@@ -329,6 +329,61 @@ async fn failing_handler_releases_and_work_is_woken_again() {
     );
 }
 
+#[tokio::test]
+async fn job_queue_form_acks_and_fails() {
+    let s = subs();
+    let p = prefix("jobs");
+    let wake = format!("{p}/wake");
+    json_stream(&s, &wake).await;
+    let path = format!("{p}/s");
+    json_stream(&s, &path).await;
+    let id = format!("sub-{p}");
+    s.create(
+        &id,
+        &SubscriptionConfig::pull_wake(&wake)
+            .streams([path.clone()])
+            .lease(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap();
+    let before = s.get(&id).await.unwrap().acked_offset(&path).cloned();
+    let mut queue = PullWakeWorker::new(s.clone(), &id, "q", &wake)
+        .unwrap()
+        .jobs();
+    s.stream(&path)
+        .unwrap()
+        .append_json(&serde_json::json!({"n": 7}))
+        .await
+        .unwrap();
+    let end = tail(&s, &path).await;
+    let job = next_job(&mut queue).await;
+    assert_eq!(job.item.messages, vec![serde_json::json!({"n": 7})]);
+    job.fail("not now");
+    let job = next_job(&mut queue).await; // woken again after the release
+    assert_eq!(
+        s.get(&id).await.unwrap().acked_offset(&path).cloned(),
+        before
+    );
+    assert_eq!(job.item.stream, path);
+    job.ack();
+    let mut acked = false;
+    for _ in 0..50 {
+        if s.get(&id)
+            .await
+            .unwrap()
+            .acked_offset(&path)
+            .map(|o| o.as_str())
+            == Some(end.as_str())
+        {
+            acked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(acked);
+    queue.stop().await.unwrap();
+}
+
 type Hook = (
     Option<String>,
     Vec<u8>,
@@ -499,6 +554,13 @@ async fn webhooks_end_to_end() {
 
 async fn next(hooks: &mut tokio::sync::mpsc::Receiver<Hook>) -> Hook {
     tokio::time::timeout(Duration::from_secs(10), hooks.recv())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn next_job(q: &mut durable_streams_client::WorkQueue) -> durable_streams_client::Job {
+    tokio::time::timeout(Duration::from_secs(10), q.next())
         .await
         .unwrap()
         .unwrap()

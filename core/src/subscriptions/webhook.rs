@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -23,8 +23,9 @@ pub const WEBHOOK_DONE: &str = r#"{"done":true}"#;
 /// header and the raw body bytes, get a verified [`Wake`].
 ///
 /// Keys come from the server's JWK Set (fetched on first use, cached, and fetched again once
-/// when a delivery names an unknown `kid`). Timestamps outside the replay window (5 minutes
-/// by default) are refused. The body is parsed only after the signature checks out.
+/// when a delivery names an unknown `kid`, at most every 10 seconds). Timestamps outside the
+/// replay window (5 minutes by default) are refused. The body is parsed only after the
+/// signature checks out.
 ///
 /// ```no_run
 /// # async fn demo(sig: &str, body: &[u8]) -> durable_streams_client::Result<()> {
@@ -41,8 +42,12 @@ pub struct WebhookVerifier {
     client: Client,
     window: Duration,
     keys: Mutex<HashMap<String, VerifyingKey>>,
-    refresh: tokio::sync::Mutex<()>,
+    refresh: tokio::sync::Mutex<Option<Instant>>,
 }
+
+/// The shortest time between two JWK Set fetches caused by unknown key ids, so that forged
+/// deliveries with random `kid`s cannot make the receiver hammer the server.
+const MIN_REFRESH: Duration = Duration::from_secs(10);
 
 impl WebhookVerifier {
     /// A verifier using the JWK Set at `jwks_url` (see [`Subscriptions::jwks_url`](crate::Subscriptions::jwks_url)).
@@ -57,7 +62,7 @@ impl WebhookVerifier {
             client: Client::shared()?,
             window: Duration::from_secs(300),
             keys: Mutex::new(HashMap::new()),
-            refresh: tokio::sync::Mutex::new(()),
+            refresh: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -112,11 +117,17 @@ impl WebhookVerifier {
         if let Some(k) = self.cached(kid) {
             return Ok(k);
         }
-        let _g = self.refresh.lock().await;
+        let mut last = self.refresh.lock().await;
         if let Some(k) = self.cached(kid) {
             return Ok(k);
         }
+        if last.is_some_and(|t| t.elapsed() < MIN_REFRESH) {
+            return Err(Error::WebhookSignature {
+                check: SignatureCheck::UnknownKey,
+            });
+        }
         let fresh = self.fetch().await?;
+        *last = Some(Instant::now());
         let found = fresh.get(kid).copied();
         if let Ok(mut keys) = self.keys.lock() {
             *keys = fresh;

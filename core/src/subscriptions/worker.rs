@@ -163,6 +163,51 @@ impl PullWakeWorker {
         }
     }
 
+    /// The pull form of [`run`](Self::run): a [`WorkQueue`] of [`Job`]s. The worker runs on a
+    /// spawned task (heartbeats included) until the queue is dropped or
+    /// [`WorkQueue::stop`] is called; each job must be answered with [`Job::ack`] or
+    /// [`Job::fail`] (dropping it counts as a failure, so its wake is released).
+    ///
+    /// ```no_run
+    /// # async fn demo(worker: durable_streams_client::PullWakeWorker) {
+    /// let mut queue = worker.jobs();
+    /// while let Some(job) = queue.next().await {
+    ///     println!("{} messages from {}", job.item.messages.len(), job.item.stream);
+    ///     job.ack();
+    /// }
+    /// # }
+    /// ```
+    pub fn jobs(&self) -> WorkQueue {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Job>(1);
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let worker = self.clone();
+        let task = tokio::spawn(async move {
+            let handler = move |item: WorkItem| {
+                let tx = tx.clone();
+                async move {
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    tx.send(Job { item, reply })
+                        .await
+                        .map_err(|_| "the work queue was dropped".to_owned())?;
+                    match answer.await {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(reason)) => Err(reason),
+                        Err(_) => Err("the job was dropped without an answer".to_owned()),
+                    }
+                }
+            };
+            let stop = async move {
+                let _ = stop_rx.wait_for(|v| *v).await;
+            };
+            worker.run(handler, stop).await
+        });
+        WorkQueue {
+            rx,
+            stop: stop_tx,
+            task: Some(task),
+        }
+    }
+
     fn log_outcome(&self, r: Result<WakeOutcome>) {
         match r {
             Ok(WakeOutcome::HandlerFailed) => {
@@ -325,6 +370,58 @@ impl PullWakeWorker {
                 }
             }
         }
+    }
+}
+
+/// One delivery of the pull form ([`PullWakeWorker::jobs`]), to answer with `ack` or `fail`.
+#[derive(Debug)]
+pub struct Job {
+    /// The messages.
+    pub item: WorkItem,
+    reply: tokio::sync::oneshot::Sender<std::result::Result<(), String>>,
+}
+
+impl Job {
+    /// Handled: the worker acks it.
+    pub fn ack(self) {
+        let _ = self.reply.send(Ok(()));
+    }
+
+    /// Not handled: the worker releases the wake without acking it.
+    pub fn fail(self, reason: impl Into<String>) {
+        let _ = self.reply.send(Err(reason.into()));
+    }
+}
+
+/// The jobs of a running worker ([`PullWakeWorker::jobs`]).
+#[derive(Debug)]
+pub struct WorkQueue {
+    rx: tokio::sync::mpsc::Receiver<Job>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<Result<Offset>>>,
+}
+
+impl WorkQueue {
+    /// The next job; `None` once the worker has stopped.
+    pub async fn next(&mut self) -> Option<Job> {
+        self.rx.recv().await
+    }
+
+    /// Stops the worker (a held lease is released) and returns the wake-stream offset to
+    /// resume from.
+    pub async fn stop(mut self) -> Result<Offset> {
+        let _ = self.stop.send(true);
+        self.rx.close();
+        match self.task.take() {
+            Some(t) => t.await.map_err(|_| Error::Cancelled)?,
+            None => Err(Error::Cancelled),
+        }
+    }
+}
+
+impl Drop for WorkQueue {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
     }
 }
 
