@@ -47,7 +47,7 @@ twice() {
 
 # --- Rust ---------------------------------------------------------------------------------
 DS_README_SERVER="$DS_SERVER_URL" cargo build -q -p durable-streams-readme-examples
-for name in quickstart reading producer; do
+for name in quickstart reading producer subscriptions; do
   twice "README.md rust $name" "$CARGO_TARGET_DIR/debug/readme_$name"
 done
 
