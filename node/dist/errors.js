@@ -5,7 +5,7 @@
  * it, the HTTP `status`.
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.InvalidSignalError = exports.MissingStreamUrlError = exports.SequenceGapError = exports.StaleEpochError = exports.StreamClosedError = exports.FetchError = exports.DurableStreamError = void 0;
+exports.InvalidSignalError = exports.MissingStreamUrlError = exports.ProducerSessionConflictError = exports.SequenceGapError = exports.StaleEpochError = exports.StreamClosedError = exports.FetchError = exports.DurableStreamError = void 0;
 exports.fromDescription = fromDescription;
 exports.convert = convert;
 /** The base class of every error of the client. */
@@ -62,6 +62,27 @@ class SequenceGapError extends DurableStreamError {
     }
 }
 exports.SequenceGapError = SequenceGapError;
+/**
+ * Another session of this producer id has written in this producer's epoch (a restarted
+ * writer starting again at the same epoch, or two writers sharing one id): the server answered
+ * a batch as a duplicate this session never sent, so it was not stored. Use a new epoch
+ * (`autoClaim`, or `restart()`).
+ */
+class ProducerSessionConflictError extends DurableStreamError {
+    /** The producer id. */
+    producerId;
+    /** The epoch both sessions wrote in. */
+    epoch;
+    /** The highest sequence the server holds for that epoch, if it said. */
+    serverSeq;
+    constructor(message, producerId, epoch, serverSeq, details = {}) {
+        super(message, "PRODUCER_SESSION_CONFLICT", undefined, details);
+        this.producerId = producerId;
+        this.epoch = epoch;
+        this.serverSeq = serverSeq;
+    }
+}
+exports.ProducerSessionConflictError = ProducerSessionConflictError;
 /** A handle or read was created without a URL. */
 class MissingStreamUrlError extends DurableStreamError {
     constructor() {
@@ -92,6 +113,8 @@ function fromDescription(text) {
             return new StaleEpochError(d.message, d.currentEpoch ?? 0, details);
         case "SequenceGapError":
             return new SequenceGapError(d.message, d.expectedSeq ?? 0, d.receivedSeq ?? 0, details);
+        case "ProducerSessionConflictError":
+            return new ProducerSessionConflictError(d.message, d.producerId ?? "", d.epoch ?? 0, d.serverSeq ?? undefined, details);
         case "FetchError":
             return new FetchError(d.message, d.code, d.status ?? undefined, details);
         default:

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { DurableStreamError, FetchError, InvalidSignalError, MissingStreamUrlError, SequenceGapError, StaleEpochError, StreamClosedError, } from "./errors.js";
+export { DurableStreamError, FetchError, InvalidSignalError, MissingStreamUrlError, ProducerSessionConflictError, SequenceGapError, StaleEpochError, StreamClosedError, } from "./errors.js";
 export type { DurableStreamErrorCode, DurableStreamErrorDetails } from "./errors.js";
 export type { BackoffOptions, HeadersRecord, MaybePromise, ParamsRecord } from "./internal.js";
 export { IdempotentProducer, Receipt } from "./producer.js";

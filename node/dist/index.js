@@ -6,12 +6,13 @@
  * @packageDocumentation
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.stream = exports.DurableStream = exports.StreamResponse = exports.Receipt = exports.IdempotentProducer = exports.StreamClosedError = exports.StaleEpochError = exports.SequenceGapError = exports.MissingStreamUrlError = exports.InvalidSignalError = exports.FetchError = exports.DurableStreamError = void 0;
+exports.stream = exports.DurableStream = exports.StreamResponse = exports.Receipt = exports.IdempotentProducer = exports.StreamClosedError = exports.StaleEpochError = exports.SequenceGapError = exports.ProducerSessionConflictError = exports.MissingStreamUrlError = exports.InvalidSignalError = exports.FetchError = exports.DurableStreamError = void 0;
 var errors_js_1 = require("./errors.js");
 Object.defineProperty(exports, "DurableStreamError", { enumerable: true, get: function () { return errors_js_1.DurableStreamError; } });
 Object.defineProperty(exports, "FetchError", { enumerable: true, get: function () { return errors_js_1.FetchError; } });
 Object.defineProperty(exports, "InvalidSignalError", { enumerable: true, get: function () { return errors_js_1.InvalidSignalError; } });
 Object.defineProperty(exports, "MissingStreamUrlError", { enumerable: true, get: function () { return errors_js_1.MissingStreamUrlError; } });
+Object.defineProperty(exports, "ProducerSessionConflictError", { enumerable: true, get: function () { return errors_js_1.ProducerSessionConflictError; } });
 Object.defineProperty(exports, "SequenceGapError", { enumerable: true, get: function () { return errors_js_1.SequenceGapError; } });
 Object.defineProperty(exports, "StaleEpochError", { enumerable: true, get: function () { return errors_js_1.StaleEpochError; } });
 Object.defineProperty(exports, "StreamClosedError", { enumerable: true, get: function () { return errors_js_1.StreamClosedError; } });

@@ -20,6 +20,7 @@ export type DurableStreamErrorCode =
   | "UNEXPECTED_STATUS"
   | "STALE_EPOCH"
   | "SEQUENCE_GAP"
+  | "PRODUCER_SESSION_CONFLICT"
   | "NETWORK_ERROR"
   | "TIMEOUT"
   | "PARSE_ERROR"
@@ -109,6 +110,34 @@ export class SequenceGapError extends DurableStreamError {
   }
 }
 
+/**
+ * Another session of this producer id has written in this producer's epoch (a restarted
+ * writer starting again at the same epoch, or two writers sharing one id): the server answered
+ * a batch as a duplicate this session never sent, so it was not stored. Use a new epoch
+ * (`autoClaim`, or `restart()`).
+ */
+export class ProducerSessionConflictError extends DurableStreamError {
+  /** The producer id. */
+  readonly producerId: string;
+  /** The epoch both sessions wrote in. */
+  readonly epoch: number;
+  /** The highest sequence the server holds for that epoch, if it said. */
+  readonly serverSeq: number | undefined;
+
+  constructor(
+    message: string,
+    producerId: string,
+    epoch: number,
+    serverSeq?: number,
+    details: DurableStreamErrorDetails = {},
+  ) {
+    super(message, "PRODUCER_SESSION_CONFLICT", undefined, details);
+    this.producerId = producerId;
+    this.epoch = epoch;
+    this.serverSeq = serverSeq;
+  }
+}
+
 /** A handle or read was created without a URL. */
 export class MissingStreamUrlError extends DurableStreamError {
   constructor() {
@@ -137,6 +166,9 @@ interface Described {
   currentEpoch?: number;
   expectedSeq?: number;
   receivedSeq?: number;
+  producerId?: string;
+  epoch?: number;
+  serverSeq?: number | null;
 }
 
 /** The error class instance for a native error description (see bindings/node/src/error.rs). */
@@ -154,6 +186,14 @@ export function fromDescription(text: string): DurableStreamError {
       return new StaleEpochError(d.message, d.currentEpoch ?? 0, details);
     case "SequenceGapError":
       return new SequenceGapError(d.message, d.expectedSeq ?? 0, d.receivedSeq ?? 0, details);
+    case "ProducerSessionConflictError":
+      return new ProducerSessionConflictError(
+        d.message,
+        d.producerId ?? "",
+        d.epoch ?? 0,
+        d.serverSeq ?? undefined,
+        details,
+      );
     case "FetchError":
       return new FetchError(d.message, d.code, d.status ?? undefined, details);
     default:

@@ -10,6 +10,7 @@ export {
   FetchError,
   InvalidSignalError,
   MissingStreamUrlError,
+  ProducerSessionConflictError,
   SequenceGapError,
   StaleEpochError,
   StreamClosedError,

@@ -41,6 +41,16 @@ pub(crate) fn describe(err: &Error) -> String {
             set("receivedSeq", json!(received_seq));
             "SequenceGapError"
         }
+        Error::ProducerSessionConflict {
+            producer_id,
+            epoch,
+            server_seq,
+        } => {
+            set("producerId", json!(producer_id));
+            set("epoch", json!(epoch));
+            set("serverSeq", json!(server_seq));
+            "ProducerSessionConflictError"
+        }
         Error::ServerError { .. } | Error::UnexpectedStatus { .. } => "FetchError",
         _ => "DurableStreamError",
     };
