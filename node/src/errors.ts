@@ -26,6 +26,7 @@ export type DurableStreamErrorCode =
   | "UNEXPECTED_STATUS"
   | "STALE_EPOCH"
   | "SEQUENCE_GAP"
+  | "PRODUCER_SESSION_CONFLICT"
   | "NETWORK_ERROR"
   | "TIMEOUT"
   | "PARSE_ERROR"
@@ -35,6 +36,10 @@ export type DurableStreamErrorCode =
   | "STREAM_CLOSED"
   | "CANCELLED"
   | "BUFFER_FULL"
+  | "FENCED"
+  | "ALREADY_CLAIMED"
+  | "NO_PENDING_WORK"
+  | "INVALID_SIGNATURE"
   | "MISSING_URL"
   | "INVALID_SIGNAL"
   | "UNKNOWN";
@@ -296,6 +301,34 @@ export class FetchBackoffAbortError extends DurableStreamError {
   }
 }
 
+/**
+ * Another session of this producer id has written in this producer's epoch (a restarted
+ * writer starting again at the same epoch, or two writers sharing one id): the server answered
+ * a batch as a duplicate this session never sent, so it was not stored. Use a new epoch
+ * (`autoClaim`, or `restart()`).
+ */
+export class ProducerSessionConflictError extends DurableStreamError {
+  /** The producer id. */
+  readonly producerId: string;
+  /** The epoch both sessions wrote in. */
+  readonly epoch: number;
+  /** The highest sequence the server holds for that epoch, if it said. */
+  readonly serverSeq: number | undefined;
+
+  constructor(
+    message: string,
+    producerId: string,
+    epoch: number,
+    serverSeq?: number,
+    details: DurableStreamErrorDetails = {},
+  ) {
+    super(message, "PRODUCER_SESSION_CONFLICT", undefined, details);
+    this.producerId = producerId;
+    this.epoch = epoch;
+    this.serverSeq = serverSeq;
+  }
+}
+
 /** A handle or read was created without a URL. */
 export class MissingStreamUrlError extends DurableStreamError {
   constructor() {
@@ -328,6 +361,9 @@ interface Described {
   requested?: number;
   buffered?: number;
   limit?: number;
+  producerId?: string;
+  epoch?: number;
+  serverSeq?: number | null;
 }
 
 /** The codes of a refused HTTP request: a {@link FetchError} as in the reference client. */
@@ -368,6 +404,14 @@ export function fromDescription(text: string): DurableStreamError {
       return new SequenceGapError(d.expectedSeq ?? 0, d.receivedSeq ?? 0, d.message);
     case "BUFFER_FULL":
       return new BufferFullError(d.message, d.requested ?? 0, d.buffered ?? 0, d.limit ?? 0);
+    case "PRODUCER_SESSION_CONFLICT":
+      return new ProducerSessionConflictError(
+        d.message,
+        d.producerId ?? "",
+        d.epoch ?? 0,
+        d.serverSeq ?? undefined,
+        details,
+      );
     case "CANCELLED":
       return new FetchBackoffAbortError(d.message);
     case "RATE_LIMITED":

@@ -35,6 +35,7 @@ export {
   FetchError,
   InvalidSignalError,
   MissingStreamUrlError,
+  ProducerSessionConflictError,
   RateLimitedError,
   SequenceGapError,
   StaleEpochError,

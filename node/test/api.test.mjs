@@ -7,6 +7,7 @@ import {
   IdempotentProducer,
   InvalidSignalError,
   MissingStreamUrlError,
+  ProducerSessionConflictError,
   Receipt,
   SequenceGapError,
   StaleEpochError,
@@ -303,6 +304,30 @@ test("producer fencing: StaleEpochError through onError and flush", async () => 
   assert.ok(errors[0] instanceof StaleEpochError);
   await older.detach().catch(() => undefined);
   await newer.close();
+});
+
+test("a reused producer id: ProducerSessionConflictError without autoClaim, a new epoch with it", async () => {
+  const url = server.streamUrl("reused-id");
+  const h = await json(url);
+  const first = new IdempotentProducer(h, "job", { lingerMs: 0 });
+  await first.append(JSON.stringify("first")).wait();
+  await first.detach();
+  // The same id and epoch again, as a restarted process would start it.
+  const again = new IdempotentProducer(h, "job", { lingerMs: 0 });
+  const receipt = again.append(JSON.stringify("lost?"));
+  const err = await receipt.wait().catch((e) => e);
+  assert.ok(err instanceof ProducerSessionConflictError, String(err));
+  assert.equal(err.code, "PRODUCER_SESSION_CONFLICT");
+  assert.equal(err.producerId, "job");
+  assert.equal(err.epoch, 0);
+  await assert.rejects(again.flush(), ProducerSessionConflictError);
+  await again.detach().catch(() => undefined);
+  const claimed = new IdempotentProducer(h, "job", { lingerMs: 0, autoClaim: true });
+  const d = await claimed.append(JSON.stringify("second")).wait();
+  assert.equal(d.epoch, 1);
+  assert.equal(d.duplicate, false);
+  await claimed.detach();
+  assert.deepEqual(await (await stream({ url, live: false })).json(), ["first", "second"]);
 });
 
 test("no unhandled rejections when failures are never observed", async () => {

@@ -30,6 +30,12 @@ const CONTRACT = {
   UNEXPECTED_STATUS: [ds.FetchError, 418, false, {}],
   STALE_EPOCH: [ds.StaleEpochError, 403, false, { epoch: 3, currentEpoch: 7 }],
   SEQUENCE_GAP: [ds.SequenceGapError, 409, false, { expectedSeq: 5, receivedSeq: 9 }],
+  PRODUCER_SESSION_CONFLICT: [
+    ds.ProducerSessionConflictError,
+    undefined,
+    false,
+    { producerId: "agent-7", epoch: 3, serverSeq: 41 },
+  ],
   NETWORK_ERROR: [ds.DurableStreamError, undefined, true, {}],
   TIMEOUT: [ds.DurableStreamError, undefined, true, {}],
   PARSE_ERROR: [ds.DurableStreamError, undefined, false, {}],
@@ -38,6 +44,12 @@ const CONTRACT = {
   ALREADY_CLOSED: [ds.DurableStreamError, undefined, false, {}],
   CANCELLED: [ds.FetchBackoffAbortError, undefined, false, {}],
   BUFFER_FULL: [ds.BufferFullError, undefined, false, { requested: 10, buffered: 60, limit: 64 }],
+  // Subscription answers (409 with a protocol code) and webhook verification: the base class
+  // until the subscription API is bound in Node.
+  FENCED: [ds.DurableStreamError, 409, false, {}],
+  ALREADY_CLAIMED: [ds.DurableStreamError, 409, false, {}],
+  NO_PENDING_WORK: [ds.DurableStreamError, 409, false, {}],
+  INVALID_SIGNATURE: [ds.DurableStreamError, undefined, false, {}],
 };
 // Answers whose meaning is in headers, not in a body the client keeps.
 const WITHOUT_SERVER_MESSAGE = new Set(["STREAM_CLOSED", "STALE_EPOCH", "SEQUENCE_GAP"]);

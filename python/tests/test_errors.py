@@ -37,6 +37,12 @@ CONTRACT: dict[str, tuple[type[ds.DurableStreamError], int | None, bool, dict[st
     "UNEXPECTED_STATUS": (ds.DurableStreamError, 418, False, {}),
     "STALE_EPOCH": (ds.StaleEpochError, 403, False, {"epoch": 3, "current_epoch": 7}),
     "SEQUENCE_GAP": (ds.SequenceGapError, 409, False, {"expected_seq": 5, "received_seq": 9}),
+    "PRODUCER_SESSION_CONFLICT": (
+        ds.ProducerSessionConflictError,
+        None,
+        False,
+        {"producer_id": "agent-7", "epoch": 3, "server_seq": 41},
+    ),
     "NETWORK_ERROR": (ds.NetworkError, None, True, {}),
     "TIMEOUT": (ds.StreamTimeoutError, None, True, {}),
     "PARSE_ERROR": (ds.ParseError, None, False, {}),
@@ -50,6 +56,12 @@ CONTRACT: dict[str, tuple[type[ds.DurableStreamError], int | None, bool, dict[st
         False,
         {"requested": 10, "buffered": 60, "limit": 64},
     ),
+    # Subscription answers (409 with a protocol code) and webhook verification: the base class
+    # until the subscription API is bound in Python.
+    "FENCED": (ds.DurableStreamError, 409, False, {}),
+    "ALREADY_CLAIMED": (ds.DurableStreamError, 409, False, {}),
+    "NO_PENDING_WORK": (ds.DurableStreamError, 409, False, {}),
+    "INVALID_SIGNATURE": (ds.DurableStreamError, None, False, {}),
 }
 
 

@@ -27,6 +27,7 @@ from durable_streams_client import (
     IdempotentProducer,
     InvalidArgumentError,
     ProducerMetrics,
+    ProducerSessionConflictError,
     Receipt,
     StaleEpochError,
     StreamClosedError,
@@ -121,6 +122,30 @@ def test_auto_claim_and_stale_epoch(url: str) -> None:
     assert claimed.next_seq == 0
     claimed.close()
     assert raw_json(url) == ["old", "claimed"]
+
+
+def test_a_reused_producer_id_is_a_session_conflict_or_a_new_epoch(url: str) -> None:
+    s = make(url)
+    first = IdempotentProducer(s, "job")
+    first.append_json("first")
+    first.detach()
+    # The same id and epoch again, as a restarted process would start it.
+    again = IdempotentProducer(s, "job")
+    r = again.append_json("lost?")
+    with pytest.raises(ProducerSessionConflictError) as e:
+        r.result()
+    assert (e.value.producer_id, e.value.epoch, e.value.code) == (
+        "job",
+        0,
+        "PRODUCER_SESSION_CONFLICT",
+    )
+    with pytest.raises(ProducerSessionConflictError):
+        again.flush()
+    claimed = IdempotentProducer(s, "job", auto_claim=True)
+    d = claimed.append_json("second").result()
+    assert (d.epoch, d.duplicate) == (1, False)
+    claimed.detach()
+    assert raw_json(url) == ["first", "second"]
 
 
 def test_on_error_is_called_outside_the_producer_task(url: str) -> None:

@@ -83,6 +83,24 @@ pub enum DurableStreamError {
         /// `Producer-Received-Seq`.
         received_seq: u64,
     },
+    /// An idempotent producer found another session of its producer id writing in its epoch
+    /// (a restarted writer at the same epoch, or two writers sharing one id): the batch was not
+    /// stored (`PRODUCER_SESSION_CONFLICT`).
+    #[error("{reason}")]
+    ProducerSessionConflict {
+        /// What happened.
+        reason: String,
+        /// `PRODUCER_SESSION_CONFLICT`.
+        code: String,
+        /// None: no single HTTP status says it.
+        status: Option<i32>,
+        /// The producer id.
+        producer_id: String,
+        /// The epoch both sessions wrote in.
+        epoch: u64,
+        /// The highest sequence the server holds for that epoch, if it said.
+        server_seq: Option<u64>,
+    },
     /// 429 (`RATE_LIMITED`) or 5xx (`SERVER_ERROR`): worth retrying later.
     #[error("{reason}")]
     Unavailable {
@@ -245,6 +263,18 @@ impl From<Error> for DurableStreamError {
                 status,
                 expected_seq,
                 received_seq,
+            },
+            Error::ProducerSessionConflict {
+                producer_id,
+                epoch,
+                server_seq,
+            } => Self::ProducerSessionConflict {
+                reason,
+                code,
+                status,
+                producer_id,
+                epoch,
+                server_seq,
             },
             Error::RateLimited { .. } | Error::ServerError { .. } => Self::Unavailable {
                 retry_after_ms: e

@@ -48,6 +48,21 @@ pub(crate) fn describe(err: &Error) -> String {
             set("buffered", json!(buffered));
             set("limit", json!(limit));
         }
+        Error::ProducerSessionConflict {
+            producer_id,
+            epoch,
+            server_seq,
+        } => {
+            set("producerId", json!(producer_id));
+            set("epoch", json!(epoch));
+            set("serverSeq", json!(server_seq));
+        }
+        Error::Subscription { current_holder, .. } => {
+            set("currentHolder", json!(current_holder));
+        }
+        Error::WebhookSignature { check } => {
+            set("check", json!(check.to_string()));
+        }
         _ => {}
     }
     if let Some(d) = err.retry_after() {

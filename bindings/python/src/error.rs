@@ -86,6 +86,16 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             kw.set_item("received_seq", received_seq)?;
             "SequenceGapError"
         }
+        Error::ProducerSessionConflict {
+            producer_id,
+            epoch,
+            server_seq,
+        } => {
+            kw.set_item("producer_id", producer_id)?;
+            kw.set_item("epoch", epoch)?;
+            kw.set_item("server_seq", server_seq)?;
+            "ProducerSessionConflictError"
+        }
         Error::Network { .. } => "NetworkError",
         Error::Timeout { .. } => "StreamTimeoutError",
         Error::Parse { .. } => "ParseError",

@@ -7,6 +7,8 @@
 
 mod batch;
 mod json;
+mod outcomes;
+mod request;
 mod sequencer;
 mod task;
 
@@ -27,7 +29,8 @@ use crate::stream::DurableStream;
 use crate::values::{RequestExtras, Value};
 
 use batch::{Acc, Batch, Framing};
-use task::{Cmd, Config, OutcomeLog};
+use outcomes::OutcomeLog;
+use task::{Cmd, Config};
 
 /// The largest epoch or sequence number the protocol allows (2^53 - 1).
 const MAX_PROTOCOL_INT: u64 = (1 << 53) - 1;
@@ -476,7 +479,7 @@ impl IdempotentProducerBuilder {
             })?,
         };
         let extras = self.stream.extras().merged(&self.extras);
-        let request = task::RequestTemplate::new(&self.stream, &self.producer_id, extras)?;
+        let request = request::RequestTemplate::new(&self.stream, &self.producer_id, extras)?;
         let (settled_tx, settled_rx) = watch::channel(0u64);
         let shared = Arc::new(Shared {
             display: self.stream.inner.display.clone(),

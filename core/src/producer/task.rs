@@ -9,6 +9,10 @@
 //! applied: a gap repair (409 whose expected sequence belongs to no live batch) shifts the
 //! later batches down, and a new epoch (auto-claim or restart) renumbers the unsent batches
 //! from 0 once no request is in flight, sending the first one alone.
+//!
+//! What a server answer means (a foreign duplicate, a claim, a gap, a bounded resend) is decided
+//! by the pure rules of `sequencer.rs`; requests are built and read in `request.rs`; settled
+//! outcomes are kept for receipts in `outcomes.rs`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -16,27 +20,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::header::HeaderValue;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use url::Url;
 
 use super::batch::{Batch, Framing};
+use super::request::{send, Accepted, Attempt, RequestTemplate, Written};
 use super::sequencer::{self, Ack, Claim, Gap, Resend, Standing};
-use super::{validate_json, Delivery, ErrorCallback, Shared, MAX_PROTOCOL_INT};
+use super::{validate_json, Delivery, ErrorCallback, Shared};
 use crate::error::{Error, Result};
-use crate::http::{
-    build_url, error_from_parts, header_offset, header_true, header_u64, headers as h,
-    is_json_content_type, prepare, read_message, transport_error, Op,
-};
+use crate::http::is_json_content_type;
 use crate::offset::Offset;
 use crate::retry::RetryPolicy;
 use crate::stream::DurableStream;
-use crate::values::{header_name, header_value, RequestExtras, Value};
 
-/// Outcomes kept for receipts.
-const OUTCOME_CAP: usize = 65_536;
 /// Commands handled per wake-up before the task looks at responses and timers again.
 const DRAIN_LIMIT: usize = 4096;
 /// The sequence number of an entry that holds refused messages and is never sent.
@@ -76,295 +74,6 @@ pub(crate) struct Config {
     pub(crate) delivery_timeout: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) on_error: Option<ErrorCallback>,
-}
-
-/// Settled batch outcomes by message range, for receipts.
-#[derive(Default)]
-pub(crate) struct OutcomeLog {
-    /// The first message number still covered.
-    start: u64,
-    /// `(end, outcome)`: messages from the previous entry's end up to `end` (exclusive).
-    entries: VecDeque<(u64, Result<Delivery>)>,
-}
-
-impl OutcomeLog {
-    fn push(&mut self, end: u64, outcome: Result<Delivery>) {
-        if self.entries.len() >= OUTCOME_CAP {
-            if let Some((e, _)) = self.entries.pop_front() {
-                self.start = e;
-            }
-        }
-        self.entries.push_back((end, outcome));
-    }
-
-    pub(crate) fn lookup(&self, no: u64) -> Result<Delivery> {
-        if no < self.start {
-            return Err(Error::invalid(format!(
-                "receipt of message {no} awaited too late: the outcomes of only the last \
-                 {OUTCOME_CAP} batches are kept"
-            )));
-        }
-        let idx = self.entries.partition_point(|(end, _)| *end <= no);
-        match self.entries.get(idx) {
-            Some((_, outcome)) => outcome.clone(),
-            None => Err(Error::invalid(format!("message {no} has not settled yet"))),
-        }
-    }
-}
-
-/// Everything about a producer request that does not change from batch to batch.
-pub(crate) struct RequestTemplate {
-    http: reqwest::Client,
-    url: Url,
-    display: Arc<str>,
-    /// The resolved extras when none of them is computed.
-    fixed: Option<HeaderMap>,
-    extras: RequestExtras,
-    producer_id: HeaderValue,
-    timeout: Duration,
-}
-
-const PRODUCER_ID: HeaderName = HeaderName::from_static("producer-id");
-const PRODUCER_EPOCH: HeaderName = HeaderName::from_static("producer-epoch");
-const PRODUCER_SEQ: HeaderName = HeaderName::from_static("producer-seq");
-const STREAM_CLOSED: HeaderName = HeaderName::from_static("stream-closed");
-
-impl RequestTemplate {
-    pub(crate) fn new(
-        stream: &DurableStream,
-        producer_id: &str,
-        extras: RequestExtras,
-    ) -> Result<Self> {
-        let producer_id = header_value(h::PRODUCER_ID, producer_id)?;
-        for (n, v) in &extras.headers {
-            header_name(n)?;
-            if let Value::Fixed(s) = v {
-                header_value(n, s)?;
-            }
-        }
-        let all_fixed = extras
-            .headers
-            .iter()
-            .chain(extras.params.iter())
-            .all(|(_, v)| matches!(v, Value::Fixed(_)));
-        let (url, fixed) = if all_fixed {
-            let mut headers = HeaderMap::with_capacity(extras.headers.len() + 5);
-            for (n, v) in &extras.headers {
-                if let Value::Fixed(s) = v {
-                    headers.insert(header_name(n)?, header_value(n, s)?);
-                }
-            }
-            let params: Vec<(String, String)> = extras
-                .params
-                .iter()
-                .filter_map(|(n, v)| match v {
-                    Value::Fixed(s) => Some((n.clone(), s.clone())),
-                    Value::Computed(_) => None,
-                })
-                .collect();
-            (build_url(stream.url(), &params, &[]), Some(headers))
-        } else {
-            (stream.url().clone(), None)
-        };
-        Ok(Self {
-            http: stream.client().http().clone(),
-            url,
-            display: Arc::from(stream.inner.display.as_str()),
-            fixed,
-            extras,
-            producer_id,
-            timeout: stream.client().request_timeout(),
-        })
-    }
-}
-
-/// One request of a batch.
-struct Attempt {
-    body: Bytes,
-    epoch: u64,
-    seq: u64,
-    close: bool,
-    content_type: HeaderValue,
-    written: Option<Written>,
-}
-
-/// Tells the task that the body of attempt `attempt` of batch `id` has been handed to the
-/// connection (or will never be), once.
-struct Written {
-    tx: mpsc::UnboundedSender<(u64, u32)>,
-    id: u64,
-    attempt: u32,
-}
-
-impl Written {
-    fn fire(self) {
-        let _ = self.tx.send((self.id, self.attempt));
-    }
-}
-
-/// Body chunk size: the connection takes a body a few chunks ahead of the socket.
-const BODY_CHUNK: usize = 64 * 1024;
-
-/// A request body that reports when its last chunk has been taken by the connection.
-///
-/// Requests of one producer travel on separate connections; if the body of a later batch
-/// finishes arriving before an earlier one, the server answers 409 and the batch must wait
-/// and be sent again. The task therefore starts a request only once the bodies before it have
-/// been handed over: bodies are transmitted one after another while the server still works
-/// on several requests at once.
-struct GatedBody {
-    rest: Bytes,
-    written: Option<Written>,
-}
-
-impl http_body::Body for GatedBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
-        let this = self.get_mut();
-        if this.rest.is_empty() {
-            if let Some(w) = this.written.take() {
-                w.fire();
-            }
-            return std::task::Poll::Ready(None);
-        }
-        let chunk = this.rest.split_to(this.rest.len().min(BODY_CHUNK));
-        if this.rest.is_empty() {
-            if let Some(w) = this.written.take() {
-                w.fire();
-            }
-        }
-        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.rest.is_empty()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.rest.len() as u64)
-    }
-}
-
-impl Drop for GatedBody {
-    fn drop(&mut self) {
-        if let Some(w) = self.written.take() {
-            w.fire();
-        }
-    }
-}
-
-/// A success answer.
-struct Accepted {
-    offset: Option<Offset>,
-    duplicate: bool,
-    /// `Producer-Seq`: on a 204, the highest sequence the server holds for this epoch.
-    server_seq: Option<u64>,
-}
-
-/// A producer header the server sent, refused when it is beyond the protocol's 2^53-1.
-fn protocol_int(headers: &HeaderMap, name: &str) -> Result<Option<u64>> {
-    match header_u64(headers, name)? {
-        Some(v) if v > MAX_PROTOCOL_INT => Err(Error::parse(
-            format!("header {name}"),
-            format!("{v} is beyond the protocol's maximum 2^53-1"),
-        )),
-        v => Ok(v),
-    }
-}
-
-async fn send(tpl: &RequestTemplate, a: Attempt) -> Result<Accepted> {
-    let (url, mut headers) = match &tpl.fixed {
-        Some(fixed) => (tpl.url.clone(), fixed.clone()),
-        None => {
-            let p = prepare(&tpl.url, &tpl.extras, &[], &[]).await?;
-            (p.url, p.headers)
-        }
-    };
-    let close_only = a.close && a.body.is_empty();
-    if !a.body.is_empty() {
-        headers.insert(CONTENT_TYPE, a.content_type);
-    }
-    headers.insert(PRODUCER_ID, tpl.producer_id.clone());
-    headers.insert(PRODUCER_EPOCH, HeaderValue::from(a.epoch));
-    headers.insert(PRODUCER_SEQ, HeaderValue::from(a.seq));
-    if a.close {
-        headers.insert(STREAM_CLOSED, HeaderValue::from_static("true"));
-    }
-    let body = match a.written {
-        Some(written) if !a.body.is_empty() => reqwest::Body::wrap(GatedBody {
-            rest: a.body,
-            written: Some(written),
-        }),
-        Some(written) => {
-            written.fire();
-            reqwest::Body::from(a.body)
-        }
-        None => reqwest::Body::from(a.body),
-    };
-    let resp = tpl
-        .http
-        .post(url)
-        .headers(headers)
-        .timeout(tpl.timeout)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| transport_error(e, &tpl.display))?;
-    let status = resp.status();
-    if status.is_success() {
-        let accepted = Accepted {
-            offset: header_offset(resp.headers()),
-            // A close without a body always answers 204; only appends signal duplicates so.
-            duplicate: status.as_u16() == 204 && !close_only,
-            server_seq: protocol_int(resp.headers(), h::PRODUCER_SEQ).ok().flatten(),
-        };
-        // Reading the (empty) body lets the connection go back to the pool.
-        let _ = resp.bytes().await;
-        return Ok(accepted);
-    }
-    let headers = resp.headers().clone();
-    if status.as_u16() == 403 {
-        if let Ok(Some(_)) = header_u64(&headers, h::PRODUCER_EPOCH) {
-            let _ = resp.bytes().await;
-            let current_epoch = protocol_int(&headers, h::PRODUCER_EPOCH)?.unwrap_or_default();
-            return Err(Error::StaleEpoch {
-                epoch: a.epoch,
-                current_epoch,
-            });
-        }
-    }
-    if status.as_u16() == 409 && !header_true(&headers, h::STREAM_CLOSED) {
-        if let Ok(Some(expected_seq)) = header_u64(&headers, h::PRODUCER_EXPECTED_SEQ) {
-            let _ = resp.bytes().await;
-            protocol_int(&headers, h::PRODUCER_EXPECTED_SEQ)?;
-            let received_seq = protocol_int(&headers, h::PRODUCER_RECEIVED_SEQ)
-                .ok()
-                .flatten()
-                .unwrap_or(a.seq);
-            return Err(Error::SequenceGap {
-                expected_seq,
-                received_seq,
-            });
-        }
-    }
-    let op = if close_only {
-        Op::Close
-    } else {
-        Op::Append { with_seq: false }
-    };
-    let message = read_message(resp).await;
-    Err(error_from_parts(
-        status,
-        &headers,
-        message,
-        &tpl.display,
-        op,
-    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1737,58 +1446,5 @@ impl Task {
             }
             self.controls.pop_front();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn delivered(seq: u64) -> Result<Delivery> {
-        Ok(Delivery {
-            offset: Some(Offset::from(format!("0_{seq}"))),
-            duplicate: false,
-            epoch: 0,
-            seq,
-        })
-    }
-
-    #[test]
-    fn producer_headers_beyond_2_pow_53_are_refused() {
-        let mut h = HeaderMap::new();
-        assert_eq!(protocol_int(&h, "Producer-Epoch").unwrap(), None);
-        h.insert(PRODUCER_EPOCH, HeaderValue::from(MAX_PROTOCOL_INT));
-        assert_eq!(
-            protocol_int(&h, "Producer-Epoch").unwrap(),
-            Some(MAX_PROTOCOL_INT)
-        );
-        h.insert(PRODUCER_EPOCH, HeaderValue::from(MAX_PROTOCOL_INT + 1));
-        let err = protocol_int(&h, "Producer-Epoch").unwrap_err();
-        assert_eq!(err.code(), crate::ErrorCode::ParseError);
-        assert!(err.to_string().contains("2^53-1"), "{err}");
-        h.insert(PRODUCER_EPOCH, HeaderValue::from(u64::MAX));
-        assert!(protocol_int(&h, "Producer-Epoch").is_err());
-    }
-
-    #[test]
-    fn outcome_log_finds_ranges_and_forgets_the_oldest() {
-        let mut log = OutcomeLog::default();
-        log.push(3, delivered(0));
-        log.push(4, Err(Error::invalid("bad message")));
-        log.push(10, delivered(1));
-        assert_eq!(log.lookup(0).unwrap().seq, 0);
-        assert_eq!(log.lookup(2).unwrap().seq, 0);
-        assert_eq!(
-            log.lookup(3).unwrap_err().code(),
-            crate::ErrorCode::InvalidArgument
-        );
-        assert_eq!(log.lookup(9).unwrap().seq, 1);
-        assert!(log.lookup(10).is_err(), "not settled yet");
-        for i in 0..OUTCOME_CAP as u64 {
-            log.push(11 + i, delivered(2 + i));
-        }
-        assert!(log.lookup(5).unwrap_err().to_string().contains("too late"));
-        assert_eq!(log.lookup(10).unwrap().seq, 2);
-        assert_eq!(log.entries.len(), OUTCOME_CAP);
     }
 }

@@ -25,6 +25,7 @@ __all__ = [
     "NetworkError",
     "ParseError",
     "PayloadTooLargeError",
+    "ProducerSessionConflictError",
     "RateLimitedError",
     "SeqConflictError",
     "SequenceGapError",
@@ -111,6 +112,34 @@ class StaleEpochError(DurableStreamError):
         super().__init__(message, **kw)
         self.epoch = epoch
         self.current_epoch = current_epoch
+
+
+class ProducerSessionConflictError(DurableStreamError):
+    """Another session of this producer id has written in this producer's epoch.
+
+    A restarted writer that starts again at the same epoch, or two writers sharing one id: the
+    server answered a batch as a duplicate this session never sent, so it was not stored. Use a
+    new epoch (``auto_claim=True``, or ``restart()``).
+
+    Attributes:
+        producer_id: The producer id.
+        epoch: The epoch both sessions wrote in.
+        server_seq: The highest sequence the server holds for that epoch, if it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        producer_id: str = "",
+        epoch: int = 0,
+        server_seq: int | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.producer_id = producer_id
+        self.epoch = epoch
+        self.server_seq = server_seq
 
 
 class SequenceGapError(DurableStreamError):

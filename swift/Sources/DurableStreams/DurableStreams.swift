@@ -71,6 +71,7 @@ extension DurableStreamError {
              let .StreamClosed(reason, code, status, _),
              let .StaleEpoch(reason, code, status, _, _),
              let .SequenceGap(reason, code, status, _, _),
+             let .ProducerSessionConflict(reason, code, status, _, _, _),
              let .Unavailable(reason, code, status, _),
              let .Http(reason, code, status),
              let .Network(reason, code, status),

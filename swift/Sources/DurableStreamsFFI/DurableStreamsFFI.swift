@@ -4343,6 +4343,31 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */receivedSeq: UInt64
     )
     /**
+     * An idempotent producer found another session of its producer id writing in its epoch
+     * (a restarted writer at the same epoch, or two writers sharing one id): the batch was not
+     * stored (`PRODUCER_SESSION_CONFLICT`).
+     */
+    case ProducerSessionConflict(
+        /**
+         * What happened.
+         */reason: String, 
+        /**
+         * `PRODUCER_SESSION_CONFLICT`.
+         */code: String, 
+        /**
+         * None: no single HTTP status says it.
+         */status: Int32?, 
+        /**
+         * The producer id.
+         */producerId: String, 
+        /**
+         * The epoch both sessions wrote in.
+         */epoch: UInt64, 
+        /**
+         * The highest sequence the server holds for that epoch, if it said.
+         */serverSeq: UInt64?
+    )
+    /**
      * 429 (`RATE_LIMITED`) or 5xx (`SERVER_ERROR`): worth retrying later.
      */
     case Unavailable(
@@ -4539,48 +4564,56 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             expectedSeq: try FfiConverterUInt64.read(from: &buf), 
             receivedSeq: try FfiConverterUInt64.read(from: &buf)
             )
-        case 7: return .Unavailable(
+        case 7: return .ProducerSessionConflict(
+            reason: try FfiConverterString.read(from: &buf), 
+            code: try FfiConverterString.read(from: &buf), 
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            producerId: try FfiConverterString.read(from: &buf), 
+            epoch: try FfiConverterUInt64.read(from: &buf), 
+            serverSeq: try FfiConverterOptionUInt64.read(from: &buf)
+            )
+        case 8: return .Unavailable(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
             retryAfterMs: try FfiConverterOptionUInt64.read(from: &buf)
             )
-        case 8: return .Http(
+        case 9: return .Http(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf)
             )
-        case 9: return .Network(
+        case 10: return .Network(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf)
             )
-        case 10: return .Timeout(
+        case 11: return .Timeout(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf)
             )
-        case 11: return .Parse(
+        case 12: return .Parse(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf)
             )
-        case 12: return .InvalidArgument(
+        case 13: return .InvalidArgument(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf)
             )
-        case 13: return .InvalidState(
+        case 14: return .InvalidState(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf)
             )
-        case 14: return .Cancelled(
+        case 15: return .Cancelled(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf)
             )
-        case 15: return .Internal(
+        case 16: return .Internal(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf)
@@ -4644,8 +4677,18 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             FfiConverterUInt64.write(receivedSeq, into: &buf)
             
         
-        case let .Unavailable(reason,code,status,retryAfterMs):
+        case let .ProducerSessionConflict(reason,code,status,producerId,epoch,serverSeq):
             writeInt(&buf, Int32(7))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterString.write(producerId, into: &buf)
+            FfiConverterUInt64.write(epoch, into: &buf)
+            FfiConverterOptionUInt64.write(serverSeq, into: &buf)
+            
+        
+        case let .Unavailable(reason,code,status,retryAfterMs):
+            writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
@@ -4653,56 +4696,56 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             
         
         case let .Http(reason,code,status):
-            writeInt(&buf, Int32(8))
-            FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(code, into: &buf)
-            FfiConverterOptionInt32.write(status, into: &buf)
-            
-        
-        case let .Network(reason,code,status):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             
         
-        case let .Timeout(reason,code,status):
+        case let .Network(reason,code,status):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             
         
-        case let .Parse(reason,code,status):
+        case let .Timeout(reason,code,status):
             writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             
         
-        case let .InvalidArgument(reason,code,status):
+        case let .Parse(reason,code,status):
             writeInt(&buf, Int32(12))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             
         
-        case let .InvalidState(reason,code,status):
+        case let .InvalidArgument(reason,code,status):
             writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             
         
-        case let .Cancelled(reason,code,status):
+        case let .InvalidState(reason,code,status):
             writeInt(&buf, Int32(14))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             
         
-        case let .Internal(reason,code,status):
+        case let .Cancelled(reason,code,status):
             writeInt(&buf, Int32(15))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterOptionInt32.write(status, into: &buf)
+            
+        
+        case let .Internal(reason,code,status):
+            writeInt(&buf, Int32(16))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)

@@ -110,6 +110,13 @@ typealias StaleEpochException = FfiException.StaleEpoch
 /** 409 on an idempotent append: the server expected `expectedSeq`, got `receivedSeq`. */
 typealias SequenceGapException = FfiException.SequenceGap
 
+/**
+ * Another session of this producer id wrote in this producer's epoch (a restarted writer at
+ * the same epoch, or two writers sharing one id): the batch was not stored. Use a new epoch
+ * (`autoClaim`, or `restart()`). Carries `producerId`, `epoch` and `serverSeq`.
+ */
+typealias ProducerSessionConflictException = FfiException.ProducerSessionConflict
+
 /** 429 or 5xx; `retryAfterMs` is the server's `Retry-After` when it sent one. */
 typealias UnavailableException = FfiException.Unavailable
 
@@ -146,6 +153,7 @@ val FfiException.code: String
         is FfiException.StreamClosed -> code
         is FfiException.StaleEpoch -> code
         is FfiException.SequenceGap -> code
+        is FfiException.ProducerSessionConflict -> code
         is FfiException.Unavailable -> code
         is FfiException.Http -> code
         is FfiException.Network -> code
@@ -166,6 +174,7 @@ val FfiException.status: Int?
         is FfiException.StreamClosed -> status
         is FfiException.StaleEpoch -> status
         is FfiException.SequenceGap -> status
+        is FfiException.ProducerSessionConflict -> status
         is FfiException.Unavailable -> status
         is FfiException.Http -> status
         is FfiException.Network -> status
@@ -186,6 +195,7 @@ val FfiException.reason: String
         is FfiException.StreamClosed -> reason
         is FfiException.StaleEpoch -> reason
         is FfiException.SequenceGap -> reason
+        is FfiException.ProducerSessionConflict -> reason
         is FfiException.Unavailable -> reason
         is FfiException.Http -> reason
         is FfiException.Network -> reason

@@ -62,6 +62,31 @@ class ProducerTest {
     }
 
     @Test
+    fun `a reused producer id fails with ProducerSessionConflict, auto-claim takes a new epoch`() = runBlocking {
+        DurableStream(TestServer.streamUrl("producer")).use { s ->
+            s.create("text/plain")
+            s.producer("job").use { p ->
+                p.append("a").await()
+                p.detach()
+            }
+            // The same id and epoch again, as a restarted process would start it.
+            s.producer("job").use { p ->
+                val conflict = assertFailsWith<ProducerSessionConflictException> { p.append("b").await() }
+                assertEquals("PRODUCER_SESSION_CONFLICT", conflict.code)
+                assertEquals("job", conflict.producerId)
+                assertEquals(0uL, conflict.epoch)
+            }
+            s.producer("job", ProducerOptions(autoClaim = true)).use { p ->
+                val d = p.append("c").await()
+                assertEquals(1uL, d.epoch)
+                assertEquals(false, d.duplicate)
+                p.detach()
+            }
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { r -> assertEquals("ac", r.text()) }
+        }
+    }
+
+    @Test
     fun `bad options are refused before anything is sent`() {
         val bad = assertFailsWith<InvalidArgumentException> {
             ProducerOptions(maxBatchBytes = 0uL).validate("p")
