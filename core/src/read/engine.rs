@@ -61,6 +61,19 @@ pub(crate) struct Chunk {
     pub stream_closed: bool,
 }
 
+/// Whether a response body holds any data: not when it is empty, blank, or (for a JSON
+/// stream) an empty array, which is how servers answer a read at the tail.
+fn carries_data(body: &[u8], content_type: Option<&str>) -> bool {
+    let mut rest = body.iter().copied().filter(|b| !b.is_ascii_whitespace());
+    match rest.next() {
+        None => false,
+        Some(b'[') if content_type.is_some_and(is_json_content_type) => {
+            !(rest.next() == Some(b']') && rest.next().is_none())
+        }
+        Some(_) => true,
+    }
+}
+
 /// Which request to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -348,8 +361,14 @@ impl Engine {
                 ),
             ));
         };
-        self.check_progress(&next, !f.body.is_empty(), "read response")?;
-        if f.body.is_empty() && next == self.offset && f.elapsed < QUICK_EMPTY_ANSWER {
+        let ct = if self.cfg.json {
+            Some("application/json")
+        } else {
+            f.meta.content_type.as_deref()
+        };
+        let has_data = carries_data(&f.body, ct);
+        self.check_progress(&next, has_data, "read response")?;
+        if !has_data && next == self.offset && f.elapsed < QUICK_EMPTY_ANSWER {
             self.empty_answers = self.empty_answers.saturating_add(1);
         } else {
             self.empty_answers = 0;
@@ -587,19 +606,25 @@ impl Engine {
                             Ok(c) => c,
                             Err(e) => return Some(Err(e)),
                         };
-                        if let Err(e) = self.check_progress(
-                            &control.next_offset,
-                            !conn.pending.is_empty(),
-                            "SSE control event",
-                        ) {
+                        let ct = if self.cfg.json {
+                            Some("application/json")
+                        } else {
+                            self.content_type.as_deref()
+                        };
+                        let has_data = conn.pending.iter().any(|d| carries_data(d, ct));
+                        if let Err(e) =
+                            self.check_progress(&control.next_offset, has_data, "SSE control event")
+                        {
                             return Some(Err(e));
                         }
-                        if conn.pending.is_empty()
+                        if !has_data
                             && control.next_offset == self.offset
                             && control.up_to_date == self.up_to_date
                             && control.stream_closed == self.closed
                         {
                             // A control event that repeats the position is not a new batch.
+                            conn.pending.clear();
+                            conn.pending_bytes = 0;
                             if control.cursor.is_some() {
                                 self.cursor = control.cursor;
                             }
@@ -695,6 +720,19 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_bodies_carry_no_data() {
+        let json = Some("application/json");
+        assert!(!carries_data(b"", json));
+        assert!(!carries_data(b" \n", None));
+        assert!(!carries_data(b"[]", json));
+        assert!(!carries_data(b" [ \n ] ", json));
+        assert!(carries_data(b"[]", Some("text/plain")));
+        assert!(carries_data(b"[1]", json));
+        assert!(carries_data(b"[],", json));
+        assert!(carries_data(b"x", None));
+    }
 
     #[test]
     fn response_headers() {
