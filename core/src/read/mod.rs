@@ -635,7 +635,9 @@ impl StreamResponse {
         }
         Err(Error::invalid(format!(
             "JSON consumers need an application/json stream, this one is {}; set ReadOptions::json to force JSON parsing",
-            self.content_type.as_deref().unwrap_or("of unknown type")
+            self.content_type
+                .as_deref()
+                .map_or_else(|| "of unknown type".to_owned(), |ct| crate::http::escape_server_text(ct, 120))
         )))
     }
 
