@@ -860,3 +860,40 @@ async fn an_unreachable_server_fails_in_bounded_time_with_default_options() {
     assert_eq!(err.code(), ErrorCode::Network, "{err}");
     assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
 }
+
+#[tokio::test]
+async fn without_a_retry_limit_catch_ups_give_up_and_live_requests_do_not() {
+    // A catch-up that keeps failing ends after DEFAULT_CATCH_UP_RETRIES retries.
+    let server = local(|_, _| Reply::Full(503, vec![], b"down".to_vec())).await;
+    let err = within(server.handle().stream(fast().live(LiveMode::Off)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err}");
+    assert_eq!(
+        server.seen().len(),
+        1 + durable_streams_client::DEFAULT_CATCH_UP_RETRIES as usize
+    );
+
+    // A long-poll failing more often than that is still retried.
+    let failures = durable_streams_client::DEFAULT_CATCH_UP_RETRIES as usize + 5;
+    let server = local(move |n, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        _ if n <= failures => Reply::Full(503, vec![], b"down".to_vec()),
+        _ => Reply::Full(200, meta("o2", true, true), b"x".to_vec()),
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::LongPoll))
+        .await
+        .unwrap();
+    let text = within(
+        resp.text_stream()
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(text, vec!["x".to_owned()]);
+    assert_eq!(server.seen().len(), 1 + failures + 1);
+}
