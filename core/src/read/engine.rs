@@ -106,8 +106,12 @@ pub const DEFAULT_CATCH_UP_RETRIES: u32 = 10;
 pub(crate) const MAX_SSE_PENDING_BYTES: usize = 64 << 20;
 
 /// An empty answer faster than this, that did not move the offset, counts towards the
-/// backoff that keeps a misbehaving server from being asked in a tight loop.
-const QUICK_EMPTY_ANSWER: Duration = Duration::from_secs(1);
+/// pause that keeps a misbehaving server from being asked in a tight loop. A long-poll the
+/// server held until its timeout takes longer, and is not paced.
+const QUICK_EMPTY_ANSWER: Duration = Duration::from_millis(100);
+
+/// The longest pause after quick empty answers (the retry backoff, capped at this).
+const MAX_EMPTY_ANSWER_PAUSE: Duration = Duration::from_secs(1);
 
 enum Answer {
     Body(Fetched),
@@ -308,13 +312,17 @@ impl Engine {
     }
 
     /// After the second quick empty answer in a row that left the offset where it was, waits
-    /// like a retry before asking again (a server answering 204 at once must not be asked in
-    /// a tight loop).
+    /// like a retry (at most [`MAX_EMPTY_ANSWER_PAUSE`]) before asking again: a server
+    /// answering 204 at once must not be asked in a tight loop.
     async fn pace_empty_answers(&mut self) -> Result<()> {
         if self.empty_answers < 2 {
             return Ok(());
         }
-        let delay = self.cfg.retry.delay(self.empty_answers - 2, None);
+        let delay = self
+            .cfg
+            .retry
+            .delay(self.empty_answers - 2, None)
+            .min(MAX_EMPTY_ANSWER_PAUSE);
         tracing::debug!(
             url = %self.cfg.display,
             empty_answers = self.empty_answers,
