@@ -96,11 +96,12 @@ pub(crate) fn header_offset(h: &HeaderMap) -> Option<Offset> {
 pub(crate) fn header_u64(h: &HeaderMap, name: &str) -> Result<Option<u64>> {
     match header_str(h, name) {
         None => Ok(None),
-        Some(v) => {
-            v.trim().parse::<u64>().map(Some).map_err(|_| {
-                Error::parse(format!("header {name}"), format!("not an integer: {v:?}"))
-            })
-        }
+        Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+            Error::parse(
+                format!("header {name}"),
+                format!("not an integer: \"{}\"", escape_server_text(v, 64)),
+            )
+        }),
     }
 }
 
@@ -178,12 +179,58 @@ pub(crate) fn transport_error(e: reqwest::Error, url: &str) -> Error {
     }
 }
 
-/// The longest server message kept in an error.
+/// The longest server message kept in an error (in characters of the escaped text).
 const MAX_MESSAGE: usize = 2048;
 
-/// Reads a bounded error message from a failed response's body.
-pub(crate) async fn read_message(resp: reqwest::Response) -> Option<String> {
-    let body = resp.bytes().await.ok()?;
+/// How much of an error response's body is read; the rest is never downloaded (the connection
+/// is dropped).
+pub(crate) const MAX_ERROR_BODY: usize = 4096;
+
+/// Makes text that came from a server safe for an error message or a log line: control
+/// characters (newlines, escape sequences, ...) are written as escapes such as `\n` or
+/// `\u{1b}`, and text longer than `max_chars` characters is cut, ending with `…`.
+///
+/// ```
+/// use durable_streams_client::escape_server_text;
+/// assert_eq!(escape_server_text("a\nFAKE LOG LINE", 100), "a\\nFAKE LOG LINE");
+/// assert_eq!(escape_server_text("abcdef", 3), "abc…");
+/// ```
+pub fn escape_server_text(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars.saturating_mul(2)));
+    for (count, c) in text.chars().enumerate() {
+        if count >= max_chars {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Server text in an error: escaped, at most [`MAX_MESSAGE`] characters.
+pub(crate) fn server_text(text: &str) -> String {
+    escape_server_text(text, MAX_MESSAGE)
+}
+
+/// Reads a bounded error message from a failed response's body: at most [`MAX_ERROR_BODY`]
+/// bytes are read, then the response (and its connection) is dropped.
+pub(crate) async fn read_message(mut resp: reqwest::Response) -> Option<String> {
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_ERROR_BODY - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            // A body cut short still says what it said so far.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    drop(resp);
     message_from_body(&body)
 }
 
@@ -191,7 +238,7 @@ pub(crate) fn message_from_body(body: &[u8]) -> Option<String> {
     if body.is_empty() {
         return None;
     }
-    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_MESSAGE * 2)]);
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY)]);
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -200,28 +247,17 @@ pub(crate) fn message_from_body(body: &[u8]) -> Option<String> {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
         for key in ["message", "error", "detail"] {
             match v.get(key) {
-                Some(serde_json::Value::String(s)) => return Some(truncate(s)),
+                Some(serde_json::Value::String(s)) => return Some(server_text(s)),
                 Some(serde_json::Value::Object(o)) => {
                     if let Some(serde_json::Value::String(s)) = o.get("message") {
-                        return Some(truncate(s));
+                        return Some(server_text(s));
                     }
                 }
                 _ => {}
             }
         }
     }
-    Some(truncate(text))
-}
-
-fn truncate(s: &str) -> String {
-    if s.len() <= MAX_MESSAGE {
-        return s.to_owned();
-    }
-    let mut end = MAX_MESSAGE;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    Some(server_text(text))
 }
 
 /// Turns a non-success response into the error its status means for `op`.
@@ -392,6 +428,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn server_text_is_escaped_and_bounded() {
+        assert_eq!(escape_server_text("plain é", 100), "plain é");
+        assert_eq!(
+            escape_server_text("a\tb\u{7f}\u{2028}", 100),
+            "a\\tb\\u{7f}\\u{2028}"
+        );
+        assert_eq!(escape_server_text("abcdef", 0), "…");
+        let big = "x\n".repeat(100_000);
+        let out = escape_server_text(&big, 10);
+        assert_eq!(out, "x\\nx\\nx\\nx\\nx\\n…");
+        assert!(!out.contains('\n'));
+    }
+
+    #[test]
     fn url_building_sorts_and_encodes() {
         let base = Url::parse("http://h/s?z=1&a=2").unwrap();
         let u = build_url(
@@ -435,7 +485,15 @@ mod tests {
         );
         let long = "é".repeat(5000);
         let m = message_from_body(long.as_bytes()).unwrap();
-        assert!(m.len() <= MAX_MESSAGE + 4);
+        assert!(m.chars().count() <= MAX_MESSAGE + 1);
+        assert_eq!(
+            message_from_body(b"line one\nFORGED: admin logged in\r\n\x1b[31mred").as_deref(),
+            Some("line one\\nFORGED: admin logged in\\r\\n\\u{1b}[31mred")
+        );
+        assert_eq!(
+            message_from_body(br#"{"message":"a\nb"}"#).as_deref(),
+            Some("a\\nb")
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ mod values;
 
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorCode, Result};
-pub use http::{headers, is_json_content_type};
+pub use http::{escape_server_text, headers, is_json_content_type};
 pub use offset::Offset;
 pub use producer::{
     default_producer_retry, Delivery, ErrorCallback, IdempotentProducer, IdempotentProducerBuilder,
@@ -47,9 +47,9 @@ pub use producer::{
 pub use read::fuzzing;
 pub use read::{
     stream, Batch, Batches, ErrorHook, ErrorHookFuture, LiveMode, ReadOptions, SseResilience,
-    StreamResponse,
+    StreamResponse, DEFAULT_CATCH_UP_RETRIES,
 };
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, DEFAULT_MAX_RETRY_AFTER};
 pub use stream::{
     default_idempotent_retry, AppendOptions, AppendResult, CloseOptions, CloseResult,
     CreateOptions, CreateResult, CreateStatus, DurableStream, DurableStreamBuilder, ForkOptions,

@@ -10,10 +10,12 @@ use crate::error::{Error, Result};
 ///
 /// The delay before retry `n` (0-based) is a random value in `[0, min(max_delay,
 /// initial_delay * multiplier^n)]` ("full jitter"), but never less than a `Retry-After` the
-/// server sent. Only errors for which [`Error::is_retryable`] holds are retried.
+/// server sent, capped at `max_retry_after`. Only errors for which [`Error::is_retryable`]
+/// holds are retried, and every retry counts against `max_retries`, whether its delay came
+/// from the backoff or from `Retry-After`.
 ///
 /// The defaults match the reference client: 100 ms initial delay, 60 s maximum, multiplier 1.3,
-/// and no limit on the number of retries for reads.
+/// and no limit on the number of retries; a `Retry-After` is honoured up to 60 s.
 ///
 /// ```
 /// use std::time::Duration;
@@ -27,16 +29,23 @@ use crate::error::{Error, Result};
 pub struct RetryPolicy {
     /// Upper bound of the first delay.
     pub initial_delay: Duration,
-    /// Upper bound of any delay (a `Retry-After` may exceed it, up to one hour).
+    /// Upper bound of any backoff delay (a `Retry-After` may exceed it, up to
+    /// `max_retry_after`).
     pub max_delay: Duration,
     /// Growth factor of the bound, at least 1.
     pub multiplier: f64,
     /// How many retries after the first attempt; `None` means no limit.
     pub max_retries: Option<u32>,
+    /// The longest server `Retry-After` honoured: a longer one waits this long instead.
+    /// Default: [`DEFAULT_MAX_RETRY_AFTER`] (60 s).
+    pub max_retry_after: Duration,
 }
 
-/// The longest `Retry-After` honoured.
+/// The longest `Retry-After` value parsed at all (longer ones are read as this).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// The default of [`RetryPolicy::max_retry_after`].
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -45,6 +54,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(60),
             multiplier: 1.3,
             max_retries: None,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
         }
     }
 }
@@ -79,6 +89,12 @@ impl RetryPolicy {
     /// Sets the retry limit (`None`: unlimited).
     pub fn with_max_retries(mut self, n: Option<u32>) -> Self {
         self.max_retries = n;
+        self
+    }
+
+    /// Sets the longest server `Retry-After` honoured (a longer one waits this long).
+    pub fn with_max_retry_after(mut self, d: Duration) -> Self {
+        self.max_retry_after = d;
         self
     }
 
@@ -122,6 +138,7 @@ impl RetryPolicy {
             max_delay: ms("max_delay_ms (maxDelayMs)", max_delay_ms)?,
             multiplier,
             max_retries,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
         };
         policy.validate()?;
         Ok(policy)
@@ -165,7 +182,7 @@ impl RetryPolicy {
             Duration::from_nanos(nanos)
         };
         match retry_after {
-            Some(ra) => jittered.max(ra.min(MAX_RETRY_AFTER)),
+            Some(ra) => jittered.max(ra.min(self.max_retry_after).min(MAX_RETRY_AFTER)),
             None => jittered,
         }
     }
@@ -288,8 +305,15 @@ mod tests {
         assert_eq!(p.bound(0), Duration::from_millis(100));
         assert_eq!(p.bound(3), Duration::from_millis(800));
         assert_eq!(p.bound(10), Duration::from_secs(1));
-        // Retry-After is a floor.
+        // Retry-After is a floor, up to max_retry_after.
         assert!(p.delay(0, Some(Duration::from_secs(5))) >= Duration::from_secs(5));
+        assert!(p.delay(0, Some(MAX_RETRY_AFTER)) <= DEFAULT_MAX_RETRY_AFTER);
+        let short = p.with_max_retry_after(Duration::from_millis(300));
+        let d = short.delay(0, Some(Duration::from_secs(999_999)));
+        assert!(
+            d >= Duration::from_millis(100) && d <= Duration::from_millis(300),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub fn default_idempotent_retry() -> RetryPolicy {
         max_delay: Duration::from_secs(5),
         multiplier: 2.0,
         max_retries: Some(5),
+        max_retry_after: crate::retry::DEFAULT_MAX_RETRY_AFTER,
     }
 }
 

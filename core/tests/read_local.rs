@@ -50,6 +50,14 @@ enum Reply {
     /// A 200 body delimited by the connection's end: the parts are written in order, then the
     /// connection is closed, or (with `hold`) kept open until the client goes away.
     Open(Vec<(&'static str, String)>, Vec<Vec<u8>>, bool),
+    /// A response whose body of `len` bytes is generated as it is written (never held in
+    /// memory); the bytes actually written are added to the counter.
+    Huge(u16, Vec<(&'static str, String)>, u64, Arc<AtomicUsize>),
+    /// No answer at all: the connection stays open and silent until the client goes away.
+    Silent,
+    /// An event stream of `data` events without any control event, generated for as long as
+    /// the client reads; the bytes written are added to the counter.
+    SseFlood(Arc<AtomicUsize>),
 }
 
 struct Local {
@@ -135,6 +143,42 @@ where
                             .write_all(write_head(status, &hs, len).as_bytes())
                             .await;
                         let _ = sock.write_all(&body).await;
+                    }
+                    Reply::Huge(status, hs, len, written) => {
+                        let head = write_head(status, &hs, usize::try_from(len).ok());
+                        if sock.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        let block = vec![b'e'; 64 * 1024];
+                        let mut left = len;
+                        while left > 0 {
+                            let n = left.min(block.len() as u64) as usize;
+                            if sock.write_all(&block[..n]).await.is_err() {
+                                break;
+                            }
+                            written.fetch_add(n, Ordering::SeqCst);
+                            left -= n as u64;
+                        }
+                    }
+                    Reply::SseFlood(written) => {
+                        let head = write_head(200, &sse_headers("text/plain"), None);
+                        if sock.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        let mut event = b"event: data\ndata:".to_vec();
+                        event.extend(std::iter::repeat_n(b'd', 64 * 1024));
+                        event.extend_from_slice(b"\n\n");
+                        // Bounded: stops after 1 GiB even if the client kept reading.
+                        for _ in 0..(1 << 30) / event.len() {
+                            if sock.write_all(&event).await.is_err() {
+                                break;
+                            }
+                            written.fetch_add(event.len(), Ordering::SeqCst);
+                        }
+                    }
+                    Reply::Silent => {
+                        while sock.read(&mut tmp).await.unwrap_or(0) > 0 {}
+                        abandoned.fetch_add(1, Ordering::SeqCst);
                     }
                     Reply::Open(hs, parts, hold) => {
                         let _ = sock.write_all(write_head(200, &hs, None).as_bytes()).await;
@@ -561,4 +605,295 @@ async fn a_read_response_without_a_next_offset_is_refused() {
     let err = within(resp.bytes()).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
     assert!(err.to_string().contains("Stream-Next-Offset"), "{err}");
+}
+
+// ---- A misbehaving server: every answer stays bounded ----
+
+#[tokio::test]
+async fn a_huge_error_body_is_not_downloaded() {
+    let written = Arc::new(AtomicUsize::new(0));
+    let w = written.clone();
+    let server = local(move |_, _| {
+        Reply::Huge(
+            500,
+            vec![("Content-Type", "text/plain".into())],
+            1 << 30,
+            w.clone(),
+        )
+    })
+    .await;
+    let opts = fast().retry(
+        RetryPolicy::default()
+            .with_initial_delay(Duration::from_millis(5))
+            .with_max_delay(Duration::from_millis(20))
+            .with_max_retries(Some(1)),
+    );
+    let err = within(server.handle().stream(opts)).await.unwrap_err();
+    assert_eq!(err.status(), Some(500), "{err}");
+    let message = err.server_message().unwrap();
+    assert!(
+        message.starts_with("eeee") && message.len() <= 2100,
+        "{}",
+        message.len()
+    );
+    assert_eq!(server.seen().len(), 2);
+    // The client stopped reading after a prefix: far less than the 2 GiB two answers offered
+    // went out (socket buffers hold a few MiB at most).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let sent = written.load(Ordering::SeqCst);
+    assert!(sent < 64 << 20, "{sent} bytes sent");
+}
+
+#[tokio::test]
+async fn server_error_text_cannot_forge_log_lines() {
+    let server = local(|_, _| {
+        Reply::Full(
+            400,
+            vec![("Content-Type", "text/plain".into())],
+            b"bad offset\n2026-12-04 INFO admin logged in\r\n\x1b[2J".to_vec(),
+        )
+    })
+    .await;
+    let err = within(server.handle().stream(fast())).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::BadRequest);
+    let text = err.to_string();
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+    assert!(
+        text.contains(r"bad offset\n2026-12-04 INFO admin logged in\r\n\u{1b}[2J"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_huge_retry_after_is_capped_and_counts_against_the_budget() {
+    let server = local(|_, _| {
+        Reply::Full(
+            503,
+            vec![("Retry-After", "999999".into())],
+            b"busy".to_vec(),
+        )
+    })
+    .await;
+    let opts = ReadOptions::new().retry(
+        RetryPolicy::default()
+            .with_initial_delay(Duration::from_millis(5))
+            .with_max_delay(Duration::from_millis(20))
+            .with_max_retries(Some(2))
+            .with_max_retry_after(Duration::from_millis(50)),
+    );
+    let err = within(server.handle().stream(opts)).await.unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err}");
+    // The first attempt and two retries.
+    assert_eq!(server.seen().len(), 3);
+    assert_eq!(
+        RetryPolicy::default().max_retry_after,
+        durable_streams_client::DEFAULT_MAX_RETRY_AFTER
+    );
+}
+
+#[tokio::test]
+async fn data_that_does_not_advance_the_offset_is_a_protocol_error() {
+    let server = local(|n, _| match n {
+        0 => Reply::Full(200, meta("o1", false, false), b"ab".to_vec()),
+        _ => Reply::Full(200, meta("o1", false, false), b"cd".to_vec()),
+    })
+    .await;
+    let resp = server.handle().stream(fast()).await.unwrap();
+    let err = within(resp.bytes()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
+    assert!(
+        err.to_string().contains("without advancing the offset"),
+        "{err}"
+    );
+    assert_eq!(server.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn an_offset_going_backwards_is_a_protocol_error() {
+    let server = local(|n, _| match n {
+        0 => Reply::Full(200, meta("o5", false, false), b"ab".to_vec()),
+        _ => Reply::Full(200, meta("o3", true, false), Vec::new()),
+    })
+    .await;
+    let resp = server.handle().stream(fast()).await.unwrap();
+    let err = within(resp.bytes()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
+    assert!(
+        err.to_string()
+            .contains("went backwards from \"o5\" to \"o3\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_storm_of_empty_answers_is_paced() {
+    let server = local(|_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        _ => Reply::Full(204, meta("o1", true, false), Vec::new()),
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(ReadOptions::new().live(LiveMode::LongPoll))
+        .await
+        .unwrap();
+    let mut batches = resp.byte_batches().unwrap();
+    let first = batches.next_batch().await.unwrap().unwrap();
+    assert_eq!(first.offset.as_str(), "o1");
+    // The answers repeat the position, so no batch follows; the read keeps asking, slowly.
+    let more = tokio::time::timeout(Duration::from_secs(1), batches.next_batch()).await;
+    assert!(more.is_err(), "no new batch expected");
+    let requests = server.seen().len();
+    // Without pacing this is hundreds of requests a second.
+    assert!((3..40).contains(&requests), "{requests} requests in 1 s");
+}
+
+#[tokio::test]
+async fn sse_data_without_control_events_is_bounded() {
+    let written = Arc::new(AtomicUsize::new(0));
+    let w = written.clone();
+    let server = local(move |_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        _ => Reply::SseFlood(w.clone()),
+    })
+    .await;
+    let opts = fast().live(LiveMode::Sse);
+    let resp = server.handle().stream(opts).await.unwrap();
+    let mut batches = resp.byte_batches().unwrap();
+    batches.next_batch().await.unwrap().unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(20), batches.next_batch())
+        .await
+        .expect("the flood must end the read")
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
+    assert!(err.to_string().contains("without a control event"), "{err}");
+    let sent = written.load(Ordering::SeqCst);
+    assert!(sent < 200 << 20, "{sent} bytes sent");
+}
+
+#[tokio::test]
+async fn sse_control_events_repeating_the_position_are_not_batches() {
+    let server = local(|_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        _ => Reply::Open(
+            sse_headers("text/plain"),
+            vec![
+                control("o1", Some("c1"), false),
+                control("o1", Some("c2"), false),
+                control("o1", None, false),
+                b"event: data\ndata:x\n\n".to_vec(),
+                control("o2", None, true),
+            ],
+            false,
+        ),
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Sse))
+        .await
+        .unwrap();
+    let batches: Vec<_> = within(
+        resp.text_batches()
+            .unwrap()
+            .into_stream()
+            .map(|b| b.unwrap())
+            .collect(),
+    )
+    .await;
+    let shape: Vec<(&str, &str)> = batches
+        .iter()
+        .map(|b| (b.data.as_str(), b.offset.as_str()))
+        .collect();
+    assert_eq!(shape, vec![("", "o1"), ("x", "o2")]);
+}
+
+#[tokio::test]
+async fn an_sse_response_head_that_never_arrives_times_out_and_reaches_the_hook() {
+    let server = local(|_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        _ => Reply::Silent,
+    })
+    .await;
+    let client = Client::builder()
+        .request_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let handle = DurableStream::builder(format!("{}/s", server.url))
+        .client(client)
+        .build()
+        .unwrap();
+    let hook_calls = Arc::new(AtomicUsize::new(0));
+    let calls = hook_calls.clone();
+    let opts = fast()
+        .live(LiveMode::Sse)
+        .retry(
+            RetryPolicy::default()
+                .with_initial_delay(Duration::from_millis(5))
+                .with_max_delay(Duration::from_millis(20))
+                .with_max_retries(Some(1)),
+        )
+        .on_error(move |_err: Error| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { None }
+        });
+    let resp = handle.stream(opts).await.unwrap();
+    let mut batches = resp.byte_batches().unwrap();
+    batches.next_batch().await.unwrap().unwrap();
+    let err = within(batches.next_batch()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+    assert!(err.to_string().contains("response head"), "{err}");
+    assert_eq!(hook_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(server.kinds(), vec!["catch-up", "sse", "sse"]);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_in_bounded_time_with_default_options() {
+    let handle = DurableStream::builder("http://127.0.0.1:1/x")
+        .client(Client::new().unwrap())
+        .build()
+        .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(60), handle.stream(ReadOptions::new()))
+        .await
+        .expect("a catch-up read must give up")
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Network, "{err}");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+}
+
+#[tokio::test]
+async fn without_a_retry_limit_catch_ups_give_up_and_live_requests_do_not() {
+    // A catch-up that keeps failing ends after DEFAULT_CATCH_UP_RETRIES retries.
+    let server = local(|_, _| Reply::Full(503, vec![], b"down".to_vec())).await;
+    let err = within(server.handle().stream(fast().live(LiveMode::Off)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err}");
+    assert_eq!(
+        server.seen().len(),
+        1 + durable_streams_client::DEFAULT_CATCH_UP_RETRIES as usize
+    );
+
+    // A long-poll failing more often than that is still retried.
+    let failures = durable_streams_client::DEFAULT_CATCH_UP_RETRIES as usize + 5;
+    let server = local(move |n, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        _ if n <= failures => Reply::Full(503, vec![], b"down".to_vec()),
+        _ => Reply::Full(200, meta("o2", true, true), b"x".to_vec()),
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::LongPoll))
+        .await
+        .unwrap();
+    let text = within(
+        resp.text_stream()
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(text, vec!["x".to_owned()]);
+    assert_eq!(server.seen().len(), 1 + failures + 1);
 }

@@ -46,6 +46,7 @@ pub fn default_producer_retry() -> RetryPolicy {
         max_delay: Duration::from_secs(5),
         multiplier: 2.0,
         max_retries: None,
+        max_retry_after: crate::retry::DEFAULT_MAX_RETRY_AFTER,
     }
 }
 

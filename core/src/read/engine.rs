@@ -15,7 +15,7 @@ use super::sse::{decode_base64_data, parse_control, SseEvent, SseParser};
 use super::{ErrorHook, LiveMode, SseResilience};
 use crate::error::{Error, Result};
 use crate::http::{
-    error_from_response, header_offset, header_str, header_true, headers as h,
+    error_from_response, escape_server_text, header_offset, header_str, header_true, headers as h,
     is_json_content_type, prepare, transport_error, Op,
 };
 use crate::offset::Offset;
@@ -61,6 +61,19 @@ pub(crate) struct Chunk {
     pub stream_closed: bool,
 }
 
+/// Whether a response body holds any data: not when it is empty, blank, or (for a JSON
+/// stream) an empty array, which is how servers answer a read at the tail.
+fn carries_data(body: &[u8], content_type: Option<&str>) -> bool {
+    let mut rest = body.iter().copied().filter(|b| !b.is_ascii_whitespace());
+    match rest.next() {
+        None => false,
+        Some(b'[') if content_type.is_some_and(is_json_content_type) => {
+            !(rest.next() == Some(b']') && rest.next().is_none())
+        }
+        Some(_) => true,
+    }
+}
+
 /// Which request to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -81,7 +94,24 @@ pub(crate) struct Fetched {
     status: StatusCode,
     meta: ResponseMeta,
     body: Bytes,
+    /// How long the request took.
+    elapsed: Duration,
 }
+
+/// Retries of a request that is not live (a catch-up, or any request of a read with
+/// [`LiveMode::Off`]) when the retry policy sets no limit.
+pub const DEFAULT_CATCH_UP_RETRIES: u32 = 10;
+
+/// The most data an SSE connection may carry before a control event says where it ends.
+pub(crate) const MAX_SSE_PENDING_BYTES: usize = 64 << 20;
+
+/// An empty answer faster than this, that did not move the offset, counts towards the
+/// pause that keeps a misbehaving server from being asked in a tight loop. A long-poll the
+/// server held until its timeout takes longer, and is not paced.
+const QUICK_EMPTY_ANSWER: Duration = Duration::from_millis(100);
+
+/// The longest pause after quick empty answers (the retry backoff, capped at this).
+const MAX_EMPTY_ANSWER_PAUSE: Duration = Duration::from_secs(1);
 
 enum Answer {
     Body(Fetched),
@@ -95,6 +125,7 @@ struct SseConn {
     parser: SseParser,
     events: VecDeque<SseEvent>,
     pending: Vec<Bytes>,
+    pending_bytes: usize,
     base64: bool,
     started: Instant,
 }
@@ -128,6 +159,8 @@ pub(crate) struct Engine {
     short_connections: u32,
     stop_at_up_to_date: bool,
     last_emitted: Option<(Offset, bool, bool)>,
+    /// Quick empty answers in a row that did not move the offset.
+    empty_answers: u32,
     done: bool,
 }
 
@@ -152,6 +185,7 @@ impl Engine {
             short_connections: 0,
             stop_at_up_to_date: false,
             last_emitted: None,
+            empty_answers: 0,
             done: false,
         };
         let first = engine.fetch_body(Kind::CatchUp).await?;
@@ -210,9 +244,12 @@ impl Engine {
                         return Ok(None);
                     }
                     Some(Kind::Sse) => self.sse_step().await,
-                    Some(kind) => match self.fetch_body(kind).await {
-                        Ok(f) => Some(self.apply_response(f)),
+                    Some(kind) => match self.pace_empty_answers().await {
                         Err(e) => Some(Err(e)),
+                        Ok(()) => match self.fetch_body(kind).await {
+                            Ok(f) => Some(self.apply_response(f)),
+                            Err(e) => Some(Err(e)),
+                        },
                     },
                 },
             };
@@ -274,6 +311,53 @@ impl Engine {
         })
     }
 
+    /// After the second quick empty answer in a row that left the offset where it was, waits
+    /// like a retry (at most [`MAX_EMPTY_ANSWER_PAUSE`]) before asking again: a server
+    /// answering 204 at once must not be asked in a tight loop.
+    async fn pace_empty_answers(&mut self) -> Result<()> {
+        if self.empty_answers < 2 {
+            return Ok(());
+        }
+        let delay = self
+            .cfg
+            .retry
+            .delay(self.empty_answers - 2, None)
+            .min(MAX_EMPTY_ANSWER_PAUSE);
+        tracing::debug!(
+            url = %self.cfg.display,
+            empty_answers = self.empty_answers,
+            delay_ms = delay.as_millis() as u64,
+            "empty answers in a row; pausing before the next request"
+        );
+        self.sleep(delay).await
+    }
+
+    /// Checks that the position moves forward: data must advance the offset, and an offset
+    /// never goes back (offsets sort lexicographically).
+    fn check_progress(&self, next: &Offset, has_data: bool, what: &str) -> Result<()> {
+        let show = |o: &Offset| escape_server_text(o.as_str(), 120);
+        if has_data && *next == self.offset {
+            return Err(Error::parse(
+                what,
+                format!(
+                    "the server sent data without advancing the offset (still \"{}\"); a protocol violation",
+                    show(next)
+                ),
+            ));
+        }
+        if !self.offset.is_sentinel() && !next.is_sentinel() && *next < self.offset {
+            return Err(Error::parse(
+                what,
+                format!(
+                    "the offset went backwards from \"{}\" to \"{}\"; a protocol violation",
+                    show(&self.offset),
+                    show(next)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn apply_response(&mut self, f: Fetched) -> Result<Chunk> {
         let Some(next) = f.meta.next_offset else {
             return Err(Error::parse(
@@ -285,6 +369,18 @@ impl Engine {
                 ),
             ));
         };
+        let ct = if self.cfg.json {
+            Some("application/json")
+        } else {
+            f.meta.content_type.as_deref()
+        };
+        let has_data = carries_data(&f.body, ct);
+        self.check_progress(&next, has_data, "read response")?;
+        if !has_data && next == self.offset && f.elapsed < QUICK_EMPTY_ANSWER {
+            self.empty_answers = self.empty_answers.saturating_add(1);
+        } else {
+            self.empty_answers = 0;
+        }
         self.offset = next;
         if f.meta.cursor.is_some() {
             self.cursor = f.meta.cursor;
@@ -331,8 +427,23 @@ impl Engine {
                 Err(Error::Cancelled) if self.is_cancelled() => return Err(Error::Cancelled),
                 Err(e) => e,
             };
-            if err.is_retryable() && self.cfg.retry.allows(attempt) {
+            let live = matches!(kind, Kind::LongPoll | Kind::Sse) && self.cfg.live != LiveMode::Off;
+            let allowed = match self.cfg.retry.max_retries {
+                None if !live => attempt < DEFAULT_CATCH_UP_RETRIES,
+                _ => self.cfg.retry.allows(attempt),
+            };
+            if err.is_retryable() && allowed {
                 let delay = self.cfg.retry.delay(attempt, err.retry_after());
+                if live {
+                    tracing::warn!(
+                        url = %self.cfg.display,
+                        request = ?kind,
+                        attempt = attempt + 1,
+                        delay_ms = delay.as_millis() as u64,
+                        error = %err,
+                        "live read request failed; retrying"
+                    );
+                }
                 tracing::info!(
                     url = %self.cfg.display,
                     request = ?kind,
@@ -346,7 +457,7 @@ impl Engine {
                 continue;
             }
             let Some(hook) = self.cfg.on_error.clone() else {
-                tracing::debug!(url = %self.cfg.display, error = %err, "read failed");
+                tracing::debug!(url = %self.cfg.display, error = %err, attempts = attempt + 1, "read failed");
                 return Err(err);
             };
             match self
@@ -400,10 +511,23 @@ impl Engine {
             // by the idle timeout instead.
             Kind::Sse => {}
         }
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| transport_error(e, &self.cfg.display))?;
+        let started = Instant::now();
+        let resp = if kind == Kind::Sse {
+            // The connection lasts as long as the server keeps it open, but its response head
+            // must arrive in time.
+            let head = self.cfg.request_timeout;
+            tokio::time::timeout(head, rb.send())
+                .await
+                .map_err(|_| Error::Timeout {
+                    what: format!(
+                        "response head of an SSE request to {} ({head:?})",
+                        self.cfg.display
+                    ),
+                })?
+        } else {
+            rb.send().await
+        }
+        .map_err(|e| transport_error(e, &self.cfg.display))?;
         let status = resp.status();
         tracing::debug!(url = %self.cfg.display, request = ?kind, status = status.as_u16(), "read response");
         if !status.is_success() {
@@ -426,7 +550,12 @@ impl Engine {
             .bytes()
             .await
             .map_err(|e| transport_error(e, &self.cfg.display))?;
-        Ok(Answer::Body(Fetched { status, meta, body }))
+        Ok(Answer::Body(Fetched {
+            status,
+            meta,
+            body,
+            elapsed: started.elapsed(),
+        }))
     }
 
     /// Advances the SSE connection (opening it first if needed) by one control event, or
@@ -440,6 +569,7 @@ impl Engine {
                     parser: SseParser::default(),
                     events: VecDeque::new(),
                     pending: Vec::new(),
+                    pending_bytes: 0,
                     base64: meta.sse_base64,
                     started: Instant::now(),
                 },
@@ -467,6 +597,15 @@ impl Engine {
                             ev.data
                         };
                         if !data.is_empty() {
+                            conn.pending_bytes = conn.pending_bytes.saturating_add(data.len());
+                            if conn.pending_bytes > MAX_SSE_PENDING_BYTES {
+                                return Some(Err(Error::parse(
+                                    "SSE stream",
+                                    format!(
+                                        "more than {MAX_SSE_PENDING_BYTES} bytes of data events without a control event"
+                                    ),
+                                )));
+                            }
                             conn.pending.push(data);
                         }
                     }
@@ -475,6 +614,30 @@ impl Engine {
                             Ok(c) => c,
                             Err(e) => return Some(Err(e)),
                         };
+                        let ct = if self.cfg.json {
+                            Some("application/json")
+                        } else {
+                            self.content_type.as_deref()
+                        };
+                        let has_data = conn.pending.iter().any(|d| carries_data(d, ct));
+                        if let Err(e) =
+                            self.check_progress(&control.next_offset, has_data, "SSE control event")
+                        {
+                            return Some(Err(e));
+                        }
+                        if !has_data
+                            && control.next_offset == self.offset
+                            && control.up_to_date == self.up_to_date
+                            && control.stream_closed == self.closed
+                        {
+                            // A control event that repeats the position is not a new batch.
+                            conn.pending.clear();
+                            conn.pending_bytes = 0;
+                            if control.cursor.is_some() {
+                                self.cursor = control.cursor;
+                            }
+                            continue;
+                        }
                         self.offset = control.next_offset;
                         if control.cursor.is_some() {
                             self.cursor = control.cursor;
@@ -482,13 +645,14 @@ impl Engine {
                         self.up_to_date = control.up_to_date;
                         self.closed = control.stream_closed;
                         let segments = std::mem::take(&mut conn.pending);
+                        conn.pending_bytes = 0;
                         if !self.closed {
                             self.sse = Some(conn);
                         }
                         return Some(Ok(self.chunk(segments)));
                     }
                     other => {
-                        tracing::debug!(url = %self.cfg.display, event = other, "ignoring an unknown SSE event");
+                        tracing::debug!(url = %self.cfg.display, event = %escape_server_text(other, 64), "ignoring an unknown SSE event");
                     }
                 }
             }
@@ -564,6 +728,19 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_bodies_carry_no_data() {
+        let json = Some("application/json");
+        assert!(!carries_data(b"", json));
+        assert!(!carries_data(b" \n", None));
+        assert!(!carries_data(b"[]", json));
+        assert!(!carries_data(b" [ \n ] ", json));
+        assert!(carries_data(b"[]", Some("text/plain")));
+        assert!(carries_data(b"[1]", json));
+        assert!(carries_data(b"[],", json));
+        assert!(carries_data(b"x", None));
+    }
 
     #[test]
     fn response_headers() {

@@ -35,6 +35,7 @@ use crate::stream::DurableStream;
 use crate::values::{RequestExtras, Value};
 
 use decode::{concat, json_items, Utf8Decoder};
+pub use engine::DEFAULT_CATCH_UP_RETRIES;
 use engine::{Chunk, Config, Engine};
 
 /// How a read continues once it has caught up with the stream.
@@ -200,7 +201,13 @@ pub struct ReadOptions {
     /// Headers and parameters of this read, over the handle's.
     pub extras: RequestExtras,
     /// Retries of failed requests: network errors, timeouts, 5xx and 429, with full-jitter
-    /// backoff and `Retry-After` honoured. Default: [`RetryPolicy::default`] (no limit).
+    /// backoff and `Retry-After` honoured (up to [`RetryPolicy::max_retry_after`], 60 s by
+    /// default). Default: [`RetryPolicy::default`]. When its `max_retries` is `None`, live
+    /// requests (long-polls and SSE connections) are retried without limit, each failure
+    /// logged as a `tracing` warning, while requests that are not live (catch-up requests,
+    /// and every request of a [`LiveMode::Off`] read) stop after
+    /// [`DEFAULT_CATCH_UP_RETRIES`] retries with the last failure; set `max_retries` to bound
+    /// both (`Some(u32::MAX)` retries catch-ups for ever too).
     pub retry: RetryPolicy,
     /// Consulted on every request that fails for good; see [`ErrorHook`].
     pub on_error: Option<ErrorHook>,
@@ -628,7 +635,9 @@ impl StreamResponse {
         }
         Err(Error::invalid(format!(
             "JSON consumers need an application/json stream, this one is {}; set ReadOptions::json to force JSON parsing",
-            self.content_type.as_deref().unwrap_or("of unknown type")
+            self.content_type
+                .as_deref()
+                .map_or_else(|| "of unknown type".to_owned(), |ct| crate::http::escape_server_text(ct, 120))
         )))
     }
 

@@ -146,8 +146,16 @@ struct ControlWire {
 /// Parses a control event's JSON. `streamNextOffset` must be a non-empty string; a cursor may
 /// be a string or a number; `streamClosed` implies `upToDate`.
 pub(crate) fn parse_control(data: &[u8]) -> Result<Control> {
-    let wire: ControlWire = serde_json::from_slice(data)
-        .map_err(|e| Error::parse("SSE control event", format!("{e}: {}", preview(data))))?;
+    let wire: ControlWire = serde_json::from_slice(data).map_err(|e| {
+        Error::parse(
+            "SSE control event",
+            format!(
+                "{}: {}",
+                crate::http::server_text(&e.to_string()),
+                preview(data)
+            ),
+        )
+    })?;
     let next_offset = match wire.next_offset {
         Some(serde_json::Value::String(s)) if !s.is_empty() => Offset::from(s),
         _ => {
@@ -204,13 +212,11 @@ pub(crate) fn decode_base64_data(data: &[u8]) -> Result<Bytes> {
 }
 
 /// The start of a payload, for error messages.
+/// The start of a payload, for error messages: escaped (see
+/// [`escape_server_text`](crate::escape_server_text)) and at most 120 characters.
 fn preview(data: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&data[..data.len().min(120)]).into_owned();
-    if data.len() > 120 {
-        format!("{text}…")
-    } else {
-        text
-    }
+    let text = String::from_utf8_lossy(&data[..data.len().min(480)]);
+    crate::http::escape_server_text(&text, 120)
 }
 
 #[cfg(test)]
