@@ -57,3 +57,8 @@ echo "== kotlin package: native library, generated bindings, JUnit 5 (Maven)" >&
 (cd kotlin && mvn -B -ntp -Dnative.profile=dev test)
 echo "== swift package: the committed generated sources match the library" >&2
 bash swift/generate.sh --check
+echo "== build hygiene: fuzz targets, cargo doc, cargo-deny, MSRV (scripts/hygiene.sh)" >&2
+bash scripts/hygiene.sh
+echo "== packages: built (scripts/dist.sh), then installed and run with no Rust toolchain (scripts/test-dist.sh)" >&2
+bash scripts/dist.sh
+bash scripts/test-dist.sh
