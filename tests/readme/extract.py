@@ -20,7 +20,7 @@ EXAMPLE_SERVER = "http://127.0.0.1:4437"
 def blocks(markdown: str, language: str) -> list[str]:
     """The blocks fenced as ```LANGUAGE (or ```LANGUAGE,attributes), in order."""
     pattern = r"^```" + re.escape(language) + r"(?:,[^\n]*)?\n(.*?)^```"
-    return re.findall(pattern, markdown, re.S | re.M)
+    return re.findall(pattern, markdown, re.DOTALL | re.MULTILINE)
 
 
 def main() -> None:
