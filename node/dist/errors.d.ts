@@ -8,7 +8,7 @@
  * {@link DurableStreamError} carrying the finer `code`.
  */
 /** Stable error codes (those of `@durable-streams/client` plus the core's finer ones). */
-export type DurableStreamErrorCode = "NOT_FOUND" | "CONFLICT_SEQ" | "CONFLICT_EXISTS" | "CONFLICT" | "BAD_REQUEST" | "BUSY" | "SSE_NOT_SUPPORTED" | "UNAUTHORIZED" | "FORBIDDEN" | "GONE" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "SERVER_ERROR" | "UNEXPECTED_STATUS" | "STALE_EPOCH" | "SEQUENCE_GAP" | "NETWORK_ERROR" | "TIMEOUT" | "PARSE_ERROR" | "INVALID_ARGUMENT" | "ALREADY_CONSUMED" | "ALREADY_CLOSED" | "STREAM_CLOSED" | "CANCELLED" | "BUFFER_FULL" | "MISSING_URL" | "INVALID_SIGNAL" | "UNKNOWN";
+export type DurableStreamErrorCode = "NOT_FOUND" | "CONFLICT_SEQ" | "CONFLICT_EXISTS" | "CONFLICT" | "BAD_REQUEST" | "BUSY" | "SSE_NOT_SUPPORTED" | "UNAUTHORIZED" | "FORBIDDEN" | "GONE" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "SERVER_ERROR" | "UNEXPECTED_STATUS" | "STALE_EPOCH" | "SEQUENCE_GAP" | "PRODUCER_SESSION_CONFLICT" | "NETWORK_ERROR" | "TIMEOUT" | "PARSE_ERROR" | "INVALID_ARGUMENT" | "ALREADY_CONSUMED" | "ALREADY_CLOSED" | "STREAM_CLOSED" | "CANCELLED" | "BUFFER_FULL" | "FENCED" | "ALREADY_CLAIMED" | "NO_PENDING_WORK" | "INVALID_SIGNATURE" | "MISSING_URL" | "INVALID_SIGNAL" | "UNKNOWN";
 /** Structured data of an error, beyond its code and status. */
 export interface DurableStreamErrorDetails {
     /** The server's own message, when it sent one. */
@@ -109,6 +109,21 @@ export declare class BufferFullError extends DurableStreamError {
 /** An operation was aborted (its `signal` fired) or cancelled. */
 export declare class FetchBackoffAbortError extends DurableStreamError {
     constructor(message?: string);
+}
+/**
+ * Another session of this producer id has written in this producer's epoch (a restarted
+ * writer starting again at the same epoch, or two writers sharing one id): the server answered
+ * a batch as a duplicate this session never sent, so it was not stored. Use a new epoch
+ * (`autoClaim`, or `restart()`).
+ */
+export declare class ProducerSessionConflictError extends DurableStreamError {
+    /** The producer id. */
+    readonly producerId: string;
+    /** The epoch both sessions wrote in. */
+    readonly epoch: number;
+    /** The highest sequence the server holds for that epoch, if it said. */
+    readonly serverSeq: number | undefined;
+    constructor(message: string, producerId: string, epoch: number, serverSeq?: number, details?: DurableStreamErrorDetails);
 }
 /** A handle or read was created without a URL. */
 export declare class MissingStreamUrlError extends DurableStreamError {

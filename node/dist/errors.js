@@ -9,7 +9,7 @@
  * {@link DurableStreamError} carrying the finer `code`.
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.InvalidSignalError = exports.MissingStreamUrlError = exports.FetchBackoffAbortError = exports.BufferFullError = exports.SequenceGapError = exports.StaleEpochError = exports.StreamClosedError = exports.RateLimitedError = exports.FetchError = exports.DurableStreamError = void 0;
+exports.InvalidSignalError = exports.MissingStreamUrlError = exports.ProducerSessionConflictError = exports.FetchBackoffAbortError = exports.BufferFullError = exports.SequenceGapError = exports.StaleEpochError = exports.StreamClosedError = exports.RateLimitedError = exports.FetchError = exports.DurableStreamError = void 0;
 exports.fromDescription = fromDescription;
 exports.convert = convert;
 /** The base class of every error of the client. */
@@ -208,6 +208,27 @@ class FetchBackoffAbortError extends DurableStreamError {
     }
 }
 exports.FetchBackoffAbortError = FetchBackoffAbortError;
+/**
+ * Another session of this producer id has written in this producer's epoch (a restarted
+ * writer starting again at the same epoch, or two writers sharing one id): the server answered
+ * a batch as a duplicate this session never sent, so it was not stored. Use a new epoch
+ * (`autoClaim`, or `restart()`).
+ */
+class ProducerSessionConflictError extends DurableStreamError {
+    /** The producer id. */
+    producerId;
+    /** The epoch both sessions wrote in. */
+    epoch;
+    /** The highest sequence the server holds for that epoch, if it said. */
+    serverSeq;
+    constructor(message, producerId, epoch, serverSeq, details = {}) {
+        super(message, "PRODUCER_SESSION_CONFLICT", undefined, details);
+        this.producerId = producerId;
+        this.epoch = epoch;
+        this.serverSeq = serverSeq;
+    }
+}
+exports.ProducerSessionConflictError = ProducerSessionConflictError;
 /** A handle or read was created without a URL. */
 class MissingStreamUrlError extends DurableStreamError {
     constructor() {
@@ -260,6 +281,8 @@ function fromDescription(text) {
             return new SequenceGapError(d.expectedSeq ?? 0, d.receivedSeq ?? 0, d.message);
         case "BUFFER_FULL":
             return new BufferFullError(d.message, d.requested ?? 0, d.buffered ?? 0, d.limit ?? 0);
+        case "PRODUCER_SESSION_CONFLICT":
+            return new ProducerSessionConflictError(d.message, d.producerId ?? "", d.epoch ?? 0, d.serverSeq ?? undefined, details);
         case "CANCELLED":
             return new FetchBackoffAbortError(d.message);
         case "RATE_LIMITED":

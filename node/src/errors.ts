@@ -362,7 +362,6 @@ interface Described {
   buffered?: number;
   limit?: number;
   producerId?: string;
-  epoch?: number;
   serverSeq?: number | null;
 }
 
