@@ -443,15 +443,16 @@ impl Engine {
                         error = %err,
                         "live read request failed; retrying"
                     );
+                } else {
+                    tracing::info!(
+                        url = %self.cfg.display,
+                        request = ?kind,
+                        attempt = attempt + 1,
+                        delay_ms = delay.as_millis() as u64,
+                        error = %err,
+                        "retrying read request"
+                    );
                 }
-                tracing::info!(
-                    url = %self.cfg.display,
-                    request = ?kind,
-                    attempt = attempt + 1,
-                    delay_ms = delay.as_millis() as u64,
-                    error = %err,
-                    "retrying read request"
-                );
                 self.sleep(delay).await?;
                 attempt += 1;
                 continue;
