@@ -8,6 +8,8 @@ export { BackoffDefaults, CURSOR_QUERY_PARAM, DURABLE_STREAM_PROTOCOL_QUERY_PARA
 export { BufferFullError, DurableStreamError, FetchBackoffAbortError, FetchError, InvalidSignalError, MissingStreamUrlError, ProducerSessionConflictError, RateLimitedError, SequenceGapError, StaleEpochError, StreamClosedError, } from "./errors.js";
 export type { DurableStreamErrorCode, DurableStreamErrorDetails } from "./errors.js";
 export type { BackoffOptions, HeadersRecord, MaybePromise, ParamsRecord } from "./internal.js";
+export { _resetHttpWarningForTesting, createFetchWithBackoff, createFetchWithConsumedBody, warnIfUsingHttpInBrowser, } from "./fetch.js";
+export type { FetchBackoffOptions } from "./fetch.js";
 export { IdempotentProducer, Receipt } from "./producer.js";
 export type { Delivery, IdempotentAppendResult, IdempotentProducerOptions, ProducerMetrics, } from "./producer.js";
 export { asAsyncIterableReadableStream, StreamResponse } from "./response.js";

@@ -43,6 +43,13 @@ export {
 } from "./errors.js";
 export type { DurableStreamErrorCode, DurableStreamErrorDetails } from "./errors.js";
 export type { BackoffOptions, HeadersRecord, MaybePromise, ParamsRecord } from "./internal.js";
+export {
+  _resetHttpWarningForTesting,
+  createFetchWithBackoff,
+  createFetchWithConsumedBody,
+  warnIfUsingHttpInBrowser,
+} from "./fetch.js";
+export type { FetchBackoffOptions } from "./fetch.js";
 export { IdempotentProducer, Receipt } from "./producer.js";
 export type {
   Delivery,

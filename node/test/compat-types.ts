@@ -81,3 +81,13 @@ export async function handle(h: Ours.DurableStream): Promise<void> {
   void closed;
   void headers;
 }
+
+// Functions.
+export const fetchHelpers: Pick<
+  typeof Ref,
+  | "createFetchWithBackoff"
+  | "createFetchWithConsumedBody"
+  | "warnIfUsingHttpInBrowser"
+  | "_resetHttpWarningForTesting"
+> = Ours;
+export const backoff: Ref.BackoffOptions = { ...Ours.BackoffDefaults, onFailedAttempt: () => {} };
