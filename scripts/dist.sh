@@ -48,9 +48,22 @@ step "npm packages ($profile profile), version $version"
   npx napi build --platform --profile "$profile" --manifest-path ../bindings/node/Cargo.toml \
     --output-dir native --js index.js --dts index.d.ts
   npm run --silent build:ts
-  # The platform package, laid out by the napi CLI (package.json with os/cpu/libc, README).
-  npx napi create-npm-dirs --npm-dir "$stage/npm"
+  # The platform package, with the package.json the napi CLI writes for it (`napi
+  # create-npm-dirs`, which refuses folders outside the project, is what the release workflow uses).
+  mkdir -p "$stage/npm/linux-x64-gnu"
   cp native/durable-streams-client.linux-x64-gnu.node "$stage/npm/linux-x64-gnu/"
+  node -e '
+    const main = require("./package.json");
+    const pkg = {
+      name: `${main.name}-linux-x64-gnu`, version: main.version,
+      description: `The linux-x64-gnu addon of ${main.name}`,
+      os: ["linux"], cpu: ["x64"], libc: ["glibc"],
+      main: `${main.napi.binaryName}.linux-x64-gnu.node`,
+      files: [`${main.napi.binaryName}.linux-x64-gnu.node`],
+      license: main.license, repository: main.repository, engines: main.engines,
+    };
+    require("fs").writeFileSync(process.argv[1], JSON.stringify(pkg, null, 2) + "\n");
+  ' "$stage/npm/linux-x64-gnu/package.json"
   (cd "$stage/npm/linux-x64-gnu" && npm pack -q --pack-destination "$out/npm" >/dev/null)
   # The main package: everything but the addon, which it finds in the platform package.
   mkdir -p "$stage/main/native"
