@@ -60,8 +60,3 @@ echo "== README examples: every language's, twice in a row against one server" >
 bash tests/readme/run.sh
 echo "== swift package: the committed generated sources match the library" >&2
 bash swift/generate.sh --check
-echo "== build hygiene: fuzz targets, cargo doc, cargo-deny, MSRV (scripts/hygiene.sh)" >&2
-bash scripts/hygiene.sh
-echo "== packages: built (scripts/dist.sh), then installed and run with no Rust toolchain (scripts/test-dist.sh)" >&2
-bash scripts/dist.sh
-bash scripts/test-dist.sh
