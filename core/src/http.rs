@@ -216,6 +216,19 @@ pub(crate) fn server_text(text: &str) -> String {
     escape_server_text(text, MAX_MESSAGE)
 }
 
+/// Discards a response body the client has no use for (a producer's answer): reads at most
+/// [`MAX_ERROR_BODY`] bytes, so an empty body lets the connection go back to the pool and a
+/// server that sends a large one cannot make the client download it.
+pub(crate) async fn discard_body(mut resp: reqwest::Response) {
+    let mut read = 0usize;
+    while read < MAX_ERROR_BODY {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => read = read.saturating_add(chunk.len()),
+            _ => return,
+        }
+    }
+}
+
 /// Reads a bounded error message from a failed response's body: at most [`MAX_ERROR_BODY`]
 /// bytes are read, then the response (and its connection) is dropped.
 pub(crate) async fn read_message(mut resp: reqwest::Response) -> Option<String> {

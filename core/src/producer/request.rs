@@ -13,8 +13,8 @@ use url::Url;
 use super::MAX_PROTOCOL_INT;
 use crate::error::{Error, Result};
 use crate::http::{
-    build_url, error_from_parts, header_offset, header_true, header_u64, headers as h, prepare,
-    read_message, transport_error, Op,
+    build_url, discard_body, error_from_parts, header_offset, header_true, header_u64,
+    headers as h, prepare, read_message, transport_error, Op,
 };
 use crate::offset::Offset;
 use crate::stream::DurableStream;
@@ -232,13 +232,13 @@ pub(super) async fn send(tpl: &RequestTemplate, a: Attempt) -> Result<Accepted> 
             server_seq: protocol_int(resp.headers(), h::PRODUCER_SEQ).ok().flatten(),
         };
         // Reading the (empty) body lets the connection go back to the pool.
-        let _ = resp.bytes().await;
+        discard_body(resp).await;
         return Ok(accepted);
     }
     let headers = resp.headers().clone();
     if status.as_u16() == 403 {
         if let Ok(Some(_)) = header_u64(&headers, h::PRODUCER_EPOCH) {
-            let _ = resp.bytes().await;
+            discard_body(resp).await;
             let current_epoch = protocol_int(&headers, h::PRODUCER_EPOCH)?.unwrap_or_default();
             return Err(Error::StaleEpoch {
                 epoch: a.epoch,
@@ -248,7 +248,7 @@ pub(super) async fn send(tpl: &RequestTemplate, a: Attempt) -> Result<Accepted> 
     }
     if status.as_u16() == 409 && !header_true(&headers, h::STREAM_CLOSED) {
         if let Ok(Some(expected_seq)) = header_u64(&headers, h::PRODUCER_EXPECTED_SEQ) {
-            let _ = resp.bytes().await;
+            discard_body(resp).await;
             protocol_int(&headers, h::PRODUCER_EXPECTED_SEQ)?;
             let received_seq = protocol_int(&headers, h::PRODUCER_RECEIVED_SEQ)
                 .ok()
