@@ -45,7 +45,10 @@ step "npm packages ($profile profile), version $version"
 (
   cd node
   npm ci --no-audit --no-fund --prefer-offline --loglevel=error
-  npx napi build --platform --profile "$profile" --manifest-path ../bindings/node/Cargo.toml \
+  # napi's own default is cargo's dev profile, whose output folder is "debug", not "dev".
+  napi_profile=(--profile "$profile")
+  [ "$profile" != dev ] || napi_profile=()
+  npx napi build --platform "${napi_profile[@]}" --manifest-path ../bindings/node/Cargo.toml \
     --output-dir native --js index.js --dts index.d.ts
   npm run --silent build:ts
   # The platform package, with the package.json the napi CLI writes for it (`napi

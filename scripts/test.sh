@@ -58,5 +58,11 @@ echo "== kotlin package: native library, generated bindings, JUnit 5 (Maven), ja
 echo "== README examples: every language's, twice in a row against one server" >&2
 # Reuses what the steps above built: the Python environment, node/ and the installed jar.
 bash tests/readme/run.sh
+echo "== packages: scripts/dist.sh, then scripts/test-dist.sh (clean installs, no Rust on PATH)" >&2
+# In CI the packages are built with the tests' dev profile, so the crates compiled above are
+# reused and this step checks packaging and installation, not optimisation; a release build is
+# `bash scripts/dist.sh` (profile "dist"). DS_DIST_PROFILE=dist here builds the release ones.
+DS_DIST_PROFILE="${DS_DIST_PROFILE:-dev}" bash scripts/dist.sh
+bash scripts/test-dist.sh
 echo "== swift package: the committed generated sources match the library" >&2
 bash swift/generate.sh --check

@@ -8,7 +8,7 @@ const url = `${process.argv[2]}/v1/stream/dist-node-${randomUUID()}`;
 const handle = await DurableStream.create({ url, contentType: "application/json" });
 await handle.append(JSON.stringify({ id: 1 }));
 const producer = new IdempotentProducer(handle, "dist-check", { autoClaim: true });
-const receipt = producer.append({ id: 2 });
+const receipt = producer.append(JSON.stringify({ id: 2 }));
 await producer.flush();
 assert.ok((await receipt.wait()).offset, "the producer's receipt has no offset");
 await producer.detach();
