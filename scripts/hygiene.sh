@@ -23,6 +23,9 @@ echo "== hygiene: cargo doc (RUSTDOCFLAGS=-D warnings)" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps --locked \
   -p durable-streams-client -p durable-streams-client-python -p durable-streams-client-node \
   -p durable-streams-client-ffi
+# The bindings' internals are documented for maintainers: their private items too.
+RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps --locked --document-private-items \
+  -p durable-streams-client-python -p durable-streams-client-ffi
 
 echo "== hygiene: cargo deny check licenses bans sources" >&2
 if [ ! -x "$tools/bin/cargo-deny" ]; then

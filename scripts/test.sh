@@ -18,7 +18,7 @@ echo "== benchmark smoke run (every scenario and contender, tiny counts; bench/R
 bash "$ROOT/bench/run.sh" --smoke >/dev/null
 echo "== demo (the README's main job)" >&2
 bash "$ROOT/scripts/demo.sh" >/dev/null
-echo "== python package: build, ruff, mypy --strict, pytest" >&2
+echo "== python package: build, ruff, mypy --strict, stubtest of _native.pyi, pytest" >&2
 # A virtual environment outside the clone; the extension is built in debug mode (faster to
 # build, and the tests measure behaviour, not speed) into the same cargo target directory.
 PY_VENV="${DS_PY_VENV:-$HOME/.cache/durable-streams-client/py-venv}"
@@ -33,6 +33,8 @@ examples="$(mktemp -d)"
   "$PY_VENV/bin/ruff" format --check .
   "$PY_VENV/bin/python" tests/readme.py "$examples"
   "$PY_VENV/bin/mypy" --strict "$examples" src/durable_streams_client
+  # The hand-written stub of the native module against the built extension.
+  "$PY_VENV/bin/python" -m mypy.stubtest durable_streams_client._native
   "$PY_VENV/bin/python" -m pytest -q tests
 )
 rm -rf "$examples"

@@ -1,10 +1,10 @@
 //! uniffi bindings of `durable-streams-client`, for Kotlin (JVM, through JNA) and Swift.
 //!
-//! The exported surface mirrors the core: [`stream::DurableStream`] (create, connect, head,
-//! append, close, delete, read), [`read::StreamResponse`] (pull one batch at a time, or
-//! everything at once), [`producer::IdempotentProducer`] with its receipts, and the error
-//! enum [`error::DurableStreamError`]. Every async function
-//! runs on one lazily built multi-thread tokio runtime ([`runtime`]); cancelling the foreign
+//! The exported surface mirrors the core: `stream::DurableStream` (create, connect, head,
+//! append, close, delete, read), `read::StreamResponse` (pull one batch at a time, or
+//! everything at once), `producer::IdempotentProducer` with its receipts, and the error
+//! enum `error::DurableStreamError`. Every async function
+//! runs on one lazily built multi-thread tokio runtime (module `runtime`); cancelling the foreign
 //! coroutine or task drops the Rust future and aborts the request. Protocol rules live in the
 //! core crate: this crate only converts values.
 

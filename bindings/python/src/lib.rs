@@ -2,7 +2,7 @@
 //!
 //! The public API is the pure-Python package around it (python/src/durable_streams_client):
 //! this crate only converts values, bridges tokio to blocking and asyncio callers
-//! ([`runtime`]), maps errors ([`error`]) and forwards logs ([`logging`]). Protocol rules live
+//! (module `runtime`), maps errors (module `error`) and forwards logs (module `logging`). Protocol rules live
 //! in the core crate.
 
 mod client;

@@ -18,7 +18,7 @@
 //! destructors then touch Python objects without the GIL: a segfault, or an abort in
 //! `PyGILState_Release`. pyo3 guards only the calls it makes itself, not one made inside
 //! CPython. So runtime threads enter Python only through [`attach`] (and pyo3-async-runtimes
-//! through [`ForkSafeRuntime::spawn_blocking`]), which count the threads inside Python and
+//! through `ForkSafeRuntime::spawn_blocking`), which count the threads inside Python and
 //! refuse once [`shutdown`] has begun; `shutdown`, run by `atexit` before finalization, waits
 //! for the count to drop to zero with the GIL released, then stops the runtime.
 

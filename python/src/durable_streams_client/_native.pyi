@@ -1,15 +1,29 @@
 """Types of the native module (bindings/python). Private: use the package's public names."""
 
-from collections.abc import Awaitable, Sequence
-from typing import Any, Literal, overload
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, final, overload
 
 __version__: str
+__all__ = [
+    "Batches",
+    "Client",
+    "Producer",
+    "Receipt",
+    "Response",
+    "Stream",
+    "__version__",
+    "_error_codes",
+    "_error_for_code",
+    "read",
+    "shutdown",
+]
 
 _Pairs = Sequence[tuple[str, object]]
 _Payload = str | bytes
 _Policy = tuple[float, float, float, int | None]
 _Result = dict[str, Any]
 
+@final
 class Client:
     """HTTP client settings shared by any number of stream handles.
 
@@ -20,8 +34,8 @@ class Client:
     event loops and (after ``fork()``) child processes, which build their own connection pool.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         connect_timeout: float | None = None,
         request_timeout: float | None = None,
@@ -31,7 +45,7 @@ class Client:
         danger_accept_invalid_certs: bool = False,
         follow_cross_origin_redirects: bool = False,
         user_agent: str | None = None,
-    ) -> None: ...
+    ) -> Client: ...
     @property
     def request_timeout(self) -> float:
         """The timeout of requests that are not live reads, in seconds."""
@@ -39,9 +53,10 @@ class Client:
     def long_poll_timeout(self) -> float:
         """The timeout of one long-poll request, in seconds."""
 
+@final
 class Stream:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         url: str,
         *,
         client: Client | None = None,
@@ -50,7 +65,7 @@ class Stream:
         content_type: str | None = None,
         retry: _Policy | None = None,
         append_retry: _Policy | None = None,
-    ) -> None: ...
+    ) -> Stream: ...
     @property
     def url(self) -> str: ...
     @property
@@ -161,15 +176,57 @@ class Stream:
     @overload
     def exists(self, *, blocking: Literal[False]) -> Awaitable[bool]: ...
     @overload
-    def stream(self, *, blocking: Literal[True], **kw: Any) -> Response: ...
+    def stream(
+        self,
+        *,
+        blocking: Literal[True],
+        offset: str | None = None,
+        live: str | None = None,
+        json: bool = False,
+        headers: _Pairs = ...,
+        params: _Pairs = ...,
+        retry: _Policy | None = None,
+        on_error: Callable[..., Any] | None = None,
+    ) -> Response: ...
     @overload
-    def stream(self, *, blocking: Literal[False], **kw: Any) -> Awaitable[Response]: ...
-    def producer(self, producer_id: str, **kw: Any) -> Producer: ...
+    def stream(
+        self,
+        *,
+        blocking: Literal[False],
+        offset: str | None = None,
+        live: str | None = None,
+        json: bool = False,
+        headers: _Pairs = ...,
+        params: _Pairs = ...,
+        retry: _Policy | None = None,
+        on_error: Callable[..., Any] | None = None,
+    ) -> Awaitable[Response]: ...
+    def producer(
+        self,
+        producer_id: str,
+        *,
+        epoch: int,
+        auto_claim: bool,
+        linger: float,
+        max_batch_bytes: int,
+        max_batch_messages: int | None,
+        max_in_flight: int,
+        max_buffered_bytes: int,
+        buffer_timeout: float,
+        delivery_timeout: float,
+        validate_json: bool,
+        retry: _Policy | None = None,
+        headers: _Pairs = ...,
+        params: _Pairs = ...,
+        on_error: Callable[..., Any] | None = None,
+        asyncio: bool = False,
+    ) -> Producer: ...
     @overload
     def delete(self, *, blocking: Literal[True]) -> None: ...
     @overload
     def delete(self, *, blocking: Literal[False]) -> Awaitable[None]: ...
 
+@final
 class Response:
     """A read in progress (see durable_streams_client._response)."""
 
@@ -208,6 +265,7 @@ class Response:
 
 _BatchTuple = tuple[Any, str, str | None, bool, bool]
 
+@final
 class Batches:
     @overload
     def next(self, *, blocking: Literal[True]) -> _BatchTuple | None: ...
@@ -228,6 +286,7 @@ def read(
     on_error: object | None = None,
 ) -> Any: ...
 
+@final
 class Receipt:
     @property
     def message_number(self) -> int: ...
@@ -242,6 +301,7 @@ class Receipt:
         self, *, blocking: Literal[False], timeout: float | None = None
     ) -> Awaitable[_Result | None]: ...
 
+@final
 class Producer:
     @property
     def producer_id(self) -> str: ...
@@ -280,10 +340,12 @@ class Producer:
     @overload
     def detach(self, *, blocking: Literal[False]) -> Awaitable[None]: ...
     @overload
-    def close(self, final_message: _Payload | None, *, blocking: Literal[True]) -> str | None: ...
+    def close(
+        self, final_message: _Payload | None = None, *, blocking: Literal[True]
+    ) -> str | None: ...
     @overload
     def close(
-        self, final_message: _Payload | None, *, blocking: Literal[False]
+        self, final_message: _Payload | None = None, *, blocking: Literal[False]
     ) -> Awaitable[str | None]: ...
 
 def _error_codes() -> list[str]: ...
