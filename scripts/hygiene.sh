@@ -7,8 +7,8 @@
 #   - cargo-deny: licenses, bans (duplicate versions included) and sources (deny.toml); the
 #     advisory database is not reachable from here, so .github/workflows/release.yml checks
 #     advisories;
-#   - MSRV: the crates that declare rust-version 1.85 compile with Rust 1.85 (installed with
-#     rustup when missing), the Node addon (rust-version 1.88) with 1.88.
+#   - MSRV: the crates (rust-version 1.88 for all, from the workspace) compile with Rust 1.88
+#     (installed with rustup when missing) and the committed Cargo.lock.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 need cargo "install Rust from https://rustup.rs"
 cd "$ROOT"
@@ -44,5 +44,5 @@ msrv() { # msrv VERSION PACKAGE...
   # Its own target directory: artifacts of another compiler version are never reused anyway.
   CARGO_TARGET_DIR="$CARGO_TARGET_DIR/msrv-$v" rustup run "$v" cargo check -q --locked "${args[@]}"
 }
-msrv 1.85 durable-streams-client durable-streams-client-python durable-streams-client-ffi
-msrv 1.88 durable-streams-client-node
+msrv 1.88 durable-streams-client durable-streams-client-python durable-streams-client-ffi \
+  durable-streams-client-node

@@ -7,7 +7,8 @@
 #
 # PROFILE: the cargo profile of the three packages' native libraries (release, dist). Each package
 # gets its own fresh target directory under SCRATCH_DIR (default ~/.cache/durable-streams-client/cold),
-# which is deleted first. Needs the tools of scripts/dist.sh (maturin in DS_TOOLS_VENV, npm, mvn).
+# which is deleted first. DS_COLD_PACKAGES (default: all four) picks rows by name, e.g.
+# "python-wheel node-addon". Needs the tools of scripts/dist.sh (maturin in DS_TOOLS_VENV, npm, mvn).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 profile="${1:?usage: measure-cold-builds.sh PROFILE [SCRATCH_DIR]}"
 scratch="${2:-$HOME/.cache/durable-streams-client/cold}"
@@ -20,6 +21,10 @@ trap 'rm -rf "$out"' EXIT
 # measure NAME COMMAND...: runs COMMAND with a fresh CARGO_TARGET_DIR and prints a table row.
 measure() {
   local name="$1"; shift
+  case " ${DS_COLD_PACKAGES:-python-wheel node-addon kotlin-jar cargo-test} " in
+    *" $name "*) ;;
+    *) return 0 ;;
+  esac
   export CARGO_TARGET_DIR="$scratch/$name"
   rm -rf "$CARGO_TARGET_DIR"
   /usr/bin/time -f "%e %U %S" -o "$out/time" "$@" >"$out/log" 2>&1 || { cat "$out/log" >&2; exit 1; }

@@ -14,6 +14,8 @@ echo "== clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test" >&2
 cargo test --workspace
+echo "== build hygiene: fuzz targets, rustdoc, cargo deny, MSRV (scripts/hygiene.sh)" >&2
+bash scripts/hygiene.sh
 echo "== benchmark smoke run (every scenario and contender, tiny counts; bench/README.md)" >&2
 bash "$ROOT/bench/run.sh" --smoke >/dev/null
 echo "== demo (the README's main job)" >&2
