@@ -74,9 +74,23 @@ async fn catch_up_reads_bytes_text_and_json() {
     assert_eq!(resp.live(), LiveMode::Off);
     assert_eq!(resp.start_offset(), &Offset::beginning());
     assert_eq!(resp.offset(), Offset::beginning());
+    // The first response's head is there before its data is consumed.
+    let head = resp.first_response().unwrap().clone();
+    assert_eq!((head.status, head.status_text.as_str()), (200, "OK"));
+    assert_eq!(head.offset.as_ref(), Some(&tail));
+    assert!(head.up_to_date && !head.stream_closed);
+    let header = |name: &str| {
+        head.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("stream-next-offset"), Some(tail.as_str()));
+    assert_eq!(header("content-type"), Some("application/json"));
     let items: Vec<Json> = resp.json().await.unwrap();
     assert_eq!(items, vec![json!({"a": 1}), json!([1, 2]), json!("x")]);
     assert_eq!(resp.offset(), tail);
+    assert_eq!(resp.first_response(), Some(&head));
     assert!(resp.up_to_date());
     assert!(!resp.stream_closed());
 

@@ -39,6 +39,7 @@ exports.stream = stream;
 const native = __importStar(require("../native/index.js"));
 const errors_js_1 = require("./errors.js");
 const internal_js_1 = require("./internal.js");
+const producer_js_1 = require("./producer.js");
 const response_js_1 = require("./response.js");
 /** Header or parameter values with the functions among them called. */
 async function resolve(rec) {
@@ -234,6 +235,60 @@ class DurableStream {
     /** Deletes the stream. */
     async delete(options = {}) {
         await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.delete(t));
+    }
+    /**
+     * A `WritableStream` that appends every chunk written to it through an idempotent producer
+     * (batched, exactly once, with `autoClaim`), as in `@durable-streams/client`. Closing the
+     * writable flushes and closes the stream; `pipeTo()` then rejects with the first failed batch.
+     * Aborting it detaches the producer without closing the stream.
+     *
+     * @example
+     * ```ts
+     * await source.pipeTo(stream.writable({ producerId: "importer-1", lingerMs: 10 }));
+     * ```
+     */
+    writable(options = {}) {
+        const producerId = options.producerId ?? `writable-${crypto.randomUUID().slice(0, 8)}`;
+        let failure;
+        const producer = new producer_js_1.IdempotentProducer(this, producerId, {
+            autoClaim: true,
+            headers: options.headers,
+            lingerMs: options.lingerMs,
+            maxBatchBytes: options.maxBatchBytes,
+            signal: options.signal,
+            onError: (error) => {
+                failure ??= error;
+                options.onError?.(error);
+            },
+        });
+        const append = async (chunk) => {
+            try {
+                producer.append(chunk);
+            }
+            catch (e) {
+                if (!(e instanceof errors_js_1.DurableStreamError) || e.code !== "BUFFER_FULL")
+                    throw e;
+                // Back-pressure: wait for room, then the message fits (or fails for another reason).
+                await producer.ready(typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength);
+                producer.append(chunk);
+            }
+        };
+        return new WritableStream({
+            write: (chunk) => append(chunk),
+            close: async () => {
+                await producer.close();
+                if (failure)
+                    throw failure;
+            },
+            abort: async () => {
+                try {
+                    await producer.detach();
+                }
+                catch (e) {
+                    options.onError?.(e instanceof Error ? e : new Error(String(e)));
+                }
+            },
+        });
     }
     /** Reads the stream; the handle's headers, parameters, backoff options and error hook apply. */
     stream(options = {}) {

@@ -121,6 +121,57 @@ test("the same data reads back the same through both", async () => {
   assert.deepEqual(results.ours, results.ref);
 });
 
+test("right after await stream(), the response state is the first response's, like the reference", async () => {
+  const seen = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    const url = server.streamUrl(`compat-state-${label}`);
+    const h = await pkg.DurableStream.create({ url, contentType: "application/json" });
+    await h.append(JSON.stringify({ n: 1 }));
+    const tail = (await h.head()).offset;
+    const res = await pkg.stream({ url, live: false });
+    const before = {
+      offsetIsTail: res.offset === tail,
+      upToDate: res.upToDate,
+      streamClosed: res.streamClosed,
+      status: res.status,
+      statusText: res.statusText,
+      ok: res.ok,
+      isLoading: res.isLoading,
+      headersAreHeaders: res.headers instanceof Headers,
+      nextOffsetHeaderIsTail: res.headers.get("stream-next-offset") === tail,
+      contentType: res.headers.get("content-type"),
+    };
+    const items = await res.json();
+    seen[label] = { before, items, after: { offsetIsTail: res.offset === tail, upToDate: res.upToDate } };
+  }
+  assert.deepEqual(seen.ours, seen.ref);
+  assert.deepEqual(seen.ours.before.offsetIsTail, true);
+  assert.equal(seen.ours.before.status, 200);
+  assert.equal(seen.ours.before.upToDate, true);
+});
+
+test("writable(): piping chunks appends them and closes the stream, like the reference", async () => {
+  const seen = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    const url = server.streamUrl(`compat-writable-${label}`);
+    const h = await pkg.DurableStream.create({ url, contentType: "application/json" });
+    const source = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < 50; i++) c.enqueue(JSON.stringify({ i }));
+        c.close();
+      },
+    });
+    await source.pipeTo(h.writable({ producerId: `w-${label}`, lingerMs: 1 }));
+    const res = await pkg.stream({ url, live: false });
+    const items = await res.json();
+    seen[label] = { items, closed: (await h.head()).streamClosed };
+  }
+  assert.deepEqual(seen.ours, seen.ref);
+  assert.equal(seen.ours.items.length, 50);
+  assert.deepEqual(seen.ours.items[49], { i: 49 });
+  assert.equal(seen.ours.closed, true);
+});
+
 test("create() resolves to the handle, close() to a final offset, bytes are plain Uint8Array", async () => {
   const seen = {};
   for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
