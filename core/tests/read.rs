@@ -426,6 +426,35 @@ async fn several_readers_at_once_see_everything_in_order() {
 }
 
 #[tokio::test]
+async fn an_error_hook_that_always_retries_is_paced_by_the_backoff() {
+    // A hook that asks for a retry of a 404 every time (Node's `onError: () => ({})`): the
+    // first retry goes out at once, later ones after the retry policy's backoff (default:
+    // from 100 ms), so half a second sees a handful of requests, not hundreds.
+    let s = handle("hook-always-missing");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let started = Instant::now();
+    let options = ReadOptions::new()
+        .live(LiveMode::Off)
+        .on_error(move |err: Error| {
+            let seen = seen.clone();
+            async move {
+                assert_eq!(err.code(), ErrorCode::NotFound);
+                seen.fetch_add(1, Ordering::SeqCst);
+                (started.elapsed() < Duration::from_millis(500)).then(RequestExtras::new)
+            }
+        });
+    let err = s.stream(options).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFound);
+    let n = calls.load(Ordering::SeqCst);
+    assert!(n >= 2, "the hook was asked {n} times");
+    assert!(
+        n <= 40,
+        "the hook was asked {n} times in half a second: retries are not paced"
+    );
+}
+
+#[tokio::test]
 async fn the_error_hook_refreshes_a_token_in_the_middle_of_a_live_read() {
     let server = TestServer::shared();
     let s = json_stream_with("hook", &[json!(1)]).await;

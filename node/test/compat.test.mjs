@@ -172,6 +172,32 @@ test("writable(): piping chunks appends them and closes the stream, like the ref
   assert.equal(seen.ours.closed, true);
 });
 
+test("an onError that always returns {} retries a 404 no more often than the reference", async () => {
+  const calls = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    const url = server.streamUrl(`compat-missing-${label}`);
+    // The window opens at the first failure (the reference's first request is slower).
+    let started;
+    let n = 0;
+    const err = await pkg
+      .stream({
+        url,
+        live: false,
+        onError: () => {
+          n++;
+          started ??= Date.now();
+          return Date.now() - started < 600 ? {} : undefined;
+        },
+      })
+      .then(() => undefined, (e) => e);
+    assert.ok(err instanceof pkg.FetchError, String(err));
+    assert.equal(err.status, 404);
+    calls[label] = n;
+  }
+  assert.ok(calls.ours >= 2, JSON.stringify(calls));
+  assert.ok(calls.ours <= calls.ref, JSON.stringify(calls));
+});
+
 test("create() resolves to the handle, close() to a final offset, bytes are plain Uint8Array", async () => {
   const seen = {};
   for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {

@@ -450,6 +450,10 @@ impl Engine {
     /// then the error hook decides between giving up and trying again with new extras.
     async fn fetch(&mut self, kind: Kind) -> Result<Answer> {
         let mut attempt: u32 = 0;
+        // Retries the error hook asked for in a row: the first goes out at once (a refreshed
+        // token), later ones after the retry policy's backoff, so that a hook that always asks
+        // again (`{}` in Node) cannot turn a lasting failure into a request storm.
+        let mut hook_retries: u32 = 0;
         loop {
             let err = match self.cancellable(self.attempt(kind)).await {
                 Ok(answer) => return Ok(answer),
@@ -502,6 +506,11 @@ impl Engine {
                         "error hook asked to retry the read"
                     );
                     self.cfg.extras = self.cfg.extras.merged(&extras);
+                    if hook_retries > 0 {
+                        let delay = self.cfg.retry.delay(hook_retries - 1, err.retry_after());
+                        self.sleep(delay).await?;
+                    }
+                    hook_retries = hook_retries.saturating_add(1);
                     attempt = 0;
                 }
                 None => {
