@@ -212,6 +212,14 @@ export declare class DurableStream {
      * serialized); otherwise a string or bytes.
      */
     append(body: string | Uint8Array | Promise<string | Uint8Array>, options?: AppendOptions): Promise<AppendResult>;
+    /**
+     * Appends everything a `ReadableStream` or async iterable yields as ONE message (one
+     * request), as `@durable-streams/client` does; strings are encoded as UTF-8. The source is
+     * read to its end before the request is sent (the reference streams the request body), so
+     * it is held in memory once; for long or endless sources use {@link writable}. On a JSON
+     * stream the whole text must be one JSON value.
+     */
+    appendStream(source: ReadableStream<Uint8Array | string> | AsyncIterable<Uint8Array | string>, options?: AppendOptions): Promise<AppendResult>;
     /** Closes the stream (no more appends), with an optional final message. */
     close(options?: CloseOptions): Promise<CloseResult>;
     /** Deletes the stream. */

@@ -41,6 +41,21 @@ const errors_js_1 = require("./errors.js");
 const internal_js_1 = require("./internal.js");
 const producer_js_1 = require("./producer.js");
 const response_js_1 = require("./response.js");
+/** The chunks of a `ReadableStream`, releasing its lock when iteration stops. */
+async function* asIterable(stream) {
+    const reader = stream.getReader();
+    try {
+        for (;;) {
+            const { done, value } = await reader.read();
+            if (done)
+                return;
+            yield value;
+        }
+    }
+    finally {
+        reader.releaseLock();
+    }
+}
 /** Header or parameter values with the functions among them called. */
 async function resolve(rec) {
     const out = {};
@@ -223,6 +238,29 @@ class DurableStream {
         };
         const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.append(data, opts, t));
         return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
+    }
+    /**
+     * Appends everything a `ReadableStream` or async iterable yields as ONE message (one
+     * request), as `@durable-streams/client` does; strings are encoded as UTF-8. The source is
+     * read to its end before the request is sent (the reference streams the request body), so
+     * it is held in memory once; for long or endless sources use {@link writable}. On a JSON
+     * stream the whole text must be one JSON value.
+     */
+    async appendStream(source, options = {}) {
+        const signal = this.#signal(options.signal);
+        const parts = [];
+        const iterable = source instanceof ReadableStream ? asIterable(source) : source;
+        for await (const chunk of iterable) {
+            if (signal?.aborted)
+                throw signal.reason;
+            if (typeof chunk === "string")
+                parts.push(Buffer.from(chunk, "utf8"));
+            else if (chunk instanceof Uint8Array)
+                parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+            else
+                (0, internal_js_1.messageOf)(chunk, "appendStream()");
+        }
+        return this.append(Buffer.concat(parts), options);
     }
     /** Closes the stream (no more appends), with an optional final message. */
     async close(options = {}) {

@@ -183,6 +183,20 @@ export interface StreamOptions extends ReadOptions {
   fetch?: typeof globalThis.fetch;
 }
 
+/** The chunks of a `ReadableStream`, releasing its lock when iteration stops. */
+async function* asIterable<T>(stream: ReadableStream<T>): AsyncGenerator<T> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
 /** Header or parameter values with the functions among them called. */
 async function resolve(rec?: ParamsRecord): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -386,6 +400,30 @@ export class DurableStream {
     };
     const r = await run(this.#signal(options.signal), (t) => this.#native.append(data, opts, t));
     return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
+  }
+
+  /**
+   * Appends everything a `ReadableStream` or async iterable yields as ONE message (one
+   * request), as `@durable-streams/client` does; strings are encoded as UTF-8. The source is
+   * read to its end before the request is sent (the reference streams the request body), so
+   * it is held in memory once; for long or endless sources use {@link writable}. On a JSON
+   * stream the whole text must be one JSON value.
+   */
+  async appendStream(
+    source: ReadableStream<Uint8Array | string> | AsyncIterable<Uint8Array | string>,
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    const signal = this.#signal(options.signal);
+    const parts: Buffer[] = [];
+    const iterable: AsyncIterable<Uint8Array | string> =
+      source instanceof ReadableStream ? asIterable(source) : source;
+    for await (const chunk of iterable) {
+      if (signal?.aborted) throw signal.reason;
+      if (typeof chunk === "string") parts.push(Buffer.from(chunk, "utf8"));
+      else if (chunk instanceof Uint8Array) parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      else messageOf(chunk, "appendStream()");
+    }
+    return this.append(Buffer.concat(parts), options);
   }
 
   /** Closes the stream (no more appends), with an optional final message. */

@@ -104,3 +104,9 @@ export function writable(h: Ours.DurableStream): WritableStream<Uint8Array | str
   const opts: Parameters<Ref.DurableStream["writable"]>[0] = { producerId: "p", lingerMs: 5, maxBatchBytes: 1024 };
   return h.writable(opts);
 }
+
+// appendStream(): the reference's sources.
+export async function appendStream(h: Ours.DurableStream, r: ReadableStream<string>): Promise<void> {
+  const call: (s: Parameters<Ref.DurableStream["appendStream"]>[0]) => Promise<unknown> = (s) => h.appendStream(s);
+  await call(r);
+}

@@ -198,6 +198,31 @@ test("an onError that always returns {} retries a 404 no more often than the ref
   assert.ok(calls.ours <= calls.ref, JSON.stringify(calls));
 });
 
+test("appendStream(): an async iterable and a ReadableStream each become one message, like the reference", async () => {
+  const seen = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    const url = server.streamUrl(`compat-append-stream-${label}`);
+    const h = await pkg.DurableStream.create({ url, contentType: "text/plain" });
+    async function* lines() {
+      yield "line 1\n";
+      yield new TextEncoder().encode("line 2\n");
+    }
+    await h.appendStream(lines());
+    const readable = new ReadableStream({
+      start(c) {
+        c.enqueue("héllo ");
+        c.enqueue("wörld");
+        c.close();
+      },
+    });
+    await h.appendStream(readable);
+    const res = await pkg.stream({ url, live: false });
+    seen[label] = await res.text();
+  }
+  assert.equal(seen.ours, seen.ref);
+  assert.equal(seen.ours, "line 1\nline 2\nhéllo wörld");
+});
+
 test("create() resolves to the handle, close() to a final offset, bytes are plain Uint8Array", async () => {
   const seen = {};
   for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
