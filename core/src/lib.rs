@@ -46,8 +46,8 @@ pub use producer::{
 #[doc(hidden)]
 pub use read::fuzzing;
 pub use read::{
-    stream, Batch, Batches, ErrorHook, ErrorHookFuture, LiveMode, ReadOptions, SseResilience,
-    StreamResponse, DEFAULT_CATCH_UP_RETRIES,
+    stream, Batch, Batches, ErrorHook, ErrorHookFuture, LiveMode, ReadOptions, ResponseHead,
+    SseResilience, StreamResponse, DEFAULT_CATCH_UP_RETRIES,
 };
 pub use retry::{RetryPolicy, DEFAULT_MAX_RETRY_AFTER};
 pub use stream::{

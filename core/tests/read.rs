@@ -74,9 +74,23 @@ async fn catch_up_reads_bytes_text_and_json() {
     assert_eq!(resp.live(), LiveMode::Off);
     assert_eq!(resp.start_offset(), &Offset::beginning());
     assert_eq!(resp.offset(), Offset::beginning());
+    // The first response's head is there before its data is consumed.
+    let head = resp.first_response().unwrap().clone();
+    assert_eq!((head.status, head.status_text.as_str()), (200, "OK"));
+    assert_eq!(head.offset.as_ref(), Some(&tail));
+    assert!(head.up_to_date && !head.stream_closed);
+    let header = |name: &str| {
+        head.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("stream-next-offset"), Some(tail.as_str()));
+    assert_eq!(header("content-type"), Some("application/json"));
     let items: Vec<Json> = resp.json().await.unwrap();
     assert_eq!(items, vec![json!({"a": 1}), json!([1, 2]), json!("x")]);
     assert_eq!(resp.offset(), tail);
+    assert_eq!(resp.first_response(), Some(&head));
     assert!(resp.up_to_date());
     assert!(!resp.stream_closed());
 
@@ -409,6 +423,35 @@ async fn several_readers_at_once_see_everything_in_order() {
         // Offsets only grow.
         assert!(batches.windows(2).all(|w| w[0].offset <= w[1].offset));
     }
+}
+
+#[tokio::test]
+async fn an_error_hook_that_always_retries_is_paced_by_the_backoff() {
+    // A hook that asks for a retry of a 404 every time (Node's `onError: () => ({})`): the
+    // first retry goes out at once, later ones after the retry policy's backoff (default:
+    // from 100 ms), so half a second sees a handful of requests, not hundreds.
+    let s = handle("hook-always-missing");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let started = Instant::now();
+    let options = ReadOptions::new()
+        .live(LiveMode::Off)
+        .on_error(move |err: Error| {
+            let seen = seen.clone();
+            async move {
+                assert_eq!(err.code(), ErrorCode::NotFound);
+                seen.fetch_add(1, Ordering::SeqCst);
+                (started.elapsed() < Duration::from_millis(500)).then(RequestExtras::new)
+            }
+        });
+    let err = s.stream(options).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFound);
+    let n = calls.load(Ordering::SeqCst);
+    assert!(n >= 2, "the hook was asked {n} times");
+    assert!(
+        n <= 40,
+        "the hook was asked {n} times in half a second: retries are not paced"
+    );
 }
 
 #[tokio::test]

@@ -62,13 +62,26 @@ export declare class StreamResponse<TJson = unknown> {
     get live(): LiveMode;
     /** The offset the read started from. */
     get startOffset(): Offset;
-    /** The offset after the data delivered so far. */
+    /** The headers of the first response (the one `stream()` waited for). */
+    get headers(): Headers;
+    /** The HTTP status of the first response. */
+    get status(): number;
+    /** The status text of the first response (the standard phrase, `"OK"`). */
+    get statusText(): string;
+    /** Whether the first response was a success: always true, since failures are thrown. */
+    get ok(): boolean;
+    /** Whether the first response is still awaited: always false once `stream()` resolved. */
+    get isLoading(): boolean;
+    /**
+     * The offset after the data delivered so far; right after `stream()`, the first response's
+     * `Stream-Next-Offset`.
+     */
     get offset(): Offset;
     /** The last cursor the server sent. */
     get cursor(): string | undefined;
-    /** Whether the data delivered so far reaches the tail of the stream. */
+    /** Whether the data delivered so far reaches the tail of the stream (first response: its header). */
     get upToDate(): boolean;
-    /** Whether the last data of a closed stream was delivered. */
+    /** Whether the last data of a closed stream was delivered (first response: its header). */
     get streamClosed(): boolean;
     /** Stops the read: the request in flight is abandoned, streams and subscribers end. */
     cancel(_reason?: unknown): void;

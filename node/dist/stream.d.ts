@@ -1,5 +1,6 @@
 /** `DurableStream` (a handle on one stream URL) and `stream()` (a read without a handle). */
 import { type BackoffOptions, type HeadersRecord, type MaybePromise, type ParamsRecord } from "./internal.js";
+import { type IdempotentProducerOptions } from "./producer.js";
 import { type LiveMode, type Offset, StreamResponse } from "./response.js";
 /** What an error hook may answer: headers and parameters to retry with, or nothing to give up. */
 export type RetryOpts = {
@@ -49,6 +50,11 @@ export interface StreamHandleOptions {
     batching?: boolean;
     /** Accepted for compatibility. */
     warnOnHttp?: boolean;
+    /**
+     * Accepted for compatibility with `@durable-streams/client`, not used: requests go through
+     * the native HTTP client (set headers, parameters and backoff options instead).
+     */
+    fetch?: typeof globalThis.fetch;
 }
 /** Options of {@link DurableStream}. */
 export type DurableStreamOptions = StreamHandleOptions;
@@ -148,6 +154,8 @@ export interface StreamOptions extends ReadOptions {
     url: string | URL;
     /** Accepted for compatibility. */
     warnOnHttp?: boolean;
+    /** Accepted for compatibility, not used: requests go through the native HTTP client. */
+    fetch?: typeof globalThis.fetch;
 }
 /**
  * Reads the stream at `url` without a handle: sends the first request and resolves to the
@@ -204,12 +212,35 @@ export declare class DurableStream {
      * serialized); otherwise a string or bytes.
      */
     append(body: string | Uint8Array | Promise<string | Uint8Array>, options?: AppendOptions): Promise<AppendResult>;
+    /**
+     * Appends everything a `ReadableStream` or async iterable yields as ONE message (one
+     * request), as `@durable-streams/client` does; strings are encoded as UTF-8. The source is
+     * read to its end before the request is sent (the reference streams the request body), so
+     * it is held in memory once; for long or endless sources use {@link writable}. On a JSON
+     * stream the whole text must be one JSON value.
+     */
+    appendStream(source: ReadableStream<Uint8Array | string> | AsyncIterable<Uint8Array | string>, options?: AppendOptions): Promise<AppendResult>;
     /** Closes the stream (no more appends), with an optional final message. */
     close(options?: CloseOptions): Promise<CloseResult>;
     /** Deletes the stream. */
     delete(options?: {
         signal?: AbortSignal;
     }): Promise<void>;
+    /**
+     * A `WritableStream` that appends every chunk written to it through an idempotent producer
+     * (batched, exactly once, with `autoClaim`), as in `@durable-streams/client`. Closing the
+     * writable flushes and closes the stream; `pipeTo()` then rejects with the first failed batch.
+     * Aborting it detaches the producer without closing the stream.
+     *
+     * @example
+     * ```ts
+     * await source.pipeTo(stream.writable({ producerId: "importer-1", lingerMs: 10 }));
+     * ```
+     */
+    writable(options?: Pick<IdempotentProducerOptions, "headers" | "lingerMs" | "maxBatchBytes" | "onError"> & {
+        producerId?: string;
+        signal?: AbortSignal;
+    }): WritableStream<Uint8Array | string>;
     /** Reads the stream; the handle's headers, parameters, backoff options and error hook apply. */
     stream<TJson = unknown>(options?: ReadOptions): Promise<StreamResponse<TJson>>;
 }

@@ -39,7 +39,23 @@ exports.stream = stream;
 const native = __importStar(require("../native/index.js"));
 const errors_js_1 = require("./errors.js");
 const internal_js_1 = require("./internal.js");
+const producer_js_1 = require("./producer.js");
 const response_js_1 = require("./response.js");
+/** The chunks of a `ReadableStream`, releasing its lock when iteration stops. */
+async function* asIterable(stream) {
+    const reader = stream.getReader();
+    try {
+        for (;;) {
+            const { done, value } = await reader.read();
+            if (done)
+                return;
+            yield value;
+        }
+    }
+    finally {
+        reader.releaseLock();
+    }
+}
 /** Header or parameter values with the functions among them called. */
 async function resolve(rec) {
     const out = {};
@@ -223,6 +239,29 @@ class DurableStream {
         const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.append(data, opts, t));
         return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
     }
+    /**
+     * Appends everything a `ReadableStream` or async iterable yields as ONE message (one
+     * request), as `@durable-streams/client` does; strings are encoded as UTF-8. The source is
+     * read to its end before the request is sent (the reference streams the request body), so
+     * it is held in memory once; for long or endless sources use {@link writable}. On a JSON
+     * stream the whole text must be one JSON value.
+     */
+    async appendStream(source, options = {}) {
+        const signal = this.#signal(options.signal);
+        const parts = [];
+        const iterable = source instanceof ReadableStream ? asIterable(source) : source;
+        for await (const chunk of iterable) {
+            if (signal?.aborted)
+                throw signal.reason;
+            if (typeof chunk === "string")
+                parts.push(Buffer.from(chunk, "utf8"));
+            else if (chunk instanceof Uint8Array)
+                parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+            else
+                (0, internal_js_1.messageOf)(chunk, "appendStream()");
+        }
+        return this.append(Buffer.concat(parts), options);
+    }
     /** Closes the stream (no more appends), with an optional final message. */
     async close(options = {}) {
         const body = options.body === undefined ? undefined : (0, internal_js_1.messageOf)(options.body, "close()");
@@ -234,6 +273,60 @@ class DurableStream {
     /** Deletes the stream. */
     async delete(options = {}) {
         await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.delete(t));
+    }
+    /**
+     * A `WritableStream` that appends every chunk written to it through an idempotent producer
+     * (batched, exactly once, with `autoClaim`), as in `@durable-streams/client`. Closing the
+     * writable flushes and closes the stream; `pipeTo()` then rejects with the first failed batch.
+     * Aborting it detaches the producer without closing the stream.
+     *
+     * @example
+     * ```ts
+     * await source.pipeTo(stream.writable({ producerId: "importer-1", lingerMs: 10 }));
+     * ```
+     */
+    writable(options = {}) {
+        const producerId = options.producerId ?? `writable-${crypto.randomUUID().slice(0, 8)}`;
+        let failure;
+        const producer = new producer_js_1.IdempotentProducer(this, producerId, {
+            autoClaim: true,
+            headers: options.headers,
+            lingerMs: options.lingerMs,
+            maxBatchBytes: options.maxBatchBytes,
+            signal: options.signal,
+            onError: (error) => {
+                failure ??= error;
+                options.onError?.(error);
+            },
+        });
+        const append = async (chunk) => {
+            try {
+                producer.append(chunk);
+            }
+            catch (e) {
+                if (!(e instanceof errors_js_1.DurableStreamError) || e.code !== "BUFFER_FULL")
+                    throw e;
+                // Back-pressure: wait for room, then the message fits (or fails for another reason).
+                await producer.ready(typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength);
+                producer.append(chunk);
+            }
+        };
+        return new WritableStream({
+            write: (chunk) => append(chunk),
+            close: async () => {
+                await producer.close();
+                if (failure)
+                    throw failure;
+            },
+            abort: async () => {
+                try {
+                    await producer.detach();
+                }
+                catch (e) {
+                    options.onError?.(e instanceof Error ? e : new Error(String(e)));
+                }
+            },
+        });
     }
     /** Reads the stream; the handle's headers, parameters, backoff options and error hook apply. */
     stream(options = {}) {

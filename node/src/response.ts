@@ -119,6 +119,8 @@ export class StreamResponse<TJson = unknown> {
   readonly #native: native.NativeResponse;
   readonly #signal: AbortSignal | undefined;
   readonly #live: LiveMode;
+  readonly #head: native.NativeResponseHead | null;
+  #headers: Headers | undefined;
   #settle!: (error?: unknown) => void;
 
   /**
@@ -132,6 +134,7 @@ export class StreamResponse<TJson = unknown> {
     this.#native = n;
     this.#live = live;
     this.#signal = signal;
+    this.#head = n.firstResponse ?? null;
     this.closed = new Promise<void>((resolve, reject) => {
       this.#settle = (error?: unknown) => (error === undefined ? resolve() : reject(error));
     });
@@ -158,20 +161,69 @@ export class StreamResponse<TJson = unknown> {
   get startOffset(): Offset {
     return this.#native.startOffset;
   }
-  /** The offset after the data delivered so far. */
+  /** The headers of the first response (the one `stream()` waited for). */
+  get headers(): Headers {
+    if (this.#headers === undefined) {
+      const h = new Headers();
+      for (const [name, value] of this.#head?.headers ?? []) {
+        if (name !== undefined && value !== undefined) h.append(name, value);
+      }
+      this.#headers = h;
+    }
+    return this.#headers;
+  }
+  /** The HTTP status of the first response. */
+  get status(): number {
+    return this.#head?.status ?? 200;
+  }
+  /** The status text of the first response (the standard phrase, `"OK"`). */
+  get statusText(): string {
+    return this.#head?.statusText ?? "OK";
+  }
+  /** Whether the first response was a success: always true, since failures are thrown. */
+  get ok(): boolean {
+    const status = this.status;
+    return status >= 200 && status < 300;
+  }
+  /** Whether the first response is still awaited: always false once `stream()` resolved. */
+  get isLoading(): boolean {
+    return false;
+  }
+  /**
+   * Nothing was delivered yet: the position getters then report the first response's
+   * headers, as they do in `@durable-streams/client` right after `await stream()`.
+   */
+  #fresh(): boolean {
+    const n = this.#native;
+    return (
+      this.#head !== null &&
+      n.offset === n.startOffset &&
+      !n.upToDate &&
+      !n.streamClosed &&
+      (n.cursor ?? undefined) === undefined
+    );
+  }
+  /**
+   * The offset after the data delivered so far; right after `stream()`, the first response's
+   * `Stream-Next-Offset`.
+   */
   get offset(): Offset {
+    if (this.#fresh()) return this.#head?.offset ?? this.#native.offset;
     return this.#native.offset;
   }
   /** The last cursor the server sent. */
   get cursor(): string | undefined {
+    if (this.#fresh()) return this.#head?.cursor ?? undefined;
     return this.#native.cursor ?? undefined;
   }
-  /** Whether the data delivered so far reaches the tail of the stream. */
+  /** Whether the data delivered so far reaches the tail of the stream (first response: its header). */
   get upToDate(): boolean {
+    if (this.#fresh()) return this.#head?.upToDate ?? false;
     return this.#native.upToDate;
   }
-  /** Whether the last data of a closed stream was delivered. */
+  /** Whether the last data of a closed stream was delivered (first response: its header). */
   get streamClosed(): boolean {
+    if (this.#fresh()) return this.#head?.streamClosed ?? false;
     return this.#native.streamClosed;
   }
 

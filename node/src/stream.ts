@@ -15,6 +15,7 @@ import {
   run,
   sync,
 } from "./internal.js";
+import { IdempotentProducer, type IdempotentProducerOptions } from "./producer.js";
 import { type LiveMode, type Offset, StreamResponse } from "./response.js";
 
 /** What an error hook may answer: headers and parameters to retry with, or nothing to give up. */
@@ -65,6 +66,11 @@ export interface StreamHandleOptions {
   batching?: boolean;
   /** Accepted for compatibility. */
   warnOnHttp?: boolean;
+  /**
+   * Accepted for compatibility with `@durable-streams/client`, not used: requests go through
+   * the native HTTP client (set headers, parameters and backoff options instead).
+   */
+  fetch?: typeof globalThis.fetch;
 }
 
 /** Options of {@link DurableStream}. */
@@ -173,6 +179,22 @@ export interface StreamOptions extends ReadOptions {
   url: string | URL;
   /** Accepted for compatibility. */
   warnOnHttp?: boolean;
+  /** Accepted for compatibility, not used: requests go through the native HTTP client. */
+  fetch?: typeof globalThis.fetch;
+}
+
+/** The chunks of a `ReadableStream`, releasing its lock when iteration stops. */
+async function* asIterable<T>(stream: ReadableStream<T>): AsyncGenerator<T> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 /** Header or parameter values with the functions among them called. */
@@ -380,6 +402,30 @@ export class DurableStream {
     return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
   }
 
+  /**
+   * Appends everything a `ReadableStream` or async iterable yields as ONE message (one
+   * request), as `@durable-streams/client` does; strings are encoded as UTF-8. The source is
+   * read to its end before the request is sent (the reference streams the request body), so
+   * it is held in memory once; for long or endless sources use {@link writable}. On a JSON
+   * stream the whole text must be one JSON value.
+   */
+  async appendStream(
+    source: ReadableStream<Uint8Array | string> | AsyncIterable<Uint8Array | string>,
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    const signal = this.#signal(options.signal);
+    const parts: Buffer[] = [];
+    const iterable: AsyncIterable<Uint8Array | string> =
+      source instanceof ReadableStream ? asIterable(source) : source;
+    for await (const chunk of iterable) {
+      if (signal?.aborted) throw signal.reason;
+      if (typeof chunk === "string") parts.push(Buffer.from(chunk, "utf8"));
+      else if (chunk instanceof Uint8Array) parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      else messageOf(chunk, "appendStream()");
+    }
+    return this.append(Buffer.concat(parts), options);
+  }
+
   /** Closes the stream (no more appends), with an optional final message. */
   async close(options: CloseOptions = {}): Promise<CloseResult> {
     const body = options.body === undefined ? undefined : messageOf(options.body, "close()");
@@ -392,6 +438,62 @@ export class DurableStream {
   /** Deletes the stream. */
   async delete(options: { signal?: AbortSignal } = {}): Promise<void> {
     await run(this.#signal(options.signal), (t) => this.#native.delete(t));
+  }
+
+  /**
+   * A `WritableStream` that appends every chunk written to it through an idempotent producer
+   * (batched, exactly once, with `autoClaim`), as in `@durable-streams/client`. Closing the
+   * writable flushes and closes the stream; `pipeTo()` then rejects with the first failed batch.
+   * Aborting it detaches the producer without closing the stream.
+   *
+   * @example
+   * ```ts
+   * await source.pipeTo(stream.writable({ producerId: "importer-1", lingerMs: 10 }));
+   * ```
+   */
+  writable(
+    options: Pick<IdempotentProducerOptions, "headers" | "lingerMs" | "maxBatchBytes" | "onError"> & {
+      producerId?: string;
+      signal?: AbortSignal;
+    } = {},
+  ): WritableStream<Uint8Array | string> {
+    const producerId = options.producerId ?? `writable-${crypto.randomUUID().slice(0, 8)}`;
+    let failure: Error | undefined;
+    const producer = new IdempotentProducer(this, producerId, {
+      autoClaim: true,
+      headers: options.headers,
+      lingerMs: options.lingerMs,
+      maxBatchBytes: options.maxBatchBytes,
+      signal: options.signal,
+      onError: (error) => {
+        failure ??= error;
+        options.onError?.(error);
+      },
+    });
+    const append = async (chunk: Uint8Array | string): Promise<void> => {
+      try {
+        producer.append(chunk);
+      } catch (e) {
+        if (!(e instanceof DurableStreamError) || e.code !== "BUFFER_FULL") throw e;
+        // Back-pressure: wait for room, then the message fits (or fails for another reason).
+        await producer.ready(typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength);
+        producer.append(chunk);
+      }
+    };
+    return new WritableStream<Uint8Array | string>({
+      write: (chunk) => append(chunk),
+      close: async () => {
+        await producer.close();
+        if (failure) throw failure;
+      },
+      abort: async () => {
+        try {
+          await producer.detach();
+        } catch (e) {
+          options.onError?.(e instanceof Error ? e : new Error(String(e)));
+        }
+      },
+    });
   }
 
   /** Reads the stream; the handle's headers, parameters, backoff options and error hook apply. */

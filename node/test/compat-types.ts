@@ -91,3 +91,22 @@ export const fetchHelpers: Pick<
   | "_resetHttpWarningForTesting"
 > = Ours;
 export const backoff: Ref.BackoffOptions = { ...Ours.BackoffDefaults, onFailedAttempt: () => {} };
+
+// Response state right after `await stream()`: the reference's metadata getters.
+export function responseState(
+  r: Ours.StreamResponse,
+): Pick<Ref.StreamResponse, "headers" | "status" | "statusText" | "ok" | "isLoading" | "offset" | "cursor" | "upToDate" | "streamClosed"> {
+  return r;
+}
+
+// writable(): the reference's options, a WritableStream of strings or bytes.
+export function writable(h: Ours.DurableStream): WritableStream<Uint8Array | string> {
+  const opts: Parameters<Ref.DurableStream["writable"]>[0] = { producerId: "p", lingerMs: 5, maxBatchBytes: 1024 };
+  return h.writable(opts);
+}
+
+// appendStream(): the reference's sources.
+export async function appendStream(h: Ours.DurableStream, r: ReadableStream<string>): Promise<void> {
+  const call: (s: Parameters<Ref.DurableStream["appendStream"]>[0]) => Promise<unknown> = (s) => h.appendStream(s);
+  await call(r);
+}

@@ -121,6 +121,108 @@ test("the same data reads back the same through both", async () => {
   assert.deepEqual(results.ours, results.ref);
 });
 
+test("right after await stream(), the response state is the first response's, like the reference", async () => {
+  const seen = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    const url = server.streamUrl(`compat-state-${label}`);
+    const h = await pkg.DurableStream.create({ url, contentType: "application/json" });
+    await h.append(JSON.stringify({ n: 1 }));
+    const tail = (await h.head()).offset;
+    const res = await pkg.stream({ url, live: false });
+    const before = {
+      offsetIsTail: res.offset === tail,
+      upToDate: res.upToDate,
+      streamClosed: res.streamClosed,
+      status: res.status,
+      statusText: res.statusText,
+      ok: res.ok,
+      isLoading: res.isLoading,
+      headersAreHeaders: res.headers instanceof Headers,
+      nextOffsetHeaderIsTail: res.headers.get("stream-next-offset") === tail,
+      contentType: res.headers.get("content-type"),
+    };
+    const items = await res.json();
+    seen[label] = { before, items, after: { offsetIsTail: res.offset === tail, upToDate: res.upToDate } };
+  }
+  assert.deepEqual(seen.ours, seen.ref);
+  assert.deepEqual(seen.ours.before.offsetIsTail, true);
+  assert.equal(seen.ours.before.status, 200);
+  assert.equal(seen.ours.before.upToDate, true);
+});
+
+test("writable(): piping chunks appends them and closes the stream, like the reference", async () => {
+  const seen = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    const url = server.streamUrl(`compat-writable-${label}`);
+    const h = await pkg.DurableStream.create({ url, contentType: "application/json" });
+    const source = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < 50; i++) c.enqueue(JSON.stringify({ i }));
+        c.close();
+      },
+    });
+    await source.pipeTo(h.writable({ producerId: `w-${label}`, lingerMs: 1 }));
+    const res = await pkg.stream({ url, live: false });
+    const items = await res.json();
+    seen[label] = { items, closed: (await h.head()).streamClosed };
+  }
+  assert.deepEqual(seen.ours, seen.ref);
+  assert.equal(seen.ours.items.length, 50);
+  assert.deepEqual(seen.ours.items[49], { i: 49 });
+  assert.equal(seen.ours.closed, true);
+});
+
+test("an onError that always returns {} retries a 404 no more often than the reference", async () => {
+  const calls = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    const url = server.streamUrl(`compat-missing-${label}`);
+    // The window opens at the first failure (the reference's first request is slower).
+    let started;
+    let n = 0;
+    const err = await pkg
+      .stream({
+        url,
+        live: false,
+        onError: () => {
+          n++;
+          started ??= Date.now();
+          return Date.now() - started < 600 ? {} : undefined;
+        },
+      })
+      .then(() => undefined, (e) => e);
+    assert.ok(err instanceof pkg.FetchError, String(err));
+    assert.equal(err.status, 404);
+    calls[label] = n;
+  }
+  assert.ok(calls.ours >= 2, JSON.stringify(calls));
+  assert.ok(calls.ours <= calls.ref, JSON.stringify(calls));
+});
+
+test("appendStream(): an async iterable and a ReadableStream each become one message, like the reference", async () => {
+  const seen = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    const url = server.streamUrl(`compat-append-stream-${label}`);
+    const h = await pkg.DurableStream.create({ url, contentType: "text/plain" });
+    async function* lines() {
+      yield "line 1\n";
+      yield new TextEncoder().encode("line 2\n");
+    }
+    await h.appendStream(lines());
+    const readable = new ReadableStream({
+      start(c) {
+        c.enqueue("héllo ");
+        c.enqueue("wörld");
+        c.close();
+      },
+    });
+    await h.appendStream(readable);
+    const res = await pkg.stream({ url, live: false });
+    seen[label] = await res.text();
+  }
+  assert.equal(seen.ours, seen.ref);
+  assert.equal(seen.ours, "line 1\nline 2\nhéllo wörld");
+});
+
 test("create() resolves to the handle, close() to a final offset, bytes are plain Uint8Array", async () => {
   const seen = {};
   for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {

@@ -6,8 +6,11 @@
 //! `status` (the HTTP status, when a response was received); some add structured fields.
 //! Statuses without a variant of their own (400, 401, 403, 410, 413 and unexpected ones) are
 //! [`DurableStreamError::Http`], told apart by `code`.
+//!
+//! [`error_codes`], [`retryable_error_codes`] and [`raise_error_for_code`] let the Kotlin (and
+//! Swift) error-contract tests walk every code of the core.
 
-use durable_streams_client::Error;
+use durable_streams_client::{Error, ErrorCode};
 
 /// A failed operation.
 #[derive(Debug, Clone, thiserror::Error, uniffi::Error)]
@@ -101,12 +104,13 @@ pub enum DurableStreamError {
         /// The highest sequence the server holds for that epoch, if it said.
         server_seq: Option<u64>,
     },
-    /// 429 (`RATE_LIMITED`) or 5xx (`SERVER_ERROR`): worth retrying later.
+    /// 429 (`RATE_LIMITED`), 503 (`BUSY`) or another 5xx (`SERVER_ERROR`): worth retrying
+    /// later.
     #[error("{reason}")]
     Unavailable {
         /// What happened.
         reason: String,
-        /// `RATE_LIMITED` or `SERVER_ERROR`.
+        /// `RATE_LIMITED`, `BUSY` or `SERVER_ERROR`.
         code: String,
         /// 429 or the 5xx status.
         status: Option<i32>,
@@ -165,16 +169,58 @@ pub enum DurableStreamError {
         /// Always absent.
         status: Option<i32>,
     },
-    /// A response was already consumed (`ALREADY_CONSUMED`), a producer or handle was closed
-    /// (`ALREADY_CLOSED`), or a producer's buffer is full (`BUFFER_FULL`).
+    /// A response was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
+    /// closed (`ALREADY_CLOSED`).
     #[error("{reason}")]
     InvalidState {
         /// What happened.
         reason: String,
-        /// `ALREADY_CONSUMED`, `ALREADY_CLOSED` or `BUFFER_FULL`.
+        /// `ALREADY_CONSUMED` or `ALREADY_CLOSED`.
         code: String,
         /// Always absent.
         status: Option<i32>,
+    },
+    /// A producer's buffer has no room for the message now (`BUFFER_FULL`, from `try_append`).
+    #[error("{reason}")]
+    BufferFull {
+        /// What happened.
+        reason: String,
+        /// `BUFFER_FULL`.
+        code: String,
+        /// Always absent.
+        status: Option<i32>,
+        /// The size of the refused message, in bytes.
+        requested: u64,
+        /// Bytes buffered when it was refused.
+        buffered: u64,
+        /// The producer's `max_buffered_bytes`.
+        limit: u64,
+    },
+    /// A subscription request refused with `FENCED` (the wake is stale, the lease lost),
+    /// `ALREADY_CLAIMED` (another worker holds the lease) or `NO_PENDING_WORK`. Other
+    /// subscription refusals take the variant of their code (`NotFound`, `Http`, ...).
+    #[error("{reason}")]
+    Subscription {
+        /// What happened.
+        reason: String,
+        /// `FENCED`, `ALREADY_CLAIMED` or `NO_PENDING_WORK`.
+        code: String,
+        /// The HTTP status (409).
+        status: Option<i32>,
+        /// For `ALREADY_CLAIMED`: the worker holding the lease, when the server said.
+        current_holder: Option<String>,
+    },
+    /// A webhook request failed verification (`INVALID_SIGNATURE`).
+    #[error("{reason}")]
+    InvalidSignature {
+        /// What happened.
+        reason: String,
+        /// `INVALID_SIGNATURE`.
+        code: String,
+        /// Always absent.
+        status: Option<i32>,
+        /// Which check failed, as the core describes it.
+        check: String,
     },
     /// The operation was cancelled (`CANCELLED`).
     #[error("{reason}")]
@@ -220,7 +266,8 @@ impl DurableStreamError {
 impl From<Error> for DurableStreamError {
     fn from(e: Error) -> Self {
         let reason = e.to_string();
-        let code = e.code().as_str().to_owned();
+        let kind = e.code();
+        let code = kind.as_str().to_owned();
         let status = e.status().map(i32::from);
         match e {
             Error::NotFound { .. } => Self::NotFound {
@@ -304,13 +351,60 @@ impl From<Error> for DurableStreamError {
                 code,
                 status,
             },
-            Error::AlreadyConsumed | Error::AlreadyClosed { .. } | Error::BufferFull { .. } => {
-                Self::InvalidState {
+            Error::AlreadyConsumed | Error::AlreadyClosed { .. } => Self::InvalidState {
+                reason,
+                code,
+                status,
+            },
+            Error::BufferFull {
+                requested,
+                buffered,
+                limit,
+            } => Self::BufferFull {
+                reason,
+                code,
+                status,
+                requested: u64::try_from(requested).unwrap_or(u64::MAX),
+                buffered: u64::try_from(buffered).unwrap_or(u64::MAX),
+                limit: u64::try_from(limit).unwrap_or(u64::MAX),
+            },
+            Error::Subscription { current_holder, .. } => match kind {
+                ErrorCode::Fenced | ErrorCode::AlreadyClaimed | ErrorCode::NoPendingWork => {
+                    Self::Subscription {
+                        reason,
+                        code,
+                        status,
+                        current_holder,
+                    }
+                }
+                // Subscription refusals that share a stream code get that code's variant.
+                ErrorCode::NotFound => Self::NotFound {
                     reason,
                     code,
                     status,
-                }
-            }
+                },
+                ErrorCode::ConflictExists => Self::StreamExists {
+                    reason,
+                    code,
+                    status,
+                },
+                ErrorCode::Conflict => Self::Conflict {
+                    reason,
+                    code,
+                    status,
+                },
+                _ => Self::Http {
+                    reason,
+                    code,
+                    status,
+                },
+            },
+            Error::WebhookSignature { check } => Self::InvalidSignature {
+                reason,
+                code,
+                status,
+                check: check.to_string(),
+            },
             Error::Cancelled => Self::Cancelled {
                 reason,
                 code,
@@ -324,5 +418,38 @@ impl From<Error> for DurableStreamError {
                 status,
             },
         }
+    }
+}
+
+/// Every error code of the core, in its order (the error-contract tests walk them).
+#[uniffi::export]
+pub fn error_codes() -> Vec<String> {
+    ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect()
+}
+
+/// The codes whose errors are worth retrying (network errors, timeouts, 429, 5xx), by the
+/// core's rule; the Kotlin layer reads them once for `DurableStreamException.retryable`.
+#[uniffi::export]
+pub fn retryable_error_codes() -> Vec<String> {
+    ErrorCode::ALL
+        .iter()
+        .filter(|&&c| Error::example(c).is_retryable())
+        .map(|c| c.as_str().to_owned())
+        .collect()
+}
+
+/// Always fails: with the error that the core's representative error with `code` becomes (the
+/// error-contract tests walk every code through this), or `INVALID_ARGUMENT` for an unknown
+/// code.
+#[uniffi::export]
+pub fn raise_error_for_code(code: String) -> Result<(), DurableStreamError> {
+    match ErrorCode::from_name(&code) {
+        Some(c) => Err(Error::example(c).into()),
+        None => Err(DurableStreamError::invalid(format!(
+            "unknown error code {code:?}"
+        ))),
     }
 }

@@ -69,10 +69,11 @@ pub struct ReadOptions {
 
 impl ReadOptions {
     pub(crate) fn into_core(self) -> Result<core::ReadOptions, DurableStreamError> {
-        let mut o = core::ReadOptions::new()
-            .offset(self.offset)
-            .live(self.live.unwrap_or(LiveMode::Auto).into())
-            .json(self.json);
+        let mut o = core::ReadOptions::new().offset(self.offset).json(self.json);
+        // Unset: the core's default mode.
+        if let Some(live) = self.live {
+            o = o.live(live.into());
+        }
         o.extras = extras_with(self.headers, self.computed_headers, self.params);
         if let Some(r) = self.retry {
             o = o.retry(RetryPolicy::try_from(r)?);

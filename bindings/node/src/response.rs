@@ -132,8 +132,45 @@ impl NativeReader {
     }
 }
 
+/// The first response of a read, before its data is consumed.
+#[napi(object)]
+pub struct NativeResponseHead {
+    /// The HTTP status.
+    pub status: u32,
+    /// The standard reason phrase.
+    pub status_text: String,
+    /// The headers in order, as `[name, value]` pairs (names lower-case).
+    pub headers: Vec<Vec<String>>,
+    /// `Stream-Next-Offset`.
+    pub offset: Option<String>,
+    /// `Stream-Cursor`.
+    pub cursor: Option<String>,
+    /// `Stream-Up-To-Date`.
+    pub up_to_date: bool,
+    /// `Stream-Closed`.
+    pub stream_closed: bool,
+}
+
 #[napi]
 impl NativeResponse {
+    /// The first response's status, headers and position.
+    #[napi(getter)]
+    pub fn first_response(&self) -> Option<NativeResponseHead> {
+        self.inner.first_response().map(|h| NativeResponseHead {
+            status: u32::from(h.status),
+            status_text: h.status_text.clone(),
+            headers: h
+                .headers
+                .iter()
+                .map(|(n, v)| vec![n.clone(), v.clone()])
+                .collect(),
+            offset: h.offset.as_ref().map(|o| o.to_string()),
+            cursor: h.cursor.clone(),
+            up_to_date: h.up_to_date,
+            stream_closed: h.stream_closed,
+        })
+    }
+
     /// The stream URL.
     #[napi(getter)]
     pub fn url(&self) -> String {

@@ -92,6 +92,7 @@ enum Transport {
 /// A read response whose body was read whole.
 pub(crate) struct Fetched {
     status: StatusCode,
+    headers: reqwest::header::HeaderMap,
     meta: ResponseMeta,
     body: Bytes,
     /// How long the request took.
@@ -192,6 +193,34 @@ impl Engine {
         engine.content_type = first.meta.content_type.clone();
         engine.first = Some(first);
         Ok(engine)
+    }
+
+    /// The status, headers and position of the first response, before its body is handed on.
+    pub(crate) fn first_head(&self) -> Option<super::ResponseHead> {
+        let first = self.first.as_ref()?;
+        let headers = first
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        Some(super::ResponseHead {
+            status: first.status.as_u16(),
+            status_text: first
+                .status
+                .canonical_reason()
+                .unwrap_or_default()
+                .to_owned(),
+            headers,
+            offset: first.meta.next_offset.clone(),
+            cursor: first.meta.cursor.clone(),
+            up_to_date: first.meta.up_to_date,
+            stream_closed: first.meta.stream_closed,
+        })
     }
 
     /// The content type of the first response.
@@ -421,6 +450,10 @@ impl Engine {
     /// then the error hook decides between giving up and trying again with new extras.
     async fn fetch(&mut self, kind: Kind) -> Result<Answer> {
         let mut attempt: u32 = 0;
+        // Retries the error hook asked for in a row: the first goes out at once (a refreshed
+        // token), later ones after the retry policy's backoff, so that a hook that always asks
+        // again (`{}` in Node) cannot turn a lasting failure into a request storm.
+        let mut hook_retries: u32 = 0;
         loop {
             let err = match self.cancellable(self.attempt(kind)).await {
                 Ok(answer) => return Ok(answer),
@@ -473,6 +506,11 @@ impl Engine {
                         "error hook asked to retry the read"
                     );
                     self.cfg.extras = self.cfg.extras.merged(&extras);
+                    if hook_retries > 0 {
+                        let delay = self.cfg.retry.delay(hook_retries - 1, err.retry_after());
+                        self.sleep(delay).await?;
+                    }
+                    hook_retries = hook_retries.saturating_add(1);
                     attempt = 0;
                 }
                 None => {
@@ -547,12 +585,14 @@ impl Engine {
                 Answer::NotSse
             });
         }
+        let headers = resp.headers().clone();
         let body = resp
             .bytes()
             .await
             .map_err(|e| transport_error(e, &self.cfg.display))?;
         Ok(Answer::Body(Fetched {
             status,
+            headers,
             meta,
             body,
             elapsed: started.elapsed(),

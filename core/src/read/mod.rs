@@ -352,6 +352,7 @@ impl DurableStream {
         let (cancel, cancelled) = watch::channel(false);
         let engine = Engine::start(cfg, options.offset.clone(), cancelled).await?;
         let content_type = engine.content_type().map(str::to_owned);
+        let head = engine.first_head();
         self.set_content_type(content_type.as_deref());
         Ok(StreamResponse {
             shared: Arc::new(Shared {
@@ -365,12 +366,37 @@ impl DurableStream {
             }),
             engine: Mutex::new(Some(engine)),
             url: self.inner.url.clone(),
+            head,
             content_type,
             live: options.live,
             start_offset: options.offset,
             json: options.json,
         })
     }
+}
+
+/// The first response of a read as it arrived, before its body is handed to a consumer: what
+/// a caller can look at right after [`DurableStream::stream`] returns.
+///
+/// Its `offset` is where the first response's data ends; [`StreamResponse::offset`] stays at
+/// the start until that data is consumed (the point that is safe to resume from).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResponseHead {
+    /// The HTTP status.
+    pub status: u16,
+    /// The status's standard reason phrase (`"OK"`), empty for a status without one.
+    pub status_text: String,
+    /// The response headers in order, names lower-case, values decoded lossily as UTF-8.
+    pub headers: Vec<(String, String)>,
+    /// `Stream-Next-Offset`: the offset after this response's data.
+    pub offset: Option<Offset>,
+    /// `Stream-Cursor`.
+    pub cursor: Option<String>,
+    /// `Stream-Up-To-Date`.
+    pub up_to_date: bool,
+    /// `Stream-Closed`.
+    pub stream_closed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -428,6 +454,7 @@ pub struct StreamResponse {
     shared: Arc<Shared>,
     engine: Mutex<Option<Engine>>,
     url: Url,
+    head: Option<ResponseHead>,
     content_type: Option<String>,
     live: LiveMode,
     start_offset: Offset,
@@ -585,6 +612,11 @@ impl StreamResponse {
     /// The offset the read started from.
     pub fn start_offset(&self) -> &Offset {
         &self.start_offset
+    }
+
+    /// The first response's status, headers and position (before its data is consumed).
+    pub fn first_response(&self) -> Option<&ResponseHead> {
+        self.head.as_ref()
     }
 
     /// The offset after the data handed to the consumer so far (the start offset before any).

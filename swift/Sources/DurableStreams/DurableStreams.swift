@@ -79,7 +79,10 @@ extension DurableStreamError {
              let .Parse(reason, code, status),
              let .InvalidArgument(reason, code, status),
              let .InvalidState(reason, code, status),
+             let .BufferFull(reason, code, status, _, _, _),
              let .Cancelled(reason, code, status),
+             let .Subscription(reason, code, status, _),
+             let .InvalidSignature(reason, code, status, _),
              let .Internal(reason, code, status):
             return (code, status, reason)
         }

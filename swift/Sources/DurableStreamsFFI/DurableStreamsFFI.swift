@@ -4368,14 +4368,15 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */serverSeq: UInt64?
     )
     /**
-     * 429 (`RATE_LIMITED`) or 5xx (`SERVER_ERROR`): worth retrying later.
+     * 429 (`RATE_LIMITED`), 503 (`BUSY`) or another 5xx (`SERVER_ERROR`): worth retrying
+     * later.
      */
     case Unavailable(
         /**
          * What happened.
          */reason: String, 
         /**
-         * `RATE_LIMITED` or `SERVER_ERROR`.
+         * `RATE_LIMITED`, `BUSY` or `SERVER_ERROR`.
          */code: String, 
         /**
          * 429 or the 5xx status.
@@ -4457,19 +4458,78 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */status: Int32?
     )
     /**
-     * A response was already consumed (`ALREADY_CONSUMED`), a producer or handle was closed
-     * (`ALREADY_CLOSED`), or a producer's buffer is full (`BUFFER_FULL`).
+     * A response was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
+     * closed (`ALREADY_CLOSED`).
      */
     case InvalidState(
         /**
          * What happened.
          */reason: String, 
         /**
-         * `ALREADY_CONSUMED`, `ALREADY_CLOSED` or `BUFFER_FULL`.
+         * `ALREADY_CONSUMED` or `ALREADY_CLOSED`.
          */code: String, 
         /**
          * Always absent.
          */status: Int32?
+    )
+    /**
+     * A producer's buffer has no room for the message now (`BUFFER_FULL`, from `try_append`).
+     */
+    case BufferFull(
+        /**
+         * What happened.
+         */reason: String, 
+        /**
+         * `BUFFER_FULL`.
+         */code: String, 
+        /**
+         * Always absent.
+         */status: Int32?, 
+        /**
+         * The size of the refused message, in bytes.
+         */requested: UInt64, 
+        /**
+         * Bytes buffered when it was refused.
+         */buffered: UInt64, 
+        /**
+         * The producer's `max_buffered_bytes`.
+         */limit: UInt64
+    )
+    /**
+     * A subscription request refused with `FENCED` (the wake is stale, the lease lost),
+     * `ALREADY_CLAIMED` (another worker holds the lease) or `NO_PENDING_WORK`. Other
+     * subscription refusals take the variant of their code (`NotFound`, `Http`, ...).
+     */
+    case Subscription(
+        /**
+         * What happened.
+         */reason: String, 
+        /**
+         * `FENCED`, `ALREADY_CLAIMED` or `NO_PENDING_WORK`.
+         */code: String, 
+        /**
+         * The HTTP status (409).
+         */status: Int32?, 
+        /**
+         * For `ALREADY_CLAIMED`: the worker holding the lease, when the server said.
+         */currentHolder: String?
+    )
+    /**
+     * A webhook request failed verification (`INVALID_SIGNATURE`).
+     */
+    case InvalidSignature(
+        /**
+         * What happened.
+         */reason: String, 
+        /**
+         * `INVALID_SIGNATURE`.
+         */code: String, 
+        /**
+         * Always absent.
+         */status: Int32?, 
+        /**
+         * Which check failed, as the core describes it.
+         */check: String
     )
     /**
      * The operation was cancelled (`CANCELLED`).
@@ -4608,12 +4668,32 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf)
             )
-        case 15: return .Cancelled(
+        case 15: return .BufferFull(
+            reason: try FfiConverterString.read(from: &buf), 
+            code: try FfiConverterString.read(from: &buf), 
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            requested: try FfiConverterUInt64.read(from: &buf), 
+            buffered: try FfiConverterUInt64.read(from: &buf), 
+            limit: try FfiConverterUInt64.read(from: &buf)
+            )
+        case 16: return .Subscription(
+            reason: try FfiConverterString.read(from: &buf), 
+            code: try FfiConverterString.read(from: &buf), 
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            currentHolder: try FfiConverterOptionString.read(from: &buf)
+            )
+        case 17: return .InvalidSignature(
+            reason: try FfiConverterString.read(from: &buf), 
+            code: try FfiConverterString.read(from: &buf), 
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            check: try FfiConverterString.read(from: &buf)
+            )
+        case 18: return .Cancelled(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf)
             )
-        case 16: return .Internal(
+        case 19: return .Internal(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf)
@@ -4737,15 +4817,41 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             FfiConverterOptionInt32.write(status, into: &buf)
             
         
-        case let .Cancelled(reason,code,status):
+        case let .BufferFull(reason,code,status,requested,buffered,limit):
             writeInt(&buf, Int32(15))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterUInt64.write(requested, into: &buf)
+            FfiConverterUInt64.write(buffered, into: &buf)
+            FfiConverterUInt64.write(limit, into: &buf)
+            
+        
+        case let .Subscription(reason,code,status,currentHolder):
+            writeInt(&buf, Int32(16))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterOptionString.write(currentHolder, into: &buf)
+            
+        
+        case let .InvalidSignature(reason,code,status,check):
+            writeInt(&buf, Int32(17))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterString.write(check, into: &buf)
+            
+        
+        case let .Cancelled(reason,code,status):
+            writeInt(&buf, Int32(18))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             
         
         case let .Internal(reason,code,status):
-            writeInt(&buf, Int32(16))
+            writeInt(&buf, Int32(19))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
@@ -5350,6 +5456,39 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
     }
 }
 /**
+ * Every error code of the core, in its order (the error-contract tests walk them).
+ */
+public func errorCodes() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_func_error_codes(uniffiCallStatus
+    )
+})
+}
+/**
+ * Always fails: with the error that the core's representative error with `code` becomes (the
+ * error-contract tests walk every code through this), or `INVALID_ARGUMENT` for an unknown
+ * code.
+ */
+public func raiseErrorForCode(code: String)throws   {try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_func_raise_error_for_code(
+        FfiConverterString.lower(code),uniffiCallStatus
+    )
+}
+}
+/**
+ * The codes whose errors are worth retrying (network errors, timeouts, 429, 5xx), by the
+ * core's rule; the Kotlin layer reads them once for `DurableStreamException.retryable`.
+ */
+public func retryableErrorCodes() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_func_retryable_error_codes(uniffiCallStatus
+    )
+})
+}
+/**
  * Checks producer options without building a producer.
  */
 public func validateProducerOptions(producerId: String, options: ProducerOptions)throws   {try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
@@ -5402,6 +5541,15 @@ private let initializationResult: InitializationResult = {
     let scaffolding_contract_version = ffi_durable_streams_ffi_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_func_error_codes() != 16914) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_func_raise_error_for_code() != 3995) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_func_retryable_error_codes() != 25370) {
+        return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_func_validate_producer_options() != 4328) {
         return InitializationResult.apiChecksumMismatch

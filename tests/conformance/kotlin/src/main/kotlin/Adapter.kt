@@ -22,9 +22,6 @@ import io.github.durablestreamsclient.ReadOptions
 import io.github.durablestreamsclient.RetryOptions
 import io.github.durablestreamsclient.StreamOptions
 import io.github.durablestreamsclient.StreamResponse
-import io.github.durablestreamsclient.code
-import io.github.durablestreamsclient.reason
-import io.github.durablestreamsclient.status
 import io.github.durablestreamsclient.validate
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeoutOrNull

@@ -6,7 +6,6 @@ import io.github.durablestreamsclient.InvalidArgumentException
 import io.github.durablestreamsclient.IdempotentProducer
 import io.github.durablestreamsclient.ProducerOptions
 import io.github.durablestreamsclient.StreamOptions
-import io.github.durablestreamsclient.reason
 import io.github.durablestreamsclient.validate
 import kotlinx.serialization.json.JsonArray
 import kotlinx.serialization.json.JsonElement

@@ -19,7 +19,7 @@ import io.github.durablestreamsclient.ffi.connect as ffiConnect
  */
 class DurableStream internal constructor(internal val ffi: FfiStream) : AutoCloseable {
     /** A handle to [url] with the given [options]. */
-    constructor(url: String, options: StreamOptions = StreamOptions()) : this(FfiStream(url, options))
+    constructor(url: String, options: StreamOptions = StreamOptions()) : this(ffiCall { FfiStream(url, options) })
 
     /** The stream URL. */
     val url: String get() = ffi.url()
@@ -34,7 +34,7 @@ class DurableStream internal constructor(internal val ffi: FfiStream) : AutoClos
     /** Creates the stream with this content type. */
     suspend fun create(contentType: String): CreateResult = create(CreateOptions(contentType = contentType))
 
-    /** The stream's metadata; throws [DurableStreamException.NotFound] if it does not exist. */
+    /** The stream's metadata; throws [StreamNotFoundException] if it does not exist. */
     suspend fun head(): HeadResult = native { ffi.head() }
 
     /** Whether the stream exists. */
@@ -72,10 +72,10 @@ class DurableStream internal constructor(internal val ffi: FfiStream) : AutoClos
 
     /** An idempotent producer writing to this stream under [producerId]. Sends nothing yet. */
     fun producer(producerId: String, options: ProducerOptions = ProducerOptions()): IdempotentProducer =
-        IdempotentProducer(ffi.producer(producerId, options))
+        IdempotentProducer(ffiCall { ffi.producer(producerId, options) })
 
     /** Releases the native handle. */
-    override fun close() = ffi.close()
+    override fun close() = ffiCall { ffi.close() }
 
     override fun toString(): String = "DurableStream($url)"
 

@@ -12,9 +12,9 @@ typealias Delivery = io.github.durablestreamsclient.ffi.Delivery
 /** A snapshot of a producer's counters. */
 typealias ProducerMetrics = io.github.durablestreamsclient.ffi.ProducerMetrics
 
-/** Throws [DurableStreamException.InvalidArgument] if these options are not usable with [producerId]. */
+/** Throws [InvalidArgumentException] if these options are not usable with [producerId]. */
 fun ProducerOptions.validate(producerId: String) =
-    io.github.durablestreamsclient.ffi.validateProducerOptions(producerId, this)
+    ffiCall { io.github.durablestreamsclient.ffi.validateProducerOptions(producerId, this) }
 
 /**
  * Exactly-once appends to one stream under a producer id. `append` only queues the message
@@ -48,7 +48,7 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
     val lastOffset: String? get() = ffi.lastOffset()
 
     /** A snapshot of the counters. */
-    fun metrics(): ProducerMetrics = ffi.metrics()
+    fun metrics(): ProducerMetrics = ffiCall { ffi.metrics() }
 
     /** Queues a message, waiting (up to the buffer timeout) only when the buffer is full. */
     suspend fun append(data: ByteArray): Receipt = native { Receipt(ffi.append(data)) }
@@ -60,13 +60,13 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
      * Queues a message for callers outside coroutines: blocks the calling thread while the
      * buffer is full (up to the buffer timeout), and never waits on the network otherwise.
      */
-    fun appendBlocking(data: ByteArray): Receipt = Receipt(ffi.appendBlocking(data))
+    fun appendBlocking(data: ByteArray): Receipt = ffiCall { Receipt(ffi.appendBlocking(data)) }
 
     /** [appendBlocking] for a message given as UTF-8 text (one JSON value on a JSON stream). */
     fun appendBlocking(text: String): Receipt = appendBlocking(text.encodeToByteArray())
 
-    /** Queues a message if there is room now; throws `InvalidState` (`BUFFER_FULL`) otherwise. */
-    fun tryAppend(data: ByteArray): Receipt = Receipt(ffi.tryAppend(data))
+    /** Queues a message if there is room now; throws [BufferFullException] otherwise. */
+    fun tryAppend(data: ByteArray): Receipt = ffiCall { Receipt(ffi.tryAppend(data)) }
 
     /** Sends what is batched and waits for everything appended before; throws the first failure since the last flush. */
     suspend fun flush() = native { ffi.flush() }
@@ -82,7 +82,7 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
     suspend fun detach() = native { ffi.detach() }
 
     /** Releases the native handle. */
-    override fun close() = ffi.close()
+    override fun close() = ffiCall { ffi.close() }
 }
 
 /** The outcome of one appended message, to await or to poll. */
@@ -94,8 +94,8 @@ class Receipt internal constructor(private val ffi: FfiReceipt) : AutoCloseable 
     suspend fun await(): Delivery = native { ffi.wait() }
 
     /** The outcome if already known, without waiting (throws the failure if it failed). */
-    fun poll(): Delivery? = ffi.tryResult()
+    fun poll(): Delivery? = ffiCall { ffi.tryResult() }
 
     /** Releases the native object. */
-    override fun close() = ffi.close()
+    override fun close() = ffiCall { ffi.close() }
 }

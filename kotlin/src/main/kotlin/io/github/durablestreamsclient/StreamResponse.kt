@@ -65,7 +65,7 @@ class StreamResponse internal constructor(private val ffi: FfiResponse) : AutoCl
     suspend fun json(): List<String> = native { ffi.json() }
 
     /** Stops the read: a flow in progress ends. */
-    fun cancel() = ffi.cancel()
+    fun cancel() = ffiCall { ffi.cancel() }
 
     /** Cancels the read and releases the native object. */
     override fun close() {

@@ -16,11 +16,17 @@ import kotlin.coroutines.ContinuationInterceptor
  * I/O threads, and its next native call could complete within the first callback, where JNA then
  * fails to detach a thread that is still running Java code ("JNA: could not detach thread" on
  * stderr). Such coroutines make their native calls from `Dispatchers.Default` instead.
+ *
+ * The generated bindings' errors become the public exception classes ([toPublic]).
  */
 internal suspend fun <T> native(call: suspend () -> T): T {
     val context = currentCoroutineContext()
     val interceptor = context[ContinuationInterceptor]
     val inline = interceptor == null ||
         (interceptor is CoroutineDispatcher && !interceptor.isDispatchNeeded(context))
-    return if (inline) withContext(Dispatchers.Default) { call() } else call()
+    return try {
+        if (inline) withContext(Dispatchers.Default) { call() } else call()
+    } catch (e: io.github.durablestreamsclient.ffi.DurableStreamException) {
+        throw e.toPublic()
+    }
 }

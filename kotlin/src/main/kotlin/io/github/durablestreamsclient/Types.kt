@@ -32,8 +32,8 @@ typealias LiveMode = io.github.durablestreamsclient.ffi.LiveMode
 /** Retry backoff: full jitter, honouring `Retry-After`. */
 typealias RetryOptions = io.github.durablestreamsclient.ffi.RetryOptions
 
-/** Throws [DurableStreamException.InvalidArgument] if these options are not usable. */
-fun RetryOptions.validate() = io.github.durablestreamsclient.ffi.validateRetryOptions(this)
+/** Throws [InvalidArgumentException] if these options are not usable. */
+fun RetryOptions.validate() = ffiCall { io.github.durablestreamsclient.ffi.validateRetryOptions(this) }
 
 /**
  * A header value computed for every request (a token that expires, say); build one with
@@ -59,7 +59,7 @@ typealias ReadErrorHandler = io.github.durablestreamsclient.ffi.ReadErrorHandler
  */
 fun readErrorHandler(block: (DurableStreamException) -> RetryWith?): ReadErrorHandler =
     object : ReadErrorHandler {
-        override fun onError(error: DurableStreamException): RetryWith? = block(error)
+        override fun onError(error: FfiException): RetryWith? = block(error.toPublic())
     }
 
 /** Told about every producer batch that failed for good; build one with [producerErrorHandler]. */
@@ -71,7 +71,7 @@ typealias ProducerErrorHandler = io.github.durablestreamsclient.ffi.ProducerErro
  */
 fun producerErrorHandler(block: (DurableStreamException) -> Unit): ProducerErrorHandler =
     object : ProducerErrorHandler {
-        override fun onError(error: DurableStreamException) = block(error)
+        override fun onError(error: FfiException) = block(error.toPublic())
     }
 
 /** Where a batch leaves the reader. */
@@ -85,124 +85,3 @@ typealias TextBatch = io.github.durablestreamsclient.ffi.TextBatch
 
 /** The JSON messages one response delivered, each as its own JSON text. */
 typealias JsonBatch = io.github.durablestreamsclient.ffi.JsonBatch
-
-/**
- * Every failure: a sealed class whose subclasses (aliased below) say what went wrong.
- * [code], [status] and [reason] are on every one of them.
- */
-typealias DurableStreamException = FfiException
-
-/** 404: the stream does not exist. */
-typealias StreamNotFoundException = FfiException.NotFound
-
-/** 409 on create: a stream exists at the URL with another configuration. */
-typealias StreamExistsException = FfiException.StreamExists
-
-/** 409 on append: a `Stream-Seq` that did not increase (`CONFLICT_SEQ`) or another conflict. */
-typealias ConflictException = FfiException.Conflict
-
-/** The stream is closed; `finalOffset` is its last offset when the server said it. */
-typealias StreamClosedException = FfiException.StreamClosed
-
-/** 403 on an idempotent append: a newer epoch (`currentEpoch`) owns the producer id. */
-typealias StaleEpochException = FfiException.StaleEpoch
-
-/** 409 on an idempotent append: the server expected `expectedSeq`, got `receivedSeq`. */
-typealias SequenceGapException = FfiException.SequenceGap
-
-/**
- * Another session of this producer id wrote in this producer's epoch (a restarted writer at
- * the same epoch, or two writers sharing one id): the batch was not stored. Use a new epoch
- * (`autoClaim`, or `restart()`). Carries `producerId`, `epoch` and `serverSeq`.
- */
-typealias ProducerSessionConflictException = FfiException.ProducerSessionConflict
-
-/** 429 or 5xx; `retryAfterMs` is the server's `Retry-After` when it sent one. */
-typealias UnavailableException = FfiException.Unavailable
-
-/** Another refused request (400, 401, 403, 410, 413 or an unexpected status); see `code`. */
-typealias HttpStatusException = FfiException.Http
-
-/** The connection failed before a response arrived. */
-typealias NetworkException = FfiException.Network
-
-/** A request or an operation ran past its deadline. */
-typealias RequestTimeoutException = FfiException.Timeout
-
-/** A server response could not be parsed. */
-typealias ParseException = FfiException.Parse
-
-/** A value the client refuses before sending anything. */
-typealias InvalidArgumentException = FfiException.InvalidArgument
-
-/** A consumed response, a closed producer or handle, or a full producer buffer; see `code`. */
-typealias InvalidStateException = FfiException.InvalidState
-
-/** The operation was cancelled. */
-typealias CancelledException = FfiException.Cancelled
-
-/** A failure inside the bindings themselves. */
-typealias InternalException = FfiException.Internal
-
-/** The stable error code, e.g. `"STREAM_CLOSED"` or `"NOT_FOUND"`. */
-val FfiException.code: String
-    get() = when (this) {
-        is FfiException.NotFound -> code
-        is FfiException.StreamExists -> code
-        is FfiException.Conflict -> code
-        is FfiException.StreamClosed -> code
-        is FfiException.StaleEpoch -> code
-        is FfiException.SequenceGap -> code
-        is FfiException.ProducerSessionConflict -> code
-        is FfiException.Unavailable -> code
-        is FfiException.Http -> code
-        is FfiException.Network -> code
-        is FfiException.Timeout -> code
-        is FfiException.Parse -> code
-        is FfiException.InvalidArgument -> code
-        is FfiException.InvalidState -> code
-        is FfiException.Cancelled -> code
-        is FfiException.Internal -> code
-    }
-
-/** The HTTP status behind the error, when a response was received. */
-val FfiException.status: Int?
-    get() = when (this) {
-        is FfiException.NotFound -> status
-        is FfiException.StreamExists -> status
-        is FfiException.Conflict -> status
-        is FfiException.StreamClosed -> status
-        is FfiException.StaleEpoch -> status
-        is FfiException.SequenceGap -> status
-        is FfiException.ProducerSessionConflict -> status
-        is FfiException.Unavailable -> status
-        is FfiException.Http -> status
-        is FfiException.Network -> status
-        is FfiException.Timeout -> status
-        is FfiException.Parse -> status
-        is FfiException.InvalidArgument -> status
-        is FfiException.InvalidState -> status
-        is FfiException.Cancelled -> status
-        is FfiException.Internal -> status
-    }
-
-/** The human-readable description (what `message` would say without the field list). */
-val FfiException.reason: String
-    get() = when (this) {
-        is FfiException.NotFound -> reason
-        is FfiException.StreamExists -> reason
-        is FfiException.Conflict -> reason
-        is FfiException.StreamClosed -> reason
-        is FfiException.StaleEpoch -> reason
-        is FfiException.SequenceGap -> reason
-        is FfiException.ProducerSessionConflict -> reason
-        is FfiException.Unavailable -> reason
-        is FfiException.Http -> reason
-        is FfiException.Network -> reason
-        is FfiException.Timeout -> reason
-        is FfiException.Parse -> reason
-        is FfiException.InvalidArgument -> reason
-        is FfiException.InvalidState -> reason
-        is FfiException.Cancelled -> reason
-        is FfiException.Internal -> reason
-    }

@@ -108,6 +108,12 @@ class DurableStreamTest {
         val notFound = assertFailsWith<StreamNotFoundException> { missing.head() }
         assertEquals(404, notFound.status)
         assertEquals("NOT_FOUND", notFound.code)
+        assertFalse(notFound.retryable)
+        // Printed under the public class name, never the generated bindings' one.
+        assertTrue(
+            notFound.toString().startsWith("io.github.durablestreamsclient.StreamNotFoundException: stream not found: "),
+            notFound.toString(),
+        )
         assertFalse(missing.exists())
         assertFailsWith<StreamNotFoundException> { missing.stream() }
 

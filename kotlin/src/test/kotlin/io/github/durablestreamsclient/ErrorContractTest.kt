@@ -1,0 +1,127 @@
+package io.github.durablestreamsclient
+
+import kotlin.reflect.KClass
+import kotlin.test.Test
+import kotlin.test.assertEquals
+import kotlin.test.assertFalse
+import kotlin.test.assertIs
+import kotlin.test.assertNull
+import kotlin.test.assertTrue
+
+/**
+ * The error contract: every code of the core maps to one public exception class with its
+ * fields. The list of codes comes from the core; a code added there without a row here fails
+ * [everyCoreCodeHasARow]. (Python's tests/test_errors.py and Node's test/errors.test.mjs walk
+ * the same list.)
+ */
+class ErrorContractTest {
+    private class Row(
+        val cls: KClass<out DurableStreamException>,
+        val status: Int?,
+        val retryable: Boolean,
+        val check: (DurableStreamException) -> Unit = {},
+    )
+
+    private val contract: Map<String, Row> = mapOf(
+        "NOT_FOUND" to Row(StreamNotFoundException::class, 404, false),
+        "CONFLICT_EXISTS" to Row(StreamExistsException::class, 409, false) {
+            // The core's message says why: the existing stream is closed.
+            assertTrue(it.reason.contains("the existing stream is closed"), it.reason)
+        },
+        "CONFLICT" to Row(ConflictException::class, 409, false),
+        "CONFLICT_SEQ" to Row(ConflictException::class, 409, false),
+        "STREAM_CLOSED" to Row(StreamClosedException::class, 409, false) {
+            assertEquals("0000000000000042", (it as StreamClosedException).finalOffset)
+        },
+        "BAD_REQUEST" to Row(HttpStatusException::class, 400, false),
+        "UNAUTHORIZED" to Row(HttpStatusException::class, 401, false),
+        "FORBIDDEN" to Row(HttpStatusException::class, 403, false),
+        "GONE" to Row(HttpStatusException::class, 410, false),
+        "PAYLOAD_TOO_LARGE" to Row(HttpStatusException::class, 413, false),
+        "RATE_LIMITED" to Row(RateLimitedException::class, 429, true) {
+            assertIs<UnavailableException>(it)
+            assertEquals(1500L, it.retryAfterMs)
+        },
+        "BUSY" to Row(UnavailableException::class, 503, true) {
+            assertEquals(1500L, (it as UnavailableException).retryAfterMs)
+        },
+        "SERVER_ERROR" to Row(UnavailableException::class, 500, true) {
+            assertNull((it as UnavailableException).retryAfterMs)
+        },
+        "UNEXPECTED_STATUS" to Row(HttpStatusException::class, 418, false),
+        "STALE_EPOCH" to Row(StaleEpochException::class, 403, false) {
+            it as StaleEpochException
+            assertEquals(3uL to 7uL, it.epoch to it.currentEpoch)
+        },
+        "SEQUENCE_GAP" to Row(SequenceGapException::class, 409, false) {
+            it as SequenceGapException
+            assertEquals(5uL to 9uL, it.expectedSeq to it.receivedSeq)
+        },
+        "PRODUCER_SESSION_CONFLICT" to Row(ProducerSessionConflictException::class, null, false) {
+            it as ProducerSessionConflictException
+            assertEquals(Triple("agent-7", 3uL, 41uL), Triple(it.producerId, it.epoch, it.serverSeq))
+        },
+        "NETWORK_ERROR" to Row(NetworkException::class, null, true),
+        "TIMEOUT" to Row(RequestTimeoutException::class, null, true),
+        "PARSE_ERROR" to Row(ParseException::class, null, false),
+        "INVALID_ARGUMENT" to Row(InvalidArgumentException::class, null, false),
+        "ALREADY_CONSUMED" to Row(InvalidStateException::class, null, false),
+        "ALREADY_CLOSED" to Row(InvalidStateException::class, null, false),
+        "CANCELLED" to Row(CancelledException::class, null, false),
+        "BUFFER_FULL" to Row(BufferFullException::class, null, false) {
+            assertIs<InvalidStateException>(it)
+            it as BufferFullException
+            assertEquals(Triple(10L, 60L, 64L), Triple(it.requested, it.buffered, it.limit))
+        },
+        "FENCED" to Row(FencedException::class, 409, false),
+        "ALREADY_CLAIMED" to Row(AlreadyClaimedException::class, 409, false) {
+            assertEquals("worker-2", (it as AlreadyClaimedException).currentHolder)
+        },
+        "NO_PENDING_WORK" to Row(NoPendingWorkException::class, 409, false),
+        "INVALID_SIGNATURE" to Row(InvalidSignatureException::class, null, false) {
+            assertTrue((it as InvalidSignatureException).check.isNotEmpty())
+        },
+    )
+
+    @Test
+    fun everyCoreCodeHasARow() {
+        val codes = errorCodes()
+        assertEquals(codes.size, codes.toSet().size)
+        assertEquals(emptyList(), codes.filter { it !in contract }, "core error codes without a Kotlin mapping")
+        assertEquals(emptyList(), contract.keys.filter { it !in codes }, "rows for codes the core no longer has")
+    }
+
+    @Test
+    fun everyCodeMapsToItsClassAndFields() {
+        for ((code, row) in contract) {
+            val e = exceptionForCode(code)
+            assertEquals(row.cls, e::class, code)
+            assertEquals(code, e.code)
+            assertEquals(row.status, e.status, code)
+            assertEquals(row.retryable, e.retryable, code)
+            assertTrue(e.reason.isNotEmpty(), code)
+            assertEquals(e.reason, e.message, code)
+            assertNull(e.cause, code)
+            // Public class names, not the generated bindings' ones, in logs and stack traces.
+            assertEquals("io.github.durablestreamsclient.${row.cls.simpleName}: ${e.reason}", e.toString())
+            assertFalse(e.stackTraceToString().contains(".ffi.DurableStreamException"), code)
+            row.check(e)
+        }
+    }
+
+    @Test
+    fun anUnknownCodeIsAnInvalidArgument() {
+        val e = exceptionForCode("NO_SUCH_CODE")
+        assertIs<InvalidArgumentException>(e)
+        assertTrue(e.reason.contains("NO_SUCH_CODE"), e.reason)
+    }
+
+    @Test
+    fun aCauseIsKeptAndPrinted() {
+        val root = IllegalStateException("token service down")
+        val e = UnavailableException("could not refresh", "SERVER_ERROR", 500, null, root)
+        assertEquals(root, e.cause)
+        assertTrue(e.retryable)
+        assertTrue(e.stackTraceToString().contains("Caused by: java.lang.IllegalStateException: token service down"))
+    }
+}
