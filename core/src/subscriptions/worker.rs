@@ -203,7 +203,7 @@ impl PullWakeWorker {
         });
         WorkQueue {
             rx,
-            stop: stop_tx,
+            stop: std::sync::Arc::new(stop_tx),
             task: Some(task),
         }
     }
@@ -397,14 +397,32 @@ impl Job {
 #[derive(Debug)]
 pub struct WorkQueue {
     rx: tokio::sync::mpsc::Receiver<Job>,
-    stop: tokio::sync::watch::Sender<bool>,
+    stop: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     task: Option<tokio::task::JoinHandle<Result<Offset>>>,
+}
+
+/// Asks a [`WorkQueue`]'s worker to stop from elsewhere (another task or thread) while the
+/// queue itself is busy in [`WorkQueue::next`]: the worker releases what it holds, and `next`
+/// then returns `None`.
+#[derive(Debug, Clone)]
+pub struct StopSignal(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
+
+impl StopSignal {
+    /// Requests the stop (idempotent, returns at once).
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
 }
 
 impl WorkQueue {
     /// The next job; `None` once the worker has stopped.
     pub async fn next(&mut self) -> Option<Job> {
         self.rx.recv().await
+    }
+
+    /// A handle that requests the stop without access to the queue.
+    pub fn stop_signal(&self) -> StopSignal {
+        StopSignal(self.stop.clone())
     }
 
     /// Stops the worker (a held lease is released) and returns the wake-stream offset to
