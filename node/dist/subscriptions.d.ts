@@ -209,6 +209,11 @@ export declare class JobQueue implements AsyncIterable<Job> {
     #private;
     /** After {@link stop}: the wake-stream offset to resume from (pass it as `fromOffset`). */
     get offset(): string | undefined;
+    /**
+     * Asks the worker to stop without waiting: the ack in flight lands, no new job comes, the
+     * wake is released, and a pending {@link next} resolves to `null`.
+     */
+    requestStop(): void;
     /** The next job, or `null` once the worker has stopped. */
     next(): Promise<Job | null>;
     /** Stops the worker (a held lease is released); resolves to the offset to resume from. */

@@ -233,9 +233,7 @@ class JobQueue {
         this.#queue = queue;
         queue.catch(() => undefined);
         if (signal) {
-            const onAbort = () => {
-                void queue.then((q) => q.requestStop()).catch(() => undefined);
-            };
+            const onAbort = () => this.requestStop();
             if (signal.aborted)
                 onAbort();
             else
@@ -245,6 +243,13 @@ class JobQueue {
     /** After {@link stop}: the wake-stream offset to resume from (pass it as `fromOffset`). */
     get offset() {
         return this.#offset;
+    }
+    /**
+     * Asks the worker to stop without waiting: the ack in flight lands, no new job comes, the
+     * wake is released, and a pending {@link next} resolves to `null`.
+     */
+    requestStop() {
+        void this.#queue.then((q) => q.requestStop()).catch(() => undefined);
     }
     /** The next job, or `null` once the worker has stopped. */
     async next() {
@@ -305,16 +310,37 @@ class PullWakeWorker {
         if (typeof handler !== "function") {
             throw new errors_js_1.DurableStreamError("run needs a handler function", "INVALID_ARGUMENT");
         }
-        const queue = this.jobs(options);
-        for await (const job of queue) {
-            try {
-                await handler(job.item);
+        const signal = (0, internal_js_1.checkSignal)(options.signal);
+        const queue = this.jobs();
+        // The stop is requested between items, never between a handler's return and its answer:
+        // the item just handled gets its ack.
+        let busy = false;
+        const onAbort = () => {
+            if (!busy)
+                queue.requestStop();
+        };
+        if (signal?.aborted)
+            onAbort();
+        signal?.addEventListener("abort", onAbort, { once: true });
+        try {
+            for await (const job of queue) {
+                busy = true;
+                try {
+                    await handler(job.item);
+                    job.ack();
+                }
+                catch (e) {
+                    job.fail(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+                }
+                finally {
+                    busy = false;
+                }
+                if (signal?.aborted)
+                    queue.requestStop();
             }
-            catch (e) {
-                job.fail(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-                continue;
-            }
-            job.ack();
+        }
+        finally {
+            signal?.removeEventListener("abort", onAbort);
         }
         return queue.offset;
     }

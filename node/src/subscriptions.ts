@@ -354,9 +354,7 @@ export class JobQueue implements AsyncIterable<Job> {
     this.#queue = queue;
     queue.catch(() => undefined);
     if (signal) {
-      const onAbort = (): void => {
-        void queue.then((q) => q.requestStop()).catch(() => undefined);
-      };
+      const onAbort = (): void => this.requestStop();
       if (signal.aborted) onAbort();
       else signal.addEventListener("abort", onAbort, { once: true });
     }
@@ -365,6 +363,14 @@ export class JobQueue implements AsyncIterable<Job> {
   /** After {@link stop}: the wake-stream offset to resume from (pass it as `fromOffset`). */
   get offset(): string | undefined {
     return this.#offset;
+  }
+
+  /**
+   * Asks the worker to stop without waiting: the ack in flight lands, no new job comes, the
+   * wake is released, and a pending {@link next} resolves to `null`.
+   */
+  requestStop(): void {
+    void this.#queue.then((q) => q.requestStop()).catch(() => undefined);
   }
 
   /** The next job, or `null` once the worker has stopped. */
@@ -443,15 +449,31 @@ export class PullWakeWorker {
     if (typeof handler !== "function") {
       throw new DurableStreamError("run needs a handler function", "INVALID_ARGUMENT");
     }
-    const queue = this.jobs(options);
-    for await (const job of queue) {
-      try {
-        await handler(job.item);
-      } catch (e) {
-        job.fail(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-        continue;
+    const signal = checkSignal(options.signal);
+    const queue = this.jobs();
+    // The stop is requested between items, never between a handler's return and its answer:
+    // the item just handled gets its ack.
+    let busy = false;
+    const onAbort = (): void => {
+      if (!busy) queue.requestStop();
+    };
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      for await (const job of queue) {
+        busy = true;
+        try {
+          await handler(job.item);
+          job.ack();
+        } catch (e) {
+          job.fail(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+        } finally {
+          busy = false;
+        }
+        if (signal?.aborted) queue.requestStop();
       }
-      job.ack();
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
     }
     return queue.offset;
   }

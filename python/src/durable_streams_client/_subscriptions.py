@@ -622,7 +622,8 @@ class AsyncJobQueue:
         return self._native.ended
 
     def request_stop(self) -> None:
-        """Asks the worker to stop without waiting (a pending :meth:`next` returns None)."""
+        """Asks the worker to stop without waiting: an ack in flight lands, no new job comes,
+        the wake is released, and a pending :meth:`next` returns None."""
         self._native.request_stop()
 
     async def stop(self) -> str | None:
@@ -670,17 +671,22 @@ class AsyncPullWakeWorker(_WorkerBase):
         task is cancelled; a handler exception fails the item. Returns the wake-stream offset
         to resume from."""
         async with self.jobs() as q:
+            # The stop is requested between items, never between a handler's return and its
+            # answer: the item just handled gets its ack.
+            busy = False
             watcher = None
             if stop is not None:
                 ev = stop
 
                 async def watch() -> None:
                     await ev.wait()
-                    q.request_stop()
+                    if not busy:
+                        q.request_stop()
 
                 watcher = asyncio.ensure_future(watch())
             try:
                 async for job in q:
+                    busy = True
                     try:
                         r = handler(job.item)
                         if inspect.isawaitable(r):
@@ -689,6 +695,10 @@ class AsyncPullWakeWorker(_WorkerBase):
                         job.fail(_reason(e))
                     else:
                         job.ack()
+                    finally:
+                        busy = False
+                    if stop is not None and stop.is_set():
+                        q.request_stop()
             finally:
                 if watcher is not None:
                     watcher.cancel()
