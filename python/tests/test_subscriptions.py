@@ -8,6 +8,8 @@ import http.server
 import itertools
 import os
 import queue
+import select
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -366,3 +368,44 @@ def test_webhooks_verified_done_and_callback(subs: ds.Subscriptions, receiver: _
     assert check({}, body) == "missing_header"
     assert check({"Webhook-Signature": "t=1"}, body) == "malformed_header"
     subs.delete(sid)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_handles_work_after_fork(subs: ds.Subscriptions) -> None:
+    # Used before the fork, so the parent's runtime, connection pool and key cache exist.
+    p = prefix("fork")
+    json_stream(subs, f"{p}/wake")
+    subs.create(f"sub-{p}", wake_stream=f"{p}/wake", pattern=f"{p}/*")
+    verifier = ds.WebhookVerifier(subs.jwks_url)
+    with pytest.raises(ds.InvalidSignatureError):
+        verifier.verify(
+            {"Webhook-Signature": f"t={int(time.time())},kid=x,ed25519={'A' * 86}"}, b"{}"
+        )
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        status = b"ok"
+        try:
+            assert subs.get(f"sub-{p}").wake_stream == f"{p}/wake"
+            try:
+                sig = f"t={int(time.time())},kid=ds_unknown,ed25519={'A' * 86}"
+                verifier.verify({"Webhook-Signature": sig}, b"{}")
+                status = b"verified"
+            except ds.InvalidSignatureError as e:
+                if e.check != "unknown_key":
+                    status = e.check.encode()
+        except BaseException as e:
+            status = repr(e).encode()
+        os.write(write_fd, status)
+        os._exit(0)
+    os.close(write_fd)
+    try:
+        ready, _, _ = select.select([read_fd], [], [], 20)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        report = os.read(read_fd, 4096) if ready else b"child timed out"
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    assert report == b"ok"
+    subs.delete(f"sub-{p}")

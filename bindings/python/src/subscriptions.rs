@@ -564,9 +564,40 @@ impl Job {
     }
 }
 
-/// Verifies signed webhook deliveries.
+/// Verifies signed webhook deliveries. The core verifier (with its key cache) belongs to one
+/// process: after `fork()` the child builds its own on first use.
 #[pyclass(frozen, module = "durable_streams_client._native")]
-pub(crate) struct Verifier(Arc<WebhookVerifier>);
+pub(crate) struct Verifier {
+    jwks_url: String,
+    client: Option<Py<Client>>,
+    window: Option<Duration>,
+    slot: Mutex<Option<(u64, Arc<WebhookVerifier>)>>,
+}
+
+impl Verifier {
+    /// Calls no Python code while it holds the lock.
+    fn core_in(&self, generation: &Generation) -> Result<Arc<WebhookVerifier>, Error> {
+        let mut slot = self.slot.lock().map_err(|_| Error::AlreadyClosed {
+            what: "webhook verifier (a thread panicked while using it)".into(),
+        })?;
+        if let Some((id, v)) = slot.as_ref() {
+            if *id == generation.id {
+                return Ok(Arc::clone(v));
+            }
+        }
+        let client = match &self.client {
+            Some(c) => c.get().core(generation)?,
+            None => generation.client.clone(),
+        };
+        let mut v = WebhookVerifier::new(&self.jwks_url)?.with_client(client);
+        if let Some(w) = self.window {
+            v = v.with_replay_window(w);
+        }
+        let v = Arc::new(v);
+        *slot = Some((generation.id, Arc::clone(&v)));
+        Ok(v)
+    }
+}
 
 #[pymethods]
 impl Verifier {
@@ -578,21 +609,20 @@ impl Verifier {
         client: Option<Py<Client>>,
         replay_window: Option<f64>,
     ) -> PyResult<Self> {
-        let generation = runtime::current()?;
-        let build = || -> Result<WebhookVerifier, Error> {
-            let client = match &client {
-                Some(c) => c.get().core(&generation)?,
-                None => generation.client.clone(),
-            };
-            let mut v = WebhookVerifier::new(&jwks_url)?.with_client(client);
-            if let Some(w) = replay_window {
-                v = v.with_replay_window(seconds("replay_window", w)?);
-            }
-            Ok(v)
+        let window = replay_window
+            .map(|w| seconds("replay_window", w))
+            .transpose()
+            .map_err(|e| error::to_py(py, &e))?;
+        let v = Verifier {
+            jwks_url,
+            client,
+            window,
+            slot: Mutex::new(None),
         };
-        build()
-            .map(|v| Self(Arc::new(v)))
-            .map_err(|e| error::to_py(py, &e))
+        // Build now, so a bad URL fails here rather than on the first delivery.
+        let generation = runtime::current()?;
+        v.core_in(&generation).map_err(|e| error::to_py(py, &e))?;
+        Ok(v)
     }
 
     /// Verifies a delivery (`now`: seconds since the epoch, default the current time).
@@ -611,7 +641,10 @@ impl Verifier {
             }
             None => SystemTime::now(),
         };
-        let v = Arc::clone(&self.0);
+        let generation = runtime::current()?;
+        let v = self
+            .core_in(&generation)
+            .map_err(|e| error::to_py(py, &e))?;
         runtime::run(py, blocking, async move {
             v.verify_at(signature.as_deref(), &body, now)
                 .await
