@@ -57,9 +57,9 @@ pub use stream::{
 };
 pub use subscriptions::{
     Ack, AckResult, DeliveryMode, Job, LinkType, PullWakeWorker, SignatureCheck, SigningInfo,
-    StreamLink, Subscription, SubscriptionConfig, SubscriptionErrorCode, SubscriptionStatus,
-    Subscriptions, SubscriptionsBuilder, Token, Wake, WakeEvent, WakeOutcome, WakeStream,
-    WebhookInfo, WorkItem, WorkQueue,
+    StopSignal, StreamLink, Subscription, SubscriptionConfig, SubscriptionErrorCode,
+    SubscriptionStatus, Subscriptions, SubscriptionsBuilder, Token, Wake, WakeEvent, WakeOutcome,
+    WakeStream, WebhookInfo, WorkItem, WorkQueue,
 };
 #[cfg(feature = "webhooks")]
 pub use subscriptions::{WebhookVerifier, WEBHOOK_DONE};

@@ -382,6 +382,35 @@ async fn job_queue_form_acks_and_fails() {
     }
     assert!(acked);
     queue.stop().await.unwrap();
+
+    // Stopping right after an answer: the ack in flight lands, then the wake is released.
+    let mut queue = PullWakeWorker::new(s.clone(), &id, "q2", &wake)
+        .unwrap()
+        .jobs();
+    s.stream(&path)
+        .unwrap()
+        .append_json(&serde_json::json!({"n": 8}))
+        .await
+        .unwrap();
+    let end = tail(&s, &path).await;
+    let job = next_job(&mut queue).await;
+    assert_eq!(job.item.messages, vec![serde_json::json!({"n": 8})]);
+    job.ack();
+    queue.stop().await.unwrap();
+    assert_eq!(
+        s.get(&id)
+            .await
+            .unwrap()
+            .acked_offset(&path)
+            .map(|o| o.as_str().to_owned()),
+        Some(end)
+    );
+    // Released, not held until the lease runs out: another worker claims at once.
+    let again = s.claim(&id, "after-stop").await;
+    assert!(
+        matches!(&again, Err(e) if sub_code(e) == Some(SubscriptionErrorCode::NoPendingWork)),
+        "{again:?}"
+    );
 }
 
 type Hook = (

@@ -125,6 +125,41 @@ export declare class ProducerSessionConflictError extends DurableStreamError {
     readonly serverSeq: number | undefined;
     constructor(message: string, producerId: string, epoch: number, serverSeq?: number, details?: DurableStreamErrorDetails);
 }
+/**
+ * A subscription request was refused with a protocol code. The HTTP-like codes
+ * (`SUBSCRIPTION_NOT_FOUND`, `SUBSCRIPTION_ALREADY_EXISTS`, ...) stay {@link FetchError}s with
+ * `code` `NOT_FOUND`, `CONFLICT_EXISTS`, ...; the lease protocol's own answers are the
+ * subclasses {@link FencedError}, {@link AlreadyClaimedError} and {@link NoPendingWorkError}.
+ */
+export declare class SubscriptionError extends DurableStreamError {
+    /** The protocol's code (`FENCED`, `ALREADY_CLAIMED`, `NO_PENDING_WORK`). */
+    readonly subscriptionCode: string;
+    constructor(message: string, code: DurableStreamErrorCode, subscriptionCode: string, status?: number, details?: DurableStreamErrorDetails);
+}
+/** 409 `FENCED`: the wake is stale, the lease is lost; nothing was acked. */
+export declare class FencedError extends SubscriptionError {
+    constructor(message: string, status?: number, details?: DurableStreamErrorDetails);
+}
+/** 409 `ALREADY_CLAIMED`: another worker holds the subscription's lease. */
+export declare class AlreadyClaimedError extends SubscriptionError {
+    /** The worker holding it, when the server said. */
+    readonly currentHolder: string | undefined;
+    constructor(message: string, currentHolder?: string, status?: number, details?: DurableStreamErrorDetails);
+}
+/** 409 `NO_PENDING_WORK`: a claim found nothing to do. */
+export declare class NoPendingWorkError extends SubscriptionError {
+    constructor(message: string, status?: number, details?: DurableStreamErrorDetails);
+}
+/**
+ * A webhook delivery failed verification: answer 401 and do not process it. `check` says
+ * which check failed: `missing_header`, `malformed_header`, `timestamp_out_of_window`,
+ * `unknown_key`, `bad_signature` or `malformed_payload`.
+ */
+export declare class InvalidSignatureError extends DurableStreamError {
+    /** The failed check. */
+    readonly check: string;
+    constructor(message: string, check: string);
+}
 /** A handle or read was created without a URL. */
 export declare class MissingStreamUrlError extends DurableStreamError {
     constructor();

@@ -9,7 +9,7 @@
  * {@link DurableStreamError} carrying the finer `code`.
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.InvalidSignalError = exports.MissingStreamUrlError = exports.ProducerSessionConflictError = exports.FetchBackoffAbortError = exports.BufferFullError = exports.SequenceGapError = exports.StaleEpochError = exports.StreamClosedError = exports.RateLimitedError = exports.FetchError = exports.DurableStreamError = void 0;
+exports.InvalidSignalError = exports.MissingStreamUrlError = exports.InvalidSignatureError = exports.NoPendingWorkError = exports.AlreadyClaimedError = exports.FencedError = exports.SubscriptionError = exports.ProducerSessionConflictError = exports.FetchBackoffAbortError = exports.BufferFullError = exports.SequenceGapError = exports.StaleEpochError = exports.StreamClosedError = exports.RateLimitedError = exports.FetchError = exports.DurableStreamError = void 0;
 exports.fromDescription = fromDescription;
 exports.convert = convert;
 /** The base class of every error of the client. */
@@ -229,6 +229,59 @@ class ProducerSessionConflictError extends DurableStreamError {
     }
 }
 exports.ProducerSessionConflictError = ProducerSessionConflictError;
+/**
+ * A subscription request was refused with a protocol code. The HTTP-like codes
+ * (`SUBSCRIPTION_NOT_FOUND`, `SUBSCRIPTION_ALREADY_EXISTS`, ...) stay {@link FetchError}s with
+ * `code` `NOT_FOUND`, `CONFLICT_EXISTS`, ...; the lease protocol's own answers are the
+ * subclasses {@link FencedError}, {@link AlreadyClaimedError} and {@link NoPendingWorkError}.
+ */
+class SubscriptionError extends DurableStreamError {
+    /** The protocol's code (`FENCED`, `ALREADY_CLAIMED`, `NO_PENDING_WORK`). */
+    subscriptionCode;
+    constructor(message, code, subscriptionCode, status = 409, details = {}) {
+        super(message, code, status, details);
+        this.subscriptionCode = subscriptionCode;
+    }
+}
+exports.SubscriptionError = SubscriptionError;
+/** 409 `FENCED`: the wake is stale, the lease is lost; nothing was acked. */
+class FencedError extends SubscriptionError {
+    constructor(message, status = 409, details = {}) {
+        super(message, "FENCED", "FENCED", status, details);
+    }
+}
+exports.FencedError = FencedError;
+/** 409 `ALREADY_CLAIMED`: another worker holds the subscription's lease. */
+class AlreadyClaimedError extends SubscriptionError {
+    /** The worker holding it, when the server said. */
+    currentHolder;
+    constructor(message, currentHolder, status = 409, details = {}) {
+        super(message, "ALREADY_CLAIMED", "ALREADY_CLAIMED", status, details);
+        this.currentHolder = currentHolder;
+    }
+}
+exports.AlreadyClaimedError = AlreadyClaimedError;
+/** 409 `NO_PENDING_WORK`: a claim found nothing to do. */
+class NoPendingWorkError extends SubscriptionError {
+    constructor(message, status = 409, details = {}) {
+        super(message, "NO_PENDING_WORK", "NO_PENDING_WORK", status, details);
+    }
+}
+exports.NoPendingWorkError = NoPendingWorkError;
+/**
+ * A webhook delivery failed verification: answer 401 and do not process it. `check` says
+ * which check failed: `missing_header`, `malformed_header`, `timestamp_out_of_window`,
+ * `unknown_key`, `bad_signature` or `malformed_payload`.
+ */
+class InvalidSignatureError extends DurableStreamError {
+    /** The failed check. */
+    check;
+    constructor(message, check) {
+        super(message, "INVALID_SIGNATURE", undefined, { retryable: false });
+        this.check = check;
+    }
+}
+exports.InvalidSignatureError = InvalidSignatureError;
 /** A handle or read was created without a URL. */
 class MissingStreamUrlError extends DurableStreamError {
     constructor() {
@@ -285,6 +338,14 @@ function fromDescription(text) {
             return new ProducerSessionConflictError(d.message, d.producerId ?? "", d.epoch ?? 0, d.serverSeq ?? undefined, details);
         case "CANCELLED":
             return new FetchBackoffAbortError(d.message);
+        case "FENCED":
+            return new FencedError(d.message, d.status ?? 409, details);
+        case "ALREADY_CLAIMED":
+            return new AlreadyClaimedError(d.message, d.currentHolder ?? undefined, d.status ?? 409, details);
+        case "NO_PENDING_WORK":
+            return new NoPendingWorkError(d.message, d.status ?? 409, details);
+        case "INVALID_SIGNATURE":
+            return new InvalidSignatureError(d.message, d.check ?? "bad_signature");
         case "RATE_LIMITED":
             return new RateLimitedError(d.status ?? 429, d.serverMessage ?? undefined, undefined, retryAfterHeaders(d.retryAfterMs), url, d.message, { code: d.code, details });
     }

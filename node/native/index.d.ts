@@ -29,6 +29,24 @@ export declare class CancelToken {
   get cancelled(): boolean
 }
 
+/** One delivery: answer it with `ack()` or `fail()`. */
+export declare class NativeJob {
+  /** Stream-root-relative path. */
+  get stream(): string
+  /** Where this delivery starts (exclusive). */
+  get startOffset(): string
+  /** Where this delivery ends (the ack point). */
+  get offset(): string
+  /** JSON streams: the messages as one JSON array text. */
+  get messagesJson(): string | null
+  /** Other streams: the bytes. */
+  get data(): Buffer
+  /** Handled: ack it. */
+  ack(): void
+  /** Not handled: release the wake without acking. */
+  fail(reason: string): void
+}
+
 /** An idempotent, batching producer (exactly-once appends under retries). */
 export declare class NativeProducer {
   /** A producer appending to `stream` as `producer_id`. Sends nothing yet. */
@@ -99,8 +117,6 @@ export declare class NativeReader {
  * data; a second one fails with code `ALREADY_CONSUMED`.
  */
 export declare class NativeResponse {
-  /** The first response's status, headers and position. */
-  get firstResponse(): NativeResponseHead | null
   /** The stream URL. */
   get url(): string
   /** The stream's content type. */
@@ -154,6 +170,70 @@ export declare class NativeStream {
   delete(cancel?: CancelToken | undefined | null): Promise<void>
   /** Starts a read: sends the first request and resolves to the response to consume. */
   stream(options?: NativeReadOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<NativeResponse>
+}
+
+/** Subscriptions of one stream root. */
+export declare class NativeSubscriptions {
+  /** A handle for `root` (an absolute http(s) URL). */
+  constructor(root: string, extras?: Extras | undefined | null)
+  /** The stream root URL. */
+  get root(): string
+  /** The JWK Set URL. */
+  get jwksUrl(): string
+  /** Creates or confirms (`created` tells which). */
+  create(id: string, cfg: NativeSubscriptionConfig, cancel?: CancelToken | undefined | null): Promise<NativeSubscription>
+  /** Reads a subscription. */
+  get(id: string, cancel?: CancelToken | undefined | null): Promise<NativeSubscription>
+  /** Deletes a subscription. */
+  delete(id: string, cancel?: CancelToken | undefined | null): Promise<void>
+  /** Links explicit streams. */
+  addStreams(id: string, streams: Array<string>, cancel?: CancelToken | undefined | null): Promise<void>
+  /** Removes an explicit link. */
+  removeStream(id: string, path: string, cancel?: CancelToken | undefined | null): Promise<void>
+  /** Claims the lease. */
+  claim(id: string, worker: string, cancel?: CancelToken | undefined | null): Promise<NativeWake>
+  /** Acks (a heartbeat without acks and `done`). */
+  ack(wake: NativeWake, acks: Array<NativeAck>, done: boolean, cancel?: CancelToken | undefined | null): Promise<NativeAckResult>
+  /** Answers a webhook wake through its callback URL. */
+  callback(wake: NativeWake, acks: Array<NativeAck>, done: boolean, cancel?: CancelToken | undefined | null): Promise<NativeAckResult>
+  /** Releases a claimed wake. */
+  release(wake: NativeWake, cancel?: CancelToken | undefined | null): Promise<void>
+  /** Starts a pull-wake worker (on the runtime) and resolves to its job queue. */
+  jobs(id: string, worker: string, wakeStream: string, fromOffset?: string | undefined | null, heartbeats?: boolean | undefined | null): Promise<NativeWorkQueue>
+}
+
+/** A held wake. Its token never leaves the native layer. */
+export declare class NativeWake {
+  /** The subscription id. */
+  get subscriptionId(): string
+  /** The wake id. */
+  get wakeId(): string
+  /** The fencing generation. */
+  get generation(): number
+  /** The lease (claims only). */
+  get leaseTtlMs(): number | null
+  /** Where to call back (webhooks only). */
+  get callbackUrl(): string | null
+  /** The streams. */
+  get streams(): Array<NativeWakeStream>
+}
+
+/** Verifies signed webhook deliveries. */
+export declare class NativeWebhookVerifier {
+  /** A verifier for the JWK Set at `jwks_url`; `replay_window_ms` defaults to 5 minutes. */
+  constructor(jwksUrl: string, replayWindowMs?: number | undefined | null)
+  /** Verifies a delivery; `now_ms` (milliseconds since the epoch) defaults to now. */
+  verify(signature: string | undefined | null, body: Buffer, nowMs?: number | undefined | null): Promise<NativeWake>
+}
+
+/** The jobs of a running worker. */
+export declare class NativeWorkQueue {
+  /** The next job, or `null` once the worker has stopped. */
+  next(cancel?: CancelToken | undefined | null): Promise<NativeJob | null>
+  /** Asks the worker to stop (a pending `next` then resolves to `null`). */
+  requestStop(): void
+  /** Stops the worker (a held lease is released); the wake-stream offset to resume from. */
+  stop(): Promise<string | null>
 }
 
 /** The result of an append. */
@@ -264,6 +344,22 @@ export interface HeadInfo {
   streamClosed: boolean
   /** The ETag. */
   etag?: string
+}
+
+/** One acknowledgement. */
+export interface NativeAck {
+  /** Stream-root-relative path. */
+  stream: string
+  /** The last processed offset. */
+  offset: string
+}
+
+/** The answer to an ack, heartbeat or callback. */
+export interface NativeAckResult {
+  /** Accepted. */
+  ok: boolean
+  /** After `done`: another wake was made for pending work. */
+  nextWake: boolean
 }
 
 /** Options of `append` and `close`. */
@@ -408,22 +504,14 @@ export interface NativeReadOptions {
   onError?: (error: string) => Promise<string | null>
 }
 
-/** The first response of a read, before its data is consumed. */
-export interface NativeResponseHead {
-  /** The HTTP status. */
-  status: number
-  /** The standard reason phrase. */
-  statusText: string
-  /** The headers in order, as `[name, value]` pairs (names lower-case). */
-  headers: Array<Array<string>>
-  /** `Stream-Next-Offset`. */
-  offset?: string
-  /** `Stream-Cursor`. */
-  cursor?: string
-  /** `Stream-Up-To-Date`. */
-  upToDate: boolean
-  /** `Stream-Closed`. */
-  streamClosed: boolean
+/** Webhook signing metadata. */
+export interface NativeSigning {
+  /** The algorithm. */
+  alg: string
+  /** The key id. */
+  kid: string
+  /** The JWK Set URL. */
+  jwksUrl: string
 }
 
 /** SSE reconnection settings (milliseconds). */
@@ -438,6 +526,74 @@ export interface NativeSseResilience {
   backoffMaxDelay?: number
 }
 
+/** A stream linked to a subscription. */
+export interface NativeStreamLink {
+  /** Stream-root-relative path. */
+  path: string
+  /** `glob` or `explicit`. */
+  linkType: string
+  /** The last processed offset. */
+  ackedOffset: string
+}
+
+/** A subscription as the server reports it. */
+export interface NativeSubscription {
+  /** The id. */
+  id: string
+  /** `pull-wake` or `webhook`. */
+  kind: string
+  /** The glob pattern. */
+  pattern?: string
+  /** The linked streams. */
+  streams: Array<NativeStreamLink>
+  /** The wake stream (pull-wake). */
+  wakeStream?: string
+  /** The receiver URL (webhook). */
+  webhookUrl?: string
+  /** Signing metadata (webhook). */
+  signing?: NativeSigning
+  /** The lease in milliseconds. */
+  leaseTtlMs: number
+  /** Creation time. */
+  createdAt?: string
+  /** `active` or `failed`. */
+  status?: string
+  /** The description. */
+  description?: string
+  /** After `create`: whether it was created (else an identical one existed). */
+  created?: boolean
+}
+
+/** The configuration of `create`. */
+export interface NativeSubscriptionConfig {
+  /** Pull-wake: the wake stream. */
+  wakeStream?: string
+  /** Webhook: the receiver URL. */
+  webhookUrl?: string
+  /** The glob pattern. */
+  pattern?: string
+  /** Explicit streams. */
+  streams?: Array<string>
+  /** The lease in milliseconds. */
+  leaseTtlMs?: number
+  /** A description. */
+  description?: string
+}
+
+/** One stream of a wake. */
+export interface NativeWakeStream {
+  /** Stream-root-relative path. */
+  path: string
+  /** `glob` or `explicit`. */
+  linkType: string
+  /** The last processed offset. */
+  ackedOffset: string
+  /** The tail when the wake was made. */
+  tailOffset: string
+  /** Whether there is work. */
+  hasPending: boolean
+}
+
 /**
  * `NativeProducer.append` as a plain function of `NativeProducer.handle()`: the TypeScript
  * layer's `append`. A class method pays napi-rs's per-call bookkeeping of the borrowed
@@ -445,3 +601,6 @@ export interface NativeSseResilience {
  * external argument is only looked up.
  */
 export declare function producerAppend(producer: ExternalObject<'IdempotentProducer'>, body: string | Uint8Array): number
+
+/** The body that finishes a webhook wake synchronously. */
+export declare function webhookDone(): string

@@ -836,11 +836,17 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
+module.exports.NativeJob = nativeBinding.NativeJob
 module.exports.NativeProducer = nativeBinding.NativeProducer
 module.exports.NativeReader = nativeBinding.NativeReader
 module.exports.NativeResponse = nativeBinding.NativeResponse
 module.exports.NativeStream = nativeBinding.NativeStream
+module.exports.NativeSubscriptions = nativeBinding.NativeSubscriptions
+module.exports.NativeWake = nativeBinding.NativeWake
+module.exports.NativeWebhookVerifier = nativeBinding.NativeWebhookVerifier
+module.exports.NativeWorkQueue = nativeBinding.NativeWorkQueue
 module.exports.backoffDefaults = nativeBinding.backoffDefaults
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.errorForCode = nativeBinding.errorForCode
 module.exports.producerAppend = nativeBinding.producerAppend
+module.exports.webhookDone = nativeBinding.webhookDone

@@ -329,6 +329,73 @@ export class ProducerSessionConflictError extends DurableStreamError {
   }
 }
 
+/**
+ * A subscription request was refused with a protocol code. The HTTP-like codes
+ * (`SUBSCRIPTION_NOT_FOUND`, `SUBSCRIPTION_ALREADY_EXISTS`, ...) stay {@link FetchError}s with
+ * `code` `NOT_FOUND`, `CONFLICT_EXISTS`, ...; the lease protocol's own answers are the
+ * subclasses {@link FencedError}, {@link AlreadyClaimedError} and {@link NoPendingWorkError}.
+ */
+export class SubscriptionError extends DurableStreamError {
+  /** The protocol's code (`FENCED`, `ALREADY_CLAIMED`, `NO_PENDING_WORK`). */
+  readonly subscriptionCode: string;
+
+  constructor(
+    message: string,
+    code: DurableStreamErrorCode,
+    subscriptionCode: string,
+    status = 409,
+    details: DurableStreamErrorDetails = {},
+  ) {
+    super(message, code, status, details);
+    this.subscriptionCode = subscriptionCode;
+  }
+}
+
+/** 409 `FENCED`: the wake is stale, the lease is lost; nothing was acked. */
+export class FencedError extends SubscriptionError {
+  constructor(message: string, status = 409, details: DurableStreamErrorDetails = {}) {
+    super(message, "FENCED", "FENCED", status, details);
+  }
+}
+
+/** 409 `ALREADY_CLAIMED`: another worker holds the subscription's lease. */
+export class AlreadyClaimedError extends SubscriptionError {
+  /** The worker holding it, when the server said. */
+  readonly currentHolder: string | undefined;
+
+  constructor(
+    message: string,
+    currentHolder?: string,
+    status = 409,
+    details: DurableStreamErrorDetails = {},
+  ) {
+    super(message, "ALREADY_CLAIMED", "ALREADY_CLAIMED", status, details);
+    this.currentHolder = currentHolder;
+  }
+}
+
+/** 409 `NO_PENDING_WORK`: a claim found nothing to do. */
+export class NoPendingWorkError extends SubscriptionError {
+  constructor(message: string, status = 409, details: DurableStreamErrorDetails = {}) {
+    super(message, "NO_PENDING_WORK", "NO_PENDING_WORK", status, details);
+  }
+}
+
+/**
+ * A webhook delivery failed verification: answer 401 and do not process it. `check` says
+ * which check failed: `missing_header`, `malformed_header`, `timestamp_out_of_window`,
+ * `unknown_key`, `bad_signature` or `malformed_payload`.
+ */
+export class InvalidSignatureError extends DurableStreamError {
+  /** The failed check. */
+  readonly check: string;
+
+  constructor(message: string, check: string) {
+    super(message, "INVALID_SIGNATURE", undefined, { retryable: false });
+    this.check = check;
+  }
+}
+
 /** A handle or read was created without a URL. */
 export class MissingStreamUrlError extends DurableStreamError {
   constructor() {
@@ -363,6 +430,8 @@ interface Described {
   limit?: number;
   producerId?: string;
   serverSeq?: number | null;
+  currentHolder?: string | null;
+  check?: string;
 }
 
 /** The codes of a refused HTTP request: a {@link FetchError} as in the reference client. */
@@ -413,6 +482,14 @@ export function fromDescription(text: string): DurableStreamError {
       );
     case "CANCELLED":
       return new FetchBackoffAbortError(d.message);
+    case "FENCED":
+      return new FencedError(d.message, d.status ?? 409, details);
+    case "ALREADY_CLAIMED":
+      return new AlreadyClaimedError(d.message, d.currentHolder ?? undefined, d.status ?? 409, details);
+    case "NO_PENDING_WORK":
+      return new NoPendingWorkError(d.message, d.status ?? 409, details);
+    case "INVALID_SIGNATURE":
+      return new InvalidSignatureError(d.message, d.check ?? "bad_signature");
     case "RATE_LIMITED":
       return new RateLimitedError(
         d.status ?? 429,

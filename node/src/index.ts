@@ -29,17 +29,22 @@ export {
   STREAM_UP_TO_DATE_HEADER,
 } from "./constants.js";
 export {
+  AlreadyClaimedError,
   BufferFullError,
   DurableStreamError,
   FetchBackoffAbortError,
+  FencedError,
   FetchError,
   InvalidSignalError,
+  InvalidSignatureError,
   MissingStreamUrlError,
+  NoPendingWorkError,
   ProducerSessionConflictError,
   RateLimitedError,
   SequenceGapError,
   StaleEpochError,
   StreamClosedError,
+  SubscriptionError,
 } from "./errors.js";
 export type { DurableStreamErrorCode, DurableStreamErrorDetails } from "./errors.js";
 export type { BackoffOptions, HeadersRecord, MaybePromise, ParamsRecord } from "./internal.js";
@@ -85,3 +90,29 @@ export type {
   StreamHandleOptions,
   StreamOptions,
 } from "./stream.js";
+export {
+  Job,
+  JobQueue,
+  PullWakeWorker,
+  Subscriptions,
+  Wake,
+  WEBHOOK_DONE,
+  WebhookVerifier,
+} from "./subscriptions.js";
+export type {
+  AckOptions,
+  AckResult,
+  Acks,
+  CallOptions,
+  CreatedSubscription,
+  IncomingHeaders,
+  RunOptions,
+  StreamLink,
+  Subscription,
+  SubscriptionConfig,
+  SubscriptionsOptions,
+  WakeStream,
+  WebhookVerifierOptions,
+  WorkerOptions,
+  WorkItem,
+} from "./subscriptions.js";

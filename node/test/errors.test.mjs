@@ -44,12 +44,10 @@ const CONTRACT = {
   ALREADY_CLOSED: [ds.DurableStreamError, undefined, false, {}],
   CANCELLED: [ds.FetchBackoffAbortError, undefined, false, {}],
   BUFFER_FULL: [ds.BufferFullError, undefined, false, { requested: 10, buffered: 60, limit: 64 }],
-  // Subscription answers (409 with a protocol code) and webhook verification: the base class
-  // until the subscription API is bound in Node.
-  FENCED: [ds.DurableStreamError, 409, false, {}],
-  ALREADY_CLAIMED: [ds.DurableStreamError, 409, false, {}],
-  NO_PENDING_WORK: [ds.DurableStreamError, 409, false, {}],
-  INVALID_SIGNATURE: [ds.DurableStreamError, undefined, false, {}],
+  FENCED: [ds.FencedError, 409, false, { subscriptionCode: "FENCED" }],
+  ALREADY_CLAIMED: [ds.AlreadyClaimedError, 409, false, { subscriptionCode: "ALREADY_CLAIMED", currentHolder: "worker-2" }],
+  NO_PENDING_WORK: [ds.NoPendingWorkError, 409, false, { subscriptionCode: "NO_PENDING_WORK" }],
+  INVALID_SIGNATURE: [ds.InvalidSignatureError, undefined, false, { check: "bad_signature" }],
 };
 // Answers whose meaning is in headers, not in a body the client keeps.
 const WITHOUT_SERVER_MESSAGE = new Set(["STREAM_CLOSED", "STALE_EPOCH", "SEQUENCE_GAP"]);

@@ -18,7 +18,11 @@ blocks.forEach((code, i) => {
     // Inside the package directory, so the package imports itself by name.
     const file = new URL(`./.readme-${randomUUID()}.mjs`, import.meta.url);
     const base = `${server.url}/v1/stream/readme-${randomUUID()}`;
-    await writeFile(file, code.replaceAll("http://127.0.0.1:4437/v1/stream", base));
+    // The subscription example needs the server's stream root itself.
+    const text = code.includes("new Subscriptions(")
+      ? code.replaceAll("http://127.0.0.1:4437", server.url)
+      : code.replaceAll("http://127.0.0.1:4437/v1/stream", base);
+    await writeFile(file, text);
     try {
       await promisify(execFile)(process.execPath, [file.pathname], { timeout: 30_000 });
     } finally {

@@ -1,6 +1,8 @@
 // Type-checked (tsc --strict --noEmit) against the generated declarations; not run.
 import {
+  type AckResult,
   type ByteChunk,
+  type CreatedSubscription,
   DurableStream,
   DurableStreamError,
   type HeadResult,
@@ -10,6 +12,9 @@ import {
   stream,
   StreamClosedError,
   type StreamResponse,
+  type Wake,
+  type WakeStream,
+  type WorkItem,
 } from "durable-streams-client";
 
 interface Event {
@@ -69,4 +74,42 @@ export async function usage(url: string, signal: AbortSignal): Promise<number> {
     else if (e instanceof DurableStreamError) console.log(e.code, e.status);
   }
   return events.length + (finalOffset ? 1 : 0);
+}
+
+export async function subscriptionUsage(
+  root: string,
+  signal: AbortSignal,
+  headers: Headers,
+  body: Buffer,
+): Promise<string | undefined> {
+  const { Subscriptions, WebhookVerifier, FencedError, InvalidSignatureError, WEBHOOK_DONE } =
+    await import("durable-streams-client");
+  const subs = new Subscriptions(root, { headers: { authorization: () => "Bearer t" } });
+  const created: CreatedSubscription = await subs.create(
+    "billing",
+    { wakeStream: "wake/billing", pattern: "orders/*", leaseTtlMs: 30_000 },
+    { signal },
+  );
+  const acked: string | undefined = created.ackedOffset("orders/eu");
+  const wake: Wake = await subs.claim("billing", "w1");
+  const pending: WakeStream[] = wake.streams.filter((s) => s.hasPending);
+  try {
+    const r: AckResult = await subs.ack(wake, { [pending[0]!.path]: pending[0]!.tailOffset }, { done: true });
+    console.log(r.ok, r.nextWake, acked);
+  } catch (e) {
+    if (e instanceof FencedError) console.log(e.subscriptionCode);
+  }
+  const worker = subs.worker("billing", "w1", "wake/billing", { fromOffset: "-1" });
+  for await (const job of worker.jobs({ signal })) {
+    const item: WorkItem = job.item;
+    if (item.messages.length > 0) job.ack();
+    else job.fail("empty");
+  }
+  try {
+    const hook: Wake = await new WebhookVerifier(subs.jwksUrl).verify(headers, body);
+    console.log(hook.callbackUrl, WEBHOOK_DONE);
+  } catch (e) {
+    if (e instanceof InvalidSignatureError) console.log(e.check);
+  }
+  return worker.run(async (item: WorkItem) => console.log(item.stream, item.offset), { signal });
 }

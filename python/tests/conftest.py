@@ -29,7 +29,8 @@ def server() -> Iterator[str]:
     subprocess.run(["bash", str(ROOT / "tests/server/ensure.sh")], check=True)
     log = None if os.environ.get("DS_TEST_SERVER_LOG") else subprocess.DEVNULL
     proc = subprocess.Popen(
-        ["node", str(ROOT / "tests/server/start.mjs"), "--long-poll-ms", "1500"],
+        # --webhooks: test_subscriptions.py needs webhook subscriptions.
+        ["node", str(ROOT / "tests/server/start.mjs"), "--long-poll-ms", "1500", "--webhooks"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=log,

@@ -56,12 +56,20 @@ CONTRACT: dict[str, tuple[type[ds.DurableStreamError], int | None, bool, dict[st
         False,
         {"requested": 10, "buffered": 60, "limit": 64},
     ),
-    # Subscription answers (409 with a protocol code) and webhook verification: the base class
-    # until the subscription API is bound in Python.
-    "FENCED": (ds.DurableStreamError, 409, False, {}),
-    "ALREADY_CLAIMED": (ds.DurableStreamError, 409, False, {}),
-    "NO_PENDING_WORK": (ds.DurableStreamError, 409, False, {}),
-    "INVALID_SIGNATURE": (ds.DurableStreamError, None, False, {}),
+    "FENCED": (ds.FencedError, 409, False, {"subscription_code": "FENCED"}),
+    "ALREADY_CLAIMED": (
+        ds.AlreadyClaimedError,
+        409,
+        False,
+        {"subscription_code": "ALREADY_CLAIMED", "current_holder": "worker-2"},
+    ),
+    "NO_PENDING_WORK": (
+        ds.NoPendingWorkError,
+        409,
+        False,
+        {"subscription_code": "NO_PENDING_WORK"},
+    ),
+    "INVALID_SIGNATURE": (ds.InvalidSignatureError, None, False, {"check": "bad_signature"}),
 }
 
 
@@ -99,6 +107,10 @@ def test_builtin_families() -> None:
     assert isinstance(_native._error_for_code("NETWORK_ERROR"), ConnectionError)
     assert isinstance(_native._error_for_code("TIMEOUT"), TimeoutError)
     assert isinstance(_native._error_for_code("INVALID_ARGUMENT"), ValueError)
+    for code in ("FENCED", "ALREADY_CLAIMED", "NO_PENDING_WORK"):
+        err = _native._error_for_code(code)
+        assert isinstance(err, ds.SubscriptionError)
+        assert isinstance(err, ds.ConflictError)
     with pytest.raises(ValueError, match="NO_SUCH_CODE"):
         _native._error_for_code("NO_SUCH_CODE")
 

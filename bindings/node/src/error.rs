@@ -57,11 +57,16 @@ pub(crate) fn describe(err: &Error) -> String {
             set("epoch", json!(epoch));
             set("serverSeq", json!(server_seq));
         }
-        Error::Subscription { current_holder, .. } => {
+        Error::Subscription {
+            code,
+            current_holder,
+            ..
+        } => {
+            set("subscriptionCode", json!(code.as_str()));
             set("currentHolder", json!(current_holder));
         }
         Error::WebhookSignature { check } => {
-            set("check", json!(check.to_string()));
+            set("check", json!(check.as_str()));
         }
         _ => {}
     }

@@ -10,6 +10,7 @@ mod producer;
 mod response;
 mod runtime;
 mod stream;
+mod subscriptions;
 mod values;
 
 pub use error::{error_codes, error_for_code};
@@ -17,6 +18,9 @@ pub use producer::{producer_append, NativeProducer};
 pub use response::{NativeBatch, NativeReader, NativeResponse};
 pub use runtime::CancelToken;
 pub use stream::NativeStream;
+pub use subscriptions::{
+    webhook_done, NativeSubscriptions, NativeWake, NativeWebhookVerifier, NativeWorkQueue,
+};
 
 /// The core's default retry policy, in the shape of `BackoffOptions` (`maxRetries` absent:
 /// unbounded). `BackoffDefaults` in node/src/constants.ts reads it, so the defaults live only

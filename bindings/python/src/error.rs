@@ -5,7 +5,7 @@
 //! attributes it carries. Every exception gets `code`, `status`, `server_message` and
 //! `retryable`; variants with more data add it (`final_offset`, `retry_after`, epochs, seqs).
 
-use durable_streams_client::{Error, ErrorCode};
+use durable_streams_client::{Error, ErrorCode, SubscriptionErrorCode};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -111,6 +111,26 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             kw.set_item("buffered", buffered)?;
             kw.set_item("limit", limit)?;
             "BufferFullError"
+        }
+        Error::Subscription {
+            code,
+            current_holder,
+            ..
+        } => {
+            kw.set_item("subscription_code", code.as_str())?;
+            match code {
+                SubscriptionErrorCode::Fenced => "FencedError",
+                SubscriptionErrorCode::AlreadyClaimed => {
+                    kw.set_item("current_holder", current_holder)?;
+                    "AlreadyClaimedError"
+                }
+                SubscriptionErrorCode::NoPendingWork => "NoPendingWorkError",
+                _ => "SubscriptionError",
+            }
+        }
+        Error::WebhookSignature { check } => {
+            kw.set_item("check", check.as_str())?;
+            "InvalidSignatureError"
         }
         // UnexpectedStatus, Cancelled, and variants added to the core later: the base class
         // with the right code and status.

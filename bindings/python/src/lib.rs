@@ -12,6 +12,7 @@ mod producer;
 mod response;
 mod runtime;
 mod stream;
+mod subscriptions;
 mod values;
 
 use pyo3::prelude::*;
@@ -57,6 +58,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<response::Batches>()?;
     m.add_class::<producer::Producer>()?;
     m.add_class::<producer::Receipt>()?;
+    m.add_class::<subscriptions::Subscriptions>()?;
+    m.add_class::<subscriptions::Wake>()?;
+    m.add_class::<subscriptions::Queue>()?;
+    m.add_class::<subscriptions::Job>()?;
+    m.add_class::<subscriptions::Verifier>()?;
+    m.add("WEBHOOK_DONE", subscriptions::DONE)?;
     m.add_function(wrap_pyfunction!(read, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(error::_error_codes, m)?)?;

@@ -72,6 +72,12 @@ impl SubscriptionsBuilder {
         self
     }
 
+    /// Replaces the extra headers and query parameters with `extras`.
+    pub fn extras(mut self, extras: RequestExtras) -> Self {
+        self.extras = extras;
+        self
+    }
+
     /// A query parameter sent with every request.
     pub fn param(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.extras.set_param(name, value);

@@ -19,4 +19,4 @@ pub use types::{
 };
 #[cfg(feature = "webhooks")]
 pub use webhook::{WebhookVerifier, WEBHOOK_DONE};
-pub use worker::{Job, PullWakeWorker, WakeOutcome, WorkItem, WorkQueue};
+pub use worker::{Job, PullWakeWorker, StopSignal, WakeOutcome, WorkItem, WorkQueue};

@@ -479,6 +479,20 @@ pub enum SignatureCheck {
     MalformedPayload,
 }
 
+impl SignatureCheck {
+    /// A stable snake_case name of the check, for bindings and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingHeader => "missing_header",
+            Self::MalformedHeader => "malformed_header",
+            Self::TimestampOutOfWindow => "timestamp_out_of_window",
+            Self::UnknownKey => "unknown_key",
+            Self::BadSignature => "bad_signature",
+            Self::MalformedPayload => "malformed_payload",
+        }
+    }
+}
+
 impl fmt::Display for SignatureCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -41,6 +41,8 @@ pub enum WakeOutcome {
     HandlerFailed,
     /// The lease was lost (`FENCED`): the wake stopped at once, nothing stale was acked.
     Fenced,
+    /// The worker was stopped: what was acked stays acked, the wake was released.
+    Stopped,
 }
 
 /// A pull-wake worker for one subscription.
@@ -136,14 +138,21 @@ impl PullWakeWorker {
         let mut batches = resp.json_batches::<serde_json::Value>()?;
         let mut offset = self.from.clone();
         let mut shutdown = std::pin::pin!(shutdown);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut pending_claim = true;
         loop {
             if pending_claim {
                 pending_claim = false;
-                let step = self.process_once(&handler);
+                let mut step = std::pin::pin!(self.process(&handler, stop_rx.clone()));
                 tokio::select! {
-                    r = step => { self.log_outcome(r); }
-                    _ = &mut shutdown => return Ok(offset),
+                    r = &mut step => { self.log_outcome(r); }
+                    _ = &mut shutdown => {
+                        // Graceful: an ack in flight lands, no new item is handed over, and
+                        // the wake is released.
+                        let _ = stop_tx.send(true);
+                        self.log_outcome(step.await);
+                        return Ok(offset);
+                    }
                 }
                 continue;
             }
@@ -203,7 +212,7 @@ impl PullWakeWorker {
         });
         WorkQueue {
             rx,
-            stop: stop_tx,
+            stop: std::sync::Arc::new(stop_tx),
             task: Some(task),
         }
     }
@@ -221,9 +230,26 @@ impl PullWakeWorker {
         }
     }
 
-    /// Claims and processes one wake. Dropping the future mid-way releases nothing; the lease
-    /// then runs out on the server (prefer [`run`](Self::run)'s shutdown, which releases).
+    /// Claims and processes one wake. Dropping the future mid-way releases the wake on a
+    /// spawned task, best effort (prefer [`run`](Self::run)'s shutdown, which lets an ack in
+    /// flight land and then releases).
     pub async fn process_once<F, Fut, E>(&self, handler: &F) -> Result<WakeOutcome>
+    where
+        F: Fn(WorkItem) -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        let (_never, stop) = tokio::sync::watch::channel(false);
+        self.process(handler, stop).await
+    }
+
+    /// [`process_once`](Self::process_once), stopping between items (and during a read or
+    /// a handler call, which is then not acked) once `stop` turns true; the wake is released.
+    async fn process<F, Fut, E>(
+        &self,
+        handler: &F,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<WakeOutcome>
     where
         F: Fn(WorkItem) -> Fut,
         Fut: Future<Output = std::result::Result<(), E>>,
@@ -244,7 +270,7 @@ impl PullWakeWorker {
             subs: &self.subs,
             wake: Some(&wake),
         };
-        let r = self.work(&wake, handler).await;
+        let r = self.work(&wake, handler, stop).await;
         match r {
             Ok(outcome) => {
                 guard.wake = None;
@@ -270,10 +296,25 @@ impl PullWakeWorker {
                 let _ = self.subs.release(&wake).await;
                 Err(e)
             }
+            Err(WorkError::Stopped) => {
+                guard.wake = None;
+                match self.subs.release(&wake).await {
+                    Ok(()) => Ok(WakeOutcome::Stopped),
+                    Err(e) if sub_code(&e) == Some(SubscriptionErrorCode::Fenced) => {
+                        Ok(WakeOutcome::Fenced)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         }
     }
 
-    async fn work<F, Fut, E>(&self, wake: &Wake, handler: &F) -> Result<WakeOutcome, WorkError>
+    async fn work<F, Fut, E>(
+        &self,
+        wake: &Wake,
+        handler: &F,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<WakeOutcome, WorkError>
     where
         F: Fn(WorkItem) -> Fut,
         Fut: Future<Output = std::result::Result<(), E>>,
@@ -282,11 +323,15 @@ impl PullWakeWorker {
         let lease = Duration::from_millis(wake.lease_ttl_ms.unwrap_or(30_000).max(1_000));
         let beat = lease / 3;
         for s in wake.streams.iter().filter(|s| s.has_pending) {
+            if stopped(&stop) {
+                return Err(WorkError::Stopped);
+            }
             let stream = self.subs.stream(&s.path).map_err(WorkError::Other)?;
             let resp = self
                 .beating(
                     wake,
                     beat,
+                    &stop,
                     stream.stream(
                         ReadOptions::new()
                             .offset(s.acked_offset.clone())
@@ -305,12 +350,12 @@ impl PullWakeWorker {
             loop {
                 let next = match (&mut batches, &mut raw) {
                     (Some(b), _) => self
-                        .beating(wake, beat, b.next_batch())
+                        .beating(wake, beat, &stop, b.next_batch())
                         .await?
                         .map_err(WorkError::Other)?
                         .map(|b| (b.offset, b.data, Bytes::new())),
                     (_, Some(r)) => self
-                        .beating(wake, beat, r.next_batch())
+                        .beating(wake, beat, &stop, r.next_batch())
                         .await?
                         .map_err(WorkError::Other)?
                         .map(|b| (b.offset, Vec::new(), b.data)),
@@ -330,7 +375,10 @@ impl PullWakeWorker {
                     messages,
                     data,
                 };
-                if let Err(e) = self.beating(wake, beat, handler(delivery)).await? {
+                if stopped(&stop) {
+                    return Err(WorkError::Stopped);
+                }
+                if let Err(e) = self.beating(wake, beat, &stop, handler(delivery)).await? {
                     return Err(WorkError::Handler(e.to_string()));
                 }
                 let ack = Ack {
@@ -351,21 +399,28 @@ impl PullWakeWorker {
         Ok(WakeOutcome::Done)
     }
 
-    /// Runs `fut`, sending a heartbeat every `beat` while it runs. A fenced heartbeat stops it.
+    /// Runs `fut`, sending a heartbeat every `beat` while it runs (unless heartbeats are
+    /// off). A fenced heartbeat, or `stop` turning true first, abandons it.
     async fn beating<T>(
         &self,
         wake: &Wake,
         beat: Duration,
+        stop: &tokio::sync::watch::Receiver<bool>,
         fut: impl Future<Output = T>,
     ) -> Result<T, WorkError> {
         let mut fut = std::pin::pin!(fut);
-        if !self.heartbeat {
-            return Ok(fut.await);
-        }
+        let mut stop = stop.clone();
+        let mut stopped = std::pin::pin!(async move {
+            // Not holding the borrow across an await: the future must stay Send.
+            let _ = stop.wait_for(|v| *v).await.is_ok();
+        });
         loop {
+            // Biased: a result that is ready wins over a stop (an answered job gets its ack).
             tokio::select! {
+                biased;
                 v = &mut fut => return Ok(v),
-                _ = tokio::time::sleep(beat) => {
+                _ = &mut stopped => return Err(WorkError::Stopped),
+                _ = tokio::time::sleep(beat), if self.heartbeat => {
                     self.subs.ack(wake, &[], false).await.map_err(WorkError::from_api)?;
                 }
             }
@@ -397,14 +452,32 @@ impl Job {
 #[derive(Debug)]
 pub struct WorkQueue {
     rx: tokio::sync::mpsc::Receiver<Job>,
-    stop: tokio::sync::watch::Sender<bool>,
+    stop: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     task: Option<tokio::task::JoinHandle<Result<Offset>>>,
+}
+
+/// Asks a [`WorkQueue`]'s worker to stop from elsewhere (another task or thread) while the
+/// queue itself is busy in [`WorkQueue::next`]: the worker releases what it holds, and `next`
+/// then returns `None`.
+#[derive(Debug, Clone)]
+pub struct StopSignal(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
+
+impl StopSignal {
+    /// Requests the stop (idempotent, returns at once).
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
 }
 
 impl WorkQueue {
     /// The next job; `None` once the worker has stopped.
     pub async fn next(&mut self) -> Option<Job> {
         self.rx.recv().await
+    }
+
+    /// A handle that requests the stop without access to the queue.
+    pub fn stop_signal(&self) -> StopSignal {
+        StopSignal(self.stop.clone())
     }
 
     /// Stops the worker (a held lease is released) and returns the wake-stream offset to
@@ -425,6 +498,10 @@ impl Drop for WorkQueue {
     }
 }
 
+fn stopped(stop: &tokio::sync::watch::Receiver<bool>) -> bool {
+    *stop.borrow()
+}
+
 fn sub_code(e: &Error) -> Option<SubscriptionErrorCode> {
     match e {
         Error::Subscription { code, .. } => Some(*code),
@@ -434,6 +511,7 @@ fn sub_code(e: &Error) -> Option<SubscriptionErrorCode> {
 
 enum WorkError {
     Fenced,
+    Stopped,
     Handler(String),
     Other(Error),
 }

@@ -13,16 +13,20 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AlreadyClaimedError",
     "AlreadyClosedError",
     "AlreadyConsumedError",
     "BadRequestError",
     "BufferFullError",
     "ConflictError",
     "DurableStreamError",
+    "FencedError",
     "ForbiddenError",
     "GoneError",
     "InvalidArgumentError",
+    "InvalidSignatureError",
     "NetworkError",
+    "NoPendingWorkError",
     "ParseError",
     "PayloadTooLargeError",
     "ProducerSessionConflictError",
@@ -35,6 +39,7 @@ __all__ = [
     "StreamExistsError",
     "StreamNotFoundError",
     "StreamTimeoutError",
+    "SubscriptionError",
     "UnauthorizedError",
 ]
 
@@ -243,6 +248,56 @@ class BufferFullError(DurableStreamError):
         self.requested = requested
         self.buffered = buffered
         self.limit = limit
+
+
+class SubscriptionError(DurableStreamError):
+    """A subscription request was refused with a protocol code (``SUBSCRIPTION_NOT_FOUND``,
+    ``SUBSCRIPTION_ALREADY_EXISTS``, ``INVALID_OFFSET``, ``TOKEN_INVALID``, ...).
+
+    Attributes:
+        subscription_code: The protocol's code, as the server sent it (known codes only;
+            ``"OTHER"`` for any other).
+    """
+
+    def __init__(self, message: str, *, subscription_code: str = "OTHER", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.subscription_code = subscription_code
+
+
+class FencedError(SubscriptionError, ConflictError):
+    """409 ``FENCED``: the wake is stale (another generation is current), the lease is lost.
+
+    Nothing was acked: stop working on this wake, another worker has (or will get) the work."""
+
+
+class AlreadyClaimedError(SubscriptionError, ConflictError):
+    """409 ``ALREADY_CLAIMED``: another worker holds the subscription's lease.
+
+    Attributes:
+        current_holder: The worker holding it, when the server said.
+    """
+
+    def __init__(self, message: str, *, current_holder: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.current_holder = current_holder
+
+
+class NoPendingWorkError(SubscriptionError, ConflictError):
+    """409 ``NO_PENDING_WORK``: a claim found nothing to do."""
+
+
+class InvalidSignatureError(DurableStreamError):
+    """A webhook delivery failed verification; answer it with 401 and do not process it.
+
+    Attributes:
+        check: Which check failed: ``"missing_header"``, ``"malformed_header"``,
+            ``"timestamp_out_of_window"``, ``"unknown_key"``, ``"bad_signature"`` or
+            ``"malformed_payload"``.
+    """
+
+    def __init__(self, message: str, *, check: str = "bad_signature", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.check = check
 
 
 # The classes print (and pickle) under the public package name, not this private module.

@@ -1,0 +1,269 @@
+/**
+ * Subscriptions (PROTOCOL §6–7): durable cursors over many streams that wake workers.
+ *
+ * {@link Subscriptions} manages them and speaks the lease protocol; {@link PullWakeWorker}
+ * turns a pull-wake subscription into a work queue (a handler, or an async iterator of
+ * {@link Job}s); {@link WebhookVerifier} checks signed webhook deliveries.
+ *
+ * Delivery is exactly once in the normal case and *at least once* when a worker processes an
+ * item and dies (or loses its lease) before its ack lands: the next worker reads again from the
+ * last acked offset. A handler makes itself idempotent by storing `(item.stream, item.offset)`
+ * with its effects and skipping an item whose offset is not past the stored one.
+ */
+import { type HeadersRecord, type MaybePromise, type ParamsRecord } from "./internal.js";
+import { DurableStream } from "./stream.js";
+/**
+ * The body that finishes a webhook wake synchronously: answer 200 with it and
+ * `Content-Type: application/json`; the server acks the wake's tail offsets and releases it.
+ */
+export declare const WEBHOOK_DONE: string;
+/** Options of {@link Subscriptions}. */
+export interface SubscriptionsOptions {
+    /** Headers sent with every request (values may be functions, evaluated per request). */
+    headers?: HeadersRecord;
+    /** Query parameters sent with every request. */
+    params?: ParamsRecord;
+}
+/** The configuration of a subscription, checked before any request. */
+export interface SubscriptionConfig {
+    /** Pull-wake: the stream-root-relative wake stream (it must exist). */
+    wakeStream?: string;
+    /** Webhook: the receiver URL (https, or http to 127.0.0.x / localhost). */
+    webhookUrl?: string;
+    /** A glob over stream-root-relative paths (`*` one segment, `**` any number). */
+    pattern?: string;
+    /** Explicit stream-root-relative paths. */
+    streams?: string[];
+    /** The lease, 1000 to 600000 ms (server default 30000). */
+    leaseTtlMs?: number;
+    /** A description. */
+    description?: string;
+}
+/** A stream linked to a subscription and its cursor. */
+export interface StreamLink {
+    path: string;
+    /** `glob` or `explicit`. */
+    linkType: string;
+    /** The last processed offset (inclusive). */
+    ackedOffset: string;
+}
+/** A subscription as the server reports it. */
+export interface Subscription {
+    id: string;
+    /** `pull-wake` or `webhook`. */
+    kind: string;
+    pattern: string | undefined;
+    streams: StreamLink[];
+    wakeStream: string | undefined;
+    webhookUrl: string | undefined;
+    signing: {
+        alg: string;
+        kid: string;
+        jwksUrl: string;
+    } | undefined;
+    leaseTtlMs: number;
+    createdAt: string | undefined;
+    status: string | undefined;
+    description: string | undefined;
+    /** The acked offset of a linked stream, or `undefined` when it is not linked. */
+    ackedOffset(path: string): string | undefined;
+}
+/** What {@link Subscriptions.create} returns. */
+export interface CreatedSubscription extends Subscription {
+    /** True when this call created it (201); false when an identical one existed (200). */
+    created: boolean;
+}
+/** One stream of a wake. */
+export interface WakeStream {
+    path: string;
+    linkType: string;
+    ackedOffset: string;
+    tailOffset: string;
+    hasPending: boolean;
+}
+/** The answer to an ack, heartbeat or callback. */
+export interface AckResult {
+    ok: boolean;
+    /** After `done`: whether the server made another wake for work still pending. */
+    nextWake: boolean;
+}
+/** Acknowledgements: stream path → last processed offset (inclusive). */
+export type Acks = Record<string, string>;
+/** Options of a single call. */
+export interface CallOptions {
+    /** Cancels the call. */
+    signal?: AbortSignal;
+}
+/** Options of {@link Subscriptions.ack} and {@link Subscriptions.callback}. */
+export interface AckOptions extends CallOptions {
+    /** Finish the wake (release the lease after acking). */
+    done?: boolean;
+}
+/**
+ * A held wake: a claim (pull-wake) or a verified webhook delivery. Its token stays in the
+ * native layer: it never appears in an inspection, a log or an error.
+ */
+export declare class Wake {
+    readonly subscriptionId: string;
+    readonly wakeId: string;
+    /** The fencing generation. */
+    readonly generation: number;
+    /** The lease (claims only). */
+    readonly leaseTtlMs: number | undefined;
+    /** Where to call back (webhook deliveries only). */
+    readonly callbackUrl: string | undefined;
+    readonly streams: WakeStream[];
+}
+/**
+ * Subscriptions of the streams under one stream root (the URL prefix under which the server's
+ * streams live, e.g. `http://127.0.0.1:4437/v1/stream/`); paths are relative to it.
+ *
+ * @example
+ * ```ts
+ * const subs = new Subscriptions("http://127.0.0.1:4437/v1/stream/")
+ * await subs.create("billing", { wakeStream: "wake/billing", pattern: "orders/*" })
+ * await subs.worker("billing", "worker-1", "wake/billing").run(async (item) => {
+ *   console.log(item.stream, item.messages)
+ * }, { signal })
+ * ```
+ */
+export declare class Subscriptions {
+    #private;
+    constructor(root: string | URL, options?: SubscriptionsOptions);
+    /** The stream root URL (ends with `/`). */
+    get root(): string;
+    /** The URL of the server's webhook signing keys (`__ds/jwks.json` under the root). */
+    get jwksUrl(): string;
+    /** A stream handle for a root-relative path, with this handle's headers and parameters. */
+    stream(path: string): DurableStream;
+    /**
+     * Creates the subscription, or confirms an identical one (`created` tells which). Another
+     * configuration under the same id fails with a `FetchError` of code `CONFLICT_EXISTS`.
+     */
+    create(id: string, config: SubscriptionConfig, options?: CallOptions): Promise<CreatedSubscription>;
+    /** The subscription with its linked streams and acked offsets. */
+    get(id: string, options?: CallOptions): Promise<Subscription>;
+    /** Deletes the subscription (idempotent). */
+    delete(id: string, options?: CallOptions): Promise<void>;
+    /** Links explicit streams (at their current tail; idempotent). */
+    addStreams(id: string, streams: string[], options?: CallOptions): Promise<void>;
+    /** Removes an explicit link (a glob link stays; idempotent). */
+    removeStream(id: string, path: string, options?: CallOptions): Promise<void>;
+    /**
+     * Claims a pull-wake subscription's lease. Rejects with `AlreadyClaimedError` or
+     * `NoPendingWorkError` when there is nothing to take.
+     */
+    claim(id: string, worker: string, options?: CallOptions): Promise<Wake>;
+    /**
+     * Acks progress on a claimed wake; without acks and `done` it is a heartbeat. A stale wake
+     * rejects with `FencedError` and acks nothing.
+     */
+    ack(wake: Wake, acks?: Acks, options?: AckOptions): Promise<AckResult>;
+    /**
+     * Answers a webhook wake asynchronously through its `callbackUrl` (which must be on the
+     * stream root's origin). A stale wake rejects with `FencedError`.
+     */
+    callback(wake: Wake, acks?: Acks, options?: AckOptions): Promise<AckResult>;
+    /** Gives a claimed wake back without acking; pending work is woken again. */
+    release(wake: Wake, options?: CallOptions): Promise<void>;
+    /** A pull-wake worker named `worker` for subscription `id`; see {@link PullWakeWorker}. */
+    worker(id: string, worker: string, wakeStream: string, options?: WorkerOptions): PullWakeWorker;
+}
+/** Options of {@link Subscriptions.worker}. */
+export interface WorkerOptions {
+    /** Follow the wake stream from this offset (default: its tail). */
+    fromOffset?: string;
+    /** Send heartbeats while a handler runs (default true; off only to test lease expiry). */
+    heartbeats?: boolean;
+}
+/**
+ * The messages of one stream handed to a handler: one read batch. `offset` is where it ends;
+ * the worker acks it once the handler returns.
+ */
+export interface WorkItem {
+    /** Stream-root-relative path. */
+    stream: string;
+    /** The offset this item starts after. */
+    startOffset: string;
+    /** The offset this item ends at (the ack point). */
+    offset: string;
+    /** JSON streams: the messages (empty otherwise). */
+    messages: unknown[];
+    /** Other streams: the bytes (empty for JSON streams). */
+    data: Uint8Array;
+}
+/** One delivery of a {@link JobQueue}: answer it with {@link Job.ack} or {@link Job.fail}. */
+export declare class Job {
+    #private;
+    readonly item: WorkItem;
+    /** Handled: the worker acks `item.offset` and goes on. */
+    ack(): void;
+    /** Not handled: the worker releases the wake without acking; it is woken again. */
+    fail(reason?: string): void;
+}
+/**
+ * The jobs of a running worker: `for await` over it, answer each job, and {@link stop} it
+ * (leaving the loop early stops it too). Stopping releases the wake the worker holds.
+ */
+export declare class JobQueue implements AsyncIterable<Job> {
+    #private;
+    /** After {@link stop}: the wake-stream offset to resume from (pass it as `fromOffset`). */
+    get offset(): string | undefined;
+    /**
+     * Asks the worker to stop without waiting: the ack in flight lands, no new job comes, the
+     * wake is released, and a pending {@link next} resolves to `null`.
+     */
+    requestStop(): void;
+    /** The next job, or `null` once the worker has stopped. */
+    next(): Promise<Job | null>;
+    /** Stops the worker (a held lease is released); resolves to the offset to resume from. */
+    stop(): Promise<string | undefined>;
+    [Symbol.asyncIterator](): AsyncIterator<Job>;
+}
+/** Options of {@link PullWakeWorker.run} and {@link PullWakeWorker.jobs}. */
+export interface RunOptions {
+    /** Stops the worker: it releases what it holds, and `run` resolves. */
+    signal?: AbortSignal;
+}
+/**
+ * A pull-wake worker: follows the wake stream (from `fromOffset`, default its tail; work
+ * pending from before is claimed at start), claims on every wake, reads each pending stream
+ * from its acked offset, hands the items over, acks them, heartbeats while a handler runs, and
+ * finishes the wake. A handler error releases the wake without acking (it is woken again); a
+ * lost lease (`FENCED`) drops the wake without acking.
+ */
+export declare class PullWakeWorker {
+    #private;
+    /** Starts the worker and returns its job queue. */
+    jobs(options?: RunOptions): JobQueue;
+    /**
+     * Runs `handler` on every item until `signal` aborts; a handler that throws (or rejects)
+     * fails the item. Resolves to the wake-stream offset to resume from.
+     */
+    run(handler: (item: WorkItem) => MaybePromise<unknown>, options?: RunOptions): Promise<string | undefined>;
+}
+/** Request headers as web frameworks give them. */
+export type IncomingHeaders = Headers | Record<string, string | string[] | undefined> | Map<string, string>;
+/** Options of {@link WebhookVerifier}. */
+export interface WebhookVerifierOptions {
+    /** How far a delivery's timestamp may be from now (default 300000 ms). */
+    replayWindowMs?: number;
+}
+/**
+ * Verifies signed webhook deliveries, for any web framework: pass the request headers and the
+ * raw body bytes, get a verified {@link Wake}. The Ed25519 key is chosen by `kid` from the
+ * server's JWK Set (fetched once, cached, fetched again on an unknown `kid` at most every
+ * 10 s). On `InvalidSignatureError` answer 401; after processing answer 200 with
+ * {@link WEBHOOK_DONE}, or 200 with `{}` and finish later with {@link Subscriptions.callback}.
+ */
+export declare class WebhookVerifier {
+    #private;
+    constructor(jwksUrl: string | URL, options?: WebhookVerifierOptions);
+    /**
+     * Verifies a delivery (`nowMs`: the time to check against, for tests). Rejects with
+     * `InvalidSignatureError`, whose `check` says which check failed.
+     */
+    verify(headers: IncomingHeaders, body: Uint8Array, options?: {
+        nowMs?: number;
+    }): Promise<Wake>;
+}
