@@ -117,6 +117,8 @@ export declare class NativeReader {
  * data; a second one fails with code `ALREADY_CONSUMED`.
  */
 export declare class NativeResponse {
+  /** The first response's status, headers and position. */
+  get firstResponse(): NativeResponseHead | null
   /** The stream URL. */
   get url(): string
   /** The stream's content type. */
@@ -502,6 +504,24 @@ export interface NativeReadOptions {
   sseResilience?: NativeSseResilience
   /** Consulted on every request that fails for good. */
   onError?: (error: string) => Promise<string | null>
+}
+
+/** The first response of a read, before its data is consumed. */
+export interface NativeResponseHead {
+  /** The HTTP status. */
+  status: number
+  /** The standard reason phrase. */
+  statusText: string
+  /** The headers in order, as `[name, value]` pairs (names lower-case). */
+  headers: Array<Array<string>>
+  /** `Stream-Next-Offset`. */
+  offset?: string
+  /** `Stream-Cursor`. */
+  cursor?: string
+  /** `Stream-Up-To-Date`. */
+  upToDate: boolean
+  /** `Stream-Closed`. */
+  streamClosed: boolean
 }
 
 /** Webhook signing metadata. */
