@@ -7,8 +7,9 @@ export type RetryOpts = {
     params?: ParamsRecord;
 };
 /**
- * Consulted on every read request that fails for good: return `{}` (or new headers/params) to
- * retry, `undefined` to end the read with the error.
+ * Consulted after every failed attempt of a read request: return `{}` (or new headers/params)
+ * to retry, `undefined` to leave it to the retry policy (the read ends with the error once the
+ * policy gives up or the error is not retried, as in the reference client).
  */
 export type StreamErrorHandler = (error: Error) => MaybePromise<RetryOpts | void | undefined>;
 /** SSE reconnection settings. */

@@ -402,7 +402,7 @@ export interface NativeReadOptions {
   backoff?: Backoff
   /** SSE reconnection settings. */
   sseResilience?: NativeSseResilience
-  /** Consulted on every request that fails for good. */
+  /** Consulted after every failed attempt of a request. */
   onError?: (error: string) => Promise<string | null>
 }
 

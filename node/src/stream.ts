@@ -21,8 +21,9 @@ import { type LiveMode, type Offset, StreamResponse } from "./response.js";
 export type RetryOpts = { headers?: HeadersRecord; params?: ParamsRecord };
 
 /**
- * Consulted on every read request that fails for good: return `{}` (or new headers/params) to
- * retry, `undefined` to end the read with the error.
+ * Consulted after every failed attempt of a read request: return `{}` (or new headers/params)
+ * to retry, `undefined` to leave it to the retry policy (the read ends with the error once the
+ * policy gives up or the error is not retried, as in the reference client).
  */
 export type StreamErrorHandler = (error: Error) => MaybePromise<RetryOpts | void | undefined>;
 

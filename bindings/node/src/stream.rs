@@ -130,7 +130,7 @@ pub struct NativeReadOptions {
     pub backoff: Option<Backoff>,
     /// SSE reconnection settings.
     pub sse_resilience: Option<NativeSseResilience>,
-    /// Consulted on every request that fails for good.
+    /// Consulted after every failed attempt of a request.
     #[napi(ts_type = "(error: string) => Promise<string | null>")]
     pub on_error: Option<HookFn>,
 }
