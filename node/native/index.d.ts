@@ -404,6 +404,10 @@ export interface NativeReadOptions {
   sseResilience?: NativeSseResilience
   /** Consulted after every failed attempt of a request. */
   onError?: (error: string) => Promise<string | null>
+  /** The most response data held before it is handed on (bytes). */
+  maxChunkBytes?: number
+  /** The most data the accumulating consumers collect (bytes). */
+  maxReadBytes?: number
 }
 
 /** SSE reconnection settings (milliseconds). */

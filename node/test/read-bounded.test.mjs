@@ -76,3 +76,33 @@ test("a reader of the web ReadableStream gets the first message early too", asyn
     await s.close();
   }
 });
+
+test("json() stops at maxReadBytes and jsonStream at maxChunkBytes, naming them", async () => {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, {
+      "Content-Type": "application/json",
+      "Stream-Next-Offset": "o1",
+      "Stream-Up-To-Date": "true",
+    });
+    res.end(`[1,"${"y".repeat(5000)}",2]`);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}/s`;
+  try {
+    const whole = await stream({ url, live: false, maxReadBytes: 1024 });
+    await assert.rejects(
+      whole.json(),
+      (e) => e.code === "PARSE_ERROR" && /max_read_bytes \(1024 bytes\)/.test(e.message),
+    );
+    const chunked = await stream({ url, live: false, maxChunkBytes: 1024 });
+    await assert.rejects(
+      (async () => {
+        for await (const m of chunked.jsonStream()) assert.equal(m, 1);
+      })(),
+      (e) => e.code === "PARSE_ERROR" && /max_chunk_bytes \(1024 bytes\)/.test(e.message),
+    );
+    await assert.rejects(stream({ url, maxChunkBytes: 0 }), /maxChunkBytes must be a positive/);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
