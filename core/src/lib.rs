@@ -46,8 +46,9 @@ pub use producer::{
 #[doc(hidden)]
 pub use read::fuzzing;
 pub use read::{
-    stream, Batch, Batches, ErrorHook, ErrorHookFuture, LiveMode, ReadOptions, ResponseHead,
-    SseResilience, StreamResponse, DEFAULT_CATCH_UP_RETRIES,
+    stream, Batch, Batches, ErrorDecision, ErrorHook, ErrorHookFuture, FailedAttempt, LiveMode,
+    ReadOptions, ResponseHead, SseResilience, StreamResponse, DEFAULT_CATCH_UP_RETRIES,
+    DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MAX_READ_BYTES,
 };
 pub use retry::{RetryPolicy, DEFAULT_MAX_RETRY_AFTER};
 pub use stream::{

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{client, handle, inject, path_of, TestServer};
 use durable_streams_client::{
-    Batch, CloseOptions, CreateOptions, DurableStream, Error, ErrorCode, LiveMode, Offset,
-    ReadOptions, RequestExtras, RetryPolicy, SseResilience, StreamResponse,
+    Batch, CloseOptions, CreateOptions, DurableStream, Error, ErrorCode, ErrorDecision, ErrorHook,
+    FailedAttempt, LiveMode, Offset, ReadOptions, RequestExtras, RetryPolicy, SseResilience,
+    StreamResponse,
 };
 use futures_util::StreamExt;
 use serde_json::{json, Value as Json};
@@ -515,36 +516,56 @@ async fn the_error_hook_refreshes_a_token_in_the_middle_of_a_live_read() {
 }
 
 #[tokio::test]
-async fn the_error_hook_sees_errors_once_retries_are_exhausted() {
+async fn the_error_hook_sees_every_failed_attempt() {
     let server = TestServer::shared();
     let s = json_stream_with("hook-retries", &[json!(1)]).await;
     let path = path_of(s.url().as_str());
-    let calls = Arc::new(AtomicUsize::new(0));
-    let seen = calls.clone();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
     inject(
         server,
         json!({"path": path, "status": 500, "method": "GET", "count": 3}),
     )
     .await;
-    let resp = s
-        .stream(
-            opts()
-                .live(LiveMode::Off)
-                .retry(fast_retry().with_max_retries(Some(1)))
-                .on_error(move |err: Error| {
-                    let seen = seen.clone();
-                    async move {
-                        seen.fetch_add(1, Ordering::SeqCst);
-                        assert_eq!(err.code(), ErrorCode::ServerError);
-                        Some(RequestExtras::new())
-                    }
-                }),
-        )
-        .await
-        .unwrap();
-    // Attempts: 500, retry 500 -> hook; 500 -> (retry allowed) 200.
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let mut o = opts()
+        .live(LiveMode::Off)
+        .retry(fast_retry().with_max_retries(Some(1)));
+    o.on_error = Some(ErrorHook::decide(move |f: FailedAttempt| {
+        let seen = seen2.clone();
+        async move {
+            assert_eq!(f.error.code(), ErrorCode::ServerError);
+            seen.lock().unwrap().push((f.attempt, f.will_retry));
+            ErrorDecision::Retry(RequestExtras::new())
+        }
+    }));
+    let resp = s.stream(o).await.unwrap();
+    // 500: the policy retries; 500: the budget (1) is spent, the hook retries anyway and the
+    // count starts again; 500: the policy retries; then 200.
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![(1, true), (2, false), (1, true)]
+    );
     assert_eq!(resp.json::<Json>().await.unwrap(), nums(1..=1));
+
+    // A hook can stop a read that the retry policy would have retried.
+    let stops = Arc::new(AtomicUsize::new(0));
+    let stops2 = stops.clone();
+    inject(
+        server,
+        json!({"path": path, "status": 500, "method": "GET", "count": 1}),
+    )
+    .await;
+    let mut o = opts().live(LiveMode::Off).retry(fast_retry());
+    o.on_error = Some(ErrorHook::decide(move |f: FailedAttempt| {
+        stops2.fetch_add(1, Ordering::SeqCst);
+        async move {
+            assert!(f.will_retry);
+            ErrorDecision::Stop
+        }
+    }));
+    let err = s.stream(o).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ServerError);
+    assert_eq!(stops.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]

@@ -55,6 +55,12 @@ enum Reply {
     Huge(u16, Vec<(&'static str, String)>, u64, Arc<AtomicUsize>),
     /// No answer at all: the connection stays open and silent until the client goes away.
     Silent,
+    /// A 200 body delimited by the connection's end, written part by part with a pause
+    /// before each part after the first.
+    Paced(Vec<(&'static str, String)>, Vec<Vec<u8>>, Duration),
+    /// A 200 response that declares `len` body bytes, then sends the parts (with a pause
+    /// before each after the first) and closes the connection: a body cut short.
+    Cut(Vec<(&'static str, String)>, usize, Vec<Vec<u8>>, Duration),
     /// An event stream of `data` events without any control event, generated for as long as
     /// the client reads; the bytes written are added to the counter.
     SseFlood(Arc<AtomicUsize>),
@@ -174,6 +180,28 @@ where
                                 break;
                             }
                             written.fetch_add(event.len(), Ordering::SeqCst);
+                        }
+                    }
+                    Reply::Paced(hs, parts, pause) => {
+                        let _ = sock.write_all(write_head(200, &hs, None).as_bytes()).await;
+                        for (i, p) in parts.into_iter().enumerate() {
+                            if i > 0 {
+                                tokio::time::sleep(pause).await;
+                            }
+                            let _ = sock.write_all(&p).await;
+                            let _ = sock.flush().await;
+                        }
+                    }
+                    Reply::Cut(hs, len, parts, pause) => {
+                        let _ = sock
+                            .write_all(write_head(200, &hs, Some(len)).as_bytes())
+                            .await;
+                        for (i, p) in parts.into_iter().enumerate() {
+                            if i > 0 {
+                                tokio::time::sleep(pause).await;
+                            }
+                            let _ = sock.write_all(&p).await;
+                            let _ = sock.flush().await;
                         }
                     }
                     Reply::Silent => {
@@ -843,7 +871,8 @@ async fn an_sse_response_head_that_never_arrives_times_out_and_reaches_the_hook(
     let err = within(batches.next_batch()).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
     assert!(err.to_string().contains("response head"), "{err}");
-    assert_eq!(hook_calls.load(Ordering::SeqCst), 1);
+    // Once per failed attempt: the first one (retried by the policy) and the last one.
+    assert_eq!(hook_calls.load(Ordering::SeqCst), 2);
     assert_eq!(server.kinds(), vec!["catch-up", "sse", "sse"]);
 }
 
@@ -896,4 +925,217 @@ async fn without_a_retry_limit_catch_ups_give_up_and_live_requests_do_not() {
     .await;
     assert_eq!(text, vec!["x".to_owned()]);
     assert_eq!(server.seen().len(), 1 + failures + 1);
+}
+
+fn json_meta(offset: &str, up_to_date: bool) -> Vec<(&'static str, String)> {
+    let mut hs = meta(offset, up_to_date, false);
+    hs[0].1 = "application/json".into();
+    hs
+}
+
+#[tokio::test]
+async fn data_is_handed_on_before_the_response_ends_and_is_not_a_checkpoint() {
+    let server = local(|_, _| {
+        Reply::Paced(
+            json_meta("o1", true),
+            vec![
+                b"[{\"a\":\"x,]\"},".to_vec(),
+                b"2,".to_vec(),
+                b"\"three\"]".to_vec(),
+            ],
+            Duration::from_millis(300),
+        )
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Off))
+        .await
+        .unwrap();
+    let mut batches = resp.json_batches::<serde_json::Value>().unwrap();
+    let mut got = Vec::new();
+    while let Some(b) = within(batches.next_batch()).await.unwrap() {
+        // The position only moves at the response's end.
+        assert_eq!(resp.offset().as_str(), b.offset.as_str());
+        got.push((
+            b.data,
+            b.offset.as_str().to_owned(),
+            b.checkpoint,
+            b.up_to_date,
+        ));
+    }
+    assert_eq!(
+        got,
+        vec![
+            (
+                vec![serde_json::json!({"a": "x,]"})],
+                "-1".into(),
+                false,
+                false
+            ),
+            (vec![serde_json::json!(2)], "-1".into(), false, false),
+            (vec![serde_json::json!("three")], "o1".into(), true, true),
+        ]
+    );
+
+    // Bytes too: the first part arrives while the server still holds the response open.
+    let server =
+        local(|_, _| Reply::Open(meta("o1", true, false), vec![b"first part".to_vec()], true))
+            .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Off))
+        .await
+        .unwrap();
+    let mut chunks = resp.byte_stream().unwrap();
+    let first = within(chunks.next()).await.unwrap().unwrap();
+    assert_eq!(&first[..], b"first part");
+    assert_eq!(resp.offset().as_str(), "-1");
+    assert!(!resp.up_to_date());
+}
+
+#[tokio::test]
+async fn a_json_message_larger_than_the_chunk_limit_is_an_error_naming_it() {
+    let server = local(|_, _| {
+        Reply::Full(
+            200,
+            json_meta("o1", true),
+            br#"[1,"0123456789abcdefghijklmnopqrstuvwxyz",2]"#.to_vec(),
+        )
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Off).max_chunk_bytes(16))
+        .await
+        .unwrap();
+    let err = within(resp.json::<serde_json::Value>()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
+    assert!(
+        err.to_string().contains("max_chunk_bytes (16 bytes)"),
+        "{err}"
+    );
+    // Under a sufficient limit the same answer reads fine.
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Off).max_chunk_bytes(64))
+        .await
+        .unwrap();
+    assert_eq!(
+        within(resp.json::<serde_json::Value>())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn accumulating_reads_stop_at_their_size_limit_without_reading_on() {
+    let written = Arc::new(AtomicUsize::new(0));
+    let w = written.clone();
+    let server =
+        local(move |_, _| Reply::Huge(200, meta("o1", true, false), 1 << 30, w.clone())).await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Off).max_read_bytes(1 << 20))
+        .await
+        .unwrap();
+    let err = within(resp.bytes()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
+    assert!(
+        err.to_string().contains("max_read_bytes (1048576 bytes)"),
+        "{err}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = written.load(Ordering::SeqCst);
+    assert!(sent < 64 << 20, "the client read on: {sent} bytes sent");
+
+    let body = format!("[{}]", vec!["\"0123456789\""; 1000].join(","));
+    let server =
+        local(move |_, _| Reply::Full(200, json_meta("o1", true), body.clone().into_bytes())).await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Off).max_read_bytes(4096))
+        .await
+        .unwrap();
+    let err = within(resp.json::<String>()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("max_read_bytes (4096 bytes)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_cut_short_is_read_again_from_where_it_stopped() {
+    let full = b"[1,2,3]".to_vec();
+    let server = local(move |n, _| {
+        if n == 0 {
+            Reply::Cut(
+                json_meta("o1", true),
+                full.len(),
+                vec![b"[1,".to_vec(), b"2,".to_vec()],
+                Duration::from_millis(100),
+            )
+        } else {
+            Reply::Full(200, json_meta("o1", true), full.clone())
+        }
+    })
+    .await;
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let calls2 = calls.clone();
+    let mut opts = fast().live(LiveMode::Off);
+    opts.on_error = Some(durable_streams_client::ErrorHook::decide(
+        move |f: durable_streams_client::FailedAttempt| {
+            calls2.lock().unwrap().push((f.error.code(), f.will_retry));
+            async { durable_streams_client::ErrorDecision::Default }
+        },
+    ));
+    let resp = server.handle().stream(opts).await.unwrap();
+    let items = within(resp.json::<u32>()).await.unwrap();
+    assert_eq!(items, vec![1, 2, 3]);
+    assert_eq!(*calls.lock().unwrap(), vec![(ErrorCode::Network, true)]);
+    assert_eq!(server.kinds(), vec!["catch-up", "catch-up"]);
+}
+
+#[tokio::test]
+async fn the_error_hook_is_consulted_after_every_failed_attempt() {
+    let server = local(|n, _| {
+        if n < 3 {
+            Reply::Full(500, vec![], b"down".to_vec())
+        } else {
+            Reply::Full(200, meta("o1", true, false), b"ok".to_vec())
+        }
+    })
+    .await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let opts = fast().live(LiveMode::Off).on_error(move |err: Error| {
+        assert_eq!(err.code(), ErrorCode::ServerError);
+        c.fetch_add(1, Ordering::SeqCst);
+        // `None` leaves the decision to the retry policy, which retries.
+        async { None }
+    });
+    let resp = server.handle().stream(opts).await.unwrap();
+    assert_eq!(&within(resp.bytes()).await.unwrap()[..], b"ok");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    // With the budget spent, `None` ends the read (the reference client's contract).
+    let server = local(|_, _| Reply::Full(500, vec![], b"down".to_vec())).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let opts = fast()
+        .live(LiveMode::Off)
+        .retry(
+            RetryPolicy::default()
+                .with_initial_delay(Duration::from_millis(5))
+                .with_max_retries(Some(1)),
+        )
+        .on_error(move |_err: Error| {
+            c.fetch_add(1, Ordering::SeqCst);
+            async { None }
+        });
+    let err = within(server.handle().stream(opts)).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ServerError);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }

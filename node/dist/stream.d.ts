@@ -8,8 +8,9 @@ export type RetryOpts = {
     params?: ParamsRecord;
 };
 /**
- * Consulted on every read request that fails for good: return `{}` (or new headers/params) to
- * retry, `undefined` to end the read with the error.
+ * Consulted after every failed attempt of a read request: return `{}` (or new headers/params)
+ * to retry, `undefined` to leave it to the retry policy (the read ends with the error once the
+ * policy gives up or the error is not retried, as in the reference client).
  */
 export type StreamErrorHandler = (error: Error) => MaybePromise<RetryOpts | void | undefined>;
 /** SSE reconnection settings. */
@@ -141,12 +142,19 @@ export interface ReadOptions {
     params?: ParamsRecord;
     /** Cancels the read. */
     signal?: AbortSignal;
-    /** Consulted on every request that fails for good. */
+    /** Consulted after every failed attempt of a request; see {@link StreamErrorHandler}. */
     onError?: StreamErrorHandler;
     /** Retries of failed requests. */
     backoffOptions?: BackoffOptions;
     /** SSE reconnection settings. */
     sseResilience?: SSEResilienceOptions;
+    /**
+     * The most response data held before it is handed on (default 8 MiB): stream chunks carry at
+     * most about this much, and a JSON message larger than this fails with `PARSE_ERROR`.
+     */
+    maxChunkBytes?: number;
+    /** The most data `body()`, `text()` and `json()` collect (default 256 MiB; `PARSE_ERROR` past it). */
+    maxReadBytes?: number;
 }
 /** Options of {@link stream}. */
 export interface StreamOptions extends ReadOptions {

@@ -98,6 +98,8 @@ function readOptions(o) {
         backoff: (0, internal_js_1.backoff)(o.backoffOptions),
         sseResilience: o.sseResilience,
         onError: o.onError ? hook(o.onError) : undefined,
+        maxChunkBytes: o.maxChunkBytes,
+        maxReadBytes: o.maxReadBytes,
     };
 }
 async function read(handle, o, handleSignal) {

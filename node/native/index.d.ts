@@ -502,8 +502,12 @@ export interface NativeReadOptions {
   backoff?: Backoff
   /** SSE reconnection settings. */
   sseResilience?: NativeSseResilience
-  /** Consulted on every request that fails for good. */
+  /** Consulted after every failed attempt of a request. */
   onError?: (error: string) => Promise<string | null>
+  /** The most response data held before it is handed on (bytes). */
+  maxChunkBytes?: number
+  /** The most data the accumulating consumers collect (bytes). */
+  maxReadBytes?: number
 }
 
 /** The first response of a read, before its data is consumed. */

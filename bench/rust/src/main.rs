@@ -6,6 +6,9 @@
 //!                                                      check a stream holds messages 0..count once
 //! dsc-bench seed <url> <count> <msg-bytes>            fill a JSON stream (1 MiB batches, 5 in flight)
 //! dsc-bench proxy <host:port> <bytes-per-sec>         byte-rate-capped TCP proxy; prints its URL
+//! dsc-bench large-read <url> <stream|json>            read a JSON stream from the start through
+//!                                                      json_stream() or json() (limit raised);
+//!                                                      print messages, bytes and peak RSS (large-read.sh)
 //! ```
 //! Everything runs on one current-thread tokio runtime: the driver pins the process to one core.
 
@@ -91,7 +94,65 @@ async fn dispatch(args: &[String]) -> Res<()> {
             let rate: f64 = arg(args, 2, "bytes per second")?.parse()?;
             proxy::run(upstream, rate).await?;
         }
+        "large-read" => {
+            let url = arg(args, 1, "url")?;
+            let report = large_read(url, arg(args, 2, "stream|json")?).await?;
+            println!("{report}");
+        }
         other => return Err(err(format!("unknown command {other}"))),
     }
     Ok(())
+}
+
+/// Peak resident set size of this process in KiB (Linux `VmHWM`).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Reads a JSON stream from offset -1 (not live), counting messages and their bytes, and
+/// reports the peak RSS before and after.
+async fn large_read(url: &str, how: &str) -> Res<String> {
+    use durable_streams_client::{LiveMode, ReadOptions};
+    use futures_util::StreamExt;
+    let before = peak_rss_kib();
+    let started = std::time::Instant::now();
+    let opts = ReadOptions::new()
+        .live(LiveMode::Off)
+        .max_read_bytes(usize::MAX);
+    let resp = durable_streams_client::stream(url, opts).await?;
+    let (mut count, mut bytes) = (0u64, 0u64);
+    match how {
+        "stream" => {
+            let mut messages = resp.json_stream::<Box<serde_json::value::RawValue>>()?;
+            while let Some(m) = messages.next().await {
+                count += 1;
+                bytes += m?.get().len() as u64;
+            }
+        }
+        "json" => {
+            for m in resp.json::<Box<serde_json::value::RawValue>>().await? {
+                count += 1;
+                bytes += m.get().len() as u64;
+            }
+        }
+        other => return Err(err(format!("large-read: unknown form {other}"))),
+    }
+    Ok(serde_json::json!({
+        "client": "rust-core",
+        "form": if how == "stream" { "json_stream()" } else { "json()" },
+        "messages": count,
+        "bytes": bytes,
+        "seconds": started.elapsed().as_secs_f64(),
+        "rss_before_kib": before,
+        "peak_rss_kib": peak_rss_kib(),
+    })
+    .to_string())
 }

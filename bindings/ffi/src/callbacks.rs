@@ -35,12 +35,13 @@ pub struct RetryWith {
     pub params: HashMap<String, String>,
 }
 
-/// Decides what happens when a read request fails for good (after the retry policy gave up,
-/// or for an error that is not retried), for every request of the read, live ones included.
+/// Decides what happens after every failed attempt of a read request, live ones included.
 #[uniffi::export(with_foreign)]
 pub trait ReadErrorHandler: Send + Sync {
-    /// Returns `RetryWith` to send the request again at once, or nothing to end the read with
-    /// `error`. Runs on a background thread; an exception ends the read with `error`.
+    /// Returns `RetryWith` to send the request again (after the retry pause while the retry
+    /// policy would retry anyway, otherwise at once), or nothing to leave it to the retry policy,
+    /// which ends the read with `error` once it gives up. Runs on a background thread; an
+    /// exception ends the read with `error`.
     fn on_error(&self, error: DurableStreamError) -> Result<Option<RetryWith>, DurableStreamError>;
 }
 
@@ -89,19 +90,28 @@ pub(crate) fn read_hook(
     options: core::ReadOptions,
     handler: Arc<dyn ReadErrorHandler>,
 ) -> core::ReadOptions {
-    options.on_error(move |error: core::Error| {
-        let handler = handler.clone();
-        async move {
-            let handle = runtime::handle().ok()?;
-            let asked = handle
-                .spawn_blocking(move || handler.on_error(error.into()))
-                .await;
-            match asked {
-                Ok(Ok(Some(retry))) => Some(extras(retry.headers, retry.params)),
-                _ => None,
+    let mut options = options;
+    options.on_error = Some(core::ErrorHook::decide(
+        move |failed: core::FailedAttempt| {
+            let handler = handler.clone();
+            async move {
+                let Ok(handle) = runtime::handle() else {
+                    return core::ErrorDecision::Stop;
+                };
+                let asked = handle
+                    .spawn_blocking(move || handler.on_error(failed.error.into()))
+                    .await;
+                match asked {
+                    Ok(Ok(Some(retry))) => {
+                        core::ErrorDecision::Retry(extras(retry.headers, retry.params))
+                    }
+                    Ok(Ok(None)) => core::ErrorDecision::Default,
+                    _ => core::ErrorDecision::Stop,
+                }
             }
-        }
-    })
+        },
+    ));
+    options
 }
 
 /// The producer's error callback: hands each error to `handler` on a blocking thread.

@@ -61,8 +61,8 @@ pub struct ReadOptions {
     /// Retries of failed requests (the core's default when absent: unlimited, with backoff).
     #[uniffi(default = None)]
     pub retry: Option<RetryOptions>,
-    /// Consulted when a request of the read fails for good: retry it with new headers (a
-    /// refreshed token, say) or end the read.
+    /// Consulted after every failed attempt of a request of the read: retry it with new headers
+    /// (a refreshed token, say), or leave it to the retry policy.
     #[uniffi(default = None)]
     pub on_error: Option<Arc<dyn ReadErrorHandler>>,
 }

@@ -130,9 +130,13 @@ pub struct NativeReadOptions {
     pub backoff: Option<Backoff>,
     /// SSE reconnection settings.
     pub sse_resilience: Option<NativeSseResilience>,
-    /// Consulted on every request that fails for good.
+    /// Consulted after every failed attempt of a request.
     #[napi(ts_type = "(error: string) => Promise<string | null>")]
     pub on_error: Option<HookFn>,
+    /// The most response data held before it is handed on (bytes).
+    pub max_chunk_bytes: Option<f64>,
+    /// The most data the accumulating consumers collect (bytes).
+    pub max_read_bytes: Option<f64>,
 }
 
 /// A handle on one stream URL. Creating it sends nothing.
@@ -191,7 +195,22 @@ pub(crate) fn read_options(o: Option<NativeReadOptions>) -> napi::Result<ReadOpt
         };
     }
     out.on_error = o.on_error.map(values::hook);
+    out.max_chunk_bytes = byte_limit("maxChunkBytes", o.max_chunk_bytes)?;
+    out.max_read_bytes = byte_limit("maxReadBytes", o.max_read_bytes)?;
     Ok(out)
+}
+
+/// A size limit in bytes: a positive integer, or absent for the core's default (0).
+fn byte_limit(name: &str, v: Option<f64>) -> napi::Result<usize> {
+    match v {
+        None => Ok(0),
+        Some(v) if v >= 1.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 => {
+            Ok(usize::try_from(v as u64).unwrap_or(usize::MAX))
+        }
+        Some(v) => Err(error::invalid(format!(
+            "{name} must be a positive whole number of bytes, got {v}"
+        ))),
+    }
 }
 
 impl NativeStream {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use durable_streams_client::{Error, ErrorHook, RequestExtras, RetryPolicy, Value};
+use durable_streams_client::{
+    Error, ErrorDecision, ErrorHook, FailedAttempt, RequestExtras, RetryPolicy, Value,
+};
 use napi::bindgen_prelude::{Buffer, Either, Promise, Uint8ArraySlice};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
@@ -149,19 +151,25 @@ pub(crate) fn retry(b: Option<Backoff>) -> napi::Result<Option<RetryPolicy>> {
     .map_err(error::to_napi)
 }
 
-/// The core error hook calling `f`. A hook that throws ends the read with the original error.
+/// The core error hook calling `f` after every failed attempt: an answer retries with its
+/// extras, `null` leaves it to the retry policy, and a hook that throws ends the read with the
+/// original error.
 pub(crate) fn hook(f: HookFn) -> ErrorHook {
     let f = Arc::new(f);
-    ErrorHook::new(move |err: Error| {
+    ErrorHook::decide(move |failed: FailedAttempt| {
         let f = Arc::clone(&f);
         async move {
-            let answer = f
-                .call_async(error::describe(&err))
-                .await
-                .ok()?
-                .await
-                .ok()??;
-            let parsed: HookAnswer = serde_json::from_str(&answer).ok()?;
+            let answer = match f.call_async(error::describe(&failed.error)).await {
+                Ok(promise) => match promise.await {
+                    Ok(Some(answer)) => answer,
+                    Ok(None) => return ErrorDecision::Default,
+                    Err(_) => return ErrorDecision::Stop,
+                },
+                Err(_) => return ErrorDecision::Stop,
+            };
+            let Ok(parsed) = serde_json::from_str::<HookAnswer>(&answer) else {
+                return ErrorDecision::Stop;
+            };
             let mut out = RequestExtras::new();
             for (k, v) in parsed.headers.unwrap_or_default() {
                 out.set_header(k, v);
@@ -169,7 +177,7 @@ pub(crate) fn hook(f: HookFn) -> ErrorHook {
             for (k, v) in parsed.params.unwrap_or_default() {
                 out.set_param(k, v);
             }
-            Some(out)
+            ErrorDecision::Retry(out)
         }
     })
 }

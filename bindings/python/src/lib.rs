@@ -22,6 +22,7 @@ use pyo3::prelude::*;
 #[pyo3(signature = (
     url, *, blocking, client = None, offset = None, live = None, json = false,
     headers = Vec::new(), params = Vec::new(), retry = None, on_error = None,
+    max_chunk_bytes = None, max_read_bytes = None,
 ))]
 #[allow(clippy::too_many_arguments)]
 fn read(
@@ -36,6 +37,8 @@ fn read(
     params: values::Pairs,
     retry: Option<(f64, f64, f64, Option<i64>)>,
     on_error: Option<Py<PyAny>>,
+    max_chunk_bytes: Option<usize>,
+    max_read_bytes: Option<usize>,
 ) -> PyResult<Py<PyAny>> {
     let args = response::ReadArgs {
         offset,
@@ -45,6 +48,8 @@ fn read(
         params,
         retry,
         on_error,
+        max_chunk_bytes,
+        max_read_bytes,
     };
     response::read_url(py, url, client, args, blocking)
 }

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use durable_streams_client::{
-    Batch, Batches as CoreBatches, DurableStream, Error, ErrorHook, LiveMode, Offset, ReadOptions,
-    RequestExtras, StreamResponse,
+    Batch, Batches as CoreBatches, DurableStream, Error, ErrorDecision, ErrorHook, FailedAttempt,
+    LiveMode, Offset, ReadOptions, RequestExtras, StreamResponse,
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
@@ -51,6 +51,8 @@ pub(crate) struct ReadArgs {
     pub(crate) params: Pairs,
     pub(crate) retry: Option<RawPolicy>,
     pub(crate) on_error: Option<Py<PyAny>>,
+    pub(crate) max_chunk_bytes: Option<usize>,
+    pub(crate) max_read_bytes: Option<usize>,
 }
 
 fn live_mode(py: Python<'_>, live: Option<&str>) -> PyResult<LiveMode> {
@@ -85,20 +87,25 @@ impl ReadArgs {
         if let Some(hook) = self.on_error {
             o.on_error = Some(error_hook(Arc::new(hook)));
         }
+        o.max_chunk_bytes = self.max_chunk_bytes.unwrap_or(0);
+        o.max_read_bytes = self.max_read_bytes.unwrap_or(0);
         Ok(o)
     }
 }
 
-/// The core error hook for a Python `on_error(error) -> None | {"headers":..., "params":...}`.
-/// The core calls it from the read's own future with no lock held; an awaitable result (async
-/// flavour) is awaited on the caller's event loop. A hook that raises or returns something
-/// else ends the read with the original error (the problem is logged as a warning).
+/// The core error hook for a Python `on_error(error) -> None | {"headers":..., "params":...}`,
+/// called after every failed attempt: a mapping retries with its values, `None` leaves it to
+/// the retry policy. The core calls it from the read's own future with no lock held; an
+/// awaitable result (async flavour) is awaited on the caller's event loop. A hook that raises
+/// or returns something else ends the read with the original error (the problem is logged as a
+/// warning).
 fn error_hook(f: Arc<Py<PyAny>>) -> ErrorHook {
-    ErrorHook::new(move |err: Error| {
+    ErrorHook::decide(move |failed: FailedAttempt| {
         let f = Arc::clone(&f);
         async move {
-            match call_hook(&f, &err).await {
-                Ok(extras) => extras,
+            match call_hook(&f, &failed.error).await {
+                Ok(Some(extras)) => ErrorDecision::Retry(extras),
+                Ok(None) => ErrorDecision::Default,
                 Err(e) => {
                     let detail = runtime::attach(|py| {
                         e.value(py)
@@ -110,7 +117,7 @@ fn error_hook(f: Arc<Py<PyAny>>) -> ErrorHook {
                     tracing::warn!(
                         "the read's on_error callable failed, ending the read: {detail}"
                     );
-                    None
+                    ErrorDecision::Stop
                 }
             }
         }
@@ -263,8 +270,8 @@ enum Data {
     Json(Vec<String>),
 }
 
-/// `(data, offset, cursor, up_to_date, stream_closed)`.
-type BatchTuple = (Data, String, Option<String>, bool, bool);
+/// `(data, offset, cursor, up_to_date, stream_closed, checkpoint)`.
+type BatchTuple = (Data, String, Option<String>, bool, bool, bool);
 
 fn tuple<D>(b: Batch<D>, data: impl FnOnce(D) -> Data) -> BatchTuple {
     (
@@ -273,6 +280,7 @@ fn tuple<D>(b: Batch<D>, data: impl FnOnce(D) -> Data) -> BatchTuple {
         b.cursor,
         b.up_to_date,
         b.stream_closed,
+        b.checkpoint,
     )
 }
 

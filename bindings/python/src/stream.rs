@@ -366,7 +366,8 @@ impl Stream {
 
     #[pyo3(signature = (
         *, blocking, offset = None, live = None, json = false, headers = Vec::new(),
-        params = Vec::new(), retry = None, on_error = None,
+        params = Vec::new(), retry = None, on_error = None, max_chunk_bytes = None,
+        max_read_bytes = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
@@ -380,6 +381,8 @@ impl Stream {
         params: Pairs,
         retry: Option<RawPolicy>,
         on_error: Option<Py<PyAny>>,
+        max_chunk_bytes: Option<usize>,
+        max_read_bytes: Option<usize>,
     ) -> PyResult<Py<PyAny>> {
         let args = response::ReadArgs {
             offset,
@@ -389,6 +392,8 @@ impl Stream {
             params,
             retry,
             on_error,
+            max_chunk_bytes,
+            max_read_bytes,
         };
         let s = self.core(py)?;
         response::read_handle(py, s, args, blocking)

@@ -63,25 +63,229 @@ fn invalid_utf8(e: std::str::Utf8Error) -> Error {
 
 /// Parses each piece as a JSON array and returns all elements in order. A piece that is empty
 /// or only whitespace has no elements (a long-poll `204` has no body).
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn json_items<T: DeserializeOwned>(segments: &[Bytes]) -> Result<Vec<T>> {
-    let mut items = Vec::new();
+    let mut splitter = JsonSplitter::new(usize::MAX);
+    let mut elements = Vec::new();
     for s in segments {
-        if s.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let mut part: Vec<T> = serde_json::from_slice(s).map_err(|e| {
-            Error::parse(
-                "JSON response",
-                format!("expected a JSON array of messages: {e}"),
-            )
-        })?;
-        if items.is_empty() {
-            items = part;
-        } else {
-            items.append(&mut part);
+        splitter.feed(s, &mut elements)?;
+        splitter.end()?;
+    }
+    json_elements(&elements)
+}
+
+/// Where a [`JsonSplitter`] is in the array it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Split {
+    /// Before the opening `[` (only whitespace so far).
+    Start,
+    /// After `[`: an element or `]` comes next.
+    Open,
+    /// After `,`: an element comes next.
+    Comma,
+    /// Inside a top-level string element.
+    Str,
+    /// Inside a top-level object or array element, `depth` levels deep.
+    Container,
+    /// Inside a number, `true`, `false` or `null`.
+    Scalar,
+    /// After an element: `,` or `]` comes next.
+    After,
+    /// After the closing `]`: only whitespace may follow.
+    Done,
+}
+
+/// Splits a JSON array that arrives in pieces into the raw text of its elements, handing out
+/// each element as soon as its last byte has arrived. Only the element in progress is held
+/// (at most `limit` bytes); the elements themselves are checked when they are deserialized.
+#[derive(Debug)]
+pub(crate) struct JsonSplitter {
+    state: Split,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// The start of an element that began in an earlier piece.
+    partial: BytesMut,
+    limit: usize,
+}
+
+impl JsonSplitter {
+    /// A splitter that refuses elements larger than `limit` bytes.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            state: Split::Start,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            partial: BytesMut::new(),
+            limit,
         }
     }
-    Ok(items)
+
+    fn too_large(&self) -> Error {
+        Error::parse(
+            "JSON response",
+            format!(
+                "a message is larger than max_chunk_bytes ({} bytes); raise the read option max_chunk_bytes to read it",
+                self.limit
+            ),
+        )
+    }
+
+    fn unexpected(byte: u8, context: &str) -> Error {
+        let shown = if byte.is_ascii_graphic() {
+            format!("'{}'", byte as char)
+        } else {
+            format!("byte 0x{byte:02x}")
+        };
+        Error::parse(
+            "JSON response",
+            format!("expected a JSON array of messages: unexpected {shown} {context}"),
+        )
+    }
+
+    /// Feeds the next piece of the array; complete elements are pushed to `out`.
+    pub(crate) fn feed(&mut self, piece: &Bytes, out: &mut Vec<Bytes>) -> Result<()> {
+        let buf = &piece[..];
+        // Where the element in progress starts in this piece (0 when it began earlier).
+        let mut start = 0;
+        let mut i = 0;
+        while i < buf.len() {
+            let b = buf[i];
+            match self.state {
+                Split::Start | Split::Open | Split::Comma | Split::After | Split::Done
+                    if b.is_ascii_whitespace() => {}
+                Split::Start => match b {
+                    b'[' => self.state = Split::Open,
+                    _ => return Err(Self::unexpected(b, "before the array")),
+                },
+                Split::Open if b == b']' => self.state = Split::Done,
+                Split::Open | Split::Comma => {
+                    start = i;
+                    match b {
+                        b'"' => {
+                            self.state = Split::Str;
+                            self.in_string = true;
+                        }
+                        b'{' | b'[' => {
+                            self.state = Split::Container;
+                            self.depth = 1;
+                        }
+                        b']' | b',' | b'}' | b':' => {
+                            return Err(Self::unexpected(b, "where a message should start"))
+                        }
+                        _ => self.state = Split::Scalar,
+                    }
+                }
+                Split::After => match b {
+                    b',' => self.state = Split::Comma,
+                    b']' => self.state = Split::Done,
+                    _ => return Err(Self::unexpected(b, "after a message")),
+                },
+                Split::Done => return Err(Self::unexpected(b, "after the end of the array")),
+                Split::Str | Split::Container if self.in_string => {
+                    if self.escaped {
+                        // The byte after a backslash is taken literally.
+                        self.escaped = false;
+                    } else {
+                        // Skip to the next quote or backslash.
+                        let Some(n) = buf[i..].iter().position(|&c| c == b'"' || c == b'\\') else {
+                            i = buf.len();
+                            continue;
+                        };
+                        i += n;
+                        if buf[i] == b'\\' {
+                            self.escaped = true;
+                        } else {
+                            self.in_string = false;
+                            if self.state == Split::Str {
+                                self.emit(piece, start, i + 1, out)?;
+                            }
+                        }
+                    }
+                }
+                Split::Container => match b {
+                    b'"' => self.in_string = true,
+                    b'{' | b'[' => self.depth = self.depth.saturating_add(1),
+                    b'}' | b']' => {
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            self.emit(piece, start, i + 1, out)?;
+                        }
+                    }
+                    _ => {}
+                },
+                Split::Str => {}
+                Split::Scalar => {
+                    if b.is_ascii_whitespace() || b == b',' || b == b']' {
+                        self.emit(piece, start, i, out)?;
+                        // Look at the delimiter again, after the element.
+                        continue;
+                    }
+                }
+            }
+            i += 1;
+        }
+        if matches!(self.state, Split::Str | Split::Container | Split::Scalar) {
+            if self.partial.len() + (buf.len() - start) > self.limit {
+                return Err(self.too_large());
+            }
+            self.partial.extend_from_slice(&buf[start..]);
+        }
+        Ok(())
+    }
+
+    /// Hands out the element ending at `end` in `piece` (it started at `start`, or in an
+    /// earlier piece) and moves past it.
+    fn emit(
+        &mut self,
+        piece: &Bytes,
+        start: usize,
+        end: usize,
+        out: &mut Vec<Bytes>,
+    ) -> Result<()> {
+        let len = self.partial.len() + (end - start);
+        if len > self.limit {
+            return Err(self.too_large());
+        }
+        if self.partial.is_empty() {
+            out.push(piece.slice(start..end));
+        } else {
+            self.partial.extend_from_slice(&piece[start..end]);
+            out.push(std::mem::take(&mut self.partial).freeze());
+        }
+        self.state = Split::After;
+        Ok(())
+    }
+
+    /// Ends one array: it must be complete (an empty or blank body has no elements). The
+    /// splitter is then ready for the next array.
+    pub(crate) fn end(&mut self) -> Result<()> {
+        let state = self.state;
+        self.state = Split::Start;
+        self.partial.clear();
+        self.in_string = false;
+        self.escaped = false;
+        match state {
+            Split::Start | Split::Done => Ok(()),
+            _ => Err(Error::parse(
+                "JSON response",
+                "expected a JSON array of messages: the response ends inside the array",
+            )),
+        }
+    }
+}
+
+/// Deserializes the raw elements that a [`JsonSplitter`] handed out.
+pub(crate) fn json_elements<T: DeserializeOwned>(elements: &[Bytes]) -> Result<Vec<T>> {
+    elements
+        .iter()
+        .map(|e| {
+            serde_json::from_slice(e).map_err(|err| {
+                Error::parse("JSON response", format!("invalid JSON message: {err}"))
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -146,5 +350,95 @@ mod tests {
             b"abc"
         );
         assert!(concat(Vec::new()).is_empty());
+    }
+
+    fn split_all(pieces: &[&[u8]], limit: usize) -> Result<Vec<String>> {
+        let mut sp = JsonSplitter::new(limit);
+        let mut out = Vec::new();
+        for p in pieces {
+            sp.feed(&Bytes::copy_from_slice(p), &mut out)?;
+        }
+        sp.end()?;
+        Ok(out
+            .iter()
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect())
+    }
+
+    #[test]
+    fn json_arrays_split_into_elements_however_they_are_cut() {
+        let body =
+            br#" [ 1 , -2.5e3,"a,]\"\\" , {"k":["]",{"x":"}"}]} ,[[],[1]] ,true,null,"" ,{}]  "#;
+        let expected: Vec<serde_json::Value> = serde_json::from_slice(body).unwrap();
+        for i in 0..=body.len() {
+            for j in i..=body.len() {
+                let got = split_all(&[&body[..i], &body[i..j], &body[j..]], 1 << 20)
+                    .unwrap_or_else(|e| panic!("cut at {i},{j}: {e}"));
+                let got: Vec<serde_json::Value> = got
+                    .iter()
+                    .map(|t| serde_json::from_str(t).unwrap())
+                    .collect();
+                assert_eq!(got, expected, "cut at {i},{j}");
+            }
+        }
+        assert!(split_all(&[b""], 10).unwrap().is_empty());
+        assert!(split_all(&[b" [ ] "], 10).unwrap().is_empty());
+        // An element arriving in one piece is handed out without a copy.
+        let piece = Bytes::from_static(b"[\"abc\",7]");
+        let mut sp = JsonSplitter::new(100);
+        let mut out = Vec::new();
+        sp.feed(&piece, &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].as_ptr(), piece[1..].as_ptr());
+    }
+
+    #[test]
+    fn elements_are_handed_out_as_soon_as_they_end() {
+        let mut sp = JsonSplitter::new(100);
+        let mut out = Vec::new();
+        sp.feed(&Bytes::from_static(b"[{\"a\":1},{\"b\""), &mut out)
+            .unwrap();
+        assert_eq!(out, vec![Bytes::from_static(b"{\"a\":1}")]);
+        sp.feed(&Bytes::from_static(b":2}"), &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(&out[1][..], b"{\"b\":2}");
+        // A number's end is only known at the delimiter.
+        sp.feed(&Bytes::from_static(b",12"), &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        sp.feed(&Bytes::from_static(b"3]"), &mut out).unwrap();
+        assert_eq!(&out[2][..], b"123");
+        sp.end().unwrap();
+    }
+
+    #[test]
+    fn malformed_or_oversized_arrays_are_errors() {
+        for bad in [
+            &b"{\"a\":1}"[..],
+            b"[1,",
+            b"[1,]",
+            b"[1 2]",
+            b"[1]x",
+            b"[,1]",
+            b"[\"open",
+            b"[[1]",
+        ] {
+            let err = split_all(&[bad], 100).unwrap_err();
+            assert!(matches!(err, Error::Parse { .. }), "{bad:?}: {err:?}");
+        }
+        // The limit holds whether the element arrives whole or in pieces.
+        let err = split_all(&[b"[\"0123456789\"]"], 8).unwrap_err();
+        assert!(
+            err.to_string().contains("max_chunk_bytes (8 bytes)"),
+            "{err}"
+        );
+        let err = split_all(&[b"[\"01234", b"56789\"]"], 8).unwrap_err();
+        assert!(err.to_string().contains("max_chunk_bytes"), "{err}");
+        assert_eq!(
+            split_all(&[b"[\"012345\"]"], 8).unwrap(),
+            vec!["\"012345\""]
+        );
+        // Elements are checked when deserialized.
+        let els = split_all(&[b"[1,nope]"], 100).unwrap();
+        assert!(json_elements::<serde_json::Value>(&[Bytes::from(els[1].clone())]).is_err());
     }
 }

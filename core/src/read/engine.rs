@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use url::Url;
 
 use super::sse::{decode_base64_data, parse_control, SseEvent, SseParser};
-use super::{ErrorHook, LiveMode, SseResilience};
+use super::{ErrorDecision, ErrorHook, FailedAttempt, LiveMode, SseResilience};
 use crate::error::{Error, Result};
 use crate::http::{
     error_from_response, escape_server_text, header_offset, header_str, header_true, headers as h,
@@ -50,15 +50,53 @@ pub(crate) fn parse_meta(headers: &HeaderMap) -> ResponseMeta {
     }
 }
 
-/// One step of a read as the engine hands it on: the raw pieces (a response body, or the
-/// data events before one control event) and the position after them.
+/// One step of a read as the engine hands it on: the raw pieces (consecutive pieces of one
+/// response body, or the data events before one control event) and the position after them.
 #[derive(Debug, Clone)]
 pub(crate) struct Chunk {
     pub segments: Vec<Bytes>,
+    /// The offset after the chunk when it is a checkpoint; otherwise the last checkpoint's.
     pub offset: Offset,
     pub cursor: Option<String>,
     pub up_to_date: bool,
     pub stream_closed: bool,
+    pub framing: Framing,
+}
+
+/// How a chunk's pieces relate to the responses they came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Framing {
+    /// Each piece is a whole body of its own (SSE data events), rather than the next part of
+    /// one response body.
+    pub whole_pieces: bool,
+    /// The chunk ends where a response (or an SSE control event) ends: its offset resumes
+    /// exactly after it.
+    pub checkpoint: bool,
+}
+
+/// Looks for data in a response body as it arrives, the way [`carries_data`] does for a whole
+/// one: any byte but whitespace, or for JSON anything but an empty array.
+#[derive(Debug, Default)]
+struct DataCheck {
+    json: bool,
+    /// The first two bytes that are not whitespace.
+    seen: Vec<u8>,
+    found: bool,
+}
+
+impl DataCheck {
+    fn feed(&mut self, piece: &[u8]) {
+        for &b in piece {
+            if self.found {
+                return;
+            }
+            if b.is_ascii_whitespace() {
+                continue;
+            }
+            self.seen.push(b);
+            self.found = !self.json || !matches!(self.seen.as_slice(), [b'['] | [b'[', b']']);
+        }
+    }
 }
 
 /// Whether a response body holds any data: not when it is empty, blank, or (for a JSON
@@ -89,14 +127,31 @@ enum Transport {
     Sse,
 }
 
-/// A read response whose body was read whole.
-pub(crate) struct Fetched {
+/// A successful answer to a catch-up or long-poll request, its body not read yet.
+pub(crate) struct Opened {
     status: StatusCode,
     headers: reqwest::header::HeaderMap,
     meta: ResponseMeta,
-    body: Bytes,
-    /// How long the request took.
-    elapsed: Duration,
+    resp: reqwest::Response,
+    started: Instant,
+}
+
+/// A catch-up or long-poll response whose body is being read.
+struct BodyConn {
+    kind: Kind,
+    opened: Opened,
+    /// The offset after the response, once its headers were checked.
+    next: Option<Offset>,
+    /// Bytes of the response handed on (counted across a reconnection).
+    delivered: u64,
+    /// Bytes still to drop from a repeated request's body (already handed on).
+    skip: u64,
+    data: DataCheck,
+    /// Failed attempts at this response, counted with the request's retries.
+    attempt: u32,
+    /// A failure met while taking pieces that had already arrived, reported once the pieces
+    /// before it are handed on.
+    failed: Option<Error>,
 }
 
 /// Retries of a request that is not live (a catch-up, or any request of a read with
@@ -111,11 +166,16 @@ pub(crate) const MAX_SSE_PENDING_BYTES: usize = 64 << 20;
 /// server held until its timeout takes longer, and is not paced.
 const QUICK_EMPTY_ANSWER: Duration = Duration::from_millis(100);
 
+/// How long a response body may pause before the data that came so far is handed on (as a
+/// batch that is not a checkpoint). The end of a body normally follows its last data at once,
+/// so a response usually makes one batch.
+const BODY_PAUSE: Duration = Duration::from_millis(20);
+
 /// The longest pause after quick empty answers (the retry backoff, capped at this).
 const MAX_EMPTY_ANSWER_PAUSE: Duration = Duration::from_secs(1);
 
 enum Answer {
-    Body(Fetched),
+    Body(Opened),
     Sse(reqwest::Response, ResponseMeta),
     /// A 2xx answer to an SSE request that is not an event stream (a proxy in the way).
     NotSse,
@@ -144,6 +204,8 @@ pub(crate) struct Config {
     pub sse: SseResilience,
     pub live: LiveMode,
     pub json: bool,
+    /// The most data gathered into one chunk before it is handed on.
+    pub max_chunk_bytes: usize,
 }
 
 pub(crate) struct Engine {
@@ -154,7 +216,7 @@ pub(crate) struct Engine {
     up_to_date: bool,
     closed: bool,
     content_type: Option<String>,
-    first: Option<Fetched>,
+    body: Option<BodyConn>,
     transport: Option<Transport>,
     sse: Option<SseConn>,
     short_connections: u32,
@@ -162,7 +224,40 @@ pub(crate) struct Engine {
     last_emitted: Option<(Offset, bool, bool)>,
     /// Quick empty answers in a row that did not move the offset.
     empty_answers: u32,
+    /// Retries the error hook asked for in a row, for errors the retry policy would not retry:
+    /// the first goes out at once (a refreshed token), later ones after the policy's backoff,
+    /// so that a hook that always asks again (`{}` in Node) cannot make a request storm.
+    hook_retries: u32,
+    /// What the first response said, kept for [`Engine::first_head`].
+    first: Option<super::ResponseHead>,
     done: bool,
+}
+
+/// The status, headers and position of a response, as [`super::ResponseHead`].
+fn head_of(opened: &Opened) -> super::ResponseHead {
+    let headers = opened
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    super::ResponseHead {
+        status: opened.status.as_u16(),
+        status_text: opened
+            .status
+            .canonical_reason()
+            .unwrap_or_default()
+            .to_owned(),
+        headers,
+        offset: opened.meta.next_offset.clone(),
+        cursor: opened.meta.cursor.clone(),
+        up_to_date: opened.meta.up_to_date,
+        stream_closed: opened.meta.stream_closed,
+    }
 }
 
 impl Engine {
@@ -180,47 +275,28 @@ impl Engine {
             up_to_date: false,
             closed: false,
             content_type: None,
-            first: None,
+            body: None,
             transport: None,
             sse: None,
             short_connections: 0,
             stop_at_up_to_date: false,
             last_emitted: None,
             empty_answers: 0,
+            hook_retries: 0,
+            first: None,
             done: false,
         };
-        let first = engine.fetch_body(Kind::CatchUp).await?;
-        engine.content_type = first.meta.content_type.clone();
-        engine.first = Some(first);
+        let mut attempt = 0;
+        let opened = engine.fetch_opened(Kind::CatchUp, &mut attempt).await?;
+        engine.content_type = opened.meta.content_type.clone();
+        engine.first = Some(head_of(&opened));
+        engine.body = Some(engine.body_conn(Kind::CatchUp, opened, attempt));
         Ok(engine)
     }
 
     /// The status, headers and position of the first response, before its body is handed on.
     pub(crate) fn first_head(&self) -> Option<super::ResponseHead> {
-        let first = self.first.as_ref()?;
-        let headers = first
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        Some(super::ResponseHead {
-            status: first.status.as_u16(),
-            status_text: first
-                .status
-                .canonical_reason()
-                .unwrap_or_default()
-                .to_owned(),
-            headers,
-            offset: first.meta.next_offset.clone(),
-            cursor: first.meta.cursor.clone(),
-            up_to_date: first.meta.up_to_date,
-            stream_closed: first.meta.stream_closed,
-        })
+        self.first.clone()
     }
 
     /// The content type of the first response.
@@ -265,8 +341,8 @@ impl Engine {
                 self.finish();
                 return Err(Error::Cancelled);
             }
-            let step = match self.first.take() {
-                Some(first) => Some(self.apply_response(first)),
+            let step = match self.body.take() {
+                Some(conn) => Some(self.body_step(conn).await),
                 None => match self.next_request() {
                     None => {
                         self.finish();
@@ -275,10 +351,16 @@ impl Engine {
                     Some(Kind::Sse) => self.sse_step().await,
                     Some(kind) => match self.pace_empty_answers().await {
                         Err(e) => Some(Err(e)),
-                        Ok(()) => match self.fetch_body(kind).await {
-                            Ok(f) => Some(self.apply_response(f)),
-                            Err(e) => Some(Err(e)),
-                        },
+                        Ok(()) => {
+                            let mut attempt = 0;
+                            match self.fetch_opened(kind, &mut attempt).await {
+                                Ok(opened) => {
+                                    let conn = self.body_conn(kind, opened, attempt);
+                                    Some(self.body_step(conn).await)
+                                }
+                                Err(e) => Some(Err(e)),
+                            }
+                        }
                     },
                 },
             };
@@ -303,7 +385,7 @@ impl Engine {
     fn finish(&mut self) {
         self.done = true;
         self.sse = None;
-        self.first = None;
+        self.body = None;
     }
 
     /// What to ask next, or `None` when the read is complete.
@@ -387,42 +469,180 @@ impl Engine {
         Ok(())
     }
 
-    fn apply_response(&mut self, f: Fetched) -> Result<Chunk> {
-        let Some(next) = f.meta.next_offset else {
+    fn body_conn(&self, kind: Kind, opened: Opened, attempt: u32) -> BodyConn {
+        let json = self.cfg.json
+            || opened
+                .meta
+                .content_type
+                .as_deref()
+                .is_some_and(is_json_content_type);
+        BodyConn {
+            kind,
+            opened,
+            next: None,
+            delivered: 0,
+            skip: 0,
+            data: DataCheck {
+                json,
+                ..DataCheck::default()
+            },
+            attempt,
+            failed: None,
+        }
+    }
+
+    /// Checks a response's headers before any of its body is handed on.
+    fn check_headers(&self, conn: &BodyConn) -> Result<Offset> {
+        let Some(next) = conn.opened.meta.next_offset.clone() else {
             return Err(Error::parse(
                 "read response",
                 format!(
                     "status {} without a {} header",
-                    f.status.as_u16(),
+                    conn.opened.status.as_u16(),
                     h::STREAM_NEXT_OFFSET
                 ),
             ));
         };
-        let ct = if self.cfg.json {
-            Some("application/json")
-        } else {
-            f.meta.content_type.as_deref()
+        self.check_progress(&next, false, "read response")?;
+        Ok(next)
+    }
+
+    /// Reads the next part of a response body: waits for one piece, then takes whatever else
+    /// has already arrived, up to `max_chunk_bytes`. The chunk is a checkpoint only when the
+    /// body ended; before that its offset stays the last checkpoint's.
+    async fn body_step(&mut self, mut conn: BodyConn) -> Result<Chunk> {
+        let next = match conn.next.clone() {
+            Some(n) => n,
+            None => {
+                let n = self.check_headers(&conn)?;
+                conn.next = Some(n.clone());
+                n
+            }
         };
-        let has_data = carries_data(&f.body, ct);
-        self.check_progress(&next, has_data, "read response")?;
-        if !has_data && next == self.offset && f.elapsed < QUICK_EMPTY_ANSWER {
+        let idle = match conn.kind {
+            Kind::LongPoll => self.cfg.long_poll_timeout,
+            _ => self.cfg.request_timeout,
+        };
+        let mut segments: Vec<Bytes> = Vec::new();
+        let mut size: usize = 0;
+        let ended = loop {
+            let piece = if segments.is_empty() {
+                let waited = match conn.failed.take() {
+                    Some(e) => Err(e),
+                    None => {
+                        let display = &self.cfg.display;
+                        let resp = &mut conn.opened.resp;
+                        self.cancellable(async {
+                            match tokio::time::timeout(idle, resp.chunk()).await {
+                                Ok(r) => r.map_err(|e| transport_error(e, display)),
+                                Err(_) => Err(Error::Timeout {
+                                    what: format!("response body from {display} idle for {idle:?}"),
+                                }),
+                            }
+                        })
+                        .await
+                    }
+                };
+                match waited {
+                    Ok(p) => p,
+                    Err(Error::Cancelled) if self.is_cancelled() => return Err(Error::Cancelled),
+                    Err(e) => {
+                        conn = self.resume_body(conn, e).await?;
+                        continue;
+                    }
+                }
+            } else {
+                // More of the body, or its end, usually follows at once; a body that pauses
+                // is handed on as far as it came.
+                let more = tokio::time::timeout(BODY_PAUSE, conn.opened.resp.chunk());
+                match self.cancellable(async { Ok(more.await) }).await {
+                    Ok(Err(_)) => break false,
+                    Ok(Ok(Ok(p))) => p,
+                    Ok(Ok(Err(e))) => {
+                        conn.failed = Some(transport_error(e, &self.cfg.display));
+                        break false;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            let Some(mut piece) = piece else {
+                break true;
+            };
+            if conn.skip > 0 {
+                let n = usize::try_from(conn.skip)
+                    .unwrap_or(usize::MAX)
+                    .min(piece.len());
+                piece = piece.slice(n..);
+                conn.skip -= n as u64;
+            }
+            if piece.is_empty() {
+                continue;
+            }
+            if next == self.offset {
+                conn.data.feed(&piece);
+                if conn.data.found {
+                    self.check_progress(&next, true, "read response")?;
+                }
+            }
+            conn.delivered = conn.delivered.saturating_add(piece.len() as u64);
+            size = size.saturating_add(piece.len());
+            segments.push(piece);
+            if size >= self.cfg.max_chunk_bytes {
+                break false;
+            }
+        };
+        if !ended {
+            let chunk = Chunk {
+                segments,
+                offset: self.offset.clone(),
+                cursor: self.cursor.clone(),
+                up_to_date: false,
+                stream_closed: false,
+                framing: Framing {
+                    whole_pieces: false,
+                    checkpoint: false,
+                },
+            };
+            self.body = Some(conn);
+            return Ok(chunk);
+        }
+        if conn.skip > 0 {
+            return Err(Error::parse(
+                "read response",
+                "a repeated request returned less data than the first answer had already delivered",
+            ));
+        }
+        let meta = conn.opened.meta;
+        if next == self.offset && conn.opened.started.elapsed() < QUICK_EMPTY_ANSWER {
             self.empty_answers = self.empty_answers.saturating_add(1);
         } else {
             self.empty_answers = 0;
         }
         self.offset = next;
-        if f.meta.cursor.is_some() {
-            self.cursor = f.meta.cursor;
+        if meta.cursor.is_some() {
+            self.cursor = meta.cursor;
         }
-        self.closed = f.meta.stream_closed;
+        self.closed = meta.stream_closed;
         self.up_to_date =
-            f.meta.up_to_date || f.meta.stream_closed || f.status == StatusCode::NO_CONTENT;
-        let segments = if f.body.is_empty() {
-            Vec::new()
-        } else {
-            vec![f.body]
-        };
+            meta.up_to_date || meta.stream_closed || conn.opened.status == StatusCode::NO_CONTENT;
         Ok(self.chunk(segments))
+    }
+
+    /// A response body failed in the middle: after the retry rules and the error hook agree,
+    /// the request is sent again and the bytes already handed on are skipped (a stream's data
+    /// never changes, so the new answer starts with the same bytes).
+    async fn resume_body(&mut self, conn: BodyConn, err: Error) -> Result<BodyConn> {
+        let (kind, delivered) = (conn.kind, conn.delivered);
+        let mut attempt = conn.attempt;
+        drop(conn);
+        self.after_failure(kind, err, &mut attempt).await?;
+        let opened = self.fetch_opened(kind, &mut attempt).await?;
+        let mut conn = self.body_conn(kind, opened, attempt);
+        conn.next = Some(self.check_headers(&conn)?);
+        conn.skip = delivered;
+        conn.delivered = delivered;
+        tracing::debug!(url = %self.cfg.display, request = ?kind, skipped = delivered, "response body lost; reading it again");
+        Ok(conn)
     }
 
     fn chunk(&self, segments: Vec<Bytes>) -> Chunk {
@@ -432,13 +652,18 @@ impl Engine {
             cursor: self.cursor.clone(),
             up_to_date: self.up_to_date,
             stream_closed: self.closed,
+            framing: Framing {
+                whole_pieces: false,
+                checkpoint: true,
+            },
         }
     }
 
-    /// A catch-up or long-poll request, read whole, with retries and the error hook.
-    async fn fetch_body(&mut self, kind: Kind) -> Result<Fetched> {
-        match self.fetch(kind).await? {
-            Answer::Body(f) => Ok(f),
+    /// A catch-up or long-poll request, with retries and the error hook; its body is read
+    /// later, piece by piece.
+    async fn fetch_opened(&mut self, kind: Kind, attempt: &mut u32) -> Result<Opened> {
+        match self.fetch(kind, attempt).await? {
+            Answer::Body(o) => Ok(o),
             Answer::Sse(..) | Answer::NotSse => Err(Error::parse(
                 "read response",
                 "an event stream answered a plain read",
@@ -446,83 +671,106 @@ impl Engine {
         }
     }
 
-    /// Sends `kind` until it succeeds: retryable failures are retried under the retry policy;
-    /// then the error hook decides between giving up and trying again with new extras.
-    async fn fetch(&mut self, kind: Kind) -> Result<Answer> {
-        let mut attempt: u32 = 0;
-        // Retries the error hook asked for in a row: the first goes out at once (a refreshed
-        // token), later ones after the retry policy's backoff, so that a hook that always asks
-        // again (`{}` in Node) cannot turn a lasting failure into a request storm.
-        let mut hook_retries: u32 = 0;
+    /// Sends `kind` until it succeeds or [`after_failure`](Self::after_failure) ends the read.
+    async fn fetch(&mut self, kind: Kind, attempt: &mut u32) -> Result<Answer> {
         loop {
             let err = match self.cancellable(self.attempt(kind)).await {
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => {
+                    self.hook_retries = 0;
+                    return Ok(answer);
+                }
                 Err(Error::Cancelled) if self.is_cancelled() => return Err(Error::Cancelled),
                 Err(e) => e,
             };
-            let live = matches!(kind, Kind::LongPoll | Kind::Sse) && self.cfg.live != LiveMode::Off;
-            let allowed = match self.cfg.retry.max_retries {
-                None if !live => attempt < DEFAULT_CATCH_UP_RETRIES,
-                _ => self.cfg.retry.allows(attempt),
-            };
-            if err.is_retryable() && allowed {
-                let delay = self.cfg.retry.delay(attempt, err.retry_after());
-                if live {
-                    tracing::warn!(
-                        url = %self.cfg.display,
-                        request = ?kind,
-                        attempt = attempt + 1,
-                        delay_ms = delay.as_millis() as u64,
-                        error = %err,
-                        "live read request failed; retrying"
-                    );
-                } else {
-                    tracing::info!(
-                        url = %self.cfg.display,
-                        request = ?kind,
-                        attempt = attempt + 1,
-                        delay_ms = delay.as_millis() as u64,
-                        error = %err,
-                        "retrying read request"
-                    );
-                }
-                self.sleep(delay).await?;
-                attempt += 1;
-                continue;
-            }
-            let Some(hook) = self.cfg.on_error.clone() else {
-                tracing::debug!(url = %self.cfg.display, error = %err, attempts = attempt + 1, "read failed");
-                return Err(err);
-            };
-            match self
-                .cancellable(async { Ok(hook.call(err.clone()).await) })
-                .await?
-            {
-                Some(extras) => {
-                    tracing::info!(
-                        url = %self.cfg.display,
-                        request = ?kind,
-                        error = %err,
-                        "error hook asked to retry the read"
-                    );
-                    self.cfg.extras = self.cfg.extras.merged(&extras);
-                    if hook_retries > 0 {
-                        let delay = self.cfg.retry.delay(hook_retries - 1, err.retry_after());
-                        self.sleep(delay).await?;
-                    }
-                    hook_retries = hook_retries.saturating_add(1);
-                    attempt = 0;
-                }
-                None => {
-                    tracing::debug!(url = %self.cfg.display, error = %err, "error hook stopped the read");
-                    return Err(err);
-                }
-            }
+            self.after_failure(kind, err, attempt).await?;
         }
     }
 
-    /// One request. For catch-up and long-poll the whole body is read here, so a connection
-    /// lost in the middle of it is retried like any other network error.
+    /// Decides what follows a failed attempt: `Ok` to try again (after the retry pause, when
+    /// the retry policy is what allows it), or the error that ends the read.
+    ///
+    /// The error hook is consulted after every failed attempt. It can stop the read, ask for
+    /// another attempt with new extras (also after the retry policy has given up, or for an
+    /// error the policy does not retry, and then at once with the retry count reset), or leave
+    /// the decision to the retry policy.
+    async fn after_failure(&mut self, kind: Kind, err: Error, attempt: &mut u32) -> Result<()> {
+        let live = matches!(kind, Kind::LongPoll | Kind::Sse) && self.cfg.live != LiveMode::Off;
+        let allowed = match self.cfg.retry.max_retries {
+            None if !live => *attempt < DEFAULT_CATCH_UP_RETRIES,
+            _ => self.cfg.retry.allows(*attempt),
+        };
+        let will_retry = err.is_retryable() && allowed;
+        let decision = match self.cfg.on_error.clone() {
+            None => ErrorDecision::Default,
+            Some(hook) => {
+                let failed = FailedAttempt {
+                    error: err.clone(),
+                    attempt: attempt.saturating_add(1),
+                    will_retry,
+                };
+                self.cancellable(async { Ok(hook.call(failed).await) })
+                    .await?
+            }
+        };
+        let retry_now = match decision {
+            ErrorDecision::Stop => {
+                tracing::debug!(url = %self.cfg.display, error = %err, "error hook stopped the read");
+                return Err(err);
+            }
+            ErrorDecision::Retry(extras) => {
+                self.cfg.extras = self.cfg.extras.merged(&extras);
+                !will_retry
+            }
+            ErrorDecision::Default if will_retry => false,
+            ErrorDecision::Default => {
+                tracing::debug!(url = %self.cfg.display, error = %err, attempts = *attempt + 1, "read failed");
+                return Err(err);
+            }
+        };
+        if retry_now {
+            tracing::info!(
+                url = %self.cfg.display,
+                request = ?kind,
+                error = %err,
+                "error hook asked to retry the read"
+            );
+            if self.hook_retries > 0 {
+                let delay = self
+                    .cfg
+                    .retry
+                    .delay(self.hook_retries - 1, err.retry_after());
+                self.sleep(delay).await?;
+            }
+            self.hook_retries = self.hook_retries.saturating_add(1);
+            *attempt = 0;
+            return Ok(());
+        }
+        let delay = self.cfg.retry.delay(*attempt, err.retry_after());
+        if live {
+            tracing::warn!(
+                url = %self.cfg.display,
+                request = ?kind,
+                attempt = *attempt + 1,
+                delay_ms = delay.as_millis() as u64,
+                error = %err,
+                "live read request failed; retrying"
+            );
+        } else {
+            tracing::info!(
+                url = %self.cfg.display,
+                request = ?kind,
+                attempt = *attempt + 1,
+                delay_ms = delay.as_millis() as u64,
+                error = %err,
+                "retrying read request"
+            );
+        }
+        self.sleep(delay).await?;
+        *attempt += 1;
+        Ok(())
+    }
+
+    /// One request, up to its response head.
     async fn attempt(&self, kind: Kind) -> Result<Answer> {
         let mut params: Vec<(&str, &str)> = vec![("offset", self.offset.as_str())];
         let live = match kind {
@@ -542,31 +790,24 @@ impl Engine {
             &[]
         };
         let prepared = prepare(&self.cfg.url, &self.cfg.extras, &params, accept).await?;
-        let mut rb = self.cfg.http.get(prepared.url).headers(prepared.headers);
-        match kind {
-            Kind::CatchUp => rb = rb.timeout(self.cfg.request_timeout),
-            Kind::LongPoll => rb = rb.timeout(self.cfg.long_poll_timeout),
-            // An SSE response lasts as long as the server keeps it open; silence is bounded
-            // by the idle timeout instead.
-            Kind::Sse => {}
-        }
+        let rb = self.cfg.http.get(prepared.url).headers(prepared.headers);
+        // The response head must arrive in time; the body is then read piece by piece, each
+        // piece within the idle timeout (no total timeout: a large response takes long).
+        let (head, what) = match kind {
+            Kind::CatchUp => (self.cfg.request_timeout, "a catch-up"),
+            Kind::LongPoll => (self.cfg.long_poll_timeout, "a long-poll"),
+            Kind::Sse => (self.cfg.request_timeout, "an SSE"),
+        };
         let started = Instant::now();
-        let resp = if kind == Kind::Sse {
-            // The connection lasts as long as the server keeps it open, but its response head
-            // must arrive in time.
-            let head = self.cfg.request_timeout;
-            tokio::time::timeout(head, rb.send())
-                .await
-                .map_err(|_| Error::Timeout {
-                    what: format!(
-                        "response head of an SSE request to {} ({head:?})",
-                        self.cfg.display
-                    ),
-                })?
-        } else {
-            rb.send().await
-        }
-        .map_err(|e| transport_error(e, &self.cfg.display))?;
+        let resp = tokio::time::timeout(head, rb.send())
+            .await
+            .map_err(|_| Error::Timeout {
+                what: format!(
+                    "response head of {what} request to {} ({head:?})",
+                    self.cfg.display
+                ),
+            })?
+            .map_err(|e| transport_error(e, &self.cfg.display))?;
         let status = resp.status();
         tracing::debug!(url = %self.cfg.display, request = ?kind, status = status.as_u16(), "read response");
         if !status.is_success() {
@@ -585,17 +826,12 @@ impl Engine {
                 Answer::NotSse
             });
         }
-        let headers = resp.headers().clone();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| transport_error(e, &self.cfg.display))?;
-        Ok(Answer::Body(Fetched {
+        Ok(Answer::Body(Opened {
+            headers: resp.headers().clone(),
             status,
-            headers,
             meta,
-            body,
-            elapsed: started.elapsed(),
+            resp,
+            started,
         }))
     }
 
@@ -604,7 +840,7 @@ impl Engine {
     async fn sse_step(&mut self) -> Option<Result<Chunk>> {
         let mut conn = match self.sse.take() {
             Some(conn) => conn,
-            None => match self.fetch(Kind::Sse).await {
+            None => match self.fetch(Kind::Sse, &mut 0).await {
                 Ok(Answer::Sse(resp, meta)) => SseConn {
                     resp,
                     parser: SseParser::default(),
@@ -690,7 +926,9 @@ impl Engine {
                         if !self.closed {
                             self.sse = Some(conn);
                         }
-                        return Some(Ok(self.chunk(segments)));
+                        let mut chunk = self.chunk(segments);
+                        chunk.framing.whole_pieces = true;
+                        return Some(Ok(chunk));
                     }
                     other => {
                         tracing::debug!(url = %self.cfg.display, event = %escape_server_text(other, 64), "ignoring an unknown SSE event");

@@ -34,9 +34,15 @@ use crate::retry::RetryPolicy;
 use crate::stream::DurableStream;
 use crate::values::{RequestExtras, Value};
 
-use decode::{concat, json_items, Utf8Decoder};
+use decode::{concat, json_elements, JsonSplitter, Utf8Decoder};
 pub use engine::DEFAULT_CATCH_UP_RETRIES;
-use engine::{Chunk, Config, Engine};
+use engine::{Chunk, Config, Engine, Framing};
+
+/// The default of [`ReadOptions::max_chunk_bytes`]: 8 MiB.
+pub const DEFAULT_MAX_CHUNK_BYTES: usize = 8 << 20;
+
+/// The default of [`ReadOptions::max_read_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_READ_BYTES: usize = 256 << 20;
 
 /// How a read continues once it has caught up with the stream.
 ///
@@ -131,16 +137,53 @@ impl SseResilience {
     }
 }
 
-/// The future an [`ErrorHook`] returns.
+/// The future an [`ErrorHook::new`] function returns.
 pub type ErrorHookFuture = Pin<Box<dyn Future<Output = Option<RequestExtras>> + Send + 'static>>;
 
-/// Decides what happens when a read request fails for good.
+type DecisionFuture = Pin<Box<dyn Future<Output = ErrorDecision> + Send + 'static>>;
+
+/// A failed attempt of a read request, as an [`ErrorHook`] made with
+/// [`ErrorHook::decide`] sees it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FailedAttempt {
+    /// Why the attempt failed.
+    pub error: Error,
+    /// Failed attempts of this request so far, this one included (1 for the first).
+    pub attempt: u32,
+    /// Whether the retry policy would try again (the error is retryable and the budget is not
+    /// spent).
+    pub will_retry: bool,
+}
+
+/// What an [`ErrorHook`] wants after a failed attempt.
+#[derive(Debug, Clone)]
+pub enum ErrorDecision {
+    /// Leave it to the retry policy: retry when it would, otherwise end the read with the
+    /// error.
+    Default,
+    /// Try again with these extras merged over the read's headers and parameters (they stay
+    /// for the rest of the read): after the usual pause when the retry policy would retry
+    /// anyway, otherwise at once with the retry count reset.
+    Retry(RequestExtras),
+    /// End the read now with the error.
+    Stop,
+}
+
+/// Consulted after every failed attempt of a read request (the first request, and every later
+/// catch-up, long-poll or SSE connection, including a response body lost in the middle).
 ///
-/// It is called for every failed request of a read (the first one, and every later catch-up,
-/// long-poll or SSE connection) once the retry policy has given up or when the error is not
-/// retryable. Returning `None` ends the read with that error; returning `Some(extras)` sends
-/// the request again at once with `extras` merged over the read's headers and parameters (they
-/// stay for the rest of the read). A hook that always answers `Some` retries forever, so it
+/// [`ErrorHook::new`] takes the reference client's form, an async function of the error:
+/// `Some(extras)` asks for another attempt with `extras` merged over the read's headers and
+/// parameters (they stay for the rest of the read); `None` leaves the decision to the retry
+/// policy, so the read goes on while the policy retries and ends with the error once it gives
+/// up or the error is not retryable. (The reference client calls its hook only once its own
+/// retries are over, where `None` ends the read; it does here too.) [`ErrorHook::decide`]
+/// sees the attempt count and whether the policy would retry, and can also stop the read at
+/// once ([`ErrorDecision::Stop`]).
+///
+/// A hook that always asks for another attempt retries forever; the pauses of the retry
+/// policy still apply while it would retry, but not after it has given up, so such a hook
 /// should look at the error and pace itself.
 ///
 /// ```
@@ -157,20 +200,48 @@ pub type ErrorHookFuture = Pin<Box<dyn Future<Output = Option<RequestExtras>> + 
 /// # let _ = hook;
 /// ```
 #[derive(Clone)]
-pub struct ErrorHook(Arc<dyn Fn(Error) -> ErrorHookFuture + Send + Sync + 'static>);
+pub struct ErrorHook(Arc<dyn Fn(FailedAttempt) -> DecisionFuture + Send + Sync + 'static>);
 
 impl ErrorHook {
-    /// A hook from an async function of the error.
+    /// A hook from an async function of the error; see the type's documentation.
     pub fn new<F, Fut>(f: F) -> Self
     where
         F: Fn(Error) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Option<RequestExtras>> + Send + 'static,
     {
-        Self(Arc::new(move |e| Box::pin(f(e)) as ErrorHookFuture))
+        Self(Arc::new(move |failed: FailedAttempt| {
+            let fut = f(failed.error);
+            Box::pin(async move {
+                match fut.await {
+                    Some(extras) => ErrorDecision::Retry(extras),
+                    None => ErrorDecision::Default,
+                }
+            }) as DecisionFuture
+        }))
     }
 
-    pub(crate) async fn call(&self, err: Error) -> Option<RequestExtras> {
-        (self.0)(err).await
+    /// A hook that decides with the whole picture of the failed attempt.
+    ///
+    /// ```
+    /// use durable_streams_client::{ErrorDecision, ErrorHook, FailedAttempt};
+    /// // Give up after three failures in a row, whatever the retry policy says.
+    /// let hook = ErrorHook::decide(|f: FailedAttempt| async move {
+    ///     if f.attempt >= 3 { ErrorDecision::Stop } else { ErrorDecision::Default }
+    /// });
+    /// # let _ = hook;
+    /// ```
+    pub fn decide<F, Fut>(f: F) -> Self
+    where
+        F: Fn(FailedAttempt) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ErrorDecision> + Send + 'static,
+    {
+        Self(Arc::new(move |failed| {
+            Box::pin(f(failed)) as DecisionFuture
+        }))
+    }
+
+    pub(crate) async fn call(&self, failed: FailedAttempt) -> ErrorDecision {
+        (self.0)(failed).await
     }
 }
 
@@ -209,8 +280,19 @@ pub struct ReadOptions {
     /// [`DEFAULT_CATCH_UP_RETRIES`] retries with the last failure; set `max_retries` to bound
     /// both (`Some(u32::MAX)` retries catch-ups for ever too).
     pub retry: RetryPolicy,
-    /// Consulted on every request that fails for good; see [`ErrorHook`].
+    /// Consulted after every failed attempt of a request; see [`ErrorHook`].
     pub on_error: Option<ErrorHook>,
+    /// The most response data gathered before it is handed on (default
+    /// [`DEFAULT_MAX_CHUNK_BYTES`], 8 MiB; 0 means the default): a batch of the streaming
+    /// consumers carries at most about this much (one network read over), and a single JSON
+    /// message larger than this is an [`Error::Parse`] that names this option. Memory of an
+    /// incremental read stays within a small multiple of it, whatever the response size.
+    pub max_chunk_bytes: usize,
+    /// The most data [`StreamResponse::bytes`], [`text`](StreamResponse::text) and
+    /// [`json`](StreamResponse::json) collect (default [`DEFAULT_MAX_READ_BYTES`], 256 MiB;
+    /// 0 means the default); past it they fail with an [`Error::Parse`] that names this option.
+    /// For JSON the limit counts the response bytes. The streaming consumers ignore it.
+    pub max_read_bytes: usize,
     /// SSE reconnection and fallback settings.
     pub sse: SseResilience,
     /// The client to use; default: the handle's ([`Client::shared`] for [`stream()`](stream())).
@@ -266,6 +348,18 @@ impl ReadOptions {
         Fut: Future<Output = Option<RequestExtras>> + Send + 'static,
     {
         self.on_error = Some(ErrorHook::new(f));
+        self
+    }
+
+    /// Sets [`max_chunk_bytes`](Self::max_chunk_bytes).
+    pub fn max_chunk_bytes(mut self, bytes: usize) -> Self {
+        self.max_chunk_bytes = bytes;
+        self
+    }
+
+    /// Sets [`max_read_bytes`](Self::max_read_bytes).
+    pub fn max_read_bytes(mut self, bytes: usize) -> Self {
+        self.max_read_bytes = bytes;
         self
     }
 
@@ -348,6 +442,7 @@ impl DurableStream {
             sse: options.sse,
             live: options.live,
             json: options.json,
+            max_chunk_bytes: limit_or(options.max_chunk_bytes, DEFAULT_MAX_CHUNK_BYTES),
         };
         let (cancel, cancelled) = watch::channel(false);
         let engine = Engine::start(cfg, options.offset.clone(), cancelled).await?;
@@ -371,6 +466,8 @@ impl DurableStream {
             live: options.live,
             start_offset: options.offset,
             json: options.json,
+            max_chunk_bytes: limit_or(options.max_chunk_bytes, DEFAULT_MAX_CHUNK_BYTES),
+            max_read_bytes: limit_or(options.max_read_bytes, DEFAULT_MAX_READ_BYTES),
         })
     }
 }
@@ -397,6 +494,14 @@ pub struct ResponseHead {
     pub up_to_date: bool,
     /// `Stream-Closed`.
     pub stream_closed: bool,
+}
+
+fn limit_or(value: usize, default: usize) -> usize {
+    if value == 0 {
+        default
+    } else {
+        value
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -448,8 +553,11 @@ impl Shared {
 /// is consumed, or the stream or [`Batches`] made from it) ends the HTTP request in flight;
 /// [`cancel`](Self::cancel) does so from anywhere.
 ///
-/// Whole responses (or, with SSE, the data events before one control event) are read into
-/// memory before they are handed on, since only their end carries an offset to resume from.
+/// Data is handed on as it arrives: a response body in parts of at most about
+/// [`ReadOptions::max_chunk_bytes`], JSON messages as soon as each is complete, so memory
+/// does not grow with the response. Offsets to resume from exist only where a response (or,
+/// with SSE, the data events before one control event) ends; batches that end inside a
+/// response have [`Batch::checkpoint`] false and carry the last such offset.
 pub struct StreamResponse {
     shared: Arc<Shared>,
     engine: Mutex<Option<Engine>>,
@@ -459,6 +567,8 @@ pub struct StreamResponse {
     live: LiveMode,
     start_offset: Offset,
     json: bool,
+    max_chunk_bytes: usize,
+    max_read_bytes: usize,
 }
 
 impl fmt::Debug for StreamResponse {
@@ -472,17 +582,19 @@ impl fmt::Debug for StreamResponse {
     }
 }
 
-/// One step of a read with the position after it: a response body, or the data of the SSE
-/// events before one control event.
+/// One step of a read with the position after it: a response body or a part of one, or the
+/// data of the SSE events before one control event.
 ///
-/// `data` is [`Bytes`], a `String`, or a `Vec<T>` of JSON messages. Storing `offset` once the
-/// data is processed makes a later read resume exactly after it, with nothing lost and nothing
-/// repeated.
+/// `data` is [`Bytes`], a `String`, or a `Vec<T>` of JSON messages. When `checkpoint` is true,
+/// storing `offset` once the data is processed makes a later read resume exactly after it,
+/// with nothing lost and nothing repeated. A batch that ends inside a response (`checkpoint`
+/// false) carries the offset where that response started instead: resuming from it loses
+/// nothing but repeats the response's data handed on so far.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch<D> {
     /// The data (possibly empty when the batch only reports progress or closure).
     pub data: D,
-    /// The offset to resume from after this batch.
+    /// The offset to resume from after this batch (see `checkpoint`).
     pub offset: Offset,
     /// The server's cursor, echoed by the client on live requests.
     pub cursor: Option<String>,
@@ -490,9 +602,13 @@ pub struct Batch<D> {
     pub up_to_date: bool,
     /// Whether the stream is closed and this batch holds its last data.
     pub stream_closed: bool,
+    /// Whether the batch ends where a response ends, so that `offset` resumes exactly after
+    /// it. False for a part of a response still arriving: `up_to_date` and `stream_closed`
+    /// are then false too, and `offset` is the last checkpoint's.
+    pub checkpoint: bool,
 }
 
-type DecodeFn<D> = Box<dyn FnMut(Vec<Bytes>, bool) -> Result<D> + Send + Sync + 'static>;
+type DecodeFn<D> = Box<dyn FnMut(Vec<Bytes>, Framing, bool) -> Result<D> + Send + Sync + 'static>;
 
 /// A pull-based reader of [`Batch`]es: call [`next_batch`](Self::next_batch) until it returns
 /// `None`, or turn it into a `Stream` with [`into_stream`](Self::into_stream).
@@ -504,6 +620,8 @@ pub struct Batches<D> {
     engine: Option<Engine>,
     decode: DecodeFn<D>,
     shared: Arc<Shared>,
+    /// Response bytes handed on so far.
+    raw_bytes: usize,
 }
 
 impl<D> fmt::Debug for Batches<D> {
@@ -546,8 +664,11 @@ impl<D: Send + 'static> Batches<D> {
             cursor,
             up_to_date,
             stream_closed,
+            framing,
         } = chunk;
-        let data = match (self.decode)(segments, stream_closed) {
+        let size = segments.iter().map(Bytes::len).sum::<usize>();
+        self.raw_bytes = self.raw_bytes.saturating_add(size);
+        let data = match (self.decode)(segments, framing, stream_closed) {
             Ok(d) => d,
             Err(e) => {
                 self.engine = None;
@@ -560,6 +681,7 @@ impl<D: Send + 'static> Batches<D> {
             cursor,
             up_to_date,
             stream_closed,
+            checkpoint: framing.checkpoint,
         };
         self.shared.advance(&batch);
         Ok(Some(batch))
@@ -678,14 +800,47 @@ impl StreamResponse {
             engine: Some(self.take(stop_at_up_to_date)?),
             decode,
             shared: self.shared.clone(),
+            raw_bytes: 0,
+        })
+    }
+
+    fn check_read_size<D>(&self, batches: &Batches<D>) -> Result<()> {
+        if batches.raw_bytes <= self.max_read_bytes {
+            return Ok(());
+        }
+        Err(Error::parse(
+            "read",
+            format!(
+                "the data up to the first up-to-date point is larger than max_read_bytes ({} bytes); raise the read option max_read_bytes, or consume the read incrementally (a stream or batches)",
+                self.max_read_bytes
+            ),
+        ))
+    }
+
+    /// The JSON decoder of a read: messages as soon as each is complete.
+    fn json_decoder<T: DeserializeOwned + Send + 'static>(&self) -> DecodeFn<Vec<T>> {
+        let mut splitter = JsonSplitter::new(self.max_chunk_bytes);
+        Box::new(move |segments: Vec<Bytes>, framing: Framing, _| {
+            let mut elements = Vec::new();
+            for s in &segments {
+                splitter.feed(s, &mut elements)?;
+                if framing.whole_pieces {
+                    splitter.end()?;
+                }
+            }
+            if framing.checkpoint && !framing.whole_pieces {
+                splitter.end()?;
+            }
+            json_elements(&elements)
         })
     }
 
     /// All bytes up to the first up-to-date point (or the end of a closed stream).
     pub async fn bytes(&self) -> Result<Bytes> {
-        let mut batches = self.batches(true, Box::new(|s, _| Ok(concat(s))))?;
+        let mut batches = self.batches(true, Box::new(|s, _, _| Ok(concat(s))))?;
         let mut parts = Vec::new();
         while let Some(b) = batches.next_inner().await? {
+            self.check_read_size(&batches)?;
             if !b.data.is_empty() {
                 parts.push(b.data);
             }
@@ -706,9 +861,10 @@ impl StreamResponse {
     /// [`ReadOptions::json`] is set) and with [`Error::Parse`] on malformed JSON.
     pub async fn json<T: DeserializeOwned + Send + 'static>(&self) -> Result<Vec<T>> {
         self.check_json()?;
-        let mut batches = self.batches(true, Box::new(|s: Vec<Bytes>, _| json_items::<T>(&s)))?;
+        let mut batches = self.batches(true, self.json_decoder::<T>())?;
         let mut items = Vec::new();
         while let Some(mut b) = batches.next_inner().await? {
+            self.check_read_size(&batches)?;
             items.append(&mut b.data);
         }
         Ok(items)
@@ -716,7 +872,7 @@ impl StreamResponse {
 
     /// Batches of raw bytes.
     pub fn byte_batches(&self) -> Result<Batches<Bytes>> {
-        self.batches(false, Box::new(|s, _| Ok(concat(s))))
+        self.batches(false, Box::new(|s, _, _| Ok(concat(s))))
     }
 
     /// Batches of text. A UTF-8 character split between two batches is delivered whole with the
@@ -727,7 +883,7 @@ impl StreamResponse {
         let mut decoder = Utf8Decoder::default();
         self.batches(
             false,
-            Box::new(move |segments, closed| {
+            Box::new(move |segments, _, closed| {
                 let mut text = String::new();
                 for s in &segments {
                     text.push_str(&decoder.decode(s)?);
@@ -744,7 +900,7 @@ impl StreamResponse {
     /// [`json`](Self::json).
     pub fn json_batches<T: DeserializeOwned + Send + 'static>(&self) -> Result<Batches<Vec<T>>> {
         self.check_json()?;
-        self.batches(false, Box::new(|s: Vec<Bytes>, _| json_items::<T>(&s)))
+        self.batches(false, self.json_decoder::<T>())
     }
 
     /// The data as a `Stream` of byte chunks (empty chunks are skipped).

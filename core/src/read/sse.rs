@@ -199,7 +199,7 @@ pub(crate) fn decode_base64_data(data: &[u8]) -> Result<Bytes> {
     if compact.is_empty() {
         return Ok(Bytes::new());
     }
-    if compact.len() % 4 != 0 {
+    if !compact.len().is_multiple_of(4) {
         return Err(Error::parse(
             "base64 SSE data",
             format!("length {} is not a multiple of 4", compact.len()),

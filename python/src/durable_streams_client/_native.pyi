@@ -263,7 +263,7 @@ class Response:
     def read_json(self, *, blocking: Literal[False]) -> Awaitable[list[str]]: ...
     def batches(self, kind: str) -> Batches: ...
 
-_BatchTuple = tuple[Any, str, str | None, bool, bool]
+_BatchTuple = tuple[Any, str, str | None, bool, bool, bool]
 
 @final
 class Batches:
@@ -284,6 +284,8 @@ def read(
     params: _Pairs = ...,
     retry: _Policy | None = None,
     on_error: object | None = None,
+    max_chunk_bytes: int | None = None,
+    max_read_bytes: int | None = None,
 ) -> Any: ...
 
 @final

@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_Row = tuple[Any, str, Optional[str], bool, bool, bool]
+"""A batch as the native layer hands it over."""
 _R = TypeVar("_R", bound="StreamResponse")
 _AR = TypeVar("_AR", bound="AsyncStreamResponse")
 
@@ -54,9 +56,11 @@ or ``"auto"`` follows the stream live (SSE for JSON streams, long-poll for other
 ``"long-poll"`` and ``"sse"`` choose the transport."""
 
 OnError = Callable[[DurableStreamError], Optional[Mapping[str, Any]]]
-"""Called when a read request fails for good (after retries): return ``None`` to end the read
-with the error, or ``{"headers": {...}, "params": {...}}`` to send it again with those values
-merged over the read's (e.g. a fresh token)."""
+"""Called after every failed attempt of a read request. Return ``{"headers": {...},
+"params": {...}}`` to send it again with those values merged over the read's (e.g. a fresh
+token), or ``None`` to leave it to the retry policy: the read goes on while the policy retries,
+and ends with the error once it gives up or the error is not retryable. A read that is not
+live gives up after 10 retries by default; a live one retries without limit."""
 
 AsyncOnError = Callable[
     [DurableStreamError],
@@ -67,9 +71,11 @@ AsyncOnError = Callable[
 
 @dataclass(frozen=True)
 class Batch(Generic[T]):
-    """The data of one response (or of the SSE events before one control event), with the
-    position after it. Store ``offset`` once ``data`` is processed: a later read from there
-    resumes exactly after it."""
+    """The data of one response, or of a part of one still arriving, or of the SSE events
+    before one control event, with the position after it. When ``checkpoint`` is true, store
+    ``offset`` once ``data`` is processed: a later read from there resumes exactly after it. A
+    part of a response (``checkpoint`` false) carries the offset where that response started:
+    resuming from it loses nothing but repeats that part."""
 
     data: T
     """``bytes``, ``str``, or a ``list`` of JSON messages (possibly empty)."""
@@ -81,6 +87,8 @@ class Batch(Generic[T]):
     """Whether the reader had caught up with the stream here."""
     stream_closed: bool
     """Whether the stream is closed and this batch holds its last data."""
+    checkpoint: bool = True
+    """Whether the batch ends where a response ends (``offset`` resumes exactly after it)."""
 
 
 def _live(live: Live) -> str | None:
@@ -104,8 +112,8 @@ def _messages(texts: list[str]) -> list[Any]:
     return out
 
 
-def _json_batch(t: tuple[Any, str, str | None, bool, bool]) -> Batch[list[Any]]:
-    return Batch(_messages(t[0]), t[1], t[2], t[3], t[4])
+def _json_batch(t: _Row) -> Batch[list[Any]]:
+    return Batch(_messages(t[0]), t[1], t[2], t[3], t[4], t[5])
 
 
 class _Response:
@@ -209,7 +217,7 @@ class StreamResponse(_Response):
         ``json=True``)."""
         return _messages(self._native.read_json(blocking=True))
 
-    def _pull(self, kind: str) -> Iterator[tuple[Any, str, str | None, bool, bool]]:
+    def _pull(self, kind: str) -> Iterator[_Row]:
         b = self._native.batches(kind)
         while True:
             t = b.next(blocking=True)
@@ -285,7 +293,7 @@ class AsyncStreamResponse(_Response):
         """All JSON messages up to the first up-to-date point."""
         return _messages(await self._native.read_json(blocking=False))
 
-    async def _pull(self, kind: str) -> AsyncIterator[tuple[Any, str, str | None, bool, bool]]:
+    async def _pull(self, kind: str) -> AsyncIterator[_Row]:
         b = self._native.batches(kind)
         while True:
             t = await b.next(blocking=False)
@@ -350,6 +358,8 @@ def _read_kwargs(
     params: Mapping[str, object] | None,
     retry: RetryPolicy | None,
     on_error: object | None,
+    max_chunk_bytes: int | None = None,
+    max_read_bytes: int | None = None,
 ) -> dict[str, Any]:
     if not isinstance(offset, str):
         raise TypeError(
@@ -357,6 +367,9 @@ def _read_kwargs(
         )
     if on_error is not None and not callable(on_error):
         raise TypeError("on_error must be a callable")
+    for name, v in (("max_chunk_bytes", max_chunk_bytes), ("max_read_bytes", max_read_bytes)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
     return {
         "offset": offset,
         "live": _live(live),
@@ -365,6 +378,8 @@ def _read_kwargs(
         "params": _pairs(params, "params"),
         "retry": _policy(retry),
         "on_error": on_error,
+        "max_chunk_bytes": max_chunk_bytes,
+        "max_read_bytes": max_read_bytes,
     }
 
 
@@ -379,6 +394,8 @@ def stream(
     retry: RetryPolicy | None = None,
     on_error: OnError | None = None,
     client: _native.Client | None = None,
+    max_chunk_bytes: int | None = None,
+    max_read_bytes: int | None = None,
 ) -> StreamResponse:
     """Reads the stream at ``url`` (blocking): sends the first request and returns the
     response to consume.
@@ -395,12 +412,20 @@ def stream(
         retry: Retries of failed requests (default: 0.1 s to 60 s, no limit on retries).
         on_error: See :data:`OnError`.
         client: HTTP settings (default: the shared client).
+        max_chunk_bytes: The most response data held before it is handed on (default
+            8 MiB): batches and chunks of the ``iter_*`` forms carry at most about this much,
+            so their memory does not grow with a response; a JSON message larger than this
+            is a :class:`ParseError` naming the option.
+        max_read_bytes: The most data ``read_bytes``/``read_text``/``read_json`` collect
+            (default 256 MiB); past it they raise a :class:`ParseError` naming the option.
 
     Raises:
         StreamNotFoundError: There is no stream at ``url`` (and other errors of the first
             request, after retries and ``on_error``).
     """
-    kw = _read_kwargs(offset, live, json, headers, params, retry, on_error)
+    kw = _read_kwargs(
+        offset, live, json, headers, params, retry, on_error, max_chunk_bytes, max_read_bytes
+    )
     return StreamResponse(_native.read(url, blocking=True, client=client, **kw))
 
 
@@ -415,7 +440,11 @@ async def astream(
     retry: RetryPolicy | None = None,
     on_error: AsyncOnError | None = None,
     client: _native.Client | None = None,
+    max_chunk_bytes: int | None = None,
+    max_read_bytes: int | None = None,
 ) -> AsyncStreamResponse:
     """Like :func:`stream`, for asyncio: ``resp = await astream(url, live=True)``."""
-    kw = _read_kwargs(offset, live, json, headers, params, retry, on_error)
+    kw = _read_kwargs(
+        offset, live, json, headers, params, retry, on_error, max_chunk_bytes, max_read_bytes
+    )
     return AsyncStreamResponse(await _native.read(url, blocking=False, client=client, **kw))

@@ -345,6 +345,8 @@ class DurableStream(_Handle):
         params: Headers | None = None,
         retry: RetryPolicy | None = None,
         on_error: OnError | None = None,
+        max_chunk_bytes: int | None = None,
+        max_read_bytes: int | None = None,
     ) -> StreamResponse:
         """Reads this stream: sends the first request and returns the response to consume.
 
@@ -354,7 +356,9 @@ class DurableStream(_Handle):
         Raises:
             StreamNotFoundError: There is no stream (and other errors of the first request).
         """
-        kw = _read_kwargs(offset, live, json, headers, params, retry, on_error)
+        kw = _read_kwargs(
+            offset, live, json, headers, params, retry, on_error, max_chunk_bytes, max_read_bytes
+        )
         return StreamResponse(self._native.stream(blocking=True, **kw))
 
     def delete(self) -> None:
@@ -560,9 +564,13 @@ class AsyncDurableStream(_Handle):
         params: AsyncHeaders | None = None,
         retry: RetryPolicy | None = None,
         on_error: AsyncOnError | None = None,
+        max_chunk_bytes: int | None = None,
+        max_read_bytes: int | None = None,
     ) -> AsyncStreamResponse:
         """Reads this stream; like :meth:`DurableStream.stream`."""
-        kw = _read_kwargs(offset, live, json, headers, params, retry, on_error)
+        kw = _read_kwargs(
+            offset, live, json, headers, params, retry, on_error, max_chunk_bytes, max_read_bytes
+        )
         return AsyncStreamResponse(await self._native.stream(blocking=False, **kw))
 
     async def delete(self) -> None:

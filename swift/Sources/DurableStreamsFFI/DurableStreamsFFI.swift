@@ -1828,21 +1828,21 @@ public func FfiConverterTypeProducerErrorHandler_lower(_ value: ProducerErrorHan
 
 
 /**
- * Decides what happens when a read request fails for good (after the retry policy gave up,
- * or for an error that is not retried), for every request of the read, live ones included.
+ * Decides what happens after every failed attempt of a read request, live ones included.
  */
 public protocol ReadErrorHandler: AnyObject, Sendable {
     
     /**
-     * Returns `RetryWith` to send the request again at once, or nothing to end the read with
-     * `error`. Runs on a background thread; an exception ends the read with `error`.
+     * Returns `RetryWith` to send the request again (after the retry pause while the retry
+     * policy would retry anyway, otherwise at once), or nothing to leave it to the retry policy,
+     * which ends the read with `error` once it gives up. Runs on a background thread; an
+     * exception ends the read with `error`.
      */
     func onError(error: DurableStreamError) throws  -> RetryWith?
     
 }
 /**
- * Decides what happens when a read request fails for good (after the retry policy gave up,
- * or for an error that is not retried), for every request of the read, live ones included.
+ * Decides what happens after every failed attempt of a read request, live ones included.
  */
 open class ReadErrorHandlerImpl: ReadErrorHandler, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1898,8 +1898,10 @@ open class ReadErrorHandlerImpl: ReadErrorHandler, @unchecked Sendable {
 
     
     /**
-     * Returns `RetryWith` to send the request again at once, or nothing to end the read with
-     * `error`. Runs on a background thread; an exception ends the read with `error`.
+     * Returns `RetryWith` to send the request again (after the retry pause while the retry
+     * policy would retry anyway, otherwise at once), or nothing to leave it to the retry policy,
+     * which ends the read with `error` once it gives up. Runs on a background thread; an
+     * exception ends the read with `error`.
      */
 open func onError(error: DurableStreamError)throws  -> RetryWith?  {
     return try  FfiConverterOptionTypeRetryWith.lift(try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
@@ -3793,8 +3795,8 @@ public struct ReadOptions {
      */
     public var retry: RetryOptions?
     /**
-     * Consulted when a request of the read fails for good: retry it with new headers (a
-     * refreshed token, say) or end the read.
+     * Consulted after every failed attempt of a request of the read: retry it with new headers
+     * (a refreshed token, say), or leave it to the retry policy.
      */
     public var onError: ReadErrorHandler?
 
@@ -3823,8 +3825,8 @@ public struct ReadOptions {
          * Retries of failed requests (the core's default when absent: unlimited, with backoff).
          */retry: RetryOptions? = nil, 
         /**
-         * Consulted when a request of the read fails for good: retry it with new headers (a
-         * refreshed token, say) or end the read.
+         * Consulted after every failed attempt of a request of the read: retry it with new headers
+         * (a refreshed token, say), or leave it to the retry policy.
          */onError: ReadErrorHandler? = nil) {
         self.offset = offset
         self.live = live
@@ -5566,7 +5568,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_durable_streams_ffi_checksum_method_producererrorhandler_on_error() != 3588) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_durable_streams_ffi_checksum_method_readerrorhandler_on_error() != 46233) {
+    if (uniffi_durable_streams_ffi_checksum_method_readerrorhandler_on_error() != 24597) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_method_idempotentproducer_append() != 33572) {

@@ -49,13 +49,14 @@ fun headerValue(block: () -> String): HeaderValue = object : HeaderValue {
 /** What a read error handler asks for: the failed request again, with these headers and parameters. */
 typealias RetryWith = io.github.durablestreamsclient.ffi.RetryWith
 
-/** Decides what happens when a read request fails for good; build one with [readErrorHandler]. */
+/** Decides what happens after a failed read attempt; build one with [readErrorHandler]. */
 typealias ReadErrorHandler = io.github.durablestreamsclient.ffi.ReadErrorHandler
 
 /**
- * A read error hook (`ReadOptions.onError`): [block] gets the error of every request that failed
- * for good, live ones included, and returns a [RetryWith] to send it again at once (with a
- * refreshed token, say) or null to end the read with that error. It runs on a background thread.
+ * A read error hook (`ReadOptions.onError`): [block] gets the error of every failed attempt of a
+ * read request, live ones included, and returns a [RetryWith] to send it again (with a refreshed
+ * token, say) or null to leave it to the retry policy, which ends the read with that error once
+ * it gives up. It runs on a background thread.
  */
 fun readErrorHandler(block: (DurableStreamException) -> RetryWith?): ReadErrorHandler =
     object : ReadErrorHandler {

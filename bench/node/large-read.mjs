@@ -1,0 +1,25 @@
+// large-read (bench/large-read.sh): reads a JSON stream from the start with the Node binding
+// through jsonStream() and prints the messages, a checksum and the peak RSS as one JSON line.
+import { stream } from "durable-streams-client";
+
+const url = process.argv[2];
+const before = process.resourceUsage().maxRSS;
+const start = performance.now();
+let messages = 0;
+let checksum = 0;
+const res = await stream({ url, offset: "-1", live: false });
+for await (const item of res.jsonStream()) {
+  messages += 1;
+  checksum += item.i;
+}
+console.log(
+  JSON.stringify({
+    client: "node-binding",
+    form: "jsonStream()",
+    messages,
+    checksum,
+    seconds: (performance.now() - start) / 1000,
+    rss_before_kib: before,
+    peak_rss_kib: process.resourceUsage().maxRSS,
+  }),
+);

@@ -1,0 +1,108 @@
+// Reads against a local misbehaving server: messages arrive before a response ends, through
+// the web ReadableStream and the async iterable alike.
+import { stream } from "durable-streams-client";
+
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { test } from "node:test";
+
+/** A loopback server that sends the first message of a JSON array, then waits for
+ * `release()` (at most 10 s) before the rest. */
+async function pausedServer() {
+  let release;
+  const released = new Promise((resolve) => {
+    release = resolve;
+  });
+  const server = createServer((_req, res) => {
+    res.writeHead(200, {
+      "Content-Type": "application/json",
+      "Stream-Next-Offset": "o1",
+      "Stream-Up-To-Date": "true",
+    });
+    res.write('[{"a":1},');
+    const timer = setTimeout(release, 10_000);
+    released.then(() => {
+      clearTimeout(timer);
+      res.end("2]");
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}/s`;
+  let isReleased = false;
+  return {
+    url,
+    released: () => isReleased,
+    release: () => {
+      isReleased = true;
+      release();
+    },
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+test("jsonStream hands on a message before its response ends", async () => {
+  const s = await pausedServer();
+  try {
+    const res = await stream({ url: s.url, live: false });
+    const seen = [];
+    for await (const message of res.jsonStream()) {
+      seen.push(message, s.released());
+      s.release();
+    }
+    assert.deepEqual(seen, [{ a: 1 }, false, 2, true]);
+    assert.equal(res.offset, "o1");
+  } finally {
+    s.release();
+    await s.close();
+  }
+});
+
+test("a reader of the web ReadableStream gets the first message early too", async () => {
+  const s = await pausedServer();
+  try {
+    const res = await stream({ url: s.url, live: false });
+    const reader = res.jsonStream().getReader();
+    const first = await reader.read();
+    assert.deepEqual(first, { done: false, value: { a: 1 } });
+    assert.equal(s.released(), false);
+    // Inside the response there is no checkpoint yet: the offset is still the start.
+    assert.equal(res.offset, "-1");
+    s.release();
+    assert.deepEqual(await reader.read(), { done: false, value: 2 });
+    assert.equal((await reader.read()).done, true);
+    assert.equal(res.offset, "o1");
+  } finally {
+    s.release();
+    await s.close();
+  }
+});
+
+test("json() stops at maxReadBytes and jsonStream at maxChunkBytes, naming them", async () => {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, {
+      "Content-Type": "application/json",
+      "Stream-Next-Offset": "o1",
+      "Stream-Up-To-Date": "true",
+    });
+    res.end(`[1,"${"y".repeat(5000)}",2]`);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}/s`;
+  try {
+    const whole = await stream({ url, live: false, maxReadBytes: 1024 });
+    await assert.rejects(
+      whole.json(),
+      (e) => e.code === "PARSE_ERROR" && /max_read_bytes \(1024 bytes\)/.test(e.message),
+    );
+    const chunked = await stream({ url, live: false, maxChunkBytes: 1024 });
+    await assert.rejects(
+      (async () => {
+        for await (const m of chunked.jsonStream()) assert.equal(m, 1);
+      })(),
+      (e) => e.code === "PARSE_ERROR" && /max_chunk_bytes \(1024 bytes\)/.test(e.message),
+    );
+    await assert.rejects(stream({ url, maxChunkBytes: 0 }), /maxChunkBytes must be a positive/);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

@@ -1,0 +1,135 @@
+"""Reads against a local misbehaving server: data arrives before a response ends, and memory
+stays bounded by the read's limits."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+
+import pytest
+
+import durable_streams_client as ds
+
+Handler = Callable[[socket.socket], None]
+
+
+@contextmanager
+def local_server(handler: Handler) -> Iterator[str]:
+    """A loopback server answering every connection with ``handler`` (one request each)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(10)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    part = conn.recv(4096)
+                    if not part:
+                        break
+                    head += part
+                with suppress(OSError):
+                    handler(conn)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/s"
+    finally:
+        stop.set()
+        t.join(5)
+        listener.close()
+
+
+def head(content_type: str, offset: str) -> bytes:
+    return (
+        f"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: {content_type}\r\n"
+        f"Stream-Next-Offset: {offset}\r\nStream-Up-To-Date: true\r\n\r\n"
+    ).encode()
+
+
+def paused(release: threading.Event) -> Handler:
+    """Sends the first message of a JSON array, then waits for ``release`` (at most 10 s)
+    before the rest."""
+
+    def handler(conn: socket.socket) -> None:
+        conn.sendall(head("application/json", "o1") + b'[{"a":1},')
+        release.wait(10)
+        conn.sendall(b"2]")
+
+    return handler
+
+
+def test_messages_arrive_before_the_response_ends() -> None:
+    release = threading.Event()
+    with local_server(paused(release)) as url, ds.stream(url) as resp:
+        batches = resp.iter_json_batches()
+        first = next(batches)
+        # Handed on while the server still holds the rest back: not a checkpoint, so its
+        # offset is where the response started.
+        assert not release.is_set()
+        assert first.data == [{"a": 1}]
+        assert (first.checkpoint, first.offset, first.up_to_date) == (False, "-1", False)
+        assert resp.offset == "-1"
+        release.set()
+        rest = list(batches)
+    assert [b.data for b in rest] == [[2]]
+    assert (rest[-1].checkpoint, rest[-1].offset, rest[-1].up_to_date) == (True, "o1", True)
+
+
+def test_async_messages_arrive_before_the_response_ends() -> None:
+    async def main() -> list[object]:
+        release = threading.Event()
+        with local_server(paused(release)) as url:
+            resp = await ds.astream(url)
+            got: list[object] = []
+            async for message in resp.iter_json():
+                got.append(message)
+                got.append(release.is_set())
+                release.set()
+            return got
+
+    assert asyncio.run(main()) == [{"a": 1}, False, 2, True]
+
+
+def huge(conn: socket.socket) -> None:
+    """A 1 GiB body, generated as it is sent (the client hangs up long before)."""
+    conn.sendall(head("application/octet-stream", "o1"))
+    block = b"x" * (1 << 16)
+    for _ in range((1 << 30) // len(block)):
+        conn.sendall(block)
+
+
+def test_accumulating_reads_are_bounded_and_name_their_limit() -> None:
+    with local_server(huge) as url:
+        limit = pytest.raises(ds.ParseError, match=r"max_read_bytes \(1048576 bytes\)")
+        with ds.stream(url, max_read_bytes=1 << 20) as resp, limit:
+            resp.read_bytes()
+        # The streaming forms hand out parts of at most about max_chunk_bytes.
+        with ds.stream(url, max_chunk_bytes=1 << 16) as resp:
+            sizes = []
+            for chunk in resp.iter_bytes():
+                sizes.append(len(chunk))
+                if len(sizes) == 20:
+                    break
+        assert max(sizes) < 2 * (1 << 16) + (1 << 20)
+    with pytest.raises(ValueError, match="max_chunk_bytes"):
+        ds.stream("http://127.0.0.1:1/s", max_chunk_bytes=0)
+
+
+def test_a_json_message_above_the_chunk_limit_is_an_error() -> None:
+    def big(conn: socket.socket) -> None:
+        conn.sendall(head("application/json", "o1") + b'[1,"' + b"y" * 5000 + b'"]')
+
+    limit = pytest.raises(ds.ParseError, match=r"max_chunk_bytes \(1024 bytes\)")
+    with local_server(big) as url, ds.stream(url, max_chunk_bytes=1024) as resp, limit:
+        resp.read_json()
