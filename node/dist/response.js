@@ -73,6 +73,8 @@ class StreamResponse {
     #signal;
     #live;
     #head;
+    /** Whether any batch was handed on (a batch inside a response leaves the offset at its start). */
+    #consumed = false;
     #headers;
     #settle;
     /**
@@ -149,6 +151,7 @@ class StreamResponse {
     #fresh() {
         const n = this.#native;
         return (this.#head !== null &&
+            !this.#consumed &&
             n.offset === n.startOffset &&
             !n.upToDate &&
             !n.streamClosed &&
@@ -226,6 +229,8 @@ class StreamResponse {
         return async () => {
             try {
                 const b = await (0, internal_js_1.run)(undefined, (t) => reader.next(t));
+                if (b !== null)
+                    this.#consumed = true;
                 if (b === null) {
                     if (this.#signal?.aborted)
                         throw (0, internal_js_1.abortReason)(this.#signal);

@@ -120,6 +120,8 @@ export class StreamResponse<TJson = unknown> {
   readonly #signal: AbortSignal | undefined;
   readonly #live: LiveMode;
   readonly #head: native.NativeResponseHead | null;
+  /** Whether any batch was handed on (a batch inside a response leaves the offset at its start). */
+  #consumed = false;
   #headers: Headers | undefined;
   #settle!: (error?: unknown) => void;
 
@@ -197,6 +199,7 @@ export class StreamResponse<TJson = unknown> {
     const n = this.#native;
     return (
       this.#head !== null &&
+      !this.#consumed &&
       n.offset === n.startOffset &&
       !n.upToDate &&
       !n.streamClosed &&
@@ -274,6 +277,7 @@ export class StreamResponse<TJson = unknown> {
     return async () => {
       try {
         const b = await run(undefined, (t) => reader.next(t));
+        if (b !== null) this.#consumed = true;
         if (b === null) {
           if (this.#signal?.aborted) throw abortReason(this.#signal);
           this.#settle();
