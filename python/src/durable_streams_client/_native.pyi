@@ -5,12 +5,18 @@ from typing import Any, Literal, final, overload
 
 __version__: str
 __all__ = [
+    "WEBHOOK_DONE",
     "Batches",
     "Client",
+    "Job",
     "Producer",
+    "Queue",
     "Receipt",
     "Response",
     "Stream",
+    "Subscriptions",
+    "Verifier",
+    "Wake",
     "__version__",
     "_error_codes",
     "_error_for_code",
@@ -187,6 +193,8 @@ class Stream:
         params: _Pairs = ...,
         retry: _Policy | None = None,
         on_error: Callable[..., Any] | None = None,
+        max_chunk_bytes: int | None = None,
+        max_read_bytes: int | None = None,
     ) -> Response: ...
     @overload
     def stream(
@@ -200,6 +208,8 @@ class Stream:
         params: _Pairs = ...,
         retry: _Policy | None = None,
         on_error: Callable[..., Any] | None = None,
+        max_chunk_bytes: int | None = None,
+        max_read_bytes: int | None = None,
     ) -> Awaitable[Response]: ...
     def producer(
         self,
@@ -362,6 +372,7 @@ def shutdown() -> None:
 
 WEBHOOK_DONE: str
 
+@final
 class Wake:
     @property
     def subscription_id(self) -> str: ...
@@ -376,15 +387,16 @@ class Wake:
     @property
     def streams(self) -> list[tuple[str, str, str, str, bool]]: ...
 
+@final
 class Subscriptions:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         root: str,
         *,
         client: Client | None = None,
         headers: _Pairs = ...,
         params: _Pairs = ...,
-    ) -> None: ...
+    ) -> Subscriptions: ...
     @property
     def root(self) -> str: ...
     @property
@@ -423,6 +435,7 @@ class Subscriptions:
         heartbeats: bool = True,
     ) -> Queue: ...
 
+@final
 class Queue:
     def next(self, *, blocking: bool, timeout: float | None = None) -> Any: ...
     @property
@@ -430,6 +443,7 @@ class Queue:
     def request_stop(self) -> None: ...
     def stop(self, blocking: bool) -> Any: ...
 
+@final
 class Job:
     @property
     def stream(self) -> str: ...
@@ -446,10 +460,11 @@ class Job:
     def ack(self) -> None: ...
     def fail(self, reason: str) -> None: ...
 
+@final
 class Verifier:
-    def __init__(
-        self, jwks_url: str, *, client: Client | None = None, replay_window: float | None = None
-    ) -> None: ...
+    def __new__(
+        cls, jwks_url: str, *, client: Client | None = None, replay_window: float | None = None
+    ) -> Verifier: ...
     def verify(
         self, signature: str | None, body: bytes, *, blocking: bool, now: float | None = None
     ) -> Any: ...
