@@ -851,7 +851,8 @@ impl StreamResponse {
     /// All text up to the first up-to-date point; invalid UTF-8 is an [`Error::Parse`].
     pub async fn text(&self) -> Result<String> {
         let bytes = self.bytes().await?;
-        String::from_utf8(bytes.to_vec())
+        // `Vec::from` takes the buffer over without a copy when nothing else holds it.
+        String::from_utf8(Vec::from(bytes))
             .map_err(|e| Error::parse("text", format!("invalid UTF-8: {}", e.utf8_error())))
     }
 
