@@ -50,6 +50,19 @@ async function appendAll(producer, msgs) {
   return waits
 }
 
+/** The batch form: appendMany from the first message not taken; on a full buffer, await ready(). */
+async function appendAllMany(producer, msgs) {
+  let waits = 0
+  for (let i = producer.appendMany(msgs); i < msgs.length; i = producer.appendMany(msgs, i)) {
+    waits++
+    await producer.ready(byteLength(msgs[i]))
+  }
+  return waits
+}
+
+// Contender node-binding-many: the same program with appendMany.
+const MANY = process.argv.slice(2, -1).includes("--many")
+
 // Messages are built before the clock starts; the clock covers creating the producer,
 // append() ... flush().
 async function producerBurst(job) {
@@ -57,7 +70,7 @@ async function producerBurst(job) {
   const errors = []
   const t = now()
   const producer = producerFor(job, errors)
-  const waits = await appendAll(producer, msgs)
+  const waits = await (MANY ? appendAllMany : appendAll)(producer, msgs)
   await producer.flush()
   const seconds = (now() - t) / 1000
   await producer.detach()

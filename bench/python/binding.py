@@ -6,6 +6,7 @@ Installed into the bench venv by bench/run.sh from ../python. Protocol: bench/RE
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from typing import Any
 
@@ -29,6 +30,9 @@ from protocol import (
     paced_writer,
 )
 
+# Contender py-binding-many: the same program with the batch form of append.
+MANY = "--many" in sys.argv[1:-1]
+
 
 def producer(job: dict[str, Any], errors: list[DurableStreamError]) -> IdempotentProducer:
     return IdempotentProducer(
@@ -50,9 +54,12 @@ def produce(job: dict[str, Any]) -> dict[str, Any]:
     errors: list[DurableStreamError] = []
     start = now()
     p = producer(job, errors)
-    append = p.append
-    for m in msgs:
-        append(m)
+    if MANY:
+        p.append_many(msgs)
+    else:
+        append = p.append
+        for m in msgs:
+            append(m)
     p.flush()
     seconds = now() - start
     p.detach()

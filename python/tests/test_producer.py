@@ -250,6 +250,68 @@ def test_blocking_append_waits_for_room(url: str) -> None:
     assert raw_read(url) == b"0123456789abc"
 
 
+def test_append_many_waits_for_room_and_keeps_order(url: str) -> None:
+    """The batch form: a generator of str and bytes through a 64-byte buffer, so it waits
+    for room many times; every message lands once, in order."""
+    s = make(url)
+    p = IdempotentProducer(s, "w", max_buffered_bytes=64, linger_ms=0, max_in_flight=2)
+    msgs = (f'{{"i":{i}}}' if i % 2 else f'{{"i":{i}}}'.encode() for i in range(200))
+    last = p.append_many(msgs)
+    assert isinstance(last, Receipt)
+    assert last.message_number == 199
+    d = last.result()
+    assert d.offset is not None
+    assert p.append_many([]) is None
+    p.flush()
+    assert p.metrics().appended_messages == 200
+    p.close()
+    assert raw_json(url) == [{"i": i} for i in range(200)]
+
+
+def test_append_many_validates_each_message(url: str) -> None:
+    s = make(url)
+    p = IdempotentProducer(s, "w", linger_ms=0)
+    with pytest.raises(InvalidArgumentError, match="not valid JSON"):
+        p.append_many(['{"i":0}', '{"i":1}', "{nope", '{"i":3}'])
+    with pytest.raises(TypeError):
+        p.append_many(['{"i":2}', 5])  # type: ignore[list-item]
+    p.flush()
+    p.close()
+    # The messages before a failing one stay appended.
+    assert raw_json(url) == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+def test_async_append_many_waits_without_blocking_the_loop(url: str) -> None:
+    make(url, "text/plain")
+    inject(url, delayMs=300, method="POST")
+
+    async def main() -> int:
+        a = AsyncDurableStream(url)
+        async with AsyncIdempotentProducer(
+            a, "w", max_buffered_bytes=10, linger_ms=0, max_in_flight=1
+        ) as p:
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0.01)
+
+            t = asyncio.create_task(ticker())
+            last = await p.append_many(["0123456789", b"abc", "de"])
+            assert isinstance(last, AsyncReceipt)
+            d = await last
+            t.cancel()
+            assert d.offset is not None
+            assert await p.append_many(iter(())) is None
+            return ticks
+
+    ticks = asyncio.run(main())
+    assert ticks >= 10
+    assert raw_read(url) == b"0123456789abcde"
+
+
 def test_receipt_result_timeout(url: str) -> None:
     """result(timeout=) raises the built-in TimeoutError while the batch is in flight (GIL
     released meanwhile), and the message is still delivered afterwards."""

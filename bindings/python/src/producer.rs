@@ -238,6 +238,61 @@ impl Producer {
         })
     }
 
+    /// Appends the messages an iterator yields, in order, in one call: the batch form of
+    /// `append` (each message is validated and copied as by `append`, without a Python call
+    /// or a receipt object per message).
+    ///
+    /// `first` is a message taken from the iterator before (it goes first). With `blocking`,
+    /// waits (GIL released) for room whenever the buffer is full; without, stops at a message
+    /// that does not fit and hands it back. Returns `(appended, last receipt or None, the
+    /// message that did not fit or None)`. Any other failure is raised at once; the messages
+    /// before it stay appended.
+    #[pyo3(signature = (messages, first, blocking))]
+    fn append_many(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        first: Option<Bound<'_, PyAny>>,
+        blocking: bool,
+    ) -> PyResult<(u64, Option<Receipt>, Option<Py<PyAny>>)> {
+        let p = self.core(py)?;
+        let mut appended = 0u64;
+        let mut last = None;
+        let mut pending = first;
+        let mut iter = messages.try_iter()?;
+        loop {
+            let item = match pending.take() {
+                Some(item) => item,
+                None => match iter.next() {
+                    Some(item) => item?,
+                    None => break,
+                },
+            };
+            let data = item.extract::<Payload>()?;
+            match p.try_append(&data) {
+                Ok(r) => {
+                    appended += 1;
+                    last = Some(r);
+                }
+                Err(Error::BufferFull { .. }) if blocking => {
+                    let n = data.as_ref().len();
+                    let q = p.clone();
+                    runtime::run(py, true, async move { q.wait_for_room(n).await })?;
+                    pending = Some(item);
+                }
+                Err(Error::BufferFull { .. }) => {
+                    return Ok((
+                        appended,
+                        last.map(|inner| Receipt { inner }),
+                        Some(item.unbind()),
+                    ));
+                }
+                Err(e) => return Err(error::to_py(py, &e)),
+            }
+        }
+        Ok((appended, last.map(|inner| Receipt { inner }), None))
+    }
+
     #[pyo3(signature = (n, *, blocking))]
     fn wait_for_room(&self, py: Python<'_>, n: usize, blocking: bool) -> PyResult<Py<PyAny>> {
         let p = self.core(py)?;

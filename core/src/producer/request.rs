@@ -2,12 +2,13 @@
 //! and the reading of the server's answer (200/204, 403 with `Producer-Epoch`, 409 with
 //! `Producer-Expected-Seq`), with every `Producer-*` value checked against 2^53-1.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
 use super::MAX_PROTOCOL_INT;
@@ -94,6 +95,8 @@ pub(super) struct Attempt {
     pub(super) close: bool,
     pub(super) content_type: HeaderValue,
     pub(super) written: Option<Written>,
+    /// Holds back the body's last byte until released (see `GatedBody`).
+    pub(super) hold: Option<oneshot::Receiver<()>>,
 }
 
 /// Tells the task that the body of attempt `attempt` of batch `id` has been handed to the
@@ -113,16 +116,28 @@ impl Written {
 /// Body chunk size: the connection takes a body a few chunks ahead of the socket.
 const BODY_CHUNK: usize = 64 * 1024;
 
-/// A request body that reports when its last chunk has been taken by the connection.
+/// Bytes of a body held back until its request may complete (see `GatedBody`).
+const HELD_TAIL: usize = 1;
+
+/// A request body sent in two steps, so that the server receives the batches of a producer
+/// whole in sequence order.
 ///
-/// Requests of one producer travel on separate connections; if the body of a later batch
-/// finishes arriving before an earlier one, the server answers 409 and the batch must wait
-/// and be sent again. The task therefore starts a request only once the bodies before it have
-/// been handed over: bodies are transmitted one after another while the server still works
-/// on several requests at once.
+/// Requests of one producer travel on separate connections, and the server stores a batch
+/// once it has read all of its body. Had a later batch's body finished arriving before an
+/// earlier one, the server would answer 409 (it expects the earlier sequence) after reading
+/// and checking the whole batch, and the batch would be sent again. Handing bodies to their
+/// connections in order is not enough: a connection keeps a few hundred KiB of a body in its
+/// own buffer while the server is busy, and the next connection can overtake it.
+///
+/// So the body goes out whole except for its last byte, and reports that (`Written`: the
+/// task may then start the next request); the last byte follows once the task releases
+/// `hold`, which it does when no earlier request of the producer is still waiting for its
+/// answer (or when it drops the sender). The server reads the next bodies while it works on
+/// the current one, and completes each only after the one before it has been stored.
 struct GatedBody {
     rest: Bytes,
     written: Option<Written>,
+    hold: Option<oneshot::Receiver<()>>,
 }
 
 impl http_body::Body for GatedBody {
@@ -131,22 +146,42 @@ impl http_body::Body for GatedBody {
 
     fn poll_frame(
         self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
+        cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
         let this = self.get_mut();
         if this.rest.is_empty() {
             if let Some(w) = this.written.take() {
                 w.fire();
             }
-            return std::task::Poll::Ready(None);
+            return Poll::Ready(None);
         }
-        let chunk = this.rest.split_to(this.rest.len().min(BODY_CHUNK));
-        if this.rest.is_empty() {
-            if let Some(w) = this.written.take() {
-                w.fire();
+        let tail = if this.hold.is_some() {
+            HELD_TAIL.min(this.rest.len())
+        } else {
+            0
+        };
+        if this.rest.len() > tail {
+            let chunk = this.rest.split_to((this.rest.len() - tail).min(BODY_CHUNK));
+            if this.rest.len() == tail {
+                if let Some(w) = this.written.take() {
+                    w.fire();
+                }
             }
+            return Poll::Ready(Some(Ok(http_body::Frame::data(chunk))));
         }
-        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+        if let Some(hold) = this.hold.as_mut() {
+            // Released or dropped: either way the tail may go.
+            if std::pin::Pin::new(hold).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.hold = None;
+        }
+        if let Some(w) = this.written.take() {
+            w.fire();
+        }
+        let chunk = std::mem::take(&mut this.rest);
+        Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -207,6 +242,7 @@ pub(super) async fn send(tpl: &RequestTemplate, a: Attempt) -> Result<Accepted> 
         Some(written) if !a.body.is_empty() => reqwest::Body::wrap(GatedBody {
             rest: a.body,
             written: Some(written),
+            hold: a.hold,
         }),
         Some(written) => {
             written.fire();

@@ -103,6 +103,10 @@ struct Entry {
     resends: u32,
     /// The current attempt's body has been handed to its connection (see `GatedBody`).
     written: bool,
+    /// Lets the current attempt's body end (see `GatedBody`); taken when released.
+    release: Option<oneshot::Sender<()>>,
+    /// The current attempt waits out a backoff before it is sent.
+    delayed: bool,
     close: bool,
     outcome: Option<Result<Delivery>>,
 }
@@ -573,6 +577,8 @@ impl Task {
             sent_here: 0,
             resends: 0,
             written: false,
+            release: None,
+            delayed: false,
             close: false,
             outcome: Some(Err(err)),
         });
@@ -606,6 +612,8 @@ impl Task {
             sent_here: 0,
             resends: 0,
             written: false,
+            release: None,
+            delayed: false,
             close: false,
             outcome: None,
         };
@@ -634,6 +642,7 @@ impl Task {
             self.maybe_reepoch();
             self.release_blocked();
             self.start_sends();
+            self.release_holds();
             progressed |= self.settle_front();
             if !progressed || self.exit {
                 break;
@@ -810,6 +819,24 @@ impl Task {
         }
     }
 
+    /// Lets the body of the first request still waiting for its answer end (see
+    /// `GatedBody`): a later body completes only once the server has answered every earlier
+    /// one, so the server takes the batches in sequence order. A request waiting out a
+    /// backoff holds back no later one.
+    fn release_holds(&mut self) {
+        for e in self.queue.iter_mut() {
+            if e.state != St::InFlight {
+                continue;
+            }
+            if let Some(tx) = e.release.take() {
+                let _ = tx.send(());
+            }
+            if !e.delayed {
+                break;
+            }
+        }
+    }
+
     fn launch(&mut self, idx: usize, delay: Duration) {
         let epoch = self.epoch;
         let content_type = self.content_type.clone();
@@ -821,6 +848,9 @@ impl Task {
         e.sent_here = e.sent_here.saturating_add(1);
         e.state = St::InFlight;
         e.written = e.body.is_empty();
+        e.delayed = !delay.is_zero();
+        let (release, hold) = oneshot::channel();
+        e.release = Some(release);
         let attempt = Attempt {
             body: e.body.clone(),
             epoch,
@@ -832,6 +862,7 @@ impl Task {
                 id: e.id,
                 attempt: e.attempts,
             }),
+            hold: Some(hold),
         };
         let id = e.id;
         let seq = e.seq;
@@ -1414,6 +1445,8 @@ impl Task {
             sent_here: 0,
             resends: 0,
             written: false,
+            release: None,
+            delayed: false,
             close: true,
             outcome: None,
         });

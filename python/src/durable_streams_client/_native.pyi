@@ -1,6 +1,6 @@
 """Types of the native module (bindings/python). Private: use the package's public names."""
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal, final, overload
 
 __version__: str
@@ -331,6 +331,9 @@ class Producer:
     def last_offset(self) -> str | None: ...
     def metrics(self) -> dict[str, Any]: ...
     def try_append(self, data: _Payload) -> Receipt: ...
+    def append_many(
+        self, messages: Iterable[str | bytes], first: str | bytes | None, blocking: bool
+    ) -> tuple[int, Receipt | None, str | bytes | None]: ...
     @overload
     def append(self, data: _Payload, blocking: Literal[True]) -> Receipt: ...
     @overload
