@@ -68,5 +68,6 @@ echo "== packages: scripts/dist.sh, then scripts/test-dist.sh (clean installs, n
 # `bash scripts/dist.sh` (profile "dist"). DS_DIST_PROFILE=dist here builds the release ones.
 DS_DIST_PROFILE="${DS_DIST_PROFILE:-dev}" bash scripts/dist.sh
 bash scripts/test-dist.sh
-echo "== swift package: the committed generated sources match the library" >&2
+echo "== swift and kotlin: the committed generated bindings match the library" >&2
 bash swift/generate.sh --check
+bash kotlin/generate.sh --check
