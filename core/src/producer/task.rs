@@ -986,6 +986,7 @@ impl Task {
             Error::StaleEpoch { current_epoch, .. } => {
                 self.fenced_by = Some(current_epoch);
                 let fenced = Error::StaleEpoch {
+                    producer_id: self.cfg.producer_id.to_string(),
                     epoch: self.epoch,
                     current_epoch,
                 };
