@@ -4,15 +4,24 @@
 //! handles, frames the batches whose content type was unknown when they were appended, feeds
 //! the machine every event (a batch queued, a request answered or lost, a body written, time
 //! passing), carries out the actions the machine returns (spawning requests, releasing held
-//! body bytes, stopping) and settles outcomes for receipts and flushes. Requests are built and
-//! read in `request.rs`; settled outcomes are kept for receipts in `outcomes.rs`.
+//! body bytes, stopping) and settles outcomes for receipts and flushes. Placing batches is in
+//! `task/place.rs`, settling in `task/settle.rs`, flush/restart/close/detach in
+//! `task/controls.rs`; requests are built and read in `request.rs`; settled outcomes are kept
+//! for receipts in `outcomes.rs`.
+
+mod controls;
+mod place;
+mod settle;
+
+use controls::Control;
+use place::Open;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::header::HeaderValue;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -21,7 +30,7 @@ use tokio::time::Instant;
 use super::batch::{Batch, Framing};
 use super::machine::{Action, Machine, Note, Rules, Sending};
 use super::request::{send, Accepted, Attempt, RequestTemplate, Written};
-use super::{validate_json, Delivery, ErrorCallback, Shared};
+use super::{ErrorCallback, Shared};
 use crate::error::{Error, Result};
 use crate::http::is_json_content_type;
 use crate::offset::Offset;
@@ -65,46 +74,6 @@ pub(crate) struct Config {
     pub(crate) delivery_timeout: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) on_error: Option<ErrorCallback>,
-}
-
-struct Open {
-    body: BytesMut,
-    first_no: u64,
-    msgs: u64,
-    bytes: usize,
-}
-
-enum Control {
-    Flush {
-        upto: u64,
-        reply: oneshot::Sender<Result<()>>,
-    },
-    Restart {
-        upto: u64,
-        reply: oneshot::Sender<Result<()>>,
-        target: Option<u64>,
-    },
-    Close {
-        upto: u64,
-        body: Option<Bytes>,
-        reply: Option<oneshot::Sender<Result<Option<Offset>>>>,
-        sent: bool,
-    },
-    Detach {
-        upto: u64,
-        reply: oneshot::Sender<Result<()>>,
-    },
-}
-
-impl Control {
-    fn upto(&self) -> u64 {
-        match self {
-            Control::Flush { upto, .. }
-            | Control::Restart { upto, .. }
-            | Control::Close { upto, .. }
-            | Control::Detach { upto, .. } => *upto,
-        }
-    }
 }
 
 struct Response {
@@ -379,124 +348,6 @@ impl Task {
         }
     }
 
-    /// Queues a batch whose turn it is (`first_no == expect_no`).
-    fn place_batch(&mut self, batch: Batch) {
-        let (first, msgs) = (batch.first_no, batch.msgs);
-        self.expect_no = first + msgs;
-        match batch.framing {
-            Framing::Unknown(items) => {
-                // Framed and validated here, message by message, as the content type is
-                // known now (or refused with the reason it is not).
-                let body = batch.body.freeze();
-                let mut pos = 0usize;
-                for (no, (len, validated)) in (first..).zip(items) {
-                    let end = pos + len as usize;
-                    self.place(no, body.slice(pos..end), validated);
-                    pos = end;
-                }
-                self.seal();
-            }
-            Framing::Json | Framing::Raw => {
-                // Appends stop before a close or detach chooses its messages, so a refusal
-                // here covers whole batches (the producer failed, or was stopped).
-                if let Some(err) = self.refusal(first) {
-                    self.seal();
-                    self.machine
-                        .push_refused(Instant::now(), first, msgs, batch.bytes, err);
-                    return;
-                }
-                self.seal();
-                let bytes = batch.bytes;
-                self.queue_batch(first, msgs, bytes, batch.into_body());
-            }
-        }
-    }
-
-    fn refusal(&self, no: u64) -> Option<Error> {
-        if let Some(e) = self.machine.terminal() {
-            return Some(e.clone());
-        }
-        if self.refuse_from.is_some_and(|r| no >= r) {
-            return Some(Error::AlreadyClosed {
-                what: format!("idempotent producer for {}", self.shared.display),
-            });
-        }
-        if self.json.is_none() {
-            return Some(self.resolve_error.clone().unwrap_or_else(|| {
-                Error::invalid("the stream's content type could not be determined")
-            }));
-        }
-        None
-    }
-
-    fn place(&mut self, no: u64, data: Bytes, validated: bool) {
-        let len = data.len();
-        if let Some(err) = self.refusal(no) {
-            self.seal();
-            self.machine.push_refused(Instant::now(), no, 1, len, err);
-            return;
-        }
-        let json = self.json == Some(true);
-        if json && !validated {
-            if let Err(err) = validate_json(&data, Some(no)) {
-                self.seal();
-                self.machine.push_refused(Instant::now(), no, 1, len, err);
-                return;
-            }
-        }
-        let max = self.cfg.max_batch_bytes;
-        if self
-            .open
-            .as_ref()
-            .is_some_and(|o| o.body.len() + len + 1 > max)
-        {
-            self.seal();
-        }
-        if self.open.is_none() {
-            self.open = Some(Open {
-                body: BytesMut::with_capacity((max + 2).min(256 * 1024).max(len + 2)),
-                first_no: no,
-                msgs: 0,
-                bytes: 0,
-            });
-        }
-        let full = match self.open.as_mut() {
-            Some(open) => {
-                if json {
-                    open.body.put_u8(if open.msgs == 0 { b'[' } else { b',' });
-                }
-                open.body.extend_from_slice(&data);
-                open.msgs += 1;
-                open.bytes += len;
-                open.body.len() + 1 >= max || open.msgs >= self.cfg.max_batch_messages as u64
-            }
-            None => false,
-        };
-        if full {
-            self.seal();
-        }
-    }
-
-    /// Closes the task's own open batch (see `open`) and queues it.
-    fn seal(&mut self) {
-        let Some(mut open) = self.open.take() else {
-            return;
-        };
-        if self.json == Some(true) {
-            open.body.put_u8(b']');
-        }
-        self.queue_batch(open.first_no, open.msgs, open.bytes, open.body.freeze());
-    }
-
-    /// Queues a framed batch with the next sequence number.
-    fn queue_batch(&mut self, first_no: u64, msgs: u64, bytes: usize, body: Bytes) {
-        self.machine
-            .push_batch(Instant::now(), first_no, msgs, bytes, body);
-        self.shared
-            .next_seq
-            .store(self.machine.next_seq(), Ordering::Release);
-    }
-
     // ---------------------------------------------------------------- the pump
 
     /// Moves everything forward that can move without waiting.
@@ -753,228 +604,6 @@ impl Task {
             .store(err.is_some(), Ordering::Release);
         if let Ok(mut g) = self.shared.terminal.lock() {
             *g = err;
-        }
-    }
-
-    // ---------------------------------------------------------------- settling
-
-    fn settle_front(&mut self) -> bool {
-        let mut settled_any = false;
-        let mut log = Vec::new();
-        while let Some(e) = self.machine.take_settled() {
-            settled_any = true;
-            self.releases.remove(&e.id);
-            self.shared.release(e.bytes);
-            let outcome = e.outcome;
-            if e.close {
-                self.finish_close(outcome);
-                continue;
-            }
-            self.account(e.msgs, e.bytes, &outcome);
-            if e.msgs > 0 {
-                self.settled = e.end_no;
-                log.push((e.end_no, outcome));
-            }
-        }
-        if settled_any {
-            if !log.is_empty() {
-                if let Ok(mut outcomes) = self.shared.outcomes.lock() {
-                    for (end, outcome) in log {
-                        outcomes.push(end, outcome);
-                    }
-                }
-            }
-            self.shared
-                .settled_msgs
-                .store(self.settled, Ordering::Release);
-            self.settled_tx.send_replace(self.settled);
-        }
-        settled_any
-    }
-
-    fn account(&mut self, msgs: u64, bytes: usize, outcome: &Result<Delivery>) {
-        let c = &self.shared.counters;
-        match outcome {
-            Ok(d) => {
-                c.messages.fetch_add(msgs, Ordering::Relaxed);
-                c.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-                c.batches.fetch_add(1, Ordering::Relaxed);
-                if d.duplicate {
-                    c.duplicates.fetch_add(1, Ordering::Relaxed);
-                }
-                if let Some(o) = &d.offset {
-                    if let Ok(mut last) = self.shared.last_offset.lock() {
-                        if last.as_ref().is_none_or(|l| o > l) {
-                            *last = Some(o.clone());
-                        }
-                    }
-                }
-            }
-            Err(err) => {
-                c.failed_batches.fetch_add(1, Ordering::Relaxed);
-                c.failed_messages.fetch_add(msgs, Ordering::Relaxed);
-                tracing::warn!(
-                    url = %self.shared.display,
-                    messages = msgs,
-                    error = %err,
-                    "idempotent producer batch failed"
-                );
-                if let Some(cb) = &self.cfg.on_error {
-                    let call = std::panic::AssertUnwindSafe(|| cb(err));
-                    if std::panic::catch_unwind(call).is_err() {
-                        tracing::error!(url = %self.shared.display, "producer on_error callback panicked");
-                    }
-                }
-                if self.first_failure.is_none() {
-                    self.first_failure = Some(err.clone());
-                }
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------- controls
-
-    fn take_failure(&mut self) -> Result<()> {
-        match self.first_failure.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    /// Handles the control at the head of the line if it can be; true when it moved.
-    fn process_controls(&mut self) -> bool {
-        enum Step {
-            Flush,
-            RestartBegin,
-            RestartEnd,
-            Detach,
-            Close,
-        }
-        let Some(upto) = self.controls.front().map(Control::upto) else {
-            return false;
-        };
-        if self.expect_no < upto {
-            return false;
-        }
-        self.seal();
-        let settled = self.settled >= upto;
-        let idle = self.machine.is_empty() && self.open.is_none();
-        let step = match self.controls.front() {
-            Some(Control::Flush { .. }) if settled => Step::Flush,
-            Some(Control::Restart { target: None, .. }) if settled => Step::RestartBegin,
-            Some(Control::Restart {
-                target: Some(t), ..
-            }) if !self.machine.switching() && self.machine.epoch() >= *t => Step::RestartEnd,
-            Some(Control::Detach { .. }) if idle => Step::Detach,
-            Some(Control::Close { sent: false, .. }) if idle => Step::Close,
-            _ => return false,
-        };
-        match step {
-            Step::Flush => {
-                if let Some(Control::Flush { reply, .. }) = self.controls.pop_front() {
-                    let _ = reply.send(self.take_failure());
-                }
-            }
-            Step::RestartBegin => match self.machine.restart() {
-                Ok(t) => {
-                    self.sync_terminal();
-                    if let Some(Control::Restart { target, .. }) = self.controls.front_mut() {
-                        *target = Some(t);
-                    }
-                }
-                Err(e) => {
-                    if let Some(Control::Restart { reply, .. }) = self.controls.pop_front() {
-                        let _ = reply.send(Err(e));
-                    }
-                }
-            },
-            Step::RestartEnd => {
-                if let Some(Control::Restart { reply, .. }) = self.controls.pop_front() {
-                    let _ = reply.send(self.take_failure());
-                }
-            }
-            Step::Detach => {
-                if let Some(Control::Detach { reply, .. }) = self.controls.pop_front() {
-                    let _ = reply.send(self.take_failure());
-                }
-                self.exit = true;
-            }
-            Step::Close => {
-                let body = match self.controls.front_mut() {
-                    Some(Control::Close { sent, body, .. }) => {
-                        *sent = true;
-                        body.take()
-                    }
-                    _ => None,
-                };
-                self.start_close(body);
-            }
-        }
-        true
-    }
-
-    /// Queues the closing request, or answers the close at once when it cannot be sent.
-    fn start_close(&mut self, body: Option<Bytes>) {
-        let failure = match (self.take_failure(), self.machine.terminal()) {
-            (Err(e), _) => Some(e),
-            (Ok(()), Some(t)) => Some(t.clone()),
-            (Ok(()), None) => None,
-        };
-        let failure = failure.or_else(|| match (&body, self.json) {
-            (Some(_), None) => Some(self.resolve_error.clone().unwrap_or_else(|| {
-                Error::invalid("the stream's content type could not be determined")
-            })),
-            (Some(b), Some(true)) => validate_json(b, None).err(),
-            _ => None,
-        });
-        if let Some(err) = failure {
-            self.reply_close(Err(err));
-            return;
-        }
-        let body = match body {
-            Some(b) if self.json == Some(true) => {
-                let mut buf = BytesMut::with_capacity(b.len() + 2);
-                buf.put_u8(b'[');
-                buf.extend_from_slice(&b);
-                buf.put_u8(b']');
-                buf.freeze()
-            }
-            Some(b) => b,
-            None => Bytes::new(),
-        };
-        self.machine
-            .push_close(Instant::now(), self.expect_no, body);
-        self.shared
-            .next_seq
-            .store(self.machine.next_seq(), Ordering::Release);
-    }
-
-    fn finish_close(&mut self, outcome: Result<Delivery>) {
-        match outcome {
-            Ok(d) => {
-                if let Some(o) = &d.offset {
-                    if let Ok(mut last) = self.shared.last_offset.lock() {
-                        if last.as_ref().is_none_or(|l| o > l) {
-                            *last = Some(o.clone());
-                        }
-                    }
-                }
-                if let Ok(mut g) = self.shared.close_result.lock() {
-                    *g = Some(d.offset.clone());
-                }
-                self.reply_close(Ok(d.offset));
-                self.exit = true;
-            }
-            Err(e) => self.reply_close(Err(e)),
-        }
-    }
-
-    fn reply_close(&mut self, result: Result<Option<Offset>>) {
-        if let Some(Control::Close { reply, .. }) = self.controls.front_mut() {
-            if let Some(reply) = reply.take() {
-                let _ = reply.send(result);
-            }
-            self.controls.pop_front();
         }
     }
 }
