@@ -294,8 +294,13 @@ pub enum Error {
         message: Option<String>,
     },
     /// 403 on an idempotent append: a newer producer epoch owns this producer id.
-    #[error("stale producer epoch {epoch}: the server's current epoch is {current_epoch}")]
+    #[error(
+        "producer id {producer_id:?}: stale producer epoch {epoch}, the server's current epoch \
+         is {current_epoch}"
+    )]
     StaleEpoch {
+        /// The producer id (as given to the producer).
+        producer_id: String,
         /// The epoch this producer used.
         epoch: u64,
         /// The epoch the server holds (from `Producer-Epoch`).
@@ -588,6 +593,7 @@ impl Error {
                 message,
             },
             ErrorCode::StaleEpoch => Self::StaleEpoch {
+                producer_id: "writer-1".to_owned(),
                 epoch: 3,
                 current_epoch: 7,
             },

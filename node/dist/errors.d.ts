@@ -86,7 +86,9 @@ export declare class StaleEpochError extends DurableStreamError {
     readonly currentEpoch: number;
     /** The epoch this producer used, when known. */
     readonly epoch: number | undefined;
-    constructor(currentEpoch: number, message?: string, epoch?: number);
+    /** The producer id, when known. */
+    readonly producerId: string | undefined;
+    constructor(currentEpoch: number, message?: string, epoch?: number, producerId?: string);
 }
 /** The server expected another producer sequence number (HTTP 409). */
 export declare class SequenceGapError extends DurableStreamError {

@@ -163,12 +163,15 @@ class StaleEpochError extends DurableStreamError {
     currentEpoch;
     /** The epoch this producer used, when known. */
     epoch;
-    constructor(currentEpoch, message, epoch) {
+    /** The producer id, when known. */
+    producerId;
+    constructor(currentEpoch, message, epoch, producerId) {
         super(message ??
             `Producer epoch is stale: the server's current epoch is ${currentEpoch}. ` +
                 "Call restart() or create a producer with a higher epoch.", "STALE_EPOCH", 403, { retryable: false });
         this.currentEpoch = currentEpoch;
         this.epoch = epoch;
+        this.producerId = producerId;
     }
 }
 exports.StaleEpochError = StaleEpochError;
@@ -329,7 +332,7 @@ function fromDescription(text) {
         case "STREAM_CLOSED":
             return new StreamClosedError(url, d.finalOffset ?? undefined, d.message, details);
         case "STALE_EPOCH":
-            return new StaleEpochError(d.currentEpoch ?? 0, d.message, d.epoch);
+            return new StaleEpochError(d.currentEpoch ?? 0, d.message, d.epoch, d.producerId ?? undefined);
         case "SEQUENCE_GAP":
             return new SequenceGapError(d.expectedSeq ?? 0, d.receivedSeq ?? 0, d.message);
         case "BUFFER_FULL":

@@ -243,8 +243,10 @@ export class StaleEpochError extends DurableStreamError {
   readonly currentEpoch: number;
   /** The epoch this producer used, when known. */
   readonly epoch: number | undefined;
+  /** The producer id, when known. */
+  readonly producerId: string | undefined;
 
-  constructor(currentEpoch: number, message?: string, epoch?: number) {
+  constructor(currentEpoch: number, message?: string, epoch?: number, producerId?: string) {
     super(
       message ??
         `Producer epoch is stale: the server's current epoch is ${currentEpoch}. ` +
@@ -255,6 +257,7 @@ export class StaleEpochError extends DurableStreamError {
     );
     this.currentEpoch = currentEpoch;
     this.epoch = epoch;
+    this.producerId = producerId;
   }
 }
 
@@ -467,7 +470,7 @@ export function fromDescription(text: string): DurableStreamError {
     case "STREAM_CLOSED":
       return new StreamClosedError(url, d.finalOffset ?? undefined, d.message, details);
     case "STALE_EPOCH":
-      return new StaleEpochError(d.currentEpoch ?? 0, d.message, d.epoch);
+      return new StaleEpochError(d.currentEpoch ?? 0, d.message, d.epoch, d.producerId ?? undefined);
     case "SEQUENCE_GAP":
       return new SequenceGapError(d.expectedSeq ?? 0, d.receivedSeq ?? 0, d.message);
     case "BUFFER_FULL":

@@ -28,7 +28,7 @@ const CONTRACT = {
   BUSY: [ds.FetchError, 503, true, { headers: { "retry-after": "2" } }],
   SERVER_ERROR: [ds.FetchError, 500, true, { headers: {} }],
   UNEXPECTED_STATUS: [ds.FetchError, 418, false, {}],
-  STALE_EPOCH: [ds.StaleEpochError, 403, false, { epoch: 3, currentEpoch: 7 }],
+  STALE_EPOCH: [ds.StaleEpochError, 403, false, { producerId: "writer-1", epoch: 3, currentEpoch: 7 }],
   SEQUENCE_GAP: [ds.SequenceGapError, 409, false, { expectedSeq: 5, receivedSeq: 9 }],
   PRODUCER_SESSION_CONFLICT: [
     ds.ProducerSessionConflictError,

@@ -35,7 +35,12 @@ CONTRACT: dict[str, tuple[type[ds.DurableStreamError], int | None, bool, dict[st
     "BUSY": (ds.ServerError, 503, True, WAIT),
     "SERVER_ERROR": (ds.ServerError, 500, True, {"retry_after": None}),
     "UNEXPECTED_STATUS": (ds.DurableStreamError, 418, False, {}),
-    "STALE_EPOCH": (ds.StaleEpochError, 403, False, {"epoch": 3, "current_epoch": 7}),
+    "STALE_EPOCH": (
+        ds.StaleEpochError,
+        403,
+        False,
+        {"producer_id": "writer-1", "epoch": 3, "current_epoch": 7},
+    ),
     "SEQUENCE_GAP": (ds.SequenceGapError, 409, False, {"expected_seq": 5, "received_seq": 9}),
     "PRODUCER_SESSION_CONFLICT": (
         ds.ProducerSessionConflictError,

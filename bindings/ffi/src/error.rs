@@ -71,6 +71,8 @@ pub enum DurableStreamError {
         epoch: u64,
         /// The epoch the server holds.
         current_epoch: u64,
+        /// The producer id.
+        producer_id: String,
     },
     /// 409 on an idempotent append: the server expected another sequence number.
     #[error("{reason}")]
@@ -292,6 +294,7 @@ impl From<Error> for DurableStreamError {
                 final_offset: final_offset.map(|o| o.as_str().to_owned()),
             },
             Error::StaleEpoch {
+                producer_id,
                 epoch,
                 current_epoch,
             } => Self::StaleEpoch {
@@ -300,6 +303,7 @@ impl From<Error> for DurableStreamError {
                 status,
                 epoch,
                 current_epoch,
+                producer_id,
             },
             Error::SequenceGap {
                 expected_seq,

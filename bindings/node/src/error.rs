@@ -26,9 +26,11 @@ pub(crate) fn describe(err: &Error) -> String {
             );
         }
         Error::StaleEpoch {
+            producer_id,
             epoch,
             current_epoch,
         } => {
+            set("producerId", json!(producer_id));
             set("epoch", json!(epoch));
             set("currentEpoch", json!(current_epoch));
         }

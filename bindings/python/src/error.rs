@@ -71,9 +71,11 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             }
         }
         Error::StaleEpoch {
+            producer_id,
             epoch,
             current_epoch,
         } => {
+            kw.set_item("producer_id", producer_id)?;
             kw.set_item("epoch", epoch)?;
             kw.set_item("current_epoch", current_epoch)?;
             "StaleEpochError"

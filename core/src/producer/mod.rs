@@ -7,6 +7,7 @@
 
 mod batch;
 mod json;
+mod machine;
 mod outcomes;
 mod request;
 mod sequencer;

@@ -30,6 +30,8 @@ pub(crate) struct RequestTemplate {
     fixed: Option<HeaderMap>,
     extras: RequestExtras,
     producer_id: HeaderValue,
+    /// The producer id as given, for errors.
+    producer_name: Arc<str>,
     timeout: Duration,
 }
 
@@ -44,6 +46,7 @@ impl RequestTemplate {
         producer_id: &str,
         extras: RequestExtras,
     ) -> Result<Self> {
+        let producer_name = Arc::from(producer_id);
         let producer_id = header_value(h::PRODUCER_ID, producer_id)?;
         for (n, v) in &extras.headers {
             header_name(n)?;
@@ -82,6 +85,7 @@ impl RequestTemplate {
             fixed,
             extras,
             producer_id,
+            producer_name,
             timeout: stream.client().request_timeout(),
         })
     }
@@ -277,6 +281,7 @@ pub(super) async fn send(tpl: &RequestTemplate, a: Attempt) -> Result<Accepted> 
             discard_body(resp).await;
             let current_epoch = protocol_int(&headers, h::PRODUCER_EPOCH)?.unwrap_or_default();
             return Err(Error::StaleEpoch {
+                producer_id: tpl.producer_name.to_string(),
                 epoch: a.epoch,
                 current_epoch,
             });

@@ -1,9 +1,9 @@
 //! The producer's session and sequencing rules as pure decisions: no IO, no clock, no queue.
 //!
-//! `task.rs` owns batches, requests and timers; for every answer of the server it asks these
-//! functions what the answer means and applies the result. Keeping the rules here lets each one
-//! be tested on its own (see the tests below), including the cases where another session of
-//! the same producer id is writing.
+//! The state machine of `machine.rs` owns batches and sequence numbers; for every answer of
+//! the server it asks these functions what the answer means and applies the result. Keeping
+//! each rule here lets it be tested on its own (see the tests below), including the cases where
+//! another session of the same producer id is writing.
 
 use super::MAX_PROTOCOL_INT;
 

@@ -109,12 +109,22 @@ class StaleEpochError(DurableStreamError):
     """403 from an idempotent producer: another session owns a newer epoch.
 
     Attributes:
+        producer_id: The producer id.
         epoch: The epoch this producer used.
         current_epoch: The epoch the server holds.
     """
 
-    def __init__(self, message: str, *, epoch: int = 0, current_epoch: int = 0, **kw: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        producer_id: str = "",
+        epoch: int = 0,
+        current_epoch: int = 0,
+        **kw: Any,
+    ) -> None:
         super().__init__(message, **kw)
+        self.producer_id = producer_id
         self.epoch = epoch
         self.current_epoch = current_epoch
 

@@ -69,7 +69,7 @@ extension DurableStreamError {
              let .StreamExists(reason, code, status),
              let .Conflict(reason, code, status),
              let .StreamClosed(reason, code, status, _),
-             let .StaleEpoch(reason, code, status, _, _),
+             let .StaleEpoch(reason, code, status, _, _, _),
              let .SequenceGap(reason, code, status, _, _),
              let .ProducerSessionConflict(reason, code, status, _, _, _),
              let .Unavailable(reason, code, status, _),

@@ -4322,7 +4322,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */epoch: UInt64, 
         /**
          * The epoch the server holds.
-         */currentEpoch: UInt64
+         */currentEpoch: UInt64, 
+        /**
+         * The producer id.
+         */producerId: String
     )
     /**
      * 409 on an idempotent append: the server expected another sequence number.
@@ -4617,7 +4620,8 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
             epoch: try FfiConverterUInt64.read(from: &buf), 
-            currentEpoch: try FfiConverterUInt64.read(from: &buf)
+            currentEpoch: try FfiConverterUInt64.read(from: &buf), 
+            producerId: try FfiConverterString.read(from: &buf)
             )
         case 6: return .SequenceGap(
             reason: try FfiConverterString.read(from: &buf), 
@@ -4741,13 +4745,14 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             FfiConverterOptionString.write(finalOffset, into: &buf)
             
         
-        case let .StaleEpoch(reason,code,status,epoch,currentEpoch):
+        case let .StaleEpoch(reason,code,status,epoch,currentEpoch,producerId):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             FfiConverterUInt64.write(epoch, into: &buf)
             FfiConverterUInt64.write(currentEpoch, into: &buf)
+            FfiConverterString.write(producerId, into: &buf)
             
         
         case let .SequenceGap(reason,code,status,expectedSeq,receivedSeq):

@@ -74,6 +74,8 @@ class StaleEpochException(
     val epoch: ULong,
     /** The epoch the server holds. */
     val currentEpoch: ULong,
+    /** The producer id. */
+    val producerId: String,
     cause: Throwable? = null,
 ) : DurableStreamException(reason, code, status, cause)
 
@@ -214,7 +216,7 @@ internal fun FfiException.toPublic(): DurableStreamException = when (this) {
     is FfiException.StreamExists -> StreamExistsException(reason, code, status)
     is FfiException.Conflict -> ConflictException(reason, code, status)
     is FfiException.StreamClosed -> StreamClosedException(reason, code, status, finalOffset)
-    is FfiException.StaleEpoch -> StaleEpochException(reason, code, status, epoch, currentEpoch)
+    is FfiException.StaleEpoch -> StaleEpochException(reason, code, status, epoch, currentEpoch, producerId)
     is FfiException.SequenceGap -> SequenceGapException(reason, code, status, expectedSeq, receivedSeq)
     is FfiException.ProducerSessionConflict ->
         ProducerSessionConflictException(reason, code, status, producerId, epoch, serverSeq)

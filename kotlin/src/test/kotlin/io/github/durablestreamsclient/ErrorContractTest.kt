@@ -52,6 +52,7 @@ class ErrorContractTest {
         "STALE_EPOCH" to Row(StaleEpochException::class, 403, false) {
             it as StaleEpochException
             assertEquals(3uL to 7uL, it.epoch to it.currentEpoch)
+            assertEquals("writer-1", it.producerId)
         },
         "SEQUENCE_GAP" to Row(SequenceGapException::class, 409, false) {
             it as SequenceGapException
