@@ -6131,10 +6131,15 @@ sealed class DurableStreamException: kotlin.Exception() {
         /**
          * The epoch the server holds.
          */
-        val `currentEpoch`: kotlin.ULong
+        val `currentEpoch`: kotlin.ULong, 
+        
+        /**
+         * The producer id.
+         */
+        val `producerId`: kotlin.String
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, epoch=${ `epoch` }, currentEpoch=${ `currentEpoch` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, epoch=${ `epoch` }, currentEpoch=${ `currentEpoch` }, producerId=${ `producerId` }"
     }
     
     /**
@@ -6583,6 +6588,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterOptionalInt.read(buf),
                 FfiConverterULong.read(buf),
                 FfiConverterULong.read(buf),
+                FfiConverterString.read(buf),
                 )
             6 -> DurableStreamException.SequenceGap(
                 FfiConverterString.read(buf),
@@ -6708,6 +6714,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
                 + FfiConverterULong.allocationSize(value.`epoch`)
                 + FfiConverterULong.allocationSize(value.`currentEpoch`)
+                + FfiConverterString.allocationSize(value.`producerId`)
             )
             is DurableStreamException.SequenceGap -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6859,6 +6866,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterOptionalInt.write(value.`status`, buf)
                 FfiConverterULong.write(value.`epoch`, buf)
                 FfiConverterULong.write(value.`currentEpoch`, buf)
+                FfiConverterString.write(value.`producerId`, buf)
                 Unit
             }
             is DurableStreamException.SequenceGap -> {
