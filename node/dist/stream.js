@@ -82,12 +82,25 @@ function urlOf(url) {
         throw new errors_js_1.MissingStreamUrlError();
     return url.toString();
 }
+/** The live mode for the addon; unset stays unset (the core's default applies). */
 function liveOf(live) {
-    if (live === undefined || live === true)
+    if (live === undefined)
+        return undefined;
+    if (live === true)
         return "auto";
     if (live === false)
         return "off";
     return live;
+}
+/** The `LiveMode` the core chose for a read whose `live` was left unset. */
+function liveModeOf(mode) {
+    if (mode === "auto")
+        return true;
+    if (mode === "off")
+        return false;
+    if (mode === "long-poll" || mode === "sse")
+        return mode;
+    return true;
 }
 function readOptions(o) {
     return {
@@ -106,7 +119,7 @@ async function read(handle, o, handleSignal) {
     const signal = (0, internal_js_1.checkSignal)(o.signal) ?? handleSignal;
     const opts = readOptions(o);
     const n = await (0, internal_js_1.run)(signal, (t) => handle.stream(opts, t));
-    return new response_js_1.StreamResponse(n, o.live ?? true, signal);
+    return new response_js_1.StreamResponse(n, o.live ?? liveModeOf(n.live), signal);
 }
 /**
  * Reads the stream at `url` without a handle: sends the first request and resolves to the

@@ -231,10 +231,20 @@ function urlOf(url: string | URL | undefined): string {
   return url.toString();
 }
 
-function liveOf(live: LiveMode | undefined): string {
-  if (live === undefined || live === true) return "auto";
+/** The live mode for the addon; unset stays unset (the core's default applies). */
+function liveOf(live: LiveMode | undefined): string | undefined {
+  if (live === undefined) return undefined;
+  if (live === true) return "auto";
   if (live === false) return "off";
   return live;
+}
+
+/** The `LiveMode` the core chose for a read whose `live` was left unset. */
+function liveModeOf(mode: string): LiveMode {
+  if (mode === "auto") return true;
+  if (mode === "off") return false;
+  if (mode === "long-poll" || mode === "sse") return mode;
+  return true;
 }
 
 function readOptions(o: ReadOptions): native.NativeReadOptions {
@@ -259,7 +269,7 @@ async function read<T>(
   const signal = checkSignal(o.signal) ?? handleSignal;
   const opts = readOptions(o);
   const n = await run(signal, (t) => handle.stream(opts, t));
-  return new StreamResponse<T>(n, o.live ?? true, signal);
+  return new StreamResponse<T>(n, o.live ?? liveModeOf(n.live), signal);
 }
 
 /**

@@ -363,3 +363,22 @@ test("no unhandled rejections when failures are never observed", async () => {
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(unhandled, []);
 });
+
+test("unset options take the core's defaults; a bad value gets the core's error naming it", async () => {
+  const h = await json(server.streamUrl("option-defaults"));
+  await h.append(JSON.stringify({ n: 1 }));
+  // live left unset: the core's default, auto (reported as `true`, as in the reference);
+  // json() still ends once caught up.
+  const res = await h.stream();
+  assert.equal(res.live, true);
+  assert.deepEqual(await res.json(), [{ n: 1 }]);
+  await assert.rejects(h.stream({ live: "sometimes" }), (e) => e.code === "INVALID_ARGUMENT" && /live/.test(e.message));
+  for (const [bad, name] of [
+    [{ maxInFlight: 0 }, /maxInFlight/],
+    [{ maxBatchBytes: 0 }, /maxBatchBytes/],
+    [{ maxBufferedBytes: 0 }, /maxBufferedBytes/],
+    [{ deliveryTimeoutMs: 0 }, /deliveryTimeout/],
+  ]) {
+    assert.throws(() => new IdempotentProducer(h, "bad", bad), (e) => e.code === "INVALID_ARGUMENT" && name.test(e.message));
+  }
+});

@@ -91,6 +91,28 @@ def test_append_refuses_objects(url: str) -> None:
     p.detach()
 
 
+def test_options_unset_take_the_cores_defaults_and_the_core_validates(url: str) -> None:
+    # Options left unset reach the core as unset (its defaults); a bad value gets the core's
+    # error, which names the option.
+    s = make(url)
+    for bad, name in (
+        ({"max_in_flight": 0}, "max_in_flight"),
+        ({"max_batch_bytes": 0}, "max_batch_bytes"),
+        ({"max_buffered_bytes": 0}, "max_buffered_bytes"),
+        ({"delivery_timeout": 0.0}, "delivery_timeout"),
+        ({"linger_ms": -1.0}, "linger"),
+    ):
+        with pytest.raises(InvalidArgumentError, match=name):
+            IdempotentProducer(s, "w", **bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="live"):
+        s.stream(live="sometimes")  # type: ignore[arg-type]
+    p = IdempotentProducer(s, "w")
+    p.append_json({"n": 1})
+    p.flush()
+    assert raw_json(url) == [{"n": 1}]
+    p.detach()
+
+
 def test_context_manager_flushes_and_detaches(url: str) -> None:
     s = make(url)
     with IdempotentProducer(s, "w") as p:

@@ -47,7 +47,9 @@ def test_read_json_all_at_once(url: str) -> None:
     with ds.stream(url) as resp:
         assert isinstance(resp, StreamResponse)
         assert resp.start_offset == "-1"
-        assert resp.live == "off"
+        # The default live mode is the core's ("auto", as in every language); the
+        # accumulating forms still end at the first up-to-date point.
+        assert resp.live == "auto"
         assert resp.content_type == "application/json"
         assert resp.is_json
         assert resp.read_json() == [{"i": 0}, {"i": 1}, {"i": 2}]
@@ -83,14 +85,14 @@ def test_json_messages_keep_order_types_and_split_over_array_texts(url: str) -> 
         assert items[n] == []
 
     check(s.stream().read_json())
-    batches = list(s.stream().iter_json_batches())
+    batches = list(s.stream(live=False).iter_json_batches())
     check([m for b in batches for m in b.data])
-    check(list(s.stream().iter_json()))
+    check(list(s.stream(live=False).iter_json()))
 
     async def read_async() -> tuple[list[Any], list[Any]]:
         async with AsyncDurableStream(url) as a:
             whole = await (await a.stream()).read_json()
-            one_by_one = [m async for m in (await a.stream()).iter_json()]
+            one_by_one = [m async for m in (await a.stream(live=False)).iter_json()]
             return whole, one_by_one
 
     whole, one_by_one = asyncio.run(read_async())
@@ -105,13 +107,13 @@ def test_read_bytes_and_text(url: str) -> None:
     s.append(b"world")
     assert s.stream().read_bytes() == "héllo world".encode()
     assert s.stream().read_text() == "héllo world"
-    assert list(s.stream()) == [b"h\xc3\xa9llo world"]
-    assert "".join(s.stream().iter_text()) == "héllo world"
+    assert list(s.stream(live=False)) == [b"h\xc3\xa9llo world"]
+    assert "".join(s.stream(live=False).iter_text()) == "héllo world"
 
 
 def test_batches_resume_from_their_offset(url: str) -> None:
     s = json_stream(url)
-    batches = list(s.stream().iter_json_batches())
+    batches = list(s.stream(live=False).iter_json_batches())
     assert all(isinstance(b, Batch) for b in batches)
     assert [m for b in batches for m in b.data] == [{"i": 0}, {"i": 1}, {"i": 2}]
     assert batches[-1].up_to_date
@@ -119,10 +121,10 @@ def test_batches_resume_from_their_offset(url: str) -> None:
     s.append_json({"i": 3})
     resp = s.stream(offset=saved)
     assert resp.read_json() == [{"i": 3}]
-    assert list(s.stream(offset=resp.offset).iter_json()) == []
-    raw = list(s.stream().iter_batches())
+    assert list(s.stream(offset=resp.offset, live=False).iter_json()) == []
+    raw = list(s.stream(live=False).iter_batches())
     assert isinstance(raw[0].data, bytes)
-    text = list(s.stream().iter_text_batches())
+    text = list(s.stream(live=False).iter_text_batches())
     assert isinstance(text[0].data, str)
 
 
@@ -254,10 +256,10 @@ def test_async_equals_blocking(url: str) -> None:
     json_stream(url, n=5)
     blocking = {
         "all": ds.stream(url).read_json(),
-        "iter": list(ds.stream(url).iter_json()),
-        "batches": [(b.data, b.offset) for b in ds.stream(url).iter_json_batches()],
+        "iter": list(ds.stream(url, live=False).iter_json()),
+        "batches": [(b.data, b.offset) for b in ds.stream(url, live=False).iter_json_batches()],
         "bytes": ds.stream(url).read_bytes(),
-        "chunks": list(ds.stream(url)),
+        "chunks": list(ds.stream(url, live=False)),
         "text": ds.stream(url).read_text(),
     }
 
@@ -266,12 +268,13 @@ def test_async_equals_blocking(url: str) -> None:
         r = await a.stream()
         assert isinstance(r, AsyncStreamResponse)
         out: dict[str, Any] = {"all": await r.read_json()}
-        out["iter"] = [m async for m in (await ds.astream(url)).iter_json()]
+        out["iter"] = [m async for m in (await ds.astream(url, live=False)).iter_json()]
         out["batches"] = [
-            (b.data, b.offset) async for b in (await ds.astream(url)).iter_json_batches()
+            (b.data, b.offset)
+            async for b in (await ds.astream(url, live=False)).iter_json_batches()
         ]
         out["bytes"] = await (await ds.astream(url)).read_bytes()
-        out["chunks"] = [c async for c in await ds.astream(url)]
+        out["chunks"] = [c async for c in await ds.astream(url, live=False)]
         out["text"] = await (await a.stream()).read_text()
         async with await a.stream() as r2:
             await r2.read_json()

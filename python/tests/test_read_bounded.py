@@ -71,7 +71,7 @@ def paused(release: threading.Event) -> Handler:
 
 def test_messages_arrive_before_the_response_ends() -> None:
     release = threading.Event()
-    with local_server(paused(release)) as url, ds.stream(url) as resp:
+    with local_server(paused(release)) as url, ds.stream(url, live=False) as resp:
         batches = resp.iter_json_batches()
         first = next(batches)
         # Handed on while the server still holds the rest back: not a checkpoint, so its
@@ -90,7 +90,7 @@ def test_async_messages_arrive_before_the_response_ends() -> None:
     async def main() -> list[object]:
         release = threading.Event()
         with local_server(paused(release)) as url:
-            resp = await ds.astream(url)
+            resp = await ds.astream(url, live=False)
             got: list[object] = []
             async for message in resp.iter_json():
                 got.append(message)

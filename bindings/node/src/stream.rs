@@ -161,17 +161,19 @@ pub(crate) fn read_options(o: Option<NativeReadOptions>) -> napi::Result<ReadOpt
     if let Some(offset) = o.offset {
         out.offset = Offset::from(offset);
     }
-    out.live = match o.live.as_deref() {
-        None | Some("auto") => LiveMode::Auto,
-        Some("off") => LiveMode::Off,
-        Some("long-poll") => LiveMode::LongPoll,
-        Some("sse") => LiveMode::Sse,
+    // Unset: the core's default (not copied here).
+    match o.live.as_deref() {
+        None => {}
+        Some("auto") => out.live = LiveMode::Auto,
+        Some("off") => out.live = LiveMode::Off,
+        Some("long-poll") => out.live = LiveMode::LongPoll,
+        Some("sse") => out.live = LiveMode::Sse,
         Some(other) => {
             return Err(error::invalid(format!(
                 "live must be false, true, \"long-poll\" or \"sse\", got {other:?}"
             )))
         }
-    };
+    }
     out.json = o.json.unwrap_or(false);
     out.extras = values::extras(o.extras)?;
     if let Some(policy) = values::retry(o.backoff)? {

@@ -25,13 +25,14 @@ use crate::values::{self, Pairs, Payload};
 pub(crate) struct ProducerArgs {
     pub(crate) epoch: u64,
     pub(crate) auto_claim: bool,
-    pub(crate) linger: f64,
-    pub(crate) max_batch_bytes: usize,
+    /// The options left `None` take the core's defaults (not copied here).
+    pub(crate) linger: Option<f64>,
+    pub(crate) max_batch_bytes: Option<usize>,
     pub(crate) max_batch_messages: Option<usize>,
-    pub(crate) max_in_flight: usize,
-    pub(crate) max_buffered_bytes: usize,
-    pub(crate) buffer_timeout: f64,
-    pub(crate) delivery_timeout: f64,
+    pub(crate) max_in_flight: Option<usize>,
+    pub(crate) max_buffered_bytes: Option<usize>,
+    pub(crate) buffer_timeout: Option<f64>,
+    pub(crate) delivery_timeout: Option<f64>,
     pub(crate) validate_json: bool,
     pub(crate) retry: Option<(f64, f64, f64, Option<i64>)>,
     pub(crate) headers: Pairs,
@@ -108,14 +109,26 @@ impl Producer {
             .runtime(handle.clone())
             .epoch(a.epoch)
             .auto_claim(a.auto_claim)
-            .linger(seconds("linger", a.linger).map_err(err)?)
-            .max_batch_bytes(a.max_batch_bytes)
-            .max_in_flight(a.max_in_flight)
-            .max_buffered_bytes(a.max_buffered_bytes)
-            .buffer_timeout(seconds("buffer_timeout", a.buffer_timeout).map_err(err)?)
-            .delivery_timeout(seconds("delivery_timeout", a.delivery_timeout).map_err(err)?)
             .validate_json(a.validate_json)
             .extras(values::extras_on(py, a.headers, a.params, a.event_loop)?);
+        if let Some(v) = a.linger {
+            b = b.linger(seconds("linger", v).map_err(err)?);
+        }
+        if let Some(n) = a.max_batch_bytes {
+            b = b.max_batch_bytes(n);
+        }
+        if let Some(n) = a.max_in_flight {
+            b = b.max_in_flight(n);
+        }
+        if let Some(n) = a.max_buffered_bytes {
+            b = b.max_buffered_bytes(n);
+        }
+        if let Some(v) = a.buffer_timeout {
+            b = b.buffer_timeout(seconds("buffer_timeout", v).map_err(err)?);
+        }
+        if let Some(v) = a.delivery_timeout {
+            b = b.delivery_timeout(seconds("delivery_timeout", v).map_err(err)?);
+        }
         if let Some(n) = a.max_batch_messages {
             b = b.max_batch_messages(n);
         }

@@ -55,9 +55,11 @@ pub(crate) struct ReadArgs {
     pub(crate) max_read_bytes: Option<usize>,
 }
 
-fn live_mode(py: Python<'_>, live: Option<&str>) -> PyResult<LiveMode> {
-    Ok(match live {
-        None | Some("off") => LiveMode::Off,
+/// The live mode named by the Python layer; `None` (not set) leaves the core's default.
+fn live_mode(py: Python<'_>, live: Option<&str>) -> PyResult<Option<LiveMode>> {
+    Ok(Some(match live {
+        None => return Ok(None),
+        Some("off") => LiveMode::Off,
         Some("long-poll") => LiveMode::LongPoll,
         Some("sse") => LiveMode::Sse,
         Some("auto") => LiveMode::Auto,
@@ -69,14 +71,15 @@ fn live_mode(py: Python<'_>, live: Option<&str>) -> PyResult<LiveMode> {
             };
             return Err(error::to_py(py, &e));
         }
-    })
+    }))
 }
 
 impl ReadArgs {
     fn options(self, py: Python<'_>) -> PyResult<ReadOptions> {
-        let mut o = ReadOptions::new()
-            .live(live_mode(py, self.live.as_deref())?)
-            .json(self.json);
+        let mut o = ReadOptions::new().json(self.json);
+        if let Some(live) = live_mode(py, self.live.as_deref())? {
+            o = o.live(live);
+        }
         if let Some(off) = self.offset {
             o = o.offset(Offset::from(off));
         }

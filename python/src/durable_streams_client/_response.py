@@ -51,9 +51,11 @@ _R = TypeVar("_R", bound="StreamResponse")
 _AR = TypeVar("_AR", bound="AsyncStreamResponse")
 
 Live = Union[bool, Literal["auto", "long-poll", "sse"]]
-"""How a read continues once it has caught up: ``False`` stops there (the default); ``True``
-or ``"auto"`` follows the stream live (SSE for JSON streams, long-poll for others);
-``"long-poll"`` and ``"sse"`` choose the transport."""
+"""How a read continues once it has caught up: ``False`` stops there; ``True`` or ``"auto"``
+(the default, as in every language of this client) follows the stream live (SSE for JSON
+streams, long-poll for others); ``"long-poll"`` and ``"sse"`` choose the transport. The
+accumulating forms (``read_bytes``/``read_text``/``read_json``) end at the first up-to-date
+point whatever the mode."""
 
 OnError = Callable[[DurableStreamError], Optional[Mapping[str, Any]]]
 """Called after every failed attempt of a read request. Return ``{"headers": {...},
@@ -91,9 +93,11 @@ class Batch(Generic[T]):
     """Whether the batch ends where a response ends (``offset`` resumes exactly after it)."""
 
 
-def _live(live: Live) -> str | None:
+def _live(live: Live | None) -> str | None:
+    if live is None:
+        return None  # not set: the core's default ("auto")
     if live is False:
-        return None
+        return "off"
     if live is True:
         return "auto"
     return live
@@ -352,7 +356,7 @@ class AsyncStreamResponse(_Response):
 
 def _read_kwargs(
     offset: str,
-    live: Live,
+    live: Live | None,
     json: bool,
     headers: Mapping[str, object] | None,
     params: Mapping[str, object] | None,
@@ -387,7 +391,7 @@ def stream(
     url: str,
     *,
     offset: str = "-1",
-    live: Live = False,
+    live: Live | None = None,
     json: bool = False,
     headers: Mapping[str, str | Callable[[], str]] | None = None,
     params: Mapping[str, str | Callable[[], str]] | None = None,
@@ -404,8 +408,9 @@ def stream(
         url: The stream URL.
         offset: Where to start: ``"-1"`` (the beginning, the default), ``"now"`` (only what
             is appended from now on) or an offset saved from an earlier read.
-        live: ``False`` (stop when caught up), ``True``/``"auto"``, ``"long-poll"`` or
-            ``"sse"``; see :data:`Live`. Every mode ends when the stream is closed.
+        live: ``True``/``"auto"`` (the default: catch up, then follow the stream),
+            ``False`` (stop when caught up), ``"long-poll"`` or ``"sse"``; see :data:`Live`.
+            Every mode ends when the stream is closed.
         json: Treat the data as JSON messages even if the content type is not JSON.
         headers: Headers for every request of the read (strings or callables).
         params: Query parameters, like ``headers``.
@@ -433,7 +438,7 @@ async def astream(
     url: str,
     *,
     offset: str = "-1",
-    live: Live = False,
+    live: Live | None = None,
     json: bool = False,
     headers: Mapping[str, str | Callable[[], str | Awaitable[str]]] | None = None,
     params: Mapping[str, str | Callable[[], str | Awaitable[str]]] | None = None,
