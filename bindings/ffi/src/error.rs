@@ -219,7 +219,8 @@ pub enum DurableStreamError {
         code: String,
         /// Always absent.
         status: Option<i32>,
-        /// Which check failed, as the core describes it.
+        /// Which check failed: `missing_header`, `malformed_header`, `timestamp_out_of_window`,
+        /// `unknown_key`, `bad_signature`, ... (the core's `SignatureCheck::as_str`).
         check: String,
     },
     /// The operation was cancelled (`CANCELLED`).
@@ -403,7 +404,7 @@ impl From<Error> for DurableStreamError {
                 reason,
                 code,
                 status,
-                check: check.to_string(),
+                check: check.as_str().to_owned(),
             },
             Error::Cancelled => Self::Cancelled {
                 reason,

@@ -14,6 +14,7 @@ mod producer;
 mod read;
 mod runtime;
 mod stream;
+mod subscriptions;
 mod values;
 
 uniffi::setup_scaffolding!();
