@@ -5060,6 +5060,18 @@ public struct ReadOptions {
      * (a refreshed token, say), or leave it to the retry policy.
      */
     public var onError: ReadErrorHandler?
+    /**
+     * The most response data gathered before it is handed on (the core's default, 8 MiB,
+     * when absent): a batch carries at most about this much, and a single JSON message larger
+     * than this fails the read with an error naming `max_chunk_bytes`.
+     */
+    public var maxChunkBytes: UInt64?
+    /**
+     * The most data `bytes`, `text` and `json` collect (the core's default, 256 MiB, when
+     * absent); past it they fail with an error naming `max_read_bytes`. The batch-by-batch
+     * forms ignore it.
+     */
+    public var maxReadBytes: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5088,7 +5100,17 @@ public struct ReadOptions {
         /**
          * Consulted after every failed attempt of a request of the read: retry it with new headers
          * (a refreshed token, say), or leave it to the retry policy.
-         */onError: ReadErrorHandler? = nil) {
+         */onError: ReadErrorHandler? = nil, 
+        /**
+         * The most response data gathered before it is handed on (the core's default, 8 MiB,
+         * when absent): a batch carries at most about this much, and a single JSON message larger
+         * than this fails the read with an error naming `max_chunk_bytes`.
+         */maxChunkBytes: UInt64? = nil, 
+        /**
+         * The most data `bytes`, `text` and `json` collect (the core's default, 256 MiB, when
+         * absent); past it they fail with an error naming `max_read_bytes`. The batch-by-batch
+         * forms ignore it.
+         */maxReadBytes: UInt64? = nil) {
         self.offset = offset
         self.live = live
         self.json = json
@@ -5097,6 +5119,8 @@ public struct ReadOptions {
         self.params = params
         self.retry = retry
         self.onError = onError
+        self.maxChunkBytes = maxChunkBytes
+        self.maxReadBytes = maxReadBytes
     }
 
     
@@ -5122,7 +5146,9 @@ public struct FfiConverterTypeReadOptions: FfiConverterRustBuffer {
                 computedHeaders: FfiConverterDictionaryStringTypeHeaderValue.read(from: &buf), 
                 params: FfiConverterDictionaryStringString.read(from: &buf), 
                 retry: FfiConverterOptionTypeRetryOptions.read(from: &buf), 
-                onError: FfiConverterOptionTypeReadErrorHandler.read(from: &buf)
+                onError: FfiConverterOptionTypeReadErrorHandler.read(from: &buf), 
+                maxChunkBytes: FfiConverterOptionUInt64.read(from: &buf), 
+                maxReadBytes: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -5135,6 +5161,8 @@ public struct FfiConverterTypeReadOptions: FfiConverterRustBuffer {
         FfiConverterDictionaryStringString.write(value.params, into: &buf)
         FfiConverterOptionTypeRetryOptions.write(value.retry, into: &buf)
         FfiConverterOptionTypeReadErrorHandler.write(value.onError, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxChunkBytes, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxReadBytes, into: &buf)
     }
 }
 
