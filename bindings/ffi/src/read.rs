@@ -233,6 +233,7 @@ fn busy() -> DurableStreamError {
             .into(),
         code: "ALREADY_CONSUMED".into(),
         status: None,
+        details: crate::error::ErrorDetails::default(),
     }
 }
 

@@ -4468,6 +4468,89 @@ public func FfiConverterTypeDelivery_lower(_ value: Delivery) -> RustBuffer {
 
 
 /**
+ * What an error adds when it knows it (the same in every variant).
+ */
+public struct ErrorDetails: Equatable, Hashable {
+    /**
+     * The stream (or subscription) URL the failed request went to, credentials and query
+     * removed.
+     */
+    public var url: String?
+    /**
+     * The server's own message (escaped and bounded by the core), when it sent one.
+     */
+    public var serverMessage: String?
+    /**
+     * For subscription refusals: the server's subscription error code (e.g.
+     * `SUBSCRIPTION_ALREADY_EXISTS`, `FENCED`).
+     */
+    public var subscriptionCode: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The stream (or subscription) URL the failed request went to, credentials and query
+         * removed.
+         */url: String?, 
+        /**
+         * The server's own message (escaped and bounded by the core), when it sent one.
+         */serverMessage: String?, 
+        /**
+         * For subscription refusals: the server's subscription error code (e.g.
+         * `SUBSCRIPTION_ALREADY_EXISTS`, `FENCED`).
+         */subscriptionCode: String?) {
+        self.url = url
+        self.serverMessage = serverMessage
+        self.subscriptionCode = subscriptionCode
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ErrorDetails: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeErrorDetails: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ErrorDetails {
+        return
+            try ErrorDetails(
+                url: FfiConverterOptionString.read(from: &buf), 
+                serverMessage: FfiConverterOptionString.read(from: &buf), 
+                subscriptionCode: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ErrorDetails, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.url, into: &buf)
+        FfiConverterOptionString.write(value.serverMessage, into: &buf)
+        FfiConverterOptionString.write(value.subscriptionCode, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErrorDetails_lift(_ buf: RustBuffer) throws -> ErrorDetails {
+    return try FfiConverterTypeErrorDetails.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErrorDetails_lower(_ value: ErrorDetails) -> RustBuffer {
+    return FfiConverterTypeErrorDetails.lower(value)
+}
+
+
+/**
  * What a stream's metadata says.
  */
 public struct HeadResult: Equatable, Hashable {
@@ -6329,7 +6412,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * 404.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * 409 on create: a stream exists at the URL with another configuration.
@@ -6343,7 +6429,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * 409.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * 409 on append: a `Stream-Seq` that did not increase (`CONFLICT_SEQ`) or another
@@ -6358,7 +6447,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * 409.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * The stream is closed: nothing more can be appended.
@@ -6373,6 +6465,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
         /**
          * 409.
          */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
         /**
          * The stream's final offset, when the server reported it.
          */finalOffset: String?
@@ -6390,6 +6485,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
         /**
          * 403.
          */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
         /**
          * The epoch this producer used.
          */epoch: UInt64, 
@@ -6410,6 +6508,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
         /**
          * 409.
          */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
         /**
          * `Producer-Expected-Seq`.
          */expectedSeq: UInt64, 
@@ -6432,6 +6533,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
         /**
          * None: no single HTTP status says it.
          */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
         /**
          * The producer id.
          */producerId: String, 
@@ -6457,6 +6561,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          * 429 or the 5xx status.
          */status: Int32?, 
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
+        /**
          * How long the server asked to wait (`Retry-After`), in milliseconds.
          */retryAfterMs: UInt64?
     )
@@ -6473,7 +6580,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * The HTTP status.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * The connection failed before a response arrived (`NETWORK_ERROR`).
@@ -6487,7 +6597,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * A request or an operation ran past its deadline (`TIMEOUT`).
@@ -6501,7 +6614,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * A server response could not be parsed (`PARSE_ERROR`).
@@ -6515,7 +6631,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * The caller passed a value the client refuses before sending anything
@@ -6530,7 +6649,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * A response was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
@@ -6545,7 +6667,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * A producer's buffer has no room for the message now (`BUFFER_FULL`, from `try_append`).
@@ -6560,6 +6685,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
         /**
          * Always absent.
          */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
         /**
          * The size of the refused message, in bytes.
          */requested: UInt64, 
@@ -6586,6 +6714,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          * The HTTP status (409).
          */status: Int32?, 
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
+        /**
          * For `ALREADY_CLAIMED`: the worker holding the lease, when the server said.
          */currentHolder: String?
     )
@@ -6603,6 +6734,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          * Always absent.
          */status: Int32?, 
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
+        /**
          * Which check failed: `missing_header`, `malformed_header`, `timestamp_out_of_window`,
          * `unknown_key`, `bad_signature`, ... (the core's `SignatureCheck::as_str`).
          */check: String
@@ -6619,7 +6753,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * A failure inside the bindings themselves (`INTERNAL`), such as a runtime that could not
@@ -6634,7 +6771,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
 
     
@@ -6668,28 +6808,33 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
         case 1: return .NotFound(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 2: return .StreamExists(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 3: return .Conflict(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 4: return .StreamClosed(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             finalOffset: try FfiConverterOptionString.read(from: &buf)
             )
         case 5: return .StaleEpoch(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             epoch: try FfiConverterUInt64.read(from: &buf), 
             currentEpoch: try FfiConverterUInt64.read(from: &buf)
             )
@@ -6697,6 +6842,7 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             expectedSeq: try FfiConverterUInt64.read(from: &buf), 
             receivedSeq: try FfiConverterUInt64.read(from: &buf)
             )
@@ -6704,6 +6850,7 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             producerId: try FfiConverterString.read(from: &buf), 
             epoch: try FfiConverterUInt64.read(from: &buf), 
             serverSeq: try FfiConverterOptionUInt64.read(from: &buf)
@@ -6712,42 +6859,50 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             retryAfterMs: try FfiConverterOptionUInt64.read(from: &buf)
             )
         case 9: return .Http(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 10: return .Network(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 11: return .Timeout(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 12: return .Parse(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 13: return .InvalidArgument(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 14: return .InvalidState(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 15: return .BufferFull(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             requested: try FfiConverterUInt64.read(from: &buf), 
             buffered: try FfiConverterUInt64.read(from: &buf), 
             limit: try FfiConverterUInt64.read(from: &buf)
@@ -6756,23 +6911,27 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             currentHolder: try FfiConverterOptionString.read(from: &buf)
             )
         case 17: return .InvalidSignature(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             check: try FfiConverterString.read(from: &buf)
             )
         case 18: return .Cancelled(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 19: return .Internal(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
 
          default: throw UniffiInternalError.unexpectedEnumCase
@@ -6786,151 +6945,170 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
 
         
         
-        case let .NotFound(reason,code,status):
+        case let .NotFound(reason,code,status,details):
             writeInt(&buf, Int32(1))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .StreamExists(reason,code,status):
+        case let .StreamExists(reason,code,status,details):
             writeInt(&buf, Int32(2))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .Conflict(reason,code,status):
+        case let .Conflict(reason,code,status,details):
             writeInt(&buf, Int32(3))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .StreamClosed(reason,code,status,finalOffset):
+        case let .StreamClosed(reason,code,status,details,finalOffset):
             writeInt(&buf, Int32(4))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterOptionString.write(finalOffset, into: &buf)
             
         
-        case let .StaleEpoch(reason,code,status,epoch,currentEpoch):
+        case let .StaleEpoch(reason,code,status,details,epoch,currentEpoch):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterUInt64.write(epoch, into: &buf)
             FfiConverterUInt64.write(currentEpoch, into: &buf)
             
         
-        case let .SequenceGap(reason,code,status,expectedSeq,receivedSeq):
+        case let .SequenceGap(reason,code,status,details,expectedSeq,receivedSeq):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterUInt64.write(expectedSeq, into: &buf)
             FfiConverterUInt64.write(receivedSeq, into: &buf)
             
         
-        case let .ProducerSessionConflict(reason,code,status,producerId,epoch,serverSeq):
+        case let .ProducerSessionConflict(reason,code,status,details,producerId,epoch,serverSeq):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterString.write(producerId, into: &buf)
             FfiConverterUInt64.write(epoch, into: &buf)
             FfiConverterOptionUInt64.write(serverSeq, into: &buf)
             
         
-        case let .Unavailable(reason,code,status,retryAfterMs):
+        case let .Unavailable(reason,code,status,details,retryAfterMs):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterOptionUInt64.write(retryAfterMs, into: &buf)
             
         
-        case let .Http(reason,code,status):
+        case let .Http(reason,code,status,details):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .Network(reason,code,status):
+        case let .Network(reason,code,status,details):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .Timeout(reason,code,status):
+        case let .Timeout(reason,code,status,details):
             writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .Parse(reason,code,status):
+        case let .Parse(reason,code,status,details):
             writeInt(&buf, Int32(12))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .InvalidArgument(reason,code,status):
+        case let .InvalidArgument(reason,code,status,details):
             writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .InvalidState(reason,code,status):
+        case let .InvalidState(reason,code,status,details):
             writeInt(&buf, Int32(14))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .BufferFull(reason,code,status,requested,buffered,limit):
+        case let .BufferFull(reason,code,status,details,requested,buffered,limit):
             writeInt(&buf, Int32(15))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterUInt64.write(requested, into: &buf)
             FfiConverterUInt64.write(buffered, into: &buf)
             FfiConverterUInt64.write(limit, into: &buf)
             
         
-        case let .Subscription(reason,code,status,currentHolder):
+        case let .Subscription(reason,code,status,details,currentHolder):
             writeInt(&buf, Int32(16))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterOptionString.write(currentHolder, into: &buf)
             
         
-        case let .InvalidSignature(reason,code,status,check):
+        case let .InvalidSignature(reason,code,status,details,check):
             writeInt(&buf, Int32(17))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterString.write(check, into: &buf)
             
         
-        case let .Cancelled(reason,code,status):
+        case let .Cancelled(reason,code,status,details):
             writeInt(&buf, Int32(18))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .Internal(reason,code,status):
+        case let .Internal(reason,code,status,details):
             writeInt(&buf, Int32(19))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         }
     }

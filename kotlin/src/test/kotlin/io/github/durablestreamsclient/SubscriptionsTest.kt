@@ -78,6 +78,8 @@ class SubscriptionsTest {
         assertFalse(subs.create(sid, config).created)
         val conflict = assertFailsWith<StreamExistsException> { subs.create(sid, config.copy(leaseMs = 4000u)) }
         assertEquals(409, conflict.status)
+        assertEquals("SUBSCRIPTION_ALREADY_EXISTS", conflict.subscriptionCode)
+        assertTrue(conflict.url!!.endsWith("/__ds/subscriptions/$sid"), conflict.url)
 
         val other = "$p/extra/b"
         jsonStream(other).close()
@@ -129,7 +131,8 @@ class SubscriptionsTest {
         // Each worker returns the wake-stream offset to resume from.
         assertTrue(offsets.all { !it.isNullOrEmpty() }, "$offsets")
         subs.delete(sid)
-        assertFailsWith<StreamNotFoundException> { subs.get(sid) }
+        val gone = assertFailsWith<StreamNotFoundException> { subs.get(sid) }
+        assertEquals("SUBSCRIPTION_NOT_FOUND", gone.subscriptionCode)
     }
 
     @Test
@@ -160,6 +163,7 @@ class SubscriptionsTest {
         val fenced = assertFailsWith<FencedException> { subs.ack(first, listOf(StreamAck(path, end)), done = true) }
         assertEquals("FENCED", fenced.code)
         assertEquals(409, fenced.status)
+        assertEquals("FENCED", fenced.subscriptionCode)
         assertFalse(fenced.retryable)
         assertEquals(before, subs.get(sid).ackedOffset(path))
 
