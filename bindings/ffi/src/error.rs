@@ -12,6 +12,19 @@
 
 use durable_streams_client::{Error, ErrorCode};
 
+/// What an error adds when it knows it (the same in every variant).
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct ErrorDetails {
+    /// The stream (or subscription) URL the failed request went to, credentials and query
+    /// removed.
+    pub url: Option<String>,
+    /// The server's own message (escaped and bounded by the core), when it sent one.
+    pub server_message: Option<String>,
+    /// For subscription refusals: the server's subscription error code (e.g.
+    /// `SUBSCRIPTION_ALREADY_EXISTS`, `FENCED`).
+    pub subscription_code: Option<String>,
+}
+
 /// A failed operation.
 #[derive(Debug, Clone, thiserror::Error, uniffi::Error)]
 pub enum DurableStreamError {
@@ -24,6 +37,8 @@ pub enum DurableStreamError {
         code: String,
         /// 404.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
     },
     /// 409 on create: a stream exists at the URL with another configuration.
     #[error("{reason}")]
@@ -34,6 +49,8 @@ pub enum DurableStreamError {
         code: String,
         /// 409.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
     },
     /// 409 on append: a `Stream-Seq` that did not increase (`CONFLICT_SEQ`) or another
     /// conflict such as a content type mismatch (`CONFLICT`).
@@ -45,6 +62,8 @@ pub enum DurableStreamError {
         code: String,
         /// 409.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
     },
     /// The stream is closed: nothing more can be appended.
     #[error("{reason}")]
@@ -55,6 +74,8 @@ pub enum DurableStreamError {
         code: String,
         /// 409.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
         /// The stream's final offset, when the server reported it.
         final_offset: Option<String>,
     },
@@ -67,6 +88,8 @@ pub enum DurableStreamError {
         code: String,
         /// 403.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
         /// The epoch this producer used.
         epoch: u64,
         /// The epoch the server holds.
@@ -83,6 +106,8 @@ pub enum DurableStreamError {
         code: String,
         /// 409.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
         /// `Producer-Expected-Seq`.
         expected_seq: u64,
         /// `Producer-Received-Seq`.
@@ -99,6 +124,8 @@ pub enum DurableStreamError {
         code: String,
         /// None: no single HTTP status says it.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
         /// The producer id.
         producer_id: String,
         /// The epoch both sessions wrote in.
@@ -116,6 +143,8 @@ pub enum DurableStreamError {
         code: String,
         /// 429 or the 5xx status.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
         /// How long the server asked to wait (`Retry-After`), in milliseconds.
         retry_after_ms: Option<u64>,
     },
@@ -129,6 +158,8 @@ pub enum DurableStreamError {
         code: String,
         /// The HTTP status.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
     },
     /// The connection failed before a response arrived (`NETWORK_ERROR`).
     #[error("{reason}")]
@@ -139,6 +170,8 @@ pub enum DurableStreamError {
         code: String,
         /// Always absent.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
     },
     /// A request or an operation ran past its deadline (`TIMEOUT`).
     #[error("{reason}")]
@@ -149,6 +182,8 @@ pub enum DurableStreamError {
         code: String,
         /// Always absent.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
     },
     /// A server response could not be parsed (`PARSE_ERROR`).
     #[error("{reason}")]
@@ -159,6 +194,8 @@ pub enum DurableStreamError {
         code: String,
         /// Always absent.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
     },
     /// The caller passed a value the client refuses before sending anything
     /// (`INVALID_ARGUMENT`).
@@ -170,6 +207,8 @@ pub enum DurableStreamError {
         code: String,
         /// Always absent.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
     },
     /// A response was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
     /// closed (`ALREADY_CLOSED`).
@@ -181,6 +220,8 @@ pub enum DurableStreamError {
         code: String,
         /// Always absent.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
     },
     /// A producer's buffer has no room for the message now (`BUFFER_FULL`, from `try_append`).
     #[error("{reason}")]
@@ -191,6 +232,8 @@ pub enum DurableStreamError {
         code: String,
         /// Always absent.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
         /// The size of the refused message, in bytes.
         requested: u64,
         /// Bytes buffered when it was refused.
@@ -209,6 +252,8 @@ pub enum DurableStreamError {
         code: String,
         /// The HTTP status (409).
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
         /// For `ALREADY_CLAIMED`: the worker holding the lease, when the server said.
         current_holder: Option<String>,
     },
@@ -221,7 +266,10 @@ pub enum DurableStreamError {
         code: String,
         /// Always absent.
         status: Option<i32>,
-        /// Which check failed, as the core describes it.
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
+        /// Which check failed: `missing_header`, `malformed_header`, `timestamp_out_of_window`,
+        /// `unknown_key`, `bad_signature`, ... (the core's `SignatureCheck::as_str`).
         check: String,
     },
     /// The operation was cancelled (`CANCELLED`).
@@ -233,6 +281,8 @@ pub enum DurableStreamError {
         code: String,
         /// Always absent.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
     },
     /// A failure inside the bindings themselves (`INTERNAL`), such as a runtime that could not
     /// start.
@@ -244,6 +294,8 @@ pub enum DurableStreamError {
         code: String,
         /// Always absent.
         status: Option<i32>,
+        /// The URL, the server's own message and a subscription refusal's code, when known.
+        details: ErrorDetails,
     },
 }
 
@@ -253,6 +305,7 @@ impl DurableStreamError {
             reason: reason.into(),
             code: "INTERNAL".into(),
             status: None,
+            details: ErrorDetails::default(),
         }
     }
 
@@ -261,6 +314,7 @@ impl DurableStreamError {
             reason: reason.into(),
             code: "INVALID_ARGUMENT".into(),
             status: None,
+            details: ErrorDetails::default(),
         }
     }
 }
@@ -271,26 +325,41 @@ impl From<Error> for DurableStreamError {
         let kind = e.code();
         let code = kind.as_str().to_owned();
         let status = e.status().map(i32::from);
+        let details = ErrorDetails {
+            url: match &e {
+                Error::Subscription { url, .. } => Some(url.clone()),
+                _ => e.url().map(str::to_owned),
+            },
+            server_message: e.server_message().map(str::to_owned),
+            subscription_code: match &e {
+                Error::Subscription { code, .. } => Some(code.as_str().to_owned()),
+                _ => None,
+            },
+        };
         match e {
             Error::NotFound { .. } => Self::NotFound {
                 reason,
                 code,
                 status,
+                details,
             },
             Error::ConflictExists { .. } => Self::StreamExists {
                 reason,
                 code,
                 status,
+                details,
             },
             Error::Conflict { .. } | Error::SeqConflict { .. } => Self::Conflict {
                 reason,
                 code,
                 status,
+                details,
             },
             Error::StreamClosed { final_offset, .. } => Self::StreamClosed {
                 reason,
                 code,
                 status,
+                details,
                 final_offset: final_offset.map(|o| o.as_str().to_owned()),
             },
             Error::StaleEpoch {
@@ -301,6 +370,7 @@ impl From<Error> for DurableStreamError {
                 reason,
                 code,
                 status,
+                details,
                 epoch,
                 current_epoch,
                 producer_id,
@@ -312,6 +382,7 @@ impl From<Error> for DurableStreamError {
                 reason,
                 code,
                 status,
+                details,
                 expected_seq,
                 received_seq,
             },
@@ -323,6 +394,7 @@ impl From<Error> for DurableStreamError {
                 reason,
                 code,
                 status,
+                details,
                 producer_id,
                 epoch,
                 server_seq,
@@ -334,31 +406,37 @@ impl From<Error> for DurableStreamError {
                 reason,
                 code,
                 status,
+                details,
             },
             Error::Network { .. } => Self::Network {
                 reason,
                 code,
                 status,
+                details,
             },
             Error::Timeout { .. } => Self::Timeout {
                 reason,
                 code,
                 status,
+                details,
             },
             Error::Parse { .. } => Self::Parse {
                 reason,
                 code,
                 status,
+                details,
             },
             Error::InvalidArgument { .. } => Self::InvalidArgument {
                 reason,
                 code,
                 status,
+                details,
             },
             Error::AlreadyConsumed | Error::AlreadyClosed { .. } => Self::InvalidState {
                 reason,
                 code,
                 status,
+                details,
             },
             Error::BufferFull {
                 requested,
@@ -368,6 +446,7 @@ impl From<Error> for DurableStreamError {
                 reason,
                 code,
                 status,
+                details,
                 requested: u64::try_from(requested).unwrap_or(u64::MAX),
                 buffered: u64::try_from(buffered).unwrap_or(u64::MAX),
                 limit: u64::try_from(limit).unwrap_or(u64::MAX),
@@ -378,6 +457,7 @@ impl From<Error> for DurableStreamError {
                         reason,
                         code,
                         status,
+                        details,
                         current_holder,
                     }
                 }
@@ -386,33 +466,39 @@ impl From<Error> for DurableStreamError {
                     reason,
                     code,
                     status,
+                    details,
                 },
                 ErrorCode::ConflictExists => Self::StreamExists {
                     reason,
                     code,
                     status,
+                    details,
                 },
                 ErrorCode::Conflict => Self::Conflict {
                     reason,
                     code,
                     status,
+                    details,
                 },
                 _ => Self::Http {
                     reason,
                     code,
                     status,
+                    details,
                 },
             },
             Error::WebhookSignature { check } => Self::InvalidSignature {
                 reason,
                 code,
                 status,
-                check: check.to_string(),
+                details,
+                check: check.as_str().to_owned(),
             },
             Error::Cancelled => Self::Cancelled {
                 reason,
                 code,
                 status,
+                details,
             },
             // BadRequest, Unauthorized, Forbidden, Gone, PayloadTooLarge, UnexpectedStatus,
             // and variants added to the core later.
@@ -420,6 +506,7 @@ impl From<Error> for DurableStreamError {
                 reason,
                 code,
                 status,
+                details,
             },
         }
     }

@@ -65,6 +65,27 @@ pub struct ReadOptions {
     /// (a refreshed token, say), or leave it to the retry policy.
     #[uniffi(default = None)]
     pub on_error: Option<Arc<dyn ReadErrorHandler>>,
+    /// The most response data gathered before it is handed on (the core's default, 8 MiB,
+    /// when absent): a batch carries at most about this much, and a single JSON message larger
+    /// than this fails the read with an error naming `max_chunk_bytes`.
+    #[uniffi(default = None)]
+    pub max_chunk_bytes: Option<u64>,
+    /// The most data `bytes`, `text` and `json` collect (the core's default, 256 MiB, when
+    /// absent); past it they fail with an error naming `max_read_bytes`. The batch-by-batch
+    /// forms ignore it.
+    #[uniffi(default = None)]
+    pub max_read_bytes: Option<u64>,
+}
+
+/// A byte limit of the read options: at least 1 (absent means the core's default).
+fn byte_limit(name: &str, value: Option<u64>) -> Result<usize, DurableStreamError> {
+    match value {
+        None => Ok(0),
+        Some(0) => Err(DurableStreamError::invalid(format!(
+            "{name} must be at least 1 byte"
+        ))),
+        Some(v) => Ok(usize::try_from(v).unwrap_or(usize::MAX)),
+    }
 }
 
 impl ReadOptions {
@@ -81,6 +102,8 @@ impl ReadOptions {
         if let Some(handler) = self.on_error {
             o = read_hook(o, handler);
         }
+        o.max_chunk_bytes = byte_limit("max_chunk_bytes", self.max_chunk_bytes)?;
+        o.max_read_bytes = byte_limit("max_read_bytes", self.max_read_bytes)?;
         Ok(o)
     }
 }
@@ -210,6 +233,7 @@ fn busy() -> DurableStreamError {
             .into(),
         code: "ALREADY_CONSUMED".into(),
         status: None,
+        details: crate::error::ErrorDetails::default(),
     }
 }
 

@@ -64,27 +64,35 @@ extension IdempotentProducer {
 extension DurableStreamError {
     /// The stable error code, e.g. `"STREAM_CLOSED"`, the HTTP status, and the description.
     public var fields: (code: String, status: Int32?, reason: String) {
+        let p = parts
+        return (p.code, p.status, p.reason)
+    }
+
+    /// The URL, the server's own message and a subscription refusal's code, when known.
+    public var details: ErrorDetails { parts.details }
+
+    private var parts: (code: String, status: Int32?, reason: String, details: ErrorDetails) {
         switch self {
-        case let .NotFound(reason, code, status),
-             let .StreamExists(reason, code, status),
-             let .Conflict(reason, code, status),
-             let .StreamClosed(reason, code, status, _),
-             let .StaleEpoch(reason, code, status, _, _, _),
-             let .SequenceGap(reason, code, status, _, _),
-             let .ProducerSessionConflict(reason, code, status, _, _, _),
-             let .Unavailable(reason, code, status, _),
-             let .Http(reason, code, status),
-             let .Network(reason, code, status),
-             let .Timeout(reason, code, status),
-             let .Parse(reason, code, status),
-             let .InvalidArgument(reason, code, status),
-             let .InvalidState(reason, code, status),
-             let .BufferFull(reason, code, status, _, _, _),
-             let .Cancelled(reason, code, status),
-             let .Subscription(reason, code, status, _),
-             let .InvalidSignature(reason, code, status, _),
-             let .Internal(reason, code, status):
-            return (code, status, reason)
+        case let .NotFound(reason, code, status, details),
+             let .StreamExists(reason, code, status, details),
+             let .Conflict(reason, code, status, details),
+             let .StreamClosed(reason, code, status, details, _),
+             let .StaleEpoch(reason, code, status, details, _, _, _),
+             let .SequenceGap(reason, code, status, details, _, _),
+             let .ProducerSessionConflict(reason, code, status, details, _, _, _),
+             let .Unavailable(reason, code, status, details, _),
+             let .Http(reason, code, status, details),
+             let .Network(reason, code, status, details),
+             let .Timeout(reason, code, status, details),
+             let .Parse(reason, code, status, details),
+             let .InvalidArgument(reason, code, status, details),
+             let .InvalidState(reason, code, status, details),
+             let .BufferFull(reason, code, status, details, _, _, _),
+             let .Cancelled(reason, code, status, details),
+             let .Subscription(reason, code, status, details, _),
+             let .InvalidSignature(reason, code, status, details, _),
+             let .Internal(reason, code, status, details):
+            return (code, status, reason, details)
         }
     }
 }

@@ -2593,6 +2593,1198 @@ public func FfiConverterTypeStreamResponse_lower(_ value: StreamResponse) -> UIn
 
 
 
+
+
+/**
+ * A subscriptions handle for one stream root (the prefix under which the streams live).
+ */
+public protocol SubscriptionsProtocol: AnyObject, Sendable {
+    
+    /**
+     * Acks progress on a claimed wake (a heartbeat when `acks` is empty and not `done`).
+     */
+    func ack(wake: Wake, acks: [StreamAck], done: Bool) async throws  -> AckResult
+    
+    /**
+     * Links explicit streams (at their current tail; idempotent).
+     */
+    func addStreams(id: String, streams: [String]) async throws 
+    
+    /**
+     * Answers a webhook wake asynchronously through its callback URL.
+     */
+    func callback(wake: Wake, acks: [StreamAck], done: Bool) async throws  -> AckResult
+    
+    /**
+     * Claims a pull-wake subscription's lease for `worker`.
+     */
+    func claim(id: String, worker: String) async throws  -> Wake
+    
+    /**
+     * Creates the subscription, or confirms an identical one.
+     */
+    func create(id: String, config: SubscriptionConfig) async throws  -> CreateSubscriptionResult
+    
+    /**
+     * Deletes a subscription (idempotent).
+     */
+    func delete(id: String) async throws 
+    
+    /**
+     * A subscription with its links and acked offsets.
+     */
+    func get(id: String) async throws  -> Subscription
+    
+    /**
+     * Starts a pull-wake worker in its pull form and returns its job queue. `from_offset`:
+     * the wake-stream offset to follow from (its tail when absent).
+     */
+    func jobs(id: String, worker: String, wakeStream: String, fromOffset: String?, heartbeats: Bool) throws  -> WorkQueue
+    
+    /**
+     * The URL of the server's webhook signing JWK Set.
+     */
+    func jwksUrl()  -> String
+    
+    /**
+     * Gives a claimed wake back without acking.
+     */
+    func release(wake: Wake) async throws 
+    
+    /**
+     * Removes an explicit link (idempotent).
+     */
+    func removeStream(id: String, path: String) async throws 
+    
+    /**
+     * The stream root URL (ends with `/`).
+     */
+    func root()  -> String
+    
+}
+/**
+ * A subscriptions handle for one stream root (the prefix under which the streams live).
+ */
+open class Subscriptions: SubscriptionsProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_durable_streams_ffi_fn_clone_subscriptions(self.handle, $0) }
+    }
+    /**
+     * A handle for `root`.
+     */
+public convenience init(root: String, options: SubscriptionsOptions = SubscriptionsOptions())throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_constructor_subscriptions_new(
+        FfiConverterString.lower(root),
+        FfiConverterTypeSubscriptionsOptions_lower(options),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_durable_streams_ffi_fn_free_subscriptions(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Acks progress on a claimed wake (a heartbeat when `acks` is empty and not `done`).
+     */
+open func ack(wake: Wake, acks: [StreamAck], done: Bool)async throws  -> AckResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_subscriptions_ack(
+                        self.uniffiCloneHandle(),FfiConverterTypeWake_lower(wake),FfiConverterSequenceTypeStreamAck.lower(acks),FfiConverterBool.lower(done)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAckResult_lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * Links explicit streams (at their current tail; idempotent).
+     */
+open func addStreams(id: String, streams: [String])async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_subscriptions_add_streams(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(id),FfiConverterSequenceString.lower(streams)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_void,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_void,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * Answers a webhook wake asynchronously through its callback URL.
+     */
+open func callback(wake: Wake, acks: [StreamAck], done: Bool)async throws  -> AckResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_subscriptions_callback(
+                        self.uniffiCloneHandle(),FfiConverterTypeWake_lower(wake),FfiConverterSequenceTypeStreamAck.lower(acks),FfiConverterBool.lower(done)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAckResult_lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * Claims a pull-wake subscription's lease for `worker`.
+     */
+open func claim(id: String, worker: String)async throws  -> Wake  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_subscriptions_claim(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(id),FfiConverterString.lower(worker)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_u64,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_u64,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeWake_lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * Creates the subscription, or confirms an identical one.
+     */
+open func create(id: String, config: SubscriptionConfig)async throws  -> CreateSubscriptionResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_subscriptions_create(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(id),FfiConverterTypeSubscriptionConfig_lower(config)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeCreateSubscriptionResult_lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * Deletes a subscription (idempotent).
+     */
+open func delete(id: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_subscriptions_delete(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(id)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_void,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_void,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * A subscription with its links and acked offsets.
+     */
+open func get(id: String)async throws  -> Subscription  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_subscriptions_get(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(id)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSubscription_lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * Starts a pull-wake worker in its pull form and returns its job queue. `from_offset`:
+     * the wake-stream offset to follow from (its tail when absent).
+     */
+open func jobs(id: String, worker: String, wakeStream: String, fromOffset: String?, heartbeats: Bool)throws  -> WorkQueue  {
+    return try  FfiConverterTypeWorkQueue_lift(try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_subscriptions_jobs(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterString.lower(worker),
+        FfiConverterString.lower(wakeStream),
+        FfiConverterOptionString.lower(fromOffset),
+        FfiConverterBool.lower(heartbeats),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The URL of the server's webhook signing JWK Set.
+     */
+open func jwksUrl() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_subscriptions_jwks_url(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Gives a claimed wake back without acking.
+     */
+open func release(wake: Wake)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_subscriptions_release(
+                        self.uniffiCloneHandle(),FfiConverterTypeWake_lower(wake)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_void,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_void,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * Removes an explicit link (idempotent).
+     */
+open func removeStream(id: String, path: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_subscriptions_remove_stream(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(id),FfiConverterString.lower(path)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_void,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_void,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * The stream root URL (ends with `/`).
+     */
+open func root() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_subscriptions_root(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSubscriptions: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Subscriptions
+
+    public static func lift(_ handle: UInt64) throws -> Subscriptions {
+        return Subscriptions(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Subscriptions) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Subscriptions {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Subscriptions, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSubscriptions_lift(_ handle: UInt64) throws -> Subscriptions {
+    return try FfiConverterTypeSubscriptions.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSubscriptions_lower(_ value: Subscriptions) -> UInt64 {
+    return FfiConverterTypeSubscriptions.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A held wake (a claim, or a verified webhook delivery). Its token stays on the native side.
+ */
+public protocol WakeProtocol: AnyObject, Sendable {
+    
+    /**
+     * Where to call back (webhook deliveries only).
+     */
+    func callbackUrl()  -> String?
+    
+    /**
+     * The fencing generation.
+     */
+    func generation()  -> UInt64
+    
+    /**
+     * The lease in milliseconds (claims only).
+     */
+    func leaseTtlMs()  -> UInt64?
+    
+    /**
+     * The streams of the wake with their cursors and tails.
+     */
+    func streams()  -> [WakeStream]
+    
+    /**
+     * The subscription id.
+     */
+    func subscriptionId()  -> String
+    
+    /**
+     * The wake id.
+     */
+    func wakeId()  -> String
+    
+}
+/**
+ * A held wake (a claim, or a verified webhook delivery). Its token stays on the native side.
+ */
+open class Wake: WakeProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_durable_streams_ffi_fn_clone_wake(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_durable_streams_ffi_fn_free_wake(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Where to call back (webhook deliveries only).
+     */
+open func callbackUrl() -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_wake_callback_url(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The fencing generation.
+     */
+open func generation() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_wake_generation(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The lease in milliseconds (claims only).
+     */
+open func leaseTtlMs() -> UInt64?  {
+    return try!  FfiConverterOptionUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_wake_lease_ttl_ms(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The streams of the wake with their cursors and tails.
+     */
+open func streams() -> [WakeStream]  {
+    return try!  FfiConverterSequenceTypeWakeStream.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_wake_streams(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The subscription id.
+     */
+open func subscriptionId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_wake_subscription_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The wake id.
+     */
+open func wakeId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_wake_wake_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWake: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Wake
+
+    public static func lift(_ handle: UInt64) throws -> Wake {
+        return Wake(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Wake) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Wake {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Wake, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWake_lift(_ handle: UInt64) throws -> Wake {
+    return try FfiConverterTypeWake.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWake_lower(_ value: Wake) -> UInt64 {
+    return FfiConverterTypeWake.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Verifies signed webhook deliveries (keys from the server's JWK Set, cached).
+ */
+public protocol WebhookVerifierProtocol: AnyObject, Sendable {
+    
+    /**
+     * Verifies a delivery: the `Webhook-Signature` header (absent: `missing_header`) and the
+     * raw body. `now_ms` (milliseconds since the epoch) defaults to the current time.
+     */
+    func verify(signature: String?, body: Data, nowMs: UInt64?) async throws  -> Wake
+    
+}
+/**
+ * Verifies signed webhook deliveries (keys from the server's JWK Set, cached).
+ */
+open class WebhookVerifier: WebhookVerifierProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_durable_streams_ffi_fn_clone_webhookverifier(self.handle, $0) }
+    }
+    /**
+     * A verifier for the JWK Set at `jwks_url`; `replay_window_ms` defaults to 5 minutes.
+     */
+public convenience init(jwksUrl: String, replayWindowMs: UInt64? = nil)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_constructor_webhookverifier_new(
+        FfiConverterString.lower(jwksUrl),
+        FfiConverterOptionUInt64.lower(replayWindowMs),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_durable_streams_ffi_fn_free_webhookverifier(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Verifies a delivery: the `Webhook-Signature` header (absent: `missing_header`) and the
+     * raw body. `now_ms` (milliseconds since the epoch) defaults to the current time.
+     */
+open func verify(signature: String?, body: Data, nowMs: UInt64? = nil)async throws  -> Wake  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_webhookverifier_verify(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(signature),FfiConverterData.lower(body),FfiConverterOptionUInt64.lower(nowMs)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_u64,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_u64,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeWake_lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWebhookVerifier: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = WebhookVerifier
+
+    public static func lift(_ handle: UInt64) throws -> WebhookVerifier {
+        return WebhookVerifier(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: WebhookVerifier) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WebhookVerifier {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: WebhookVerifier, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWebhookVerifier_lift(_ handle: UInt64) throws -> WebhookVerifier {
+    return try FfiConverterTypeWebhookVerifier.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWebhookVerifier_lower(_ value: WebhookVerifier) -> UInt64 {
+    return FfiConverterTypeWebhookVerifier.lower(value)
+}
+
+
+
+
+
+
+/**
+ * One delivery to answer with `ack` or `fail` (the first answer counts).
+ */
+public protocol WorkJobProtocol: AnyObject, Sendable {
+    
+    /**
+     * Handled: the worker acks the delivery.
+     */
+    func ack() 
+    
+    /**
+     * Whether `ack` or `fail` was called.
+     */
+    func answered()  -> Bool
+    
+    /**
+     * Not handled: the worker releases the wake without acking, so it is woken again.
+     */
+    func fail(reason: String) 
+    
+    /**
+     * The messages.
+     */
+    func item()  -> WorkItem
+    
+}
+/**
+ * One delivery to answer with `ack` or `fail` (the first answer counts).
+ */
+open class WorkJob: WorkJobProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_durable_streams_ffi_fn_clone_workjob(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_durable_streams_ffi_fn_free_workjob(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Handled: the worker acks the delivery.
+     */
+open func ack()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_workjob_ack(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether `ack` or `fail` was called.
+     */
+open func answered() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_workjob_answered(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Not handled: the worker releases the wake without acking, so it is woken again.
+     */
+open func fail(reason: String)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_workjob_fail(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(reason),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The messages.
+     */
+open func item() -> WorkItem  {
+    return try!  FfiConverterTypeWorkItem_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_workjob_item(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWorkJob: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = WorkJob
+
+    public static func lift(_ handle: UInt64) throws -> WorkJob {
+        return WorkJob(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: WorkJob) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WorkJob {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: WorkJob, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWorkJob_lift(_ handle: UInt64) throws -> WorkJob {
+    return try FfiConverterTypeWorkJob.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWorkJob_lower(_ value: WorkJob) -> UInt64 {
+    return FfiConverterTypeWorkJob.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The jobs of a running pull-wake worker.
+ */
+public protocol WorkQueueProtocol: AnyObject, Sendable {
+    
+    /**
+     * The next job, or nothing once the worker has stopped. Only one call at a time gets a
+     * job; answer it (`ack` or `fail`) before asking for the next, since the worker waits.
+     */
+    func next() async throws  -> WorkJob?
+    
+    /**
+     * Asks the worker to stop (returns at once; a pending `next` then returns nothing).
+     */
+    func requestStop() 
+    
+    /**
+     * Stops the worker (a held lease is released, an ack in flight lands) and returns the
+     * wake-stream offset to resume from; nothing if it was stopped before.
+     */
+    func stop() async throws  -> String?
+    
+}
+/**
+ * The jobs of a running pull-wake worker.
+ */
+open class WorkQueue: WorkQueueProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_durable_streams_ffi_fn_clone_workqueue(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_durable_streams_ffi_fn_free_workqueue(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The next job, or nothing once the worker has stopped. Only one call at a time gets a
+     * job; answer it (`ack` or `fail`) before asking for the next, since the worker waits.
+     */
+open func next()async throws  -> WorkJob?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_workqueue_next(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeWorkJob.lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * Asks the worker to stop (returns at once; a pending `next` then returns nothing).
+     */
+open func requestStop()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_workqueue_request_stop(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Stops the worker (a held lease is released, an ack in flight lands) and returns the
+     * wake-stream offset to resume from; nothing if it was stopped before.
+     */
+open func stop()async throws  -> String?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_workqueue_stop(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionString.lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWorkQueue: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = WorkQueue
+
+    public static func lift(_ handle: UInt64) throws -> WorkQueue {
+        return WorkQueue(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: WorkQueue) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WorkQueue {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: WorkQueue, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWorkQueue_lift(_ handle: UInt64) throws -> WorkQueue {
+    return try FfiConverterTypeWorkQueue.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWorkQueue_lower(_ value: WorkQueue) -> UInt64 {
+    return FfiConverterTypeWorkQueue.lower(value)
+}
+
+
+
+
+/**
+ * What an ack answered.
+ */
+public struct AckResult: Equatable, Hashable {
+    /**
+     * Whether the server accepted it.
+     */
+    public var ok: Bool
+    /**
+     * Whether more work arrived meanwhile (another wake follows).
+     */
+    public var nextWake: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Whether the server accepted it.
+         */ok: Bool, 
+        /**
+         * Whether more work arrived meanwhile (another wake follows).
+         */nextWake: Bool) {
+        self.ok = ok
+        self.nextWake = nextWake
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AckResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAckResult: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AckResult {
+        return
+            try AckResult(
+                ok: FfiConverterBool.read(from: &buf), 
+                nextWake: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AckResult, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.ok, into: &buf)
+        FfiConverterBool.write(value.nextWake, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAckResult_lift(_ buf: RustBuffer) throws -> AckResult {
+    return try FfiConverterTypeAckResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAckResult_lower(_ value: AckResult) -> RustBuffer {
+    return FfiConverterTypeAckResult.lower(value)
+}
+
+
 /**
  * Options of one append.
  */
@@ -3118,6 +4310,75 @@ public func FfiConverterTypeCreateResult_lower(_ value: CreateResult) -> RustBuf
 
 
 /**
+ * What `create` did.
+ */
+public struct CreateSubscriptionResult: Equatable, Hashable {
+    /**
+     * True when created (201), false when an identical subscription existed (200).
+     */
+    public var created: Bool
+    /**
+     * The subscription.
+     */
+    public var subscription: Subscription
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * True when created (201), false when an identical subscription existed (200).
+         */created: Bool, 
+        /**
+         * The subscription.
+         */subscription: Subscription) {
+        self.created = created
+        self.subscription = subscription
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CreateSubscriptionResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCreateSubscriptionResult: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CreateSubscriptionResult {
+        return
+            try CreateSubscriptionResult(
+                created: FfiConverterBool.read(from: &buf), 
+                subscription: FfiConverterTypeSubscription.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CreateSubscriptionResult, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.created, into: &buf)
+        FfiConverterTypeSubscription.write(value.subscription, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateSubscriptionResult_lift(_ buf: RustBuffer) throws -> CreateSubscriptionResult {
+    return try FfiConverterTypeCreateSubscriptionResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateSubscriptionResult_lower(_ value: CreateSubscriptionResult) -> RustBuffer {
+    return FfiConverterTypeCreateSubscriptionResult.lower(value)
+}
+
+
+/**
  * The outcome of one message.
  */
 public struct Delivery: Equatable, Hashable {
@@ -3203,6 +4464,89 @@ public func FfiConverterTypeDelivery_lift(_ buf: RustBuffer) throws -> Delivery 
 #endif
 public func FfiConverterTypeDelivery_lower(_ value: Delivery) -> RustBuffer {
     return FfiConverterTypeDelivery.lower(value)
+}
+
+
+/**
+ * What an error adds when it knows it (the same in every variant).
+ */
+public struct ErrorDetails: Equatable, Hashable {
+    /**
+     * The stream (or subscription) URL the failed request went to, credentials and query
+     * removed.
+     */
+    public var url: String?
+    /**
+     * The server's own message (escaped and bounded by the core), when it sent one.
+     */
+    public var serverMessage: String?
+    /**
+     * For subscription refusals: the server's subscription error code (e.g.
+     * `SUBSCRIPTION_ALREADY_EXISTS`, `FENCED`).
+     */
+    public var subscriptionCode: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The stream (or subscription) URL the failed request went to, credentials and query
+         * removed.
+         */url: String?, 
+        /**
+         * The server's own message (escaped and bounded by the core), when it sent one.
+         */serverMessage: String?, 
+        /**
+         * For subscription refusals: the server's subscription error code (e.g.
+         * `SUBSCRIPTION_ALREADY_EXISTS`, `FENCED`).
+         */subscriptionCode: String?) {
+        self.url = url
+        self.serverMessage = serverMessage
+        self.subscriptionCode = subscriptionCode
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ErrorDetails: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeErrorDetails: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ErrorDetails {
+        return
+            try ErrorDetails(
+                url: FfiConverterOptionString.read(from: &buf), 
+                serverMessage: FfiConverterOptionString.read(from: &buf), 
+                subscriptionCode: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ErrorDetails, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.url, into: &buf)
+        FfiConverterOptionString.write(value.serverMessage, into: &buf)
+        FfiConverterOptionString.write(value.subscriptionCode, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErrorDetails_lift(_ buf: RustBuffer) throws -> ErrorDetails {
+    return try FfiConverterTypeErrorDetails.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErrorDetails_lower(_ value: ErrorDetails) -> RustBuffer {
+    return FfiConverterTypeErrorDetails.lower(value)
 }
 
 
@@ -3799,6 +5143,18 @@ public struct ReadOptions {
      * (a refreshed token, say), or leave it to the retry policy.
      */
     public var onError: ReadErrorHandler?
+    /**
+     * The most response data gathered before it is handed on (the core's default, 8 MiB,
+     * when absent): a batch carries at most about this much, and a single JSON message larger
+     * than this fails the read with an error naming `max_chunk_bytes`.
+     */
+    public var maxChunkBytes: UInt64?
+    /**
+     * The most data `bytes`, `text` and `json` collect (the core's default, 256 MiB, when
+     * absent); past it they fail with an error naming `max_read_bytes`. The batch-by-batch
+     * forms ignore it.
+     */
+    public var maxReadBytes: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3827,7 +5183,17 @@ public struct ReadOptions {
         /**
          * Consulted after every failed attempt of a request of the read: retry it with new headers
          * (a refreshed token, say), or leave it to the retry policy.
-         */onError: ReadErrorHandler? = nil) {
+         */onError: ReadErrorHandler? = nil, 
+        /**
+         * The most response data gathered before it is handed on (the core's default, 8 MiB,
+         * when absent): a batch carries at most about this much, and a single JSON message larger
+         * than this fails the read with an error naming `max_chunk_bytes`.
+         */maxChunkBytes: UInt64? = nil, 
+        /**
+         * The most data `bytes`, `text` and `json` collect (the core's default, 256 MiB, when
+         * absent); past it they fail with an error naming `max_read_bytes`. The batch-by-batch
+         * forms ignore it.
+         */maxReadBytes: UInt64? = nil) {
         self.offset = offset
         self.live = live
         self.json = json
@@ -3836,6 +5202,8 @@ public struct ReadOptions {
         self.params = params
         self.retry = retry
         self.onError = onError
+        self.maxChunkBytes = maxChunkBytes
+        self.maxReadBytes = maxReadBytes
     }
 
     
@@ -3861,7 +5229,9 @@ public struct FfiConverterTypeReadOptions: FfiConverterRustBuffer {
                 computedHeaders: FfiConverterDictionaryStringTypeHeaderValue.read(from: &buf), 
                 params: FfiConverterDictionaryStringString.read(from: &buf), 
                 retry: FfiConverterOptionTypeRetryOptions.read(from: &buf), 
-                onError: FfiConverterOptionTypeReadErrorHandler.read(from: &buf)
+                onError: FfiConverterOptionTypeReadErrorHandler.read(from: &buf), 
+                maxChunkBytes: FfiConverterOptionUInt64.read(from: &buf), 
+                maxReadBytes: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -3874,6 +5244,8 @@ public struct FfiConverterTypeReadOptions: FfiConverterRustBuffer {
         FfiConverterDictionaryStringString.write(value.params, into: &buf)
         FfiConverterOptionTypeRetryOptions.write(value.retry, into: &buf)
         FfiConverterOptionTypeReadErrorHandler.write(value.onError, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxChunkBytes, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxReadBytes, into: &buf)
     }
 }
 
@@ -4054,6 +5426,233 @@ public func FfiConverterTypeRetryWith_lower(_ value: RetryWith) -> RustBuffer {
 
 
 /**
+ * Webhook signing metadata.
+ */
+public struct SigningInfo: Equatable, Hashable {
+    /**
+     * The algorithm (`ed25519`).
+     */
+    public var alg: String
+    /**
+     * The active key id.
+     */
+    public var kid: String
+    /**
+     * Where the server's JWK Set lives.
+     */
+    public var jwksUrl: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The algorithm (`ed25519`).
+         */alg: String, 
+        /**
+         * The active key id.
+         */kid: String, 
+        /**
+         * Where the server's JWK Set lives.
+         */jwksUrl: String) {
+        self.alg = alg
+        self.kid = kid
+        self.jwksUrl = jwksUrl
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SigningInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSigningInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SigningInfo {
+        return
+            try SigningInfo(
+                alg: FfiConverterString.read(from: &buf), 
+                kid: FfiConverterString.read(from: &buf), 
+                jwksUrl: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SigningInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.alg, into: &buf)
+        FfiConverterString.write(value.kid, into: &buf)
+        FfiConverterString.write(value.jwksUrl, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSigningInfo_lift(_ buf: RustBuffer) throws -> SigningInfo {
+    return try FfiConverterTypeSigningInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSigningInfo_lower(_ value: SigningInfo) -> RustBuffer {
+    return FfiConverterTypeSigningInfo.lower(value)
+}
+
+
+/**
+ * Progress to ack: the stream and the offset processed up to (inclusive).
+ */
+public struct StreamAck: Equatable, Hashable {
+    /**
+     * Stream-root-relative path.
+     */
+    public var stream: String
+    /**
+     * The offset.
+     */
+    public var offset: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Stream-root-relative path.
+         */stream: String, 
+        /**
+         * The offset.
+         */offset: String) {
+        self.stream = stream
+        self.offset = offset
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension StreamAck: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStreamAck: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StreamAck {
+        return
+            try StreamAck(
+                stream: FfiConverterString.read(from: &buf), 
+                offset: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: StreamAck, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.stream, into: &buf)
+        FfiConverterString.write(value.offset, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStreamAck_lift(_ buf: RustBuffer) throws -> StreamAck {
+    return try FfiConverterTypeStreamAck.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStreamAck_lower(_ value: StreamAck) -> RustBuffer {
+    return FfiConverterTypeStreamAck.lower(value)
+}
+
+
+/**
+ * One linked stream and its cursor.
+ */
+public struct StreamLink: Equatable, Hashable {
+    /**
+     * Stream-root-relative path.
+     */
+    public var path: String
+    /**
+     * `glob` or `explicit`.
+     */
+    public var linkType: String
+    /**
+     * The last processed offset (inclusive).
+     */
+    public var ackedOffset: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Stream-root-relative path.
+         */path: String, 
+        /**
+         * `glob` or `explicit`.
+         */linkType: String, 
+        /**
+         * The last processed offset (inclusive).
+         */ackedOffset: String) {
+        self.path = path
+        self.linkType = linkType
+        self.ackedOffset = ackedOffset
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension StreamLink: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStreamLink: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StreamLink {
+        return
+            try StreamLink(
+                path: FfiConverterString.read(from: &buf), 
+                linkType: FfiConverterString.read(from: &buf), 
+                ackedOffset: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: StreamLink, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.path, into: &buf)
+        FfiConverterString.write(value.linkType, into: &buf)
+        FfiConverterString.write(value.ackedOffset, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStreamLink_lift(_ buf: RustBuffer) throws -> StreamLink {
+    return try FfiConverterTypeStreamLink.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStreamLink_lower(_ value: StreamLink) -> RustBuffer {
+    return FfiConverterTypeStreamLink.lower(value)
+}
+
+
+/**
  * How a handle is built: its content type, the headers and parameters sent with every
  * request, and its retry policies.
  */
@@ -4168,6 +5767,355 @@ public func FfiConverterTypeStreamOptions_lower(_ value: StreamOptions) -> RustB
 
 
 /**
+ * A subscription as the server reports it.
+ */
+public struct Subscription: Equatable, Hashable {
+    /**
+     * The id.
+     */
+    public var id: String
+    /**
+     * `pull-wake` or `webhook`.
+     */
+    public var kind: String
+    /**
+     * The glob pattern.
+     */
+    public var pattern: String?
+    /**
+     * The linked streams with their cursors.
+     */
+    public var streams: [StreamLink]
+    /**
+     * The wake stream of a pull-wake subscription.
+     */
+    public var wakeStream: String?
+    /**
+     * The receiver URL of a webhook subscription.
+     */
+    public var webhookUrl: String?
+    /**
+     * Signing metadata of a webhook subscription.
+     */
+    public var signing: SigningInfo?
+    /**
+     * The lease in milliseconds.
+     */
+    public var leaseTtlMs: UInt64
+    /**
+     * Creation time (RFC 3339).
+     */
+    public var createdAt: String?
+    /**
+     * `active`, or `failed` while a webhook retry is scheduled.
+     */
+    public var status: String?
+    /**
+     * The description.
+     */
+    public var description: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The id.
+         */id: String, 
+        /**
+         * `pull-wake` or `webhook`.
+         */kind: String, 
+        /**
+         * The glob pattern.
+         */pattern: String?, 
+        /**
+         * The linked streams with their cursors.
+         */streams: [StreamLink], 
+        /**
+         * The wake stream of a pull-wake subscription.
+         */wakeStream: String?, 
+        /**
+         * The receiver URL of a webhook subscription.
+         */webhookUrl: String?, 
+        /**
+         * Signing metadata of a webhook subscription.
+         */signing: SigningInfo?, 
+        /**
+         * The lease in milliseconds.
+         */leaseTtlMs: UInt64, 
+        /**
+         * Creation time (RFC 3339).
+         */createdAt: String?, 
+        /**
+         * `active`, or `failed` while a webhook retry is scheduled.
+         */status: String?, 
+        /**
+         * The description.
+         */description: String?) {
+        self.id = id
+        self.kind = kind
+        self.pattern = pattern
+        self.streams = streams
+        self.wakeStream = wakeStream
+        self.webhookUrl = webhookUrl
+        self.signing = signing
+        self.leaseTtlMs = leaseTtlMs
+        self.createdAt = createdAt
+        self.status = status
+        self.description = description
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Subscription: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSubscription: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Subscription {
+        return
+            try Subscription(
+                id: FfiConverterString.read(from: &buf), 
+                kind: FfiConverterString.read(from: &buf), 
+                pattern: FfiConverterOptionString.read(from: &buf), 
+                streams: FfiConverterSequenceTypeStreamLink.read(from: &buf), 
+                wakeStream: FfiConverterOptionString.read(from: &buf), 
+                webhookUrl: FfiConverterOptionString.read(from: &buf), 
+                signing: FfiConverterOptionTypeSigningInfo.read(from: &buf), 
+                leaseTtlMs: FfiConverterUInt64.read(from: &buf), 
+                createdAt: FfiConverterOptionString.read(from: &buf), 
+                status: FfiConverterOptionString.read(from: &buf), 
+                description: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Subscription, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterOptionString.write(value.pattern, into: &buf)
+        FfiConverterSequenceTypeStreamLink.write(value.streams, into: &buf)
+        FfiConverterOptionString.write(value.wakeStream, into: &buf)
+        FfiConverterOptionString.write(value.webhookUrl, into: &buf)
+        FfiConverterOptionTypeSigningInfo.write(value.signing, into: &buf)
+        FfiConverterUInt64.write(value.leaseTtlMs, into: &buf)
+        FfiConverterOptionString.write(value.createdAt, into: &buf)
+        FfiConverterOptionString.write(value.status, into: &buf)
+        FfiConverterOptionString.write(value.description, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSubscription_lift(_ buf: RustBuffer) throws -> Subscription {
+    return try FfiConverterTypeSubscription.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSubscription_lower(_ value: Subscription) -> RustBuffer {
+    return FfiConverterTypeSubscription.lower(value)
+}
+
+
+/**
+ * The configuration of a subscription: exactly one of `wake_stream` (pull-wake) and
+ * `webhook_url` (webhook), and at least one of `pattern` and `streams`. Checked before any
+ * request.
+ */
+public struct SubscriptionConfig: Equatable, Hashable {
+    /**
+     * The wake stream (stream-root-relative) of a pull-wake subscription.
+     */
+    public var wakeStream: String?
+    /**
+     * The receiver URL of a webhook subscription.
+     */
+    public var webhookUrl: String?
+    /**
+     * A glob over stream-root-relative paths (`*` one segment, `**` any number).
+     */
+    public var pattern: String?
+    /**
+     * Explicit stream-root-relative stream paths.
+     */
+    public var streams: [String]
+    /**
+     * The lease in milliseconds (1 000 to 600 000; the server's default, 30 s, when absent).
+     */
+    public var leaseMs: UInt64?
+    /**
+     * A human-readable description.
+     */
+    public var description: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The wake stream (stream-root-relative) of a pull-wake subscription.
+         */wakeStream: String? = nil, 
+        /**
+         * The receiver URL of a webhook subscription.
+         */webhookUrl: String? = nil, 
+        /**
+         * A glob over stream-root-relative paths (`*` one segment, `**` any number).
+         */pattern: String? = nil, 
+        /**
+         * Explicit stream-root-relative stream paths.
+         */streams: [String] = [], 
+        /**
+         * The lease in milliseconds (1 000 to 600 000; the server's default, 30 s, when absent).
+         */leaseMs: UInt64? = nil, 
+        /**
+         * A human-readable description.
+         */description: String? = nil) {
+        self.wakeStream = wakeStream
+        self.webhookUrl = webhookUrl
+        self.pattern = pattern
+        self.streams = streams
+        self.leaseMs = leaseMs
+        self.description = description
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SubscriptionConfig: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSubscriptionConfig: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SubscriptionConfig {
+        return
+            try SubscriptionConfig(
+                wakeStream: FfiConverterOptionString.read(from: &buf), 
+                webhookUrl: FfiConverterOptionString.read(from: &buf), 
+                pattern: FfiConverterOptionString.read(from: &buf), 
+                streams: FfiConverterSequenceString.read(from: &buf), 
+                leaseMs: FfiConverterOptionUInt64.read(from: &buf), 
+                description: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SubscriptionConfig, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.wakeStream, into: &buf)
+        FfiConverterOptionString.write(value.webhookUrl, into: &buf)
+        FfiConverterOptionString.write(value.pattern, into: &buf)
+        FfiConverterSequenceString.write(value.streams, into: &buf)
+        FfiConverterOptionUInt64.write(value.leaseMs, into: &buf)
+        FfiConverterOptionString.write(value.description, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSubscriptionConfig_lift(_ buf: RustBuffer) throws -> SubscriptionConfig {
+    return try FfiConverterTypeSubscriptionConfig.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSubscriptionConfig_lower(_ value: SubscriptionConfig) -> RustBuffer {
+    return FfiConverterTypeSubscriptionConfig.lower(value)
+}
+
+
+/**
+ * How a subscriptions handle is built.
+ */
+public struct SubscriptionsOptions: Equatable, Hashable {
+    /**
+     * Headers sent with every request (a service token, say).
+     */
+    public var headers: [String: String]
+    /**
+     * Query parameters sent with every request.
+     */
+    public var params: [String: String]
+    /**
+     * Retries of the idempotent requests; the core's default when absent.
+     */
+    public var retry: RetryOptions?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Headers sent with every request (a service token, say).
+         */headers: [String: String] = [:], 
+        /**
+         * Query parameters sent with every request.
+         */params: [String: String] = [:], 
+        /**
+         * Retries of the idempotent requests; the core's default when absent.
+         */retry: RetryOptions? = nil) {
+        self.headers = headers
+        self.params = params
+        self.retry = retry
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SubscriptionsOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSubscriptionsOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SubscriptionsOptions {
+        return
+            try SubscriptionsOptions(
+                headers: FfiConverterDictionaryStringString.read(from: &buf), 
+                params: FfiConverterDictionaryStringString.read(from: &buf), 
+                retry: FfiConverterOptionTypeRetryOptions.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SubscriptionsOptions, into buf: inout [UInt8]) {
+        FfiConverterDictionaryStringString.write(value.headers, into: &buf)
+        FfiConverterDictionaryStringString.write(value.params, into: &buf)
+        FfiConverterOptionTypeRetryOptions.write(value.retry, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSubscriptionsOptions_lift(_ buf: RustBuffer) throws -> SubscriptionsOptions {
+    return try FfiConverterTypeSubscriptionsOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSubscriptionsOptions_lower(_ value: SubscriptionsOptions) -> RustBuffer {
+    return FfiConverterTypeSubscriptionsOptions.lower(value)
+}
+
+
+/**
  * The text one response delivered (UTF-8 decoded across batch boundaries).
  */
 public struct TextBatch: Equatable, Hashable {
@@ -4237,6 +6185,214 @@ public func FfiConverterTypeTextBatch_lower(_ value: TextBatch) -> RustBuffer {
 
 
 /**
+ * The state of one stream in a wake.
+ */
+public struct WakeStream: Equatable, Hashable {
+    /**
+     * Stream-root-relative path.
+     */
+    public var path: String
+    /**
+     * `glob` or `explicit`.
+     */
+    public var linkType: String
+    /**
+     * The last processed offset.
+     */
+    public var ackedOffset: String
+    /**
+     * The tail when the wake was made.
+     */
+    public var tailOffset: String
+    /**
+     * Whether `tail_offset` is past `acked_offset`.
+     */
+    public var hasPending: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Stream-root-relative path.
+         */path: String, 
+        /**
+         * `glob` or `explicit`.
+         */linkType: String, 
+        /**
+         * The last processed offset.
+         */ackedOffset: String, 
+        /**
+         * The tail when the wake was made.
+         */tailOffset: String, 
+        /**
+         * Whether `tail_offset` is past `acked_offset`.
+         */hasPending: Bool) {
+        self.path = path
+        self.linkType = linkType
+        self.ackedOffset = ackedOffset
+        self.tailOffset = tailOffset
+        self.hasPending = hasPending
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension WakeStream: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWakeStream: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WakeStream {
+        return
+            try WakeStream(
+                path: FfiConverterString.read(from: &buf), 
+                linkType: FfiConverterString.read(from: &buf), 
+                ackedOffset: FfiConverterString.read(from: &buf), 
+                tailOffset: FfiConverterString.read(from: &buf), 
+                hasPending: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: WakeStream, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.path, into: &buf)
+        FfiConverterString.write(value.linkType, into: &buf)
+        FfiConverterString.write(value.ackedOffset, into: &buf)
+        FfiConverterString.write(value.tailOffset, into: &buf)
+        FfiConverterBool.write(value.hasPending, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWakeStream_lift(_ buf: RustBuffer) throws -> WakeStream {
+    return try FfiConverterTypeWakeStream.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWakeStream_lower(_ value: WakeStream) -> RustBuffer {
+    return FfiConverterTypeWakeStream.lower(value)
+}
+
+
+/**
+ * One delivery of a pull-wake worker: one read batch of one stream.
+ */
+public struct WorkItem: Equatable, Hashable {
+    /**
+     * Stream-root-relative path.
+     */
+    public var stream: String
+    /**
+     * The offset this delivery starts after.
+     */
+    public var startOffset: String
+    /**
+     * The offset this delivery ends at (what is acked once it is handled).
+     */
+    public var offset: String
+    /**
+     * Whether the stream is JSON (then `messages` holds the messages, else `data` the bytes).
+     */
+    public var isJson: Bool
+    /**
+     * For JSON streams: each message as its own JSON text.
+     */
+    public var messages: [String]
+    /**
+     * For other streams: the bytes.
+     */
+    public var data: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Stream-root-relative path.
+         */stream: String, 
+        /**
+         * The offset this delivery starts after.
+         */startOffset: String, 
+        /**
+         * The offset this delivery ends at (what is acked once it is handled).
+         */offset: String, 
+        /**
+         * Whether the stream is JSON (then `messages` holds the messages, else `data` the bytes).
+         */isJson: Bool, 
+        /**
+         * For JSON streams: each message as its own JSON text.
+         */messages: [String], 
+        /**
+         * For other streams: the bytes.
+         */data: Data) {
+        self.stream = stream
+        self.startOffset = startOffset
+        self.offset = offset
+        self.isJson = isJson
+        self.messages = messages
+        self.data = data
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension WorkItem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWorkItem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WorkItem {
+        return
+            try WorkItem(
+                stream: FfiConverterString.read(from: &buf), 
+                startOffset: FfiConverterString.read(from: &buf), 
+                offset: FfiConverterString.read(from: &buf), 
+                isJson: FfiConverterBool.read(from: &buf), 
+                messages: FfiConverterSequenceString.read(from: &buf), 
+                data: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: WorkItem, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.stream, into: &buf)
+        FfiConverterString.write(value.startOffset, into: &buf)
+        FfiConverterString.write(value.offset, into: &buf)
+        FfiConverterBool.write(value.isJson, into: &buf)
+        FfiConverterSequenceString.write(value.messages, into: &buf)
+        FfiConverterData.write(value.data, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWorkItem_lift(_ buf: RustBuffer) throws -> WorkItem {
+    return try FfiConverterTypeWorkItem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWorkItem_lower(_ value: WorkItem) -> RustBuffer {
+    return FfiConverterTypeWorkItem.lower(value)
+}
+
+
+/**
  * A failed operation.
  */
 public 
@@ -4256,7 +6412,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * 404.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * 409 on create: a stream exists at the URL with another configuration.
@@ -4270,7 +6429,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * 409.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * 409 on append: a `Stream-Seq` that did not increase (`CONFLICT_SEQ`) or another
@@ -4285,7 +6447,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * 409.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * The stream is closed: nothing more can be appended.
@@ -4300,6 +6465,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
         /**
          * 409.
          */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
         /**
          * The stream's final offset, when the server reported it.
          */finalOffset: String?
@@ -4317,6 +6485,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
         /**
          * 403.
          */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
         /**
          * The epoch this producer used.
          */epoch: UInt64, 
@@ -4341,6 +6512,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          * 409.
          */status: Int32?, 
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
+        /**
          * `Producer-Expected-Seq`.
          */expectedSeq: UInt64, 
         /**
@@ -4362,6 +6536,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
         /**
          * None: no single HTTP status says it.
          */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
         /**
          * The producer id.
          */producerId: String, 
@@ -4387,6 +6564,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          * 429 or the 5xx status.
          */status: Int32?, 
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
+        /**
          * How long the server asked to wait (`Retry-After`), in milliseconds.
          */retryAfterMs: UInt64?
     )
@@ -4403,7 +6583,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * The HTTP status.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * The connection failed before a response arrived (`NETWORK_ERROR`).
@@ -4417,7 +6600,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * A request or an operation ran past its deadline (`TIMEOUT`).
@@ -4431,7 +6617,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * A server response could not be parsed (`PARSE_ERROR`).
@@ -4445,7 +6634,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * The caller passed a value the client refuses before sending anything
@@ -4460,7 +6652,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * A response was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
@@ -4475,7 +6670,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * A producer's buffer has no room for the message now (`BUFFER_FULL`, from `try_append`).
@@ -4490,6 +6688,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
         /**
          * Always absent.
          */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
         /**
          * The size of the refused message, in bytes.
          */requested: UInt64, 
@@ -4516,6 +6717,9 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          * The HTTP status (409).
          */status: Int32?, 
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
+        /**
          * For `ALREADY_CLAIMED`: the worker holding the lease, when the server said.
          */currentHolder: String?
     )
@@ -4533,7 +6737,11 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          * Always absent.
          */status: Int32?, 
         /**
-         * Which check failed, as the core describes it.
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails, 
+        /**
+         * Which check failed: `missing_header`, `malformed_header`, `timestamp_out_of_window`,
+         * `unknown_key`, `bad_signature`, ... (the core's `SignatureCheck::as_str`).
          */check: String
     )
     /**
@@ -4548,7 +6756,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
     /**
      * A failure inside the bindings themselves (`INTERNAL`), such as a runtime that could not
@@ -4563,7 +6774,10 @@ enum DurableStreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedE
          */code: String, 
         /**
          * Always absent.
-         */status: Int32?
+         */status: Int32?, 
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */details: ErrorDetails
     )
 
     
@@ -4597,28 +6811,33 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
         case 1: return .NotFound(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 2: return .StreamExists(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 3: return .Conflict(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 4: return .StreamClosed(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             finalOffset: try FfiConverterOptionString.read(from: &buf)
             )
         case 5: return .StaleEpoch(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             epoch: try FfiConverterUInt64.read(from: &buf), 
             currentEpoch: try FfiConverterUInt64.read(from: &buf), 
             producerId: try FfiConverterString.read(from: &buf)
@@ -4627,6 +6846,7 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             expectedSeq: try FfiConverterUInt64.read(from: &buf), 
             receivedSeq: try FfiConverterUInt64.read(from: &buf)
             )
@@ -4634,6 +6854,7 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             producerId: try FfiConverterString.read(from: &buf), 
             epoch: try FfiConverterUInt64.read(from: &buf), 
             serverSeq: try FfiConverterOptionUInt64.read(from: &buf)
@@ -4642,42 +6863,50 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             retryAfterMs: try FfiConverterOptionUInt64.read(from: &buf)
             )
         case 9: return .Http(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 10: return .Network(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 11: return .Timeout(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 12: return .Parse(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 13: return .InvalidArgument(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 14: return .InvalidState(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 15: return .BufferFull(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             requested: try FfiConverterUInt64.read(from: &buf), 
             buffered: try FfiConverterUInt64.read(from: &buf), 
             limit: try FfiConverterUInt64.read(from: &buf)
@@ -4686,23 +6915,27 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             currentHolder: try FfiConverterOptionString.read(from: &buf)
             )
         case 17: return .InvalidSignature(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf), 
             check: try FfiConverterString.read(from: &buf)
             )
         case 18: return .Cancelled(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
         case 19: return .Internal(
             reason: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterOptionInt32.read(from: &buf)
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            details: try FfiConverterTypeErrorDetails.read(from: &buf)
             )
 
          default: throw UniffiInternalError.unexpectedEnumCase
@@ -4716,152 +6949,171 @@ public struct FfiConverterTypeDurableStreamError: FfiConverterRustBuffer {
 
         
         
-        case let .NotFound(reason,code,status):
+        case let .NotFound(reason,code,status,details):
             writeInt(&buf, Int32(1))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .StreamExists(reason,code,status):
+        case let .StreamExists(reason,code,status,details):
             writeInt(&buf, Int32(2))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .Conflict(reason,code,status):
+        case let .Conflict(reason,code,status,details):
             writeInt(&buf, Int32(3))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .StreamClosed(reason,code,status,finalOffset):
+        case let .StreamClosed(reason,code,status,details,finalOffset):
             writeInt(&buf, Int32(4))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterOptionString.write(finalOffset, into: &buf)
             
         
-        case let .StaleEpoch(reason,code,status,epoch,currentEpoch,producerId):
+        case let .StaleEpoch(reason,code,status,details,epoch,currentEpoch,producerId):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterUInt64.write(epoch, into: &buf)
             FfiConverterUInt64.write(currentEpoch, into: &buf)
             FfiConverterString.write(producerId, into: &buf)
             
         
-        case let .SequenceGap(reason,code,status,expectedSeq,receivedSeq):
+        case let .SequenceGap(reason,code,status,details,expectedSeq,receivedSeq):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterUInt64.write(expectedSeq, into: &buf)
             FfiConverterUInt64.write(receivedSeq, into: &buf)
             
         
-        case let .ProducerSessionConflict(reason,code,status,producerId,epoch,serverSeq):
+        case let .ProducerSessionConflict(reason,code,status,details,producerId,epoch,serverSeq):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterString.write(producerId, into: &buf)
             FfiConverterUInt64.write(epoch, into: &buf)
             FfiConverterOptionUInt64.write(serverSeq, into: &buf)
             
         
-        case let .Unavailable(reason,code,status,retryAfterMs):
+        case let .Unavailable(reason,code,status,details,retryAfterMs):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterOptionUInt64.write(retryAfterMs, into: &buf)
             
         
-        case let .Http(reason,code,status):
+        case let .Http(reason,code,status,details):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .Network(reason,code,status):
+        case let .Network(reason,code,status,details):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .Timeout(reason,code,status):
+        case let .Timeout(reason,code,status,details):
             writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .Parse(reason,code,status):
+        case let .Parse(reason,code,status,details):
             writeInt(&buf, Int32(12))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .InvalidArgument(reason,code,status):
+        case let .InvalidArgument(reason,code,status,details):
             writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .InvalidState(reason,code,status):
+        case let .InvalidState(reason,code,status,details):
             writeInt(&buf, Int32(14))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .BufferFull(reason,code,status,requested,buffered,limit):
+        case let .BufferFull(reason,code,status,details,requested,buffered,limit):
             writeInt(&buf, Int32(15))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterUInt64.write(requested, into: &buf)
             FfiConverterUInt64.write(buffered, into: &buf)
             FfiConverterUInt64.write(limit, into: &buf)
             
         
-        case let .Subscription(reason,code,status,currentHolder):
+        case let .Subscription(reason,code,status,details,currentHolder):
             writeInt(&buf, Int32(16))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterOptionString.write(currentHolder, into: &buf)
             
         
-        case let .InvalidSignature(reason,code,status,check):
+        case let .InvalidSignature(reason,code,status,details,check):
             writeInt(&buf, Int32(17))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             FfiConverterString.write(check, into: &buf)
             
         
-        case let .Cancelled(reason,code,status):
+        case let .Cancelled(reason,code,status,details):
             writeInt(&buf, Int32(18))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         
-        case let .Internal(reason,code,status):
+        case let .Internal(reason,code,status,details):
             writeInt(&buf, Int32(19))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterTypeErrorDetails.write(details, into: &buf)
             
         }
     }
@@ -5148,6 +7400,30 @@ fileprivate struct FfiConverterOptionTypeReadErrorHandler: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeWorkJob: FfiConverterRustBuffer {
+    typealias SwiftType = WorkJob?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeWorkJob.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeWorkJob.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeByteBatch: FfiConverterRustBuffer {
     typealias SwiftType = ByteBatch?
 
@@ -5268,6 +7544,30 @@ fileprivate struct FfiConverterOptionTypeRetryWith: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeSigningInfo: FfiConverterRustBuffer {
+    typealias SwiftType = SigningInfo?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSigningInfo.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSigningInfo.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeTextBatch: FfiConverterRustBuffer {
     typealias SwiftType = TextBatch?
 
@@ -5358,6 +7658,81 @@ fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterData.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeStreamAck: FfiConverterRustBuffer {
+    typealias SwiftType = [StreamAck]
+
+    public static func write(_ value: [StreamAck], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeStreamAck.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [StreamAck] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [StreamAck]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeStreamAck.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeStreamLink: FfiConverterRustBuffer {
+    typealias SwiftType = [StreamLink]
+
+    public static func write(_ value: [StreamLink], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeStreamLink.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [StreamLink] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [StreamLink]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeStreamLink.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeWakeStream: FfiConverterRustBuffer {
+    typealias SwiftType = [WakeStream]
+
+    public static func write(_ value: [WakeStream], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeWakeStream.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [WakeStream] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [WakeStream]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeWakeStream.read(from: &buf))
         }
         return seq
     }
@@ -5524,6 +7899,16 @@ public func connect(url: String, options: StreamOptions = StreamOptions())async 
         )
 }
 /**
+ * The body that finishes a webhook wake synchronously (answer 200 with it, as JSON).
+ */
+public func webhookDone() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_func_webhook_done(uniffiCallStatus
+    )
+})
+}
+/**
  * Checks retry options without using them (what a settings screen or a test needs).
  */
 public func validateRetryOptions(options: RetryOptions)throws   {try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
@@ -5562,6 +7947,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_func_connect() != 3865) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_func_webhook_done() != 30397) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_func_validate_retry_options() != 61349) {
@@ -5696,7 +8084,91 @@ private let initializationResult: InitializationResult = {
     if (uniffi_durable_streams_ffi_checksum_method_durablestream_url() != 64529) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_durable_streams_ffi_checksum_method_subscriptions_ack() != 27941) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_subscriptions_add_streams() != 52423) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_subscriptions_callback() != 38448) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_subscriptions_claim() != 22259) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_subscriptions_create() != 28755) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_subscriptions_delete() != 49473) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_subscriptions_get() != 45665) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_subscriptions_jobs() != 20894) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_subscriptions_jwks_url() != 63271) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_subscriptions_release() != 44196) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_subscriptions_remove_stream() != 22791) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_subscriptions_root() != 29265) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_wake_callback_url() != 22993) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_wake_generation() != 2063) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_wake_lease_ttl_ms() != 6100) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_wake_streams() != 20351) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_wake_subscription_id() != 40397) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_wake_wake_id() != 47797) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_webhookverifier_verify() != 5035) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_workjob_ack() != 37159) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_workjob_answered() != 35460) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_workjob_fail() != 52656) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_workjob_item() != 28273) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_workqueue_next() != 36844) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_workqueue_request_stop() != 31056) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_workqueue_stop() != 28633) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_durable_streams_ffi_checksum_constructor_durablestream_new() != 55027) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_constructor_subscriptions_new() != 58009) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_constructor_webhookverifier_new() != 59688) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -33,6 +33,22 @@ sealed class DurableStreamException(
 ) : Exception(reason, cause) {
     /** Whether repeating the request may succeed (by the core's rule for [code]). */
     val retryable: Boolean get() = code in retryableCodes
+
+    /** The stream (or subscription) URL the failed request went to, credentials and query removed. */
+    var url: String? = null
+        internal set
+
+    /** The server's own message (escaped and bounded), when it sent one. */
+    var serverMessage: String? = null
+        internal set
+
+    /**
+     * For subscription refusals: the server's subscription error code (`FENCED`,
+     * `SUBSCRIPTION_ALREADY_EXISTS`, `SUBSCRIPTION_NOT_FOUND`, ...), also when [code] is a
+     * stream code such as `CONFLICT_EXISTS`.
+     */
+    var subscriptionCode: String? = null
+        internal set
 }
 
 /** The core's retryable codes, asked once. */
@@ -211,7 +227,36 @@ class InternalException(reason: String, code: String, status: Int?, cause: Throw
  * exception is not kept as the cause: it says nothing more, and it would print the internal
  * `ffi` names in stack traces.
  */
-internal fun FfiException.toPublic(): DurableStreamException = when (this) {
+internal fun FfiException.toPublic(): DurableStreamException = mapped().also {
+    val d = details()
+    it.url = d.url
+    it.serverMessage = d.serverMessage
+    it.subscriptionCode = d.subscriptionCode
+}
+
+private fun FfiException.details(): io.github.durablestreamsclient.ffi.ErrorDetails = when (this) {
+    is FfiException.NotFound -> details
+    is FfiException.StreamExists -> details
+    is FfiException.Conflict -> details
+    is FfiException.StreamClosed -> details
+    is FfiException.StaleEpoch -> details
+    is FfiException.SequenceGap -> details
+    is FfiException.ProducerSessionConflict -> details
+    is FfiException.Unavailable -> details
+    is FfiException.Http -> details
+    is FfiException.Network -> details
+    is FfiException.Timeout -> details
+    is FfiException.Parse -> details
+    is FfiException.InvalidArgument -> details
+    is FfiException.InvalidState -> details
+    is FfiException.BufferFull -> details
+    is FfiException.Cancelled -> details
+    is FfiException.Subscription -> details
+    is FfiException.InvalidSignature -> details
+    is FfiException.Internal -> details
+}
+
+private fun FfiException.mapped(): DurableStreamException = when (this) {
     is FfiException.NotFound -> StreamNotFoundException(reason, code, status)
     is FfiException.StreamExists -> StreamExistsException(reason, code, status)
     is FfiException.Conflict -> ConflictException(reason, code, status)

@@ -107,6 +107,24 @@ class ErrorContractTest {
             assertEquals("io.github.durablestreamsclient.${row.cls.simpleName}: ${e.reason}", e.toString())
             assertFalse(e.stackTraceToString().contains(".ffi.DurableStreamException"), code)
             row.check(e)
+            // The details every class carries: the URL and the server's message where the
+            // core's example has them, the subscription code for subscription refusals.
+            val streamUrl = "http://127.0.0.1:1/v1/stream/example"
+            val subsUrl = "http://127.0.0.1:1/v1/stream/__ds/subscriptions/example"
+            val subscription = code in setOf("FENCED", "ALREADY_CLAIMED", "NO_PENDING_WORK")
+            val refusals = setOf(
+                "NOT_FOUND", "CONFLICT_EXISTS", "CONFLICT", "CONFLICT_SEQ", "BAD_REQUEST", "UNAUTHORIZED",
+                "FORBIDDEN", "GONE", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "BUSY", "SERVER_ERROR", "UNEXPECTED_STATUS",
+            )
+            val withUrl = refusals + setOf("STREAM_CLOSED", "NETWORK_ERROR")
+            val expectedUrl = when {
+                subscription -> subsUrl
+                code in withUrl -> streamUrl
+                else -> null
+            }
+            assertEquals(expectedUrl, e.url, code)
+            assertEquals(if (subscription || code in refusals) "server says no" else null, e.serverMessage, code)
+            assertEquals(if (subscription) code else null, e.subscriptionCode, code)
         }
     }
 

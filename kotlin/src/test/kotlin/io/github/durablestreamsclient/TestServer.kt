@@ -19,7 +19,7 @@ object TestServer {
         val ensure = ProcessBuilder("bash", "tests/server/ensure.sh")
             .directory(root).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start()
         check(ensure.waitFor(300, TimeUnit.SECONDS) && ensure.exitValue() == 0) { "tests/server/ensure.sh failed" }
-        val p = ProcessBuilder("node", "tests/server/start.mjs", "--long-poll-ms", "1000")
+        val p = ProcessBuilder("node", "tests/server/start.mjs", "--long-poll-ms", "1000", "--webhooks")
             .directory(root).redirectError(ProcessBuilder.Redirect.DISCARD).start()
         Runtime.getRuntime().addShutdownHook(Thread { p.outputStream.close(); p.waitFor(5, TimeUnit.SECONDS) })
         p

@@ -758,6 +758,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_func_connect(
     ): Int
+    external fun uniffi_durable_streams_ffi_checksum_func_webhook_done(
+    ): Int
     external fun uniffi_durable_streams_ffi_checksum_func_validate_retry_options(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_headervalue_compute(
@@ -846,7 +848,63 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_durablestream_url(
     ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_subscriptions_ack(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_subscriptions_add_streams(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_subscriptions_callback(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_subscriptions_claim(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_subscriptions_create(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_subscriptions_delete(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_subscriptions_get(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_subscriptions_jobs(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_subscriptions_jwks_url(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_subscriptions_release(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_subscriptions_remove_stream(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_subscriptions_root(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_wake_callback_url(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_wake_generation(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_wake_lease_ttl_ms(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_wake_streams(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_wake_subscription_id(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_wake_wake_id(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_webhookverifier_verify(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_workjob_ack(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_workjob_answered(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_workjob_fail(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_workjob_item(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_workqueue_next(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_workqueue_request_stop(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_workqueue_stop(
+    ): Int
     external fun uniffi_durable_streams_ffi_checksum_constructor_durablestream_new(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_constructor_subscriptions_new(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_constructor_webhookverifier_new(
     ): Int
     external fun ffi_durable_streams_ffi_uniffi_contract_version(
     ): Int
@@ -993,6 +1051,82 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_durablestream_url(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_durable_streams_ffi_fn_clone_subscriptions(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_free_subscriptions(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_durable_streams_ffi_fn_constructor_subscriptions_new(`root`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_subscriptions_ack(`ptr`: Long,`wake`: Long,`acks`: RustBuffer.ByValue,`done`: Byte,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_subscriptions_add_streams(`ptr`: Long,`id`: RustBuffer.ByValue,`streams`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_subscriptions_callback(`ptr`: Long,`wake`: Long,`acks`: RustBuffer.ByValue,`done`: Byte,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_subscriptions_claim(`ptr`: Long,`id`: RustBuffer.ByValue,`worker`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_subscriptions_create(`ptr`: Long,`id`: RustBuffer.ByValue,`config`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_subscriptions_delete(`ptr`: Long,`id`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_subscriptions_get(`ptr`: Long,`id`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_subscriptions_jobs(`ptr`: Long,`id`: RustBuffer.ByValue,`worker`: RustBuffer.ByValue,`wakeStream`: RustBuffer.ByValue,`fromOffset`: RustBuffer.ByValue,`heartbeats`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_subscriptions_jwks_url(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_durable_streams_ffi_fn_method_subscriptions_release(`ptr`: Long,`wake`: Long,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_subscriptions_remove_stream(`ptr`: Long,`id`: RustBuffer.ByValue,`path`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_subscriptions_root(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_durable_streams_ffi_fn_clone_wake(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_free_wake(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_durable_streams_ffi_fn_method_wake_callback_url(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_durable_streams_ffi_fn_method_wake_generation(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_wake_lease_ttl_ms(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_durable_streams_ffi_fn_method_wake_streams(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_durable_streams_ffi_fn_method_wake_subscription_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_durable_streams_ffi_fn_method_wake_wake_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_durable_streams_ffi_fn_clone_webhookverifier(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_free_webhookverifier(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_durable_streams_ffi_fn_constructor_webhookverifier_new(`jwksUrl`: RustBuffer.ByValue,`replayWindowMs`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_webhookverifier_verify(`ptr`: Long,`signature`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,`nowMs`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_clone_workjob(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_free_workjob(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_durable_streams_ffi_fn_method_workjob_ack(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_durable_streams_ffi_fn_method_workjob_answered(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_durable_streams_ffi_fn_method_workjob_fail(`ptr`: Long,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_durable_streams_ffi_fn_method_workjob_item(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_durable_streams_ffi_fn_clone_workqueue(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_free_workqueue(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_durable_streams_ffi_fn_method_workqueue_next(`ptr`: Long,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_workqueue_request_stop(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_durable_streams_ffi_fn_method_workqueue_stop(`ptr`: Long,
+    ): Long
     external fun uniffi_durable_streams_ffi_fn_func_error_codes(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_durable_streams_ffi_fn_func_raise_error_for_code(`code`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1003,6 +1137,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_durable_streams_ffi_fn_func_connect(`url`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_durable_streams_ffi_fn_func_webhook_done(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_durable_streams_ffi_fn_func_validate_retry_options(`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun ffi_durable_streams_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1139,6 +1275,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_durable_streams_ffi_checksum_func_connect() and 0xFFFF) != 3865) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_durable_streams_ffi_checksum_func_webhook_done() and 0xFFFF) != 30397) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_durable_streams_ffi_checksum_func_validate_retry_options() and 0xFFFF) != 61349) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1271,7 +1410,91 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_durable_streams_ffi_checksum_method_durablestream_url() and 0xFFFF) != 64529) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_subscriptions_ack() and 0xFFFF) != 27941) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_subscriptions_add_streams() and 0xFFFF) != 52423) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_subscriptions_callback() and 0xFFFF) != 38448) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_subscriptions_claim() and 0xFFFF) != 22259) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_subscriptions_create() and 0xFFFF) != 28755) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_subscriptions_delete() and 0xFFFF) != 49473) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_subscriptions_get() and 0xFFFF) != 45665) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_subscriptions_jobs() and 0xFFFF) != 20894) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_subscriptions_jwks_url() and 0xFFFF) != 63271) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_subscriptions_release() and 0xFFFF) != 44196) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_subscriptions_remove_stream() and 0xFFFF) != 22791) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_subscriptions_root() and 0xFFFF) != 29265) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_wake_callback_url() and 0xFFFF) != 22993) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_wake_generation() and 0xFFFF) != 2063) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_wake_lease_ttl_ms() and 0xFFFF) != 6100) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_wake_streams() and 0xFFFF) != 20351) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_wake_subscription_id() and 0xFFFF) != 40397) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_wake_wake_id() and 0xFFFF) != 47797) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_webhookverifier_verify() and 0xFFFF) != 5035) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_workjob_ack() and 0xFFFF) != 37159) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_workjob_answered() and 0xFFFF) != 35460) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_workjob_fail() and 0xFFFF) != 52656) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_workjob_item() and 0xFFFF) != 28273) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_workqueue_next() and 0xFFFF) != 36844) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_workqueue_request_stop() and 0xFFFF) != 31056) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_workqueue_stop() and 0xFFFF) != 28633) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_durable_streams_ffi_checksum_constructor_durablestream_new() and 0xFFFF) != 55027) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_constructor_subscriptions_new() and 0xFFFF) != 58009) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_constructor_webhookverifier_new() and 0xFFFF) != 59688) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -4762,6 +4985,1987 @@ public object FfiConverterTypeStreamResponse: FfiConverter<StreamResponse, Long>
 }
 
 
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A subscriptions handle for one stream root (the prefix under which the streams live).
+ */
+public interface SubscriptionsInterface {
+    
+    /**
+     * Acks progress on a claimed wake (a heartbeat when `acks` is empty and not `done`).
+     */
+    suspend fun `ack`(`wake`: Wake, `acks`: List<StreamAck>, `done`: kotlin.Boolean): AckResult
+    
+    /**
+     * Links explicit streams (at their current tail; idempotent).
+     */
+    suspend fun `addStreams`(`id`: kotlin.String, `streams`: List<kotlin.String>)
+    
+    /**
+     * Answers a webhook wake asynchronously through its callback URL.
+     */
+    suspend fun `callback`(`wake`: Wake, `acks`: List<StreamAck>, `done`: kotlin.Boolean): AckResult
+    
+    /**
+     * Claims a pull-wake subscription's lease for `worker`.
+     */
+    suspend fun `claim`(`id`: kotlin.String, `worker`: kotlin.String): Wake
+    
+    /**
+     * Creates the subscription, or confirms an identical one.
+     */
+    suspend fun `create`(`id`: kotlin.String, `config`: SubscriptionConfig): CreateSubscriptionResult
+    
+    /**
+     * Deletes a subscription (idempotent).
+     */
+    suspend fun `delete`(`id`: kotlin.String)
+    
+    /**
+     * A subscription with its links and acked offsets.
+     */
+    suspend fun `get`(`id`: kotlin.String): Subscription
+    
+    /**
+     * Starts a pull-wake worker in its pull form and returns its job queue. `from_offset`:
+     * the wake-stream offset to follow from (its tail when absent).
+     */
+    fun `jobs`(`id`: kotlin.String, `worker`: kotlin.String, `wakeStream`: kotlin.String, `fromOffset`: kotlin.String?, `heartbeats`: kotlin.Boolean): WorkQueue
+    
+    /**
+     * The URL of the server's webhook signing JWK Set.
+     */
+    fun `jwksUrl`(): kotlin.String
+    
+    /**
+     * Gives a claimed wake back without acking.
+     */
+    suspend fun `release`(`wake`: Wake)
+    
+    /**
+     * Removes an explicit link (idempotent).
+     */
+    suspend fun `removeStream`(`id`: kotlin.String, `path`: kotlin.String)
+    
+    /**
+     * The stream root URL (ends with `/`).
+     */
+    fun `root`(): kotlin.String
+    
+    companion object
+}
+
+/**
+ * A subscriptions handle for one stream root (the prefix under which the streams live).
+ */
+open class Subscriptions: Disposable, AutoCloseable, SubscriptionsInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * A handle for `root`.
+     */
+    constructor(`root`: kotlin.String, `options`: SubscriptionsOptions = SubscriptionsOptions()) :
+        this(UniffiWithHandle, 
+    uniffiRustCallWithError(DurableStreamException) { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_constructor_subscriptions_new(
+    
+        
+        FfiConverterString.lower(`root`),
+        FfiConverterTypeSubscriptionsOptions.lower(`options`),_status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_durable_streams_ffi_fn_free_subscriptions(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_clone_subscriptions(handle, status)
+        }
+    }
+
+    
+    /**
+     * Acks progress on a claimed wake (a heartbeat when `acks` is empty and not `done`).
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `ack`(`wake`: Wake, `acks`: List<StreamAck>, `done`: kotlin.Boolean) : AckResult {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_subscriptions_ack(
+                uniffiHandle,
+                
+        FfiConverterTypeWake.lower(`wake`),
+        FfiConverterSequenceTypeStreamAck.lower(`acks`),
+        FfiConverterBoolean.lower(`done`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeAckResult.lift(it) },
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Links explicit streams (at their current tail; idempotent).
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `addStreams`(`id`: kotlin.String, `streams`: List<kotlin.String>) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_subscriptions_add_streams(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`id`),
+        FfiConverterSequenceString.lower(`streams`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Answers a webhook wake asynchronously through its callback URL.
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `callback`(`wake`: Wake, `acks`: List<StreamAck>, `done`: kotlin.Boolean) : AckResult {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_subscriptions_callback(
+                uniffiHandle,
+                
+        FfiConverterTypeWake.lower(`wake`),
+        FfiConverterSequenceTypeStreamAck.lower(`acks`),
+        FfiConverterBoolean.lower(`done`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeAckResult.lift(it) },
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Claims a pull-wake subscription's lease for `worker`.
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `claim`(`id`: kotlin.String, `worker`: kotlin.String) : Wake {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_subscriptions_claim(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`id`),
+        FfiConverterString.lower(`worker`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeWake.lift(it) },
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Creates the subscription, or confirms an identical one.
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `create`(`id`: kotlin.String, `config`: SubscriptionConfig) : CreateSubscriptionResult {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_subscriptions_create(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`id`),
+        FfiConverterTypeSubscriptionConfig.lower(`config`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeCreateSubscriptionResult.lift(it) },
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Deletes a subscription (idempotent).
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `delete`(`id`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_subscriptions_delete(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`id`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * A subscription with its links and acked offsets.
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `get`(`id`: kotlin.String) : Subscription {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_subscriptions_get(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`id`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeSubscription.lift(it) },
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Starts a pull-wake worker in its pull form and returns its job queue. `from_offset`:
+     * the wake-stream offset to follow from (its tail when absent).
+     */
+    @Throws(DurableStreamException::class)override fun `jobs`(`id`: kotlin.String, `worker`: kotlin.String, `wakeStream`: kotlin.String, `fromOffset`: kotlin.String?, `heartbeats`: kotlin.Boolean): WorkQueue {
+            return FfiConverterTypeWorkQueue.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DurableStreamException) { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_subscriptions_jobs(
+        it,
+        
+        FfiConverterString.lower(`id`),
+        FfiConverterString.lower(`worker`),
+        FfiConverterString.lower(`wakeStream`),
+        FfiConverterOptionalString.lower(`fromOffset`),
+        FfiConverterBoolean.lower(`heartbeats`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The URL of the server's webhook signing JWK Set.
+     */override fun `jwksUrl`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_subscriptions_jwks_url(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Gives a claimed wake back without acking.
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `release`(`wake`: Wake) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_subscriptions_release(
+                uniffiHandle,
+                
+        FfiConverterTypeWake.lower(`wake`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Removes an explicit link (idempotent).
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `removeStream`(`id`: kotlin.String, `path`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_subscriptions_remove_stream(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`id`),
+        FfiConverterString.lower(`path`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The stream root URL (ends with `/`).
+     */override fun `root`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_subscriptions_root(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSubscriptions: FfiConverter<Subscriptions, Long> {
+    override fun lower(value: Subscriptions): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): Subscriptions {
+        return Subscriptions(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): Subscriptions {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: Subscriptions) = 8UL
+
+    override fun write(value: Subscriptions, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A held wake (a claim, or a verified webhook delivery). Its token stays on the native side.
+ */
+public interface WakeInterface {
+    
+    /**
+     * Where to call back (webhook deliveries only).
+     */
+    fun `callbackUrl`(): kotlin.String?
+    
+    /**
+     * The fencing generation.
+     */
+    fun `generation`(): kotlin.ULong
+    
+    /**
+     * The lease in milliseconds (claims only).
+     */
+    fun `leaseTtlMs`(): kotlin.ULong?
+    
+    /**
+     * The streams of the wake with their cursors and tails.
+     */
+    fun `streams`(): List<WakeStream>
+    
+    /**
+     * The subscription id.
+     */
+    fun `subscriptionId`(): kotlin.String
+    
+    /**
+     * The wake id.
+     */
+    fun `wakeId`(): kotlin.String
+    
+    companion object
+}
+
+/**
+ * A held wake (a claim, or a verified webhook delivery). Its token stays on the native side.
+ */
+open class Wake: Disposable, AutoCloseable, WakeInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_durable_streams_ffi_fn_free_wake(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_clone_wake(handle, status)
+        }
+    }
+
+    
+    /**
+     * Where to call back (webhook deliveries only).
+     */override fun `callbackUrl`(): kotlin.String? {
+            return FfiConverterOptionalString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_wake_callback_url(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The fencing generation.
+     */override fun `generation`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_wake_generation(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The lease in milliseconds (claims only).
+     */override fun `leaseTtlMs`(): kotlin.ULong? {
+            return FfiConverterOptionalULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_wake_lease_ttl_ms(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The streams of the wake with their cursors and tails.
+     */override fun `streams`(): List<WakeStream> {
+            return FfiConverterSequenceTypeWakeStream.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_wake_streams(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The subscription id.
+     */override fun `subscriptionId`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_wake_subscription_id(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The wake id.
+     */override fun `wakeId`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_wake_wake_id(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWake: FfiConverter<Wake, Long> {
+    override fun lower(value: Wake): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): Wake {
+        return Wake(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): Wake {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: Wake) = 8UL
+
+    override fun write(value: Wake, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Verifies signed webhook deliveries (keys from the server's JWK Set, cached).
+ */
+public interface WebhookVerifierInterface {
+    
+    /**
+     * Verifies a delivery: the `Webhook-Signature` header (absent: `missing_header`) and the
+     * raw body. `now_ms` (milliseconds since the epoch) defaults to the current time.
+     */
+    suspend fun `verify`(`signature`: kotlin.String?, `body`: kotlin.ByteArray, `nowMs`: kotlin.ULong? = null): Wake
+    
+    companion object
+}
+
+/**
+ * Verifies signed webhook deliveries (keys from the server's JWK Set, cached).
+ */
+open class WebhookVerifier: Disposable, AutoCloseable, WebhookVerifierInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * A verifier for the JWK Set at `jwks_url`; `replay_window_ms` defaults to 5 minutes.
+     */
+    constructor(`jwksUrl`: kotlin.String, `replayWindowMs`: kotlin.ULong? = null) :
+        this(UniffiWithHandle, 
+    uniffiRustCallWithError(DurableStreamException) { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_constructor_webhookverifier_new(
+    
+        
+        FfiConverterString.lower(`jwksUrl`),
+        FfiConverterOptionalULong.lower(`replayWindowMs`),_status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_durable_streams_ffi_fn_free_webhookverifier(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_clone_webhookverifier(handle, status)
+        }
+    }
+
+    
+    /**
+     * Verifies a delivery: the `Webhook-Signature` header (absent: `missing_header`) and the
+     * raw body. `now_ms` (milliseconds since the epoch) defaults to the current time.
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `verify`(`signature`: kotlin.String?, `body`: kotlin.ByteArray, `nowMs`: kotlin.ULong?) : Wake {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_webhookverifier_verify(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`signature`),
+        FfiConverterByteArray.lower(`body`),
+        FfiConverterOptionalULong.lower(`nowMs`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeWake.lift(it) },
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWebhookVerifier: FfiConverter<WebhookVerifier, Long> {
+    override fun lower(value: WebhookVerifier): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): WebhookVerifier {
+        return WebhookVerifier(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): WebhookVerifier {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: WebhookVerifier) = 8UL
+
+    override fun write(value: WebhookVerifier, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * One delivery to answer with `ack` or `fail` (the first answer counts).
+ */
+public interface WorkJobInterface {
+    
+    /**
+     * Handled: the worker acks the delivery.
+     */
+    fun `ack`()
+    
+    /**
+     * Whether `ack` or `fail` was called.
+     */
+    fun `answered`(): kotlin.Boolean
+    
+    /**
+     * Not handled: the worker releases the wake without acking, so it is woken again.
+     */
+    fun `fail`(`reason`: kotlin.String)
+    
+    /**
+     * The messages.
+     */
+    fun `item`(): WorkItem
+    
+    companion object
+}
+
+/**
+ * One delivery to answer with `ack` or `fail` (the first answer counts).
+ */
+open class WorkJob: Disposable, AutoCloseable, WorkJobInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_durable_streams_ffi_fn_free_workjob(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_clone_workjob(handle, status)
+        }
+    }
+
+    
+    /**
+     * Handled: the worker acks the delivery.
+     */override fun `ack`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_workjob_ack(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Whether `ack` or `fail` was called.
+     */override fun `answered`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_workjob_answered(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Not handled: the worker releases the wake without acking, so it is woken again.
+     */override fun `fail`(`reason`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_workjob_fail(
+        it,
+        
+        FfiConverterString.lower(`reason`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The messages.
+     */override fun `item`(): WorkItem {
+            return FfiConverterTypeWorkItem.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_workjob_item(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWorkJob: FfiConverter<WorkJob, Long> {
+    override fun lower(value: WorkJob): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): WorkJob {
+        return WorkJob(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): WorkJob {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: WorkJob) = 8UL
+
+    override fun write(value: WorkJob, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * The jobs of a running pull-wake worker.
+ */
+public interface WorkQueueInterface {
+    
+    /**
+     * The next job, or nothing once the worker has stopped. Only one call at a time gets a
+     * job; answer it (`ack` or `fail`) before asking for the next, since the worker waits.
+     */
+    suspend fun `next`(): WorkJob?
+    
+    /**
+     * Asks the worker to stop (returns at once; a pending `next` then returns nothing).
+     */
+    fun `requestStop`()
+    
+    /**
+     * Stops the worker (a held lease is released, an ack in flight lands) and returns the
+     * wake-stream offset to resume from; nothing if it was stopped before.
+     */
+    suspend fun `stop`(): kotlin.String?
+    
+    companion object
+}
+
+/**
+ * The jobs of a running pull-wake worker.
+ */
+open class WorkQueue: Disposable, AutoCloseable, WorkQueueInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_durable_streams_ffi_fn_free_workqueue(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_clone_workqueue(handle, status)
+        }
+    }
+
+    
+    /**
+     * The next job, or nothing once the worker has stopped. Only one call at a time gets a
+     * job; answer it (`ack` or `fail`) before asking for the next, since the worker waits.
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `next`() : WorkJob? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_workqueue_next(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeWorkJob.lift(it) },
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Asks the worker to stop (returns at once; a pending `next` then returns nothing).
+     */override fun `requestStop`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_workqueue_request_stop(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Stops the worker (a held lease is released, an ack in flight lands) and returns the
+     * wake-stream offset to resume from; nothing if it was stopped before.
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `stop`() : kotlin.String? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_workqueue_stop(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalString.lift(it) },
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWorkQueue: FfiConverter<WorkQueue, Long> {
+    override fun lower(value: WorkQueue): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): WorkQueue {
+        return WorkQueue(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): WorkQueue {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: WorkQueue) = 8UL
+
+    override fun write(value: WorkQueue, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+
+/**
+ * What an ack answered.
+ */
+data class AckResult (
+    /**
+     * Whether the server accepted it.
+     */
+    var `ok`: kotlin.Boolean
+    , 
+    /**
+     * Whether more work arrived meanwhile (another wake follows).
+     */
+    var `nextWake`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAckResult: FfiConverterRustBuffer<AckResult> {
+    override fun read(buf: ByteBuffer): AckResult {
+        return AckResult(
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AckResult) = (
+            FfiConverterBoolean.allocationSize(value.`ok`) +
+            FfiConverterBoolean.allocationSize(value.`nextWake`)
+    )
+
+    override fun write(value: AckResult, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`ok`, buf)
+            FfiConverterBoolean.write(value.`nextWake`, buf)
+    }
+}
+
+
 
 /**
  * Options of one append.
@@ -5134,6 +7338,53 @@ public object FfiConverterTypeCreateResult: FfiConverterRustBuffer<CreateResult>
 
 
 /**
+ * What `create` did.
+ */
+data class CreateSubscriptionResult (
+    /**
+     * True when created (201), false when an identical subscription existed (200).
+     */
+    var `created`: kotlin.Boolean
+    , 
+    /**
+     * The subscription.
+     */
+    var `subscription`: Subscription
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCreateSubscriptionResult: FfiConverterRustBuffer<CreateSubscriptionResult> {
+    override fun read(buf: ByteBuffer): CreateSubscriptionResult {
+        return CreateSubscriptionResult(
+            FfiConverterBoolean.read(buf),
+            FfiConverterTypeSubscription.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CreateSubscriptionResult) = (
+            FfiConverterBoolean.allocationSize(value.`created`) +
+            FfiConverterTypeSubscription.allocationSize(value.`subscription`)
+    )
+
+    override fun write(value: CreateSubscriptionResult, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`created`, buf)
+            FfiConverterTypeSubscription.write(value.`subscription`, buf)
+    }
+}
+
+
+
+/**
  * The outcome of one message.
  */
 data class Delivery (
@@ -5191,6 +7442,63 @@ public object FfiConverterTypeDelivery: FfiConverterRustBuffer<Delivery> {
             FfiConverterBoolean.write(value.`duplicate`, buf)
             FfiConverterULong.write(value.`epoch`, buf)
             FfiConverterULong.write(value.`seq`, buf)
+    }
+}
+
+
+
+/**
+ * What an error adds when it knows it (the same in every variant).
+ */
+data class ErrorDetails (
+    /**
+     * The stream (or subscription) URL the failed request went to, credentials and query
+     * removed.
+     */
+    var `url`: kotlin.String?
+    , 
+    /**
+     * The server's own message (escaped and bounded by the core), when it sent one.
+     */
+    var `serverMessage`: kotlin.String?
+    , 
+    /**
+     * For subscription refusals: the server's subscription error code (e.g.
+     * `SUBSCRIPTION_ALREADY_EXISTS`, `FENCED`).
+     */
+    var `subscriptionCode`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeErrorDetails: FfiConverterRustBuffer<ErrorDetails> {
+    override fun read(buf: ByteBuffer): ErrorDetails {
+        return ErrorDetails(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ErrorDetails) = (
+            FfiConverterOptionalString.allocationSize(value.`url`) +
+            FfiConverterOptionalString.allocationSize(value.`serverMessage`) +
+            FfiConverterOptionalString.allocationSize(value.`subscriptionCode`)
+    )
+
+    override fun write(value: ErrorDetails, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`url`, buf)
+            FfiConverterOptionalString.write(value.`serverMessage`, buf)
+            FfiConverterOptionalString.write(value.`subscriptionCode`, buf)
     }
 }
 
@@ -5673,6 +7981,20 @@ data class ReadOptions (
      * (a refreshed token, say), or leave it to the retry policy.
      */
     var `onError`: ReadErrorHandler? = null 
+    , 
+    /**
+     * The most response data gathered before it is handed on (the core's default, 8 MiB,
+     * when absent): a batch carries at most about this much, and a single JSON message larger
+     * than this fails the read with an error naming `max_chunk_bytes`.
+     */
+    var `maxChunkBytes`: kotlin.ULong? = null 
+    , 
+    /**
+     * The most data `bytes`, `text` and `json` collect (the core's default, 256 MiB, when
+     * absent); past it they fail with an error naming `max_read_bytes`. The batch-by-batch
+     * forms ignore it.
+     */
+    var `maxReadBytes`: kotlin.ULong? = null 
     
 ): Disposable{
     
@@ -5691,7 +8013,9 @@ data class ReadOptions (
         this.`computedHeaders`,
         this.`params`,
         this.`retry`,
-        this.`onError`
+        this.`onError`,
+        this.`maxChunkBytes`,
+        this.`maxReadBytes`
     )
     }
     
@@ -5712,6 +8036,8 @@ public object FfiConverterTypeReadOptions: FfiConverterRustBuffer<ReadOptions> {
             FfiConverterMapStringString.read(buf),
             FfiConverterOptionalTypeRetryOptions.read(buf),
             FfiConverterOptionalTypeReadErrorHandler.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
         )
     }
 
@@ -5723,7 +8049,9 @@ public object FfiConverterTypeReadOptions: FfiConverterRustBuffer<ReadOptions> {
             FfiConverterMapStringTypeHeaderValue.allocationSize(value.`computedHeaders`) +
             FfiConverterMapStringString.allocationSize(value.`params`) +
             FfiConverterOptionalTypeRetryOptions.allocationSize(value.`retry`) +
-            FfiConverterOptionalTypeReadErrorHandler.allocationSize(value.`onError`)
+            FfiConverterOptionalTypeReadErrorHandler.allocationSize(value.`onError`) +
+            FfiConverterOptionalULong.allocationSize(value.`maxChunkBytes`) +
+            FfiConverterOptionalULong.allocationSize(value.`maxReadBytes`)
     )
 
     override fun write(value: ReadOptions, buf: ByteBuffer) {
@@ -5735,6 +8063,8 @@ public object FfiConverterTypeReadOptions: FfiConverterRustBuffer<ReadOptions> {
             FfiConverterMapStringString.write(value.`params`, buf)
             FfiConverterOptionalTypeRetryOptions.write(value.`retry`, buf)
             FfiConverterOptionalTypeReadErrorHandler.write(value.`onError`, buf)
+            FfiConverterOptionalULong.write(value.`maxChunkBytes`, buf)
+            FfiConverterOptionalULong.write(value.`maxReadBytes`, buf)
     }
 }
 
@@ -5853,6 +8183,163 @@ public object FfiConverterTypeRetryWith: FfiConverterRustBuffer<RetryWith> {
 
 
 /**
+ * Webhook signing metadata.
+ */
+data class SigningInfo (
+    /**
+     * The algorithm (`ed25519`).
+     */
+    var `alg`: kotlin.String
+    , 
+    /**
+     * The active key id.
+     */
+    var `kid`: kotlin.String
+    , 
+    /**
+     * Where the server's JWK Set lives.
+     */
+    var `jwksUrl`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSigningInfo: FfiConverterRustBuffer<SigningInfo> {
+    override fun read(buf: ByteBuffer): SigningInfo {
+        return SigningInfo(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SigningInfo) = (
+            FfiConverterString.allocationSize(value.`alg`) +
+            FfiConverterString.allocationSize(value.`kid`) +
+            FfiConverterString.allocationSize(value.`jwksUrl`)
+    )
+
+    override fun write(value: SigningInfo, buf: ByteBuffer) {
+            FfiConverterString.write(value.`alg`, buf)
+            FfiConverterString.write(value.`kid`, buf)
+            FfiConverterString.write(value.`jwksUrl`, buf)
+    }
+}
+
+
+
+/**
+ * Progress to ack: the stream and the offset processed up to (inclusive).
+ */
+data class StreamAck (
+    /**
+     * Stream-root-relative path.
+     */
+    var `stream`: kotlin.String
+    , 
+    /**
+     * The offset.
+     */
+    var `offset`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeStreamAck: FfiConverterRustBuffer<StreamAck> {
+    override fun read(buf: ByteBuffer): StreamAck {
+        return StreamAck(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: StreamAck) = (
+            FfiConverterString.allocationSize(value.`stream`) +
+            FfiConverterString.allocationSize(value.`offset`)
+    )
+
+    override fun write(value: StreamAck, buf: ByteBuffer) {
+            FfiConverterString.write(value.`stream`, buf)
+            FfiConverterString.write(value.`offset`, buf)
+    }
+}
+
+
+
+/**
+ * One linked stream and its cursor.
+ */
+data class StreamLink (
+    /**
+     * Stream-root-relative path.
+     */
+    var `path`: kotlin.String
+    , 
+    /**
+     * `glob` or `explicit`.
+     */
+    var `linkType`: kotlin.String
+    , 
+    /**
+     * The last processed offset (inclusive).
+     */
+    var `ackedOffset`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeStreamLink: FfiConverterRustBuffer<StreamLink> {
+    override fun read(buf: ByteBuffer): StreamLink {
+        return StreamLink(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: StreamLink) = (
+            FfiConverterString.allocationSize(value.`path`) +
+            FfiConverterString.allocationSize(value.`linkType`) +
+            FfiConverterString.allocationSize(value.`ackedOffset`)
+    )
+
+    override fun write(value: StreamLink, buf: ByteBuffer) {
+            FfiConverterString.write(value.`path`, buf)
+            FfiConverterString.write(value.`linkType`, buf)
+            FfiConverterString.write(value.`ackedOffset`, buf)
+    }
+}
+
+
+
+/**
  * How a handle is built: its content type, the headers and parameters sent with every
  * request, and its retry policies.
  */
@@ -5948,6 +8435,261 @@ public object FfiConverterTypeStreamOptions: FfiConverterRustBuffer<StreamOption
 
 
 /**
+ * A subscription as the server reports it.
+ */
+data class Subscription (
+    /**
+     * The id.
+     */
+    var `id`: kotlin.String
+    , 
+    /**
+     * `pull-wake` or `webhook`.
+     */
+    var `kind`: kotlin.String
+    , 
+    /**
+     * The glob pattern.
+     */
+    var `pattern`: kotlin.String?
+    , 
+    /**
+     * The linked streams with their cursors.
+     */
+    var `streams`: List<StreamLink>
+    , 
+    /**
+     * The wake stream of a pull-wake subscription.
+     */
+    var `wakeStream`: kotlin.String?
+    , 
+    /**
+     * The receiver URL of a webhook subscription.
+     */
+    var `webhookUrl`: kotlin.String?
+    , 
+    /**
+     * Signing metadata of a webhook subscription.
+     */
+    var `signing`: SigningInfo?
+    , 
+    /**
+     * The lease in milliseconds.
+     */
+    var `leaseTtlMs`: kotlin.ULong
+    , 
+    /**
+     * Creation time (RFC 3339).
+     */
+    var `createdAt`: kotlin.String?
+    , 
+    /**
+     * `active`, or `failed` while a webhook retry is scheduled.
+     */
+    var `status`: kotlin.String?
+    , 
+    /**
+     * The description.
+     */
+    var `description`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSubscription: FfiConverterRustBuffer<Subscription> {
+    override fun read(buf: ByteBuffer): Subscription {
+        return Subscription(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceTypeStreamLink.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeSigningInfo.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Subscription) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`kind`) +
+            FfiConverterOptionalString.allocationSize(value.`pattern`) +
+            FfiConverterSequenceTypeStreamLink.allocationSize(value.`streams`) +
+            FfiConverterOptionalString.allocationSize(value.`wakeStream`) +
+            FfiConverterOptionalString.allocationSize(value.`webhookUrl`) +
+            FfiConverterOptionalTypeSigningInfo.allocationSize(value.`signing`) +
+            FfiConverterULong.allocationSize(value.`leaseTtlMs`) +
+            FfiConverterOptionalString.allocationSize(value.`createdAt`) +
+            FfiConverterOptionalString.allocationSize(value.`status`) +
+            FfiConverterOptionalString.allocationSize(value.`description`)
+    )
+
+    override fun write(value: Subscription, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`kind`, buf)
+            FfiConverterOptionalString.write(value.`pattern`, buf)
+            FfiConverterSequenceTypeStreamLink.write(value.`streams`, buf)
+            FfiConverterOptionalString.write(value.`wakeStream`, buf)
+            FfiConverterOptionalString.write(value.`webhookUrl`, buf)
+            FfiConverterOptionalTypeSigningInfo.write(value.`signing`, buf)
+            FfiConverterULong.write(value.`leaseTtlMs`, buf)
+            FfiConverterOptionalString.write(value.`createdAt`, buf)
+            FfiConverterOptionalString.write(value.`status`, buf)
+            FfiConverterOptionalString.write(value.`description`, buf)
+    }
+}
+
+
+
+/**
+ * The configuration of a subscription: exactly one of `wake_stream` (pull-wake) and
+ * `webhook_url` (webhook), and at least one of `pattern` and `streams`. Checked before any
+ * request.
+ */
+data class SubscriptionConfig (
+    /**
+     * The wake stream (stream-root-relative) of a pull-wake subscription.
+     */
+    var `wakeStream`: kotlin.String? = null 
+    , 
+    /**
+     * The receiver URL of a webhook subscription.
+     */
+    var `webhookUrl`: kotlin.String? = null 
+    , 
+    /**
+     * A glob over stream-root-relative paths (`*` one segment, `**` any number).
+     */
+    var `pattern`: kotlin.String? = null 
+    , 
+    /**
+     * Explicit stream-root-relative stream paths.
+     */
+    var `streams`: List<kotlin.String> = listOf() 
+    , 
+    /**
+     * The lease in milliseconds (1 000 to 600 000; the server's default, 30 s, when absent).
+     */
+    var `leaseMs`: kotlin.ULong? = null 
+    , 
+    /**
+     * A human-readable description.
+     */
+    var `description`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSubscriptionConfig: FfiConverterRustBuffer<SubscriptionConfig> {
+    override fun read(buf: ByteBuffer): SubscriptionConfig {
+        return SubscriptionConfig(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SubscriptionConfig) = (
+            FfiConverterOptionalString.allocationSize(value.`wakeStream`) +
+            FfiConverterOptionalString.allocationSize(value.`webhookUrl`) +
+            FfiConverterOptionalString.allocationSize(value.`pattern`) +
+            FfiConverterSequenceString.allocationSize(value.`streams`) +
+            FfiConverterOptionalULong.allocationSize(value.`leaseMs`) +
+            FfiConverterOptionalString.allocationSize(value.`description`)
+    )
+
+    override fun write(value: SubscriptionConfig, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`wakeStream`, buf)
+            FfiConverterOptionalString.write(value.`webhookUrl`, buf)
+            FfiConverterOptionalString.write(value.`pattern`, buf)
+            FfiConverterSequenceString.write(value.`streams`, buf)
+            FfiConverterOptionalULong.write(value.`leaseMs`, buf)
+            FfiConverterOptionalString.write(value.`description`, buf)
+    }
+}
+
+
+
+/**
+ * How a subscriptions handle is built.
+ */
+data class SubscriptionsOptions (
+    /**
+     * Headers sent with every request (a service token, say).
+     */
+    var `headers`: Map<kotlin.String, kotlin.String> = mapOf() 
+    , 
+    /**
+     * Query parameters sent with every request.
+     */
+    var `params`: Map<kotlin.String, kotlin.String> = mapOf() 
+    , 
+    /**
+     * Retries of the idempotent requests; the core's default when absent.
+     */
+    var `retry`: RetryOptions? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSubscriptionsOptions: FfiConverterRustBuffer<SubscriptionsOptions> {
+    override fun read(buf: ByteBuffer): SubscriptionsOptions {
+        return SubscriptionsOptions(
+            FfiConverterMapStringString.read(buf),
+            FfiConverterMapStringString.read(buf),
+            FfiConverterOptionalTypeRetryOptions.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SubscriptionsOptions) = (
+            FfiConverterMapStringString.allocationSize(value.`headers`) +
+            FfiConverterMapStringString.allocationSize(value.`params`) +
+            FfiConverterOptionalTypeRetryOptions.allocationSize(value.`retry`)
+    )
+
+    override fun write(value: SubscriptionsOptions, buf: ByteBuffer) {
+            FfiConverterMapStringString.write(value.`headers`, buf)
+            FfiConverterMapStringString.write(value.`params`, buf)
+            FfiConverterOptionalTypeRetryOptions.write(value.`retry`, buf)
+    }
+}
+
+
+
+/**
  * The text one response delivered (UTF-8 decoded across batch boundaries).
  */
 data class TextBatch (
@@ -5994,6 +8736,156 @@ public object FfiConverterTypeTextBatch: FfiConverterRustBuffer<TextBatch> {
 
 
 
+/**
+ * The state of one stream in a wake.
+ */
+data class WakeStream (
+    /**
+     * Stream-root-relative path.
+     */
+    var `path`: kotlin.String
+    , 
+    /**
+     * `glob` or `explicit`.
+     */
+    var `linkType`: kotlin.String
+    , 
+    /**
+     * The last processed offset.
+     */
+    var `ackedOffset`: kotlin.String
+    , 
+    /**
+     * The tail when the wake was made.
+     */
+    var `tailOffset`: kotlin.String
+    , 
+    /**
+     * Whether `tail_offset` is past `acked_offset`.
+     */
+    var `hasPending`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWakeStream: FfiConverterRustBuffer<WakeStream> {
+    override fun read(buf: ByteBuffer): WakeStream {
+        return WakeStream(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: WakeStream) = (
+            FfiConverterString.allocationSize(value.`path`) +
+            FfiConverterString.allocationSize(value.`linkType`) +
+            FfiConverterString.allocationSize(value.`ackedOffset`) +
+            FfiConverterString.allocationSize(value.`tailOffset`) +
+            FfiConverterBoolean.allocationSize(value.`hasPending`)
+    )
+
+    override fun write(value: WakeStream, buf: ByteBuffer) {
+            FfiConverterString.write(value.`path`, buf)
+            FfiConverterString.write(value.`linkType`, buf)
+            FfiConverterString.write(value.`ackedOffset`, buf)
+            FfiConverterString.write(value.`tailOffset`, buf)
+            FfiConverterBoolean.write(value.`hasPending`, buf)
+    }
+}
+
+
+
+/**
+ * One delivery of a pull-wake worker: one read batch of one stream.
+ */
+data class WorkItem (
+    /**
+     * Stream-root-relative path.
+     */
+    var `stream`: kotlin.String
+    , 
+    /**
+     * The offset this delivery starts after.
+     */
+    var `startOffset`: kotlin.String
+    , 
+    /**
+     * The offset this delivery ends at (what is acked once it is handled).
+     */
+    var `offset`: kotlin.String
+    , 
+    /**
+     * Whether the stream is JSON (then `messages` holds the messages, else `data` the bytes).
+     */
+    var `isJson`: kotlin.Boolean
+    , 
+    /**
+     * For JSON streams: each message as its own JSON text.
+     */
+    var `messages`: List<kotlin.String>
+    , 
+    /**
+     * For other streams: the bytes.
+     */
+    var `data`: kotlin.ByteArray
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWorkItem: FfiConverterRustBuffer<WorkItem> {
+    override fun read(buf: ByteBuffer): WorkItem {
+        return WorkItem(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterByteArray.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: WorkItem) = (
+            FfiConverterString.allocationSize(value.`stream`) +
+            FfiConverterString.allocationSize(value.`startOffset`) +
+            FfiConverterString.allocationSize(value.`offset`) +
+            FfiConverterBoolean.allocationSize(value.`isJson`) +
+            FfiConverterSequenceString.allocationSize(value.`messages`) +
+            FfiConverterByteArray.allocationSize(value.`data`)
+    )
+
+    override fun write(value: WorkItem, buf: ByteBuffer) {
+            FfiConverterString.write(value.`stream`, buf)
+            FfiConverterString.write(value.`startOffset`, buf)
+            FfiConverterString.write(value.`offset`, buf)
+            FfiConverterBoolean.write(value.`isJson`, buf)
+            FfiConverterSequenceString.write(value.`messages`, buf)
+            FfiConverterByteArray.write(value.`data`, buf)
+    }
+}
+
+
+
 
 
 /**
@@ -6019,10 +8911,15 @@ sealed class DurableStreamException: kotlin.Exception() {
         /**
          * 404.
          */
-        val `status`: kotlin.Int?
+        val `status`: kotlin.Int?, 
+        
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }"
     }
     
     /**
@@ -6043,10 +8940,15 @@ sealed class DurableStreamException: kotlin.Exception() {
         /**
          * 409.
          */
-        val `status`: kotlin.Int?
+        val `status`: kotlin.Int?, 
+        
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }"
     }
     
     /**
@@ -6068,10 +8970,15 @@ sealed class DurableStreamException: kotlin.Exception() {
         /**
          * 409.
          */
-        val `status`: kotlin.Int?
+        val `status`: kotlin.Int?, 
+        
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }"
     }
     
     /**
@@ -6095,12 +9002,17 @@ sealed class DurableStreamException: kotlin.Exception() {
         val `status`: kotlin.Int?, 
         
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails, 
+        
+        /**
          * The stream's final offset, when the server reported it.
          */
         val `finalOffset`: kotlin.String?
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, finalOffset=${ `finalOffset` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }, finalOffset=${ `finalOffset` }"
     }
     
     /**
@@ -6124,6 +9036,11 @@ sealed class DurableStreamException: kotlin.Exception() {
         val `status`: kotlin.Int?, 
         
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails, 
+        
+        /**
          * The epoch this producer used.
          */
         val `epoch`: kotlin.ULong, 
@@ -6139,7 +9056,7 @@ sealed class DurableStreamException: kotlin.Exception() {
         val `producerId`: kotlin.String
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, epoch=${ `epoch` }, currentEpoch=${ `currentEpoch` }, producerId=${ `producerId` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }, epoch=${ `epoch` }, currentEpoch=${ `currentEpoch` }, producerId=${ `producerId` }"
     }
     
     /**
@@ -6163,6 +9080,11 @@ sealed class DurableStreamException: kotlin.Exception() {
         val `status`: kotlin.Int?, 
         
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails, 
+        
+        /**
          * `Producer-Expected-Seq`.
          */
         val `expectedSeq`: kotlin.ULong, 
@@ -6173,7 +9095,7 @@ sealed class DurableStreamException: kotlin.Exception() {
         val `receivedSeq`: kotlin.ULong
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, expectedSeq=${ `expectedSeq` }, receivedSeq=${ `receivedSeq` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }, expectedSeq=${ `expectedSeq` }, receivedSeq=${ `receivedSeq` }"
     }
     
     /**
@@ -6199,6 +9121,11 @@ sealed class DurableStreamException: kotlin.Exception() {
         val `status`: kotlin.Int?, 
         
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails, 
+        
+        /**
          * The producer id.
          */
         val `producerId`: kotlin.String, 
@@ -6214,7 +9141,7 @@ sealed class DurableStreamException: kotlin.Exception() {
         val `serverSeq`: kotlin.ULong?
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, producerId=${ `producerId` }, epoch=${ `epoch` }, serverSeq=${ `serverSeq` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }, producerId=${ `producerId` }, epoch=${ `epoch` }, serverSeq=${ `serverSeq` }"
     }
     
     /**
@@ -6239,12 +9166,17 @@ sealed class DurableStreamException: kotlin.Exception() {
         val `status`: kotlin.Int?, 
         
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails, 
+        
+        /**
          * How long the server asked to wait (`Retry-After`), in milliseconds.
          */
         val `retryAfterMs`: kotlin.ULong?
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, retryAfterMs=${ `retryAfterMs` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }, retryAfterMs=${ `retryAfterMs` }"
     }
     
     /**
@@ -6266,10 +9198,15 @@ sealed class DurableStreamException: kotlin.Exception() {
         /**
          * The HTTP status.
          */
-        val `status`: kotlin.Int?
+        val `status`: kotlin.Int?, 
+        
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }"
     }
     
     /**
@@ -6290,10 +9227,15 @@ sealed class DurableStreamException: kotlin.Exception() {
         /**
          * Always absent.
          */
-        val `status`: kotlin.Int?
+        val `status`: kotlin.Int?, 
+        
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }"
     }
     
     /**
@@ -6314,10 +9256,15 @@ sealed class DurableStreamException: kotlin.Exception() {
         /**
          * Always absent.
          */
-        val `status`: kotlin.Int?
+        val `status`: kotlin.Int?, 
+        
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }"
     }
     
     /**
@@ -6338,10 +9285,15 @@ sealed class DurableStreamException: kotlin.Exception() {
         /**
          * Always absent.
          */
-        val `status`: kotlin.Int?
+        val `status`: kotlin.Int?, 
+        
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }"
     }
     
     /**
@@ -6363,10 +9315,15 @@ sealed class DurableStreamException: kotlin.Exception() {
         /**
          * Always absent.
          */
-        val `status`: kotlin.Int?
+        val `status`: kotlin.Int?, 
+        
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }"
     }
     
     /**
@@ -6388,10 +9345,15 @@ sealed class DurableStreamException: kotlin.Exception() {
         /**
          * Always absent.
          */
-        val `status`: kotlin.Int?
+        val `status`: kotlin.Int?, 
+        
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }"
     }
     
     /**
@@ -6415,6 +9377,11 @@ sealed class DurableStreamException: kotlin.Exception() {
         val `status`: kotlin.Int?, 
         
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails, 
+        
+        /**
          * The size of the refused message, in bytes.
          */
         val `requested`: kotlin.ULong, 
@@ -6430,7 +9397,7 @@ sealed class DurableStreamException: kotlin.Exception() {
         val `limit`: kotlin.ULong
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, requested=${ `requested` }, buffered=${ `buffered` }, limit=${ `limit` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }, requested=${ `requested` }, buffered=${ `buffered` }, limit=${ `limit` }"
     }
     
     /**
@@ -6456,12 +9423,17 @@ sealed class DurableStreamException: kotlin.Exception() {
         val `status`: kotlin.Int?, 
         
         /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails, 
+        
+        /**
          * For `ALREADY_CLAIMED`: the worker holding the lease, when the server said.
          */
         val `currentHolder`: kotlin.String?
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, currentHolder=${ `currentHolder` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }, currentHolder=${ `currentHolder` }"
     }
     
     /**
@@ -6485,12 +9457,18 @@ sealed class DurableStreamException: kotlin.Exception() {
         val `status`: kotlin.Int?, 
         
         /**
-         * Which check failed, as the core describes it.
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails, 
+        
+        /**
+         * Which check failed: `missing_header`, `malformed_header`, `timestamp_out_of_window`,
+         * `unknown_key`, `bad_signature`, ... (the core's `SignatureCheck::as_str`).
          */
         val `check`: kotlin.String
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, check=${ `check` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }, check=${ `check` }"
     }
     
     /**
@@ -6511,10 +9489,15 @@ sealed class DurableStreamException: kotlin.Exception() {
         /**
          * Always absent.
          */
-        val `status`: kotlin.Int?
+        val `status`: kotlin.Int?, 
+        
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }"
     }
     
     /**
@@ -6536,10 +9519,15 @@ sealed class DurableStreamException: kotlin.Exception() {
         /**
          * Always absent.
          */
-        val `status`: kotlin.Int?
+        val `status`: kotlin.Int?, 
+        
+        /**
+         * The URL, the server's own message and a subscription refusal's code, when known.
+         */
+        val `details`: ErrorDetails
         ) : DurableStreamException() {
         override val message
-            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }"
+            get() = "reason=${ `reason` }, code=${ `code` }, status=${ `status` }, details=${ `details` }"
     }
     
 
@@ -6565,27 +9553,32 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 )
             2 -> DurableStreamException.StreamExists(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 )
             3 -> DurableStreamException.Conflict(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 )
             4 -> DurableStreamException.StreamClosed(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 FfiConverterOptionalString.read(buf),
                 )
             5 -> DurableStreamException.StaleEpoch(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 FfiConverterULong.read(buf),
                 FfiConverterULong.read(buf),
                 FfiConverterString.read(buf),
@@ -6594,6 +9587,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 FfiConverterULong.read(buf),
                 FfiConverterULong.read(buf),
                 )
@@ -6601,6 +9595,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterULong.read(buf),
                 FfiConverterOptionalULong.read(buf),
@@ -6609,42 +9604,50 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 FfiConverterOptionalULong.read(buf),
                 )
             9 -> DurableStreamException.Http(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 )
             10 -> DurableStreamException.Network(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 )
             11 -> DurableStreamException.Timeout(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 )
             12 -> DurableStreamException.Parse(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 )
             13 -> DurableStreamException.InvalidArgument(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 )
             14 -> DurableStreamException.InvalidState(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 )
             15 -> DurableStreamException.BufferFull(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 FfiConverterULong.read(buf),
                 FfiConverterULong.read(buf),
                 FfiConverterULong.read(buf),
@@ -6653,23 +9656,27 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 FfiConverterOptionalString.read(buf),
                 )
             17 -> DurableStreamException.InvalidSignature(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 FfiConverterString.read(buf),
                 )
             18 -> DurableStreamException.Cancelled(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 )
             19 -> DurableStreamException.Internal(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalInt.read(buf),
+                FfiConverterTypeErrorDetails.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
@@ -6683,6 +9690,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
             )
             is DurableStreamException.StreamExists -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6690,6 +9698,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
             )
             is DurableStreamException.Conflict -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6697,6 +9706,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
             )
             is DurableStreamException.StreamClosed -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6704,6 +9714,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
                 + FfiConverterOptionalString.allocationSize(value.`finalOffset`)
             )
             is DurableStreamException.StaleEpoch -> (
@@ -6712,6 +9723,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
                 + FfiConverterULong.allocationSize(value.`epoch`)
                 + FfiConverterULong.allocationSize(value.`currentEpoch`)
                 + FfiConverterString.allocationSize(value.`producerId`)
@@ -6722,6 +9734,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
                 + FfiConverterULong.allocationSize(value.`expectedSeq`)
                 + FfiConverterULong.allocationSize(value.`receivedSeq`)
             )
@@ -6731,6 +9744,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
                 + FfiConverterString.allocationSize(value.`producerId`)
                 + FfiConverterULong.allocationSize(value.`epoch`)
                 + FfiConverterOptionalULong.allocationSize(value.`serverSeq`)
@@ -6741,6 +9755,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
                 + FfiConverterOptionalULong.allocationSize(value.`retryAfterMs`)
             )
             is DurableStreamException.Http -> (
@@ -6749,6 +9764,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
             )
             is DurableStreamException.Network -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6756,6 +9772,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
             )
             is DurableStreamException.Timeout -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6763,6 +9780,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
             )
             is DurableStreamException.Parse -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6770,6 +9788,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
             )
             is DurableStreamException.InvalidArgument -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6777,6 +9796,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
             )
             is DurableStreamException.InvalidState -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6784,6 +9804,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
             )
             is DurableStreamException.BufferFull -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6791,6 +9812,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
                 + FfiConverterULong.allocationSize(value.`requested`)
                 + FfiConverterULong.allocationSize(value.`buffered`)
                 + FfiConverterULong.allocationSize(value.`limit`)
@@ -6801,6 +9823,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
                 + FfiConverterOptionalString.allocationSize(value.`currentHolder`)
             )
             is DurableStreamException.InvalidSignature -> (
@@ -6809,6 +9832,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
                 + FfiConverterString.allocationSize(value.`check`)
             )
             is DurableStreamException.Cancelled -> (
@@ -6817,6 +9841,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
             )
             is DurableStreamException.Internal -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6824,6 +9849,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalInt.allocationSize(value.`status`)
+                + FfiConverterTypeErrorDetails.allocationSize(value.`details`)
             )
         }
     }
@@ -6835,6 +9861,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 Unit
             }
             is DurableStreamException.StreamExists -> {
@@ -6842,6 +9869,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 Unit
             }
             is DurableStreamException.Conflict -> {
@@ -6849,6 +9877,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 Unit
             }
             is DurableStreamException.StreamClosed -> {
@@ -6856,6 +9885,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 FfiConverterOptionalString.write(value.`finalOffset`, buf)
                 Unit
             }
@@ -6864,6 +9894,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 FfiConverterULong.write(value.`epoch`, buf)
                 FfiConverterULong.write(value.`currentEpoch`, buf)
                 FfiConverterString.write(value.`producerId`, buf)
@@ -6874,6 +9905,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 FfiConverterULong.write(value.`expectedSeq`, buf)
                 FfiConverterULong.write(value.`receivedSeq`, buf)
                 Unit
@@ -6883,6 +9915,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 FfiConverterString.write(value.`producerId`, buf)
                 FfiConverterULong.write(value.`epoch`, buf)
                 FfiConverterOptionalULong.write(value.`serverSeq`, buf)
@@ -6893,6 +9926,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 FfiConverterOptionalULong.write(value.`retryAfterMs`, buf)
                 Unit
             }
@@ -6901,6 +9935,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 Unit
             }
             is DurableStreamException.Network -> {
@@ -6908,6 +9943,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 Unit
             }
             is DurableStreamException.Timeout -> {
@@ -6915,6 +9951,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 Unit
             }
             is DurableStreamException.Parse -> {
@@ -6922,6 +9959,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 Unit
             }
             is DurableStreamException.InvalidArgument -> {
@@ -6929,6 +9967,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 Unit
             }
             is DurableStreamException.InvalidState -> {
@@ -6936,6 +9975,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 Unit
             }
             is DurableStreamException.BufferFull -> {
@@ -6943,6 +9983,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 FfiConverterULong.write(value.`requested`, buf)
                 FfiConverterULong.write(value.`buffered`, buf)
                 FfiConverterULong.write(value.`limit`, buf)
@@ -6953,6 +9994,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 FfiConverterOptionalString.write(value.`currentHolder`, buf)
                 Unit
             }
@@ -6961,6 +10003,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 FfiConverterString.write(value.`check`, buf)
                 Unit
             }
@@ -6969,6 +10012,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 Unit
             }
             is DurableStreamException.Internal -> {
@@ -6976,6 +10020,7 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalInt.write(value.`status`, buf)
+                FfiConverterTypeErrorDetails.write(value.`details`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -7264,6 +10309,38 @@ public object FfiConverterOptionalTypeReadErrorHandler: FfiConverterRustBuffer<R
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeWorkJob: FfiConverterRustBuffer<WorkJob?> {
+    override fun read(buf: ByteBuffer): WorkJob? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeWorkJob.read(buf)
+    }
+
+    override fun allocationSize(value: WorkJob?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeWorkJob.allocationSize(value)
+        }
+    }
+
+    override fun write(value: WorkJob?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeWorkJob.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeByteBatch: FfiConverterRustBuffer<ByteBatch?> {
     override fun read(buf: ByteBuffer): ByteBatch? {
         if (buf.get().toInt() == 0) {
@@ -7424,6 +10501,38 @@ public object FfiConverterOptionalTypeRetryWith: FfiConverterRustBuffer<RetryWit
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeSigningInfo: FfiConverterRustBuffer<SigningInfo?> {
+    override fun read(buf: ByteBuffer): SigningInfo? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeSigningInfo.read(buf)
+    }
+
+    override fun allocationSize(value: SigningInfo?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeSigningInfo.allocationSize(value)
+        }
+    }
+
+    override fun write(value: SigningInfo?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeSigningInfo.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeTextBatch: FfiConverterRustBuffer<TextBatch?> {
     override fun read(buf: ByteBuffer): TextBatch? {
         if (buf.get().toInt() == 0) {
@@ -7534,6 +10643,90 @@ public object FfiConverterSequenceByteArray: FfiConverterRustBuffer<List<kotlin.
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterByteArray.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeStreamAck: FfiConverterRustBuffer<List<StreamAck>> {
+    override fun read(buf: ByteBuffer): List<StreamAck> {
+        val len = buf.getInt()
+        return List<StreamAck>(len) {
+            FfiConverterTypeStreamAck.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<StreamAck>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeStreamAck.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<StreamAck>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeStreamAck.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeStreamLink: FfiConverterRustBuffer<List<StreamLink>> {
+    override fun read(buf: ByteBuffer): List<StreamLink> {
+        val len = buf.getInt()
+        return List<StreamLink>(len) {
+            FfiConverterTypeStreamLink.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<StreamLink>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeStreamLink.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<StreamLink>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeStreamLink.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeWakeStream: FfiConverterRustBuffer<List<WakeStream>> {
+    override fun read(buf: ByteBuffer): List<WakeStream> {
+        val len = buf.getInt()
+        return List<WakeStream>(len) {
+            FfiConverterTypeWakeStream.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<WakeStream>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeWakeStream.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<WakeStream>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeWakeStream.write(it, buf)
         }
     }
 }
@@ -7700,6 +10893,19 @@ public object FfiConverterMapStringTypeHeaderValue: FfiConverterRustBuffer<Map<k
         DurableStreamException.ErrorHandler,
     )
     }
+
+        /**
+         * The body that finishes a webhook wake synchronously (answer 200 with it, as JSON).
+         */ fun `webhookDone`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_func_webhook_done(
+    
+        _status)
+}
+    )
+    }
+    
 
         /**
          * Checks retry options without using them (what a settings screen or a test needs).
