@@ -37,6 +37,8 @@ function asAsyncIterableReadableStream(stream) {
 function plain(b) {
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
+/** How many items of a batch one pull of a web stream enqueues (see `#readable`). */
+const HANDOUT = 512;
 /**
  * The messages of JSON array texts from the native layer (`itemsJson`): parsed here, since
  * `JSON.parse` builds JavaScript values much faster than the addon can one by one.
@@ -247,20 +249,32 @@ class StreamResponse {
     }
     #readable(kind, pick) {
         const next = this.#batches(kind);
+        // The items of the current batch are handed on at most HANDOUT per pull from this array,
+        // not all enqueued at once: the stream's own queue takes items from the front of an array,
+        // which for a queue of tens of thousands of messages costs time in proportion to its
+        // length on every read (measured, debug addon: 1,000,000 messages in 8 MiB parts took 58 s
+        // instead of 7 s).
+        let items = [];
+        let at = 0;
         const stream = new ReadableStream({
             pull: async (controller) => {
-                for (;;) {
+                while (at >= items.length) {
                     const b = await next();
                     if (b === null) {
+                        items = [];
                         controller.close();
                         return;
                     }
-                    const items = pick(b);
-                    if (items.length > 0) {
-                        for (const item of items)
-                            controller.enqueue(item);
-                        return;
-                    }
+                    items = pick(b);
+                    at = 0;
+                }
+                const end = Math.min(items.length, at + HANDOUT);
+                for (; at < end; at += 1)
+                    controller.enqueue(items[at]);
+                if (at >= items.length) {
+                    // Let the batch's memory go before the next one is read.
+                    items = [];
+                    at = 0;
                 }
             },
             cancel: () => this.cancel(),
