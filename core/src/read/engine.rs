@@ -171,6 +171,13 @@ const QUICK_EMPTY_ANSWER: Duration = Duration::from_millis(100);
 /// so a response usually makes one batch.
 const BODY_PAUSE: Duration = Duration::from_millis(20);
 
+/// The most body data gathered into one chunk when `max_chunk_bytes` is larger: a body that
+/// arrives faster than it is consumed is handed on in parts of this size. Bindings turn every
+/// chunk into values of their language at once (Node: a string, then `JSON.parse`), so the
+/// size of a part, not only the limit, sets their memory; `max_chunk_bytes` stays the largest
+/// message a JSON read accepts.
+const GATHER_BYTES: usize = 256 << 10;
+
 /// The longest pause after quick empty answers (the retry backoff, capped at this).
 const MAX_EMPTY_ANSWER_PAUSE: Duration = Duration::from_secs(1);
 
@@ -508,8 +515,8 @@ impl Engine {
     }
 
     /// Reads the next part of a response body: waits for one piece, then takes whatever else
-    /// has already arrived, up to `max_chunk_bytes`. The chunk is a checkpoint only when the
-    /// body ended; before that its offset stays the last checkpoint's.
+    /// has already arrived, up to `max_chunk_bytes` (at most [`GATHER_BYTES`]). The chunk is a
+    /// checkpoint only when the body ended; before that its offset stays the last checkpoint's.
     async fn body_step(&mut self, mut conn: BodyConn) -> Result<Chunk> {
         let next = match conn.next.clone() {
             Some(n) => n,
@@ -587,7 +594,7 @@ impl Engine {
             conn.delivered = conn.delivered.saturating_add(piece.len() as u64);
             size = size.saturating_add(piece.len());
             segments.push(piece);
-            if size >= self.cfg.max_chunk_bytes {
+            if size >= self.cfg.max_chunk_bytes.min(GATHER_BYTES) {
                 break false;
             }
         };
