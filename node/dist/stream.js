@@ -65,8 +65,18 @@ async function resolve(rec) {
     }
     return out;
 }
-function hook(onError) {
+/**
+ * The native error hook of a read: `onFailedAttempt` (from `backoffOptions`) is called after
+ * every failed attempt, as the reference's fetch wrapper does, then `onError` decides; without
+ * `onError` the retry policy does. A throwing callback ends the read with the original error.
+ */
+function hook(onError, onFailedAttempt) {
+    if (!onError && !onFailedAttempt)
+        return undefined;
     return async (description) => {
+        onFailedAttempt?.();
+        if (!onError)
+            return null;
         const err = (0, errors_js_1.convert)(new Error(description));
         const answer = await onError(err);
         if (!answer)
@@ -110,7 +120,7 @@ function readOptions(o) {
         extras: (0, internal_js_1.extras)(o.headers, o.params),
         backoff: (0, internal_js_1.backoff)(o.backoffOptions),
         sseResilience: o.sseResilience,
-        onError: o.onError ? hook(o.onError) : undefined,
+        onError: hook(o.onError, o.backoffOptions?.onFailedAttempt),
         maxChunkBytes: o.maxChunkBytes,
         maxReadBytes: o.maxReadBytes,
     };

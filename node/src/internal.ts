@@ -22,6 +22,13 @@ export interface BackoffOptions {
   multiplier?: number;
   /** Retries after the first attempt (default `Infinity`). */
   maxRetries?: number;
+  /**
+   * Called after every failed attempt of a read request (`stream()`, `DurableStream.stream()`),
+   * before `onError` and whether or not it will be retried, as the reference client does. Not
+   * called by appends, `create()`, `head()` or producers (their failures reach `onError` or the
+   * returned promise).
+   */
+  onFailedAttempt?: () => void;
 }
 
 /** The native description of headers and parameters. */

@@ -214,8 +214,19 @@ async function resolve(rec?: ParamsRecord): Promise<Record<string, string>> {
   return out;
 }
 
-function hook(onError: StreamErrorHandler): native.NativeReadOptions["onError"] {
+/**
+ * The native error hook of a read: `onFailedAttempt` (from `backoffOptions`) is called after
+ * every failed attempt, as the reference's fetch wrapper does, then `onError` decides; without
+ * `onError` the retry policy does. A throwing callback ends the read with the original error.
+ */
+function hook(
+  onError: StreamErrorHandler | undefined,
+  onFailedAttempt: (() => void) | undefined,
+): native.NativeReadOptions["onError"] {
+  if (!onError && !onFailedAttempt) return undefined;
   return async (description: string): Promise<string | null> => {
+    onFailedAttempt?.();
+    if (!onError) return null;
     const err = convert(new Error(description)) as Error;
     const answer = await onError(err);
     if (!answer) return null;
@@ -255,7 +266,7 @@ function readOptions(o: ReadOptions): native.NativeReadOptions {
     extras: extras(o.headers, o.params),
     backoff: backoff(o.backoffOptions),
     sseResilience: o.sseResilience,
-    onError: o.onError ? hook(o.onError) : undefined,
+    onError: hook(o.onError, o.backoffOptions?.onFailedAttempt),
     maxChunkBytes: o.maxChunkBytes,
     maxReadBytes: o.maxReadBytes,
   };

@@ -267,3 +267,41 @@ test("createFetchWithBackoff: retries a 503, throws a 404 as FetchError at once,
     assert.equal(await consumed.text(), "");
   }
 });
+
+test("backoffOptions.onFailedAttempt is called once per failed read attempt, like the reference", async () => {
+  const { createServer } = await import("node:http");
+  const counts = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    // Answers 503 twice, then the stream's data.
+    let requests = 0;
+    const flaky = createServer((_req, res) => {
+      requests++;
+      if (requests <= 2) {
+        res.writeHead(503, { "Content-Type": "text/plain" });
+        res.end("busy");
+        return;
+      }
+      res.writeHead(200, {
+        "Content-Type": "application/json",
+        "Stream-Next-Offset": "0000000000000001_0000000000000010",
+        "Stream-Up-To-Date": "true",
+      });
+      res.end('[{"n":1},{"n":2}]');
+    });
+    await new Promise((resolve) => flaky.listen(0, "127.0.0.1", resolve));
+    try {
+      let failed = 0;
+      const res = await pkg.stream({
+        url: `http://127.0.0.1:${flaky.address().port}/s`,
+        live: false,
+        backoffOptions: { initialDelay: 1, maxDelay: 5, multiplier: 1.3, onFailedAttempt: () => failed++ },
+      });
+      assert.deepEqual(await res.json(), [{ n: 1 }, { n: 2 }], label);
+      counts[label] = { failed, requests };
+    } finally {
+      await new Promise((resolve) => flaky.close(resolve));
+    }
+  }
+  assert.deepEqual(counts.ours, counts.ref);
+  assert.deepEqual(counts.ours, { failed: 2, requests: 3 });
+});
