@@ -164,6 +164,12 @@ export interface ReadOptions {
   headers?: HeadersRecord;
   /** Query parameters of this read. */
   params?: ParamsRecord;
+  /**
+   * Accepted for code written for `@durable-streams/client`, whose `ReadOptions` declares it
+   * but whose 0.2.7 never reads it; ignored here too. Live requests echo the cursor the server
+   * sent last (`response.cursor`), as the protocol asks.
+   */
+  cursor?: string;
   /** Cancels the read. */
   signal?: AbortSignal;
   /** Consulted after every failed attempt of a request; see {@link StreamErrorHandler}. */

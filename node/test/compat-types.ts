@@ -110,3 +110,10 @@ export async function appendStream(h: Ours.DurableStream, r: ReadableStream<stri
   const call: (s: Parameters<Ref.DurableStream["appendStream"]>[0]) => Promise<unknown> = (s) => h.appendStream(s);
   await call(r);
 }
+
+// Read options written for the reference, `cursor` included, are accepted by ours.
+export async function readWithReferenceOptions(h: Ours.DurableStream, opts: Ref.ReadOptions): Promise<void> {
+  await h.stream(opts);
+  await h.stream({ offset: "-1", live: false, cursor: "c1" });
+  await Ours.stream({ url: "http://127.0.0.1:1/s", cursor: "c1", backoffOptions: { onFailedAttempt: () => {} } });
+}
