@@ -441,3 +441,11 @@ def test_flavours_give_equal_results(server: str) -> None:
         return out
 
     assert scenario("blocking") == scenario("async")
+
+
+def test_retry_policy_defaults_come_from_the_core() -> None:
+    # The dataclass reads the core's defaults at import (no copy in Python): the reads' policy,
+    # 0.1 s to 60 s, multiplier 1.3, no limit on retries.
+    p = ds.RetryPolicy()
+    assert (p.initial_delay, p.max_delay, p.multiplier, p.max_retries) == (0.1, 60.0, 1.3, None)
+    assert ds.RetryPolicy.none().max_retries == 0

@@ -215,3 +215,16 @@ pub(crate) fn retry_policy(
         .transpose()
         .map_err(|e| error::to_py(py, &e))
 }
+
+/// The core's default retry policy as (initial delay in ms, max delay in ms, multiplier, max
+/// retries): Python's `RetryPolicy` takes its defaults from here rather than copying them.
+#[pyfunction]
+pub(crate) fn _retry_defaults() -> (f64, f64, f64, Option<u32>) {
+    let d = RetryPolicy::default();
+    (
+        d.initial_delay.as_secs_f64() * 1000.0,
+        d.max_delay.as_secs_f64() * 1000.0,
+        d.multiplier,
+        d.max_retries,
+    )
+}

@@ -20,6 +20,7 @@ __all__ = [
     "__version__",
     "_error_codes",
     "_error_for_code",
+    "_retry_defaults",
     "read",
     "shutdown",
 ]
@@ -365,6 +366,7 @@ class Producer:
 
 def _error_codes() -> list[str]: ...
 def _error_for_code(code: str) -> BaseException: ...
+def _retry_defaults() -> tuple[float, float, float, int | None]: ...
 def shutdown() -> None:
     """Registered with ``atexit``: closes the runtime threads' way into Python, waits for those
     inside it to leave, then stops the runtime and drops every task still running. Afterwards

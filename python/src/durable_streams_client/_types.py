@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._native import _retry_defaults
+
 __all__ = ["AppendResult", "CloseResult", "CreateResult", "HeadResult", "RetryPolicy"]
+
+# The core's default retry policy (delays in ms): the defaults live in the core only.
+_CORE_RETRY = _retry_defaults()
 
 
 @dataclass(frozen=True)
@@ -89,10 +94,10 @@ class RetryPolicy:
         max_retries: Retries after the first attempt; ``None`` for no limit.
     """
 
-    initial_delay: float = 0.1
-    max_delay: float = 60.0
-    multiplier: float = 1.3
-    max_retries: int | None = None
+    initial_delay: float = _CORE_RETRY[0] / 1000.0
+    max_delay: float = _CORE_RETRY[1] / 1000.0
+    multiplier: float = _CORE_RETRY[2]
+    max_retries: int | None = _CORE_RETRY[3]
 
     @classmethod
     def none(cls) -> RetryPolicy:
