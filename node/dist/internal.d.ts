@@ -17,10 +17,11 @@ export interface BackoffOptions {
     /** Retries after the first attempt (default `Infinity`). */
     maxRetries?: number;
     /**
-     * Called after every failed attempt of a read request (`stream()`, `DurableStream.stream()`),
-     * before `onError` and whether or not it will be retried, as the reference client does. Not
-     * called by appends, `create()`, `head()` or producers (their failures reach `onError` or the
-     * returned promise).
+     * Called after every failed attempt, whether or not it will be retried, as the reference
+     * client does: of reads (before `onError`), and of a handle's `create()`, `append()`,
+     * `appendStream()`, `close()` and `delete()` (appends use `appendBackoffOptions`'s when it has
+     * one). Not called by `head()` (the reference sends it without backoff) or producers (their
+     * failures reach `onError`). A callback that throws is ignored.
      */
     onFailedAttempt?: () => void;
 }
@@ -47,3 +48,8 @@ export declare function sync<T>(call: () => T): T;
 export declare function messageOf(body: unknown, what: string): string | Buffer;
 /** A request body: a string, bytes, or a value serialized as JSON (`create`'s `body`). */
 export declare function bodyOf(body: string | Uint8Array | object): string | Buffer;
+/**
+ * Warns once per process that a `fetch` option is not used: requests go through the native
+ * HTTP client, so a custom `fetch` (a proxy, a mock, instrumentation) has no effect.
+ */
+export declare function warnFetchIgnored(): void;

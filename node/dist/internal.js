@@ -42,6 +42,7 @@ exports.run = run;
 exports.sync = sync;
 exports.messageOf = messageOf;
 exports.bodyOf = bodyOf;
+exports.warnFetchIgnored = warnFetchIgnored;
 const native = __importStar(require("../native/index.js"));
 const errors_js_1 = require("./errors.js");
 /** The native description of headers and parameters. */
@@ -147,4 +148,17 @@ function bodyOf(body) {
     if (body instanceof Uint8Array)
         return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     return JSON.stringify(body);
+}
+let fetchWarned = false;
+/**
+ * Warns once per process that a `fetch` option is not used: requests go through the native
+ * HTTP client, so a custom `fetch` (a proxy, a mock, instrumentation) has no effect.
+ */
+function warnFetchIgnored() {
+    if (fetchWarned)
+        return;
+    fetchWarned = true;
+    process.emitWarning("the fetch option is ignored: durable-streams-client sends its requests through its native " +
+        "HTTP client. Pass headers (values may be functions, called per request), params and " +
+        "backoffOptions instead.", { code: "DSC_FETCH_IGNORED", type: "DurableStreamsWarning" });
 }

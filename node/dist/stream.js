@@ -87,6 +87,29 @@ function hook(onError, onFailedAttempt) {
         });
     };
 }
+/**
+ * The native observer of a handle's failed attempts: `onFailedAttempt` of the backoff options
+ * that govern the request (appends: `appendBackoffOptions`, else `backoffOptions`), as the
+ * reference calls it for create, append, close and delete. Not for `head()`, which the
+ * reference sends without its backoff wrapper. A throwing callback is ignored, as a failed
+ * attempt must go on to its retry or its error.
+ */
+function observer(backoffOptions, appendBackoffOptions) {
+    const general = backoffOptions?.onFailedAttempt;
+    const append = appendBackoffOptions?.onFailedAttempt ?? general;
+    if (!general && !append)
+        return undefined;
+    return (operation) => {
+        const f = operation === "append" ? append : operation === "head" ? undefined : general;
+        try {
+            f?.();
+        }
+        catch {
+            // The reference lets it escape into its retry loop, where it ends the request; here the
+            // request's own outcome is kept.
+        }
+    };
+}
 function urlOf(url) {
     if (url === undefined || url === "")
         throw new errors_js_1.MissingStreamUrlError();
@@ -142,6 +165,8 @@ async function read(handle, o, handleSignal) {
  * ```
  */
 async function stream(options) {
+    if (options.fetch !== undefined)
+        (0, internal_js_1.warnFetchIgnored)();
     const handle = (0, internal_js_1.sync)(() => new native.NativeStream(urlOf(options.url)));
     return read(handle, options, undefined);
 }
@@ -173,7 +198,10 @@ class DurableStream {
             extras: (0, internal_js_1.extras)(options.headers, options.params),
             backoff: (0, internal_js_1.backoff)(options.backoffOptions),
             appendBackoff: (0, internal_js_1.backoff)(options.appendBackoffOptions),
+            onFailedAttempt: observer(options.backoffOptions, options.appendBackoffOptions),
         }));
+        if (options.fetch !== undefined)
+            (0, internal_js_1.warnFetchIgnored)();
     }
     /** The stream's content type, when known (from the options, create, head or connect). */
     get contentType() {
@@ -265,27 +293,67 @@ class DurableStream {
         return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
     }
     /**
-     * Appends everything a `ReadableStream` or async iterable yields as ONE message (one
-     * request), as `@durable-streams/client` does; strings are encoded as UTF-8. The source is
-     * read to its end before the request is sent (the reference streams the request body), so
-     * it is held in memory once; for long or endless sources use {@link writable}. On a JSON
-     * stream the whole text must be one JSON value.
+     * Appends everything a `ReadableStream` or async iterable yields as ONE message, sent as one
+     * streamed request while the source produces it, as `@durable-streams/client` does; strings
+     * are encoded as UTF-8. Memory stays bounded: the next chunk is read from the source only when
+     * the connection has taken the previous one. On a JSON stream the whole text must be one JSON
+     * value (or an array of messages).
+     *
+     * Never retried (a source cannot be replayed): a failed request rejects with its error at
+     * once, and the source is closed. An error thrown by the source aborts the request before
+     * its end, so nothing of it is stored, and `appendStream()` rejects with that error.
      */
     async appendStream(source, options = {}) {
-        const signal = this.#signal(options.signal);
-        const parts = [];
         const iterable = source instanceof ReadableStream ? asIterable(source) : source;
-        for await (const chunk of iterable) {
-            if (signal?.aborted)
-                throw signal.reason;
-            if (typeof chunk === "string")
-                parts.push(Buffer.from(chunk, "utf8"));
-            else if (chunk instanceof Uint8Array)
-                parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-            else
-                (0, internal_js_1.messageOf)(chunk, "appendStream()");
+        const iterator = iterable[Symbol.asyncIterator]();
+        let done = false;
+        let sourceError;
+        const pull = async () => {
+            try {
+                for (;;) {
+                    const next = await iterator.next();
+                    if (next.done) {
+                        done = true;
+                        return null;
+                    }
+                    const chunk = next.value;
+                    if (typeof chunk === "string") {
+                        if (chunk.length > 0)
+                            return Buffer.from(chunk, "utf8");
+                    }
+                    else if (chunk instanceof Uint8Array) {
+                        if (chunk.byteLength > 0)
+                            return chunk;
+                    }
+                    else {
+                        (0, internal_js_1.messageOf)(chunk, "appendStream()");
+                    }
+                }
+            }
+            catch (e) {
+                done = true;
+                sourceError = { error: e };
+                throw e;
+            }
+        };
+        const opts = {
+            seq: options.seq,
+            contentType: options.contentType,
+            extras: (0, internal_js_1.extras)(options.headers, options.params),
+        };
+        try {
+            const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.appendStream(pull, opts, t));
+            return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
         }
-        return this.append(Buffer.concat(parts), options);
+        catch (e) {
+            if (sourceError)
+                throw sourceError.error;
+            throw e;
+        }
+        finally {
+            if (!done)
+                await iterator.return?.();
+        }
     }
     /** Closes the stream (no more appends), with an optional final message. */
     async close(options = {}) {

@@ -23,10 +23,11 @@ export interface BackoffOptions {
   /** Retries after the first attempt (default `Infinity`). */
   maxRetries?: number;
   /**
-   * Called after every failed attempt of a read request (`stream()`, `DurableStream.stream()`),
-   * before `onError` and whether or not it will be retried, as the reference client does. Not
-   * called by appends, `create()`, `head()` or producers (their failures reach `onError` or the
-   * returned promise).
+   * Called after every failed attempt, whether or not it will be retried, as the reference
+   * client does: of reads (before `onError`), and of a handle's `create()`, `append()`,
+   * `appendStream()`, `close()` and `delete()` (appends use `appendBackoffOptions`'s when it has
+   * one). Not called by `head()` (the reference sends it without backoff) or producers (their
+   * failures reach `onError`). A callback that throws is ignored.
    */
   onFailedAttempt?: () => void;
 }
@@ -138,4 +139,21 @@ export function bodyOf(body: string | Uint8Array | object): string | Buffer {
   if (Buffer.isBuffer(body)) return body;
   if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   return JSON.stringify(body);
+}
+
+let fetchWarned = false;
+
+/**
+ * Warns once per process that a `fetch` option is not used: requests go through the native
+ * HTTP client, so a custom `fetch` (a proxy, a mock, instrumentation) has no effect.
+ */
+export function warnFetchIgnored(): void {
+  if (fetchWarned) return;
+  fetchWarned = true;
+  process.emitWarning(
+    "the fetch option is ignored: durable-streams-client sends its requests through its native " +
+      "HTTP client. Pass headers (values may be functions, called per request), params and " +
+      "backoffOptions instead.",
+    { code: "DSC_FETCH_IGNORED", type: "DurableStreamsWarning" },
+  );
 }

@@ -14,6 +14,7 @@ import {
   type ParamsRecord,
   run,
   sync,
+  warnFetchIgnored,
 } from "./internal.js";
 import { IdempotentProducer, type IdempotentProducerOptions } from "./producer.js";
 import { type LiveMode, type Offset, StreamResponse } from "./response.js";
@@ -69,7 +70,9 @@ export interface StreamHandleOptions {
   warnOnHttp?: boolean;
   /**
    * Accepted for compatibility with `@durable-streams/client`, not used: requests go through
-   * the native HTTP client (set headers, parameters and backoff options instead).
+   * the native HTTP client. Setting it emits a warning once per process (code
+   * `DSC_FETCH_IGNORED`). Headers (fixed or computed per request), params and backoff options
+   * cover authentication and retries.
    */
   fetch?: typeof globalThis.fetch;
 }
@@ -193,7 +196,10 @@ export interface StreamOptions extends ReadOptions {
   url: string | URL;
   /** Accepted for compatibility. */
   warnOnHttp?: boolean;
-  /** Accepted for compatibility, not used: requests go through the native HTTP client. */
+  /**
+   * Accepted for compatibility, not used: requests go through the native HTTP client. Setting
+   * it emits a warning once per process (code `DSC_FETCH_IGNORED`).
+   */
   fetch?: typeof globalThis.fetch;
 }
 
@@ -240,6 +246,31 @@ function hook(
       headers: await resolve(answer.headers),
       params: await resolve(answer.params),
     });
+  };
+}
+
+/**
+ * The native observer of a handle's failed attempts: `onFailedAttempt` of the backoff options
+ * that govern the request (appends: `appendBackoffOptions`, else `backoffOptions`), as the
+ * reference calls it for create, append, close and delete. Not for `head()`, which the
+ * reference sends without its backoff wrapper. A throwing callback is ignored, as a failed
+ * attempt must go on to its retry or its error.
+ */
+function observer(
+  backoffOptions: BackoffOptions | undefined,
+  appendBackoffOptions: BackoffOptions | undefined,
+): ((operation: string) => void) | undefined {
+  const general = backoffOptions?.onFailedAttempt;
+  const append = appendBackoffOptions?.onFailedAttempt ?? general;
+  if (!general && !append) return undefined;
+  return (operation: string): void => {
+    const f = operation === "append" ? append : operation === "head" ? undefined : general;
+    try {
+      f?.();
+    } catch {
+      // The reference lets it escape into its retry loop, where it ends the request; here the
+      // request's own outcome is kept.
+    }
   };
 }
 
@@ -300,6 +331,7 @@ async function read<T>(
  * ```
  */
 export async function stream<TJson = unknown>(options: StreamOptions): Promise<StreamResponse<TJson>> {
+  if (options.fetch !== undefined) warnFetchIgnored();
   const handle = sync(() => new native.NativeStream(urlOf(options.url)));
   return read<TJson>(handle, options, undefined);
 }
@@ -335,8 +367,10 @@ export class DurableStream {
           extras: extras(options.headers, options.params),
           backoff: backoff(options.backoffOptions),
           appendBackoff: backoff(options.appendBackoffOptions),
+          onFailedAttempt: observer(options.backoffOptions, options.appendBackoffOptions),
         }),
     );
+    if (options.fetch !== undefined) warnFetchIgnored();
   }
 
   /** The stream's content type, when known (from the options, create, head or connect). */
@@ -440,27 +474,62 @@ export class DurableStream {
   }
 
   /**
-   * Appends everything a `ReadableStream` or async iterable yields as ONE message (one
-   * request), as `@durable-streams/client` does; strings are encoded as UTF-8. The source is
-   * read to its end before the request is sent (the reference streams the request body), so
-   * it is held in memory once; for long or endless sources use {@link writable}. On a JSON
-   * stream the whole text must be one JSON value.
+   * Appends everything a `ReadableStream` or async iterable yields as ONE message, sent as one
+   * streamed request while the source produces it, as `@durable-streams/client` does; strings
+   * are encoded as UTF-8. Memory stays bounded: the next chunk is read from the source only when
+   * the connection has taken the previous one. On a JSON stream the whole text must be one JSON
+   * value (or an array of messages).
+   *
+   * Never retried (a source cannot be replayed): a failed request rejects with its error at
+   * once, and the source is closed. An error thrown by the source aborts the request before
+   * its end, so nothing of it is stored, and `appendStream()` rejects with that error.
    */
   async appendStream(
     source: ReadableStream<Uint8Array | string> | AsyncIterable<Uint8Array | string>,
     options: AppendOptions = {},
   ): Promise<AppendResult> {
-    const signal = this.#signal(options.signal);
-    const parts: Buffer[] = [];
     const iterable: AsyncIterable<Uint8Array | string> =
       source instanceof ReadableStream ? asIterable(source) : source;
-    for await (const chunk of iterable) {
-      if (signal?.aborted) throw signal.reason;
-      if (typeof chunk === "string") parts.push(Buffer.from(chunk, "utf8"));
-      else if (chunk instanceof Uint8Array) parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      else messageOf(chunk, "appendStream()");
+    const iterator = iterable[Symbol.asyncIterator]();
+    let done = false;
+    let sourceError: { error: unknown } | undefined;
+    const pull = async (): Promise<Uint8Array | null> => {
+      try {
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) {
+            done = true;
+            return null;
+          }
+          const chunk: unknown = next.value;
+          if (typeof chunk === "string") {
+            if (chunk.length > 0) return Buffer.from(chunk, "utf8");
+          } else if (chunk instanceof Uint8Array) {
+            if (chunk.byteLength > 0) return chunk;
+          } else {
+            messageOf(chunk, "appendStream()");
+          }
+        }
+      } catch (e) {
+        done = true;
+        sourceError = { error: e };
+        throw e;
+      }
+    };
+    const opts: native.NativeAppendOptions = {
+      seq: options.seq,
+      contentType: options.contentType,
+      extras: extras(options.headers, options.params),
+    };
+    try {
+      const r = await run(this.#signal(options.signal), (t) => this.#native.appendStream(pull, opts, t));
+      return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
+    } catch (e) {
+      if (sourceError) throw sourceError.error;
+      throw e;
+    } finally {
+      if (!done) await iterator.return?.();
     }
-    return this.append(Buffer.concat(parts), options);
   }
 
   /** Closes the stream (no more appends), with an optional final message. */

@@ -5,7 +5,7 @@ import * as Ours from "durable-streams-client";
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { useServer } from "./server.mjs";
+import { injectError, useServer } from "./server.mjs";
 
 const server = useServer();
 
@@ -304,4 +304,114 @@ test("backoffOptions.onFailedAttempt is called once per failed read attempt, lik
   }
   assert.deepEqual(counts.ours, counts.ref);
   assert.deepEqual(counts.ours, { failed: 2, requests: 3 });
+});
+
+test("backoffOptions.onFailedAttempt is called once per failed write attempt, like the reference", async () => {
+  const counts = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    const url = server.streamUrl(`compat-write-attempts-${label}`);
+    const path = new URL(url).pathname;
+    let failed = 0;
+    const fast = { initialDelay: 1, maxDelay: 5, multiplier: 1.3 };
+    const opts = {
+      url,
+      contentType: "text/plain",
+      backoffOptions: { ...fast, onFailedAttempt: () => failed++ },
+      // Ours retries appends only when asked (a retried plain append can be stored twice);
+      // the reference ignores this option.
+      appendBackoffOptions: fast,
+    };
+    const seen = {};
+    const twice = async (method, call) => {
+      await injectError(server.url, { path, status: 503, method, count: 2 });
+      failed = 0;
+      await call();
+      seen[method] = failed;
+    };
+    let h;
+    await twice("PUT", async () => (h = await pkg.DurableStream.create(opts)));
+    await twice("POST", () => h.append("a"));
+    await twice("GET", async () => assert.equal(await (await h.stream({ live: false })).text(), "a"));
+    await injectError(server.url, { path, status: 503, method: "POST", count: 2 });
+    failed = 0;
+    assert.equal(typeof (await h.close()).finalOffset, "string");
+    seen.close = failed;
+    await twice("DELETE", () => h.delete());
+    // head(): the reference sends it once without its backoff wrapper (a 503 throws, no
+    // callback); ours retries it, and does not call onFailedAttempt for it either.
+    const other = new pkg.DurableStream(opts);
+    await injectError(server.url, { path, status: 503, method: "HEAD", count: 1 });
+    failed = 0;
+    await other.head().catch(() => {});
+    seen.HEAD = failed;
+    counts[label] = seen;
+  }
+  assert.deepEqual(counts.ours, counts.ref);
+  assert.deepEqual(counts.ours, { PUT: 2, POST: 2, GET: 2, close: 2, DELETE: 2, HEAD: 0 });
+});
+
+test("appendStream() failures store no part of the body in either package", async () => {
+  const seen = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    const url = server.streamUrl(`compat-append-stream-fail-${label}`);
+    let failed = 0;
+    // maxRetries: the reference retries a consumed body, failing each time.
+    const h = await pkg.DurableStream.create({
+      url,
+      contentType: "text/plain",
+      backoffOptions: { initialDelay: 1, maxDelay: 5, multiplier: 1.3, maxRetries: 2, onFailedAttempt: () => failed++ },
+    });
+    const broken = new Error("the source broke");
+    async function* gen() {
+      yield "part one ";
+      throw broken;
+    }
+    const fromSource = await h.appendStream(gen()).then(() => undefined, (e) => e);
+    const sourceFailures = failed;
+    await injectError(server.url, { path: new URL(url).pathname, status: 503, method: "POST" });
+    failed = 0;
+    const from503 = await h.appendStream((async function* () { yield "x"; })()).then(() => undefined, (e) => e);
+    seen[label] = {
+      fromSource,
+      sourceFailures,
+      from503,
+      busyFailures: failed,
+      stored: await (await h.stream({ live: false })).text(),
+    };
+  }
+  assert.equal(seen.ref.stored, "");
+  assert.equal(seen.ours.stored, "");
+  assert.ok(seen.ref.fromSource instanceof Error && seen.ref.from503 instanceof Error);
+  // Ours: the source's own error, and the 503 as a FetchError, each after one attempt; the
+  // reference retries the consumed body and fails with a TypeError (with maxRetries + 1 calls).
+  assert.equal(seen.ours.fromSource.message, "the source broke");
+  assert.ok(seen.ours.from503 instanceof Ours.FetchError && seen.ours.from503.status === 503);
+  assert.deepEqual([seen.ours.sourceFailures, seen.ours.busyFailures], [1, 1]);
+  assert.ok(seen.ref.from503 instanceof TypeError, String(seen.ref.from503));
+  assert.deepEqual([seen.ref.sourceFailures, seen.ref.busyFailures], [3, 3]);
+});
+
+test("the fetch option is accepted and warned about once per process (DSC_FETCH_IGNORED)", async () => {
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w);
+  process.on("warning", onWarning);
+  try {
+    const url = server.streamUrl("compat-fetch-option");
+    let called = 0;
+    const myFetch = (...args) => {
+      called++;
+      return fetch(...args);
+    };
+    const h = await Ours.DurableStream.create({ url, contentType: "text/plain", fetch: myFetch });
+    await h.append("a");
+    await Ours.stream({ url, live: false, fetch: myFetch }).then((r) => r.text());
+    await new Promise((r) => setImmediate(r));
+    const ours = warnings.filter((w) => w.code === "DSC_FETCH_IGNORED");
+    assert.equal(ours.length, 1);
+    assert.equal(ours[0].name, "DurableStreamsWarning");
+    assert.match(ours[0].message, /fetch option is ignored/);
+    assert.equal(called, 0);
+  } finally {
+    process.off("warning", onWarning);
+  }
 });

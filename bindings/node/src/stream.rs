@@ -26,6 +26,10 @@ pub struct HandleOptions {
     pub backoff: Option<Backoff>,
     /// Retries of plain appends (none by default: a retried append can be stored twice).
     pub append_backoff: Option<Backoff>,
+    /// Called with the operation's name (`create`, `head`, `append`, `close`, `delete`) after
+    /// every failed attempt of the handle's requests; reads have their own hook.
+    #[napi(ts_type = "(operation: string) => void")]
+    pub on_failed_attempt: Option<values::ObserverFn>,
 }
 
 /// Options of `create`.
@@ -238,6 +242,9 @@ impl NativeStream {
             if let Some(policy) = values::retry(o.append_backoff)? {
                 b = b.append_retry(policy);
             }
+            if let Some(f) = o.on_failed_attempt {
+                b = b.on_failed_attempt(values::observer(f));
+            }
         }
         Ok(Self {
             inner: b.build().map_err(error::to_napi)?,
@@ -325,6 +332,34 @@ impl NativeStream {
         let s = self.inner.clone();
         spawn(env, cancel, async move {
             let r = s.append_with(body, opts).await?;
+            Ok(AppendInfo {
+                offset: r.next_offset.map(|o| o.to_string()),
+                stream_closed: r.closed,
+            })
+        })
+    }
+
+    /// Appends what `pull` yields as one streamed request: `pull` is called for the next
+    /// chunk only when the connection has taken the previous one, and resolves to `null` at
+    /// the end; a rejection aborts the request (nothing is stored). Never retried.
+    #[napi(ts_return_type = "Promise<AppendInfo>")]
+    pub fn append_stream<'e>(
+        &self,
+        env: &'e Env,
+        #[napi(ts_arg_type = "() => Promise<Uint8Array | null>")] pull: values::PullFn,
+        options: Option<NativeAppendOptions>,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'e, AppendInfo>> {
+        let mut opts = AppendOptions::default();
+        if let Some(o) = options {
+            opts.seq = o.seq;
+            opts.content_type = o.content_type;
+            opts.extras = values::extras(o.extras)?;
+        }
+        let body = values::pulled(pull);
+        let s = self.inner.clone();
+        spawn(env, cancel, async move {
+            let r = s.append_stream(body, opts).await?;
             Ok(AppendInfo {
                 offset: r.next_offset.map(|o| o.to_string()),
                 stream_closed: r.closed,
