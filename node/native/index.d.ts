@@ -429,7 +429,7 @@ export interface NativeBatch {
 export interface NativeCreateOptions {
   /** The content type (default: the handle's, else `application/octet-stream`). */
   contentType?: string
-  /** Sliding time-to-live in seconds. */
+  /** Sliding time-to-live in seconds: a whole number, at least 0. */
   ttlSeconds?: number
   /** Absolute expiry, RFC 3339. */
   expiresAt?: string

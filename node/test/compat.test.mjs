@@ -415,3 +415,56 @@ test("the fetch option is accepted and warned about once per process (DSC_FETCH_
     process.off("warning", onWarning);
   }
 });
+
+test("create() with a TTL that is not a whole number of seconds, or with expiresAt too, fails in both", async () => {
+  for (const [name, bad] of [
+    ["negative", { ttlSeconds: -5 }],
+    ["fraction", { ttlSeconds: 1.5 }],
+    ["both", { ttlSeconds: 5, expiresAt: "2030-01-01T00:00:00Z" }],
+  ]) {
+    const { ref, ours } = await both(`ttl-${name}`, (p, url) =>
+      p.DurableStream.create({ url, contentType: "text/plain", ...bad }),
+    );
+    // The reference sends it and gets the server's 400; ours refuses it before sending.
+    assert.ok(ref instanceof Ref.FetchError && ref.status === 400, `${name}: ${ref}`);
+    assert.ok(ours instanceof Ours.DurableStreamError, `${name}: ${ours}`);
+    assert.equal(ours.code, "INVALID_ARGUMENT", name);
+    assert.match(ours.message, /ttl/i, name);
+  }
+  // A bad expiresAt reaches the server: a 400 FetchError in both.
+  const { ref, ours } = await both("bad-expires", (p, url) =>
+    p.DurableStream.create({ url, contentType: "text/plain", expiresAt: "not a date" }),
+  );
+  assert.ok(ref instanceof Ref.FetchError && ref.status === 400, String(ref));
+  assert.ok(ours instanceof Ours.FetchError && ours.status === 400, String(ours));
+  assert.equal(ours.code, "BAD_REQUEST");
+});
+
+test("a fenced producer: StaleEpochError with currentEpoch through onError in both; flush() rejects only in ours", async () => {
+  const seen = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    const url = server.streamUrl(`compat-fenced-${label}`);
+    const h = await pkg.DurableStream.create({ url, contentType: "text/plain" });
+    const errors = [];
+    const old = new pkg.IdempotentProducer(h, "writer", { epoch: 0, onError: (e) => errors.push(e) });
+    old.append("a");
+    await old.flush();
+    const next = new pkg.IdempotentProducer(h, "writer", { epoch: 1 });
+    next.append("b");
+    await next.flush();
+    old.append("c");
+    const flushed = await old.flush().then(() => "resolved", (e) => e);
+    const [e] = errors;
+    seen[label] = {
+      errors: errors.length,
+      isStale: e instanceof pkg.StaleEpochError,
+      name: e.name,
+      currentEpoch: e.currentEpoch,
+      flushed: flushed === "resolved" ? flushed : flushed.constructor.name,
+      stored: await (await h.stream({ live: false })).text(),
+    };
+  }
+  assert.deepEqual({ ...seen.ours, flushed: undefined }, { ...seen.ref, flushed: undefined });
+  assert.deepEqual(seen.ours, { errors: 1, isStale: true, name: "StaleEpochError", currentEpoch: 1, flushed: "StaleEpochError", stored: "ab" });
+  assert.equal(seen.ref.flushed, "resolved");
+});

@@ -37,8 +37,8 @@ pub struct HandleOptions {
 pub struct NativeCreateOptions {
     /// The content type (default: the handle's, else `application/octet-stream`).
     pub content_type: Option<String>,
-    /// Sliding time-to-live in seconds.
-    pub ttl_seconds: Option<u32>,
+    /// Sliding time-to-live in seconds: a whole number, at least 0.
+    pub ttl_seconds: Option<f64>,
     /// Absolute expiry, RFC 3339.
     pub expires_at: Option<String>,
     /// Create the stream closed.
@@ -206,6 +206,18 @@ pub(crate) fn read_options(o: Option<NativeReadOptions>) -> napi::Result<ReadOpt
     Ok(out)
 }
 
+/// A TTL from a JavaScript number: a whole number of seconds, at least 0 (a negative or
+/// fractional one would otherwise be wrapped or cut by the number conversion).
+fn ttl_seconds(v: f64) -> napi::Result<u64> {
+    if v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
+        Ok(v as u64)
+    } else {
+        Err(error::invalid(format!(
+            "ttlSeconds must be a whole number of seconds, at least 0, got {v}"
+        )))
+    }
+}
+
 /// A size limit in bytes: a positive integer, or absent for the core's default (0).
 fn byte_limit(name: &str, v: Option<f64>) -> napi::Result<usize> {
     match v {
@@ -274,7 +286,7 @@ impl NativeStream {
         let mut opts = CreateOptions::default();
         if let Some(o) = options {
             opts.content_type = o.content_type;
-            opts.ttl_seconds = o.ttl_seconds.map(u64::from);
+            opts.ttl_seconds = o.ttl_seconds.map(ttl_seconds).transpose()?;
             opts.expires_at = o.expires_at;
             opts.closed = o.closed.unwrap_or(false);
             opts.body = o.body.map(values::body);
