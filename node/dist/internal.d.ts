@@ -35,9 +35,16 @@ export declare function checkSignal(signal: unknown): AbortSignal | undefined;
 export declare function abortReason(signal: AbortSignal): unknown;
 /**
  * Runs a native call; `signal` cancels it (dropping the Rust future and its request) and the
- * call then rejects with the signal's reason. Native errors become the package's classes.
+ * call then rejects with `aborted(signal)` (default: the signal's reason). Native errors become
+ * the package's classes.
  */
-export declare function run<T>(signal: AbortSignal | undefined, call: (token: native.CancelToken | undefined) => Promise<T>): Promise<T>;
+export declare function run<T>(signal: AbortSignal | undefined, call: (token: native.CancelToken | undefined) => Promise<T>, aborted?: (signal: AbortSignal) => unknown): Promise<T>;
+/**
+ * The rejection of an aborted request that the reference client sends through its backoff
+ * wrapper (create, append, appendStream, close, delete, a read's first request): a
+ * `FetchBackoffAbortError`, with the signal's reason as its `cause`.
+ */
+export declare function backoffAborted(signal: AbortSignal): unknown;
 /** Runs a synchronous native call, converting its errors. */
 export declare function sync<T>(call: () => T): T;
 /** A message body as the native layer takes it. */

@@ -39,6 +39,7 @@ exports.backoff = backoff;
 exports.checkSignal = checkSignal;
 exports.abortReason = abortReason;
 exports.run = run;
+exports.backoffAborted = backoffAborted;
 exports.sync = sync;
 exports.messageOf = messageOf;
 exports.bodyOf = bodyOf;
@@ -92,9 +93,10 @@ function abortReason(signal) {
 }
 /**
  * Runs a native call; `signal` cancels it (dropping the Rust future and its request) and the
- * call then rejects with the signal's reason. Native errors become the package's classes.
+ * call then rejects with `aborted(signal)` (default: the signal's reason). Native errors become
+ * the package's classes.
  */
-async function run(signal, call) {
+async function run(signal, call, aborted = abortReason) {
     if (!signal) {
         try {
             return await call(undefined);
@@ -104,7 +106,7 @@ async function run(signal, call) {
         }
     }
     if (signal.aborted)
-        throw abortReason(signal);
+        throw aborted(signal);
     const token = new native.CancelToken();
     const onAbort = () => token.cancel();
     signal.addEventListener("abort", onAbort, { once: true });
@@ -113,12 +115,22 @@ async function run(signal, call) {
     }
     catch (e) {
         if (token.cancelled)
-            throw abortReason(signal);
+            throw aborted(signal);
         throw (0, errors_js_1.convert)(e);
     }
     finally {
         signal.removeEventListener("abort", onAbort);
     }
+}
+/**
+ * The rejection of an aborted request that the reference client sends through its backoff
+ * wrapper (create, append, appendStream, close, delete, a read's first request): a
+ * `FetchBackoffAbortError`, with the signal's reason as its `cause`.
+ */
+function backoffAborted(signal) {
+    const e = new errors_js_1.FetchBackoffAbortError();
+    Object.defineProperty(e, "cause", { value: abortReason(signal), writable: true, configurable: true });
+    return e;
 }
 /** Runs a synchronous native call, converting its errors. */
 function sync(call) {

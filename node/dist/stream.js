@@ -151,7 +151,7 @@ function readOptions(o) {
 async function read(handle, o, handleSignal) {
     const signal = (0, internal_js_1.checkSignal)(o.signal) ?? handleSignal;
     const opts = readOptions(o);
-    const n = await (0, internal_js_1.run)(signal, (t) => handle.stream(opts, t));
+    const n = await (0, internal_js_1.run)(signal, (t) => handle.stream(opts, t), internal_js_1.backoffAborted);
     return new response_js_1.StreamResponse(n, o.live ?? liveModeOf(n.live), signal);
 }
 /**
@@ -248,7 +248,7 @@ class DurableStream {
             body: options.body === undefined ? undefined : (0, internal_js_1.bodyOf)(options.body),
             extras: (0, internal_js_1.extras)(options.headers),
         };
-        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.create(opts, t));
+        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.create(opts, t), internal_js_1.backoffAborted);
         this.#contentType = r.contentType ?? opts.contentType ?? this.#contentType;
         return this;
     }
@@ -289,7 +289,7 @@ class DurableStream {
             contentType: options.contentType,
             extras: (0, internal_js_1.extras)(options.headers, options.params),
         };
-        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.append(data, opts, t));
+        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.append(data, opts, t), internal_js_1.backoffAborted);
         return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
     }
     /**
@@ -342,7 +342,7 @@ class DurableStream {
             extras: (0, internal_js_1.extras)(options.headers, options.params),
         };
         try {
-            const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.appendStream(pull, opts, t));
+            const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.appendStream(pull, opts, t), internal_js_1.backoffAborted);
             return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
         }
         catch (e) {
@@ -359,13 +359,13 @@ class DurableStream {
     async close(options = {}) {
         const body = options.body === undefined ? undefined : (0, internal_js_1.messageOf)(options.body, "close()");
         const opts = { contentType: options.contentType };
-        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.close(body, opts, t));
+        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.close(body, opts, t), internal_js_1.backoffAborted);
         // As in the reference: "" when the server sent no offset.
         return { finalOffset: r.finalOffset ?? "" };
     }
     /** Deletes the stream. */
     async delete(options = {}) {
-        await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.delete(t));
+        await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.delete(t), internal_js_1.backoffAborted);
     }
     /**
      * A `WritableStream` that appends every chunk written to it through an idempotent producer

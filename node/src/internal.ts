@@ -1,7 +1,7 @@
 /** Helpers shared by the classes: option conversion, cancellation and error mapping. */
 
 import * as native from "../native/index.js";
-import { convert, DurableStreamError, InvalidSignalError } from "./errors.js";
+import { convert, DurableStreamError, FetchBackoffAbortError, InvalidSignalError } from "./errors.js";
 
 /** A value or a promise of it. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -84,11 +84,13 @@ export function abortReason(signal: AbortSignal): unknown {
 
 /**
  * Runs a native call; `signal` cancels it (dropping the Rust future and its request) and the
- * call then rejects with the signal's reason. Native errors become the package's classes.
+ * call then rejects with `aborted(signal)` (default: the signal's reason). Native errors become
+ * the package's classes.
  */
 export async function run<T>(
   signal: AbortSignal | undefined,
   call: (token: native.CancelToken | undefined) => Promise<T>,
+  aborted: (signal: AbortSignal) => unknown = abortReason,
 ): Promise<T> {
   if (!signal) {
     try {
@@ -97,18 +99,29 @@ export async function run<T>(
       throw convert(e);
     }
   }
-  if (signal.aborted) throw abortReason(signal);
+  if (signal.aborted) throw aborted(signal);
   const token = new native.CancelToken();
   const onAbort = (): void => token.cancel();
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     return await call(token);
   } catch (e) {
-    if (token.cancelled) throw abortReason(signal);
+    if (token.cancelled) throw aborted(signal);
     throw convert(e);
   } finally {
     signal.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * The rejection of an aborted request that the reference client sends through its backoff
+ * wrapper (create, append, appendStream, close, delete, a read's first request): a
+ * `FetchBackoffAbortError`, with the signal's reason as its `cause`.
+ */
+export function backoffAborted(signal: AbortSignal): unknown {
+  const e = new FetchBackoffAbortError();
+  Object.defineProperty(e, "cause", { value: abortReason(signal), writable: true, configurable: true });
+  return e;
 }
 
 /** Runs a synchronous native call, converting its errors. */

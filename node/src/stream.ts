@@ -4,6 +4,7 @@ import * as native from "../native/index.js";
 import { convert, DurableStreamError, MissingStreamUrlError } from "./errors.js";
 import {
   backoff,
+  backoffAborted,
   type BackoffOptions,
   bodyOf,
   messageOf,
@@ -316,7 +317,7 @@ async function read<T>(
 ): Promise<StreamResponse<T>> {
   const signal = checkSignal(o.signal) ?? handleSignal;
   const opts = readOptions(o);
-  const n = await run(signal, (t) => handle.stream(opts, t));
+  const n = await run(signal, (t) => handle.stream(opts, t), backoffAborted);
   return new StreamResponse<T>(n, o.live ?? liveModeOf(n.live), signal);
 }
 
@@ -425,7 +426,7 @@ export class DurableStream {
       body: options.body === undefined ? undefined : bodyOf(options.body),
       extras: extras(options.headers),
     };
-    const r = await run(this.#signal(options.signal), (t) => this.#native.create(opts, t));
+    const r = await run(this.#signal(options.signal), (t) => this.#native.create(opts, t), backoffAborted);
     this.#contentType = r.contentType ?? opts.contentType ?? this.#contentType;
     return this;
   }
@@ -469,7 +470,7 @@ export class DurableStream {
       contentType: options.contentType,
       extras: extras(options.headers, options.params),
     };
-    const r = await run(this.#signal(options.signal), (t) => this.#native.append(data, opts, t));
+    const r = await run(this.#signal(options.signal), (t) => this.#native.append(data, opts, t), backoffAborted);
     return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
   }
 
@@ -522,7 +523,11 @@ export class DurableStream {
       extras: extras(options.headers, options.params),
     };
     try {
-      const r = await run(this.#signal(options.signal), (t) => this.#native.appendStream(pull, opts, t));
+      const r = await run(
+        this.#signal(options.signal),
+        (t) => this.#native.appendStream(pull, opts, t),
+        backoffAborted,
+      );
       return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
     } catch (e) {
       if (sourceError) throw sourceError.error;
@@ -536,14 +541,14 @@ export class DurableStream {
   async close(options: CloseOptions = {}): Promise<CloseResult> {
     const body = options.body === undefined ? undefined : messageOf(options.body, "close()");
     const opts: native.NativeAppendOptions = { contentType: options.contentType };
-    const r = await run(this.#signal(options.signal), (t) => this.#native.close(body, opts, t));
+    const r = await run(this.#signal(options.signal), (t) => this.#native.close(body, opts, t), backoffAborted);
     // As in the reference: "" when the server sent no offset.
     return { finalOffset: r.finalOffset ?? "" };
   }
 
   /** Deletes the stream. */
   async delete(options: { signal?: AbortSignal } = {}): Promise<void> {
-    await run(this.#signal(options.signal), (t) => this.#native.delete(t));
+    await run(this.#signal(options.signal), (t) => this.#native.delete(t), backoffAborted);
   }
 
   /**

@@ -3,6 +3,7 @@
 import {
   DurableStream,
   DurableStreamError,
+  FetchBackoffAbortError,
   FetchError,
   IdempotentProducer,
   InvalidSignalError,
@@ -165,7 +166,11 @@ test("AbortSignal cancels an in-flight call and a live read", async () => {
   const pending = h.append("1", { signal: ac.signal });
   setTimeout(() => ac.abort(), 50);
   const err = await pending.catch((e) => e);
-  assert.equal(err.name, "AbortError");
+  // As in the reference: requests it sends through its backoff wrapper reject with
+  // FetchBackoffAbortError; here the signal's reason is its cause.
+  assert.ok(err instanceof FetchBackoffAbortError, String(err));
+  assert.equal(err.code, "CANCELLED");
+  assert.equal(err.cause.name, "AbortError");
   assert.ok(Date.now() - t0 < 2000, "aborted before the delayed response");
 
   const already = await h.head({ signal: AbortSignal.abort(new Error("stop")) }).catch((e) => e);

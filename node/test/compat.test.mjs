@@ -468,3 +468,94 @@ test("a fenced producer: StaleEpochError with currentEpoch through onError in bo
   assert.deepEqual(seen.ours, { errors: 1, isStale: true, name: "StaleEpochError", currentEpoch: 1, flushed: "StaleEpochError", stored: "ab" });
   assert.equal(seen.ref.flushed, "resolved");
 });
+
+test("refused writes are FetchErrors with the reference's status: missing stream, Stream-Seq, content type, closed", async () => {
+  const cases = {
+    "append to a missing stream": async (p, url) => new p.DurableStream({ url, contentType: "text/plain" }).append("x"),
+    "delete a missing stream": async (p, url) => new p.DurableStream({ url }).delete(),
+    "Stream-Seq going back": async (p, url) => {
+      const h = await p.DurableStream.create({ url, contentType: "text/plain" });
+      await h.append("a", { seq: "2" });
+      await h.append("b", { seq: "1" });
+    },
+    "another content type": async (p, url) => {
+      const h = await p.DurableStream.create({ url, contentType: "application/octet-stream" });
+      await h.append("x", { contentType: "text/plain" });
+    },
+    "close with a final message on a closed stream": async (p, url) => {
+      const h = await p.DurableStream.create({ url, contentType: "text/plain" });
+      await h.close();
+      await h.close({ body: "late" });
+    },
+  };
+  for (const [name, call] of Object.entries(cases)) {
+    const { ref, ours } = await both(name.replaceAll(" ", "-"), call);
+    assert.ok(ref instanceof Ref.FetchError, `${name}: ${ref}`);
+    assert.ok(ours instanceof Ours.FetchError, `${name}: ${ours}`);
+    assert.equal(ours.status, ref.status, name);
+  }
+  // connect() on a missing stream: the reference resolves (its HEAD answers { exists: false });
+  // ours rejects with the 404, as the reference documents connect() ("validate that a stream
+  // exists").
+  const { ref, ours } = await both("connect-missing", (p, url) => p.DurableStream.connect({ url }));
+  assert.equal(ref, undefined);
+  assert.ok(ours instanceof Ours.FetchError && ours.status === 404 && ours.code === "NOT_FOUND", String(ours));
+});
+
+test("an aborted request rejects with the reference's class: FetchBackoffAbortError, except head()", async () => {
+  const { createServer } = await import("node:http");
+  const hang = createServer(() => {});
+  await new Promise((r) => hang.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${hang.address().port}/v1/stream/x`;
+  const seen = {};
+  try {
+    for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+      const ops = {
+        create: (signal) => new pkg.DurableStream({ url, contentType: "text/plain", signal }).create(),
+        append: (signal) => new pkg.DurableStream({ url, contentType: "text/plain", batching: false }).append("x", { signal }),
+        appendStream: (signal) =>
+          new pkg.DurableStream({ url, contentType: "text/plain" }).appendStream((async function* () { yield "x"; })(), { signal }),
+        close: (signal) => new pkg.DurableStream({ url, contentType: "text/plain" }).close({ signal }),
+        delete: (signal) => new pkg.DurableStream({ url }).delete({ signal }),
+        head: (signal) => new pkg.DurableStream({ url }).head({ signal }),
+        stream: (signal) => pkg.stream({ url, live: false, signal }),
+      };
+      seen[label] = {};
+      for (const [op, call] of Object.entries(ops)) {
+        const ac = new AbortController();
+        setTimeout(() => ac.abort(), 50);
+        const e = await call(ac.signal).then(() => undefined, (e) => e);
+        seen[label][op] = {
+          backoffAbort: e instanceof pkg.FetchBackoffAbortError,
+          durable: e instanceof pkg.DurableStreamError,
+          abortError: e?.name === "AbortError",
+        };
+      }
+    }
+  } finally {
+    hang.closeAllConnections();
+    await new Promise((r) => hang.close(r));
+  }
+  const wrapped = { backoffAbort: true, durable: false, abortError: false };
+  // The reference: a DurableStreamError for a read's first request, the signal's AbortError for
+  // head(). Ours: FetchBackoffAbortError (a DurableStreamError here) for both wrapped kinds.
+  assert.deepEqual(seen.ref, {
+    create: wrapped,
+    append: wrapped,
+    appendStream: wrapped,
+    close: wrapped,
+    delete: wrapped,
+    head: { backoffAbort: false, durable: false, abortError: true },
+    stream: { backoffAbort: false, durable: true, abortError: false },
+  });
+  const ours = { backoffAbort: true, durable: true, abortError: false };
+  assert.deepEqual(seen.ours, {
+    create: ours,
+    append: ours,
+    appendStream: ours,
+    close: ours,
+    delete: ours,
+    head: { backoffAbort: false, durable: false, abortError: true },
+    stream: ours,
+  });
+});
