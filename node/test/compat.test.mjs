@@ -1,5 +1,37 @@
 // Drop-in compatibility with @durable-streams/client 0.2.7: the same calls on both packages
 // against the test server, comparing results and error classes.
+//
+// Issue #16's Node list, and where each item is shown (here unless named; compat-types.ts is
+// the type test, `npm run typecheck`):
+// - FetchError for HTTP failures: "a 404 read ...", "creating over another configuration ...",
+//   "refused writes are FetchErrors ...", "create() with a TTL ..." (TTL + expiresAt: ours
+//   refuses before sending, documented), "appending to a closed stream ...".
+// - json() on a non-JSON stream is BAD_REQUEST: "json() on a text stream ...".
+// - Error constructors and fields (StaleEpochError(currentEpoch), SequenceGapError(expected,
+//   received), StreamClosedError.streamClosed): compat-types.ts errorClasses/staleError/
+//   gapError/closedError; errors.test.mjs "the reference constructors"; at run time "a fenced
+//   producer ...", "appending to a closed stream ...".
+// - Codes BUSY, SSE_NOT_SUPPORTED: compat-types.ts code(); BUSY at run time in
+//   append-stream.test.mjs "a failed request is not sent again ...".
+// - Aborts: "an aborted request rejects with the reference's class ...".
+// - Response state after `await stream()`: "right after await stream() ...";
+//   compat-types.ts responseState.
+// - The reference's exports (values and types): "every export of the reference exists here",
+//   "constants and backoff defaults ..."; compat-types.ts referenceOptionsAreOurs,
+//   ourResultsAreTheReferences, meta/legacy/appendResult.
+// - writable(), appendStream(), resolveHeaders(): "writable(): ...", "appendStream(): ...",
+//   "appendStream() failures ...", append-stream.test.mjs (streaming, memory, backpressure),
+//   "create() resolves to the handle ..." (resolveHeaders).
+// - createFetchWithBackoff, createFetchWithConsumedBody, FetchBackoffAbortError: "createFetch
+//   WithBackoff: ...", "an aborted request ..."; asAsyncIterableReadableStream: its own test.
+// - The fetch option: "the fetch option is accepted and warned about once ...".
+// - ReadOptions.cursor: compat-types.ts readWithReferenceOptions.
+// - BackoffOptions.onFailedAttempt: "... per failed read attempt ...", "... per failed write
+//   attempt ...".
+// - Smaller: create() resolves to the handle, close() to a final offset, bytes are plain
+//   Uint8Array: "create() resolves to the handle ..."; onError returning {}: "an onError that
+//   always returns {} ...".
+// Differences kept on purpose are listed in README.md ("Differences from ...").
 import * as Ref from "@durable-streams/client";
 import * as Ours from "durable-streams-client";
 
@@ -558,4 +590,22 @@ test("an aborted request rejects with the reference's class: FetchBackoffAbortEr
     head: { backoffAbort: false, durable: false, abortError: true },
     stream: ours,
   });
+});
+
+test("asAsyncIterableReadableStream: the same stream, iterable with for await, like the reference", async () => {
+  const seen = {};
+  for (const [label, pkg] of [["ref", Ref], ["ours", Ours]]) {
+    const rs = new ReadableStream({
+      start(c) {
+        for (const x of [1, 2, 3]) c.enqueue(x);
+        c.close();
+      },
+    });
+    const it = pkg.asAsyncIterableReadableStream(rs);
+    const items = [];
+    for await (const x of it) items.push(x);
+    seen[label] = { same: it === rs, isReadable: it instanceof ReadableStream, items };
+  }
+  assert.deepEqual(seen.ours, seen.ref);
+  assert.deepEqual(seen.ours.items, [1, 2, 3]);
 });
