@@ -41,20 +41,23 @@ const errors_js_1 = require("./errors.js");
 const internal_js_1 = require("./internal.js");
 const producer_js_1 = require("./producer.js");
 const response_js_1 = require("./response.js");
-/** The chunks of a `ReadableStream`, releasing its lock when iteration stops. */
-async function* asIterable(stream) {
+/**
+ * An iterator over a `ReadableStream`'s chunks; `return()` cancels the stream (which also ends
+ * a read in progress) and releases its lock.
+ */
+function readerIterator(stream) {
     const reader = stream.getReader();
-    try {
-        for (;;) {
+    return {
+        next: async () => {
             const { done, value } = await reader.read();
-            if (done)
-                return;
-            yield value;
-        }
-    }
-    finally {
-        reader.releaseLock();
-    }
+            return done ? { done: true, value: undefined } : { done: false, value };
+        },
+        return: async () => {
+            await reader.cancel();
+            reader.releaseLock();
+            return { done: true, value: undefined };
+        },
+    };
 }
 /** Header or parameter values with the functions among them called. */
 async function resolve(rec) {
@@ -304,11 +307,12 @@ class DurableStream {
      * its end, so nothing of it is stored, and `appendStream()` rejects with that error.
      */
     async appendStream(source, options = {}) {
-        const iterable = source instanceof ReadableStream ? asIterable(source) : source;
-        const iterator = iterable[Symbol.asyncIterator]();
+        const iterator = source instanceof ReadableStream ? readerIterator(source) : source[Symbol.asyncIterator]();
         let done = false;
+        let pulling = false;
         let sourceError;
         const pull = async () => {
+            pulling = true;
             try {
                 for (;;) {
                     const next = await iterator.next();
@@ -335,6 +339,9 @@ class DurableStream {
                 sourceError = { error: e };
                 throw e;
             }
+            finally {
+                pulling = false;
+            }
         };
         const opts = {
             seq: options.seq,
@@ -351,8 +358,15 @@ class DurableStream {
             throw e;
         }
         finally {
-            if (!done)
-                await iterator.return?.();
+            if (!done) {
+                // Close the source. An async generator still busy with a pull would only run its
+                // `finally` after that pull, which may never end: then don't wait for it.
+                const closing = Promise.resolve()
+                    .then(() => iterator.return?.())
+                    .catch(() => undefined);
+                if (!pulling)
+                    await closing;
+            }
         }
     }
     /** Closes the stream (no more appends), with an optional final message. */

@@ -204,18 +204,23 @@ export interface StreamOptions extends ReadOptions {
   fetch?: typeof globalThis.fetch;
 }
 
-/** The chunks of a `ReadableStream`, releasing its lock when iteration stops. */
-async function* asIterable<T>(stream: ReadableStream<T>): AsyncGenerator<T> {
+/**
+ * An iterator over a `ReadableStream`'s chunks; `return()` cancels the stream (which also ends
+ * a read in progress) and releases its lock.
+ */
+function readerIterator<T>(stream: ReadableStream<T>): AsyncIterator<T> {
   const reader = stream.getReader();
-  try {
-    for (;;) {
+  return {
+    next: async (): Promise<IteratorResult<T>> => {
       const { done, value } = await reader.read();
-      if (done) return;
-      yield value;
-    }
-  } finally {
-    reader.releaseLock();
-  }
+      return done ? { done: true, value: undefined } : { done: false, value };
+    },
+    return: async (): Promise<IteratorResult<T>> => {
+      await reader.cancel();
+      reader.releaseLock();
+      return { done: true, value: undefined };
+    },
+  };
 }
 
 /** Header or parameter values with the functions among them called. */
@@ -489,12 +494,13 @@ export class DurableStream {
     source: ReadableStream<Uint8Array | string> | AsyncIterable<Uint8Array | string>,
     options: AppendOptions = {},
   ): Promise<AppendResult> {
-    const iterable: AsyncIterable<Uint8Array | string> =
-      source instanceof ReadableStream ? asIterable(source) : source;
-    const iterator = iterable[Symbol.asyncIterator]();
+    const iterator: AsyncIterator<Uint8Array | string> =
+      source instanceof ReadableStream ? readerIterator(source) : source[Symbol.asyncIterator]();
     let done = false;
+    let pulling = false;
     let sourceError: { error: unknown } | undefined;
     const pull = async (): Promise<Uint8Array | null> => {
+      pulling = true;
       try {
         for (;;) {
           const next = await iterator.next();
@@ -515,6 +521,8 @@ export class DurableStream {
         done = true;
         sourceError = { error: e };
         throw e;
+      } finally {
+        pulling = false;
       }
     };
     const opts: native.NativeAppendOptions = {
@@ -533,7 +541,14 @@ export class DurableStream {
       if (sourceError) throw sourceError.error;
       throw e;
     } finally {
-      if (!done) await iterator.return?.();
+      if (!done) {
+        // Close the source. An async generator still busy with a pull would only run its
+        // `finally` after that pull, which may never end: then don't wait for it.
+        const closing = Promise.resolve()
+          .then(() => iterator.return?.())
+          .catch(() => undefined);
+        if (!pulling) await closing;
+      }
     }
   }
 

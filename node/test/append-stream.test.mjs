@@ -206,6 +206,9 @@ test("an AbortSignal cancels a streamed append and closes the source", async () 
     h.appendStream(gen(), { signal: ac.signal }),
     (e) => e instanceof FetchBackoffAbortError && e.cause.message === "stop",
   );
+  // The generator was inside a pull when the signal fired: it is closed once that pull ends
+  // (its value is dropped).
+  await new Promise((r) => setTimeout(r, 300));
   assert.equal(closed, true);
   assert.equal(await (await h.stream({ live: false })).text(), "");
 });
@@ -221,4 +224,31 @@ test("a JSON stream takes a streamed array as its messages", async () => {
   const items = await (await h.stream({ live: false })).json();
   assert.equal(items.length, 100);
   assert.deepEqual(items[99], { i: 99 });
+});
+
+test("aborting while the source is stuck in a pull ends the append at once; a ReadableStream is cancelled", { timeout: 10_000 }, async () => {
+  const url = server.streamUrl("append-stream-stuck");
+  const h = await DurableStream.create({ url, contentType: "text/plain" });
+  async function* stuck() {
+    yield "first";
+    await new Promise(() => {}); // never resolves
+  }
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 100);
+  await assert.rejects(h.appendStream(stuck(), { signal: ac.signal }), (e) => e instanceof FetchBackoffAbortError);
+  let cancelled;
+  const readable = new ReadableStream({
+    start(c) {
+      c.enqueue("first");
+    },
+    cancel(reason) {
+      cancelled = reason ?? "cancelled";
+    },
+  });
+  const ac2 = new AbortController();
+  setTimeout(() => ac2.abort(), 100);
+  await assert.rejects(h.appendStream(readable, { signal: ac2.signal }), (e) => e instanceof FetchBackoffAbortError);
+  assert.ok(cancelled !== undefined, "the ReadableStream was cancelled");
+  assert.equal(readable.locked, false);
+  assert.equal(await (await h.stream({ live: false })).text(), "");
 });
