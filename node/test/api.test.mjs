@@ -378,6 +378,15 @@ test("unset options take the core's defaults; a bad value gets the core's error 
   assert.equal(res.live, true);
   assert.deepEqual(await res.json(), [{ n: 1 }]);
   await assert.rejects(h.stream({ live: "sometimes" }), (e) => e.code === "INVALID_ARGUMENT" && /live/.test(e.message));
+  // A negative or fractional count is refused, not wrapped by the number conversion; 0 gets
+  // the core's own check.
+  for (const n of [-1, 1.5, 2 ** 40, 0]) {
+    await assert.rejects(
+      h.stream({ live: "sse", sseResilience: { maxShortConnections: n } }),
+      (e) => e.code === "INVALID_ARGUMENT" && /max_?short_?connections/i.test(e.message),
+      String(n),
+    );
+  }
   for (const [bad, name] of [
     [{ maxInFlight: 0 }, /maxInFlight/],
     [{ maxBatchBytes: 0 }, /maxBatchBytes/],

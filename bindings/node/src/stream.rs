@@ -112,7 +112,7 @@ pub struct NativeSseResilience {
     /// A connection shorter than this counts as short.
     pub min_connection_duration: Option<f64>,
     /// Short connections in a row before falling back to long-poll.
-    pub max_short_connections: Option<u32>,
+    pub max_short_connections: Option<f64>,
     /// The first reconnection delay's upper bound.
     pub backoff_base_delay: Option<f64>,
     /// The largest reconnection delay.
@@ -191,7 +191,11 @@ pub(crate) fn read_options(o: Option<NativeReadOptions>) -> napi::Result<ReadOpt
                 s.min_connection_duration,
                 d.min_connection_duration,
             )?,
-            max_short_connections: s.max_short_connections.unwrap_or(d.max_short_connections),
+            max_short_connections: s
+                .max_short_connections
+                .map(short_connections)
+                .transpose()?
+                .unwrap_or(d.max_short_connections),
             backoff_base_delay: ms(
                 "backoffBaseDelay",
                 s.backoff_base_delay,
@@ -214,6 +218,18 @@ fn ttl_seconds(v: f64) -> napi::Result<u64> {
     } else {
         Err(error::invalid(format!(
             "ttlSeconds must be a whole number of seconds, at least 0, got {v}"
+        )))
+    }
+}
+
+/// `maxShortConnections` from a JavaScript number: a whole number from 1 (a negative or
+/// fractional one would otherwise be wrapped or cut by the number conversion).
+fn short_connections(v: f64) -> napi::Result<u32> {
+    if v >= 1.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) {
+        Ok(v as u32)
+    } else {
+        Err(error::invalid(format!(
+            "sseResilience.maxShortConnections must be a whole number, at least 1, got {v}"
         )))
     }
 }
