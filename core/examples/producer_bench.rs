@@ -276,6 +276,7 @@ async fn main() -> Result<()> {
     let client = Client::new()?;
     if mode == "sink" {
         base = sink().await.map_err(|e| Error::Network {
+            source: None,
             url: "sink".into(),
             message: e.to_string(),
         })?;

@@ -165,11 +165,10 @@ impl std::fmt::Display for ErrorCode {
 /// Everything that can go wrong, with the data a caller needs to react.
 ///
 /// `url` fields hold the stream URL with credentials (userinfo) and the query string removed.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// 404: the stream does not exist (or, on fork creation, its source does not).
-    #[error("stream not found: {url}{}", fmt_msg(message))]
     NotFound {
         /// The stream URL.
         url: String,
@@ -177,11 +176,6 @@ pub enum Error {
         message: Option<String>,
     },
     /// 409 on create: a stream already exists with a different configuration.
-    #[error(
-        "stream already exists with a different configuration: {url}{}{}",
-        fmt_closed_difference(*existing_closed),
-        fmt_msg(message)
-    )]
     ConflictExists {
         /// The stream URL.
         url: String,
@@ -195,7 +189,6 @@ pub enum Error {
     },
     /// 409 on append that is neither a closed stream nor a `Stream-Seq` regression
     /// (for example a content type that does not match the stream's).
-    #[error("conflict at {url}{}", fmt_msg(message))]
     Conflict {
         /// The stream URL.
         url: String,
@@ -203,10 +196,6 @@ pub enum Error {
         message: Option<String>,
     },
     /// 409 on an append that carried `Stream-Seq`: the value did not increase.
-    #[error(
-        "Stream-Seq conflict at {url}: sequence must increase{}",
-        fmt_msg(message)
-    )]
     SeqConflict {
         /// The stream URL.
         url: String,
@@ -214,7 +203,6 @@ pub enum Error {
         message: Option<String>,
     },
     /// The stream is closed: no more data can be appended.
-    #[error("stream is closed: {url}{}", final_offset.as_ref().map(|o| format!(" (final offset {o})")).unwrap_or_default())]
     StreamClosed {
         /// The stream URL.
         url: String,
@@ -222,7 +210,6 @@ pub enum Error {
         final_offset: Option<Offset>,
     },
     /// 400: the server refused the request.
-    #[error("bad request to {url}{}", fmt_msg(message))]
     BadRequest {
         /// The stream URL.
         url: String,
@@ -230,7 +217,6 @@ pub enum Error {
         message: Option<String>,
     },
     /// 401.
-    #[error("unauthorized: {url}{}", fmt_msg(message))]
     Unauthorized {
         /// The stream URL.
         url: String,
@@ -238,7 +224,6 @@ pub enum Error {
         message: Option<String>,
     },
     /// 403 outside producer fencing.
-    #[error("forbidden: {url}{}", fmt_msg(message))]
     Forbidden {
         /// The stream URL.
         url: String,
@@ -246,7 +231,6 @@ pub enum Error {
         message: Option<String>,
     },
     /// 410: the offset is before retained data, or the stream is soft-deleted.
-    #[error("gone: {url}{}", fmt_msg(message))]
     Gone {
         /// The stream URL.
         url: String,
@@ -254,7 +238,6 @@ pub enum Error {
         message: Option<String>,
     },
     /// 413.
-    #[error("payload too large for {url}{}", fmt_msg(message))]
     PayloadTooLarge {
         /// The stream URL.
         url: String,
@@ -262,7 +245,6 @@ pub enum Error {
         message: Option<String>,
     },
     /// 429, with the server's `Retry-After` when it sent one.
-    #[error("rate limited by {url}{}{}", retry_after.map(|d| format!(" (retry after {:.1}s)", d.as_secs_f64())).unwrap_or_default(), fmt_msg(message))]
     RateLimited {
         /// The stream URL.
         url: String,
@@ -272,7 +254,6 @@ pub enum Error {
         message: Option<String>,
     },
     /// 5xx.
-    #[error("server error {status} from {url}{}", fmt_msg(message))]
     ServerError {
         /// The HTTP status.
         status: u16,
@@ -284,7 +265,6 @@ pub enum Error {
         message: Option<String>,
     },
     /// A status this client does not expect for the operation.
-    #[error("unexpected status {status} from {url}{}", fmt_msg(message))]
     UnexpectedStatus {
         /// The HTTP status.
         status: u16,
@@ -294,10 +274,6 @@ pub enum Error {
         message: Option<String>,
     },
     /// 403 on an idempotent append: a newer producer epoch owns this producer id.
-    #[error(
-        "producer id {producer_id:?}: stale producer epoch {epoch}, the server's current epoch \
-         is {current_epoch}"
-    )]
     StaleEpoch {
         /// The producer id (as given to the producer).
         producer_id: String,
@@ -307,7 +283,6 @@ pub enum Error {
         current_epoch: u64,
     },
     /// 409 on an idempotent append: the server expected another sequence number.
-    #[error("producer sequence gap: server expected {expected_seq}, received {received_seq}")]
     SequenceGap {
         /// `Producer-Expected-Seq`.
         expected_seq: u64,
@@ -319,12 +294,6 @@ pub enum Error {
     /// writers sharing one id), so its batch was answered as a duplicate it never sent. The
     /// batch was not stored. Without `auto_claim` (or when the producer may not claim a new
     /// epoch any more) the producer stops with this error; `restart()` moves to a new epoch.
-    #[error(
-        "producer id {producer_id:?} epoch {epoch}: another session of this producer id has \
-         written in this epoch{}; the batch was not stored (use a new epoch: auto_claim or \
-         restart())",
-        server_seq.map(|s| format!(" (the server holds sequence {s})")).unwrap_or_default()
-    )]
     ProducerSessionConflict {
         /// The producer id.
         producer_id: String,
@@ -334,48 +303,48 @@ pub enum Error {
         server_seq: Option<u64>,
     },
     /// The connection failed before a response arrived.
-    #[error("network error talking to {url}: {message}")]
     Network {
         /// The stream URL.
         url: String,
-        /// What the transport reported (credentials removed).
+        /// What the transport reported (credentials removed, escaped and bounded).
         message: String,
+        /// The transport's own error (the I/O error when there is one), as
+        /// [`std::error::Error::source`] returns it.
+        source: Option<Cause>,
     },
     /// A request or an operation ran past its deadline.
-    #[error("timed out: {what}")]
     Timeout {
         /// What timed out.
         what: String,
+        /// The transport's timeout error when the transport's timer fired; `None` when the
+        /// client's own deadline did.
+        source: Option<Cause>,
     },
     /// A response from the server could not be understood.
-    #[error("could not parse {what}: {message}")]
     Parse {
         /// What was being parsed (a header, an SSE event, a JSON body, ...).
         what: String,
         /// Why it failed.
         message: String,
+        /// The parser's own error (the JSON parser's, for a JSON body), when one is behind it.
+        source: Option<Cause>,
     },
     /// The caller passed something the client refuses before any request.
-    #[error("invalid argument: {message}")]
     InvalidArgument {
         /// What was wrong.
         message: String,
     },
     /// The response was already consumed by another reader.
-    #[error("response already consumed: a StreamResponse can be read only once")]
     AlreadyConsumed,
     /// The producer or handle was closed or detached.
-    #[error("{what} is closed")]
     AlreadyClosed {
         /// What is closed.
         what: String,
     },
     /// The operation was cancelled.
-    #[error("cancelled")]
     Cancelled,
     /// An idempotent producer holds `max_buffered_bytes` already: the message does not fit
     /// now (`try_append`). Wait for room (`wait_for_room`, or `append`, which waits).
-    #[error("producer buffer full: {requested} more bytes do not fit ({buffered} of {limit} bytes buffered)")]
     BufferFull {
         /// The size of the refused message.
         requested: usize,
@@ -386,7 +355,6 @@ pub enum Error {
     },
     /// A subscription request was refused with a protocol error code (`FENCED`,
     /// `ALREADY_CLAIMED`, `SUBSCRIPTION_ALREADY_EXISTS`, ...). Tokens never appear here.
-    #[error("subscription request to {url} refused ({status} {}){}", code.as_str(), fmt_msg(message))]
     Subscription {
         /// The protocol code.
         code: crate::subscriptions::SubscriptionErrorCode,
@@ -399,13 +367,317 @@ pub enum Error {
         /// For `ALREADY_CLAIMED`: the worker holding the lease.
         current_holder: Option<String>,
     },
+    /// A request was retried and failed every time: `last` is the final attempt's failure (and
+    /// [`std::error::Error::source`]). The error answers [`code`](Self::code),
+    /// [`status`](Self::status), [`url`](Self::url), [`server_message`](Self::server_message),
+    /// [`is_retryable`](Self::is_retryable) and [`retry_after`](Self::retry_after) as `last`
+    /// does: a 503 that outlasts the retries is still `BUSY`. [`last_attempt`](Self::last_attempt)
+    /// gives `last` for matching on its variant. Only failures after at least one retry are
+    /// wrapped; an error that is not retried is returned as it is.
+    RetriesExhausted {
+        /// How many attempts were made (the first one and the retries), at least 2.
+        attempts: u32,
+        /// The final attempt's failure.
+        last: Box<Error>,
+    },
     /// A webhook request failed verification; `check` says which check failed.
-    #[error("webhook signature rejected: {check}")]
     WebhookSignature {
         /// The failed check.
         check: crate::subscriptions::SignatureCheck,
     },
 }
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotFound { url, message } => {
+                write!(f, "stream not found: {url}{}", fmt_msg(message))
+            }
+            Self::ConflictExists {
+                url,
+                message,
+                existing_closed,
+            } => write!(
+                f,
+                "stream already exists with a different configuration: {url}{}{}",
+                fmt_closed_difference(*existing_closed),
+                fmt_msg(message)
+            ),
+            Self::Conflict { url, message } => {
+                write!(f, "conflict at {url}{}", fmt_msg(message))
+            }
+            Self::SeqConflict { url, message } => write!(
+                f,
+                "Stream-Seq conflict at {url}: sequence must increase{}",
+                fmt_msg(message)
+            ),
+            Self::StreamClosed { url, final_offset } => {
+                write!(f, "stream is closed: {url}")?;
+                match final_offset {
+                    Some(o) => write!(f, " (final offset {o})"),
+                    None => Ok(()),
+                }
+            }
+            Self::BadRequest { url, message } => {
+                write!(f, "bad request to {url}{}", fmt_msg(message))
+            }
+            Self::Unauthorized { url, message } => {
+                write!(f, "unauthorized: {url}{}", fmt_msg(message))
+            }
+            Self::Forbidden { url, message } => write!(f, "forbidden: {url}{}", fmt_msg(message)),
+            Self::Gone { url, message } => write!(f, "gone: {url}{}", fmt_msg(message)),
+            Self::PayloadTooLarge { url, message } => {
+                write!(f, "payload too large for {url}{}", fmt_msg(message))
+            }
+            Self::RateLimited {
+                url,
+                retry_after,
+                message,
+            } => {
+                write!(f, "rate limited by {url}")?;
+                if let Some(d) = retry_after {
+                    write!(f, " (retry after {:.1}s)", d.as_secs_f64())?;
+                }
+                f.write_str(&fmt_msg(message))
+            }
+            Self::ServerError {
+                status,
+                url,
+                message,
+                ..
+            } => write!(f, "server error {status} from {url}{}", fmt_msg(message)),
+            Self::UnexpectedStatus {
+                status,
+                url,
+                message,
+            } => write!(
+                f,
+                "unexpected status {status} from {url}{}",
+                fmt_msg(message)
+            ),
+            Self::StaleEpoch {
+                producer_id,
+                epoch,
+                current_epoch,
+            } => write!(
+                f,
+                "producer id {producer_id:?}: stale producer epoch {epoch}, the server's current \
+                 epoch is {current_epoch}"
+            ),
+            Self::SequenceGap {
+                expected_seq,
+                received_seq,
+            } => write!(
+                f,
+                "producer sequence gap: server expected {expected_seq}, received {received_seq}"
+            ),
+            Self::ProducerSessionConflict {
+                producer_id,
+                epoch,
+                server_seq,
+            } => {
+                write!(
+                    f,
+                    "producer id {producer_id:?} epoch {epoch}: another session of this producer \
+                     id has written in this epoch"
+                )?;
+                if let Some(s) = server_seq {
+                    write!(f, " (the server holds sequence {s})")?;
+                }
+                f.write_str("; the batch was not stored (use a new epoch: auto_claim or restart())")
+            }
+            Self::Network { url, message, .. } => {
+                write!(f, "network error talking to {url}: {message}")
+            }
+            Self::Timeout { what, .. } => write!(f, "timed out: {what}"),
+            Self::Parse { what, message, .. } => write!(f, "could not parse {what}: {message}"),
+            Self::InvalidArgument { message } => write!(f, "invalid argument: {message}"),
+            Self::AlreadyConsumed => {
+                f.write_str("response already consumed: a StreamResponse can be read only once")
+            }
+            Self::AlreadyClosed { what } => write!(f, "{what} is closed"),
+            Self::Cancelled => f.write_str("cancelled"),
+            Self::BufferFull {
+                requested,
+                buffered,
+                limit,
+            } => write!(
+                f,
+                "producer buffer full: {requested} more bytes do not fit ({buffered} of {limit} \
+                 bytes buffered)"
+            ),
+            Self::Subscription {
+                code,
+                status,
+                url,
+                message,
+                ..
+            } => write!(
+                f,
+                "subscription request to {url} refused ({status} {}){}",
+                code.as_str(),
+                fmt_msg(message)
+            ),
+            Self::RetriesExhausted { attempts, last } => {
+                write!(f, "{last} (gave up after {attempts} attempts)")
+            }
+            Self::WebhookSignature { check } => write!(f, "webhook signature rejected: {check}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    /// The cause: the last attempt's failure of [`Error::RetriesExhausted`] (an [`Error`], so
+    /// `downcast_ref::<Error>()` finds it), or the transport's or parser's [`Cause`] under
+    /// [`Error::Network`], [`Error::Timeout`] and [`Error::Parse`].
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::RetriesExhausted { last, .. } => Some(&**last),
+            Self::Network { source, .. }
+            | Self::Timeout { source, .. }
+            | Self::Parse { source, .. } => source.as_ref().map(|c| c as _),
+            _ => None,
+        }
+    }
+}
+
+/// The error under a [`Error::Network`], [`Error::Timeout`] or [`Error::Parse`]: what the
+/// transport (or the JSON parser) reported, kept as text (escaped and bounded like server text)
+/// and a [`CauseKind`], so that errors stay `Clone` and can cross into every binding (Python
+/// raises it as the matching `OSError` or `ValueError`, Node as an `Error` with a Node-style
+/// `code`, Kotlin as the matching `java.io` exception).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    kind: CauseKind,
+    message: String,
+}
+
+/// What kind of failure a [`Cause`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CauseKind {
+    /// The server refused the connection (nothing listening).
+    ConnectionRefused,
+    /// The connection was reset by the peer.
+    ConnectionReset,
+    /// The connection was aborted.
+    ConnectionAborted,
+    /// Writing to a connection the peer had closed.
+    BrokenPipe,
+    /// The connection ended before the response was complete.
+    UnexpectedEof,
+    /// Another I/O error.
+    Io,
+    /// Connecting failed without an I/O error below it (name resolution, TLS, ...).
+    Connect,
+    /// The transport's timer fired.
+    Timeout,
+    /// The HTTP exchange broke (a malformed response, a body cut short, ...).
+    Http,
+    /// JSON that does not parse.
+    Json,
+    /// Anything else.
+    Other,
+}
+
+impl CauseKind {
+    /// The kind as a lower-case string, e.g. `"connection_refused"` (the bindings' spelling).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConnectionRefused => "connection_refused",
+            Self::ConnectionReset => "connection_reset",
+            Self::ConnectionAborted => "connection_aborted",
+            Self::BrokenPipe => "broken_pipe",
+            Self::UnexpectedEof => "unexpected_eof",
+            Self::Io => "io",
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Http => "http",
+            Self::Json => "json",
+            Self::Other => "other",
+        }
+    }
+
+    fn from_io(kind: std::io::ErrorKind) -> Self {
+        use std::io::ErrorKind as K;
+        match kind {
+            K::ConnectionRefused => Self::ConnectionRefused,
+            K::ConnectionReset => Self::ConnectionReset,
+            K::ConnectionAborted => Self::ConnectionAborted,
+            K::BrokenPipe => Self::BrokenPipe,
+            K::UnexpectedEof => Self::UnexpectedEof,
+            K::TimedOut => Self::Timeout,
+            _ => Self::Io,
+        }
+    }
+}
+
+impl Cause {
+    /// A cause of `kind`; `message` is escaped and bounded.
+    pub fn new(kind: CauseKind, message: impl AsRef<str>) -> Self {
+        Self {
+            kind,
+            message: crate::http::escape_server_text(message.as_ref(), MAX_CAUSE_MESSAGE),
+        }
+    }
+
+    /// What kind of failure it is.
+    pub fn kind(&self) -> CauseKind {
+        self.kind
+    }
+
+    /// What the transport or parser said (escaped, at most 2048 characters).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The cause of a transport error: the innermost I/O error of its source chain when there
+    /// is one (its kind decides [`CauseKind`]), else the innermost error.
+    pub(crate) fn from_transport(e: &(dyn std::error::Error + 'static), timeout: bool) -> Self {
+        let mut innermost: &(dyn std::error::Error + 'static) = e;
+        let mut io: Option<&std::io::Error> = None;
+        let mut cur = Some(e);
+        while let Some(err) = cur {
+            if let Some(i) = err.downcast_ref::<std::io::Error>() {
+                io = Some(i);
+            }
+            innermost = err;
+            cur = err.source();
+        }
+        let (kind, message) = match io {
+            Some(i) => (CauseKind::from_io(i.kind()), i.to_string()),
+            None => (
+                if timeout {
+                    CauseKind::Timeout
+                } else if let Some(r) = e.downcast_ref::<reqwest::Error>() {
+                    if r.is_connect() {
+                        CauseKind::Connect
+                    } else if r.is_body() || r.is_decode() || r.is_request() {
+                        CauseKind::Http
+                    } else {
+                        CauseKind::Other
+                    }
+                } else {
+                    CauseKind::Other
+                },
+                innermost.to_string(),
+            ),
+        };
+        let kind = if timeout { CauseKind::Timeout } else { kind };
+        Self::new(kind, message)
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Cause {}
+
+/// The longest cause message kept (characters of the escaped text).
+const MAX_CAUSE_MESSAGE: usize = 2048;
 
 fn fmt_closed_difference(existing_closed: Option<bool>) -> &'static str {
     match existing_closed {
@@ -453,12 +725,54 @@ impl Error {
             Self::BufferFull { .. } => ErrorCode::BufferFull,
             Self::Subscription { code, .. } => code.error_code(),
             Self::WebhookSignature { .. } => ErrorCode::InvalidSignature,
+            Self::RetriesExhausted { last, .. } => last.code(),
+        }
+    }
+
+    /// The error itself, or for [`Error::RetriesExhausted`] the final attempt's failure: the
+    /// error to match on for its variant and fields.
+    pub fn last_attempt(&self) -> &Error {
+        match self {
+            Self::RetriesExhausted { last, .. } => last.last_attempt(),
+            other => other,
+        }
+    }
+
+    /// How many attempts a request made before it gave up, when it was retried
+    /// ([`Error::RetriesExhausted`]); `None` for an error that was not retried.
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            Self::RetriesExhausted { attempts, .. } => Some(*attempts),
+            _ => None,
+        }
+    }
+
+    /// The transport's or parser's own error under a [`Error::Network`], [`Error::Timeout`]
+    /// or [`Error::Parse`] (looking through [`Error::RetriesExhausted`]): the root of the
+    /// [`std::error::Error::source`] chain when it is not a core error.
+    pub fn root_cause(&self) -> Option<&Cause> {
+        match self.last_attempt() {
+            Self::Network { source, .. }
+            | Self::Timeout { source, .. }
+            | Self::Parse { source, .. } => source.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Wraps `last` as [`Error::RetriesExhausted`] when more than one attempt was made.
+    pub(crate) fn gave_up(last: Error, attempts: u32) -> Error {
+        if attempts < 2 || matches!(last, Self::RetriesExhausted { .. }) {
+            return last;
+        }
+        Self::RetriesExhausted {
+            attempts,
+            last: Box::new(last),
         }
     }
 
     /// The HTTP status behind this error, when a response was received.
     pub fn status(&self) -> Option<u16> {
-        Some(match self {
+        Some(match self.last_attempt() {
             Self::NotFound { .. } => 404,
             Self::ConflictExists { .. }
             | Self::Conflict { .. }
@@ -481,7 +795,7 @@ impl Error {
     /// The stream URL the failed request went to (credentials and query removed), when the
     /// error concerns one.
     pub fn url(&self) -> Option<&str> {
-        match self {
+        match self.last_attempt() {
             Self::NotFound { url, .. }
             | Self::ConflictExists { url, .. }
             | Self::Conflict { url, .. }
@@ -502,7 +816,7 @@ impl Error {
 
     /// The server's message, when it sent one.
     pub fn server_message(&self) -> Option<&str> {
-        match self {
+        match self.last_attempt() {
             Self::NotFound { message, .. }
             | Self::ConflictExists { message, .. }
             | Self::Conflict { message, .. }
@@ -525,7 +839,7 @@ impl Error {
     /// This says nothing about whether repeating is *safe*: a plain append is not idempotent.
     pub fn is_retryable(&self) -> bool {
         matches!(
-            self,
+            self.last_attempt(),
             Self::Network { .. }
                 | Self::Timeout { .. }
                 | Self::ServerError { .. }
@@ -535,7 +849,7 @@ impl Error {
 
     /// The delay the server asked for (`Retry-After`), if any.
     pub fn retry_after(&self) -> Option<Duration> {
-        match self {
+        match self.last_attempt() {
             Self::RateLimited { retry_after, .. } | Self::ServerError { retry_after, .. } => {
                 *retry_after
             }
@@ -604,11 +918,23 @@ impl Error {
             ErrorCode::Network => Self::Network {
                 url,
                 message: "connection refused".to_owned(),
+                source: Some(Cause::new(
+                    CauseKind::ConnectionRefused,
+                    "connection refused (os error 111)",
+                )),
             },
             ErrorCode::Timeout => Self::Timeout {
                 what: "request".to_owned(),
+                source: None,
             },
-            ErrorCode::ParseError => Self::parse("Stream-Next-Offset header", "not ASCII"),
+            ErrorCode::ParseError => Self::Parse {
+                what: "JSON response".to_owned(),
+                message: "invalid JSON message: expected value at line 1 column 2".to_owned(),
+                source: Some(Cause::new(
+                    CauseKind::Json,
+                    "expected value at line 1 column 2",
+                )),
+            },
             ErrorCode::InvalidArgument => Self::invalid("max_in_flight must be at least 1"),
             ErrorCode::AlreadyConsumed => Self::AlreadyConsumed,
             ErrorCode::AlreadyClosed => Self::AlreadyClosed {
@@ -659,6 +985,28 @@ impl Error {
         Self::Parse {
             what: what.into(),
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A [`Error::Parse`] for JSON that did not parse, with the parser's error as its source.
+    pub(crate) fn json(
+        what: impl Into<String>,
+        message: impl Into<String>,
+        err: &serde_json::Error,
+    ) -> Self {
+        Self::Parse {
+            what: what.into(),
+            message: message.into(),
+            source: Some(Cause::new(CauseKind::Json, err.to_string())),
+        }
+    }
+
+    /// A [`Error::Timeout`] of the client's own deadline (no transport error below it).
+    pub(crate) fn timeout(what: impl Into<String>) -> Self {
+        Self::Timeout {
+            what: what.into(),
+            source: None,
         }
     }
 }
@@ -714,6 +1062,73 @@ mod tests {
         for (i, &code) in ErrorCode::ALL.iter().enumerate() {
             assert_eq!(ordinal(code), i, "{code}");
         }
+    }
+
+    #[test]
+    fn sources_of_the_examples() {
+        use std::error::Error as _;
+        for &code in ErrorCode::ALL {
+            let err = Error::example(code);
+            let source = err.source();
+            match code {
+                ErrorCode::Network => {
+                    let c = source.and_then(|s| s.downcast_ref::<Cause>()).unwrap();
+                    assert_eq!(c.kind(), CauseKind::ConnectionRefused);
+                    assert_eq!(err.root_cause(), Some(c));
+                }
+                ErrorCode::ParseError => {
+                    let c = source.and_then(|s| s.downcast_ref::<Cause>()).unwrap();
+                    assert_eq!(c.kind(), CauseKind::Json);
+                }
+                _ => assert!(source.is_none(), "{code}: {source:?}"),
+            }
+            assert_eq!(err.attempts(), None);
+        }
+    }
+
+    #[test]
+    fn retries_exhausted_answers_as_its_last_attempt() {
+        use std::error::Error as _;
+        for &code in ErrorCode::ALL {
+            let last = Error::example(code);
+            let err = Error::gave_up(last.clone(), 4);
+            assert_eq!(err.code(), code);
+            assert_eq!(err.status(), last.status());
+            assert_eq!(err.url(), last.url());
+            assert_eq!(err.server_message(), last.server_message());
+            assert_eq!(err.is_retryable(), last.is_retryable());
+            assert_eq!(err.retry_after(), last.retry_after());
+            assert_eq!(err.attempts(), Some(4));
+            assert_eq!(err.root_cause(), last.root_cause());
+            assert_eq!(err.last_attempt().to_string(), last.to_string());
+            assert_eq!(
+                err.to_string(),
+                format!("{last} (gave up after 4 attempts)")
+            );
+            let source = err
+                .source()
+                .and_then(|s| s.downcast_ref::<Error>())
+                .unwrap();
+            assert_eq!(source.to_string(), last.to_string());
+        }
+        // One attempt is not "giving up after retries", and wrapping does not nest.
+        let one = Error::gave_up(Error::example(ErrorCode::Busy), 1);
+        assert_eq!(one.attempts(), None);
+        let twice = Error::gave_up(Error::gave_up(Error::example(ErrorCode::Busy), 3), 5);
+        assert_eq!(twice.attempts(), Some(3));
+    }
+
+    #[test]
+    fn causes_are_escaped_and_bounded() {
+        let c = Cause::new(CauseKind::Other, format!("a\nb{}", "x".repeat(5000)));
+        assert!(!c.message().contains('\n'));
+        assert!(c.message().chars().count() <= MAX_CAUSE_MESSAGE + 4);
+        let bad = serde_json::from_str::<serde_json::Value>("{\"a\": \u{1b}[31m").unwrap_err();
+        let e = Error::json("JSON response", "bad", &bad);
+        let c = e.root_cause().unwrap();
+        assert_eq!(c.kind(), CauseKind::Json);
+        assert!(c.message().contains("line 1"), "{c}");
+        assert!(!c.message().contains('\u{1b}'));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use url::Url;
 
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::offset::Offset;
 use crate::retry::{parse_retry_after, AttemptObserver, FailedAttempt, Operation, RetryPolicy};
 use crate::values::{header_name, header_value, RequestExtras};
@@ -172,14 +172,18 @@ pub(crate) async fn prepare(
     Ok(Prepared { url, headers })
 }
 
-/// Maps an owned transport failure to `Timeout` or `Network`, without the URL.
+/// Maps an owned transport failure to `Timeout` or `Network`, without the URL; the
+/// transport's own error (its innermost I/O error when there is one) becomes the source.
 pub(crate) fn transport_error(e: reqwest::Error, url: &str) -> Error {
-    if e.is_timeout() {
+    let e = e.without_url();
+    let timeout = e.is_timeout();
+    let cause = Cause::from_transport(&e, timeout);
+    if timeout {
         return Error::Timeout {
             what: format!("request to {url}"),
+            source: Some(cause),
         };
     }
-    let e = e.without_url();
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
@@ -189,7 +193,8 @@ pub(crate) fn transport_error(e: reqwest::Error, url: &str) -> Error {
     }
     Error::Network {
         url: url.to_owned(),
-        message,
+        message: server_text(&message),
+        source: Some(cause),
     }
 }
 
@@ -407,7 +412,12 @@ impl Sender<'_> {
                         Some(p) => p,
                         None => {
                             tracing::debug!(url = %self.display, method = %self.method, error = %e, "request failed");
-                            return Err(e);
+                            // Retryable, but the policy allows no more: say how often it tried.
+                            return Err(if e.is_retryable() {
+                                Error::gave_up(e, attempt.saturating_add(1))
+                            } else {
+                                e
+                            });
                         }
                     };
                     let delay = retry.delay(attempt, e.retry_after());

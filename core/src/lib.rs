@@ -35,7 +35,7 @@ mod subscriptions;
 mod values;
 
 pub use client::{Client, ClientBuilder};
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Cause, CauseKind, Error, ErrorCode, Result};
 pub use http::{escape_server_text, headers, is_json_content_type};
 pub use offset::Offset;
 pub use producer::{
@@ -46,8 +46,8 @@ pub use producer::{
 #[doc(hidden)]
 pub use read::fuzzing;
 pub use read::{
-    stream, Batch, Batches, ErrorDecision, ErrorHook, ErrorHookFuture, FailedAttempt, LiveMode,
-    ReadOptions, ResponseHead, SseResilience, StreamResponse, DEFAULT_CATCH_UP_RETRIES,
+    byte_count, stream, Batch, Batches, ErrorDecision, ErrorHook, ErrorHookFuture, FailedAttempt,
+    LiveMode, ReadOptions, ResponseHead, SseResilience, StreamResponse, DEFAULT_CATCH_UP_RETRIES,
     DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MAX_READ_BYTES,
 };
 pub use retry::{AttemptObserver, Operation, RetryPolicy, DEFAULT_MAX_RETRY_AFTER};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{client, handle, inject, path_of, raw_json, raw_read, TestServer};
 use durable_streams_client::{
-    AppendOptions, AttemptObserver, Client, CloseOptions, CreateOptions, CreateStatus,
+    AppendOptions, AttemptObserver, CauseKind, Client, CloseOptions, CreateOptions, CreateStatus,
     DurableStream, Error, ErrorCode, FailedAttempt, ForkOptions, Operation, RequestExtras,
     RetryPolicy, Value,
 };
@@ -708,6 +708,71 @@ async fn idempotent_operations_retry_with_backoff() {
     .await;
     let err = s.head().await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::ServerError);
+    // The retries ran out: 1 attempt + 3 retries, the last attempt's 500 is the source.
+    assert_eq!(err.attempts(), Some(4), "{err:?}");
+    assert_eq!(err.status(), Some(500));
+    assert!(err.is_retryable());
+    assert!(
+        err.to_string().ends_with("(gave up after 4 attempts)"),
+        "{err}"
+    );
+    let last = std::error::Error::source(&err).expect("the last attempt");
+    let last = last.downcast_ref::<Error>().expect("a core error");
+    assert!(
+        matches!(last, Error::ServerError { status: 500, .. }),
+        "{last:?}"
+    );
+    assert_eq!(err.last_attempt().to_string(), last.to_string());
+    assert!(std::error::Error::source(last).is_none());
+    assert_eq!(err.server_message(), last.server_message());
+}
+
+#[tokio::test]
+async fn a_503_until_the_retries_run_out_is_busy_with_the_last_503_as_source() {
+    let server = TestServer::shared();
+    let s = DurableStream::builder(server.stream_url("busy-exhausted"))
+        .client(client())
+        .retry(
+            RetryPolicy::default()
+                .with_initial_delay(Duration::from_millis(5))
+                .with_max_delay(Duration::from_millis(10))
+                .with_max_retries(Some(2)),
+        )
+        .build()
+        .unwrap();
+    s.create(CreateOptions::json()).await.unwrap();
+    inject(
+        server,
+        json!({"path": path_of(s.url().as_str()), "status": 503, "method": "HEAD", "count": 10}),
+    )
+    .await;
+    let err = s.head().await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Busy, "{err:?}");
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(err.attempts(), Some(3));
+    assert!(matches!(err, Error::RetriesExhausted { attempts: 3, .. }));
+    let last = std::error::Error::source(&err)
+        .and_then(|e| e.downcast_ref::<Error>())
+        .expect("the last attempt's error");
+    assert_eq!(last.code(), ErrorCode::Busy);
+    assert_eq!(last.attempts(), None);
+    assert_eq!(
+        err.root_cause(),
+        None,
+        "an HTTP answer has no transport cause"
+    );
+    // A policy without retries returns the failure itself.
+    let once = DurableStream::builder(s.url().as_str())
+        .client(client())
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let err = once.head().await.unwrap_err();
+    assert!(
+        matches!(err, Error::ServerError { status: 503, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.attempts(), None);
 }
 
 #[tokio::test]
@@ -724,6 +789,47 @@ async fn network_errors_and_timeouts_are_typed() {
     let err = s.head().await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Network, "{err:?}");
     assert!(err.status().is_none());
+    // The root of the chain is the transport's I/O error: connection refused.
+    let cause = std::error::Error::source(&err)
+        .and_then(|e| e.downcast_ref::<durable_streams_client::Cause>())
+        .expect("the transport error");
+    assert_eq!(cause.kind(), CauseKind::ConnectionRefused, "{cause:?}");
+    assert!(
+        cause.message().to_lowercase().contains("refused"),
+        "{cause}"
+    );
+    assert_eq!(err.root_cause(), Some(cause));
+    assert!(std::error::Error::source(cause).is_none());
+
+    // With retries, the chain is: gave up -> last attempt's network error -> transport.
+    let retrying = DurableStream::builder(format!("http://127.0.0.1:{port}/v1/stream/x"))
+        .client(client())
+        .retry(
+            RetryPolicy::default()
+                .with_initial_delay(Duration::from_millis(1))
+                .with_max_delay(Duration::from_millis(2))
+                .with_max_retries(Some(2)),
+        )
+        .build()
+        .unwrap();
+    let err = retrying.head().await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Network);
+    assert_eq!(err.attempts(), Some(3));
+    let last = std::error::Error::source(&err).expect("last attempt");
+    assert!(matches!(
+        last.downcast_ref::<Error>(),
+        Some(Error::Network { .. })
+    ));
+    let root = last.source().expect("transport error");
+    assert_eq!(
+        root.downcast_ref::<durable_streams_client::Cause>()
+            .map(|c| c.kind()),
+        Some(CauseKind::ConnectionRefused)
+    );
+    assert_eq!(
+        err.root_cause().map(|c| c.kind()),
+        Some(CauseKind::ConnectionRefused)
+    );
 
     let server = TestServer::shared();
     let slow_client = Client::builder()
@@ -743,6 +849,7 @@ async fn network_errors_and_timeouts_are_typed() {
     .await;
     let err = s.head().await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Timeout, "{err:?}");
+    assert_eq!(err.root_cause().map(|c| c.kind()), Some(CauseKind::Timeout));
 }
 
 /// A one-shot HTTP server that records the request heads it receives.

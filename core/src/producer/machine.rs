@@ -565,7 +565,7 @@ impl<B: Backoff> Machine<B> {
                     self.rules.delivery_timeout,
                     resends - 1
                 );
-                self.queue[idx].done(Err(Error::Timeout { what }));
+                self.queue[idx].done(Err(Error::timeout(what)));
             }
             go => {
                 if go == Resend::GoAndWarn {
@@ -585,7 +585,8 @@ impl<B: Backoff> Machine<B> {
         let e = &self.queue[idx];
         let retry_no = e.attempts.saturating_sub(1);
         if !self.rules.backoff.allows(retry_no) {
-            self.queue[idx].done(Err(err));
+            let attempts = e.attempts;
+            self.queue[idx].done(Err(Error::gave_up(err, attempts)));
             return;
         }
         let delay = self.rules.backoff.delay(retry_no, err.retry_after());
@@ -595,7 +596,7 @@ impl<B: Backoff> Machine<B> {
                  not have been stored; last error: {err}",
                 e.seq, self.epoch, e.msgs, self.rules.delivery_timeout
             );
-            self.queue[idx].done(Err(Error::Timeout { what }));
+            self.queue[idx].done(Err(Error::timeout(what)));
             return;
         }
         self.note(Note::Retrying {
@@ -773,7 +774,7 @@ impl<B: Backoff> Machine<B> {
                          attempts; the batch may or may not have been stored",
                         e.seq, self.epoch, e.msgs, self.rules.delivery_timeout, e.attempts
                     );
-                    self.queue[i].done(Err(Error::Timeout { what }));
+                    self.queue[i].done(Err(Error::timeout(what)));
                     continue;
                 }
                 St::Waiting => {
@@ -960,6 +961,7 @@ mod tests {
 
     fn network() -> Error {
         Error::Network {
+            source: None,
             url: "http://127.0.0.1:1/s".to_owned(),
             message: "connection reset".to_owned(),
         }
@@ -1467,12 +1469,16 @@ mod tests {
         m.on_answer(now, 0, 0, Err(network()));
         m.on_answer(now, 0, 0, Err(network()));
         actions(&mut m);
-        // Retry number 3 is past the policy's budget.
+        // Retry number 3 is past the policy's budget: the batch fails with the last error,
+        // wrapped as "gave up after 4 attempts" (same code).
         m.on_answer(now, 0, 0, Err(network()));
         assert_eq!(actions(&mut m), Vec::<String>::new());
         assert_eq!(
             settled(&mut m),
-            ["0 NETWORK_ERROR: network error talking to http://127.0.0.1:1/s: connection reset"]
+            [
+                "0 NETWORK_ERROR: network error talking to http://127.0.0.1:1/s: connection reset \
+              (gave up after 4 attempts)"
+            ]
         );
     }
 

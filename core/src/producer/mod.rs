@@ -890,6 +890,7 @@ impl IdempotentProducer {
             }
             Ok(Err(_)) => Err(self.shared.closed_error()),
             Err(_) => Err(Error::Timeout {
+                source: None,
                 what: format!(
                     "waiting {timeout:?} for {size} bytes of room in the producer buffer \
                      ({} bytes max)",

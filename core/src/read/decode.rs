@@ -282,7 +282,14 @@ pub(crate) fn json_elements<T: DeserializeOwned>(elements: &[Bytes]) -> Result<V
         .iter()
         .map(|e| {
             serde_json::from_slice(e).map_err(|err| {
-                Error::parse("JSON response", format!("invalid JSON message: {err}"))
+                Error::json(
+                    "JSON response",
+                    format!(
+                        "invalid JSON message: {}",
+                        crate::http::server_text(&err.to_string())
+                    ),
+                    &err,
+                )
             })
         })
         .collect()

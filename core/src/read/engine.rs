@@ -543,6 +543,7 @@ impl Engine {
                             match tokio::time::timeout(idle, resp.chunk()).await {
                                 Ok(r) => r.map_err(|e| transport_error(e, display)),
                                 Err(_) => Err(Error::Timeout {
+                                    source: None,
                                     what: format!("response body from {display} idle for {idle:?}"),
                                 }),
                             }
@@ -732,7 +733,12 @@ impl Engine {
             ErrorDecision::Default if will_retry => false,
             ErrorDecision::Default => {
                 tracing::debug!(url = %self.cfg.display, error = %err, attempts = *attempt + 1, "read failed");
-                return Err(err);
+                // Retryable, but the policy allows no more: say how often it tried.
+                return Err(if err.is_retryable() {
+                    Error::gave_up(err, attempt.saturating_add(1))
+                } else {
+                    err
+                });
             }
         };
         if retry_now {
@@ -810,6 +816,7 @@ impl Engine {
         let resp = tokio::time::timeout(head, rb.send())
             .await
             .map_err(|_| Error::Timeout {
+                source: None,
                 what: format!(
                     "response head of {what} request to {} ({head:?})",
                     self.cfg.display
@@ -951,6 +958,7 @@ impl Engine {
                         Ok(Ok(None)) => Ok(None),
                         Ok(Err(e)) => Err(transport_error(e, &self.cfg.display)),
                         Err(_) => Err(Error::Timeout {
+                            source: None,
                             what: format!("SSE connection idle for {idle:?}"),
                         }),
                     }

@@ -270,17 +270,17 @@ pub struct ReadOptions {
     pub retry: RetryPolicy,
     /// Consulted after every failed attempt of a request; see [`ErrorHook`].
     pub on_error: Option<ErrorHook>,
-    /// The most response data gathered before it is handed on (default
-    /// [`DEFAULT_MAX_CHUNK_BYTES`], 8 MiB; 0 means the default): a batch of the streaming
+    /// The most response data gathered before it is handed on (`None`: the default,
+    /// [`DEFAULT_MAX_CHUNK_BYTES`], 8 MiB; `Some(0)` is refused as an invalid argument): a batch of the streaming
     /// consumers carries at most about this much (one network read over), and a single JSON
     /// message larger than this is an [`Error::Parse`] that names this option. Memory of an
     /// incremental read stays within a small multiple of it, whatever the response size.
-    pub max_chunk_bytes: usize,
+    pub max_chunk_bytes: Option<usize>,
     /// The most data [`StreamResponse::bytes`], [`text`](StreamResponse::text) and
-    /// [`json`](StreamResponse::json) collect (default [`DEFAULT_MAX_READ_BYTES`], 256 MiB;
-    /// 0 means the default); past it they fail with an [`Error::Parse`] that names this option.
+    /// [`json`](StreamResponse::json) collect (`None`: the default, [`DEFAULT_MAX_READ_BYTES`],
+    /// 256 MiB; `Some(0)` is refused as an invalid argument); past it they fail with an [`Error::Parse`] that names this option.
     /// For JSON the limit counts the response bytes. The streaming consumers ignore it.
-    pub max_read_bytes: usize,
+    pub max_read_bytes: Option<usize>,
     /// SSE reconnection and fallback settings.
     pub sse: SseResilience,
     /// The client to use; default: the handle's ([`Client::shared`] for [`stream()`](stream())).
@@ -341,13 +341,13 @@ impl ReadOptions {
 
     /// Sets [`max_chunk_bytes`](Self::max_chunk_bytes).
     pub fn max_chunk_bytes(mut self, bytes: usize) -> Self {
-        self.max_chunk_bytes = bytes;
+        self.max_chunk_bytes = Some(bytes);
         self
     }
 
     /// Sets [`max_read_bytes`](Self::max_read_bytes).
     pub fn max_read_bytes(mut self, bytes: usize) -> Self {
-        self.max_read_bytes = bytes;
+        self.max_read_bytes = Some(bytes);
         self
     }
 
@@ -414,6 +414,16 @@ impl DurableStream {
     pub async fn stream(&self, options: ReadOptions) -> Result<StreamResponse> {
         options.retry.validate()?;
         options.sse.validate()?;
+        let max_chunk_bytes = byte_limit(
+            "max_chunk_bytes (maxChunkBytes)",
+            options.max_chunk_bytes,
+            DEFAULT_MAX_CHUNK_BYTES,
+        )?;
+        let max_read_bytes = byte_limit(
+            "max_read_bytes (maxReadBytes)",
+            options.max_read_bytes,
+            DEFAULT_MAX_READ_BYTES,
+        )?;
         let client = match &options.client {
             Some(c) => c.clone(),
             None => self.inner.client.clone(),
@@ -430,7 +440,7 @@ impl DurableStream {
             sse: options.sse,
             live: options.live,
             json: options.json,
-            max_chunk_bytes: limit_or(options.max_chunk_bytes, DEFAULT_MAX_CHUNK_BYTES),
+            max_chunk_bytes,
         };
         let (cancel, cancelled) = watch::channel(false);
         let engine = Engine::start(cfg, options.offset.clone(), cancelled).await?;
@@ -454,8 +464,8 @@ impl DurableStream {
             live: options.live,
             start_offset: options.offset,
             json: options.json,
-            max_chunk_bytes: limit_or(options.max_chunk_bytes, DEFAULT_MAX_CHUNK_BYTES),
-            max_read_bytes: limit_or(options.max_read_bytes, DEFAULT_MAX_READ_BYTES),
+            max_chunk_bytes,
+            max_read_bytes,
         })
     }
 }
@@ -484,11 +494,33 @@ pub struct ResponseHead {
     pub stream_closed: bool,
 }
 
-fn limit_or(value: usize, default: usize) -> usize {
-    if value == 0 {
-        default
+/// A byte limit option: `default` when unset; zero is refused, naming the option.
+fn byte_limit(option: &str, value: Option<usize>, default: usize) -> Result<usize> {
+    match value {
+        None => Ok(default),
+        Some(0) => Err(Error::invalid(format!(
+            "{option} must be at least 1 byte, got 0"
+        ))),
+        Some(n) => Ok(n),
+    }
+}
+
+/// A byte count given as a plain number (as Node and configuration files carry numbers): a
+/// whole number from 0 up, else an invalid-argument error naming `option`. Zero passes here;
+/// the read refuses it with its own error.
+///
+/// ```
+/// use durable_streams_client::byte_count;
+/// assert_eq!(byte_count("max_read_bytes (maxReadBytes)", 4096.0).unwrap(), 4096);
+/// assert!(byte_count("max_read_bytes (maxReadBytes)", -1.0).unwrap_err().to_string().contains("max_read_bytes"));
+/// ```
+pub fn byte_count(option: &str, value: f64) -> Result<usize> {
+    if value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_991.0 {
+        Ok(usize::try_from(value as u64).unwrap_or(usize::MAX))
     } else {
-        value
+        Err(Error::invalid(format!(
+            "{option} must be a whole number of bytes, at least 1, got {value}"
+        )))
     }
 }
 

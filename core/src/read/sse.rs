@@ -147,13 +147,14 @@ struct ControlWire {
 /// be a string or a number; `streamClosed` implies `upToDate`.
 pub(crate) fn parse_control(data: &[u8]) -> Result<Control> {
     let wire: ControlWire = serde_json::from_slice(data).map_err(|e| {
-        Error::parse(
+        Error::json(
             "SSE control event",
             format!(
                 "{}: {}",
                 crate::http::server_text(&e.to_string()),
                 preview(data)
             ),
+            &e,
         )
     })?;
     let next_offset = match wire.next_offset {

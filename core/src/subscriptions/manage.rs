@@ -381,6 +381,9 @@ impl Subscriptions {
                     tokio::time::sleep(delay).await;
                     attempt = attempt.saturating_add(1);
                 }
+                Err(e) if retry && e.is_retryable() => {
+                    return Err(Error::gave_up(e, attempt.saturating_add(1)))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -485,5 +488,6 @@ fn subscription_error(
 }
 
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| Error::parse(what, e.to_string()))
+    serde_json::from_slice(body)
+        .map_err(|e| Error::json(what, crate::http::server_text(&e.to_string()), &e))
 }

@@ -820,7 +820,7 @@ impl Reader {
 
 /// The adapter protocol's error code for a library error.
 fn error_code(kind: &str, e: &Error) -> &'static str {
-    match e {
+    match e.last_attempt() {
         Error::NotFound { .. } => "NOT_FOUND",
         Error::ConflictExists { .. } | Error::Conflict { .. } => "CONFLICT",
         Error::SeqConflict { .. } => "SEQUENCE_CONFLICT",
@@ -848,7 +848,7 @@ fn error_result(kind: &str, f: &Failure) -> Json {
         out.insert("status".into(), json!(status));
     }
     let mut details = Obj::new();
-    match &f.error {
+    match f.error.last_attempt() {
         Error::StaleEpoch { current_epoch, .. } => {
             details.insert("currentEpoch".into(), json!(current_epoch));
         }
