@@ -122,8 +122,18 @@ def test_accumulating_reads_are_bounded_and_name_their_limit() -> None:
                 if len(sizes) == 20:
                     break
         assert max(sizes) < 2 * (1 << 16) + (1 << 20)
-    with pytest.raises(ValueError, match="max_chunk_bytes"):
-        ds.stream("http://127.0.0.1:1/s", max_chunk_bytes=0)
+    # Unset reaches the core unset (its defaults); a bad value gets the core's error, which
+    # names the option (nothing is sent: port 1 would refuse).
+    for bad, name in (
+        ({"max_chunk_bytes": 0}, "max_chunk_bytes"),
+        ({"max_read_bytes": 0}, "max_read_bytes"),
+        ({"max_chunk_bytes": -5}, "max_chunk_bytes"),
+        ({"max_read_bytes": -1}, "max_read_bytes"),
+    ):
+        with pytest.raises(ds.InvalidArgumentError, match=name) as info:
+            ds.stream("http://127.0.0.1:1/s", **bad)  # type: ignore[arg-type]
+        assert isinstance(info.value, ValueError)
+        assert info.value.code == "INVALID_ARGUMENT"
 
 
 def test_a_json_message_above_the_chunk_limit_is_an_error() -> None:

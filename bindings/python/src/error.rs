@@ -2,11 +2,21 @@
 //!
 //! The classes are plain Python (so they carry docstrings, typed attributes and pickle like any
 //! exception); this is the one place that decides which class a core error becomes and which
-//! attributes it carries. Every exception gets `code`, `status`, `server_message` and
-//! `retryable`; variants with more data add it (`final_offset`, `retry_after`, epochs, seqs).
+//! attributes it carries. Every exception gets `code`, `status`, `server_message`,
+//! `retryable`, `url` and `attempts`; variants with more data add it (`final_offset`,
+//! `retry_after`, epochs, seqs).
+//!
+//! The core's cause chain becomes `__cause__`: a request that gave up after its retries is
+//! raised as the class of its last attempt's failure (same code), with that failure (a
+//! `DurableStreamError` of its own) as `__cause__`; a network error, timeout or parse error
+//! has the transport's or parser's error as `__cause__`, as the builtin exception it is
+//! (`ConnectionRefusedError`, `TimeoutError`, `ValueError`, ...).
 
-use durable_streams_client::{Error, ErrorCode, SubscriptionErrorCode};
-use pyo3::exceptions::PyRuntimeError;
+use durable_streams_client::{Cause, CauseKind, Error, ErrorCode, SubscriptionErrorCode};
+use pyo3::exceptions::{
+    PyBrokenPipeError, PyConnectionAbortedError, PyConnectionError, PyConnectionRefusedError,
+    PyConnectionResetError, PyOSError, PyRuntimeError, PyTimeoutError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
@@ -42,13 +52,52 @@ pub(crate) fn _error_for_code(py: Python<'_>, code: &str) -> PyResult<Py<PyAny>>
     Ok(to_py(py, &Error::example(code)).into_value(py).into_any())
 }
 
+/// The builtin exception for a transport's or parser's error.
+fn cause_to_py(py: Python<'_>, cause: &Cause) -> PyResult<PyErr> {
+    let msg = cause.message().to_owned();
+    let errno = |name: &str| -> PyResult<(Py<PyAny>, String)> {
+        Ok((py.import("errno")?.getattr(name)?.unbind(), msg.clone()))
+    };
+    Ok(match cause.kind() {
+        CauseKind::ConnectionRefused => PyConnectionRefusedError::new_err(errno("ECONNREFUSED")?),
+        CauseKind::ConnectionReset => PyConnectionResetError::new_err(errno("ECONNRESET")?),
+        CauseKind::ConnectionAborted => PyConnectionAbortedError::new_err(errno("ECONNABORTED")?),
+        CauseKind::BrokenPipe => PyBrokenPipeError::new_err(errno("EPIPE")?),
+        CauseKind::UnexpectedEof | CauseKind::Connect => PyConnectionError::new_err(msg),
+        CauseKind::Timeout => PyTimeoutError::new_err(msg),
+        CauseKind::Json => PyValueError::new_err(msg),
+        // Io, Http, Other and kinds added to the core later.
+        _ => PyOSError::new_err(msg),
+    })
+}
+
+/// The exception that becomes `__cause__`, if the error has a cause.
+fn cause_of(py: Python<'_>, err: &Error) -> PyResult<Option<PyErr>> {
+    match err {
+        Error::RetriesExhausted { last, .. } => Ok(Some(build(py, last)?)),
+        Error::Network { source, .. }
+        | Error::Timeout { source, .. }
+        | Error::Parse { source, .. } => source.as_ref().map(|c| cause_to_py(py, c)).transpose(),
+        _ => Ok(None),
+    }
+}
+
 fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
     let kw = PyDict::new(py);
     kw.set_item("code", err.code().as_str())?;
     kw.set_item("status", err.status())?;
     kw.set_item("server_message", err.server_message())?;
     kw.set_item("retryable", err.is_retryable())?;
-    let class = match err {
+    kw.set_item(
+        "url",
+        match err.last_attempt() {
+            Error::Subscription { url, .. } => Some(url.as_str()),
+            e => e.url(),
+        },
+    )?;
+    kw.set_item("attempts", err.attempts())?;
+    // The class and fields are those of the last attempt's failure.
+    let class = match err.last_attempt() {
         Error::NotFound { .. } => "StreamNotFoundError",
         Error::ConflictExists { .. } => "StreamExistsError",
         Error::SeqConflict { .. } => "SeqConflictError",
@@ -64,7 +113,7 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
         Error::PayloadTooLarge { .. } => "PayloadTooLargeError",
         Error::RateLimited { .. } | Error::ServerError { .. } => {
             kw.set_item("retry_after", err.retry_after().map(|d| d.as_secs_f64()))?;
-            if matches!(err, Error::RateLimited { .. }) {
+            if matches!(err.last_attempt(), Error::RateLimited { .. }) {
                 "RateLimitedError"
             } else {
                 "ServerError"
@@ -134,8 +183,9 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             kw.set_item("check", check.as_str())?;
             "InvalidSignatureError"
         }
-        // UnexpectedStatus, Cancelled, and variants added to the core later: the base class
-        // with the right code and status.
+        Error::UnexpectedStatus { .. } => "UnexpectedStatusError",
+        Error::Cancelled => "StreamCancelledError",
+        // Variants added to the core later: the base class with the right code and status.
         _ => "DurableStreamError",
     };
     let module = ERRORS.get_or_try_init(py, || {
@@ -146,5 +196,7 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
         .bind(py)
         .getattr(class)?
         .call((err.to_string(),), Some(&kw))?;
-    Ok(PyErr::from_value(exc))
+    let exc = PyErr::from_value(exc);
+    exc.set_cause(py, cause_of(py, err)?);
+    Ok(exc)
 }

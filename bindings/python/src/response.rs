@@ -51,8 +51,8 @@ pub(crate) struct ReadArgs {
     pub(crate) params: Pairs,
     pub(crate) retry: Option<RawPolicy>,
     pub(crate) on_error: Option<Py<PyAny>>,
-    pub(crate) max_chunk_bytes: Option<usize>,
-    pub(crate) max_read_bytes: Option<usize>,
+    pub(crate) max_chunk_bytes: Option<i64>,
+    pub(crate) max_read_bytes: Option<i64>,
 }
 
 /// The live mode named by the Python layer; `None` (not set) leaves the core's default.
@@ -90,8 +90,14 @@ impl ReadArgs {
         if let Some(hook) = self.on_error {
             o.on_error = Some(error_hook(Arc::new(hook)));
         }
-        o.max_chunk_bytes = self.max_chunk_bytes.unwrap_or(0);
-        o.max_read_bytes = self.max_read_bytes.unwrap_or(0);
+        // Unset stays unset: the core's defaults and checks (its errors name the option).
+        let bytes = |name: &str, v: Option<i64>| {
+            v.map(|v| durable_streams_client::byte_count(name, v as f64))
+                .transpose()
+                .map_err(|e| error::to_py(py, &e))
+        };
+        o.max_chunk_bytes = bytes("max_chunk_bytes (maxChunkBytes)", self.max_chunk_bytes)?;
+        o.max_read_bytes = bytes("max_read_bytes (maxReadBytes)", self.max_read_bytes)?;
         Ok(o)
     }
 }

@@ -381,8 +381,8 @@ impl Stream {
         params: Pairs,
         retry: Option<RawPolicy>,
         on_error: Option<Py<PyAny>>,
-        max_chunk_bytes: Option<usize>,
-        max_read_bytes: Option<usize>,
+        max_chunk_bytes: Option<i64>,
+        max_read_bytes: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
         let args = response::ReadArgs {
             offset,

@@ -35,12 +35,14 @@ from ._errors import (
     SequenceGapError,
     ServerError,
     StaleEpochError,
+    StreamCancelledError,
     StreamClosedError,
     StreamExistsError,
     StreamNotFoundError,
     StreamTimeoutError,
     SubscriptionError,
     UnauthorizedError,
+    UnexpectedStatusError,
 )
 from ._native import Client, __version__
 from ._native import shutdown as _shutdown
@@ -141,6 +143,7 @@ __all__ = [
     "ServerError",
     "SigningInfo",
     "StaleEpochError",
+    "StreamCancelledError",
     "StreamClosedError",
     "StreamExistsError",
     "StreamLink",
@@ -151,6 +154,7 @@ __all__ = [
     "SubscriptionError",
     "Subscriptions",
     "UnauthorizedError",
+    "UnexpectedStatusError",
     "Wake",
     "WakeStream",
     "WebhookVerifier",

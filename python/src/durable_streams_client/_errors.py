@@ -35,12 +35,14 @@ __all__ = [
     "SequenceGapError",
     "ServerError",
     "StaleEpochError",
+    "StreamCancelledError",
     "StreamClosedError",
     "StreamExistsError",
     "StreamNotFoundError",
     "StreamTimeoutError",
     "SubscriptionError",
     "UnauthorizedError",
+    "UnexpectedStatusError",
 ]
 
 
@@ -55,6 +57,18 @@ class DurableStreamError(Exception):
         retryable: Whether repeating the request may succeed (network errors, timeouts,
             429 and 5xx). It does not say whether repeating is safe: a plain append is not
             idempotent.
+        url: The stream URL the failed request went to (credentials and query removed), when
+            the error concerns one.
+        attempts: How many attempts a request made before it gave up, when it was retried
+            (at least 2); ``None`` when it was not retried.
+
+    The cause chain is ``__cause__``: a request that gave up after its retries has the last
+    attempt's failure there (a :class:`DurableStreamError` with the same code and
+    ``attempts`` ``None``); a :class:`NetworkError`, :class:`StreamTimeoutError` or
+    :class:`ParseError` has the transport's or parser's own error there, as the builtin
+    exception it is (:class:`ConnectionRefusedError`, :class:`ConnectionResetError`,
+    :class:`TimeoutError`, :class:`OSError`, or :class:`ValueError` for JSON), when one is
+    known. ``__cause__`` is ``None`` otherwise.
     """
 
     def __init__(
@@ -65,6 +79,8 @@ class DurableStreamError(Exception):
         status: int | None = None,
         server_message: str | None = None,
         retryable: bool = False,
+        url: str | None = None,
+        attempts: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -72,6 +88,8 @@ class DurableStreamError(Exception):
         self.status = status
         self.server_message = server_message
         self.retryable = retryable
+        self.url = url
+        self.attempts = attempts
 
     def __str__(self) -> str:
         return self.message
@@ -223,6 +241,15 @@ class NetworkError(DurableStreamError, ConnectionError):
 
 class StreamTimeoutError(DurableStreamError, TimeoutError):
     """A request or an operation ran past its deadline."""
+
+
+class StreamCancelledError(DurableStreamError):
+    """The operation was cancelled (code ``CANCELLED``)."""
+
+
+class UnexpectedStatusError(DurableStreamError):
+    """The server answered with a status the operation does not expect (``UNEXPECTED_STATUS``);
+    ``status`` says which."""
 
 
 class ParseError(DurableStreamError):

@@ -371,9 +371,6 @@ def _read_kwargs(
         )
     if on_error is not None and not callable(on_error):
         raise TypeError("on_error must be a callable")
-    for name, v in (("max_chunk_bytes", max_chunk_bytes), ("max_read_bytes", max_read_bytes)):
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
     return {
         "offset": offset,
         "live": _live(live),
