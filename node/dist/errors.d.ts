@@ -18,10 +18,42 @@ export interface DurableStreamErrorDetails {
     /** How long the server asked the client to wait, in milliseconds. */
     retryAfterMs?: number | undefined;
 }
+/** The kind of a {@link TransportError}. */
+export type TransportErrorKind = "connection_refused" | "connection_reset" | "connection_aborted" | "broken_pipe" | "unexpected_eof" | "io" | "connect" | "timeout" | "http" | "other";
+/**
+ * The transport's own error under a `NETWORK_ERROR` or `TIMEOUT` {@link DurableStreamError}
+ * (its `cause`): what the connection reported, escaped and bounded. `code` is Node's name
+ * for the system error when there is one (`ECONNREFUSED`, `ECONNRESET`, `ECONNABORTED`,
+ * `EPIPE`, `ETIMEDOUT`), as on the errors of `node:net`.
+ */
+export declare class TransportError extends Error {
+    /** Node's system error code, when the failure has one (e.g. `"ECONNREFUSED"`). */
+    readonly code: string | undefined;
+    /** What failed. */
+    readonly kind: TransportErrorKind;
+    constructor(message: string, kind: TransportErrorKind, code?: string);
+}
+/**
+ * What a {@link DurableStreamError}'s `cause` can be: the last attempt's failure of a request
+ * that gave up after its retries, the transport's error under a network error or timeout, or
+ * the parser's `SyntaxError` under a `PARSE_ERROR` of a JSON body.
+ */
+export type DurableStreamErrorCause = DurableStreamError | TransportError | SyntaxError;
 /** The base class of every error of the client. */
 export declare class DurableStreamError extends Error {
     /** A stable, language-neutral code. */
     readonly code: DurableStreamErrorCode;
+    /**
+     * The cause chain (ES2022 `cause`): for a request that gave up after its retries, the last
+     * attempt's failure (same `code`); for a network error or timeout, the {@link TransportError};
+     * for a JSON body that does not parse, the parser's `SyntaxError`; `undefined` otherwise.
+     */
+    readonly cause?: DurableStreamErrorCause;
+    /**
+     * How many attempts a request made before it gave up, when it was retried (at least 2);
+     * `undefined` when it was not retried.
+     */
+    readonly attempts: number | undefined;
     /** The HTTP status of the response that caused the error, if any. */
     readonly status: number | undefined;
     /** Structured data about the error. */
@@ -161,6 +193,36 @@ export declare class InvalidSignatureError extends DurableStreamError {
     /** The failed check. */
     readonly check: string;
     constructor(message: string, check: string);
+}
+/**
+ * The connection failed before a response arrived (`NETWORK_ERROR`); `cause` is the
+ * {@link TransportError} (or, after retries, the last attempt's `NetworkError`).
+ */
+export declare class NetworkError extends DurableStreamError {
+    readonly code: "NETWORK_ERROR";
+    constructor(message: string, details?: DurableStreamErrorDetails);
+}
+/** A request or an operation ran past its deadline (`TIMEOUT`). */
+export declare class StreamTimeoutError extends DurableStreamError {
+    readonly code: "TIMEOUT";
+    constructor(message: string, details?: DurableStreamErrorDetails);
+}
+/** A server response could not be parsed (`PARSE_ERROR`); for JSON, `cause` is a `SyntaxError`. */
+export declare class ParseError extends DurableStreamError {
+    readonly code: "PARSE_ERROR";
+    constructor(message: string, details?: DurableStreamErrorDetails);
+}
+/** A value was refused before anything was sent (`INVALID_ARGUMENT`). */
+export declare class InvalidArgumentError extends DurableStreamError {
+    readonly code: "INVALID_ARGUMENT";
+    constructor(message: string, details?: DurableStreamErrorDetails);
+}
+/**
+ * A response body was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
+ * closed (`ALREADY_CLOSED`).
+ */
+export declare class InvalidStateError extends DurableStreamError {
+    constructor(message: string, code: "ALREADY_CONSUMED" | "ALREADY_CLOSED", details?: DurableStreamErrorDetails);
 }
 /** A handle or read was created without a URL. */
 export declare class MissingStreamUrlError extends DurableStreamError {

@@ -9,13 +9,37 @@
  * {@link DurableStreamError} carrying the finer `code`.
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.InvalidSignalError = exports.MissingStreamUrlError = exports.InvalidSignatureError = exports.NoPendingWorkError = exports.AlreadyClaimedError = exports.FencedError = exports.SubscriptionError = exports.ProducerSessionConflictError = exports.FetchBackoffAbortError = exports.BufferFullError = exports.SequenceGapError = exports.StaleEpochError = exports.StreamClosedError = exports.RateLimitedError = exports.FetchError = exports.DurableStreamError = void 0;
+exports.InvalidSignalError = exports.MissingStreamUrlError = exports.InvalidStateError = exports.InvalidArgumentError = exports.ParseError = exports.StreamTimeoutError = exports.NetworkError = exports.InvalidSignatureError = exports.NoPendingWorkError = exports.AlreadyClaimedError = exports.FencedError = exports.SubscriptionError = exports.ProducerSessionConflictError = exports.FetchBackoffAbortError = exports.BufferFullError = exports.SequenceGapError = exports.StaleEpochError = exports.StreamClosedError = exports.RateLimitedError = exports.FetchError = exports.DurableStreamError = exports.TransportError = void 0;
 exports.fromDescription = fromDescription;
 exports.convert = convert;
+/**
+ * The transport's own error under a `NETWORK_ERROR` or `TIMEOUT` {@link DurableStreamError}
+ * (its `cause`): what the connection reported, escaped and bounded. `code` is Node's name
+ * for the system error when there is one (`ECONNREFUSED`, `ECONNRESET`, `ECONNABORTED`,
+ * `EPIPE`, `ETIMEDOUT`), as on the errors of `node:net`.
+ */
+class TransportError extends Error {
+    /** Node's system error code, when the failure has one (e.g. `"ECONNREFUSED"`). */
+    code;
+    /** What failed. */
+    kind;
+    constructor(message, kind, code) {
+        super(message);
+        this.name = "TransportError";
+        this.kind = kind;
+        this.code = code;
+    }
+}
+exports.TransportError = TransportError;
 /** The base class of every error of the client. */
 class DurableStreamError extends Error {
     /** A stable, language-neutral code. */
     code;
+    /**
+     * How many attempts a request made before it gave up, when it was retried (at least 2);
+     * `undefined` when it was not retried.
+     */
+    attempts = undefined;
     /** The HTTP status of the response that caused the error, if any. */
     status;
     /** Structured data about the error. */
@@ -285,6 +309,47 @@ class InvalidSignatureError extends DurableStreamError {
     }
 }
 exports.InvalidSignatureError = InvalidSignatureError;
+/**
+ * The connection failed before a response arrived (`NETWORK_ERROR`); `cause` is the
+ * {@link TransportError} (or, after retries, the last attempt's `NetworkError`).
+ */
+class NetworkError extends DurableStreamError {
+    constructor(message, details = { retryable: true }) {
+        super(message, "NETWORK_ERROR", undefined, details);
+    }
+}
+exports.NetworkError = NetworkError;
+/** A request or an operation ran past its deadline (`TIMEOUT`). */
+class StreamTimeoutError extends DurableStreamError {
+    constructor(message, details = { retryable: true }) {
+        super(message, "TIMEOUT", undefined, details);
+    }
+}
+exports.StreamTimeoutError = StreamTimeoutError;
+/** A server response could not be parsed (`PARSE_ERROR`); for JSON, `cause` is a `SyntaxError`. */
+class ParseError extends DurableStreamError {
+    constructor(message, details = { retryable: false }) {
+        super(message, "PARSE_ERROR", undefined, details);
+    }
+}
+exports.ParseError = ParseError;
+/** A value was refused before anything was sent (`INVALID_ARGUMENT`). */
+class InvalidArgumentError extends DurableStreamError {
+    constructor(message, details = { retryable: false }) {
+        super(message, "INVALID_ARGUMENT", undefined, details);
+    }
+}
+exports.InvalidArgumentError = InvalidArgumentError;
+/**
+ * A response body was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
+ * closed (`ALREADY_CLOSED`).
+ */
+class InvalidStateError extends DurableStreamError {
+    constructor(message, code, details = { retryable: false }) {
+        super(message, code, undefined, details);
+    }
+}
+exports.InvalidStateError = InvalidStateError;
 /** A handle or read was created without a URL. */
 class MissingStreamUrlError extends DurableStreamError {
     constructor() {
@@ -321,7 +386,31 @@ const HTTP_CODES = new Set([
  * base class (and fails the error-contract test, test/errors.test.mjs).
  */
 function fromDescription(text) {
-    const d = JSON.parse(text.slice(MARKER.length));
+    return fromDescribed(JSON.parse(text.slice(MARKER.length)));
+}
+/** The error for a description, with its cause chain and attempts. */
+function fromDescribed(d) {
+    const err = classFor(d);
+    if (typeof d.attempts === "number") {
+        err.attempts = d.attempts;
+    }
+    if (d.cause) {
+        const cause = "transport" in d.cause ? transportCause(d.cause) : fromDescribed(d.cause);
+        Object.defineProperty(err, "cause", {
+            value: cause,
+            writable: true,
+            configurable: true,
+            enumerable: false,
+        });
+    }
+    return err;
+}
+function transportCause(c) {
+    if (c.kind === "json")
+        return new SyntaxError(c.message);
+    return new TransportError(c.message, c.kind, c.errno ?? undefined);
+}
+function classFor(d) {
     const details = {
         serverMessage: d.serverMessage ?? undefined,
         retryable: d.retryable,
@@ -341,6 +430,17 @@ function fromDescription(text) {
             return new ProducerSessionConflictError(d.message, d.producerId ?? "", d.epoch ?? 0, d.serverSeq ?? undefined, details);
         case "CANCELLED":
             return new FetchBackoffAbortError(d.message);
+        case "NETWORK_ERROR":
+            return new NetworkError(d.message, details);
+        case "TIMEOUT":
+            return new StreamTimeoutError(d.message, details);
+        case "PARSE_ERROR":
+            return new ParseError(d.message, details);
+        case "INVALID_ARGUMENT":
+            return new InvalidArgumentError(d.message, details);
+        case "ALREADY_CONSUMED":
+        case "ALREADY_CLOSED":
+            return new InvalidStateError(d.message, d.code, details);
         case "FENCED":
             return new FencedError(d.message, d.status ?? 409, details);
         case "ALREADY_CLAIMED":

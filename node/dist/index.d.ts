@@ -5,8 +5,8 @@
  * @packageDocumentation
  */
 export { BackoffDefaults, CURSOR_QUERY_PARAM, DURABLE_STREAM_PROTOCOL_QUERY_PARAMS, LIVE_QUERY_PARAM, OFFSET_QUERY_PARAM, PRODUCER_EPOCH_HEADER, PRODUCER_EXPECTED_SEQ_HEADER, PRODUCER_ID_HEADER, PRODUCER_RECEIVED_SEQ_HEADER, PRODUCER_SEQ_HEADER, SSE_CLOSED_FIELD, SSE_COMPATIBLE_CONTENT_TYPES, SSE_CURSOR_FIELD, SSE_OFFSET_FIELD, STREAM_CLOSED_HEADER, STREAM_CURSOR_HEADER, STREAM_EXPIRES_AT_HEADER, STREAM_OFFSET_HEADER, STREAM_SEQ_HEADER, STREAM_TTL_HEADER, STREAM_UP_TO_DATE_HEADER, } from "./constants.js";
-export { AlreadyClaimedError, BufferFullError, DurableStreamError, FetchBackoffAbortError, FencedError, FetchError, InvalidSignalError, InvalidSignatureError, MissingStreamUrlError, NoPendingWorkError, ProducerSessionConflictError, RateLimitedError, SequenceGapError, StaleEpochError, StreamClosedError, SubscriptionError, } from "./errors.js";
-export type { DurableStreamErrorCode, DurableStreamErrorDetails } from "./errors.js";
+export { AlreadyClaimedError, BufferFullError, DurableStreamError, FetchBackoffAbortError, FencedError, FetchError, InvalidArgumentError, InvalidSignalError, InvalidSignatureError, InvalidStateError, MissingStreamUrlError, NetworkError, NoPendingWorkError, ParseError, ProducerSessionConflictError, RateLimitedError, SequenceGapError, StaleEpochError, StreamClosedError, StreamTimeoutError, SubscriptionError, TransportError, } from "./errors.js";
+export type { DurableStreamErrorCause, DurableStreamErrorCode, DurableStreamErrorDetails, TransportErrorKind, } from "./errors.js";
 export type { BackoffOptions, HeadersRecord, MaybePromise, ParamsRecord } from "./internal.js";
 export { _resetHttpWarningForTesting, createFetchWithBackoff, createFetchWithConsumedBody, warnIfUsingHttpInBrowser, } from "./fetch.js";
 export type { FetchBackoffOptions } from "./fetch.js";

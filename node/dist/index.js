@@ -6,8 +6,8 @@
  * @packageDocumentation
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.PullWakeWorker = exports.JobQueue = exports.Job = exports.stream = exports.DurableStream = exports.StreamResponse = exports.asAsyncIterableReadableStream = exports.Receipt = exports.IdempotentProducer = exports.warnIfUsingHttpInBrowser = exports.createFetchWithConsumedBody = exports.createFetchWithBackoff = exports._resetHttpWarningForTesting = exports.SubscriptionError = exports.StreamClosedError = exports.StaleEpochError = exports.SequenceGapError = exports.RateLimitedError = exports.ProducerSessionConflictError = exports.NoPendingWorkError = exports.MissingStreamUrlError = exports.InvalidSignatureError = exports.InvalidSignalError = exports.FetchError = exports.FencedError = exports.FetchBackoffAbortError = exports.DurableStreamError = exports.BufferFullError = exports.AlreadyClaimedError = exports.STREAM_UP_TO_DATE_HEADER = exports.STREAM_TTL_HEADER = exports.STREAM_SEQ_HEADER = exports.STREAM_OFFSET_HEADER = exports.STREAM_EXPIRES_AT_HEADER = exports.STREAM_CURSOR_HEADER = exports.STREAM_CLOSED_HEADER = exports.SSE_OFFSET_FIELD = exports.SSE_CURSOR_FIELD = exports.SSE_COMPATIBLE_CONTENT_TYPES = exports.SSE_CLOSED_FIELD = exports.PRODUCER_SEQ_HEADER = exports.PRODUCER_RECEIVED_SEQ_HEADER = exports.PRODUCER_ID_HEADER = exports.PRODUCER_EXPECTED_SEQ_HEADER = exports.PRODUCER_EPOCH_HEADER = exports.OFFSET_QUERY_PARAM = exports.LIVE_QUERY_PARAM = exports.DURABLE_STREAM_PROTOCOL_QUERY_PARAMS = exports.CURSOR_QUERY_PARAM = exports.BackoffDefaults = void 0;
-exports.WebhookVerifier = exports.WEBHOOK_DONE = exports.Wake = exports.Subscriptions = void 0;
+exports.asAsyncIterableReadableStream = exports.Receipt = exports.IdempotentProducer = exports.warnIfUsingHttpInBrowser = exports.createFetchWithConsumedBody = exports.createFetchWithBackoff = exports._resetHttpWarningForTesting = exports.TransportError = exports.SubscriptionError = exports.StreamTimeoutError = exports.StreamClosedError = exports.StaleEpochError = exports.SequenceGapError = exports.RateLimitedError = exports.ProducerSessionConflictError = exports.ParseError = exports.NoPendingWorkError = exports.NetworkError = exports.MissingStreamUrlError = exports.InvalidStateError = exports.InvalidSignatureError = exports.InvalidSignalError = exports.InvalidArgumentError = exports.FetchError = exports.FencedError = exports.FetchBackoffAbortError = exports.DurableStreamError = exports.BufferFullError = exports.AlreadyClaimedError = exports.STREAM_UP_TO_DATE_HEADER = exports.STREAM_TTL_HEADER = exports.STREAM_SEQ_HEADER = exports.STREAM_OFFSET_HEADER = exports.STREAM_EXPIRES_AT_HEADER = exports.STREAM_CURSOR_HEADER = exports.STREAM_CLOSED_HEADER = exports.SSE_OFFSET_FIELD = exports.SSE_CURSOR_FIELD = exports.SSE_COMPATIBLE_CONTENT_TYPES = exports.SSE_CLOSED_FIELD = exports.PRODUCER_SEQ_HEADER = exports.PRODUCER_RECEIVED_SEQ_HEADER = exports.PRODUCER_ID_HEADER = exports.PRODUCER_EXPECTED_SEQ_HEADER = exports.PRODUCER_EPOCH_HEADER = exports.OFFSET_QUERY_PARAM = exports.LIVE_QUERY_PARAM = exports.DURABLE_STREAM_PROTOCOL_QUERY_PARAMS = exports.CURSOR_QUERY_PARAM = exports.BackoffDefaults = void 0;
+exports.WebhookVerifier = exports.WEBHOOK_DONE = exports.Wake = exports.Subscriptions = exports.PullWakeWorker = exports.JobQueue = exports.Job = exports.stream = exports.DurableStream = exports.StreamResponse = void 0;
 var constants_js_1 = require("./constants.js");
 Object.defineProperty(exports, "BackoffDefaults", { enumerable: true, get: function () { return constants_js_1.BackoffDefaults; } });
 Object.defineProperty(exports, "CURSOR_QUERY_PARAM", { enumerable: true, get: function () { return constants_js_1.CURSOR_QUERY_PARAM; } });
@@ -37,16 +37,22 @@ Object.defineProperty(exports, "DurableStreamError", { enumerable: true, get: fu
 Object.defineProperty(exports, "FetchBackoffAbortError", { enumerable: true, get: function () { return errors_js_1.FetchBackoffAbortError; } });
 Object.defineProperty(exports, "FencedError", { enumerable: true, get: function () { return errors_js_1.FencedError; } });
 Object.defineProperty(exports, "FetchError", { enumerable: true, get: function () { return errors_js_1.FetchError; } });
+Object.defineProperty(exports, "InvalidArgumentError", { enumerable: true, get: function () { return errors_js_1.InvalidArgumentError; } });
 Object.defineProperty(exports, "InvalidSignalError", { enumerable: true, get: function () { return errors_js_1.InvalidSignalError; } });
 Object.defineProperty(exports, "InvalidSignatureError", { enumerable: true, get: function () { return errors_js_1.InvalidSignatureError; } });
+Object.defineProperty(exports, "InvalidStateError", { enumerable: true, get: function () { return errors_js_1.InvalidStateError; } });
 Object.defineProperty(exports, "MissingStreamUrlError", { enumerable: true, get: function () { return errors_js_1.MissingStreamUrlError; } });
+Object.defineProperty(exports, "NetworkError", { enumerable: true, get: function () { return errors_js_1.NetworkError; } });
 Object.defineProperty(exports, "NoPendingWorkError", { enumerable: true, get: function () { return errors_js_1.NoPendingWorkError; } });
+Object.defineProperty(exports, "ParseError", { enumerable: true, get: function () { return errors_js_1.ParseError; } });
 Object.defineProperty(exports, "ProducerSessionConflictError", { enumerable: true, get: function () { return errors_js_1.ProducerSessionConflictError; } });
 Object.defineProperty(exports, "RateLimitedError", { enumerable: true, get: function () { return errors_js_1.RateLimitedError; } });
 Object.defineProperty(exports, "SequenceGapError", { enumerable: true, get: function () { return errors_js_1.SequenceGapError; } });
 Object.defineProperty(exports, "StaleEpochError", { enumerable: true, get: function () { return errors_js_1.StaleEpochError; } });
 Object.defineProperty(exports, "StreamClosedError", { enumerable: true, get: function () { return errors_js_1.StreamClosedError; } });
+Object.defineProperty(exports, "StreamTimeoutError", { enumerable: true, get: function () { return errors_js_1.StreamTimeoutError; } });
 Object.defineProperty(exports, "SubscriptionError", { enumerable: true, get: function () { return errors_js_1.SubscriptionError; } });
+Object.defineProperty(exports, "TransportError", { enumerable: true, get: function () { return errors_js_1.TransportError; } });
 var fetch_js_1 = require("./fetch.js");
 Object.defineProperty(exports, "_resetHttpWarningForTesting", { enumerable: true, get: function () { return fetch_js_1._resetHttpWarningForTesting; } });
 Object.defineProperty(exports, "createFetchWithBackoff", { enumerable: true, get: function () { return fetch_js_1.createFetchWithBackoff; } });

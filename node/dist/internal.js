@@ -60,7 +60,7 @@ function extras(headers, params) {
             fns.push(v);
             return [{ name, computed: fns.length - 1 }];
         }
-        throw new errors_js_1.DurableStreamError(`the value of ${JSON.stringify(name)} must be a string or a function`, "INVALID_ARGUMENT");
+        throw new errors_js_1.InvalidArgumentError(`the value of ${JSON.stringify(name)} must be a string or a function`);
     });
     const out = { headers: entries(headers), params: entries(params) };
     if (fns.length > 0) {

@@ -158,10 +158,10 @@ class IdempotentProducer {
      */
     appendMany(messages, start = 0) {
         if (!Array.isArray(messages)) {
-            throw new errors_js_1.DurableStreamError("appendMany takes an array of messages", "INVALID_ARGUMENT");
+            throw new errors_js_1.InvalidArgumentError("appendMany takes an array of messages");
         }
         if (!Number.isInteger(start) || start < 0 || start > 0xffff_ffff) {
-            throw new errors_js_1.DurableStreamError(`start must be a whole number >= 0, got ${String(start)}`, "INVALID_ARGUMENT");
+            throw new errors_js_1.InvalidArgumentError(`start must be a whole number >= 0, got ${String(start)}`);
         }
         return (0, internal_js_1.sync)(() => this.#native.appendMany(messages, start));
     }

@@ -308,7 +308,7 @@ class PullWakeWorker {
      */
     async run(handler, options = {}) {
         if (typeof handler !== "function") {
-            throw new errors_js_1.DurableStreamError("run needs a handler function", "INVALID_ARGUMENT");
+            throw new errors_js_1.InvalidArgumentError("run needs a handler function");
         }
         const signal = (0, internal_js_1.checkSignal)(options.signal);
         const queue = this.jobs();
@@ -374,7 +374,7 @@ class WebhookVerifier {
      */
     async verify(headers, body, options = {}) {
         if (!(body instanceof Uint8Array)) {
-            throw new errors_js_1.DurableStreamError("verify takes the raw request body as bytes (a Buffer or Uint8Array), exactly as received", "INVALID_ARGUMENT");
+            throw new errors_js_1.InvalidArgumentError("verify takes the raw request body as bytes (a Buffer or Uint8Array), exactly as received");
         }
         const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
         const sig = signatureOf(headers);

@@ -54,10 +54,61 @@ export interface DurableStreamErrorDetails {
   retryAfterMs?: number | undefined;
 }
 
+/** The kind of a {@link TransportError}. */
+export type TransportErrorKind =
+  | "connection_refused"
+  | "connection_reset"
+  | "connection_aborted"
+  | "broken_pipe"
+  | "unexpected_eof"
+  | "io"
+  | "connect"
+  | "timeout"
+  | "http"
+  | "other";
+
+/**
+ * The transport's own error under a `NETWORK_ERROR` or `TIMEOUT` {@link DurableStreamError}
+ * (its `cause`): what the connection reported, escaped and bounded. `code` is Node's name
+ * for the system error when there is one (`ECONNREFUSED`, `ECONNRESET`, `ECONNABORTED`,
+ * `EPIPE`, `ETIMEDOUT`), as on the errors of `node:net`.
+ */
+export class TransportError extends Error {
+  /** Node's system error code, when the failure has one (e.g. `"ECONNREFUSED"`). */
+  readonly code: string | undefined;
+  /** What failed. */
+  readonly kind: TransportErrorKind;
+
+  constructor(message: string, kind: TransportErrorKind, code?: string) {
+    super(message);
+    this.name = "TransportError";
+    this.kind = kind;
+    this.code = code;
+  }
+}
+
+/**
+ * What a {@link DurableStreamError}'s `cause` can be: the last attempt's failure of a request
+ * that gave up after its retries, the transport's error under a network error or timeout, or
+ * the parser's `SyntaxError` under a `PARSE_ERROR` of a JSON body.
+ */
+export type DurableStreamErrorCause = DurableStreamError | TransportError | SyntaxError;
+
 /** The base class of every error of the client. */
 export class DurableStreamError extends Error {
   /** A stable, language-neutral code. */
   readonly code: DurableStreamErrorCode;
+  /**
+   * The cause chain (ES2022 `cause`): for a request that gave up after its retries, the last
+   * attempt's failure (same `code`); for a network error or timeout, the {@link TransportError};
+   * for a JSON body that does not parse, the parser's `SyntaxError`; `undefined` otherwise.
+   */
+  declare readonly cause?: DurableStreamErrorCause;
+  /**
+   * How many attempts a request made before it gave up, when it was retried (at least 2);
+   * `undefined` when it was not retried.
+   */
+  readonly attempts: number | undefined = undefined;
   /** The HTTP status of the response that caused the error, if any. */
   readonly status: number | undefined;
   /** Structured data about the error. */
@@ -399,6 +450,59 @@ export class InvalidSignatureError extends DurableStreamError {
   }
 }
 
+/**
+ * The connection failed before a response arrived (`NETWORK_ERROR`); `cause` is the
+ * {@link TransportError} (or, after retries, the last attempt's `NetworkError`).
+ */
+export class NetworkError extends DurableStreamError {
+  declare readonly code: "NETWORK_ERROR";
+
+  constructor(message: string, details: DurableStreamErrorDetails = { retryable: true }) {
+    super(message, "NETWORK_ERROR", undefined, details);
+  }
+}
+
+/** A request or an operation ran past its deadline (`TIMEOUT`). */
+export class StreamTimeoutError extends DurableStreamError {
+  declare readonly code: "TIMEOUT";
+
+  constructor(message: string, details: DurableStreamErrorDetails = { retryable: true }) {
+    super(message, "TIMEOUT", undefined, details);
+  }
+}
+
+/** A server response could not be parsed (`PARSE_ERROR`); for JSON, `cause` is a `SyntaxError`. */
+export class ParseError extends DurableStreamError {
+  declare readonly code: "PARSE_ERROR";
+
+  constructor(message: string, details: DurableStreamErrorDetails = { retryable: false }) {
+    super(message, "PARSE_ERROR", undefined, details);
+  }
+}
+
+/** A value was refused before anything was sent (`INVALID_ARGUMENT`). */
+export class InvalidArgumentError extends DurableStreamError {
+  declare readonly code: "INVALID_ARGUMENT";
+
+  constructor(message: string, details: DurableStreamErrorDetails = { retryable: false }) {
+    super(message, "INVALID_ARGUMENT", undefined, details);
+  }
+}
+
+/**
+ * A response body was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
+ * closed (`ALREADY_CLOSED`).
+ */
+export class InvalidStateError extends DurableStreamError {
+  constructor(
+    message: string,
+    code: "ALREADY_CONSUMED" | "ALREADY_CLOSED",
+    details: DurableStreamErrorDetails = { retryable: false },
+  ) {
+    super(message, code, undefined, details);
+  }
+}
+
 /** A handle or read was created without a URL. */
 export class MissingStreamUrlError extends DurableStreamError {
   constructor() {
@@ -415,7 +519,16 @@ export class InvalidSignalError extends DurableStreamError {
 
 const MARKER = "durable-streams-client:";
 
+interface DescribedCause {
+  transport: true;
+  kind: TransportErrorKind | "json";
+  message: string;
+  errno: string | null;
+}
+
 interface Described {
+  cause?: Described | DescribedCause | null;
+  attempts?: number | null;
   message: string;
   code: DurableStreamErrorCode;
   status: number | null;
@@ -459,7 +572,33 @@ const HTTP_CODES: ReadonlySet<string> = new Set([
  * base class (and fails the error-contract test, test/errors.test.mjs).
  */
 export function fromDescription(text: string): DurableStreamError {
-  const d = JSON.parse(text.slice(MARKER.length)) as Described;
+  return fromDescribed(JSON.parse(text.slice(MARKER.length)) as Described);
+}
+
+/** The error for a description, with its cause chain and attempts. */
+function fromDescribed(d: Described): DurableStreamError {
+  const err = classFor(d);
+  if (typeof d.attempts === "number") {
+    (err as { attempts: number | undefined }).attempts = d.attempts;
+  }
+  if (d.cause) {
+    const cause = "transport" in d.cause ? transportCause(d.cause) : fromDescribed(d.cause);
+    Object.defineProperty(err, "cause", {
+      value: cause,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
+  }
+  return err;
+}
+
+function transportCause(c: DescribedCause): TransportError | SyntaxError {
+  if (c.kind === "json") return new SyntaxError(c.message);
+  return new TransportError(c.message, c.kind, c.errno ?? undefined);
+}
+
+function classFor(d: Described): DurableStreamError {
   const details: DurableStreamErrorDetails = {
     serverMessage: d.serverMessage ?? undefined,
     retryable: d.retryable,
@@ -485,6 +624,17 @@ export function fromDescription(text: string): DurableStreamError {
       );
     case "CANCELLED":
       return new FetchBackoffAbortError(d.message);
+    case "NETWORK_ERROR":
+      return new NetworkError(d.message, details);
+    case "TIMEOUT":
+      return new StreamTimeoutError(d.message, details);
+    case "PARSE_ERROR":
+      return new ParseError(d.message, details);
+    case "INVALID_ARGUMENT":
+      return new InvalidArgumentError(d.message, details);
+    case "ALREADY_CONSUMED":
+    case "ALREADY_CLOSED":
+      return new InvalidStateError(d.message, d.code, details);
     case "FENCED":
       return new FencedError(d.message, d.status ?? 409, details);
     case "ALREADY_CLAIMED":

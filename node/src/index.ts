@@ -35,18 +35,29 @@ export {
   FetchBackoffAbortError,
   FencedError,
   FetchError,
+  InvalidArgumentError,
   InvalidSignalError,
   InvalidSignatureError,
+  InvalidStateError,
   MissingStreamUrlError,
+  NetworkError,
   NoPendingWorkError,
+  ParseError,
   ProducerSessionConflictError,
   RateLimitedError,
   SequenceGapError,
   StaleEpochError,
   StreamClosedError,
+  StreamTimeoutError,
   SubscriptionError,
+  TransportError,
 } from "./errors.js";
-export type { DurableStreamErrorCode, DurableStreamErrorDetails } from "./errors.js";
+export type {
+  DurableStreamErrorCause,
+  DurableStreamErrorCode,
+  DurableStreamErrorDetails,
+  TransportErrorKind,
+} from "./errors.js";
 export type { BackoffOptions, HeadersRecord, MaybePromise, ParamsRecord } from "./internal.js";
 export {
   _resetHttpWarningForTesting,

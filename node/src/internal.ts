@@ -1,7 +1,13 @@
 /** Helpers shared by the classes: option conversion, cancellation and error mapping. */
 
 import * as native from "../native/index.js";
-import { convert, DurableStreamError, FetchBackoffAbortError, InvalidSignalError } from "./errors.js";
+import {
+  convert,
+  DurableStreamError,
+  FetchBackoffAbortError,
+  InvalidArgumentError,
+  InvalidSignalError,
+} from "./errors.js";
 
 /** A value or a promise of it. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -47,10 +53,7 @@ export function extras(
         fns.push(v);
         return [{ name, computed: fns.length - 1 }];
       }
-      throw new DurableStreamError(
-        `the value of ${JSON.stringify(name)} must be a string or a function`,
-        "INVALID_ARGUMENT",
-      );
+      throw new InvalidArgumentError(`the value of ${JSON.stringify(name)} must be a string or a function`);
     });
   const out: native.Extras = { headers: entries(headers), params: entries(params) };
   if (fns.length > 0) {

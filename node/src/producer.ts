@@ -1,7 +1,7 @@
 /** `IdempotentProducer`: exactly-once, batching, pipelined appends. */
 
 import * as native from "../native/index.js";
-import { convert, DurableStreamError, fromDescription } from "./errors.js";
+import { convert, DurableStreamError, fromDescription, InvalidArgumentError } from "./errors.js";
 import {
   backoff,
   type BackoffOptions,
@@ -194,13 +194,10 @@ export class IdempotentProducer {
    */
   appendMany(messages: ReadonlyArray<string | Uint8Array>, start = 0): number {
     if (!Array.isArray(messages)) {
-      throw new DurableStreamError("appendMany takes an array of messages", "INVALID_ARGUMENT");
+      throw new InvalidArgumentError("appendMany takes an array of messages");
     }
     if (!Number.isInteger(start) || start < 0 || start > 0xffff_ffff) {
-      throw new DurableStreamError(
-        `start must be a whole number >= 0, got ${String(start)}`,
-        "INVALID_ARGUMENT",
-      );
+      throw new InvalidArgumentError(`start must be a whole number >= 0, got ${String(start)}`);
     }
     return sync(() => this.#native.appendMany(messages, start));
   }

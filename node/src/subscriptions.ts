@@ -12,7 +12,7 @@
  */
 
 import * as native from "../native/index.js";
-import { DurableStreamError } from "./errors.js";
+import { DurableStreamError, InvalidArgumentError } from "./errors.js";
 import {
   checkSignal,
   extras,
@@ -447,7 +447,7 @@ export class PullWakeWorker {
     options: RunOptions = {},
   ): Promise<string | undefined> {
     if (typeof handler !== "function") {
-      throw new DurableStreamError("run needs a handler function", "INVALID_ARGUMENT");
+      throw new InvalidArgumentError("run needs a handler function");
     }
     const signal = checkSignal(options.signal);
     const queue = this.jobs();
@@ -526,10 +526,7 @@ export class WebhookVerifier {
     options: { nowMs?: number } = {},
   ): Promise<Wake> {
     if (!(body instanceof Uint8Array)) {
-      throw new DurableStreamError(
-        "verify takes the raw request body as bytes (a Buffer or Uint8Array), exactly as received",
-        "INVALID_ARGUMENT",
-      );
+      throw new InvalidArgumentError("verify takes the raw request body as bytes (a Buffer or Uint8Array), exactly as received");
     }
     const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     const sig = signatureOf(headers);

@@ -4,10 +4,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
+import net from "node:net";
 
 import * as ds from "../dist/index.js";
 import { fromDescription } from "../dist/errors.js";
 
+import { injectError, useServer } from "./server.mjs";
+
+const server = useServer();
 const native = createRequire(import.meta.url)("../native/index.js");
 const URL_ = "http://127.0.0.1:1/v1/stream/example";
 const WAIT = { retryAfterMs: 1500, headers: { "retry-after": "2" } };
@@ -36,12 +40,12 @@ const CONTRACT = {
     false,
     { producerId: "agent-7", epoch: 3, serverSeq: 41 },
   ],
-  NETWORK_ERROR: [ds.DurableStreamError, undefined, true, {}],
-  TIMEOUT: [ds.DurableStreamError, undefined, true, {}],
-  PARSE_ERROR: [ds.DurableStreamError, undefined, false, {}],
-  INVALID_ARGUMENT: [ds.DurableStreamError, undefined, false, {}],
-  ALREADY_CONSUMED: [ds.DurableStreamError, undefined, false, {}],
-  ALREADY_CLOSED: [ds.DurableStreamError, undefined, false, {}],
+  NETWORK_ERROR: [ds.NetworkError, undefined, true, {}],
+  TIMEOUT: [ds.StreamTimeoutError, undefined, true, {}],
+  PARSE_ERROR: [ds.ParseError, undefined, false, {}],
+  INVALID_ARGUMENT: [ds.InvalidArgumentError, undefined, false, {}],
+  ALREADY_CONSUMED: [ds.InvalidStateError, undefined, false, {}],
+  ALREADY_CLOSED: [ds.InvalidStateError, undefined, false, {}],
   CANCELLED: [ds.FetchBackoffAbortError, undefined, false, {}],
   BUFFER_FULL: [ds.BufferFullError, undefined, false, { requested: 10, buffered: 60, limit: 64 }],
   FENCED: [ds.FencedError, 409, false, { subscriptionCode: "FENCED" }],
@@ -80,8 +84,75 @@ for (const [code, [cls, status, retryable, extra]] of Object.entries(CONTRACT)) 
     for (const [name, value] of Object.entries(extra)) {
       assert.deepEqual(err[name], value, `${code}.${name}`);
     }
+    // The cause chain: every error has `cause` and `attempts` (undefined when there is none).
+    assert.ok("attempts" in err, `${code}.attempts`);
+    assert.equal(err.attempts, undefined);
+    if (code === "NETWORK_ERROR") {
+      assert.equal(Object.getPrototypeOf(err.cause), ds.TransportError.prototype);
+      assert.equal(err.cause.code, "ECONNREFUSED");
+      assert.equal(err.cause.kind, "connection_refused");
+      assert.match(err.cause.message, /connection refused/);
+    } else if (code === "PARSE_ERROR") {
+      assert.equal(Object.getPrototypeOf(err.cause), SyntaxError.prototype);
+      assert.match(err.cause.message, /line 1 column 2/);
+    } else {
+      assert.equal(err.cause, undefined, `${code}.cause`);
+    }
   });
 }
+
+function closedPort() {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const FAST = { initialDelay: 5, maxDelay: 10, multiplier: 2, maxRetries: 2 };
+
+test("the cause chain of a refused connection: retries -> last attempt -> transport error", async () => {
+  const url = `http://127.0.0.1:${await closedPort()}/v1/stream/nothing-listens`;
+  const once = await new ds.DurableStream({ url, backoffOptions: { maxRetries: 0 } }).head().catch((e) => e);
+  assert.ok(once instanceof ds.NetworkError, String(once));
+  assert.deepEqual([once.code, once.status, once.retryable, once.attempts], ["NETWORK_ERROR", undefined, true, undefined]);
+  assert.ok(once.cause instanceof ds.TransportError);
+  assert.equal(once.cause.code, "ECONNREFUSED");
+  assert.match(once.cause.message, /refused/i);
+
+  for (const run of [
+    () => new ds.DurableStream({ url, backoffOptions: FAST }).head(),
+    () => ds.stream({ url, live: false, backoffOptions: FAST }),
+  ]) {
+    const err = await run().catch((e) => e);
+    assert.ok(err instanceof ds.DurableStreamError, String(err));
+    assert.equal(err.code, "NETWORK_ERROR");
+    assert.equal(err.attempts, 3);
+    assert.match(err.message, /\(gave up after 3 attempts\)$/);
+    assert.ok(err instanceof ds.NetworkError);
+    const last = err.cause;
+    assert.ok(last instanceof ds.NetworkError);
+    assert.deepEqual([last.code, last.attempts], ["NETWORK_ERROR", undefined]);
+    assert.ok(last.cause instanceof ds.TransportError);
+    assert.equal(last.cause.code, "ECONNREFUSED");
+    assert.equal(last.cause.cause, undefined);
+  }
+});
+
+test("the cause chain of a 503 until the retries run out: BUSY, with the last 503 as cause", async () => {
+  const url = server.streamUrl("busy");
+  const h = await ds.DurableStream.create({ url, contentType: "application/json", backoffOptions: FAST });
+  await injectError(server.url, { path: new URL(url).pathname, status: 503, count: 10, method: "HEAD" });
+  const err = await h.head().catch((e) => e);
+  assert.ok(err instanceof ds.FetchError, String(err));
+  assert.deepEqual([err.code, err.status, err.retryable, err.attempts], ["BUSY", 503, true, 3]);
+  assert.equal(err.url, url);
+  const last = err.cause;
+  assert.ok(last instanceof ds.FetchError);
+  assert.deepEqual([last.code, last.status, last.attempts, last.cause], ["BUSY", 503, undefined, undefined]);
+});
 
 test("an unknown code is refused by the native hook", () => {
   assert.throws(() => native.errorForCode("NO_SUCH_CODE"), /NO_SUCH_CODE/);

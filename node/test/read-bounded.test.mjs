@@ -1,6 +1,6 @@
 // Reads against a local misbehaving server: messages arrive before a response ends, through
 // the web ReadableStream and the async iterable alike.
-import { stream } from "durable-streams-client";
+import { DurableStreamError, stream } from "durable-streams-client";
 
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -101,7 +101,20 @@ test("json() stops at maxReadBytes and jsonStream at maxChunkBytes, naming them"
       })(),
       (e) => e.code === "PARSE_ERROR" && /max_chunk_bytes \(1024 bytes\)/.test(e.message),
     );
-    await assert.rejects(stream({ url, maxChunkBytes: 0 }), /maxChunkBytes must be a positive/);
+    // Unset reaches the core unset; a bad value gets the core's error, naming the option.
+    for (const [bad, name] of [
+      [{ maxChunkBytes: 0 }, /maxChunkBytes/],
+      [{ maxReadBytes: 0 }, /maxReadBytes/],
+      [{ maxChunkBytes: -1 }, /maxChunkBytes/],
+      [{ maxReadBytes: 1.5 }, /maxReadBytes/],
+    ]) {
+      await assert.rejects(stream({ url, ...bad }), (e) => {
+        assert.ok(e instanceof DurableStreamError, String(e));
+        assert.equal(e.code, "INVALID_ARGUMENT");
+        assert.match(e.message, name);
+        return true;
+      });
+    }
   } finally {
     await new Promise((resolve) => server.close(resolve));
   }

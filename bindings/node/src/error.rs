@@ -3,8 +3,13 @@
 //! A rejection's message is a JSON object with the error's class, code, status and structured
 //! fields; the TypeScript layer (node/src/errors.ts) turns it into an instance of the matching
 //! `Error` subclass. This file is the one place that decides the class of a core error.
+//!
+//! The cause chain travels as `cause`: for a request that gave up after its retries, the
+//! description of the last attempt's failure; for a network error, timeout or parse error,
+//! the transport's or parser's own error (`kind`, `message` and a Node-style `errno` code such
+//! as `ECONNREFUSED`); `null` otherwise.
 
-use durable_streams_client::{Error, ErrorCode};
+use durable_streams_client::{Cause, CauseKind, Error, ErrorCode};
 use serde_json::{json, Map, Value};
 
 /// Marks a message produced by [`describe`], so the TypeScript layer knows it can parse it.
@@ -14,11 +19,44 @@ const MARKER: &str = "durable-streams-client:";
 /// `serverMessage` and the fields of the variant. The class is chosen from the code in one
 /// place, node/src/errors.ts (`fromDescription`).
 pub(crate) fn describe(err: &Error) -> String {
+    format!("{MARKER}{}", describe_value(err))
+}
+
+/// The description of a transport's or parser's error: `transport: true`, `kind`, `message`
+/// and, for the I/O errors Node itself names, `errno` (`ECONNREFUSED`, `ECONNRESET`, ...).
+fn describe_cause(c: &Cause) -> Value {
+    let errno = match c.kind() {
+        CauseKind::ConnectionRefused => Some("ECONNREFUSED"),
+        CauseKind::ConnectionReset => Some("ECONNRESET"),
+        CauseKind::ConnectionAborted => Some("ECONNABORTED"),
+        CauseKind::BrokenPipe => Some("EPIPE"),
+        CauseKind::Timeout => Some("ETIMEDOUT"),
+        _ => None,
+    };
+    json!({
+        "transport": true,
+        "kind": c.kind().as_str(),
+        "message": c.message(),
+        "errno": errno,
+    })
+}
+
+fn describe_value(err: &Error) -> Value {
     let mut m = Map::new();
     let mut set = |k: &str, v: Value| {
         m.insert(k.to_owned(), v);
     };
-    match err {
+    let cause = match err {
+        Error::RetriesExhausted { last, .. } => describe_value(last),
+        Error::Network { source, .. }
+        | Error::Timeout { source, .. }
+        | Error::Parse { source, .. } => source.as_ref().map_or(Value::Null, describe_cause),
+        _ => Value::Null,
+    };
+    set("cause", cause);
+    set("attempts", json!(err.attempts()));
+    // The fields are those of the last attempt's failure.
+    match err.last_attempt() {
         Error::StreamClosed { final_offset, .. } => {
             set(
                 "finalOffset",
@@ -81,7 +119,7 @@ pub(crate) fn describe(err: &Error) -> String {
     set("url", json!(err.url()));
     set("serverMessage", json!(err.server_message()));
     set("retryable", json!(err.is_retryable()));
-    format!("{MARKER}{}", Value::Object(m))
+    Value::Object(m)
 }
 
 /// Every error code of the core, for the error-contract test (node/test/errors.test.mjs).

@@ -205,8 +205,8 @@ pub(crate) fn read_options(o: Option<NativeReadOptions>) -> napi::Result<ReadOpt
         };
     }
     out.on_error = o.on_error.map(values::hook);
-    out.max_chunk_bytes = byte_limit("maxChunkBytes", o.max_chunk_bytes)?;
-    out.max_read_bytes = byte_limit("maxReadBytes", o.max_read_bytes)?;
+    out.max_chunk_bytes = byte_limit("max_chunk_bytes (maxChunkBytes)", o.max_chunk_bytes)?;
+    out.max_read_bytes = byte_limit("max_read_bytes (maxReadBytes)", o.max_read_bytes)?;
     Ok(out)
 }
 
@@ -235,16 +235,12 @@ fn short_connections(v: f64) -> napi::Result<u32> {
 }
 
 /// A size limit in bytes: a positive integer, or absent for the core's default (0).
-fn byte_limit(name: &str, v: Option<f64>) -> napi::Result<usize> {
-    match v {
-        None => Ok(0),
-        Some(v) if v >= 1.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 => {
-            Ok(usize::try_from(v as u64).unwrap_or(usize::MAX))
-        }
-        Some(v) => Err(error::invalid(format!(
-            "{name} must be a positive whole number of bytes, got {v}"
-        ))),
-    }
+/// A byte limit as Node passes it: unset stays unset (the core's default); a value is checked
+/// by the core, whose error names the option.
+fn byte_limit(name: &str, v: Option<f64>) -> napi::Result<Option<usize>> {
+    v.map(|v| durable_streams_client::byte_count(name, v))
+        .transpose()
+        .map_err(error::to_napi)
 }
 
 impl NativeStream {
