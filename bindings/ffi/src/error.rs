@@ -10,11 +10,41 @@
 //! [`error_codes`], [`retryable_error_codes`] and [`raise_error_for_code`] let the Kotlin (and
 //! Swift) error-contract tests walk every code of the core.
 
-use durable_streams_client::{Error, ErrorCode};
+use durable_streams_client::{Cause, Error, ErrorCode};
+
+/// The transport's or parser's own error under a network error, timeout or parse error.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ErrorCause {
+    /// What failed: `connection_refused`, `connection_reset`, `connection_aborted`,
+    /// `broken_pipe`, `unexpected_eof`, `io`, `connect`, `timeout`, `http`, `json` or `other`.
+    pub kind: String,
+    /// What the transport or parser said (escaped and bounded by the core).
+    pub message: String,
+}
+
+impl From<&Cause> for ErrorCause {
+    fn from(c: &Cause) -> Self {
+        Self {
+            kind: c.kind().as_str().to_owned(),
+            message: c.message().to_owned(),
+        }
+    }
+}
 
 /// What an error adds when it knows it (the same in every variant).
+///
+/// The cause chain is flat here (uniffi has no recursive types): a request that gave up after
+/// its retries has `attempts` and `last_attempt_reason` (its last attempt's failure has the
+/// same variant, code and fields, so only its description differs); the transport's or
+/// parser's error below is `cause`. Kotlin rebuilds the chain as `Throwable.cause`.
 #[derive(Debug, Clone, Default, uniffi::Record)]
 pub struct ErrorDetails {
+    /// How many attempts the request made before it gave up, when it was retried (at least 2).
+    pub attempts: Option<u32>,
+    /// The description of the last attempt's failure, when the request was retried.
+    pub last_attempt_reason: Option<String>,
+    /// The transport's or parser's own error (the root of the cause chain), when one is known.
+    pub cause: Option<ErrorCause>,
     /// The stream (or subscription) URL the failed request went to, credentials and query
     /// removed.
     pub url: Option<String>,
@@ -326,6 +356,12 @@ impl From<Error> for DurableStreamError {
         let code = kind.as_str().to_owned();
         let status = e.status().map(i32::from);
         let details = ErrorDetails {
+            attempts: e.attempts(),
+            last_attempt_reason: match &e {
+                Error::RetriesExhausted { last, .. } => Some(last.to_string()),
+                _ => None,
+            },
+            cause: e.root_cause().map(ErrorCause::from),
             url: match &e {
                 Error::Subscription { url, .. } => Some(url.clone()),
                 _ => e.url().map(str::to_owned),
@@ -336,6 +372,11 @@ impl From<Error> for DurableStreamError {
                 _ => None,
             },
         };
+        // The variant and fields are those of the last attempt's failure.
+        let mut e = e;
+        while let Error::RetriesExhausted { last, .. } = e {
+            e = *last;
+        }
         match e {
             Error::NotFound { .. } => Self::NotFound {
                 reason,

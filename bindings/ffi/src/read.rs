@@ -77,15 +77,9 @@ pub struct ReadOptions {
     pub max_read_bytes: Option<u64>,
 }
 
-/// A byte limit of the read options: at least 1 (absent means the core's default).
-fn byte_limit(name: &str, value: Option<u64>) -> Result<usize, DurableStreamError> {
-    match value {
-        None => Ok(0),
-        Some(0) => Err(DurableStreamError::invalid(format!(
-            "{name} must be at least 1 byte"
-        ))),
-        Some(v) => Ok(usize::try_from(v).unwrap_or(usize::MAX)),
-    }
+/// A byte limit: unset stays unset (the core's default); the core checks a value.
+fn byte_limit(value: Option<u64>) -> Option<usize> {
+    value.map(|v| usize::try_from(v).unwrap_or(usize::MAX))
 }
 
 impl ReadOptions {
@@ -102,8 +96,8 @@ impl ReadOptions {
         if let Some(handler) = self.on_error {
             o = read_hook(o, handler);
         }
-        o.max_chunk_bytes = byte_limit("max_chunk_bytes", self.max_chunk_bytes)?;
-        o.max_read_bytes = byte_limit("max_read_bytes", self.max_read_bytes)?;
+        o.max_chunk_bytes = byte_limit(self.max_chunk_bytes);
+        o.max_read_bytes = byte_limit(self.max_read_bytes);
         Ok(o)
     }
 }

@@ -4468,9 +4468,97 @@ public func FfiConverterTypeDelivery_lower(_ value: Delivery) -> RustBuffer {
 
 
 /**
+ * The transport's or parser's own error under a network error, timeout or parse error.
+ */
+public struct ErrorCause: Equatable, Hashable {
+    /**
+     * What failed: `connection_refused`, `connection_reset`, `connection_aborted`,
+     * `broken_pipe`, `unexpected_eof`, `io`, `connect`, `timeout`, `http`, `json` or `other`.
+     */
+    public var kind: String
+    /**
+     * What the transport or parser said (escaped and bounded by the core).
+     */
+    public var message: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What failed: `connection_refused`, `connection_reset`, `connection_aborted`,
+         * `broken_pipe`, `unexpected_eof`, `io`, `connect`, `timeout`, `http`, `json` or `other`.
+         */kind: String, 
+        /**
+         * What the transport or parser said (escaped and bounded by the core).
+         */message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ErrorCause: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeErrorCause: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ErrorCause {
+        return
+            try ErrorCause(
+                kind: FfiConverterString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ErrorCause, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErrorCause_lift(_ buf: RustBuffer) throws -> ErrorCause {
+    return try FfiConverterTypeErrorCause.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErrorCause_lower(_ value: ErrorCause) -> RustBuffer {
+    return FfiConverterTypeErrorCause.lower(value)
+}
+
+
+/**
  * What an error adds when it knows it (the same in every variant).
+ *
+ * The cause chain is flat here (uniffi has no recursive types): a request that gave up after
+ * its retries has `attempts` and `last_attempt_reason` (its last attempt's failure has the
+ * same variant, code and fields, so only its description differs); the transport's or
+ * parser's error below is `cause`. Kotlin rebuilds the chain as `Throwable.cause`.
  */
 public struct ErrorDetails: Equatable, Hashable {
+    /**
+     * How many attempts the request made before it gave up, when it was retried (at least 2).
+     */
+    public var attempts: UInt32?
+    /**
+     * The description of the last attempt's failure, when the request was retried.
+     */
+    public var lastAttemptReason: String?
+    /**
+     * The transport's or parser's own error (the root of the cause chain), when one is known.
+     */
+    public var cause: ErrorCause?
     /**
      * The stream (or subscription) URL the failed request went to, credentials and query
      * removed.
@@ -4490,6 +4578,15 @@ public struct ErrorDetails: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
+         * How many attempts the request made before it gave up, when it was retried (at least 2).
+         */attempts: UInt32?, 
+        /**
+         * The description of the last attempt's failure, when the request was retried.
+         */lastAttemptReason: String?, 
+        /**
+         * The transport's or parser's own error (the root of the cause chain), when one is known.
+         */cause: ErrorCause?, 
+        /**
          * The stream (or subscription) URL the failed request went to, credentials and query
          * removed.
          */url: String?, 
@@ -4500,6 +4597,9 @@ public struct ErrorDetails: Equatable, Hashable {
          * For subscription refusals: the server's subscription error code (e.g.
          * `SUBSCRIPTION_ALREADY_EXISTS`, `FENCED`).
          */subscriptionCode: String?) {
+        self.attempts = attempts
+        self.lastAttemptReason = lastAttemptReason
+        self.cause = cause
         self.url = url
         self.serverMessage = serverMessage
         self.subscriptionCode = subscriptionCode
@@ -4521,6 +4621,9 @@ public struct FfiConverterTypeErrorDetails: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ErrorDetails {
         return
             try ErrorDetails(
+                attempts: FfiConverterOptionUInt32.read(from: &buf), 
+                lastAttemptReason: FfiConverterOptionString.read(from: &buf), 
+                cause: FfiConverterOptionTypeErrorCause.read(from: &buf), 
                 url: FfiConverterOptionString.read(from: &buf), 
                 serverMessage: FfiConverterOptionString.read(from: &buf), 
                 subscriptionCode: FfiConverterOptionString.read(from: &buf)
@@ -4528,6 +4631,9 @@ public struct FfiConverterTypeErrorDetails: FfiConverterRustBuffer {
     }
 
     public static func write(_ value: ErrorDetails, into buf: inout [UInt8]) {
+        FfiConverterOptionUInt32.write(value.attempts, into: &buf)
+        FfiConverterOptionString.write(value.lastAttemptReason, into: &buf)
+        FfiConverterOptionTypeErrorCause.write(value.cause, into: &buf)
         FfiConverterOptionString.write(value.url, into: &buf)
         FfiConverterOptionString.write(value.serverMessage, into: &buf)
         FfiConverterOptionString.write(value.subscriptionCode, into: &buf)
@@ -7232,6 +7338,30 @@ public func FfiConverterTypeLiveMode_lower(_ value: LiveMode) -> RustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionInt32: FfiConverterRustBuffer {
     typealias SwiftType = Int32?
 
@@ -7464,6 +7594,30 @@ fileprivate struct FfiConverterOptionTypeDelivery: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeDelivery.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeErrorCause: FfiConverterRustBuffer {
+    typealias SwiftType = ErrorCause?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeErrorCause.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeErrorCause.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

@@ -9,8 +9,13 @@ import io.github.durablestreamsclient.ffi.DurableStreamException as FfiException
  * Node packages), [status] the HTTP status when a response was received, [reason] the
  * description (also the [message]) and [retryable] whether repeating the request may succeed
  * (network errors, timeouts, 429, 5xx; it does not say whether repeating is safe: a plain
- * append is not idempotent). [cause] is the exception behind this one, when there is one (an
- * exception thrown by your own error handler, say).
+ * append is not idempotent). [cause] is the exception behind this one, when there is one: for
+ * a request that gave up after its retries ([attempts] set), the last attempt's failure (the
+ * same class and code); under a [NetworkException], [RequestTimeoutException] or
+ * [ParseException], the transport's or parser's own error as the `java` exception it is
+ * (`java.net.ConnectException` for a refused connection, `java.net.SocketTimeoutException`,
+ * `java.net.SocketException`, `java.io.IOException`, or `IllegalArgumentException` for JSON
+ * that does not parse); an exception thrown by your own error handler; `null` otherwise.
  *
  * ```
  * try {
@@ -36,6 +41,13 @@ sealed class DurableStreamException(
 
     /** The stream (or subscription) URL the failed request went to, credentials and query removed. */
     var url: String? = null
+        internal set
+
+    /**
+     * How many attempts the request made before it gave up, when it was retried (at least 2;
+     * [cause] is then the last attempt's failure); `null` when it was not retried.
+     */
+    var attempts: Int? = null
         internal set
 
     /** The server's own message (escaped and bounded), when it sent one. */
@@ -225,13 +237,34 @@ class InternalException(reason: String, code: String, status: Int?, cause: Throw
 /**
  * The one place that maps the generated bindings' errors to the public classes. The generated
  * exception is not kept as the cause: it says nothing more, and it would print the internal
- * `ffi` names in stack traces.
+ * `ffi` names in stack traces. The cause chain comes from the details: the transport's error
+ * at the root, and for a request that gave up after its retries, the last attempt's failure
+ * (the same variant with its own description) between them.
  */
-internal fun FfiException.toPublic(): DurableStreamException = mapped().also {
+internal fun FfiException.toPublic(): DurableStreamException {
     val d = details()
+    val root = d.cause?.toThrowable()
+    val last = d.lastAttemptReason?.let { mapped(it, root).withDetails(d, attempts = null) }
+    return mapped(reasonText(), last ?: root).withDetails(d, d.attempts?.toInt())
+}
+
+private fun DurableStreamException.withDetails(
+    d: io.github.durablestreamsclient.ffi.ErrorDetails,
+    attempts: Int?,
+): DurableStreamException = also {
     it.url = d.url
     it.serverMessage = d.serverMessage
     it.subscriptionCode = d.subscriptionCode
+    it.attempts = attempts
+}
+
+/** The `java` exception for the transport's or parser's error under a core error. */
+private fun io.github.durablestreamsclient.ffi.ErrorCause.toThrowable(): Throwable = when (kind) {
+    "connection_refused" -> java.net.ConnectException(message)
+    "connection_reset", "connection_aborted", "broken_pipe" -> java.net.SocketException(message)
+    "timeout" -> java.net.SocketTimeoutException(message)
+    "json" -> IllegalArgumentException(message)
+    else -> java.io.IOException(message)
 }
 
 private fun FfiException.details(): io.github.durablestreamsclient.ffi.ErrorDetails = when (this) {
@@ -256,40 +289,62 @@ private fun FfiException.details(): io.github.durablestreamsclient.ffi.ErrorDeta
     is FfiException.Internal -> details
 }
 
-private fun FfiException.mapped(): DurableStreamException = when (this) {
-    is FfiException.NotFound -> StreamNotFoundException(reason, code, status)
-    is FfiException.StreamExists -> StreamExistsException(reason, code, status)
-    is FfiException.Conflict -> ConflictException(reason, code, status)
-    is FfiException.StreamClosed -> StreamClosedException(reason, code, status, finalOffset)
-    is FfiException.StaleEpoch -> StaleEpochException(reason, code, status, epoch, currentEpoch, producerId)
-    is FfiException.SequenceGap -> SequenceGapException(reason, code, status, expectedSeq, receivedSeq)
+private fun FfiException.reasonText(): String = when (this) {
+    is FfiException.NotFound -> reason
+    is FfiException.StreamExists -> reason
+    is FfiException.Conflict -> reason
+    is FfiException.StreamClosed -> reason
+    is FfiException.StaleEpoch -> reason
+    is FfiException.SequenceGap -> reason
+    is FfiException.ProducerSessionConflict -> reason
+    is FfiException.Unavailable -> reason
+    is FfiException.Http -> reason
+    is FfiException.Network -> reason
+    is FfiException.Timeout -> reason
+    is FfiException.Parse -> reason
+    is FfiException.InvalidArgument -> reason
+    is FfiException.InvalidState -> reason
+    is FfiException.BufferFull -> reason
+    is FfiException.Cancelled -> reason
+    is FfiException.Subscription -> reason
+    is FfiException.InvalidSignature -> reason
+    is FfiException.Internal -> reason
+}
+
+private fun FfiException.mapped(reason: String, cause: Throwable?): DurableStreamException = when (this) {
+    is FfiException.NotFound -> StreamNotFoundException(reason, code, status, cause = cause)
+    is FfiException.StreamExists -> StreamExistsException(reason, code, status, cause = cause)
+    is FfiException.Conflict -> ConflictException(reason, code, status, cause = cause)
+    is FfiException.StreamClosed -> StreamClosedException(reason, code, status, finalOffset, cause = cause)
+    is FfiException.StaleEpoch -> StaleEpochException(reason, code, status, epoch, currentEpoch, producerId, cause = cause)
+    is FfiException.SequenceGap -> SequenceGapException(reason, code, status, expectedSeq, receivedSeq, cause = cause)
     is FfiException.ProducerSessionConflict ->
-        ProducerSessionConflictException(reason, code, status, producerId, epoch, serverSeq)
+        ProducerSessionConflictException(reason, code, status, producerId, epoch, serverSeq, cause = cause)
     is FfiException.Unavailable -> {
         val wait = retryAfterMs?.let { if (it > Long.MAX_VALUE.toULong()) Long.MAX_VALUE else it.toLong() }
         if (code == "RATE_LIMITED") {
-            RateLimitedException(reason, code, status, wait)
+            RateLimitedException(reason, code, status, wait, cause = cause)
         } else {
-            UnavailableException(reason, code, status, wait)
+            UnavailableException(reason, code, status, wait, cause = cause)
         }
     }
-    is FfiException.Http -> HttpStatusException(reason, code, status)
-    is FfiException.Network -> NetworkException(reason, code, status)
-    is FfiException.Timeout -> RequestTimeoutException(reason, code, status)
-    is FfiException.Parse -> ParseException(reason, code, status)
-    is FfiException.InvalidArgument -> InvalidArgumentException(reason, code, status)
-    is FfiException.InvalidState -> InvalidStateException(reason, code, status)
+    is FfiException.Http -> HttpStatusException(reason, code, status, cause = cause)
+    is FfiException.Network -> NetworkException(reason, code, status, cause = cause)
+    is FfiException.Timeout -> RequestTimeoutException(reason, code, status, cause = cause)
+    is FfiException.Parse -> ParseException(reason, code, status, cause = cause)
+    is FfiException.InvalidArgument -> InvalidArgumentException(reason, code, status, cause = cause)
+    is FfiException.InvalidState -> InvalidStateException(reason, code, status, cause = cause)
     is FfiException.BufferFull ->
-        BufferFullException(reason, code, status, requested.toLongClamped(), buffered.toLongClamped(), limit.toLongClamped())
-    is FfiException.Cancelled -> CancelledException(reason, code, status)
+        BufferFullException(reason, code, status, requested.toLongClamped(), buffered.toLongClamped(), limit.toLongClamped(), cause = cause)
+    is FfiException.Cancelled -> CancelledException(reason, code, status, cause = cause)
     is FfiException.Subscription -> when (code) {
-        "FENCED" -> FencedException(reason, code, status)
-        "ALREADY_CLAIMED" -> AlreadyClaimedException(reason, code, status, currentHolder)
-        "NO_PENDING_WORK" -> NoPendingWorkException(reason, code, status)
-        else -> HttpStatusException(reason, code, status)
+        "FENCED" -> FencedException(reason, code, status, cause = cause)
+        "ALREADY_CLAIMED" -> AlreadyClaimedException(reason, code, status, currentHolder, cause = cause)
+        "NO_PENDING_WORK" -> NoPendingWorkException(reason, code, status, cause = cause)
+        else -> HttpStatusException(reason, code, status, cause = cause)
     }
-    is FfiException.InvalidSignature -> InvalidSignatureException(reason, code, status, check)
-    is FfiException.Internal -> InternalException(reason, code, status)
+    is FfiException.InvalidSignature -> InvalidSignatureException(reason, code, status, check, cause = cause)
+    is FfiException.Internal -> InternalException(reason, code, status, cause = cause)
 }
 
 private fun ULong.toLongClamped(): Long = if (this > Long.MAX_VALUE.toULong()) Long.MAX_VALUE else toLong()

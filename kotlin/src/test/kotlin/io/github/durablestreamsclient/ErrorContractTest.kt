@@ -1,6 +1,8 @@
 package io.github.durablestreamsclient
 
+import kotlinx.coroutines.runBlocking
 import kotlin.reflect.KClass
+import kotlin.test.assertFailsWith
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertFalse
@@ -102,7 +104,20 @@ class ErrorContractTest {
             assertEquals(row.retryable, e.retryable, code)
             assertTrue(e.reason.isNotEmpty(), code)
             assertEquals(e.reason, e.message, code)
-            assertNull(e.cause, code)
+            // The cause chain: the transport's or parser's error where the core's example has
+            // one, null elsewhere; no example was retried.
+            assertNull(e.attempts, code)
+            when (code) {
+                "NETWORK_ERROR" -> {
+                    assertEquals(java.net.ConnectException::class, e.cause!!::class, code)
+                    assertTrue(e.cause!!.message!!.contains("connection refused"), e.cause!!.message)
+                }
+                "PARSE_ERROR" -> {
+                    assertEquals(IllegalArgumentException::class, e.cause!!::class, code)
+                    assertTrue(e.cause!!.message!!.contains("line 1 column 2"), e.cause!!.message)
+                }
+                else -> assertNull(e.cause, code)
+            }
             // Public class names, not the generated bindings' ones, in logs and stack traces.
             assertEquals("io.github.durablestreamsclient.${row.cls.simpleName}: ${e.reason}", e.toString())
             assertFalse(e.stackTraceToString().contains(".ffi.DurableStreamException"), code)
@@ -133,6 +148,47 @@ class ErrorContractTest {
         val e = exceptionForCode("NO_SUCH_CODE")
         assertIs<InvalidArgumentException>(e)
         assertTrue(e.reason.contains("NO_SUCH_CODE"), e.reason)
+    }
+
+    private fun closedPort(): Int = java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1")).use { it.localPort }
+
+    private val fast = RetryOptions(initialDelayMs = 5.0, maxDelayMs = 10.0, multiplier = 2.0, maxRetries = 2)
+
+    @Test
+    fun theCauseChainOfARefusedConnection() = runBlocking<Unit> {
+        val url = "http://127.0.0.1:${closedPort()}/v1/stream/nothing-listens"
+        DurableStream(url, StreamOptions(retry = RetryOptions(maxRetries = 0))).use { s ->
+            val e = assertFailsWith<NetworkException> { s.head() }
+            assertEquals(listOf("NETWORK_ERROR", null, true, null), listOf(e.code, e.status, e.retryable, e.attempts))
+            assertEquals(url, e.url)
+            val root = assertIs<java.net.ConnectException>(e.cause)
+            assertTrue(root.message!!.lowercase().contains("refused"), root.message)
+        }
+        DurableStream(url, StreamOptions(retry = fast)).use { s ->
+            val e = assertFailsWith<NetworkException> { s.head() }
+            assertEquals(3, e.attempts)
+            assertTrue(e.reason.endsWith("(gave up after 3 attempts)"), e.reason)
+            val last = assertIs<NetworkException>(e.cause)
+            assertEquals(listOf("NETWORK_ERROR", null), listOf(last.code, last.attempts))
+            assertFalse(last.reason.endsWith("attempts)"), last.reason)
+            assertIs<java.net.ConnectException>(last.cause)
+            assertTrue(e.stackTraceToString().contains("Caused by: java.net.ConnectException"))
+        }
+    }
+
+    @Test
+    fun theCauseChainOfA503UntilTheRetriesRunOut() = runBlocking<Unit> {
+        val url = TestServer.streamUrl("kt-busy")
+        DurableStream(url, StreamOptions(retry = fast)).use { s ->
+            s.create("application/json")
+            TestServer.injectFault(url, """"status":503,"count":10,"method":"HEAD"""")
+            val e = assertFailsWith<UnavailableException> { s.head() }
+            assertEquals(listOf("BUSY", 503, true, 3), listOf(e.code, e.status, e.retryable, e.attempts))
+            assertEquals(url, e.url)
+            val last = assertIs<UnavailableException>(e.cause)
+            assertEquals(listOf("BUSY", 503, null), listOf(last.code, last.status, last.attempts))
+            assertNull(last.cause)
+        }
     }
 
     @Test

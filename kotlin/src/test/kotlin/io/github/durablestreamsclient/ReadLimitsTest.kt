@@ -51,8 +51,11 @@ class ReadLimitsTest {
             val options = ReadOptions(live = LiveMode.OFF, maxChunkBytes = 1024u)
             val e = assertFailsWith<ParseException> { s.stream(options).use { r -> r.jsonBatches().collect { } } }
             assertTrue("max_chunk_bytes (1024 bytes)" in e.reason, e.reason)
+            // Unset reaches the core unset; zero gets the core's error, naming the option.
             val zero = assertFailsWith<InvalidArgumentException> { s.stream(ReadOptions(maxChunkBytes = 0u)) }
-            assertTrue("max_chunk_bytes" in zero.reason, zero.reason)
+            assertTrue("max_chunk_bytes (maxChunkBytes) must be at least 1 byte" in zero.reason, zero.reason)
+            val zeroRead = assertFailsWith<InvalidArgumentException> { s.stream(ReadOptions(maxReadBytes = 0u)) }
+            assertTrue("max_read_bytes (maxReadBytes) must be at least 1 byte" in zeroRead.reason, zeroRead.reason)
         }
     }
 }

@@ -31,7 +31,10 @@ class ThreadsTest {
         done.get(30, TimeUnit.SECONDS)
         assertTrue(threads.size >= 3, "$threads")
         // Resumed by a native callback, the coroutine would run on a thread JNA attached
-        // ("Thread-N"); it runs on the dispatcher's instead.
-        assertTrue(threads.all { it.startsWith("DefaultDispatcher-worker") }, "$threads")
+        // ("Thread-N"); it runs on the dispatcher's instead, or goes on on "main" when the call
+        // on the dispatcher finished before the caller suspended (withContext then returns
+        // without a thread switch: seen when the server answers quickly).
+        assertTrue(threads.all { it == "main" || it.startsWith("DefaultDispatcher-worker") }, "$threads")
+        assertTrue(threads.any { it.startsWith("DefaultDispatcher-worker") }, "$threads")
     }
 }

@@ -7448,9 +7448,77 @@ public object FfiConverterTypeDelivery: FfiConverterRustBuffer<Delivery> {
 
 
 /**
+ * The transport's or parser's own error under a network error, timeout or parse error.
+ */
+data class ErrorCause (
+    /**
+     * What failed: `connection_refused`, `connection_reset`, `connection_aborted`,
+     * `broken_pipe`, `unexpected_eof`, `io`, `connect`, `timeout`, `http`, `json` or `other`.
+     */
+    var `kind`: kotlin.String
+    , 
+    /**
+     * What the transport or parser said (escaped and bounded by the core).
+     */
+    var `message`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeErrorCause: FfiConverterRustBuffer<ErrorCause> {
+    override fun read(buf: ByteBuffer): ErrorCause {
+        return ErrorCause(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ErrorCause) = (
+            FfiConverterString.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`message`)
+    )
+
+    override fun write(value: ErrorCause, buf: ByteBuffer) {
+            FfiConverterString.write(value.`kind`, buf)
+            FfiConverterString.write(value.`message`, buf)
+    }
+}
+
+
+
+/**
  * What an error adds when it knows it (the same in every variant).
+ *
+ * The cause chain is flat here (uniffi has no recursive types): a request that gave up after
+ * its retries has `attempts` and `last_attempt_reason` (its last attempt's failure has the
+ * same variant, code and fields, so only its description differs); the transport's or
+ * parser's error below is `cause`. Kotlin rebuilds the chain as `Throwable.cause`.
  */
 data class ErrorDetails (
+    /**
+     * How many attempts the request made before it gave up, when it was retried (at least 2).
+     */
+    var `attempts`: kotlin.UInt?
+    , 
+    /**
+     * The description of the last attempt's failure, when the request was retried.
+     */
+    var `lastAttemptReason`: kotlin.String?
+    , 
+    /**
+     * The transport's or parser's own error (the root of the cause chain), when one is known.
+     */
+    var `cause`: ErrorCause?
+    , 
     /**
      * The stream (or subscription) URL the failed request went to, credentials and query
      * removed.
@@ -7483,6 +7551,9 @@ data class ErrorDetails (
 public object FfiConverterTypeErrorDetails: FfiConverterRustBuffer<ErrorDetails> {
     override fun read(buf: ByteBuffer): ErrorDetails {
         return ErrorDetails(
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeErrorCause.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
@@ -7490,12 +7561,18 @@ public object FfiConverterTypeErrorDetails: FfiConverterRustBuffer<ErrorDetails>
     }
 
     override fun allocationSize(value: ErrorDetails) = (
+            FfiConverterOptionalUInt.allocationSize(value.`attempts`) +
+            FfiConverterOptionalString.allocationSize(value.`lastAttemptReason`) +
+            FfiConverterOptionalTypeErrorCause.allocationSize(value.`cause`) +
             FfiConverterOptionalString.allocationSize(value.`url`) +
             FfiConverterOptionalString.allocationSize(value.`serverMessage`) +
             FfiConverterOptionalString.allocationSize(value.`subscriptionCode`)
     )
 
     override fun write(value: ErrorDetails, buf: ByteBuffer) {
+            FfiConverterOptionalUInt.write(value.`attempts`, buf)
+            FfiConverterOptionalString.write(value.`lastAttemptReason`, buf)
+            FfiConverterOptionalTypeErrorCause.write(value.`cause`, buf)
             FfiConverterOptionalString.write(value.`url`, buf)
             FfiConverterOptionalString.write(value.`serverMessage`, buf)
             FfiConverterOptionalString.write(value.`subscriptionCode`, buf)
@@ -10085,6 +10162,38 @@ public object FfiConverterTypeLiveMode: FfiConverterRustBuffer<LiveMode> {
 /**
  * @suppress
  */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalInt: FfiConverterRustBuffer<kotlin.Int?> {
     override fun read(buf: ByteBuffer): kotlin.Int? {
         if (buf.get().toInt() == 0) {
@@ -10395,6 +10504,38 @@ public object FfiConverterOptionalTypeDelivery: FfiConverterRustBuffer<Delivery?
         } else {
             buf.put(1)
             FfiConverterTypeDelivery.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeErrorCause: FfiConverterRustBuffer<ErrorCause?> {
+    override fun read(buf: ByteBuffer): ErrorCause? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeErrorCause.read(buf)
+    }
+
+    override fun allocationSize(value: ErrorCause?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeErrorCause.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ErrorCause?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeErrorCause.write(value, buf)
         }
     }
 }
