@@ -995,6 +995,48 @@ async fn data_is_handed_on_before_the_response_ends_and_is_not_a_checkpoint() {
 }
 
 #[tokio::test]
+async fn byte_limits_unset_take_the_defaults_and_zero_is_refused_before_any_request() {
+    let server = local(|_, _| Reply::Full(200, json_meta("o1", true), b"[1]".to_vec())).await;
+    assert_eq!(ReadOptions::new().max_chunk_bytes, None);
+    assert_eq!(ReadOptions::new().max_read_bytes, None);
+    for (opts, name) in [
+        (fast().max_chunk_bytes(0), "max_chunk_bytes (maxChunkBytes)"),
+        (fast().max_read_bytes(0), "max_read_bytes (maxReadBytes)"),
+    ] {
+        let err = server.handle().stream(opts).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("{name} must be at least 1 byte")),
+            "{err}"
+        );
+    }
+    assert!(server.seen().is_empty(), "no request for a refused option");
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Off))
+        .await
+        .unwrap();
+    assert_eq!(
+        within(resp.json::<serde_json::Value>())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let err = durable_streams_client::byte_count("max_read_bytes (maxReadBytes)", 1.5).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    assert!(
+        err.to_string().contains("max_read_bytes (maxReadBytes)"),
+        "{err}"
+    );
+    assert_eq!(
+        durable_streams_client::byte_count("x", 4096.0).unwrap(),
+        4096
+    );
+}
+
+#[tokio::test]
 async fn a_json_message_larger_than_the_chunk_limit_is_an_error_naming_it() {
     let server = local(|_, _| {
         Reply::Full(
