@@ -54,6 +54,11 @@ export declare class DurableStreamError extends Error {
      * `undefined` when it was not retried.
      */
     readonly attempts: number | undefined;
+    /**
+     * The stream URL the failed request went to (credentials and query removed), when the error
+     * concerns one (a {@link FetchError}'s is always set).
+     */
+    readonly url: string | undefined;
     /** The HTTP status of the response that caused the error, if any. */
     readonly status: number | undefined;
     /** Structured data about the error. */

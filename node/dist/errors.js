@@ -40,6 +40,11 @@ class DurableStreamError extends Error {
      * `undefined` when it was not retried.
      */
     attempts = undefined;
+    /**
+     * The stream URL the failed request went to (credentials and query removed), when the error
+     * concerns one (a {@link FetchError}'s is always set).
+     */
+    url = undefined;
     /** The HTTP status of the response that caused the error, if any. */
     status;
     /** Structured data about the error. */
@@ -391,6 +396,9 @@ function fromDescription(text) {
 /** The error for a description, with its cause chain and attempts. */
 function fromDescribed(d) {
     const err = classFor(d);
+    if (err.url === undefined && typeof d.url === "string") {
+        err.url = d.url;
+    }
     if (typeof d.attempts === "number") {
         err.attempts = d.attempts;
     }

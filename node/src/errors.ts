@@ -109,6 +109,11 @@ export class DurableStreamError extends Error {
    * `undefined` when it was not retried.
    */
   readonly attempts: number | undefined = undefined;
+  /**
+   * The stream URL the failed request went to (credentials and query removed), when the error
+   * concerns one (a {@link FetchError}'s is always set).
+   */
+  readonly url: string | undefined = undefined;
   /** The HTTP status of the response that caused the error, if any. */
   readonly status: number | undefined;
   /** Structured data about the error. */
@@ -578,6 +583,9 @@ export function fromDescription(text: string): DurableStreamError {
 /** The error for a description, with its cause chain and attempts. */
 function fromDescribed(d: Described): DurableStreamError {
   const err = classFor(d);
+  if (err.url === undefined && typeof d.url === "string") {
+    (err as { url: string | undefined }).url = d.url;
+  }
   if (typeof d.attempts === "number") {
     (err as { attempts: number | undefined }).attempts = d.attempts;
   }

@@ -53,6 +53,12 @@ const CONTRACT = {
   NO_PENDING_WORK: [ds.NoPendingWorkError, 409, false, { subscriptionCode: "NO_PENDING_WORK" }],
   INVALID_SIGNATURE: [ds.InvalidSignatureError, undefined, false, { check: "bad_signature" }],
 };
+// Codes whose example concerns a stream URL.
+const WITH_URL = new Set([
+  "NOT_FOUND", "CONFLICT_EXISTS", "CONFLICT", "CONFLICT_SEQ", "STREAM_CLOSED", "BAD_REQUEST",
+  "UNAUTHORIZED", "FORBIDDEN", "GONE", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "BUSY", "SERVER_ERROR",
+  "UNEXPECTED_STATUS", "NETWORK_ERROR",
+]);
 // Answers whose meaning is in headers, not in a body the client keeps.
 const WITHOUT_SERVER_MESSAGE = new Set(["STREAM_CLOSED", "STALE_EPOCH", "SEQUENCE_GAP"]);
 
@@ -86,6 +92,7 @@ for (const [code, [cls, status, retryable, extra]] of Object.entries(CONTRACT)) 
     }
     // The cause chain: every error has `cause` and `attempts` (undefined when there is none).
     assert.ok("attempts" in err, `${code}.attempts`);
+    assert.equal(err.url, WITH_URL.has(code) ? URL_ : undefined, `${code}.url`);
     assert.equal(err.attempts, undefined);
     if (code === "NETWORK_ERROR") {
       assert.equal(Object.getPrototypeOf(err.cause), ds.TransportError.prototype);
@@ -118,6 +125,7 @@ test("the cause chain of a refused connection: retries -> last attempt -> transp
   const once = await new ds.DurableStream({ url, backoffOptions: { maxRetries: 0 } }).head().catch((e) => e);
   assert.ok(once instanceof ds.NetworkError, String(once));
   assert.deepEqual([once.code, once.status, once.retryable, once.attempts], ["NETWORK_ERROR", undefined, true, undefined]);
+  assert.equal(once.url, url);
   assert.ok(once.cause instanceof ds.TransportError);
   assert.equal(once.cause.code, "ECONNREFUSED");
   assert.match(once.cause.message, /refused/i);
