@@ -135,8 +135,15 @@ export declare class SequenceGapError extends DurableStreamError {
     readonly receivedSeq: number;
     constructor(expectedSeq: number, receivedSeq: number, message?: string);
 }
+/**
+ * A response body was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
+ * closed (`ALREADY_CLOSED`); as {@link BufferFullError}, a producer's buffer is full.
+ */
+export declare class InvalidStateError extends DurableStreamError {
+    constructor(message: string, code: "ALREADY_CONSUMED" | "ALREADY_CLOSED" | "BUFFER_FULL", details?: DurableStreamErrorDetails);
+}
 /** A producer's bounded buffer has no room for a message right now. */
-export declare class BufferFullError extends DurableStreamError {
+export declare class BufferFullError extends InvalidStateError {
     /** The size of the refused message in bytes. */
     readonly requested: number;
     /** Bytes buffered when it was refused. */
@@ -221,13 +228,6 @@ export declare class ParseError extends DurableStreamError {
 export declare class InvalidArgumentError extends DurableStreamError {
     readonly code: "INVALID_ARGUMENT";
     constructor(message: string, details?: DurableStreamErrorDetails);
-}
-/**
- * A response body was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
- * closed (`ALREADY_CLOSED`).
- */
-export declare class InvalidStateError extends DurableStreamError {
-    constructor(message: string, code: "ALREADY_CONSUMED" | "ALREADY_CLOSED", details?: DurableStreamErrorDetails);
 }
 /** A handle or read was created without a URL. */
 export declare class MissingStreamUrlError extends DurableStreamError {

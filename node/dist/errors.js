@@ -9,7 +9,7 @@
  * {@link DurableStreamError} carrying the finer `code`.
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.InvalidSignalError = exports.MissingStreamUrlError = exports.InvalidStateError = exports.InvalidArgumentError = exports.ParseError = exports.StreamTimeoutError = exports.NetworkError = exports.InvalidSignatureError = exports.NoPendingWorkError = exports.AlreadyClaimedError = exports.FencedError = exports.SubscriptionError = exports.ProducerSessionConflictError = exports.FetchBackoffAbortError = exports.BufferFullError = exports.SequenceGapError = exports.StaleEpochError = exports.StreamClosedError = exports.RateLimitedError = exports.FetchError = exports.DurableStreamError = exports.TransportError = void 0;
+exports.InvalidSignalError = exports.MissingStreamUrlError = exports.InvalidArgumentError = exports.ParseError = exports.StreamTimeoutError = exports.NetworkError = exports.InvalidSignatureError = exports.NoPendingWorkError = exports.AlreadyClaimedError = exports.FencedError = exports.SubscriptionError = exports.ProducerSessionConflictError = exports.FetchBackoffAbortError = exports.BufferFullError = exports.InvalidStateError = exports.SequenceGapError = exports.StaleEpochError = exports.StreamClosedError = exports.RateLimitedError = exports.FetchError = exports.DurableStreamError = exports.TransportError = void 0;
 exports.fromDescription = fromDescription;
 exports.convert = convert;
 /**
@@ -217,8 +217,18 @@ class SequenceGapError extends DurableStreamError {
     }
 }
 exports.SequenceGapError = SequenceGapError;
+/**
+ * A response body was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
+ * closed (`ALREADY_CLOSED`); as {@link BufferFullError}, a producer's buffer is full.
+ */
+class InvalidStateError extends DurableStreamError {
+    constructor(message, code, details = { retryable: false }) {
+        super(message, code, undefined, details);
+    }
+}
+exports.InvalidStateError = InvalidStateError;
 /** A producer's bounded buffer has no room for a message right now. */
-class BufferFullError extends DurableStreamError {
+class BufferFullError extends InvalidStateError {
     /** The size of the refused message in bytes. */
     requested;
     /** Bytes buffered when it was refused. */
@@ -226,7 +236,7 @@ class BufferFullError extends DurableStreamError {
     /** The producer's buffer limit in bytes. */
     limit;
     constructor(message, requested, buffered, limit) {
-        super(message, "BUFFER_FULL", undefined, { retryable: false });
+        super(message, "BUFFER_FULL", { retryable: false });
         this.requested = requested;
         this.buffered = buffered;
         this.limit = limit;
@@ -345,16 +355,6 @@ class InvalidArgumentError extends DurableStreamError {
     }
 }
 exports.InvalidArgumentError = InvalidArgumentError;
-/**
- * A response body was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
- * closed (`ALREADY_CLOSED`).
- */
-class InvalidStateError extends DurableStreamError {
-    constructor(message, code, details = { retryable: false }) {
-        super(message, code, undefined, details);
-    }
-}
-exports.InvalidStateError = InvalidStateError;
 /** A handle or read was created without a URL. */
 class MissingStreamUrlError extends DurableStreamError {
     constructor() {

@@ -336,8 +336,22 @@ export class SequenceGapError extends DurableStreamError {
   }
 }
 
+/**
+ * A response body was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
+ * closed (`ALREADY_CLOSED`); as {@link BufferFullError}, a producer's buffer is full.
+ */
+export class InvalidStateError extends DurableStreamError {
+  constructor(
+    message: string,
+    code: "ALREADY_CONSUMED" | "ALREADY_CLOSED" | "BUFFER_FULL",
+    details: DurableStreamErrorDetails = { retryable: false },
+  ) {
+    super(message, code, undefined, details);
+  }
+}
+
 /** A producer's bounded buffer has no room for a message right now. */
-export class BufferFullError extends DurableStreamError {
+export class BufferFullError extends InvalidStateError {
   /** The size of the refused message in bytes. */
   readonly requested: number;
   /** Bytes buffered when it was refused. */
@@ -346,7 +360,7 @@ export class BufferFullError extends DurableStreamError {
   readonly limit: number;
 
   constructor(message: string, requested: number, buffered: number, limit: number) {
-    super(message, "BUFFER_FULL", undefined, { retryable: false });
+    super(message, "BUFFER_FULL", { retryable: false });
     this.requested = requested;
     this.buffered = buffered;
     this.limit = limit;
@@ -491,20 +505,6 @@ export class InvalidArgumentError extends DurableStreamError {
 
   constructor(message: string, details: DurableStreamErrorDetails = { retryable: false }) {
     super(message, "INVALID_ARGUMENT", undefined, details);
-  }
-}
-
-/**
- * A response body was already consumed (`ALREADY_CONSUMED`) or a producer or handle was
- * closed (`ALREADY_CLOSED`).
- */
-export class InvalidStateError extends DurableStreamError {
-  constructor(
-    message: string,
-    code: "ALREADY_CONSUMED" | "ALREADY_CLOSED",
-    details: DurableStreamErrorDetails = { retryable: false },
-  ) {
-    super(message, code, undefined, details);
   }
 }
 

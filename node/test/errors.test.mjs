@@ -162,6 +162,13 @@ test("the cause chain of a 503 until the retries run out: BUSY, with the last 50
   assert.deepEqual([last.code, last.status, last.attempts, last.cause], ["BUSY", 503, undefined, undefined]);
 });
 
+test("one family per code: the invalid-state errors share a class", () => {
+  for (const code of ["ALREADY_CONSUMED", "ALREADY_CLOSED", "BUFFER_FULL"]) {
+    assert.ok(fromDescription(native.errorForCode(code)) instanceof ds.InvalidStateError, code);
+  }
+  assert.ok(fromDescription(native.errorForCode("RATE_LIMITED")) instanceof ds.FetchError);
+});
+
 test("an unknown code is refused by the native hook", () => {
   assert.throws(() => native.errorForCode("NO_SUCH_CODE"), /NO_SUCH_CODE/);
 });

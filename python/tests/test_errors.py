@@ -155,6 +155,8 @@ def test_builtin_families() -> None:
         err = _native._error_for_code(code)
         assert isinstance(err, ds.SubscriptionError)
         assert isinstance(err, ds.ConflictError)
+    for code in ("ALREADY_CONSUMED", "ALREADY_CLOSED", "BUFFER_FULL"):
+        assert isinstance(_native._error_for_code(code), ds.InvalidStateError)
     with pytest.raises(ValueError, match="NO_SUCH_CODE"):
         _native._error_for_code("NO_SUCH_CODE")
 

@@ -25,6 +25,7 @@ __all__ = [
     "GoneError",
     "InvalidArgumentError",
     "InvalidSignatureError",
+    "InvalidStateError",
     "NetworkError",
     "NoPendingWorkError",
     "ParseError",
@@ -260,15 +261,21 @@ class InvalidArgumentError(DurableStreamError, ValueError):
     """A value was refused before any request was sent."""
 
 
-class AlreadyConsumedError(DurableStreamError):
+class InvalidStateError(DurableStreamError):
+    """The object is not in a state for the call: :class:`AlreadyConsumedError`,
+    :class:`AlreadyClosedError` and :class:`BufferFullError` (as Kotlin's
+    ``InvalidStateException`` and Node's ``InvalidStateError``)."""
+
+
+class AlreadyConsumedError(InvalidStateError):
     """A response body was already consumed: a stream response can be read once."""
 
 
-class AlreadyClosedError(DurableStreamError):
+class AlreadyClosedError(InvalidStateError):
     """The handle or producer was closed or released and cannot be used any more."""
 
 
-class BufferFullError(DurableStreamError):
+class BufferFullError(InvalidStateError):
     """An idempotent producer has no room for a message right now (``try_append``, and
     ``append`` of :class:`AsyncIdempotentProducer`, which never waits).
 
