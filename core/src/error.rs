@@ -965,6 +965,17 @@ impl Error {
         }
     }
 
+    /// [`Error::example`] after 3 attempts: [`Error::RetriesExhausted`] with the example as
+    /// the last attempt (the bindings' contract tests check that it maps to the same class and
+    /// fields, with the last attempt as its cause).
+    #[doc(hidden)]
+    pub fn example_retried(code: ErrorCode) -> Self {
+        Self::RetriesExhausted {
+            attempts: 3,
+            last: Box::new(Self::example(code)),
+        }
+    }
+
     fn subscription_example(code: SubscriptionErrorCode, current_holder: Option<String>) -> Self {
         Self::Subscription {
             code,

@@ -313,8 +313,9 @@ export declare function errorCodes(): Array<string>
 /**
  * The description of a representative core error with `code` (the error-contract test turns
  * it into the package's error class).
+ * With `retried`, the same error as the last attempt of a request that gave up after 3.
  */
-export declare function errorForCode(code: string): string
+export declare function errorForCode(code: string, retried?: boolean | undefined | null): string
 
 /** Headers and parameters of a handle, a read or a single request. */
 export interface Extras {

@@ -108,6 +108,24 @@ for (const [code, [cls, status, retryable, extra]] of Object.entries(CONTRACT)) 
   });
 }
 
+for (const [code, [cls, status, retryable, extra]] of Object.entries(CONTRACT)) {
+  test(`${code} after retries keeps ${cls.name} and its fields, with the last attempt as cause`, () => {
+    const plain = fromDescription(native.errorForCode(code));
+    const err = fromDescription(native.errorForCode(code, true));
+    assert.equal(Object.getPrototypeOf(err), cls.prototype, `${code}: ${err.constructor.name}`);
+    assert.deepEqual([err.code, err.status, err.retryable, err.attempts], [code, status, retryable, 3]);
+    assert.deepEqual([err.url, err.details.serverMessage], [plain.url, plain.details.serverMessage]);
+    for (const [name, value] of Object.entries(extra)) {
+      assert.deepEqual(err[name], value, `${code}.${name}`);
+    }
+    assert.equal(err.message, `${plain.message} (gave up after 3 attempts)`);
+    const last = err.cause;
+    assert.equal(Object.getPrototypeOf(last), cls.prototype);
+    assert.deepEqual([last.message, last.attempts], [plain.message, undefined]);
+    assert.equal(last.cause?.constructor, plain.cause?.constructor);
+  });
+}
+
 function closedPort() {
   return new Promise((resolve) => {
     const srv = net.createServer();

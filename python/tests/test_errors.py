@@ -147,6 +147,28 @@ def test_code_maps_to_its_class_and_fields(code: str) -> None:
     assert str(again) == str(err)
 
 
+@pytest.mark.parametrize("code", sorted(CONTRACT))
+def test_a_retried_code_keeps_its_class_and_fields_with_the_last_attempt_as_cause(
+    code: str,
+) -> None:
+    cls, status, retryable, extra = CONTRACT[code]
+    plain = _native._error_for_code(code)
+    err = _native._error_for_code(code, retried=True)
+    assert type(err) is cls, f"{code}: {type(err).__name__}"
+    assert isinstance(err, ds.DurableStreamError)
+    assert isinstance(plain, ds.DurableStreamError)
+    assert (err.code, err.status, err.retryable, err.attempts) == (code, status, retryable, 3)
+    assert (err.server_message, err.url) == (plain.server_message, plain.url)
+    for name, value in extra.items():
+        assert getattr(err, name) == value, f"{code}.{name}"
+    assert err.message == f"{plain.message} (gave up after 3 attempts)"
+    last = err.__cause__
+    assert type(last) is cls
+    assert isinstance(last, ds.DurableStreamError)
+    assert (last.message, last.attempts) == (plain.message, None)
+    assert type(last.__cause__) is type(plain.__cause__)
+
+
 def test_builtin_families() -> None:
     assert isinstance(_native._error_for_code("NETWORK_ERROR"), ConnectionError)
     assert isinstance(_native._error_for_code("TIMEOUT"), TimeoutError)

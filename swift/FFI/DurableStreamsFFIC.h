@@ -794,7 +794,7 @@ RustBuffer uniffi_durable_streams_ffi_fn_func_error_codes(RustCallStatus *_Nonnu
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FUNC_RAISE_ERROR_FOR_CODE
 #define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FUNC_RAISE_ERROR_FOR_CODE
-void uniffi_durable_streams_ffi_fn_func_raise_error_for_code(RustBuffer code, RustCallStatus *_Nonnull out_status
+void uniffi_durable_streams_ffi_fn_func_raise_error_for_code(RustBuffer code, int8_t retried, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FUNC_RETRYABLE_ERROR_CODES

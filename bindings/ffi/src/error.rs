@@ -362,12 +362,12 @@ impl From<Error> for DurableStreamError {
                 _ => None,
             },
             cause: e.root_cause().map(ErrorCause::from),
-            url: match &e {
+            url: match e.last_attempt() {
                 Error::Subscription { url, .. } => Some(url.clone()),
                 _ => e.url().map(str::to_owned),
             },
             server_message: e.server_message().map(str::to_owned),
-            subscription_code: match &e {
+            subscription_code: match e.last_attempt() {
                 Error::Subscription { code, .. } => Some(code.as_str().to_owned()),
                 _ => None,
             },
@@ -573,12 +573,13 @@ pub fn retryable_error_codes() -> Vec<String> {
         .collect()
 }
 
-/// Always fails: with the error that the core's representative error with `code` becomes (the
-/// error-contract tests walk every code through this), or `INVALID_ARGUMENT` for an unknown
-/// code.
-#[uniffi::export]
-pub fn raise_error_for_code(code: String) -> Result<(), DurableStreamError> {
+/// Always fails: with the error that the core's representative error with `code` becomes (with
+/// `retried`: as the last attempt of a request that gave up after 3), or `INVALID_ARGUMENT` for
+/// an unknown code. The error-contract tests walk every code through this.
+#[uniffi::export(default(retried = false))]
+pub fn raise_error_for_code(code: String, retried: bool) -> Result<(), DurableStreamError> {
     match ErrorCode::from_name(&code) {
+        Some(c) if retried => Err(Error::example_retried(c).into()),
         Some(c) => Err(Error::example(c).into()),
         None => Err(DurableStreamError::invalid(format!(
             "unknown error code {code:?}"

@@ -133,11 +133,16 @@ pub fn error_codes() -> Vec<String> {
 
 /// The description of a representative core error with `code` (the error-contract test turns
 /// it into the package's error class).
+/// With `retried`, the same error as the last attempt of a request that gave up after 3.
 #[napi_derive::napi]
-pub fn error_for_code(code: String) -> napi::Result<String> {
+pub fn error_for_code(code: String, retried: Option<bool>) -> napi::Result<String> {
     let code = ErrorCode::from_name(&code)
         .ok_or_else(|| invalid(format!("unknown error code {code:?}")))?;
-    Ok(describe(&Error::example(code)))
+    Ok(describe(&if retried == Some(true) {
+        Error::example_retried(code)
+    } else {
+        Error::example(code)
+    }))
 }
 
 /// The napi error for a core error.

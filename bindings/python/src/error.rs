@@ -44,12 +44,19 @@ pub(crate) fn _error_codes() -> Vec<&'static str> {
 
 /// The exception a representative core error with `code` becomes (the error-contract test
 /// walks every code through this).
+/// With `retried`, the same error as the last attempt of a request that gave up after 3.
 #[pyfunction]
-pub(crate) fn _error_for_code(py: Python<'_>, code: &str) -> PyResult<Py<PyAny>> {
+#[pyo3(signature = (code, retried = false))]
+pub(crate) fn _error_for_code(py: Python<'_>, code: &str, retried: bool) -> PyResult<Py<PyAny>> {
     let code = ErrorCode::from_name(code).ok_or_else(|| {
         pyo3::exceptions::PyValueError::new_err(format!("unknown error code {code:?}"))
     })?;
-    Ok(to_py(py, &Error::example(code)).into_value(py).into_any())
+    let err = if retried {
+        Error::example_retried(code)
+    } else {
+        Error::example(code)
+    };
+    Ok(to_py(py, &err).into_value(py).into_any())
 }
 
 /// The builtin exception for a transport's or parser's error.

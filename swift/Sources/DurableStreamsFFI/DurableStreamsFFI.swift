@@ -8002,14 +8002,15 @@ public func errorCodes() -> [String]  {
 })
 }
 /**
- * Always fails: with the error that the core's representative error with `code` becomes (the
- * error-contract tests walk every code through this), or `INVALID_ARGUMENT` for an unknown
- * code.
+ * Always fails: with the error that the core's representative error with `code` becomes (with
+ * `retried`: as the last attempt of a request that gave up after 3), or `INVALID_ARGUMENT` for
+ * an unknown code. The error-contract tests walk every code through this.
  */
-public func raiseErrorForCode(code: String)throws   {try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
+public func raiseErrorForCode(code: String, retried: Bool = false)throws   {try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
         uniffiCallStatus in
     uniffi_durable_streams_ffi_fn_func_raise_error_for_code(
-        FfiConverterString.lower(code),uniffiCallStatus
+        FfiConverterString.lower(code),
+        FfiConverterBool.lower(retried),uniffiCallStatus
     )
 }
 }
@@ -8091,7 +8092,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_durable_streams_ffi_checksum_func_error_codes() != 16914) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_durable_streams_ffi_checksum_func_raise_error_for_code() != 3995) {
+    if (uniffi_durable_streams_ffi_checksum_func_raise_error_for_code() != 16489) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_func_retryable_error_codes() != 25370) {

@@ -357,10 +357,13 @@ internal inline fun <T> ffiCall(block: () -> T): T =
         throw e.toPublic()
     }
 
-/** The public exception for the core's representative error with [code] (error-contract tests). */
-internal fun exceptionForCode(code: String): DurableStreamException =
+/**
+ * The public exception for the core's representative error with [code] (error-contract tests);
+ * with [retried], as the last attempt of a request that gave up after 3.
+ */
+internal fun exceptionForCode(code: String, retried: Boolean = false): DurableStreamException =
     try {
-        io.github.durablestreamsclient.ffi.raiseErrorForCode(code)
+        io.github.durablestreamsclient.ffi.raiseErrorForCode(code, retried)
         throw IllegalStateException("raiseErrorForCode returned for $code")
     } catch (e: FfiException) {
         e.toPublic()

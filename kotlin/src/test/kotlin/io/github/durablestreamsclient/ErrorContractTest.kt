@@ -144,6 +144,26 @@ class ErrorContractTest {
     }
 
     @Test
+    fun aRetriedCodeKeepsItsClassAndFieldsWithTheLastAttemptAsCause() {
+        for ((code, row) in contract) {
+            val plain = exceptionForCode(code)
+            val e = exceptionForCode(code, retried = true)
+            assertEquals(row.cls, e::class, code)
+            assertEquals(listOf(code, row.status, row.retryable, 3), listOf(e.code, e.status, e.retryable, e.attempts), code)
+            assertEquals(listOf(plain.url, plain.serverMessage, plain.subscriptionCode), listOf(e.url, e.serverMessage, e.subscriptionCode), code)
+            row.check(e)
+            assertEquals("${plain.reason} (gave up after 3 attempts)", e.reason, code)
+            val last = e.cause
+            assertIs<DurableStreamException>(last, code)
+            assertEquals(row.cls, last::class, code)
+            assertEquals(plain.reason, last.reason, code)
+            assertNull(last.attempts, code)
+            assertEquals(plain.cause?.let { it::class }, last.cause?.let { it::class }, code)
+            row.check(last)
+        }
+    }
+
+    @Test
     fun anUnknownCodeIsAnInvalidArgument() {
         val e = exceptionForCode("NO_SUCH_CODE")
         assertIs<InvalidArgumentException>(e)

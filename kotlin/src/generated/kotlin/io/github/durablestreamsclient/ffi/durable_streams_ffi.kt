@@ -1129,7 +1129,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_durable_streams_ffi_fn_func_error_codes(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_durable_streams_ffi_fn_func_raise_error_for_code(`code`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_durable_streams_ffi_fn_func_raise_error_for_code(`code`: RustBuffer.ByValue,`retried`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_durable_streams_ffi_fn_func_retryable_error_codes(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1263,7 +1263,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_durable_streams_ffi_checksum_func_error_codes() and 0xFFFF) != 16914) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_durable_streams_ffi_checksum_func_raise_error_for_code() and 0xFFFF) != 3995) {
+    if ((lib.uniffi_durable_streams_ffi_checksum_func_raise_error_for_code() and 0xFFFF) != 16489) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_func_retryable_error_codes() and 0xFFFF) != 25370) {
@@ -10971,17 +10971,18 @@ public object FfiConverterMapStringTypeHeaderValue: FfiConverterRustBuffer<Map<k
     
 
         /**
-         * Always fails: with the error that the core's representative error with `code` becomes (the
-         * error-contract tests walk every code through this), or `INVALID_ARGUMENT` for an unknown
-         * code.
+         * Always fails: with the error that the core's representative error with `code` becomes (with
+         * `retried`: as the last attempt of a request that gave up after 3), or `INVALID_ARGUMENT` for
+         * an unknown code. The error-contract tests walk every code through this.
          */
-    @Throws(DurableStreamException::class) fun `raiseErrorForCode`(`code`: kotlin.String)
+    @Throws(DurableStreamException::class) fun `raiseErrorForCode`(`code`: kotlin.String, `retried`: kotlin.Boolean = false)
         = 
     uniffiRustCallWithError(DurableStreamException) { _status ->
     UniffiLib.uniffi_durable_streams_ffi_fn_func_raise_error_for_code(
     
         
-        FfiConverterString.lower(`code`),_status)
+        FfiConverterString.lower(`code`),
+        FfiConverterBoolean.lower(`retried`),_status)
 }
     
     
