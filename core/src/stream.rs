@@ -744,9 +744,10 @@ impl DurableStream {
         let sent = tokio::select! {
             sent = send => sent,
             () = head_deadline => {
-                return Err(Error::Timeout {
-                    what: format!("the answer to a streamed append to {}", self.inner.display),
-                })
+                return Err(Error::timeout(format!(
+                    "the answer to a streamed append to {}",
+                    self.inner.display
+                )))
             }
         };
         let resp = match sent {
