@@ -35,10 +35,12 @@ export declare class TransportError extends Error {
 }
 /**
  * What a {@link DurableStreamError}'s `cause` can be: the last attempt's failure of a request
- * that gave up after its retries, the transport's error under a network error or timeout, or
- * the parser's `SyntaxError` under a `PARSE_ERROR` of a JSON body.
+ * that gave up after its retries, the transport's error under a network error or timeout, the
+ * parser's `SyntaxError` under a `PARSE_ERROR` of a JSON body, or, for a
+ * {@link FetchBackoffAbortError}, the signal's abort reason (a `DOMException` named
+ * `AbortError` unless the caller passed its own reason to `abort()`, which is kept as it is).
  */
-export type DurableStreamErrorCause = DurableStreamError | TransportError | SyntaxError;
+export type DurableStreamErrorCause = DurableStreamError | TransportError | SyntaxError | DOMException;
 /** The base class of every error of the client. */
 export declare class DurableStreamError extends Error {
     /** A stable, language-neutral code. */
@@ -46,7 +48,8 @@ export declare class DurableStreamError extends Error {
     /**
      * The cause chain (ES2022 `cause`): for a request that gave up after its retries, the last
      * attempt's failure (same `code`); for a network error or timeout, the {@link TransportError};
-     * for a JSON body that does not parse, the parser's `SyntaxError`; `undefined` otherwise.
+     * for a JSON body that does not parse, the parser's `SyntaxError`; for an aborted request
+     * ({@link FetchBackoffAbortError}), the signal's reason; `undefined` otherwise.
      */
     readonly cause?: DurableStreamErrorCause;
     /**
