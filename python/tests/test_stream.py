@@ -356,6 +356,8 @@ def test_timeout(flavour: str, url: str) -> None:
         s.head()
     assert isinstance(info.value, TimeoutError)
     assert info.value.code == "TIMEOUT"
+    # The transport's timeout is the cause (a plain TimeoutError, not a DurableStreamError).
+    assert type(info.value.__cause__) is TimeoutError
 
 
 def test_released_handle(flavour: str, url: str) -> None:
