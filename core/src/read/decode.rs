@@ -403,12 +403,10 @@ impl ArrayTexts {
 
 impl Elements for ArrayTexts {
     fn parse_at(&mut self, rest: &[u8], limit: usize) -> Result<Option<usize>> {
-        let mut values =
-            serde_json::Deserializer::from_slice(rest).into_iter::<serde::de::IgnoredAny>();
-        let Some(Ok(_)) = values.next() else {
+        // The producer's single-pass check (also UTF-8), cheaper than serde's `IgnoredAny`.
+        let Some(len) = crate::producer::json::value_len(rest) else {
             return Ok(None);
         };
-        let len = values.byte_offset();
         if len >= rest.len() && !matches!(rest.first(), Some(b'"' | b'{' | b'[')) {
             return Ok(None);
         }
@@ -420,7 +418,15 @@ impl Elements for ArrayTexts {
     }
 
     fn element(&mut self, raw: Bytes) -> Result<()> {
-        serde_json::from_slice::<serde::de::IgnoredAny>(&raw).map_err(|e| invalid_message(&e))?;
+        if !crate::producer::json::check(&raw) {
+            // serde_json says what is wrong; it does not check UTF-8 in strings.
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(&raw) {
+                    Err(e) => invalid_message(&e),
+                    Ok(_) => Error::parse("JSON response", "invalid JSON message: invalid UTF-8"),
+                },
+            );
+        }
         self.push(&raw)
     }
 }
