@@ -1181,3 +1181,53 @@ async fn the_error_hook_is_consulted_after_every_failed_attempt() {
     assert_eq!(err.code(), ErrorCode::ServerError);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn json_array_texts_keep_the_messages_however_the_body_arrives() {
+    let body = r#"[{"a":"x,]\"y"}, 12 ,"é",[1,{"b":null}],true,-3.5e2]"#.as_bytes();
+    let expected: Vec<serde_json::Value> = serde_json::from_slice(body).unwrap();
+    // Parts cut inside strings, numbers and a character; a pause after each, so the body is
+    // handed on in several batches.
+    let parts: Vec<Vec<u8>> = [0, 5, 13, 18, 23, 30, 44, body.len()]
+        .windows(2)
+        .map(|w| body[w[0]..w[1]].to_vec())
+        .collect();
+    for typed in [false, true] {
+        let parts = parts.clone();
+        let server = local(move |_, _| {
+            Reply::Paced(
+                json_meta("o1", true),
+                parts.clone(),
+                Duration::from_millis(40),
+            )
+        })
+        .await;
+        let resp = server
+            .handle()
+            .stream(fast().live(LiveMode::Off))
+            .await
+            .unwrap();
+        if typed {
+            let items = within(resp.json::<serde_json::Value>()).await.unwrap();
+            assert_eq!(items, expected);
+            continue;
+        }
+        let texts = within(resp.json_arrays()).await.unwrap();
+        assert!(texts.len() > 1, "{texts:?}");
+        let got: Vec<serde_json::Value> = texts
+            .iter()
+            .flat_map(|t| serde_json::from_str::<Vec<serde_json::Value>>(t).unwrap())
+            .collect();
+        assert_eq!(got, expected);
+    }
+    // A malformed message is an error for the array texts too.
+    let server =
+        local(|_, _| Reply::Full(200, json_meta("o1", true), b"[1,{\"a\":}]".to_vec())).await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Off))
+        .await
+        .unwrap();
+    let err = within(resp.json_arrays()).await.unwrap_err();
+    assert!(matches!(err, Error::Parse { .. }), "{err:?}");
+}

@@ -183,10 +183,20 @@ fn scan_number(data: &[u8], mut i: usize) -> Option<usize> {
 
 /// Whether `data` is exactly one JSON value, surrounded by optional whitespace.
 pub(crate) fn check(data: &[u8]) -> bool {
-    scan(data).is_some()
+    scan(data, true).is_some()
 }
 
-fn scan(data: &[u8]) -> Option<()> {
+/// The length of the JSON value that starts at `data[0]`, when it is valid and ends within
+/// `data` (what follows it is not looked at); `None` when it is invalid or goes on past the
+/// end. A number that reaches the end of `data` is reported as ending there: whether it goes
+/// on is for the caller to know.
+pub(crate) fn value_len(data: &[u8]) -> Option<usize> {
+    scan(data, false)
+}
+
+/// Scans one value: with `whole`, `data` must be that value and whitespace; otherwise the
+/// value's end is returned as soon as it is found.
+fn scan(data: &[u8], whole: bool) -> Option<usize> {
     let mut stack = Stack {
         depth: 0,
         bits: 0,
@@ -229,16 +239,18 @@ fn scan(data: &[u8]) -> Option<()> {
         }
         // A value ended at `i`: a comma, the end of containers, or the end of the message.
         loop {
+            let end = i;
             i = skip_ws(data, i);
             match stack.top() {
                 None => {
-                    if i != data.len() {
+                    let end = if whole { i } else { end };
+                    if whole && end != data.len() {
                         return None;
                     }
-                    if high >= 0x80 && std::str::from_utf8(data).is_err() {
+                    if high >= 0x80 && std::str::from_utf8(&data[..end]).is_err() {
                         return None;
                     }
-                    return Some(());
+                    return Some(end);
                 }
                 Some(object) => match data.get(i) {
                     Some(b',') => {
@@ -289,7 +301,7 @@ fn literal(data: &[u8], i: usize, word: &'static [u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use super::{check, value_len};
 
     fn serde_ok(s: &[u8]) -> bool {
         serde_json::from_slice::<serde::de::IgnoredAny>(s).is_ok()
@@ -465,6 +477,39 @@ mod tests {
             let ours = t.elapsed().as_nanos() as f64 / msgs.len() as f64;
             assert_eq!(ok, ok2);
             println!("round {round}: serde_json IgnoredAny {serde:.1} ns/msg, json::check {ours:.1} ns/msg");
+        }
+    }
+
+    #[test]
+    fn value_len_finds_where_a_value_ends() {
+        for v in [
+            &br#"{"a":[1,2,{"b":"x\"}"}],"c":null}"#[..],
+            b"\"\xc3\xa9\"",
+            b"[ ]",
+            b"-1.5e3",
+            b"true",
+            b"[[[[1]]]]",
+        ] {
+            assert_eq!(value_len(v), Some(v.len()), "{v:?}");
+            let mut more = v.to_vec();
+            more.extend_from_slice(b" ,[9]");
+            assert_eq!(value_len(&more), Some(v.len()), "{v:?}");
+            // Cut anywhere inside a container or string, it has not ended yet.
+            if matches!(v[0], b'{' | b'[' | b'"') {
+                for cut in 0..v.len() {
+                    assert_eq!(value_len(&v[..cut]), None, "{v:?} cut at {cut}");
+                }
+            }
+        }
+        for bad in [
+            &b"{\"a\":}"[..],
+            b"[1,]",
+            b"\"\xff\"",
+            b"nul",
+            b"[1 2]",
+            b"}",
+        ] {
+            assert_eq!(value_len(bad), None, "{bad:?}");
         }
     }
 

@@ -6,7 +6,7 @@
 //! [`IdempotentProducer`].
 
 mod batch;
-mod json;
+pub(crate) mod json;
 mod machine;
 mod outcomes;
 mod request;

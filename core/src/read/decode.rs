@@ -66,12 +66,12 @@ fn invalid_utf8(e: std::str::Utf8Error) -> Error {
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn json_items<T: DeserializeOwned>(segments: &[Bytes]) -> Result<Vec<T>> {
     let mut splitter = JsonSplitter::new(usize::MAX);
-    let mut elements = Vec::new();
+    let mut items = Parsed(Vec::new());
     for s in segments {
-        splitter.feed(s, &mut elements)?;
+        splitter.feed_into(s, &mut items)?;
         splitter.end()?;
     }
-    json_elements(&elements)
+    Ok(items.0)
 }
 
 /// Where a [`JsonSplitter`] is in the array it reads.
@@ -123,11 +123,14 @@ impl JsonSplitter {
     }
 
     fn too_large(&self) -> Error {
+        Self::too_large_for(self.limit)
+    }
+
+    fn too_large_for(limit: usize) -> Error {
         Error::parse(
             "JSON response",
             format!(
-                "a message is larger than max_chunk_bytes ({} bytes); raise the read option max_chunk_bytes to read it",
-                self.limit
+                "a message is larger than max_chunk_bytes ({limit} bytes); raise the read option max_chunk_bytes to read it"
             ),
         )
     }
@@ -144,8 +147,16 @@ impl JsonSplitter {
         )
     }
 
-    /// Feeds the next piece of the array; complete elements are pushed to `out`.
+    /// Feeds the next piece of the array; complete elements are pushed to `out` as raw text.
+    #[cfg(test)]
     pub(crate) fn feed(&mut self, piece: &Bytes, out: &mut Vec<Bytes>) -> Result<()> {
+        self.feed_into(piece, out)
+    }
+
+    /// Feeds the next piece of the array to `sink`: an element that starts in this piece is
+    /// first offered to [`Elements::parse_at`] (which parses it in place); only one it cannot
+    /// take whole (it ends in a later piece) is scanned here and handed out as raw text.
+    pub(crate) fn feed_into<S: Elements>(&mut self, piece: &Bytes, out: &mut S) -> Result<()> {
         let buf = &piece[..];
         // Where the element in progress starts in this piece (0 when it began earlier).
         let mut start = 0;
@@ -162,6 +173,13 @@ impl JsonSplitter {
                 Split::Open if b == b']' => self.state = Split::Done,
                 Split::Open | Split::Comma => {
                     start = i;
+                    if !matches!(b, b']' | b',' | b'}' | b':') {
+                        if let Some(n) = out.parse_at(&buf[i..], self.limit)? {
+                            self.state = Split::After;
+                            i += n;
+                            continue;
+                        }
+                    }
                     match b {
                         b'"' => {
                             self.state = Split::Str;
@@ -242,20 +260,19 @@ impl JsonSplitter {
         piece: &Bytes,
         start: usize,
         end: usize,
-        out: &mut Vec<Bytes>,
+        out: &mut impl Elements,
     ) -> Result<()> {
         let len = self.partial.len() + (end - start);
         if len > self.limit {
             return Err(self.too_large());
         }
+        self.state = Split::After;
         if self.partial.is_empty() {
-            out.push(piece.slice(start..end));
+            out.element(piece.slice(start..end))
         } else {
             self.partial.extend_from_slice(&piece[start..end]);
-            out.push(std::mem::take(&mut self.partial).freeze());
+            out.element(std::mem::take(&mut self.partial).freeze())
         }
-        self.state = Split::After;
-        Ok(())
     }
 
     /// Ends one array: it must be complete (an empty or blank body has no elements). The
@@ -276,23 +293,153 @@ impl JsonSplitter {
     }
 }
 
-/// Deserializes the raw elements that a [`JsonSplitter`] handed out.
-pub(crate) fn json_elements<T: DeserializeOwned>(elements: &[Bytes]) -> Result<Vec<T>> {
-    elements
-        .iter()
-        .map(|e| {
-            serde_json::from_slice(e).map_err(|err| {
-                Error::json(
-                    "JSON response",
-                    format!(
-                        "invalid JSON message: {}",
-                        crate::http::server_text(&err.to_string())
-                    ),
-                    &err,
-                )
-            })
-        })
-        .collect()
+/// Where a [`JsonSplitter`] puts the elements it finds.
+pub(crate) trait Elements {
+    /// Offered the rest of a piece where an element starts: takes the element if it ends in
+    /// `rest` and returns its length, or `None` to have the splitter scan it (it may continue
+    /// in the next piece). An element longer than `limit` bytes is an error.
+    fn parse_at(&mut self, rest: &[u8], limit: usize) -> Result<Option<usize>>;
+
+    /// An element the splitter scanned, as raw text.
+    fn element(&mut self, raw: Bytes) -> Result<()>;
+}
+
+/// Raw elements: the splitter scans every one.
+impl Elements for Vec<Bytes> {
+    fn parse_at(&mut self, _rest: &[u8], _limit: usize) -> Result<Option<usize>> {
+        Ok(None)
+    }
+
+    fn element(&mut self, raw: Bytes) -> Result<()> {
+        self.push(raw);
+        Ok(())
+    }
+}
+
+/// Elements deserialized as `T` straight from the piece they arrive in: one pass over the
+/// bytes, which serde validates as it goes; only an element split between pieces is gathered
+/// first.
+pub(crate) struct Parsed<T>(pub Vec<T>);
+
+impl<T: DeserializeOwned> Elements for Parsed<T> {
+    fn parse_at(&mut self, rest: &[u8], limit: usize) -> Result<Option<usize>> {
+        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<T>();
+        match values.next() {
+            Some(Ok(v)) => {
+                let len = values.byte_offset();
+                // A number, `true`, `false` or `null` that reaches the end of the piece may
+                // go on in the next one: the splitter finds where it ends.
+                if len >= rest.len() && !matches!(rest.first(), Some(b'"' | b'{' | b'[')) {
+                    return Ok(None);
+                }
+                if len > limit {
+                    return Err(JsonSplitter::too_large_for(limit));
+                }
+                self.0.push(v);
+                Ok(Some(len))
+            }
+            // The element goes on in the next piece, or is malformed: the splitter finds
+            // where it ends, and `element` reports what is wrong with it, the same way
+            // whichever piece boundaries the body had.
+            Some(Err(_)) | None => Ok(None),
+        }
+    }
+
+    fn element(&mut self, raw: Bytes) -> Result<()> {
+        let v = serde_json::from_slice(&raw).map_err(|e| invalid_message(&e))?;
+        self.0.push(v);
+        Ok(())
+    }
+}
+
+/// The most bytes of messages put in one array text (a larger message gets an array of its
+/// own): JavaScript strings have a maximum length (about 512 MiB in V8), a read does not.
+pub(crate) const ARRAY_TEXT_BYTES: usize = 16 << 20;
+
+/// Elements gathered, unchanged, into the texts of JSON arrays (`[m1,m2,...]`), for bindings
+/// whose language parses a whole array at once faster than values can be built one by one.
+/// Each element is checked (JSON syntax, and UTF-8 when a text is closed) but not converted.
+#[derive(Debug, Default)]
+pub(crate) struct ArrayTexts {
+    texts: Vec<String>,
+    cur: Vec<u8>,
+}
+
+impl ArrayTexts {
+    /// Room for `bytes` of elements in the first text.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self {
+            texts: Vec::new(),
+            cur: Vec::with_capacity(bytes.saturating_add(2).min(ARRAY_TEXT_BYTES)),
+        }
+    }
+
+    fn push(&mut self, text: &[u8]) -> Result<()> {
+        if self.cur.len() > 1 && self.cur.len() + text.len() + 1 > ARRAY_TEXT_BYTES {
+            self.close()?;
+        }
+        self.cur.push(if self.cur.is_empty() { b'[' } else { b',' });
+        self.cur.extend_from_slice(text);
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<()> {
+        if self.cur.is_empty() {
+            return Ok(());
+        }
+        self.cur.push(b']');
+        let text = String::from_utf8(std::mem::take(&mut self.cur))
+            .map_err(|e| invalid_utf8(e.utf8_error()))?;
+        self.texts.push(text);
+        Ok(())
+    }
+
+    /// The array texts (none when there were no elements).
+    pub(crate) fn finish(mut self) -> Result<Vec<String>> {
+        self.close()?;
+        Ok(self.texts)
+    }
+}
+
+impl Elements for ArrayTexts {
+    fn parse_at(&mut self, rest: &[u8], limit: usize) -> Result<Option<usize>> {
+        // The producer's single-pass check (also UTF-8), cheaper than serde's `IgnoredAny`.
+        let Some(len) = crate::producer::json::value_len(rest) else {
+            return Ok(None);
+        };
+        if len >= rest.len() && !matches!(rest.first(), Some(b'"' | b'{' | b'[')) {
+            return Ok(None);
+        }
+        if len > limit {
+            return Err(JsonSplitter::too_large_for(limit));
+        }
+        self.push(&rest[..len])?;
+        Ok(Some(len))
+    }
+
+    fn element(&mut self, raw: Bytes) -> Result<()> {
+        if !crate::producer::json::check(&raw) {
+            // serde_json says what is wrong; it does not check UTF-8 in strings.
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(&raw) {
+                    Err(e) => invalid_message(&e),
+                    Ok(_) => Error::parse("JSON response", "invalid JSON message: invalid UTF-8"),
+                },
+            );
+        }
+        self.push(&raw)
+    }
+}
+
+fn invalid_message(err: &serde_json::Error) -> Error {
+    Error::json(
+        "JSON response",
+        format!(
+            "invalid JSON message: {}",
+            crate::http::server_text(&err.to_string())
+        ),
+        err,
+    )
 }
 
 #[cfg(test)]
@@ -446,6 +593,123 @@ mod tests {
         );
         // Elements are checked when deserialized.
         let els = split_all(&[b"[1,nope]"], 100).unwrap();
-        assert!(json_elements::<serde_json::Value>(&[Bytes::from(els[1].clone())]).is_err());
+        assert_eq!(els, vec!["1", "nope"]);
+        assert!(parse_all::<serde_json::Value>(&[b"[1,nope]"], 100).is_err());
+    }
+
+    fn parse_all<T: DeserializeOwned>(pieces: &[&[u8]], limit: usize) -> Result<Vec<T>> {
+        let mut sp = JsonSplitter::new(limit);
+        let mut out = Parsed(Vec::new());
+        for p in pieces {
+            sp.feed_into(&Bytes::copy_from_slice(p), &mut out)?;
+        }
+        sp.end()?;
+        Ok(out.0)
+    }
+
+    #[test]
+    fn parsed_elements_match_however_the_body_is_cut() {
+        let body = br#" [ 1 , -2.5e3,"a,]\"\\" , {"k":["]",{"x":"}"}]} ,[[],[1]] ,true,null,"" ,{},12345,1e5]  "#;
+        let expected: Vec<serde_json::Value> = serde_json::from_slice(body).unwrap();
+        for i in 0..=body.len() {
+            for j in i..=body.len() {
+                let got: Vec<serde_json::Value> =
+                    parse_all(&[&body[..i], &body[i..j], &body[j..]], 1 << 20)
+                        .unwrap_or_else(|e| panic!("cut at {i},{j}: {e}"));
+                assert_eq!(got, expected, "cut at {i},{j}");
+            }
+        }
+        assert!(parse_all::<u32>(&[b""], 10).unwrap().is_empty());
+        assert!(parse_all::<u32>(&[b" [ ] "], 10).unwrap().is_empty());
+    }
+
+    fn texts_all(pieces: &[&[u8]], limit: usize) -> Result<Vec<String>> {
+        let mut sp = JsonSplitter::new(limit);
+        let mut out = ArrayTexts::with_capacity(0);
+        for p in pieces {
+            sp.feed_into(&Bytes::copy_from_slice(p), &mut out)?;
+        }
+        sp.end()?;
+        out.finish()
+    }
+
+    #[test]
+    fn array_texts_keep_messages_unchanged_however_the_body_is_cut() {
+        let body = r#" [ 1 , -2.5e3,"a,]\"\\" , {"k" : ["]",{"x":"}"}]} ,[[],[1]] ,true,null,"é" ,{},12345]  "#
+            .as_bytes();
+        let expected =
+            r#"[1,-2.5e3,"a,]\"\\",{"k" : ["]",{"x":"}"}]},[[],[1]],true,null,"é",{},12345]"#;
+        for i in 0..=body.len() {
+            for j in i..=body.len() {
+                let got = texts_all(&[&body[..i], &body[i..j], &body[j..]], 1 << 20)
+                    .unwrap_or_else(|e| panic!("cut at {i},{j}: {e}"));
+                assert_eq!(got, vec![expected.to_owned()], "cut at {i},{j}");
+            }
+        }
+        assert!(texts_all(&[b" [ ] "], 10).unwrap().is_empty());
+        let err = texts_all(&[b"[\"0123456789\"]"], 8).unwrap_err();
+        assert!(
+            err.to_string().contains("max_chunk_bytes (8 bytes)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parsed_elements_are_checked_however_the_body_is_cut() {
+        for bad in [
+            &b"{\"a\":1}"[..],
+            b"[1,",
+            b"[1,]",
+            b"[1 2]",
+            b"[1]x",
+            b"[,1]",
+            b"[\"open",
+            b"[[1]",
+            b"[1,nope]",
+            b"[1e]",
+            b"[{\"a\":1e}]",
+            b"[\"a\",{\"b\":}]",
+            b"[12x]",
+        ] {
+            for i in 0..=bad.len() {
+                let err = parse_all::<serde_json::Value>(&[&bad[..i], &bad[i..]], 100).unwrap_err();
+                assert!(
+                    matches!(err, Error::Parse { .. }),
+                    "{bad:?} cut at {i}: {err:?}"
+                );
+            }
+        }
+        // The wrong type is an error too, and the limit holds for parsed elements.
+        assert!(parse_all::<u32>(&[b"[1,\"a\"]"], 100).is_err());
+        let err = parse_all::<String>(&[b"[\"0123456789\"]"], 8).unwrap_err();
+        assert!(
+            err.to_string().contains("max_chunk_bytes (8 bytes)"),
+            "{err}"
+        );
+        let err = parse_all::<String>(&[b"[\"01234", b"56789\"]"], 8).unwrap_err();
+        assert!(err.to_string().contains("max_chunk_bytes"), "{err}");
+        assert_eq!(
+            parse_all::<String>(&[b"[\"012345\"]"], 8).unwrap(),
+            vec!["012345"]
+        );
+        // Array texts check the same way.
+        for bad in [
+            &b"[1,nope]"[..],
+            b"[1 2]",
+            b"[\"a\",{\"b\":}]",
+            b"[\"\xff\"]",
+        ] {
+            for i in 0..=bad.len() {
+                assert!(
+                    texts_all(&[&bad[..i], &bad[i..]], 100).is_err(),
+                    "{bad:?} at {i}"
+                );
+            }
+        }
+        // A number cut at the end of a piece is read whole.
+        assert_eq!(
+            parse_all::<u64>(&[b"[12", b"3,4", b"5]"], 100).unwrap(),
+            vec![123, 45]
+        );
     }
 }

@@ -34,7 +34,7 @@ use crate::retry::RetryPolicy;
 use crate::stream::DurableStream;
 use crate::values::{RequestExtras, Value};
 
-use decode::{concat, json_elements, JsonSplitter, Utf8Decoder};
+use decode::{concat, ArrayTexts, Elements, JsonSplitter, Parsed, Utf8Decoder};
 pub use engine::DEFAULT_CATCH_UP_RETRIES;
 use engine::{Chunk, Config, Engine, Framing};
 
@@ -839,11 +839,20 @@ impl StreamResponse {
 
     /// The JSON decoder of a read: messages as soon as each is complete.
     fn json_decoder<T: DeserializeOwned + Send + 'static>(&self) -> DecodeFn<Vec<T>> {
+        self.array_decoder(|_| Parsed(Vec::new()), |items| Ok(items.0))
+    }
+
+    /// A decoder that feeds the pieces of JSON arrays to a fresh sink per batch.
+    fn array_decoder<S: Elements + 'static, D: 'static>(
+        &self,
+        new: fn(&[Bytes]) -> S,
+        finish: fn(S) -> Result<D>,
+    ) -> DecodeFn<D> {
         let mut splitter = JsonSplitter::new(self.max_chunk_bytes);
         Box::new(move |segments: Vec<Bytes>, framing: Framing, _| {
-            let mut elements = Vec::new();
+            let mut sink = new(&segments);
             for s in &segments {
-                splitter.feed(s, &mut elements)?;
+                splitter.feed_into(s, &mut sink)?;
                 if framing.whole_pieces {
                     splitter.end()?;
                 }
@@ -851,8 +860,16 @@ impl StreamResponse {
             if framing.checkpoint && !framing.whole_pieces {
                 splitter.end()?;
             }
-            json_elements(&elements)
+            finish(sink)
         })
+    }
+
+    /// The decoder of [`json_array_batches`](Self::json_array_batches).
+    fn json_array_decoder(&self) -> DecodeFn<Vec<String>> {
+        self.array_decoder(
+            |segments| ArrayTexts::with_capacity(segments.iter().map(Bytes::len).sum()),
+            ArrayTexts::finish,
+        )
     }
 
     /// All bytes up to the first up-to-date point (or the end of a closed stream).
@@ -889,6 +906,28 @@ impl StreamResponse {
             items.append(&mut b.data);
         }
         Ok(items)
+    }
+
+    /// All JSON messages up to the first up-to-date point, unchanged, as the texts of JSON
+    /// arrays (`[m1,m2,...]`, each at most 16 MiB unless one message is larger): for callers
+    /// that parse a whole array at once in another language. Every message is checked (JSON
+    /// syntax, UTF-8) as in [`json`](Self::json), but not converted.
+    pub async fn json_arrays(&self) -> Result<Vec<String>> {
+        self.check_json()?;
+        let mut batches = self.batches(true, self.json_array_decoder())?;
+        let mut texts = Vec::new();
+        while let Some(mut b) = batches.next_inner().await? {
+            self.check_read_size(&batches)?;
+            texts.append(&mut b.data);
+        }
+        Ok(texts)
+    }
+
+    /// Batches of JSON messages as array texts (see [`json_arrays`](Self::json_arrays)); a
+    /// batch without messages has no texts. Same checks as [`json`](Self::json).
+    pub fn json_array_batches(&self) -> Result<Batches<Vec<String>>> {
+        self.check_json()?;
+        self.batches(false, self.json_array_decoder())
     }
 
     /// Batches of raw bytes.
