@@ -133,3 +133,57 @@ def test_a_json_message_above_the_chunk_limit_is_an_error() -> None:
     limit = pytest.raises(ds.ParseError, match=r"max_chunk_bytes \(1024 bytes\)")
     with local_server(big) as url, ds.stream(url, max_chunk_bytes=1024) as resp, limit:
         resp.read_json()
+
+
+def sse_run(events: int, per_event: int) -> Handler:
+    """The first connection (the catch-up) gets an empty JSON stream at ``o1``; later ones an
+    event stream of ``events`` data events of ``per_event`` messages, no control event until
+    the last one (``o2``, stream closed)."""
+    connections = [0]
+
+    def handler(conn: socket.socket) -> None:
+        connections[0] += 1
+        if connections[0] == 1:
+            conn.sendall(head("application/json", "o1") + b"[]")
+            return
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/event-stream\r\n\r\n"
+        )
+        pad = "p" * 1000
+        for e in range(events):
+            first = e * per_event
+            msgs = ",".join(f'{{"i":{n},"pad":"{pad}"}}' for n in range(first, first + per_event))
+            conn.sendall(f"event: data\ndata:[{msgs}]\n\n".encode())
+        conn.sendall(b'event: control\ndata:{"streamNextOffset":"o2","streamClosed":true}\n\n')
+
+    return handler
+
+
+def test_sse_data_without_control_events_is_read_incrementally() -> None:
+    # 6,000 messages of 1 KiB in 3,000 events before the only control event: handed on in
+    # parts that are not checkpoints, of about max_chunk_bytes, messages whole and in order.
+    limit = 16 << 10
+    with (
+        local_server(sse_run(3000, 2)) as url,
+        ds.stream(url, live="sse", max_chunk_bytes=limit) as resp,
+    ):
+        seen = 0
+        parts = 0
+        checkpoints = []
+        for batch in resp.iter_json_batches():
+            if batch.checkpoint:
+                checkpoints.append(batch.offset)
+            else:
+                parts += 1
+                assert (batch.offset, batch.up_to_date, batch.stream_closed) == ("o1", False, False)
+                assert resp.offset == "o1"
+                # 16 KiB gathered, plus at most one event of 2 messages.
+                assert len(batch.data) <= limit // 1000 + 2
+            for message in batch.data:
+                assert isinstance(message, dict)
+                assert message["i"] == seen
+                seen += 1
+        assert seen == 6000
+        assert parts >= 300
+        assert checkpoints == ["o1", "o2"]
+        assert resp.offset == "o2"
