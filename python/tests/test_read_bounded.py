@@ -187,3 +187,30 @@ def test_sse_data_without_control_events_is_read_incrementally() -> None:
         assert parts >= 300
         assert checkpoints == ["o1", "o2"]
         assert resp.offset == "o2"
+
+
+def test_a_failing_catch_up_is_visible_bounded_and_escaped() -> None:
+    # Every answer is a 503 whose text tries to forge a log line. Without max_retries the
+    # catch-up gives up after 10 retries; on_error sees every failed attempt; the error's text
+    # has no control characters.
+    def failing(conn: socket.socket) -> None:
+        body = b"down\n2026-12-04 INFO admin logged in\x1b[2J"
+        conn.sendall(
+            b"HTTP/1.1 503 X\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
+    seen: list[ds.DurableStreamError] = []
+
+    def on_error(e: ds.DurableStreamError) -> None:
+        seen.append(e)
+
+    fast = ds.RetryPolicy(initial_delay=0.005, max_delay=0.02, max_retries=None)
+    with local_server(failing) as url, pytest.raises(ds.DurableStreamError) as info:
+        ds.stream(url, live=False, retry=fast, on_error=on_error)
+    assert len(seen) == 11
+    assert info.value.status == 503
+    text = str(info.value)
+    assert not any(c in text for c in "\n\r\x1b"), repr(text)
+    assert r"down\n2026-12-04 INFO admin logged in\u{1b}[2J" in text, text
