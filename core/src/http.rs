@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::offset::Offset;
-use crate::retry::{parse_retry_after, RetryPolicy};
+use crate::retry::{parse_retry_after, AttemptObserver, FailedAttempt, Operation, RetryPolicy};
 use crate::values::{header_name, header_value, RequestExtras};
 
 /// Protocol header names.
@@ -58,6 +58,20 @@ pub(crate) enum Op {
     Head,
     Delete,
     Read,
+}
+
+impl Op {
+    /// The public name of the operation, as an [`AttemptObserver`] sees it.
+    pub(crate) fn operation(self) -> Operation {
+        match self {
+            Op::Create => Operation::Create,
+            Op::Append { .. } => Operation::Append,
+            Op::Close => Operation::Close,
+            Op::Head => Operation::Head,
+            Op::Delete => Operation::Delete,
+            Op::Read => Operation::Read,
+        }
+    }
 }
 
 /// The stream URL as shown in errors and logs: no userinfo, no query, no fragment.
@@ -365,6 +379,8 @@ pub(crate) struct Sender<'a> {
     pub timeout: Duration,
     pub retry: Option<&'a RetryPolicy>,
     pub op: Op,
+    /// Told about every failed attempt.
+    pub observer: Option<&'a AttemptObserver>,
 }
 
 impl Sender<'_> {
@@ -376,9 +392,20 @@ impl Sender<'_> {
             match self.send_once().await {
                 Ok(resp) => return Ok(resp),
                 Err(e) => {
-                    let retry = match self.retry {
-                        Some(p) if e.is_retryable() && p.allows(attempt) => p,
-                        _ => {
+                    let retry = self.retry.filter(|p| e.is_retryable() && p.allows(attempt));
+                    if let Some(observer) = self.observer {
+                        observer
+                            .call(FailedAttempt {
+                                error: e.clone(),
+                                attempt: attempt.saturating_add(1),
+                                will_retry: retry.is_some(),
+                                operation: self.op.operation(),
+                            })
+                            .await;
+                    }
+                    let retry = match retry {
+                        Some(p) => p,
+                        None => {
                             tracing::debug!(url = %self.display, method = %self.method, error = %e, "request failed");
                             return Err(e);
                         }

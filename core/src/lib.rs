@@ -50,7 +50,7 @@ pub use read::{
     ReadOptions, ResponseHead, SseResilience, StreamResponse, DEFAULT_CATCH_UP_RETRIES,
     DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MAX_READ_BYTES,
 };
-pub use retry::{RetryPolicy, DEFAULT_MAX_RETRY_AFTER};
+pub use retry::{AttemptObserver, Operation, RetryPolicy, DEFAULT_MAX_RETRY_AFTER};
 pub use stream::{
     default_idempotent_retry, AppendOptions, AppendResult, CloseOptions, CloseResult,
     CreateOptions, CreateResult, CreateStatus, DurableStream, DurableStreamBuilder, ForkOptions,

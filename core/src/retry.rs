@@ -1,5 +1,9 @@
 //! Retry policy: full-jitter exponential backoff that honours `Retry-After`.
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -195,6 +199,102 @@ impl RetryPolicy {
         } else {
             Duration::from_secs_f64(secs)
         }
+    }
+}
+
+/// The request a [`FailedAttempt`] belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// `PUT`: creating a stream.
+    Create,
+    /// `HEAD`: a stream's metadata.
+    Head,
+    /// `POST` with data: an append (also a close with a final message, and a streamed append).
+    Append,
+    /// `POST` with `Stream-Closed: true` and no data.
+    Close,
+    /// `DELETE`.
+    Delete,
+    /// `GET`: a read (catch-up, long-poll or SSE).
+    Read,
+}
+
+impl Operation {
+    /// The operation as a lower-case word, e.g. `"append"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Head => "head",
+            Self::Append => "append",
+            Self::Close => "close",
+            Self::Delete => "delete",
+            Self::Read => "read",
+        }
+    }
+}
+
+/// A failed attempt of a request, as an [`ErrorHook`](crate::ErrorHook) made with
+/// [`ErrorHook::decide`](crate::ErrorHook::decide) (reads) or an [`AttemptObserver`] (a
+/// handle's other requests) sees it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FailedAttempt {
+    /// Why the attempt failed.
+    pub error: Error,
+    /// Failed attempts of this request so far, this one included (1 for the first).
+    pub attempt: u32,
+    /// Whether the retry policy would try again (the error is retryable and the budget is not
+    /// spent).
+    pub will_retry: bool,
+    /// The request that failed.
+    pub operation: Operation,
+}
+
+type ObserverFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Told about every failed attempt of a handle's requests (create, head, append, close,
+/// delete), whether the retry policy then tries again or gives up: for metrics, logs or a
+/// "reconnecting" notice. It cannot change what happens next; the request waits for it before
+/// the retry pause (or before failing), so it should be quick.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use durable_streams_client::{AttemptObserver, DurableStream, FailedAttempt};
+/// let failures = Arc::new(AtomicU32::new(0));
+/// let seen = Arc::clone(&failures);
+/// let stream = DurableStream::builder("http://127.0.0.1:4437/v1/stream/s")
+///     .on_failed_attempt(AttemptObserver::new(move |f: FailedAttempt| {
+///         seen.fetch_add(1, Ordering::Relaxed);
+///         async move { eprintln!("{} failed: {}", f.operation.as_str(), f.error) }
+///     }))
+///     .build();
+/// # let _ = stream;
+/// ```
+#[derive(Clone)]
+pub struct AttemptObserver(Arc<dyn Fn(FailedAttempt) -> ObserverFuture + Send + Sync + 'static>);
+
+impl AttemptObserver {
+    /// An observer from a function returning a future (awaited before the request goes on).
+    pub fn new<F, Fut>(f: F) -> Self
+    where
+        F: Fn(FailedAttempt) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Self(Arc::new(move |failed| {
+            Box::pin(f(failed)) as ObserverFuture
+        }))
+    }
+
+    pub(crate) async fn call(&self, failed: FailedAttempt) {
+        (self.0)(failed).await;
+    }
+}
+
+impl fmt::Debug for AttemptObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AttemptObserver(..)")
     }
 }
 

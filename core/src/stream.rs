@@ -1,10 +1,11 @@
 //! `DurableStream`: a handle to one stream URL and its write and lifecycle operations.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::{Stream, TryStreamExt};
+use futures_util::{Stream, StreamExt};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
@@ -15,7 +16,7 @@ use crate::http::{
     headers as h, is_json_content_type, prepare, transport_error, Body, Op, Sender,
 };
 use crate::offset::Offset;
-use crate::retry::RetryPolicy;
+use crate::retry::{AttemptObserver, FailedAttempt, Operation, RetryPolicy};
 use crate::values::{RequestExtras, Value};
 
 /// A handle to one stream. Creating it sends nothing; cloning it is cheap.
@@ -51,6 +52,8 @@ pub(crate) struct StreamInner {
     pub(crate) retry: RetryPolicy,
     /// Retries for plain appends: `None` unless the caller opts in.
     pub(crate) append_retry: Option<RetryPolicy>,
+    /// Told about every failed attempt of the handle's requests.
+    pub(crate) observer: Option<AttemptObserver>,
 }
 
 impl std::fmt::Debug for DurableStream {
@@ -71,6 +74,7 @@ pub struct DurableStreamBuilder {
     content_type: Option<String>,
     retry: RetryPolicy,
     append_retry: Option<RetryPolicy>,
+    observer: Option<AttemptObserver>,
 }
 
 /// The default retry policy of idempotent operations (create, head, delete, close):
@@ -134,6 +138,14 @@ impl DurableStreamBuilder {
         self
     }
 
+    /// Tells `observer` about every failed attempt of the handle's requests (create, head,
+    /// append, streamed append, close, delete; reads have their own
+    /// [`ErrorHook`](crate::ErrorHook)), retried or not. See [`AttemptObserver`].
+    pub fn on_failed_attempt(mut self, observer: AttemptObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Builds the handle. Fails on a URL that is not absolute http(s) or an invalid policy.
     pub fn build(self) -> Result<DurableStream> {
         let url = Url::parse(&self.url)
@@ -161,6 +173,7 @@ impl DurableStreamBuilder {
                 content_type: Mutex::new(self.content_type),
                 retry: self.retry,
                 append_retry: self.append_retry,
+                observer: self.observer,
             }),
         })
     }
@@ -329,6 +342,7 @@ impl DurableStream {
             content_type: None,
             retry: default_idempotent_retry(),
             append_retry: None,
+            observer: None,
         }
     }
 
@@ -411,6 +425,7 @@ impl DurableStream {
             timeout: self.inner.client.request_timeout(),
             retry,
             op,
+            observer: self.inner.observer.as_ref(),
         }
     }
 
@@ -649,33 +664,104 @@ impl DurableStream {
         self.post(payload, &ct, &opts, false).await
     }
 
-    /// Appends a body of unknown length as one chunked request (the reference's
-    /// `appendStream`). The body is sent as it is produced, as raw bytes: in JSON mode it must
-    /// itself be one JSON value or an array of messages. Never retried, since a stream cannot
-    /// be replayed.
+    /// Appends a body of unknown length as one streamed (chunked) request: the reference's
+    /// `appendStream`. The body is sent as it is produced, as raw bytes: in JSON mode it must
+    /// itself be one JSON value or an array of messages. Memory stays bounded: the next item
+    /// is taken from `body` only when the connection has taken the previous one.
+    ///
+    /// Never retried, whatever the retry policies say: a stream cannot be replayed, and
+    /// sending a part of it again could store that part twice. Any failure (an error status,
+    /// the connection, an error item from `body`) ends the append with that error, and the
+    /// handle's [`AttemptObserver`] is told of it. An error item aborts the request before its
+    /// end, so the server stores nothing of it, and gives [`Error::InvalidArgument`] with the
+    /// item's message. Once the body has ended, the response must begin within the client's
+    /// request timeout.
+    ///
+    /// ```no_run
+    /// # async fn demo(stream: durable_streams_client::DurableStream) -> durable_streams_client::Result<()> {
+    /// use bytes::Bytes;
+    /// let lines = futures_util::stream::iter((0..1000).map(|i| {
+    ///     Ok::<_, std::io::Error>(Bytes::from(format!("line {i}\n")))
+    /// }));
+    /// stream.append_stream(lines, Default::default()).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn append_stream<S, E>(&self, body: S, opts: AppendOptions) -> Result<AppendResult>
     where
-        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Sync + 'static,
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
     {
         let ct = self.append_content_type(&opts).await?;
+        let r = self.send_stream(body, &ct, &opts).await;
+        if let (Err(e), Some(observer)) = (&r, &self.inner.observer) {
+            observer
+                .call(FailedAttempt {
+                    error: e.clone(),
+                    attempt: 1,
+                    will_retry: false,
+                    operation: Operation::Append,
+                })
+                .await;
+        }
+        r
+    }
+
+    async fn send_stream<S, E>(
+        &self,
+        body: S,
+        ct: &str,
+        opts: &AppendOptions,
+    ) -> Result<AppendResult>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
         let extras = self.inner.extras.merged(&opts.extras);
-        let mut hs: Vec<(&str, &str)> = vec![("Content-Type", &ct)];
+        let mut hs: Vec<(&str, &str)> = vec![("Content-Type", ct)];
         if let Some(s) = &opts.seq {
             hs.push((h::STREAM_SEQ, s));
         }
         let prepared = prepare(&self.inner.url, &extras, &[], &hs).await?;
-        let body = reqwest::Body::wrap_stream(body.map_err(Into::into));
-        let resp = self
+        let source = Arc::new(SourceState::default());
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+        let body = reqwest::Body::wrap_stream(source_body(body, Arc::clone(&source), ended_tx));
+        let send = self
             .inner
             .client
             .http()
             .post(prepared.url)
             .headers(prepared.headers)
             .body(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(e, &self.inner.display))?;
+            .send();
+        let timeout = self.inner.client.request_timeout();
+        let head_deadline = async move {
+            match ended_rx.await {
+                Ok(()) => tokio::time::sleep(timeout).await,
+                // The body did not end (it failed, or the request ended first).
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let sent = tokio::select! {
+            sent = send => sent,
+            () = head_deadline => {
+                return Err(Error::Timeout {
+                    what: format!("the answer to a streamed append to {}", self.inner.display),
+                })
+            }
+        };
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                return Err(match source.failure() {
+                    Some(message) => Error::invalid(format!(
+                        "the body of a streamed append failed after {} bytes were sent, so the \
+                         request was aborted before its end and nothing of it is stored: {message}",
+                        source.sent.load(Ordering::Relaxed)
+                    )),
+                    None => transport_error(e, &self.inner.display),
+                })
+            }
+        };
         if !resp.status().is_success() {
             return Err(error_from_response(
                 resp,
@@ -774,6 +860,60 @@ impl DurableStream {
             final_offset: r.next_offset,
         })
     }
+}
+
+/// What a streamed append's body did: bytes handed to the connection, and the message of the
+/// error item that ended it, if one did.
+#[derive(Default)]
+struct SourceState {
+    sent: AtomicU64,
+    failure: Mutex<Option<String>>,
+}
+
+impl SourceState {
+    fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+/// The body of a streamed append: `body` without its empty items (an empty chunk would end a
+/// chunked body early), recording into `state`, and signalling `ended` at its end.
+fn source_body<S, E>(
+    body: S,
+    state: Arc<SourceState>,
+    ended: tokio::sync::oneshot::Sender<()>,
+) -> impl Stream<Item = std::result::Result<Bytes, Box<dyn std::error::Error + Send + Sync>>> + Send
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    futures_util::stream::unfold(
+        (Box::pin(body), state, Some(ended)),
+        |(mut body, state, mut ended)| async move {
+            loop {
+                match body.next().await {
+                    Some(Ok(b)) if b.is_empty() => continue,
+                    Some(Ok(b)) => {
+                        state.sent.fetch_add(b.len() as u64, Ordering::Relaxed);
+                        return Some((Ok(b), (body, state, ended)));
+                    }
+                    Some(Err(e)) => {
+                        let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+                        if let Ok(mut g) = state.failure.lock() {
+                            *g = Some(e.to_string());
+                        }
+                        return Some((Err(e), (body, state, None)));
+                    }
+                    None => {
+                        if let Some(tx) = ended.take() {
+                            let _ = tx.send(());
+                        }
+                        return None;
+                    }
+                }
+            }
+        },
+    )
 }
 
 /// Joins pre-serialized JSON messages into one array body without parsing them.

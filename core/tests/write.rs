@@ -11,8 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{client, handle, inject, path_of, raw_json, raw_read, TestServer};
 use durable_streams_client::{
-    AppendOptions, Client, CloseOptions, CreateOptions, CreateStatus, DurableStream, Error,
-    ErrorCode, ForkOptions, RequestExtras, RetryPolicy, Value,
+    AppendOptions, AttemptObserver, Client, CloseOptions, CreateOptions, CreateStatus,
+    DurableStream, Error, ErrorCode, FailedAttempt, ForkOptions, Operation, RequestExtras,
+    RetryPolicy, Value,
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -429,6 +430,111 @@ async fn append_stream_sends_one_chunked_request() {
     writer.await.unwrap();
     assert!(r.next_offset.is_some());
     assert_eq!(raw_read(s.url().as_str()).await.2, b"one two three");
+}
+
+#[tokio::test]
+async fn append_stream_aborts_on_a_source_error_and_stores_nothing() {
+    let failed = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&failed);
+    let s = DurableStream::builder(TestServer::shared().stream_url("appendstream-err"))
+        .client(client())
+        .on_failed_attempt(AttemptObserver::new(move |f: FailedAttempt| {
+            seen.lock()
+                .unwrap()
+                .push((f.operation, f.attempt, f.will_retry, f.error.code()));
+            async {}
+        }))
+        .build()
+        .unwrap();
+    s.create(CreateOptions::with_content_type("text/plain"))
+        .await
+        .unwrap();
+    let parts: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(Bytes::from(vec![b'a'; 100_000])),
+        Ok(Bytes::new()),
+        Ok(Bytes::from_static(b"b")),
+        Err(std::io::Error::other("the source broke")),
+    ];
+    let err = s
+        .append_stream(futures_util::stream::iter(parts), AppendOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("the source broke"), "{text}");
+    assert!(text.contains("after 100001 bytes"), "{text}");
+    assert_eq!(
+        *failed.lock().unwrap(),
+        vec![(Operation::Append, 1, false, ErrorCode::InvalidArgument)]
+    );
+    // Nothing of the aborted body was stored; the stream takes the next append.
+    let parts = ["x", "", "y"].map(|p| Ok::<_, std::io::Error>(Bytes::from(p)));
+    s.append_stream(futures_util::stream::iter(parts), AppendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(raw_read(s.url().as_str()).await.2, b"xy");
+}
+
+#[tokio::test]
+async fn append_stream_is_not_retried_and_the_observer_sees_every_failed_attempt() {
+    let server = TestServer::shared();
+    let failed = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&failed);
+    let s = DurableStream::builder(server.stream_url("observed"))
+        .client(client())
+        .retry(RetryPolicy::default().with_initial_delay(Duration::from_millis(1)))
+        .append_retry(RetryPolicy::default().with_initial_delay(Duration::from_millis(1)))
+        .on_failed_attempt(AttemptObserver::new(move |f: FailedAttempt| {
+            seen.lock()
+                .unwrap()
+                .push((f.operation, f.attempt, f.will_retry));
+            async {}
+        }))
+        .build()
+        .unwrap();
+    let path = path_of(s.url().as_str());
+    inject(
+        server,
+        json!({"path": path, "status": 503, "method": "PUT", "count": 2}),
+    )
+    .await;
+    s.create(CreateOptions::with_content_type("text/plain"))
+        .await
+        .unwrap();
+    inject(
+        server,
+        json!({"path": path, "status": 503, "method": "POST", "count": 2}),
+    )
+    .await;
+    s.append("a").await.unwrap();
+    // A streamed body cannot be sent again: the 503 ends it, even with append retries on.
+    inject(
+        server,
+        json!({"path": path, "status": 503, "method": "POST"}),
+    )
+    .await;
+    let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from("b"))]);
+    let err = s
+        .append_stream(body, AppendOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Busy, "{err:?}");
+    assert_eq!(
+        *failed.lock().unwrap(),
+        vec![
+            (Operation::Create, 1, true),
+            (Operation::Create, 2, true),
+            (Operation::Append, 1, true),
+            (Operation::Append, 2, true),
+            (Operation::Append, 1, false),
+        ]
+    );
+    failed.lock().unwrap().clear();
+    // A 404 on delete is a failed attempt too (not retried).
+    s.delete().await.unwrap();
+    assert!(s.delete().await.is_err());
+    assert_eq!(*failed.lock().unwrap(), vec![(Operation::Delete, 1, false)]);
+    assert_eq!(raw_read(s.url().as_str()).await.0, 404);
 }
 
 #[tokio::test]

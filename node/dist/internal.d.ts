@@ -17,10 +17,11 @@ export interface BackoffOptions {
     /** Retries after the first attempt (default `Infinity`). */
     maxRetries?: number;
     /**
-     * Called after every failed attempt of a read request (`stream()`, `DurableStream.stream()`),
-     * before `onError` and whether or not it will be retried, as the reference client does. Not
-     * called by appends, `create()`, `head()` or producers (their failures reach `onError` or the
-     * returned promise).
+     * Called after every failed attempt, whether or not it will be retried, as the reference
+     * client does: of reads (before `onError`), and of a handle's `create()`, `append()`,
+     * `appendStream()`, `close()` and `delete()` (appends use `appendBackoffOptions`'s when it has
+     * one). Not called by `head()` (the reference sends it without backoff) or producers (their
+     * failures reach `onError`). A callback that throws is ignored.
      */
     onFailedAttempt?: () => void;
 }
@@ -34,9 +35,16 @@ export declare function checkSignal(signal: unknown): AbortSignal | undefined;
 export declare function abortReason(signal: AbortSignal): unknown;
 /**
  * Runs a native call; `signal` cancels it (dropping the Rust future and its request) and the
- * call then rejects with the signal's reason. Native errors become the package's classes.
+ * call then rejects with `aborted(signal)` (default: the signal's reason). Native errors become
+ * the package's classes.
  */
-export declare function run<T>(signal: AbortSignal | undefined, call: (token: native.CancelToken | undefined) => Promise<T>): Promise<T>;
+export declare function run<T>(signal: AbortSignal | undefined, call: (token: native.CancelToken | undefined) => Promise<T>, aborted?: (signal: AbortSignal) => unknown): Promise<T>;
+/**
+ * The rejection of an aborted request that the reference client sends through its backoff
+ * wrapper (create, append, appendStream, close, delete, a read's first request): a
+ * `FetchBackoffAbortError`, with the signal's reason as its `cause`.
+ */
+export declare function backoffAborted(signal: AbortSignal): unknown;
 /** Runs a synchronous native call, converting its errors. */
 export declare function sync<T>(call: () => T): T;
 /** A message body as the native layer takes it. */
@@ -47,3 +55,8 @@ export declare function sync<T>(call: () => T): T;
 export declare function messageOf(body: unknown, what: string): string | Buffer;
 /** A request body: a string, bytes, or a value serialized as JSON (`create`'s `body`). */
 export declare function bodyOf(body: string | Uint8Array | object): string | Buffer;
+/**
+ * Warns once per process that a `fetch` option is not used: requests go through the native
+ * HTTP client, so a custom `fetch` (a proxy, a mock, instrumentation) has no effect.
+ */
+export declare function warnFetchIgnored(): void;

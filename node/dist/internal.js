@@ -39,9 +39,11 @@ exports.backoff = backoff;
 exports.checkSignal = checkSignal;
 exports.abortReason = abortReason;
 exports.run = run;
+exports.backoffAborted = backoffAborted;
 exports.sync = sync;
 exports.messageOf = messageOf;
 exports.bodyOf = bodyOf;
+exports.warnFetchIgnored = warnFetchIgnored;
 const native = __importStar(require("../native/index.js"));
 const errors_js_1 = require("./errors.js");
 /** The native description of headers and parameters. */
@@ -91,9 +93,10 @@ function abortReason(signal) {
 }
 /**
  * Runs a native call; `signal` cancels it (dropping the Rust future and its request) and the
- * call then rejects with the signal's reason. Native errors become the package's classes.
+ * call then rejects with `aborted(signal)` (default: the signal's reason). Native errors become
+ * the package's classes.
  */
-async function run(signal, call) {
+async function run(signal, call, aborted = abortReason) {
     if (!signal) {
         try {
             return await call(undefined);
@@ -103,7 +106,7 @@ async function run(signal, call) {
         }
     }
     if (signal.aborted)
-        throw abortReason(signal);
+        throw aborted(signal);
     const token = new native.CancelToken();
     const onAbort = () => token.cancel();
     signal.addEventListener("abort", onAbort, { once: true });
@@ -112,12 +115,22 @@ async function run(signal, call) {
     }
     catch (e) {
         if (token.cancelled)
-            throw abortReason(signal);
+            throw aborted(signal);
         throw (0, errors_js_1.convert)(e);
     }
     finally {
         signal.removeEventListener("abort", onAbort);
     }
+}
+/**
+ * The rejection of an aborted request that the reference client sends through its backoff
+ * wrapper (create, append, appendStream, close, delete, a read's first request): a
+ * `FetchBackoffAbortError`, with the signal's reason as its `cause`.
+ */
+function backoffAborted(signal) {
+    const e = new errors_js_1.FetchBackoffAbortError();
+    Object.defineProperty(e, "cause", { value: abortReason(signal), writable: true, configurable: true });
+    return e;
 }
 /** Runs a synchronous native call, converting its errors. */
 function sync(call) {
@@ -147,4 +160,17 @@ function bodyOf(body) {
     if (body instanceof Uint8Array)
         return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     return JSON.stringify(body);
+}
+let fetchWarned = false;
+/**
+ * Warns once per process that a `fetch` option is not used: requests go through the native
+ * HTTP client, so a custom `fetch` (a proxy, a mock, instrumentation) has no effect.
+ */
+function warnFetchIgnored() {
+    if (fetchWarned)
+        return;
+    fetchWarned = true;
+    process.emitWarning("the fetch option is ignored: durable-streams-client sends its requests through its native " +
+        "HTTP client. Pass headers (values may be functions, called per request), params and " +
+        "backoffOptions instead.", { code: "DSC_FETCH_IGNORED", type: "DurableStreamsWarning" });
 }

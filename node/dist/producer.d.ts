@@ -33,7 +33,10 @@ export interface IdempotentProducerOptions {
     signal?: AbortSignal;
     /** Called with every batch that fails for good. */
     onError?: (error: Error) => void;
-    /** Accepted for compatibility: requests go through the native HTTP client. */
+    /**
+     * Accepted for compatibility, not used: requests go through the native HTTP client. Setting
+     * it emits a warning once per process (code `DSC_FETCH_IGNORED`).
+     */
     fetch?: unknown;
 }
 /** Where a message was stored. */

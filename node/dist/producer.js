@@ -93,6 +93,8 @@ class IdempotentProducer {
     constructor(stream, producerId, options = {}) {
         const signal = (0, internal_js_1.checkSignal)(options.signal);
         const onError = options.onError;
+        if (options.fetch !== undefined)
+            (0, internal_js_1.warnFetchIgnored)();
         this.producerId = producerId;
         this.#native = (0, internal_js_1.sync)(() => new native.NativeProducer(stream.native, producerId, {
             epoch: options.epoch,

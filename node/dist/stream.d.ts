@@ -53,7 +53,9 @@ export interface StreamHandleOptions {
     warnOnHttp?: boolean;
     /**
      * Accepted for compatibility with `@durable-streams/client`, not used: requests go through
-     * the native HTTP client (set headers, parameters and backoff options instead).
+     * the native HTTP client. Setting it emits a warning once per process (code
+     * `DSC_FETCH_IGNORED`). Headers (fixed or computed per request), params and backoff options
+     * cover authentication and retries.
      */
     fetch?: typeof globalThis.fetch;
 }
@@ -168,7 +170,10 @@ export interface StreamOptions extends ReadOptions {
     url: string | URL;
     /** Accepted for compatibility. */
     warnOnHttp?: boolean;
-    /** Accepted for compatibility, not used: requests go through the native HTTP client. */
+    /**
+     * Accepted for compatibility, not used: requests go through the native HTTP client. Setting
+     * it emits a warning once per process (code `DSC_FETCH_IGNORED`).
+     */
     fetch?: typeof globalThis.fetch;
 }
 /**
@@ -227,11 +232,15 @@ export declare class DurableStream {
      */
     append(body: string | Uint8Array | Promise<string | Uint8Array>, options?: AppendOptions): Promise<AppendResult>;
     /**
-     * Appends everything a `ReadableStream` or async iterable yields as ONE message (one
-     * request), as `@durable-streams/client` does; strings are encoded as UTF-8. The source is
-     * read to its end before the request is sent (the reference streams the request body), so
-     * it is held in memory once; for long or endless sources use {@link writable}. On a JSON
-     * stream the whole text must be one JSON value.
+     * Appends everything a `ReadableStream` or async iterable yields as ONE message, sent as one
+     * streamed request while the source produces it, as `@durable-streams/client` does; strings
+     * are encoded as UTF-8. Memory stays bounded: the next chunk is read from the source only when
+     * the connection has taken the previous one. On a JSON stream the whole text must be one JSON
+     * value (or an array of messages).
+     *
+     * Never retried (a source cannot be replayed): a failed request rejects with its error at
+     * once, and the source is closed. An error thrown by the source aborts the request before
+     * its end, so nothing of it is stored, and `appendStream()` rejects with that error.
      */
     appendStream(source: ReadableStream<Uint8Array | string> | AsyncIterable<Uint8Array | string>, options?: AppendOptions): Promise<AppendResult>;
     /** Closes the stream (no more appends), with an optional final message. */

@@ -41,20 +41,23 @@ const errors_js_1 = require("./errors.js");
 const internal_js_1 = require("./internal.js");
 const producer_js_1 = require("./producer.js");
 const response_js_1 = require("./response.js");
-/** The chunks of a `ReadableStream`, releasing its lock when iteration stops. */
-async function* asIterable(stream) {
+/**
+ * An iterator over a `ReadableStream`'s chunks; `return()` cancels the stream (which also ends
+ * a read in progress) and releases its lock.
+ */
+function readerIterator(stream) {
     const reader = stream.getReader();
-    try {
-        for (;;) {
+    return {
+        next: async () => {
             const { done, value } = await reader.read();
-            if (done)
-                return;
-            yield value;
-        }
-    }
-    finally {
-        reader.releaseLock();
-    }
+            return done ? { done: true, value: undefined } : { done: false, value };
+        },
+        return: async () => {
+            await reader.cancel();
+            reader.releaseLock();
+            return { done: true, value: undefined };
+        },
+    };
 }
 /** Header or parameter values with the functions among them called. */
 async function resolve(rec) {
@@ -85,6 +88,29 @@ function hook(onError, onFailedAttempt) {
             headers: await resolve(answer.headers),
             params: await resolve(answer.params),
         });
+    };
+}
+/**
+ * The native observer of a handle's failed attempts: `onFailedAttempt` of the backoff options
+ * that govern the request (appends: `appendBackoffOptions`, else `backoffOptions`), as the
+ * reference calls it for create, append, close and delete. Not for `head()`, which the
+ * reference sends without its backoff wrapper. A throwing callback is ignored, as a failed
+ * attempt must go on to its retry or its error.
+ */
+function observer(backoffOptions, appendBackoffOptions) {
+    const general = backoffOptions?.onFailedAttempt;
+    const append = appendBackoffOptions?.onFailedAttempt ?? general;
+    if (!general && !append)
+        return undefined;
+    return (operation) => {
+        const f = operation === "append" ? append : operation === "head" ? undefined : general;
+        try {
+            f?.();
+        }
+        catch {
+            // The reference lets it escape into its retry loop, where it ends the request; here the
+            // request's own outcome is kept.
+        }
     };
 }
 function urlOf(url) {
@@ -128,7 +154,7 @@ function readOptions(o) {
 async function read(handle, o, handleSignal) {
     const signal = (0, internal_js_1.checkSignal)(o.signal) ?? handleSignal;
     const opts = readOptions(o);
-    const n = await (0, internal_js_1.run)(signal, (t) => handle.stream(opts, t));
+    const n = await (0, internal_js_1.run)(signal, (t) => handle.stream(opts, t), internal_js_1.backoffAborted);
     return new response_js_1.StreamResponse(n, o.live ?? liveModeOf(n.live), signal);
 }
 /**
@@ -142,6 +168,8 @@ async function read(handle, o, handleSignal) {
  * ```
  */
 async function stream(options) {
+    if (options.fetch !== undefined)
+        (0, internal_js_1.warnFetchIgnored)();
     const handle = (0, internal_js_1.sync)(() => new native.NativeStream(urlOf(options.url)));
     return read(handle, options, undefined);
 }
@@ -173,7 +201,10 @@ class DurableStream {
             extras: (0, internal_js_1.extras)(options.headers, options.params),
             backoff: (0, internal_js_1.backoff)(options.backoffOptions),
             appendBackoff: (0, internal_js_1.backoff)(options.appendBackoffOptions),
+            onFailedAttempt: observer(options.backoffOptions, options.appendBackoffOptions),
         }));
+        if (options.fetch !== undefined)
+            (0, internal_js_1.warnFetchIgnored)();
     }
     /** The stream's content type, when known (from the options, create, head or connect). */
     get contentType() {
@@ -220,7 +251,7 @@ class DurableStream {
             body: options.body === undefined ? undefined : (0, internal_js_1.bodyOf)(options.body),
             extras: (0, internal_js_1.extras)(options.headers),
         };
-        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.create(opts, t));
+        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.create(opts, t), internal_js_1.backoffAborted);
         this.#contentType = r.contentType ?? opts.contentType ?? this.#contentType;
         return this;
     }
@@ -261,43 +292,94 @@ class DurableStream {
             contentType: options.contentType,
             extras: (0, internal_js_1.extras)(options.headers, options.params),
         };
-        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.append(data, opts, t));
+        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.append(data, opts, t), internal_js_1.backoffAborted);
         return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
     }
     /**
-     * Appends everything a `ReadableStream` or async iterable yields as ONE message (one
-     * request), as `@durable-streams/client` does; strings are encoded as UTF-8. The source is
-     * read to its end before the request is sent (the reference streams the request body), so
-     * it is held in memory once; for long or endless sources use {@link writable}. On a JSON
-     * stream the whole text must be one JSON value.
+     * Appends everything a `ReadableStream` or async iterable yields as ONE message, sent as one
+     * streamed request while the source produces it, as `@durable-streams/client` does; strings
+     * are encoded as UTF-8. Memory stays bounded: the next chunk is read from the source only when
+     * the connection has taken the previous one. On a JSON stream the whole text must be one JSON
+     * value (or an array of messages).
+     *
+     * Never retried (a source cannot be replayed): a failed request rejects with its error at
+     * once, and the source is closed. An error thrown by the source aborts the request before
+     * its end, so nothing of it is stored, and `appendStream()` rejects with that error.
      */
     async appendStream(source, options = {}) {
-        const signal = this.#signal(options.signal);
-        const parts = [];
-        const iterable = source instanceof ReadableStream ? asIterable(source) : source;
-        for await (const chunk of iterable) {
-            if (signal?.aborted)
-                throw signal.reason;
-            if (typeof chunk === "string")
-                parts.push(Buffer.from(chunk, "utf8"));
-            else if (chunk instanceof Uint8Array)
-                parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-            else
-                (0, internal_js_1.messageOf)(chunk, "appendStream()");
+        const iterator = source instanceof ReadableStream ? readerIterator(source) : source[Symbol.asyncIterator]();
+        let done = false;
+        let pulling = false;
+        let sourceError;
+        const pull = async () => {
+            pulling = true;
+            try {
+                for (;;) {
+                    const next = await iterator.next();
+                    if (next.done) {
+                        done = true;
+                        return null;
+                    }
+                    const chunk = next.value;
+                    if (typeof chunk === "string") {
+                        if (chunk.length > 0)
+                            return Buffer.from(chunk, "utf8");
+                    }
+                    else if (chunk instanceof Uint8Array) {
+                        if (chunk.byteLength > 0)
+                            return chunk;
+                    }
+                    else {
+                        (0, internal_js_1.messageOf)(chunk, "appendStream()");
+                    }
+                }
+            }
+            catch (e) {
+                done = true;
+                sourceError = { error: e };
+                throw e;
+            }
+            finally {
+                pulling = false;
+            }
+        };
+        const opts = {
+            seq: options.seq,
+            contentType: options.contentType,
+            extras: (0, internal_js_1.extras)(options.headers, options.params),
+        };
+        try {
+            const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.appendStream(pull, opts, t), internal_js_1.backoffAborted);
+            return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
         }
-        return this.append(Buffer.concat(parts), options);
+        catch (e) {
+            if (sourceError)
+                throw sourceError.error;
+            throw e;
+        }
+        finally {
+            if (!done) {
+                // Close the source. An async generator still busy with a pull would only run its
+                // `finally` after that pull, which may never end: then don't wait for it.
+                const closing = Promise.resolve()
+                    .then(() => iterator.return?.())
+                    .catch(() => undefined);
+                if (!pulling)
+                    await closing;
+            }
+        }
     }
     /** Closes the stream (no more appends), with an optional final message. */
     async close(options = {}) {
         const body = options.body === undefined ? undefined : (0, internal_js_1.messageOf)(options.body, "close()");
         const opts = { contentType: options.contentType };
-        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.close(body, opts, t));
+        const r = await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.close(body, opts, t), internal_js_1.backoffAborted);
         // As in the reference: "" when the server sent no offset.
         return { finalOffset: r.finalOffset ?? "" };
     }
     /** Deletes the stream. */
     async delete(options = {}) {
-        await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.delete(t));
+        await (0, internal_js_1.run)(this.#signal(options.signal), (t) => this.#native.delete(t), internal_js_1.backoffAborted);
     }
     /**
      * A `WritableStream` that appends every chunk written to it through an idempotent producer

@@ -166,6 +166,12 @@ export declare class NativeStream {
   head(cancel?: CancelToken | undefined | null): Promise<HeadInfo>
   /** Appends one message (`POST`). */
   append(body: string | Buffer, options?: NativeAppendOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<AppendInfo>
+  /**
+   * Appends what `pull` yields as one streamed request: `pull` is called for the next
+   * chunk only when the connection has taken the previous one, and resolves to `null` at
+   * the end; a rejection aborts the request (nothing is stored). Never retried.
+   */
+  appendStream(pull: () => Promise<Uint8Array | null>, options?: NativeAppendOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<AppendInfo>
   /** Closes the stream, with an optional final message. */
   close(body?: string | Buffer | undefined | null, options?: NativeAppendOptions | undefined | null, cancel?: CancelToken | undefined | null): Promise<CloseInfo>
   /** Deletes the stream. */
@@ -330,6 +336,11 @@ export interface HandleOptions {
   backoff?: Backoff
   /** Retries of plain appends (none by default: a retried append can be stored twice). */
   appendBackoff?: Backoff
+  /**
+   * Called with the operation's name (`create`, `head`, `append`, `close`, `delete`) after
+   * every failed attempt of the handle's requests; reads have their own hook.
+   */
+  onFailedAttempt?: (operation: string) => void
 }
 
 /** Stream metadata. */
@@ -418,7 +429,7 @@ export interface NativeBatch {
 export interface NativeCreateOptions {
   /** The content type (default: the handle's, else `application/octet-stream`). */
   contentType?: string
-  /** Sliding time-to-live in seconds. */
+  /** Sliding time-to-live in seconds: a whole number, at least 0. */
   ttlSeconds?: number
   /** Absolute expiry, RFC 3339. */
   expiresAt?: string

@@ -1,7 +1,7 @@
 /** Helpers shared by the classes: option conversion, cancellation and error mapping. */
 
 import * as native from "../native/index.js";
-import { convert, DurableStreamError, InvalidSignalError } from "./errors.js";
+import { convert, DurableStreamError, FetchBackoffAbortError, InvalidSignalError } from "./errors.js";
 
 /** A value or a promise of it. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -23,10 +23,11 @@ export interface BackoffOptions {
   /** Retries after the first attempt (default `Infinity`). */
   maxRetries?: number;
   /**
-   * Called after every failed attempt of a read request (`stream()`, `DurableStream.stream()`),
-   * before `onError` and whether or not it will be retried, as the reference client does. Not
-   * called by appends, `create()`, `head()` or producers (their failures reach `onError` or the
-   * returned promise).
+   * Called after every failed attempt, whether or not it will be retried, as the reference
+   * client does: of reads (before `onError`), and of a handle's `create()`, `append()`,
+   * `appendStream()`, `close()` and `delete()` (appends use `appendBackoffOptions`'s when it has
+   * one). Not called by `head()` (the reference sends it without backoff) or producers (their
+   * failures reach `onError`). A callback that throws is ignored.
    */
   onFailedAttempt?: () => void;
 }
@@ -83,11 +84,13 @@ export function abortReason(signal: AbortSignal): unknown {
 
 /**
  * Runs a native call; `signal` cancels it (dropping the Rust future and its request) and the
- * call then rejects with the signal's reason. Native errors become the package's classes.
+ * call then rejects with `aborted(signal)` (default: the signal's reason). Native errors become
+ * the package's classes.
  */
 export async function run<T>(
   signal: AbortSignal | undefined,
   call: (token: native.CancelToken | undefined) => Promise<T>,
+  aborted: (signal: AbortSignal) => unknown = abortReason,
 ): Promise<T> {
   if (!signal) {
     try {
@@ -96,18 +99,29 @@ export async function run<T>(
       throw convert(e);
     }
   }
-  if (signal.aborted) throw abortReason(signal);
+  if (signal.aborted) throw aborted(signal);
   const token = new native.CancelToken();
   const onAbort = (): void => token.cancel();
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     return await call(token);
   } catch (e) {
-    if (token.cancelled) throw abortReason(signal);
+    if (token.cancelled) throw aborted(signal);
     throw convert(e);
   } finally {
     signal.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * The rejection of an aborted request that the reference client sends through its backoff
+ * wrapper (create, append, appendStream, close, delete, a read's first request): a
+ * `FetchBackoffAbortError`, with the signal's reason as its `cause`.
+ */
+export function backoffAborted(signal: AbortSignal): unknown {
+  const e = new FetchBackoffAbortError();
+  Object.defineProperty(e, "cause", { value: abortReason(signal), writable: true, configurable: true });
+  return e;
 }
 
 /** Runs a synchronous native call, converting its errors. */
@@ -138,4 +152,21 @@ export function bodyOf(body: string | Uint8Array | object): string | Buffer {
   if (Buffer.isBuffer(body)) return body;
   if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   return JSON.stringify(body);
+}
+
+let fetchWarned = false;
+
+/**
+ * Warns once per process that a `fetch` option is not used: requests go through the native
+ * HTTP client, so a custom `fetch` (a proxy, a mock, instrumentation) has no effect.
+ */
+export function warnFetchIgnored(): void {
+  if (fetchWarned) return;
+  fetchWarned = true;
+  process.emitWarning(
+    "the fetch option is ignored: durable-streams-client sends its requests through its native " +
+      "HTTP client. Pass headers (values may be functions, called per request), params and " +
+      "backoffOptions instead.",
+    { code: "DSC_FETCH_IGNORED", type: "DurableStreamsWarning" },
+  );
 }

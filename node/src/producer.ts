@@ -12,6 +12,7 @@ import {
   type ParamsRecord,
   run,
   sync,
+  warnFetchIgnored,
 } from "./internal.js";
 import type { Offset } from "./response.js";
 import type { DurableStream } from "./stream.js";
@@ -46,7 +47,10 @@ export interface IdempotentProducerOptions {
   signal?: AbortSignal;
   /** Called with every batch that fails for good. */
   onError?: (error: Error) => void;
-  /** Accepted for compatibility: requests go through the native HTTP client. */
+  /**
+   * Accepted for compatibility, not used: requests go through the native HTTP client. Setting
+   * it emits a warning once per process (code `DSC_FETCH_IGNORED`).
+   */
   fetch?: unknown;
 }
 
@@ -125,6 +129,7 @@ export class IdempotentProducer {
   constructor(stream: DurableStream, producerId: string, options: IdempotentProducerOptions = {}) {
     const signal = checkSignal(options.signal);
     const onError = options.onError;
+    if (options.fetch !== undefined) warnFetchIgnored();
     this.producerId = producerId;
     this.#native = sync(
       () =>

@@ -4,6 +4,7 @@ import * as native from "../native/index.js";
 import { convert, DurableStreamError, MissingStreamUrlError } from "./errors.js";
 import {
   backoff,
+  backoffAborted,
   type BackoffOptions,
   bodyOf,
   messageOf,
@@ -14,6 +15,7 @@ import {
   type ParamsRecord,
   run,
   sync,
+  warnFetchIgnored,
 } from "./internal.js";
 import { IdempotentProducer, type IdempotentProducerOptions } from "./producer.js";
 import { type LiveMode, type Offset, StreamResponse } from "./response.js";
@@ -69,7 +71,9 @@ export interface StreamHandleOptions {
   warnOnHttp?: boolean;
   /**
    * Accepted for compatibility with `@durable-streams/client`, not used: requests go through
-   * the native HTTP client (set headers, parameters and backoff options instead).
+   * the native HTTP client. Setting it emits a warning once per process (code
+   * `DSC_FETCH_IGNORED`). Headers (fixed or computed per request), params and backoff options
+   * cover authentication and retries.
    */
   fetch?: typeof globalThis.fetch;
 }
@@ -193,22 +197,30 @@ export interface StreamOptions extends ReadOptions {
   url: string | URL;
   /** Accepted for compatibility. */
   warnOnHttp?: boolean;
-  /** Accepted for compatibility, not used: requests go through the native HTTP client. */
+  /**
+   * Accepted for compatibility, not used: requests go through the native HTTP client. Setting
+   * it emits a warning once per process (code `DSC_FETCH_IGNORED`).
+   */
   fetch?: typeof globalThis.fetch;
 }
 
-/** The chunks of a `ReadableStream`, releasing its lock when iteration stops. */
-async function* asIterable<T>(stream: ReadableStream<T>): AsyncGenerator<T> {
+/**
+ * An iterator over a `ReadableStream`'s chunks; `return()` cancels the stream (which also ends
+ * a read in progress) and releases its lock.
+ */
+function readerIterator<T>(stream: ReadableStream<T>): AsyncIterator<T> {
   const reader = stream.getReader();
-  try {
-    for (;;) {
+  return {
+    next: async (): Promise<IteratorResult<T>> => {
       const { done, value } = await reader.read();
-      if (done) return;
-      yield value;
-    }
-  } finally {
-    reader.releaseLock();
-  }
+      return done ? { done: true, value: undefined } : { done: false, value };
+    },
+    return: async (): Promise<IteratorResult<T>> => {
+      await reader.cancel();
+      reader.releaseLock();
+      return { done: true, value: undefined };
+    },
+  };
 }
 
 /** Header or parameter values with the functions among them called. */
@@ -240,6 +252,31 @@ function hook(
       headers: await resolve(answer.headers),
       params: await resolve(answer.params),
     });
+  };
+}
+
+/**
+ * The native observer of a handle's failed attempts: `onFailedAttempt` of the backoff options
+ * that govern the request (appends: `appendBackoffOptions`, else `backoffOptions`), as the
+ * reference calls it for create, append, close and delete. Not for `head()`, which the
+ * reference sends without its backoff wrapper. A throwing callback is ignored, as a failed
+ * attempt must go on to its retry or its error.
+ */
+function observer(
+  backoffOptions: BackoffOptions | undefined,
+  appendBackoffOptions: BackoffOptions | undefined,
+): ((operation: string) => void) | undefined {
+  const general = backoffOptions?.onFailedAttempt;
+  const append = appendBackoffOptions?.onFailedAttempt ?? general;
+  if (!general && !append) return undefined;
+  return (operation: string): void => {
+    const f = operation === "append" ? append : operation === "head" ? undefined : general;
+    try {
+      f?.();
+    } catch {
+      // The reference lets it escape into its retry loop, where it ends the request; here the
+      // request's own outcome is kept.
+    }
   };
 }
 
@@ -285,7 +322,7 @@ async function read<T>(
 ): Promise<StreamResponse<T>> {
   const signal = checkSignal(o.signal) ?? handleSignal;
   const opts = readOptions(o);
-  const n = await run(signal, (t) => handle.stream(opts, t));
+  const n = await run(signal, (t) => handle.stream(opts, t), backoffAborted);
   return new StreamResponse<T>(n, o.live ?? liveModeOf(n.live), signal);
 }
 
@@ -300,6 +337,7 @@ async function read<T>(
  * ```
  */
 export async function stream<TJson = unknown>(options: StreamOptions): Promise<StreamResponse<TJson>> {
+  if (options.fetch !== undefined) warnFetchIgnored();
   const handle = sync(() => new native.NativeStream(urlOf(options.url)));
   return read<TJson>(handle, options, undefined);
 }
@@ -335,8 +373,10 @@ export class DurableStream {
           extras: extras(options.headers, options.params),
           backoff: backoff(options.backoffOptions),
           appendBackoff: backoff(options.appendBackoffOptions),
+          onFailedAttempt: observer(options.backoffOptions, options.appendBackoffOptions),
         }),
     );
+    if (options.fetch !== undefined) warnFetchIgnored();
   }
 
   /** The stream's content type, when known (from the options, create, head or connect). */
@@ -391,7 +431,7 @@ export class DurableStream {
       body: options.body === undefined ? undefined : bodyOf(options.body),
       extras: extras(options.headers),
     };
-    const r = await run(this.#signal(options.signal), (t) => this.#native.create(opts, t));
+    const r = await run(this.#signal(options.signal), (t) => this.#native.create(opts, t), backoffAborted);
     this.#contentType = r.contentType ?? opts.contentType ?? this.#contentType;
     return this;
   }
@@ -435,46 +475,95 @@ export class DurableStream {
       contentType: options.contentType,
       extras: extras(options.headers, options.params),
     };
-    const r = await run(this.#signal(options.signal), (t) => this.#native.append(data, opts, t));
+    const r = await run(this.#signal(options.signal), (t) => this.#native.append(data, opts, t), backoffAborted);
     return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
   }
 
   /**
-   * Appends everything a `ReadableStream` or async iterable yields as ONE message (one
-   * request), as `@durable-streams/client` does; strings are encoded as UTF-8. The source is
-   * read to its end before the request is sent (the reference streams the request body), so
-   * it is held in memory once; for long or endless sources use {@link writable}. On a JSON
-   * stream the whole text must be one JSON value.
+   * Appends everything a `ReadableStream` or async iterable yields as ONE message, sent as one
+   * streamed request while the source produces it, as `@durable-streams/client` does; strings
+   * are encoded as UTF-8. Memory stays bounded: the next chunk is read from the source only when
+   * the connection has taken the previous one. On a JSON stream the whole text must be one JSON
+   * value (or an array of messages).
+   *
+   * Never retried (a source cannot be replayed): a failed request rejects with its error at
+   * once, and the source is closed. An error thrown by the source aborts the request before
+   * its end, so nothing of it is stored, and `appendStream()` rejects with that error.
    */
   async appendStream(
     source: ReadableStream<Uint8Array | string> | AsyncIterable<Uint8Array | string>,
     options: AppendOptions = {},
   ): Promise<AppendResult> {
-    const signal = this.#signal(options.signal);
-    const parts: Buffer[] = [];
-    const iterable: AsyncIterable<Uint8Array | string> =
-      source instanceof ReadableStream ? asIterable(source) : source;
-    for await (const chunk of iterable) {
-      if (signal?.aborted) throw signal.reason;
-      if (typeof chunk === "string") parts.push(Buffer.from(chunk, "utf8"));
-      else if (chunk instanceof Uint8Array) parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      else messageOf(chunk, "appendStream()");
+    const iterator: AsyncIterator<Uint8Array | string> =
+      source instanceof ReadableStream ? readerIterator(source) : source[Symbol.asyncIterator]();
+    let done = false;
+    let pulling = false;
+    let sourceError: { error: unknown } | undefined;
+    const pull = async (): Promise<Uint8Array | null> => {
+      pulling = true;
+      try {
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) {
+            done = true;
+            return null;
+          }
+          const chunk: unknown = next.value;
+          if (typeof chunk === "string") {
+            if (chunk.length > 0) return Buffer.from(chunk, "utf8");
+          } else if (chunk instanceof Uint8Array) {
+            if (chunk.byteLength > 0) return chunk;
+          } else {
+            messageOf(chunk, "appendStream()");
+          }
+        }
+      } catch (e) {
+        done = true;
+        sourceError = { error: e };
+        throw e;
+      } finally {
+        pulling = false;
+      }
+    };
+    const opts: native.NativeAppendOptions = {
+      seq: options.seq,
+      contentType: options.contentType,
+      extras: extras(options.headers, options.params),
+    };
+    try {
+      const r = await run(
+        this.#signal(options.signal),
+        (t) => this.#native.appendStream(pull, opts, t),
+        backoffAborted,
+      );
+      return { offset: r.offset ?? undefined, streamClosed: r.streamClosed };
+    } catch (e) {
+      if (sourceError) throw sourceError.error;
+      throw e;
+    } finally {
+      if (!done) {
+        // Close the source. An async generator still busy with a pull would only run its
+        // `finally` after that pull, which may never end: then don't wait for it.
+        const closing = Promise.resolve()
+          .then(() => iterator.return?.())
+          .catch(() => undefined);
+        if (!pulling) await closing;
+      }
     }
-    return this.append(Buffer.concat(parts), options);
   }
 
   /** Closes the stream (no more appends), with an optional final message. */
   async close(options: CloseOptions = {}): Promise<CloseResult> {
     const body = options.body === undefined ? undefined : messageOf(options.body, "close()");
     const opts: native.NativeAppendOptions = { contentType: options.contentType };
-    const r = await run(this.#signal(options.signal), (t) => this.#native.close(body, opts, t));
+    const r = await run(this.#signal(options.signal), (t) => this.#native.close(body, opts, t), backoffAborted);
     // As in the reference: "" when the server sent no offset.
     return { finalOffset: r.finalOffset ?? "" };
   }
 
   /** Deletes the stream. */
   async delete(options: { signal?: AbortSignal } = {}): Promise<void> {
-    await run(this.#signal(options.signal), (t) => this.#native.delete(t));
+    await run(this.#signal(options.signal), (t) => this.#native.delete(t), backoffAborted);
   }
 
   /**

@@ -3,6 +3,7 @@
 import {
   DurableStream,
   DurableStreamError,
+  FetchBackoffAbortError,
   FetchError,
   IdempotentProducer,
   InvalidSignalError,
@@ -165,7 +166,11 @@ test("AbortSignal cancels an in-flight call and a live read", async () => {
   const pending = h.append("1", { signal: ac.signal });
   setTimeout(() => ac.abort(), 50);
   const err = await pending.catch((e) => e);
-  assert.equal(err.name, "AbortError");
+  // As in the reference: requests it sends through its backoff wrapper reject with
+  // FetchBackoffAbortError; here the signal's reason is its cause.
+  assert.ok(err instanceof FetchBackoffAbortError, String(err));
+  assert.equal(err.code, "CANCELLED");
+  assert.equal(err.cause.name, "AbortError");
   assert.ok(Date.now() - t0 < 2000, "aborted before the delayed response");
 
   const already = await h.head({ signal: AbortSignal.abort(new Error("stop")) }).catch((e) => e);
@@ -373,6 +378,15 @@ test("unset options take the core's defaults; a bad value gets the core's error 
   assert.equal(res.live, true);
   assert.deepEqual(await res.json(), [{ n: 1 }]);
   await assert.rejects(h.stream({ live: "sometimes" }), (e) => e.code === "INVALID_ARGUMENT" && /live/.test(e.message));
+  // A negative or fractional count is refused, not wrapped by the number conversion; 0 gets
+  // the core's own check.
+  for (const n of [-1, 1.5, 2 ** 40, 0]) {
+    await assert.rejects(
+      h.stream({ live: "sse", sseResilience: { maxShortConnections: n } }),
+      (e) => e.code === "INVALID_ARGUMENT" && /max_?short_?connections/i.test(e.message),
+      String(n),
+    );
+  }
   for (const [bad, name] of [
     [{ maxInFlight: 0 }, /maxInFlight/],
     [{ maxBatchBytes: 0 }, /maxBatchBytes/],

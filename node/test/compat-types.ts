@@ -117,3 +117,66 @@ export async function readWithReferenceOptions(h: Ours.DurableStream, opts: Ref.
   await h.stream({ offset: "-1", live: false, cursor: "c1" });
   await Ours.stream({ url: "http://127.0.0.1:1/s", cursor: "c1", backoffOptions: { onFailedAttempt: () => {} } });
 }
+
+// Every type the reference exports exists here: the reference's option values are accepted as
+// ours, and our results are the reference's.
+export function referenceOptionsAreOurs(
+  append: Ref.AppendOptions,
+  close: Ref.CloseOptions,
+  create: Ref.CreateOptions,
+  handle: Ref.DurableStreamOptions,
+  handleOpts: Ref.StreamHandleOptions,
+  streamOpts: Ref.StreamOptions,
+  read: Ref.ReadOptions,
+  sse: Ref.SSEResilienceOptions,
+  producer: Ref.IdempotentProducerOptions,
+  backoffOpts: Ref.BackoffOptions,
+  headers: Ref.HeadersRecord,
+  params: Ref.ParamsRecord,
+  retry: Ref.RetryOpts,
+  onError: Ref.StreamErrorHandler,
+  live: Ref.LiveMode,
+  offset: Ref.Offset,
+  maybe: Ref.MaybePromise<string>,
+): void {
+  const ours: [
+    Ours.AppendOptions,
+    Ours.CloseOptions,
+    Ours.CreateOptions,
+    Ours.DurableStreamOptions,
+    Ours.StreamHandleOptions,
+    Ours.StreamOptions,
+    Ours.ReadOptions,
+    Ours.SSEResilienceOptions,
+    Ours.IdempotentProducerOptions,
+    Ours.BackoffOptions,
+    Ours.HeadersRecord,
+    Ours.ParamsRecord,
+    Ours.RetryOpts,
+    Ours.StreamErrorHandler,
+    Ours.LiveMode,
+    Ours.Offset,
+    Ours.MaybePromise<string>,
+  ] = [append, close, create, handle, handleOpts, streamOpts, read, sse, producer, backoffOpts, headers, params, retry, onError, live, offset, maybe];
+  void ours;
+}
+
+export function ourResultsAreTheReferences(
+  head: Ours.HeadResult,
+  closed: Ours.CloseResult,
+  text: Ours.TextChunk,
+  bytes: Ours.ByteChunk,
+  batch: Ours.JsonBatch<number>,
+  iterable: Ours.ReadableStreamAsyncIterable<number>,
+  idem: Ours.IdempotentAppendResult,
+): [
+  Ref.HeadResult,
+  Ref.CloseResult,
+  Ref.TextChunk,
+  Ref.ByteChunk,
+  Ref.JsonBatch<number>,
+  Ref.ReadableStreamAsyncIterable<number>,
+  Ref.IdempotentAppendResult,
+] {
+  return [head, closed, text, bytes, batch, iterable, idem];
+}

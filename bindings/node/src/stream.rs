@@ -26,6 +26,10 @@ pub struct HandleOptions {
     pub backoff: Option<Backoff>,
     /// Retries of plain appends (none by default: a retried append can be stored twice).
     pub append_backoff: Option<Backoff>,
+    /// Called with the operation's name (`create`, `head`, `append`, `close`, `delete`) after
+    /// every failed attempt of the handle's requests; reads have their own hook.
+    #[napi(ts_type = "(operation: string) => void")]
+    pub on_failed_attempt: Option<values::ObserverFn>,
 }
 
 /// Options of `create`.
@@ -33,8 +37,8 @@ pub struct HandleOptions {
 pub struct NativeCreateOptions {
     /// The content type (default: the handle's, else `application/octet-stream`).
     pub content_type: Option<String>,
-    /// Sliding time-to-live in seconds.
-    pub ttl_seconds: Option<u32>,
+    /// Sliding time-to-live in seconds: a whole number, at least 0.
+    pub ttl_seconds: Option<f64>,
     /// Absolute expiry, RFC 3339.
     pub expires_at: Option<String>,
     /// Create the stream closed.
@@ -108,7 +112,7 @@ pub struct NativeSseResilience {
     /// A connection shorter than this counts as short.
     pub min_connection_duration: Option<f64>,
     /// Short connections in a row before falling back to long-poll.
-    pub max_short_connections: Option<u32>,
+    pub max_short_connections: Option<f64>,
     /// The first reconnection delay's upper bound.
     pub backoff_base_delay: Option<f64>,
     /// The largest reconnection delay.
@@ -187,7 +191,11 @@ pub(crate) fn read_options(o: Option<NativeReadOptions>) -> napi::Result<ReadOpt
                 s.min_connection_duration,
                 d.min_connection_duration,
             )?,
-            max_short_connections: s.max_short_connections.unwrap_or(d.max_short_connections),
+            max_short_connections: s
+                .max_short_connections
+                .map(short_connections)
+                .transpose()?
+                .unwrap_or(d.max_short_connections),
             backoff_base_delay: ms(
                 "backoffBaseDelay",
                 s.backoff_base_delay,
@@ -200,6 +208,30 @@ pub(crate) fn read_options(o: Option<NativeReadOptions>) -> napi::Result<ReadOpt
     out.max_chunk_bytes = byte_limit("maxChunkBytes", o.max_chunk_bytes)?;
     out.max_read_bytes = byte_limit("maxReadBytes", o.max_read_bytes)?;
     Ok(out)
+}
+
+/// A TTL from a JavaScript number: a whole number of seconds, at least 0 (a negative or
+/// fractional one would otherwise be wrapped or cut by the number conversion).
+fn ttl_seconds(v: f64) -> napi::Result<u64> {
+    if v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
+        Ok(v as u64)
+    } else {
+        Err(error::invalid(format!(
+            "ttlSeconds must be a whole number of seconds, at least 0, got {v}"
+        )))
+    }
+}
+
+/// `maxShortConnections` from a JavaScript number: a whole number from 1 (a negative or
+/// fractional one would otherwise be wrapped or cut by the number conversion).
+fn short_connections(v: f64) -> napi::Result<u32> {
+    if v >= 1.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) {
+        Ok(v as u32)
+    } else {
+        Err(error::invalid(format!(
+            "sseResilience.maxShortConnections must be a whole number, at least 1, got {v}"
+        )))
+    }
 }
 
 /// A size limit in bytes: a positive integer, or absent for the core's default (0).
@@ -238,6 +270,9 @@ impl NativeStream {
             if let Some(policy) = values::retry(o.append_backoff)? {
                 b = b.append_retry(policy);
             }
+            if let Some(f) = o.on_failed_attempt {
+                b = b.on_failed_attempt(values::observer(f));
+            }
         }
         Ok(Self {
             inner: b.build().map_err(error::to_napi)?,
@@ -267,7 +302,7 @@ impl NativeStream {
         let mut opts = CreateOptions::default();
         if let Some(o) = options {
             opts.content_type = o.content_type;
-            opts.ttl_seconds = o.ttl_seconds.map(u64::from);
+            opts.ttl_seconds = o.ttl_seconds.map(ttl_seconds).transpose()?;
             opts.expires_at = o.expires_at;
             opts.closed = o.closed.unwrap_or(false);
             opts.body = o.body.map(values::body);
@@ -325,6 +360,34 @@ impl NativeStream {
         let s = self.inner.clone();
         spawn(env, cancel, async move {
             let r = s.append_with(body, opts).await?;
+            Ok(AppendInfo {
+                offset: r.next_offset.map(|o| o.to_string()),
+                stream_closed: r.closed,
+            })
+        })
+    }
+
+    /// Appends what `pull` yields as one streamed request: `pull` is called for the next
+    /// chunk only when the connection has taken the previous one, and resolves to `null` at
+    /// the end; a rejection aborts the request (nothing is stored). Never retried.
+    #[napi(ts_return_type = "Promise<AppendInfo>")]
+    pub fn append_stream<'e>(
+        &self,
+        env: &'e Env,
+        #[napi(ts_arg_type = "() => Promise<Uint8Array | null>")] pull: values::PullFn,
+        options: Option<NativeAppendOptions>,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'e, AppendInfo>> {
+        let mut opts = AppendOptions::default();
+        if let Some(o) = options {
+            opts.seq = o.seq;
+            opts.content_type = o.content_type;
+            opts.extras = values::extras(o.extras)?;
+        }
+        let body = values::pulled(pull);
+        let s = self.inner.clone();
+        spawn(env, cancel, async move {
+            let r = s.append_stream(body, opts).await?;
             Ok(AppendInfo {
                 offset: r.next_offset.map(|o| o.to_string()),
                 stream_closed: r.closed,

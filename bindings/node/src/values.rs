@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use durable_streams_client::{
-    Error, ErrorDecision, ErrorHook, FailedAttempt, RequestExtras, RetryPolicy, Value,
+    AttemptObserver, Error, ErrorDecision, ErrorHook, FailedAttempt, RequestExtras, RetryPolicy,
+    Value,
 };
-use napi::bindgen_prelude::{Buffer, Either, Promise, Uint8ArraySlice};
+use futures_util::Stream;
+use napi::bindgen_prelude::{Buffer, Either, Promise, Uint8Array, Uint8ArraySlice};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
 use napi_derive::napi;
@@ -50,6 +52,45 @@ pub type Resolver = ThreadsafeFunction<u32, Promise<String>, u32, Status, false,
 /// Called with an error's JSON description; resolves to `null` (give up) or the JSON of
 /// `{headers?, params?}` to retry with.
 pub type HookFn = ThreadsafeFunction<String, Promise<Option<String>>, String, Status, false, true>;
+
+/// Called with an operation's name after each failed attempt of a handle's request.
+pub type ObserverFn = ThreadsafeFunction<String, (), String, Status, false, true>;
+
+/// Resolves to a streamed body's next chunk, or `null` at its end.
+pub type PullFn = ThreadsafeFunction<(), Promise<Option<Uint8Array>>, (), Status, false, true>;
+
+/// The core observer calling `f` (awaited, so it runs before the request goes on; the
+/// TypeScript layer's function never throws).
+pub(crate) fn observer(f: ObserverFn) -> AttemptObserver {
+    let f = Arc::new(f);
+    AttemptObserver::new(move |failed: FailedAttempt| {
+        let f = Arc::clone(&f);
+        async move {
+            let _ = f
+                .call_async_catch(failed.operation.as_str().to_owned())
+                .await;
+        }
+    })
+}
+
+/// A streamed body pulled from JavaScript one chunk at a time: the next call happens only when
+/// the core asks for the next chunk. A rejected pull ends the body with its message.
+pub(crate) fn pulled(
+    pull: PullFn,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures_util::stream::unfold(Some(pull), |pull| async move {
+        let f = pull?;
+        let next = match f.call_async_catch(()).await {
+            Ok(promise) => promise.await,
+            Err(e) => Err(e),
+        };
+        match next {
+            Ok(Some(chunk)) => Some((Ok(Bytes::copy_from_slice(&chunk)), Some(f))),
+            Ok(None) => None,
+            Err(e) => Some((Err(std::io::Error::other(e.reason)), None)),
+        }
+    })
+}
 
 /// One header or parameter: a fixed `value`, or the index of the function computing it.
 #[napi(object, object_to_js = false)]

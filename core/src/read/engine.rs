@@ -20,7 +20,7 @@ use crate::http::{
     is_json_content_type, prepare, transport_error, Op,
 };
 use crate::offset::Offset;
-use crate::retry::RetryPolicy;
+use crate::retry::{Operation, RetryPolicy};
 use crate::values::RequestExtras;
 
 /// What a read response's headers say.
@@ -847,6 +847,7 @@ impl Engine {
                     error: err.clone(),
                     attempt: attempt.saturating_add(1),
                     will_retry,
+                    operation: Operation::Read,
                 };
                 self.cancellable(async { Ok(hook.call(failed).await) })
                     .await?

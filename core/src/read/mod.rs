@@ -142,19 +142,7 @@ pub type ErrorHookFuture = Pin<Box<dyn Future<Output = Option<RequestExtras>> + 
 
 type DecisionFuture = Pin<Box<dyn Future<Output = ErrorDecision> + Send + 'static>>;
 
-/// A failed attempt of a read request, as an [`ErrorHook`] made with
-/// [`ErrorHook::decide`] sees it.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct FailedAttempt {
-    /// Why the attempt failed.
-    pub error: Error,
-    /// Failed attempts of this request so far, this one included (1 for the first).
-    pub attempt: u32,
-    /// Whether the retry policy would try again (the error is retryable and the budget is not
-    /// spent).
-    pub will_retry: bool,
-}
+pub use crate::retry::FailedAttempt;
 
 /// What an [`ErrorHook`] wants after a failed attempt.
 #[derive(Debug, Clone)]
