@@ -1553,3 +1553,23 @@ async fn after_sse_data_without_control_events_a_long_poll_fallback_skips_what_w
     assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
     assert!(err.to_string().contains("fell back to long-polls"), "{err}");
 }
+
+#[tokio::test]
+async fn a_huge_response_head_is_refused() {
+    // 2 MiB of headers: the HTTP layer refuses the head instead of buffering it.
+    let server = local(|_, _| {
+        let mut hs = meta("o1", true, false);
+        hs.push(("X-Huge", "h".repeat(2 << 20)));
+        Reply::Full(200, hs, b"x".to_vec())
+    })
+    .await;
+    let opts = fast().live(LiveMode::Off).retry(
+        RetryPolicy::default()
+            .with_initial_delay(Duration::from_millis(5))
+            .with_max_delay(Duration::from_millis(20))
+            .with_max_retries(Some(1)),
+    );
+    let err = within(server.handle().stream(opts)).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Network, "{err}");
+    assert_eq!(server.seen().len(), 2);
+}
