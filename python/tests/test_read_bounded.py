@@ -214,3 +214,50 @@ def test_a_failing_catch_up_is_visible_bounded_and_escaped() -> None:
     text = str(info.value)
     assert not any(c in text for c in "\n\r\x1b"), repr(text)
     assert r"down\n2026-12-04 INFO admin logged in\u{1b}[2J" in text, text
+
+
+def test_a_live_request_whose_head_never_arrives_times_out_and_reaches_on_error() -> None:
+    # The catch-up answers at once; every SSE request then gets no answer at all.
+    connections = [0]
+
+    def silent(conn: socket.socket) -> None:
+        connections[0] += 1
+        if connections[0] == 1:
+            conn.sendall(head("text/plain", "o1"))
+            return
+        while conn.recv(4096):
+            pass
+
+    seen: list[ds.DurableStreamError] = []
+
+    def on_error(e: ds.DurableStreamError) -> None:
+        seen.append(e)
+
+    fast = ds.RetryPolicy(initial_delay=0.005, max_delay=0.02, max_retries=1)
+    client = ds.Client(request_timeout=0.3)
+    with (
+        local_server(silent) as url,
+        ds.stream(url, live="sse", retry=fast, on_error=on_error, client=client) as resp,
+        pytest.raises(ds.StreamTimeoutError, match="response head"),
+    ):
+        for _ in resp.iter_bytes():
+            pass
+    # Once per failed attempt: the first (retried by the policy) and the last.
+    assert len(seen) == 2
+    assert all(isinstance(e, ds.StreamTimeoutError) for e in seen)
+
+
+def test_data_that_does_not_advance_the_offset_is_a_parse_error() -> None:
+    # Every answer carries data but leaves the offset where the request started.
+    def stuck(conn: socket.socket) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+            b"Stream-Next-Offset: -1\r\nContent-Length: 4\r\n\r\ndata"
+        )
+
+    with (
+        local_server(stuck) as url,
+        ds.stream(url, live=False) as resp,
+        pytest.raises(ds.ParseError, match="without advancing the offset"),
+    ):
+        resp.read_bytes()
