@@ -162,3 +162,24 @@ test("an SSE run of data events without a control event streams before the contr
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test("data that does not advance the offset is a PARSE_ERROR, not a loop", async () => {
+  let requests = 0;
+  const server = createServer((_req, res) => {
+    requests += 1;
+    res.writeHead(200, { "Content-Type": "text/plain", "Stream-Next-Offset": "-1" });
+    res.end("data");
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}/s`;
+  try {
+    const res = await stream({ url, live: false });
+    await assert.rejects(
+      res.text(),
+      (e) => e.code === "PARSE_ERROR" && /without advancing the offset/.test(e.message),
+    );
+    assert.equal(requests, 1);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
