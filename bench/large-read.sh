@@ -34,3 +34,4 @@ echo "seeding $count messages of $size bytes" >&2
 node "$BENCH/node/large-read.mjs" "$url"
 "$dsc" large-read "$url" json
 "$python" "$BENCH/python/large_read.py" "$url" json
+node "$BENCH/node/large-read.mjs" "$url" json

@@ -1,21 +1,35 @@
 // large-read (bench/large-read.sh): reads a JSON stream from the start with the Node binding
-// through jsonStream() and prints the messages, a checksum and the peak RSS as one JSON line.
+// through jsonStream() (form "stream", the default) or json() with its limit raised (form
+// "json"), and prints the messages, a checksum and the peak RSS as one JSON line.
 import { stream } from "durable-streams-client";
 
 const url = process.argv[2];
+const form = process.argv[3] ?? "stream";
 const before = process.resourceUsage().maxRSS;
 const start = performance.now();
 let messages = 0;
 let checksum = 0;
-const res = await stream({ url, offset: "-1", live: false });
-for await (const item of res.jsonStream()) {
-  messages += 1;
-  checksum += item.i;
+const res = await stream({
+  url,
+  offset: "-1",
+  live: false,
+  maxReadBytes: Number.MAX_SAFE_INTEGER,
+});
+if (form === "json") {
+  for (const item of await res.json()) {
+    messages += 1;
+    checksum += item.i;
+  }
+} else {
+  for await (const item of res.jsonStream()) {
+    messages += 1;
+    checksum += item.i;
+  }
 }
 console.log(
   JSON.stringify({
     client: "node-binding",
-    form: "jsonStream()",
+    form: form === "json" ? "json()" : "jsonStream()",
     messages,
     checksum,
     seconds: (performance.now() - start) / 1000,

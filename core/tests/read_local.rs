@@ -61,10 +61,13 @@ enum Reply {
     /// A 200 response that declares `len` body bytes, then sends the parts (with a pause
     /// before each after the first) and closes the connection: a body cut short.
     Cut(Vec<(&'static str, String)>, usize, Vec<Vec<u8>>, Duration),
-    /// An event stream of `data` events without any control event, generated for as long as
-    /// the client reads; the bytes written are added to the counter.
-    SseFlood(Arc<AtomicUsize>),
+    /// An event stream of `count` events made by the function as they are written (never
+    /// held in memory), then `tail`, then the end of the connection; the bytes written are
+    /// added to the counter.
+    SseRun(usize, EventFn, Vec<u8>, Arc<AtomicUsize>),
 }
+
+type EventFn = Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync>;
 
 struct Local {
     url: String,
@@ -166,21 +169,19 @@ where
                             left -= n as u64;
                         }
                     }
-                    Reply::SseFlood(written) => {
+                    Reply::SseRun(count, event, tail, written) => {
                         let head = write_head(200, &sse_headers("text/plain"), None);
                         if sock.write_all(head.as_bytes()).await.is_err() {
                             return;
                         }
-                        let mut event = b"event: data\ndata:".to_vec();
-                        event.extend(std::iter::repeat_n(b'd', 64 * 1024));
-                        event.extend_from_slice(b"\n\n");
-                        // Bounded: stops after 1 GiB even if the client kept reading.
-                        for _ in 0..(1 << 30) / event.len() {
+                        for i in 0..count {
+                            let event = event(i);
                             if sock.write_all(&event).await.is_err() {
-                                break;
+                                return;
                             }
                             written.fetch_add(event.len(), Ordering::SeqCst);
                         }
+                        let _ = sock.write_all(&tail).await;
                     }
                     Reply::Paced(hs, parts, pause) => {
                         let _ = sock.write_all(write_head(200, &hs, None).as_bytes()).await;
@@ -776,27 +777,294 @@ async fn a_storm_of_empty_answers_is_paced() {
     assert!((3..40).contains(&requests), "{requests} requests in 1 s");
 }
 
+/// A data event of 64 KiB: `i` as 8 digits, then filler.
+fn data_event(i: usize) -> Vec<u8> {
+    let mut event = format!("event: data\ndata:{i:08}").into_bytes();
+    event.extend(std::iter::repeat_n(b'd', 64 * 1024 - 8));
+    event.extend_from_slice(b"\n\n");
+    event
+}
+
+/// A JSON data event of `per` messages `{"i": n, "pad": "..."}` from message `first` on.
+fn json_event(first: usize, per: usize, pad: usize) -> Vec<u8> {
+    let msgs: Vec<String> = (first..first + per)
+        .map(|n| format!("{{\"i\":{n},\"pad\":\"{}\"}}", "p".repeat(pad)))
+        .collect();
+    format!("event: data\ndata:[{}]\n\n", msgs.join(",")).into_bytes()
+}
+
 #[tokio::test]
-async fn sse_data_without_control_events_is_bounded() {
+async fn sse_data_without_control_events_streams_in_bounded_parts() {
+    // 1,700 events of 64 KiB (over 100 MiB) with no control event until the end: they are
+    // handed on as they arrive, in parts that are not checkpoints.
+    const EVENTS: usize = 1700;
     let written = Arc::new(AtomicUsize::new(0));
     let w = written.clone();
     let server = local(move |_, req| match req.kind().as_str() {
         "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
-        _ => Reply::SseFlood(w.clone()),
+        _ => Reply::SseRun(
+            EVENTS,
+            Arc::new(data_event),
+            control("o2", None, true),
+            w.clone(),
+        ),
     })
     .await;
-    let opts = fast().live(LiveMode::Sse);
-    let resp = server.handle().stream(opts).await.unwrap();
-    let mut batches = resp.byte_batches().unwrap();
-    batches.next_batch().await.unwrap().unwrap();
-    let err = tokio::time::timeout(Duration::from_secs(20), batches.next_batch())
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Sse))
         .await
-        .expect("the flood must end the read")
-        .unwrap_err();
+        .unwrap();
+    let mut batches = resp.byte_batches().unwrap();
+    let first = within(batches.next_batch()).await.unwrap().unwrap();
+    assert!(first.data.is_empty() && first.checkpoint && first.up_to_date);
+    let (mut total, mut parts, mut largest, mut next) = (0usize, 0usize, 0usize, 0usize);
+    let mut last = None;
+    while let Some(b) = tokio::time::timeout(Duration::from_secs(60), batches.next_batch())
+        .await
+        .expect("the read should go on")
+        .unwrap()
+    {
+        if !b.checkpoint {
+            assert_eq!(b.offset.as_str(), "o1");
+            assert!(!b.up_to_date && !b.stream_closed);
+            assert_eq!(resp.offset().as_str(), "o1");
+            parts += 1;
+        }
+        largest = largest.max(b.data.len());
+        // Every event arrives whole and in order.
+        for event in b.data.chunks(64 * 1024) {
+            assert_eq!(&event[..8], format!("{next:08}").as_bytes());
+            assert!(event[8..].iter().all(|&c| c == b'd'));
+            next += 1;
+        }
+        total += b.data.len();
+        last = Some((b.offset.as_str().to_owned(), b.checkpoint, b.stream_closed));
+    }
+    assert_eq!(total, EVENTS * 64 * 1024);
+    assert_eq!(next, EVENTS);
+    assert_eq!(last, Some(("o2".to_owned(), true, true)));
+    assert_eq!(resp.offset().as_str(), "o2");
+    // Parts of the gather size (256 KiB) plus at most one event.
+    assert!(largest <= (256 + 64) << 10, "a batch of {largest} bytes");
+    assert!(parts >= EVENTS / 5, "{parts} parts");
+    assert!(written.load(Ordering::SeqCst) > 100 << 20);
+}
+
+#[tokio::test]
+async fn sse_json_data_without_control_events_is_handed_on_as_whole_messages() {
+    // Events of 3 messages; max_chunk_bytes sets the part size; messages are never cut.
+    const EVENTS: usize = 400;
+    let server = local(move |_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, json_meta("o1", true), b"[]".to_vec()),
+        _ => Reply::SseRun(
+            EVENTS,
+            Arc::new(|i| json_event(i * 3, 3, 1000)),
+            control("o2", None, true),
+            Arc::new(AtomicUsize::new(0)),
+        ),
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Sse).max_chunk_bytes(16 << 10))
+        .await
+        .unwrap();
+    let mut batches = resp.json_batches::<serde_json::Value>().unwrap();
+    let (mut next, mut parts) = (0u64, 0usize);
+    let mut checkpoints = Vec::new();
+    while let Some(b) = within(batches.next_batch()).await.unwrap() {
+        if b.checkpoint {
+            checkpoints.push(b.offset.as_str().to_owned());
+        } else {
+            assert_eq!(b.offset.as_str(), "o1");
+            parts += 1;
+            // 16 KiB gathered, plus at most one event of 3 messages.
+            assert!(b.data.len() <= 16 + 3, "{} messages", b.data.len());
+        }
+        for m in b.data {
+            assert_eq!(m["i"], next);
+            assert_eq!(m["pad"].as_str().unwrap().len(), 1000);
+            next += 1;
+        }
+    }
+    assert_eq!(next, EVENTS as u64 * 3);
+    assert!(parts >= 50, "{parts} parts");
+    assert_eq!(checkpoints, vec!["o1", "o2"]);
+
+    // The accumulating consumers never read live: they stop at the catch-up's up-to-date
+    // point, and a catch-up larger than max_read_bytes fails naming the limit (below).
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Sse))
+        .await
+        .unwrap();
+    assert!(within(resp.json::<serde_json::Value>())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn sse_data_is_handed_on_when_the_connection_pauses_before_the_control_event() {
+    let server = local(|_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        _ => Reply::Paced(
+            sse_headers("text/plain"),
+            vec![
+                b"event: data\ndata:early\n\n".to_vec(),
+                [
+                    b"event: data\ndata:late\n\n".to_vec(),
+                    control("o2", None, true),
+                ]
+                .concat(),
+            ],
+            Duration::from_millis(500),
+        ),
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Sse))
+        .await
+        .unwrap();
+    let mut batches = resp.byte_batches().unwrap();
+    within(batches.next_batch()).await.unwrap().unwrap();
+    let started = std::time::Instant::now();
+    let early = within(batches.next_batch()).await.unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_millis(400));
+    assert_eq!(&early.data[..], b"early");
+    assert!(!early.checkpoint);
+    assert_eq!(early.offset.as_str(), "o1");
+    let late = within(batches.next_batch()).await.unwrap().unwrap();
+    assert_eq!(&late.data[..], b"late");
+    assert!(late.checkpoint && late.stream_closed);
+    assert_eq!(late.offset.as_str(), "o2");
+}
+
+#[tokio::test]
+async fn an_sse_reconnection_drops_what_was_handed_on_after_the_last_control_event() {
+    // The first connection hands on 10 events (parts that are not checkpoints) and ends
+    // without a control event; the second sends the same bytes from o1 in other events.
+    let server = local(|n, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        _ if n == 1 => Reply::SseRun(
+            10,
+            Arc::new(|i| {
+                format!("event: data\ndata:{}\n\n", i.to_string().repeat(30_000)).into_bytes()
+            }),
+            Vec::new(),
+            Arc::new(AtomicUsize::new(0)),
+        ),
+        _ => {
+            assert_eq!(req.param("offset").as_deref(), Some("o1"));
+            let all: String = (0..12).map(|i| i.to_string().repeat(30_000)).collect();
+            let mut body = Vec::new();
+            for piece in all.as_bytes().chunks(70_000) {
+                body.extend_from_slice(b"event: data\ndata:");
+                body.extend_from_slice(piece);
+                body.extend_from_slice(b"\n\n");
+            }
+            body.extend(control("o2", None, true));
+            Reply::Open(sse_headers("text/plain"), vec![body], false)
+        }
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(
+            fast()
+                .live(LiveMode::Sse)
+                .max_chunk_bytes(64 << 10)
+                .sse_resilience(SseResilience {
+                    backoff_base_delay: Duration::from_millis(10),
+                    ..Default::default()
+                }),
+        )
+        .await
+        .unwrap();
+    let got: Vec<u8> = within(
+        resp.byte_stream()
+            .unwrap()
+            .map(|b| b.unwrap().to_vec())
+            .concat(),
+    )
+    .await;
+    let want: String = (0..12).map(|i| i.to_string().repeat(30_000)).collect();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want.as_bytes());
+    assert_eq!(server.kinds(), vec!["catch-up", "sse", "sse"]);
+    assert_eq!(resp.offset().as_str(), "o2");
+
+    // JSON: counted in messages, the new connection grouping them differently.
+    let server = local(|n, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, json_meta("o1", true), b"[]".to_vec()),
+        _ if n == 1 => Reply::SseRun(
+            40,
+            Arc::new(|i| json_event(i * 2, 2, 500)),
+            Vec::new(),
+            Arc::new(AtomicUsize::new(0)),
+        ),
+        _ => Reply::SseRun(
+            50,
+            Arc::new(|i| json_event(i * 3, 3, 500)),
+            control("o2", None, true),
+            Arc::new(AtomicUsize::new(0)),
+        ),
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(
+            fast()
+                .live(LiveMode::Sse)
+                .max_chunk_bytes(8 << 10)
+                .sse_resilience(SseResilience {
+                    backoff_base_delay: Duration::from_millis(10),
+                    ..Default::default()
+                }),
+        )
+        .await
+        .unwrap();
+    let got: Vec<serde_json::Value> = within(
+        resp.json_stream::<serde_json::Value>()
+            .unwrap()
+            .map(|m| m.unwrap())
+            .collect(),
+    )
+    .await;
+    let ids: Vec<u64> = got.iter().map(|m| m["i"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (0..150).collect::<Vec<u64>>());
+    assert_eq!(server.kinds(), vec!["catch-up", "sse", "sse"]);
+}
+
+#[tokio::test]
+async fn an_sse_event_larger_than_its_limit_is_an_error_naming_it() {
+    let server = local(|_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        _ => Reply::SseRun(
+            1,
+            Arc::new(|_| {
+                let mut e = b"event: data\ndata:".to_vec();
+                e.extend(std::iter::repeat_n(b'x', 300 << 10));
+                e
+            }),
+            Vec::new(),
+            Arc::new(AtomicUsize::new(0)),
+        ),
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Sse).max_chunk_bytes(100 << 10))
+        .await
+        .unwrap();
+    let mut batches = resp.byte_batches().unwrap();
+    within(batches.next_batch()).await.unwrap().unwrap();
+    let err = within(batches.next_batch()).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
-    assert!(err.to_string().contains("without a control event"), "{err}");
-    let sent = written.load(Ordering::SeqCst);
-    assert!(sent < 200 << 20, "{sent} bytes sent");
+    assert!(err.to_string().contains("204800 bytes"), "{err}");
+    assert!(err.to_string().contains("max_chunk_bytes"), "{err}");
 }
 
 #[tokio::test]
@@ -1230,4 +1498,170 @@ async fn json_array_texts_keep_the_messages_however_the_body_arrives() {
         .unwrap();
     let err = within(resp.json_arrays()).await.unwrap_err();
     assert!(matches!(err, Error::Parse { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_long_poll_is_handed_on_before_it_ends_and_its_head_has_a_timeout() {
+    // A long-poll body that pauses is handed on as far as it came (not a checkpoint).
+    let server = local(|_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        _ => Reply::Paced(
+            meta("o2", true, true),
+            vec![b"early".to_vec(), b"late".to_vec()],
+            Duration::from_millis(500),
+        ),
+    })
+    .await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::LongPoll))
+        .await
+        .unwrap();
+    let mut batches = resp.byte_batches().unwrap();
+    within(batches.next_batch()).await.unwrap().unwrap();
+    let started = std::time::Instant::now();
+    let early = within(batches.next_batch()).await.unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_millis(400));
+    assert_eq!(&early.data[..], b"early");
+    assert!(!early.checkpoint && !early.up_to_date);
+    assert_eq!(early.offset.as_str(), "o1");
+    let late = within(batches.next_batch()).await.unwrap().unwrap();
+    assert_eq!(&late.data[..], b"late");
+    assert!(late.checkpoint && late.stream_closed);
+    assert_eq!(late.offset.as_str(), "o2");
+
+    // A long-poll whose response head never arrives times out after the long-poll timeout,
+    // is retried, and every failure reaches the hook.
+    let server = local(|_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        _ => Reply::Silent,
+    })
+    .await;
+    let client = Client::builder()
+        .long_poll_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let handle = DurableStream::builder(format!("{}/s", server.url))
+        .client(client)
+        .build()
+        .unwrap();
+    let hook_calls = Arc::new(AtomicUsize::new(0));
+    let calls = hook_calls.clone();
+    let opts = fast()
+        .live(LiveMode::LongPoll)
+        .retry(
+            RetryPolicy::default()
+                .with_initial_delay(Duration::from_millis(5))
+                .with_max_delay(Duration::from_millis(20))
+                .with_max_retries(Some(2)),
+        )
+        .on_error(move |_err: Error| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { None }
+        });
+    let resp = handle.stream(opts).await.unwrap();
+    let mut batches = resp.byte_batches().unwrap();
+    batches.next_batch().await.unwrap().unwrap();
+    let err = within(batches.next_batch()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+    assert!(err.to_string().contains("long-poll"), "{err}");
+    assert_eq!(hook_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        server.kinds(),
+        vec!["catch-up", "long-poll", "long-poll", "long-poll"]
+    );
+    // The abandoned requests were closed by the client.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.abandoned.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn after_sse_data_without_control_events_a_long_poll_fallback_skips_what_was_handed_on() {
+    // Three short SSE connections hand on the same 200,000 bytes without a control event (a
+    // buffering proxy); the long-poll that follows starts from o1 and gets them again.
+    let data: Vec<u8> = (0..250_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let d = data.clone();
+    let server = local(move |_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
+        "sse" => {
+            let mut body = Vec::new();
+            for piece in d[..200_000].chunks(50_000) {
+                body.extend_from_slice(b"event: data\ndata:");
+                body.extend_from_slice(piece);
+                body.extend_from_slice(b"\n\n");
+            }
+            Reply::Open(sse_headers("text/plain"), vec![body], false)
+        }
+        _ => {
+            assert_eq!(req.param("offset").as_deref(), Some("o1"));
+            Reply::Full(200, meta("o2", true, true), d.clone())
+        }
+    })
+    .await;
+    let opts = fast()
+        .live(LiveMode::Sse)
+        .max_chunk_bytes(64 << 10)
+        .sse_resilience(SseResilience {
+            backoff_base_delay: Duration::from_millis(10),
+            ..Default::default()
+        });
+    let resp = server.handle().stream(opts.clone()).await.unwrap();
+    let got: Vec<u8> = within(
+        resp.byte_stream()
+            .unwrap()
+            .map(|b| b.unwrap().to_vec())
+            .concat(),
+    )
+    .await;
+    assert_eq!(got.len(), data.len());
+    assert!(got == data);
+    assert_eq!(
+        server.kinds(),
+        vec!["catch-up", "sse", "sse", "sse", "long-poll"]
+    );
+
+    // A JSON long-poll cannot be skipped by bytes: the read fails, saying why.
+    let server = local(move |_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, json_meta("o1", true), b"[]".to_vec()),
+        "sse" => Reply::SseRun(
+            100,
+            Arc::new(|i| json_event(i, 1, 1000)),
+            Vec::new(),
+            Arc::new(AtomicUsize::new(0)),
+        ),
+        _ => Reply::Full(200, json_meta("o2", true), b"[1]".to_vec()),
+    })
+    .await;
+    let resp = server.handle().stream(opts).await.unwrap();
+    let mut batches = resp.json_batches::<serde_json::Value>().unwrap();
+    let err = within(async {
+        loop {
+            if let Err(e) = batches.next_batch().await {
+                break e;
+            }
+        }
+    })
+    .await;
+    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
+    assert!(err.to_string().contains("fell back to long-polls"), "{err}");
+}
+
+#[tokio::test]
+async fn a_huge_response_head_is_refused() {
+    // 2 MiB of headers: the HTTP layer refuses the head instead of buffering it.
+    let server = local(|_, _| {
+        let mut hs = meta("o1", true, false);
+        hs.push(("X-Huge", "h".repeat(2 << 20)));
+        Reply::Full(200, hs, b"x".to_vec())
+    })
+    .await;
+    let opts = fast().live(LiveMode::Off).retry(
+        RetryPolicy::default()
+            .with_initial_delay(Duration::from_millis(5))
+            .with_max_delay(Duration::from_millis(20))
+            .with_max_retries(Some(1)),
+    );
+    let err = within(server.handle().stream(opts)).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Network, "{err}");
+    assert_eq!(server.seen().len(), 2);
 }

@@ -119,3 +119,80 @@ test("json() stops at maxReadBytes and jsonStream at maxChunkBytes, naming them"
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test("an SSE run of data events without a control event streams before the control event", async () => {
+  // 2,000 messages of 1 KiB in 1,000 events, then nothing until the client has them all: the
+  // control event (closing the stream) is only sent once they arrived, or after 10 s.
+  let release;
+  const released = new Promise((resolve) => {
+    release = resolve;
+  });
+  let isReleased = false;
+  const pad = "p".repeat(1000);
+  const server = createServer((req, res) => {
+    if (!req.url.includes("live=sse")) {
+      res.writeHead(200, {
+        "Content-Type": "application/json",
+        "Stream-Next-Offset": "o1",
+        "Stream-Up-To-Date": "true",
+      });
+      res.end("[]");
+      return;
+    }
+    res.writeHead(200, { "Content-Type": "text/event-stream" });
+    for (let e = 0; e < 1000; e++) {
+      const msgs = [2 * e, 2 * e + 1].map((i) => JSON.stringify({ i, pad }));
+      res.write(`event: data\ndata:[${msgs.join(",")}]\n\n`);
+    }
+    const timer = setTimeout(release, 10_000);
+    released.then(() => {
+      clearTimeout(timer);
+      res.end('event: control\ndata:{"streamNextOffset":"o2","streamClosed":true}\n\n');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}/s`;
+  try {
+    const res = await stream({ url, live: "sse", maxChunkBytes: 16 * 1024 });
+    let next = 0;
+    let allBeforeRelease = false;
+    for await (const message of res.jsonStream()) {
+      assert.equal(message.i, next);
+      next += 1;
+      if (next === 2000) {
+        allBeforeRelease = !isReleased;
+        // Not a checkpoint yet: the offset is still the catch-up's.
+        assert.equal(res.offset, "o1");
+        isReleased = true;
+        release();
+      }
+    }
+    assert.equal(next, 2000);
+    assert.ok(allBeforeRelease, "the messages waited for the control event");
+    assert.equal(res.offset, "o2");
+  } finally {
+    release();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test("data that does not advance the offset is a PARSE_ERROR, not a loop", async () => {
+  let requests = 0;
+  const server = createServer((_req, res) => {
+    requests += 1;
+    res.writeHead(200, { "Content-Type": "text/plain", "Stream-Next-Offset": "-1" });
+    res.end("data");
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}/s`;
+  try {
+    const res = await stream({ url, live: false });
+    await assert.rejects(
+      res.text(),
+      (e) => e.code === "PARSE_ERROR" && /without advancing the offset/.test(e.message),
+    );
+    assert.equal(requests, 1);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

@@ -143,3 +143,131 @@ def test_a_json_message_above_the_chunk_limit_is_an_error() -> None:
     limit = pytest.raises(ds.ParseError, match=r"max_chunk_bytes \(1024 bytes\)")
     with local_server(big) as url, ds.stream(url, max_chunk_bytes=1024) as resp, limit:
         resp.read_json()
+
+
+def sse_run(events: int, per_event: int) -> Handler:
+    """The first connection (the catch-up) gets an empty JSON stream at ``o1``; later ones an
+    event stream of ``events`` data events of ``per_event`` messages, no control event until
+    the last one (``o2``, stream closed)."""
+    connections = [0]
+
+    def handler(conn: socket.socket) -> None:
+        connections[0] += 1
+        if connections[0] == 1:
+            conn.sendall(head("application/json", "o1") + b"[]")
+            return
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/event-stream\r\n\r\n"
+        )
+        pad = "p" * 1000
+        for e in range(events):
+            first = e * per_event
+            msgs = ",".join(f'{{"i":{n},"pad":"{pad}"}}' for n in range(first, first + per_event))
+            conn.sendall(f"event: data\ndata:[{msgs}]\n\n".encode())
+        conn.sendall(b'event: control\ndata:{"streamNextOffset":"o2","streamClosed":true}\n\n')
+
+    return handler
+
+
+def test_sse_data_without_control_events_is_read_incrementally() -> None:
+    # 6,000 messages of 1 KiB in 3,000 events before the only control event: handed on in
+    # parts that are not checkpoints, of about max_chunk_bytes, messages whole and in order.
+    limit = 16 << 10
+    with (
+        local_server(sse_run(3000, 2)) as url,
+        ds.stream(url, live="sse", max_chunk_bytes=limit) as resp,
+    ):
+        seen = 0
+        parts = 0
+        checkpoints = []
+        for batch in resp.iter_json_batches():
+            if batch.checkpoint:
+                checkpoints.append(batch.offset)
+            else:
+                parts += 1
+                assert (batch.offset, batch.up_to_date, batch.stream_closed) == ("o1", False, False)
+                assert resp.offset == "o1"
+                # 16 KiB gathered, plus at most one event of 2 messages.
+                assert len(batch.data) <= limit // 1000 + 2
+            for message in batch.data:
+                assert isinstance(message, dict)
+                assert message["i"] == seen
+                seen += 1
+        assert seen == 6000
+        assert parts >= 300
+        assert checkpoints == ["o1", "o2"]
+        assert resp.offset == "o2"
+
+
+def test_a_failing_catch_up_is_visible_bounded_and_escaped() -> None:
+    # Every answer is a 503 whose text tries to forge a log line. Without max_retries the
+    # catch-up gives up after 10 retries; on_error sees every failed attempt; the error's text
+    # has no control characters.
+    def failing(conn: socket.socket) -> None:
+        body = b"down\n2026-12-04 INFO admin logged in\x1b[2J"
+        conn.sendall(
+            b"HTTP/1.1 503 X\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
+    seen: list[ds.DurableStreamError] = []
+
+    def on_error(e: ds.DurableStreamError) -> None:
+        seen.append(e)
+
+    fast = ds.RetryPolicy(initial_delay=0.005, max_delay=0.02, max_retries=None)
+    with local_server(failing) as url, pytest.raises(ds.DurableStreamError) as info:
+        ds.stream(url, live=False, retry=fast, on_error=on_error)
+    assert len(seen) == 11
+    assert info.value.status == 503
+    text = str(info.value)
+    assert not any(c in text for c in "\n\r\x1b"), repr(text)
+    assert r"down\n2026-12-04 INFO admin logged in\u{1b}[2J" in text, text
+
+
+def test_a_live_request_whose_head_never_arrives_times_out_and_reaches_on_error() -> None:
+    # The catch-up answers at once; every SSE request then gets no answer at all.
+    connections = [0]
+
+    def silent(conn: socket.socket) -> None:
+        connections[0] += 1
+        if connections[0] == 1:
+            conn.sendall(head("text/plain", "o1"))
+            return
+        while conn.recv(4096):
+            pass
+
+    seen: list[ds.DurableStreamError] = []
+
+    def on_error(e: ds.DurableStreamError) -> None:
+        seen.append(e)
+
+    fast = ds.RetryPolicy(initial_delay=0.005, max_delay=0.02, max_retries=1)
+    client = ds.Client(request_timeout=0.3)
+    with (
+        local_server(silent) as url,
+        ds.stream(url, live="sse", retry=fast, on_error=on_error, client=client) as resp,
+        pytest.raises(ds.StreamTimeoutError, match="response head"),
+    ):
+        for _ in resp.iter_bytes():
+            pass
+    # Once per failed attempt: the first (retried by the policy) and the last.
+    assert len(seen) == 2
+    assert all(isinstance(e, ds.StreamTimeoutError) for e in seen)
+
+
+def test_data_that_does_not_advance_the_offset_is_a_parse_error() -> None:
+    # Every answer carries data but leaves the offset where the request started.
+    def stuck(conn: socket.socket) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+            b"Stream-Next-Offset: -1\r\nContent-Length: 4\r\n\r\ndata"
+        )
+
+    with (
+        local_server(stuck) as url,
+        ds.stream(url, live=False) as resp,
+        pytest.raises(ds.ParseError, match="without advancing the offset"),
+    ):
+        resp.read_bytes()

@@ -113,6 +113,11 @@ pub struct BatchPosition {
     pub up_to_date: bool,
     /// Whether the stream is closed and fully read.
     pub stream_closed: bool,
+    /// Whether the batch ends where a response (or an SSE control event) ends, so that
+    /// `offset` resumes exactly after it. False for a part of a response still arriving, or SSE
+    /// data events whose control event has not come yet: `offset` is then the last
+    /// checkpoint's (resuming there repeats data, never loses any).
+    pub checkpoint: bool,
 }
 
 fn position<D>(b: &Batch<D>) -> BatchPosition {
@@ -121,6 +126,7 @@ fn position<D>(b: &Batch<D>) -> BatchPosition {
         cursor: b.cursor.clone(),
         up_to_date: b.up_to_date,
         stream_closed: b.stream_closed,
+        checkpoint: b.checkpoint,
     }
 }
 

@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use tokio::sync::watch;
 use url::Url;
 
-use super::sse::{decode_base64_data, parse_control, SseEvent, SseParser};
+use super::decode::JsonSplitter;
+use super::sse::{decode_base64_data, parse_control, SseEvent, SseParser, EVENT_LIMIT_FACTOR};
 use super::{ErrorDecision, ErrorHook, FailedAttempt, LiveMode, SseResilience};
 use crate::error::{Error, Result};
 use crate::http::{
@@ -99,6 +100,15 @@ impl DataCheck {
     }
 }
 
+/// The raw elements of one JSON array (a whole SSE data event), each at most `limit` bytes.
+fn json_elements(array: &Bytes, limit: usize) -> Result<Vec<Bytes>> {
+    let mut splitter = JsonSplitter::new(limit);
+    let mut elements = Vec::new();
+    splitter.feed_into(array, &mut elements)?;
+    splitter.end()?;
+    Ok(elements)
+}
+
 /// Whether a response body holds any data: not when it is empty, blank, or (for a JSON
 /// stream) an empty array, which is how servers answer a read at the tail.
 fn carries_data(body: &[u8], content_type: Option<&str>) -> bool {
@@ -158,9 +168,6 @@ struct BodyConn {
 /// [`LiveMode::Off`]) when the retry policy sets no limit.
 pub const DEFAULT_CATCH_UP_RETRIES: u32 = 10;
 
-/// The most data an SSE connection may carry before a control event says where it ends.
-pub(crate) const MAX_SSE_PENDING_BYTES: usize = 64 << 20;
-
 /// An empty answer faster than this, that did not move the offset, counts towards the
 /// pause that keeps a misbehaving server from being asked in a tight loop. A long-poll the
 /// server held until its timeout takes longer, and is not paced.
@@ -194,8 +201,27 @@ struct SseConn {
     events: VecDeque<SseEvent>,
     pending: Vec<Bytes>,
     pending_bytes: usize,
+    /// Whether data arrived since the last control event (handed on or not).
+    has_data: bool,
+    /// Data of this connection still to drop: handed on by an earlier connection after its
+    /// last control event, and sent again from that event's offset.
+    skip: Unconfirmed,
     base64: bool,
     started: Instant,
+}
+
+/// SSE data handed on after the last control event (in batches that are not checkpoints):
+/// raw bytes, and for JSON the messages they hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Unconfirmed {
+    bytes: u64,
+    messages: u64,
+}
+
+impl Unconfirmed {
+    fn is_empty(&self) -> bool {
+        self.bytes == 0 && self.messages == 0
+    }
 }
 
 /// Everything fixed for the life of a read.
@@ -229,6 +255,8 @@ pub(crate) struct Engine {
     short_connections: u32,
     stop_at_up_to_date: bool,
     last_emitted: Option<(Offset, bool, bool)>,
+    /// SSE data handed on beyond `offset`, which a new connection from `offset` repeats.
+    sse_unconfirmed: Unconfirmed,
     /// Quick empty answers in a row that did not move the offset.
     empty_answers: u32,
     /// Retries the error hook asked for in a row, for errors the retry policy would not retry:
@@ -288,6 +316,7 @@ impl Engine {
             short_connections: 0,
             stop_at_up_to_date: false,
             last_emitted: None,
+            sse_unconfirmed: Unconfirmed::default(),
             empty_answers: 0,
             hook_retries: 0,
             first: None,
@@ -362,8 +391,11 @@ impl Engine {
                             let mut attempt = 0;
                             match self.fetch_opened(kind, &mut attempt).await {
                                 Ok(opened) => {
-                                    let conn = self.body_conn(kind, opened, attempt);
-                                    Some(self.body_step(conn).await)
+                                    let mut conn = self.body_conn(kind, opened, attempt);
+                                    match self.skip_after_sse(&mut conn) {
+                                        Ok(()) => Some(self.body_step(conn).await),
+                                        Err(e) => Some(Err(e)),
+                                    }
                                 }
                                 Err(e) => Some(Err(e)),
                             }
@@ -653,6 +685,107 @@ impl Engine {
         Ok(conn)
     }
 
+    /// The first long-poll after SSE connections that handed on data beyond their last
+    /// control event: its body starts with that data, which is dropped. JSON bodies cannot be
+    /// skipped by bytes (an array, not the events' arrays); such a read fails instead.
+    fn skip_after_sse(&mut self, conn: &mut BodyConn) -> Result<()> {
+        let unconfirmed = std::mem::take(&mut self.sse_unconfirmed);
+        if unconfirmed.is_empty() {
+            return Ok(());
+        }
+        if self.sse_json() {
+            return Err(Error::parse(
+                "SSE stream",
+                format!(
+                    "the SSE connections ended {} messages after their last control event and the read fell back to long-polls, which cannot resume inside a JSON response",
+                    unconfirmed.messages
+                ),
+            ));
+        }
+        conn.skip = unconfirmed.bytes;
+        conn.delivered = unconfirmed.bytes;
+        Ok(())
+    }
+
+    /// Whether SSE data events carry JSON arrays.
+    fn sse_json(&self) -> bool {
+        self.cfg.json
+            || self
+                .content_type
+                .as_deref()
+                .is_some_and(is_json_content_type)
+    }
+
+    /// The most SSE data gathered before it is handed on without waiting for a control event.
+    fn sse_gather(&self) -> usize {
+        self.cfg.max_chunk_bytes.min(GATHER_BYTES)
+    }
+
+    /// Drops the start of a data event that an earlier connection already handed on; `None`
+    /// when all of it was.
+    fn drop_repeated(&self, conn: &mut SseConn, data: Bytes) -> Result<Option<Bytes>> {
+        let json = self.sse_json();
+        if (json && conn.skip.messages == 0) || (!json && conn.skip.bytes == 0) {
+            return Ok(Some(data));
+        }
+        if json {
+            // The events of a new connection may group the messages differently: count them.
+            let elements = json_elements(&data, self.cfg.max_chunk_bytes)?;
+            let n = elements.len() as u64;
+            if n <= conn.skip.messages {
+                conn.skip.messages -= n;
+                if conn.skip.messages == 0 {
+                    conn.skip = Unconfirmed::default();
+                }
+                return Ok(None);
+            }
+            let keep = usize::try_from(conn.skip.messages).unwrap_or(usize::MAX);
+            conn.skip = Unconfirmed::default();
+            let mut rest = Vec::with_capacity(data.len());
+            rest.push(b'[');
+            for (i, e) in elements[keep..].iter().enumerate() {
+                if i > 0 {
+                    rest.push(b',');
+                }
+                rest.extend_from_slice(e);
+            }
+            rest.push(b']');
+            return Ok(Some(Bytes::from(rest)));
+        }
+        let n = usize::try_from(conn.skip.bytes)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        conn.skip.bytes -= n as u64;
+        Ok((n < data.len()).then(|| data.slice(n..)))
+    }
+
+    /// Hands on the SSE data gathered so far as a batch that is not a checkpoint: its offset
+    /// stays the last control event's, and a reconnection drops what it repeats of it.
+    fn sse_part(&mut self, conn: &mut SseConn) -> Result<Chunk> {
+        let segments = std::mem::take(&mut conn.pending);
+        conn.pending_bytes = 0;
+        let bytes: u64 = segments.iter().map(|s| s.len() as u64).sum();
+        let mut messages = 0u64;
+        if self.sse_json() {
+            for s in &segments {
+                messages += json_elements(s, self.cfg.max_chunk_bytes)?.len() as u64;
+            }
+        }
+        self.sse_unconfirmed.bytes = self.sse_unconfirmed.bytes.saturating_add(bytes);
+        self.sse_unconfirmed.messages = self.sse_unconfirmed.messages.saturating_add(messages);
+        Ok(Chunk {
+            segments,
+            offset: self.offset.clone(),
+            cursor: self.cursor.clone(),
+            up_to_date: false,
+            stream_closed: false,
+            framing: Framing {
+                whole_pieces: true,
+                checkpoint: false,
+            },
+        })
+    }
+
     fn chunk(&self, segments: Vec<Bytes>) -> Chunk {
         Chunk {
             segments,
@@ -858,10 +991,14 @@ impl Engine {
             None => match self.fetch(Kind::Sse, &mut 0).await {
                 Ok(Answer::Sse(resp, meta)) => SseConn {
                     resp,
-                    parser: SseParser::default(),
+                    parser: SseParser::new(
+                        self.cfg.max_chunk_bytes.saturating_mul(EVENT_LIMIT_FACTOR),
+                    ),
                     events: VecDeque::new(),
                     pending: Vec::new(),
                     pending_bytes: 0,
+                    has_data: false,
+                    skip: self.sse_unconfirmed,
                     base64: meta.sse_base64,
                     started: Instant::now(),
                 },
@@ -876,6 +1013,11 @@ impl Engine {
                 Err(e) => return Some(Err(e)),
             },
         };
+        let ct = if self.cfg.json {
+            Some("application/json".to_owned())
+        } else {
+            self.content_type.clone()
+        };
         loop {
             while let Some(ev) = conn.events.pop_front() {
                 match ev.event.as_str() {
@@ -889,16 +1031,19 @@ impl Engine {
                             ev.data
                         };
                         if !data.is_empty() {
+                            conn.has_data = conn.has_data || carries_data(&data, ct.as_deref());
+                            let data = match self.drop_repeated(&mut conn, data) {
+                                Ok(Some(d)) => d,
+                                Ok(None) => continue,
+                                Err(e) => return Some(Err(e)),
+                            };
                             conn.pending_bytes = conn.pending_bytes.saturating_add(data.len());
-                            if conn.pending_bytes > MAX_SSE_PENDING_BYTES {
-                                return Some(Err(Error::parse(
-                                    "SSE stream",
-                                    format!(
-                                        "more than {MAX_SSE_PENDING_BYTES} bytes of data events without a control event"
-                                    ),
-                                )));
-                            }
                             conn.pending.push(data);
+                            if conn.pending_bytes >= self.sse_gather() {
+                                let part = self.sse_part(&mut conn);
+                                self.sse = Some(conn);
+                                return Some(part);
+                            }
                         }
                     }
                     "control" => {
@@ -906,12 +1051,8 @@ impl Engine {
                             Ok(c) => c,
                             Err(e) => return Some(Err(e)),
                         };
-                        let ct = if self.cfg.json {
-                            Some("application/json")
-                        } else {
-                            self.content_type.as_deref()
-                        };
-                        let has_data = conn.pending.iter().any(|d| carries_data(d, ct));
+                        let has_data = conn.has_data;
+                        conn.has_data = false;
                         if let Err(e) =
                             self.check_progress(&control.next_offset, has_data, "SSE control event")
                         {
@@ -925,6 +1066,7 @@ impl Engine {
                             // A control event that repeats the position is not a new batch.
                             conn.pending.clear();
                             conn.pending_bytes = 0;
+                            self.sse_unconfirmed = conn.skip;
                             if control.cursor.is_some() {
                                 self.cursor = control.cursor;
                             }
@@ -938,6 +1080,9 @@ impl Engine {
                         self.closed = control.stream_closed;
                         let segments = std::mem::take(&mut conn.pending);
                         conn.pending_bytes = 0;
+                        // What an earlier connection handed on and this one has not repeated
+                        // yet lies beyond the new checkpoint.
+                        self.sse_unconfirmed = conn.skip;
                         if !self.closed {
                             self.sse = Some(conn);
                         }
@@ -951,12 +1096,17 @@ impl Engine {
                 }
             }
             let idle = self.cfg.long_poll_timeout;
+            // Data events that wait for their control event are handed on (as a batch that
+            // is not a checkpoint) once the connection pauses.
+            let gathering = !conn.pending.is_empty();
+            let wait = if gathering { BODY_PAUSE } else { idle };
             let read = self
                 .cancellable(async {
-                    match tokio::time::timeout(idle, conn.resp.chunk()).await {
+                    match tokio::time::timeout(wait, conn.resp.chunk()).await {
                         Ok(Ok(Some(bytes))) => Ok(Some(bytes)),
                         Ok(Ok(None)) => Ok(None),
                         Ok(Err(e)) => Err(transport_error(e, &self.cfg.display)),
+                        Err(_) if gathering => Ok(Some(Bytes::new())),
                         Err(_) => Err(Error::Timeout {
                             source: None,
                             what: format!("SSE connection idle for {idle:?}"),
@@ -965,6 +1115,14 @@ impl Engine {
                 })
                 .await;
             match read {
+                // An empty piece: the pause while gathering (reqwest never yields one).
+                Ok(Some(bytes)) if bytes.is_empty() => {
+                    if gathering {
+                        let part = self.sse_part(&mut conn);
+                        self.sse = Some(conn);
+                        return Some(part);
+                    }
+                }
                 Ok(Some(bytes)) => {
                     if let Err(e) = conn.parser.feed(&bytes, &mut conn.events) {
                         return Some(Err(e));

@@ -273,8 +273,11 @@ pub struct ReadOptions {
     /// The most response data gathered before it is handed on (`None`: the default,
     /// [`DEFAULT_MAX_CHUNK_BYTES`], 8 MiB; `Some(0)` is refused as an invalid argument): a batch of the streaming
     /// consumers carries at most about this much (one network read over), and a single JSON
-    /// message larger than this is an [`Error::Parse`] that names this option. Memory of an
-    /// incremental read stays within a small multiple of it, whatever the response size.
+    /// message larger than this is an [`Error::Parse`] that names this option. SSE data events
+    /// are handed on once this much (at most 256 KiB) has gathered, without waiting for their
+    /// control event, and one SSE event or line may take at most twice this (base64 takes a
+    /// third more than the data). Memory of an incremental read stays within a small multiple
+    /// of it, whatever the response size or the number of events before a control event.
     pub max_chunk_bytes: Option<usize>,
     /// The most data [`StreamResponse::bytes`], [`text`](StreamResponse::text) and
     /// [`json`](StreamResponse::json) collect (`None`: the default, [`DEFAULT_MAX_READ_BYTES`],
@@ -577,7 +580,10 @@ impl Shared {
 /// [`ReadOptions::max_chunk_bytes`], JSON messages as soon as each is complete, so memory
 /// does not grow with the response. Offsets to resume from exist only where a response (or,
 /// with SSE, the data events before one control event) ends; batches that end inside a
-/// response have [`Batch::checkpoint`] false and carry the last such offset.
+/// response have [`Batch::checkpoint`] false and carry the last such offset. So do SSE data
+/// events handed on before their control event (once about `max_chunk_bytes`, at most
+/// 256 KiB, has gathered, or the connection pauses): a long run of data events streams with
+/// bounded memory, and a reconnection from the last control event drops the data it repeats.
 pub struct StreamResponse {
     shared: Arc<Shared>,
     engine: Mutex<Option<Engine>>,
@@ -607,9 +613,11 @@ impl fmt::Debug for StreamResponse {
 ///
 /// `data` is [`Bytes`], a `String`, or a `Vec<T>` of JSON messages. When `checkpoint` is true,
 /// storing `offset` once the data is processed makes a later read resume exactly after it,
-/// with nothing lost and nothing repeated. A batch that ends inside a response (`checkpoint`
-/// false) carries the offset where that response started instead: resuming from it loses
-/// nothing but repeats the response's data handed on so far.
+/// with nothing lost and nothing repeated. A batch that ends inside a response, or SSE data
+/// events handed on before their control event (`checkpoint` false), carries the offset where
+/// that response (or those events) started instead: resuming from it loses nothing but repeats
+/// the data handed on since. SSE batches hold whole data events, so JSON messages are never
+/// cut.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch<D> {
     /// The data (possibly empty when the batch only reports progress or closure).
@@ -622,8 +630,9 @@ pub struct Batch<D> {
     pub up_to_date: bool,
     /// Whether the stream is closed and this batch holds its last data.
     pub stream_closed: bool,
-    /// Whether the batch ends where a response ends, so that `offset` resumes exactly after
-    /// it. False for a part of a response still arriving: `up_to_date` and `stream_closed`
+    /// Whether the batch ends where a response (or an SSE control event) ends, so that
+    /// `offset` resumes exactly after it. False for a part of a response still arriving, or
+    /// SSE data events whose control event has not come yet: `up_to_date` and `stream_closed`
     /// are then false too, and `offset` is the last checkpoint's.
     pub checkpoint: bool,
 }
@@ -1038,7 +1047,8 @@ pub mod fuzzing {
 
     /// Parses an SSE body fed in the given pieces; returns the events as `(type, data)`.
     pub fn sse_events(pieces: &[&[u8]]) -> Result<Vec<(String, Vec<u8>)>, String> {
-        let mut parser = sse::SseParser::default();
+        let mut parser =
+            sse::SseParser::new(super::DEFAULT_MAX_CHUNK_BYTES * sse::EVENT_LIMIT_FACTOR);
         let mut out = VecDeque::new();
         for p in pieces {
             parser.feed(p, &mut out).map_err(|e| e.to_string())?;

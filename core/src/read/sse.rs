@@ -9,8 +9,10 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::offset::Offset;
 
-/// The largest event (or line) the parser buffers before refusing the stream.
-pub(crate) const MAX_EVENT_BYTES: usize = 64 * 1024 * 1024;
+/// How many times [`ReadOptions::max_chunk_bytes`](super::ReadOptions::max_chunk_bytes) one
+/// SSE event (its data as sent, and so each of its lines) may take: an event is held whole
+/// until it ends, and base64 data takes a third more than the bytes it carries.
+pub(crate) const EVENT_LIMIT_FACTOR: usize = 2;
 
 /// One dispatched event: its type (`message` when the server sent none) and its data lines
 /// joined with `\n`.
@@ -25,17 +27,32 @@ pub(crate) struct SseEvent {
 /// Lines end at CR, LF or CRLF (a CRLF split between two pieces counts once). `data` lines
 /// are joined with LF, one space after the colon is dropped, comments and unknown fields are
 /// ignored, and an event is dispatched at a blank line if it had at least one `data` line.
-/// An event cut off by the end of the body is never dispatched.
-#[derive(Debug, Default)]
+/// An event cut off by the end of the body is never dispatched. A line, or the data of an
+/// event, longer than the parser's limit is an error: memory stays bounded whatever the
+/// server sends.
+#[derive(Debug)]
 pub(crate) struct SseParser {
     line: Vec<u8>,
     after_cr: bool,
     event: Option<String>,
     data: Vec<u8>,
     has_data: bool,
+    limit: usize,
 }
 
 impl SseParser {
+    /// A parser that refuses lines and event data longer than `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            line: Vec::new(),
+            after_cr: false,
+            event: None,
+            data: Vec::new(),
+            has_data: false,
+            limit,
+        }
+    }
+
     /// Parses `chunk`, appending every completed event to `out`.
     pub fn feed(&mut self, mut chunk: &[u8], out: &mut VecDeque<SseEvent>) -> Result<()> {
         if self.after_cr {
@@ -67,8 +84,8 @@ impl SseParser {
     }
 
     fn push_line_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        if self.line.len() + bytes.len() > MAX_EVENT_BYTES {
-            return Err(too_large());
+        if self.line.len().saturating_add(bytes.len()) > self.limit {
+            return Err(self.too_large());
         }
         self.line.extend_from_slice(bytes);
         Ok(())
@@ -100,8 +117,14 @@ impl SseParser {
         match field {
             b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
             b"data" => {
-                if self.data.len() + value.len() + 1 > MAX_EVENT_BYTES {
-                    return Err(too_large());
+                if self
+                    .data
+                    .len()
+                    .saturating_add(value.len())
+                    .saturating_add(1)
+                    > self.limit
+                {
+                    return Err(self.too_large());
                 }
                 if self.has_data {
                     self.data.push(b'\n');
@@ -115,11 +138,16 @@ impl SseParser {
     }
 }
 
-fn too_large() -> Error {
-    Error::parse(
-        "SSE event",
-        format!("an event exceeds {MAX_EVENT_BYTES} bytes"),
-    )
+impl SseParser {
+    fn too_large(&self) -> Error {
+        Error::parse(
+            "SSE event",
+            format!(
+                "an event or line exceeds {} bytes ({EVENT_LIMIT_FACTOR} x max_chunk_bytes); raise the read option max_chunk_bytes to read it",
+                self.limit
+            ),
+        )
+    }
 }
 
 /// The fields of a `control` event.
@@ -225,7 +253,7 @@ mod tests {
     use super::*;
 
     fn parse_all(pieces: &[&[u8]]) -> Vec<SseEvent> {
-        let mut p = SseParser::default();
+        let mut p = SseParser::new(usize::MAX);
         let mut out = VecDeque::new();
         for piece in pieces {
             p.feed(piece, &mut out).unwrap();
@@ -289,12 +317,23 @@ mod tests {
 
     #[test]
     fn oversized_lines_are_refused() {
-        let mut p = SseParser::default();
+        let mut p = SseParser::new(1000);
         let mut out = VecDeque::new();
-        let big = vec![b'a'; MAX_EVENT_BYTES / 2 + 1];
+        let big = vec![b'a'; 501];
         p.feed(b"data:", &mut out).unwrap();
         p.feed(&big, &mut out).unwrap();
-        assert!(matches!(p.feed(&big, &mut out), Err(Error::Parse { .. })));
+        let err = p.feed(&big, &mut out).unwrap_err();
+        assert!(err.to_string().contains("max_chunk_bytes"), "{err}");
+        // The data of an event is bounded too, however it is split into lines.
+        let mut p = SseParser::new(1000);
+        let line = format!("data:{}\n", "b".repeat(400));
+        p.feed(line.as_bytes(), &mut out).unwrap();
+        p.feed(line.as_bytes(), &mut out).unwrap();
+        assert!(matches!(
+            p.feed(line.as_bytes(), &mut out),
+            Err(Error::Parse { .. })
+        ));
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -3953,6 +3953,13 @@ public struct BatchPosition: Equatable, Hashable {
      * Whether the stream is closed and fully read.
      */
     public var streamClosed: Bool
+    /**
+     * Whether the batch ends where a response (or an SSE control event) ends, so that
+     * `offset` resumes exactly after it. False for a part of a response still arriving, or SSE
+     * data events whose control event has not come yet: `offset` is then the last
+     * checkpoint's (resuming there repeats data, never loses any).
+     */
+    public var checkpoint: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3968,11 +3975,18 @@ public struct BatchPosition: Equatable, Hashable {
          */upToDate: Bool, 
         /**
          * Whether the stream is closed and fully read.
-         */streamClosed: Bool) {
+         */streamClosed: Bool, 
+        /**
+         * Whether the batch ends where a response (or an SSE control event) ends, so that
+         * `offset` resumes exactly after it. False for a part of a response still arriving, or SSE
+         * data events whose control event has not come yet: `offset` is then the last
+         * checkpoint's (resuming there repeats data, never loses any).
+         */checkpoint: Bool) {
         self.offset = offset
         self.cursor = cursor
         self.upToDate = upToDate
         self.streamClosed = streamClosed
+        self.checkpoint = checkpoint
     }
 
     
@@ -3994,7 +4008,8 @@ public struct FfiConverterTypeBatchPosition: FfiConverterRustBuffer {
                 offset: FfiConverterString.read(from: &buf), 
                 cursor: FfiConverterOptionString.read(from: &buf), 
                 upToDate: FfiConverterBool.read(from: &buf), 
-                streamClosed: FfiConverterBool.read(from: &buf)
+                streamClosed: FfiConverterBool.read(from: &buf), 
+                checkpoint: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -4003,6 +4018,7 @@ public struct FfiConverterTypeBatchPosition: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.cursor, into: &buf)
         FfiConverterBool.write(value.upToDate, into: &buf)
         FfiConverterBool.write(value.streamClosed, into: &buf)
+        FfiConverterBool.write(value.checkpoint, into: &buf)
     }
 }
 

@@ -7092,6 +7092,14 @@ data class BatchPosition (
      * Whether the stream is closed and fully read.
      */
     var `streamClosed`: kotlin.Boolean
+    , 
+    /**
+     * Whether the batch ends where a response (or an SSE control event) ends, so that
+     * `offset` resumes exactly after it. False for a part of a response still arriving, or SSE
+     * data events whose control event has not come yet: `offset` is then the last
+     * checkpoint's (resuming there repeats data, never loses any).
+     */
+    var `checkpoint`: kotlin.Boolean
     
 ){
     
@@ -7112,6 +7120,7 @@ public object FfiConverterTypeBatchPosition: FfiConverterRustBuffer<BatchPositio
             FfiConverterOptionalString.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
         )
     }
 
@@ -7119,7 +7128,8 @@ public object FfiConverterTypeBatchPosition: FfiConverterRustBuffer<BatchPositio
             FfiConverterString.allocationSize(value.`offset`) +
             FfiConverterOptionalString.allocationSize(value.`cursor`) +
             FfiConverterBoolean.allocationSize(value.`upToDate`) +
-            FfiConverterBoolean.allocationSize(value.`streamClosed`)
+            FfiConverterBoolean.allocationSize(value.`streamClosed`) +
+            FfiConverterBoolean.allocationSize(value.`checkpoint`)
     )
 
     override fun write(value: BatchPosition, buf: ByteBuffer) {
@@ -7127,6 +7137,7 @@ public object FfiConverterTypeBatchPosition: FfiConverterRustBuffer<BatchPositio
             FfiConverterOptionalString.write(value.`cursor`, buf)
             FfiConverterBoolean.write(value.`upToDate`, buf)
             FfiConverterBoolean.write(value.`streamClosed`, buf)
+            FfiConverterBoolean.write(value.`checkpoint`, buf)
     }
 }
 
