@@ -20,6 +20,14 @@ export interface BatchMeta {
   upToDate: boolean;
   /** Whether the stream is closed and this batch holds its last data. */
   streamClosed: boolean;
+  /**
+   * Whether the batch ends where a response (or an SSE control event) ends: then `offset`
+   * resumes exactly after it, and is the one to store. `false` for a part of a response still
+   * arriving (or SSE data before its control event): `offset` is then where that response
+   * started, and `upToDate`/`streamClosed` are false; resuming from it repeats the part and
+   * loses nothing. An addition of this package: the reference has no such field.
+   */
+  checkpoint: boolean;
 }
 
 /** The JSON messages of one batch. */
@@ -108,6 +116,7 @@ function meta(b: native.NativeBatch): BatchMeta {
     cursor: b.cursor ?? undefined,
     upToDate: b.upToDate,
     streamClosed: b.streamClosed,
+    checkpoint: b.checkpoint,
   };
 }
 

@@ -120,14 +120,14 @@ test("json() stops at maxReadBytes and jsonStream at maxChunkBytes, naming them"
   }
 });
 
-test("an SSE run of data events without a control event streams before the control event", async () => {
-  // 2,000 messages of 1 KiB in 1,000 events, then nothing until the client has them all: the
-  // control event (closing the stream) is only sent once they arrived, or after 10 s.
+// An SSE server that sends 2,000 messages of 1 KiB in 1,000 data events, then nothing until
+// `release()` (or 10 s): only then the control event (closing the stream) at offset "o2". Its
+// catch-up answers "o1", up to date.
+async function sseRunServer() {
   let release;
   const released = new Promise((resolve) => {
     release = resolve;
   });
-  let isReleased = false;
   const pad = "p".repeat(1000);
   const server = createServer((req, res) => {
     if (!req.url.includes("live=sse")) {
@@ -151,9 +151,21 @@ test("an SSE run of data events without a control event streams before the contr
     });
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${server.address().port}/s`;
+  return {
+    url: `http://127.0.0.1:${server.address().port}/s`,
+    release: () => release(),
+    close: () => {
+      release();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+test("an SSE run of data events without a control event streams before the control event", async () => {
+  const srv = await sseRunServer();
+  let isReleased = false;
   try {
-    const res = await stream({ url, live: "sse", maxChunkBytes: 16 * 1024 });
+    const res = await stream({ url: srv.url, live: "sse", maxChunkBytes: 16 * 1024 });
     let next = 0;
     let allBeforeRelease = false;
     for await (const message of res.jsonStream()) {
@@ -164,15 +176,49 @@ test("an SSE run of data events without a control event streams before the contr
         // Not a checkpoint yet: the offset is still the catch-up's.
         assert.equal(res.offset, "o1");
         isReleased = true;
-        release();
+        srv.release();
       }
     }
     assert.equal(next, 2000);
     assert.ok(allBeforeRelease, "the messages waited for the control event");
     assert.equal(res.offset, "o2");
   } finally {
-    release();
-    await new Promise((resolve) => server.close(resolve));
+    await srv.close();
+  }
+});
+
+test("batches before the control event say they are not checkpoints; the one after it is", async () => {
+  const srv = await sseRunServer();
+  try {
+    const res = await stream({ url: srv.url, live: "sse", maxChunkBytes: 16 * 1024 });
+    const batches = [];
+    let count = 0;
+    await new Promise((resolve, reject) => {
+      res.subscribeJson((batch) => {
+        batches.push({ ...batch, items: batch.items.length });
+        count += batch.items.length;
+        if (count === 2000) srv.release();
+        if (batch.streamClosed) resolve();
+      });
+      res.closed.catch(reject);
+    });
+    assert.equal(count, 2000);
+    // The catch-up's empty answer is a checkpoint at o1.
+    const parts = batches.filter((b) => !b.checkpoint);
+    assert.ok(parts.length >= 2, `the data came in parts: ${JSON.stringify(batches.map((b) => b.items))}`);
+    for (const b of parts) {
+      assert.equal(b.offset, "o1", "a part keeps the last checkpoint's offset");
+      assert.equal(b.upToDate, false);
+      assert.equal(b.streamClosed, false);
+      assert.ok(b.items > 0 && b.items <= 32, `a part of at most maxChunkBytes: ${b.items} messages`);
+    }
+    const last = batches.at(-1);
+    assert.equal(last.checkpoint, true);
+    assert.equal(last.offset, "o2");
+    assert.equal(last.streamClosed, true);
+    assert.equal(parts.reduce((n, b) => n + b.items, 0) + last.items, 2000);
+  } finally {
+    await srv.close();
   }
 });
 

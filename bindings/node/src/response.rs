@@ -48,6 +48,9 @@ pub struct NativeBatch {
     pub up_to_date: bool,
     /// Whether the stream is closed and this batch holds its last data.
     pub stream_closed: bool,
+    /// Whether the batch ends where a response (or an SSE control event) ends, so that
+    /// `offset` resumes exactly after it.
+    pub checkpoint: bool,
 }
 
 fn meta<D>(b: &Batch<D>) -> NativeBatch {
@@ -59,6 +62,7 @@ fn meta<D>(b: &Batch<D>) -> NativeBatch {
         cursor: b.cursor.clone(),
         up_to_date: b.up_to_date,
         stream_closed: b.stream_closed,
+        checkpoint: b.checkpoint,
     }
 }
 
