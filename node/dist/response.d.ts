@@ -13,6 +13,15 @@ export interface BatchMeta {
     upToDate: boolean;
     /** Whether the stream is closed and this batch holds its last data. */
     streamClosed: boolean;
+    /**
+     * Whether the batch ends where a response (or an SSE control event) ends: then `offset`
+     * resumes exactly after it, and is the one to store. `false` for a part of a response still
+     * arriving (or SSE data before its control event): `offset` is then where that response
+     * started, and `upToDate`/`streamClosed` are false; resuming from it repeats the part and
+     * loses nothing. An addition of this package, set on every batch it hands out; optional in
+     * the type only so that code building the reference's `BatchMeta` still type-checks.
+     */
+    checkpoint?: boolean;
 }
 /** The JSON messages of one batch. */
 export interface JsonBatch<T = unknown> extends BatchMeta {

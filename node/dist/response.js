@@ -61,6 +61,7 @@ function meta(b) {
         cursor: b.cursor ?? undefined,
         upToDate: b.upToDate,
         streamClosed: b.streamClosed,
+        checkpoint: b.checkpoint,
     };
 }
 /**

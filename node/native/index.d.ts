@@ -426,6 +426,11 @@ export interface NativeBatch {
   upToDate: boolean
   /** Whether the stream is closed and this batch holds its last data. */
   streamClosed: boolean
+  /**
+   * Whether the batch ends where a response (or an SSE control event) ends, so that
+   * `offset` resumes exactly after it.
+   */
+  checkpoint: boolean
 }
 
 /** Options of `create`. */
