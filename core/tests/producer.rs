@@ -1200,3 +1200,38 @@ async fn large_batches_arrive_intact_in_chunks() {
     let m = p.metrics();
     assert_eq!((m.batches, m.failed_batches), (3, 0));
 }
+
+/// On a current-thread runtime (the default of `#[tokio::test]`) a tight loop of appends
+/// that never wait for room still lets the other tasks (the producer's requests and their
+/// answers) run every 64 KiB appended, not only once per full batch.
+#[tokio::test]
+async fn a_tight_append_loop_lets_other_tasks_run_every_64_kib() {
+    let s = json_stream("p-yield").await;
+    let p = s
+        .producer("yield")
+        .max_batch_bytes(4 << 20)
+        .build()
+        .unwrap();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let counter = polls.clone();
+    let spinner = tokio::spawn(async move {
+        loop {
+            counter.fetch_add(1, Ordering::Relaxed);
+            tokio::task::yield_now().await;
+        }
+    });
+    tokio::task::yield_now().await;
+    let before = polls.load(Ordering::Relaxed);
+    // 20,000 messages of 100 bytes: 2 MB, half a batch, with room to spare in the buffer.
+    for i in 0..20_000u64 {
+        p.append(format!(r#"{{"n":{i:<92}}}"#)).await.unwrap();
+    }
+    let during = polls.load(Ordering::Relaxed) - before;
+    spinner.abort();
+    // About 2,000,000 / 65,536 = 30 yields; without them the loop yields not once (no batch
+    // fills up).
+    assert!(during >= 25, "other tasks ran {during} times during the loop");
+    p.flush().await.unwrap();
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(numbers(&items, "n"), (0..20_000).collect::<Vec<_>>());
+}
