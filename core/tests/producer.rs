@@ -1230,7 +1230,10 @@ async fn a_tight_append_loop_lets_other_tasks_run_every_64_kib() {
     spinner.abort();
     // About 2,000,000 / 65,536 = 30 yields; without them the loop yields not once (no batch
     // fills up).
-    assert!(during >= 25, "other tasks ran {during} times during the loop");
+    assert!(
+        during >= 25,
+        "other tasks ran {during} times during the loop"
+    );
     p.flush().await.unwrap();
     let items = raw_json(s.url().as_str()).await;
     assert_eq!(numbers(&items, "n"), (0..20_000).collect::<Vec<_>>());

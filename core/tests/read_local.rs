@@ -1104,17 +1104,18 @@ async fn sse_control_events_repeating_the_position_are_not_batches() {
     assert_eq!(shape, vec![("", "o1"), ("x", "o2")]);
 }
 
-#[tokio::test]
-async fn an_sse_response_head_that_never_arrives_times_out_and_reaches_the_hook() {
+/// A live read from a server that answers the catch-up, then leaves every live request
+/// without a response head: the server, the read's error and how often the error hook ran.
+async fn read_from_a_silent_live_server(
+    live: LiveMode,
+    client: Client,
+    max_retries: u32,
+) -> (Local, Error, usize) {
     let server = local(|_, req| match req.kind().as_str() {
         "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
         _ => Reply::Silent,
     })
     .await;
-    let client = Client::builder()
-        .request_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
     let handle = DurableStream::builder(format!("{}/s", server.url))
         .client(client)
         .build()
@@ -1122,12 +1123,12 @@ async fn an_sse_response_head_that_never_arrives_times_out_and_reaches_the_hook(
     let hook_calls = Arc::new(AtomicUsize::new(0));
     let calls = hook_calls.clone();
     let opts = fast()
-        .live(LiveMode::Sse)
+        .live(live)
         .retry(
             RetryPolicy::default()
                 .with_initial_delay(Duration::from_millis(5))
                 .with_max_delay(Duration::from_millis(20))
-                .with_max_retries(Some(1)),
+                .with_max_retries(Some(max_retries)),
         )
         .on_error(move |_err: Error| {
             calls.fetch_add(1, Ordering::SeqCst);
@@ -1137,10 +1138,20 @@ async fn an_sse_response_head_that_never_arrives_times_out_and_reaches_the_hook(
     let mut batches = resp.byte_batches().unwrap();
     batches.next_batch().await.unwrap().unwrap();
     let err = within(batches.next_batch()).await.unwrap_err();
+    (server, err, hook_calls.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn an_sse_response_head_that_never_arrives_times_out_and_reaches_the_hook() {
+    let client = Client::builder()
+        .request_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let (server, err, hook_calls) = read_from_a_silent_live_server(LiveMode::Sse, client, 1).await;
     assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
     assert!(err.to_string().contains("response head"), "{err}");
     // Once per failed attempt: the first one (retried by the policy) and the last one.
-    assert_eq!(hook_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(hook_calls, 2);
     assert_eq!(server.kinds(), vec!["catch-up", "sse", "sse"]);
 }
 
@@ -1532,40 +1543,15 @@ async fn a_long_poll_is_handed_on_before_it_ends_and_its_head_has_a_timeout() {
 
     // A long-poll whose response head never arrives times out after the long-poll timeout,
     // is retried, and every failure reaches the hook.
-    let server = local(|_, req| match req.kind().as_str() {
-        "catch-up" => Reply::Full(200, meta("o1", true, false), Vec::new()),
-        _ => Reply::Silent,
-    })
-    .await;
     let client = Client::builder()
         .long_poll_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let handle = DurableStream::builder(format!("{}/s", server.url))
-        .client(client)
-        .build()
-        .unwrap();
-    let hook_calls = Arc::new(AtomicUsize::new(0));
-    let calls = hook_calls.clone();
-    let opts = fast()
-        .live(LiveMode::LongPoll)
-        .retry(
-            RetryPolicy::default()
-                .with_initial_delay(Duration::from_millis(5))
-                .with_max_delay(Duration::from_millis(20))
-                .with_max_retries(Some(2)),
-        )
-        .on_error(move |_err: Error| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { None }
-        });
-    let resp = handle.stream(opts).await.unwrap();
-    let mut batches = resp.byte_batches().unwrap();
-    batches.next_batch().await.unwrap().unwrap();
-    let err = within(batches.next_batch()).await.unwrap_err();
+    let (server, err, hook_calls) =
+        read_from_a_silent_live_server(LiveMode::LongPoll, client, 2).await;
     assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
     assert!(err.to_string().contains("long-poll"), "{err}");
-    assert_eq!(hook_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(hook_calls, 3);
     assert_eq!(
         server.kinds(),
         vec!["catch-up", "long-poll", "long-poll", "long-poll"]
