@@ -278,6 +278,14 @@ fn fast() -> ReadOptions {
     )
 }
 
+/// An SSE read that reconnects after 10 ms.
+fn sse_quick_reconnect() -> ReadOptions {
+    fast().live(LiveMode::Sse).sse_resilience(SseResilience {
+        backoff_base_delay: Duration::from_millis(10),
+        ..Default::default()
+    })
+}
+
 #[tokio::test]
 async fn catch_up_follows_chunks_until_up_to_date() {
     let server = local(|_, req| {
@@ -515,14 +523,7 @@ async fn sse_falls_back_to_long_polls_after_short_connections() {
         _ => Reply::Full(200, meta("o2", true, true), b"via long-poll".to_vec()),
     })
     .await;
-    let resp = server
-        .handle()
-        .stream(fast().live(LiveMode::Sse).sse_resilience(SseResilience {
-            backoff_base_delay: Duration::from_millis(10),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
+    let resp = server.handle().stream(sse_quick_reconnect()).await.unwrap();
     let text: Vec<String> = within(resp.text_stream().unwrap().map(|t| t.unwrap()).collect()).await;
     assert_eq!(text.concat(), "via long-poll");
     assert_eq!(
@@ -972,15 +973,7 @@ async fn an_sse_reconnection_drops_what_was_handed_on_after_the_last_control_eve
     .await;
     let resp = server
         .handle()
-        .stream(
-            fast()
-                .live(LiveMode::Sse)
-                .max_chunk_bytes(64 << 10)
-                .sse_resilience(SseResilience {
-                    backoff_base_delay: Duration::from_millis(10),
-                    ..Default::default()
-                }),
-        )
+        .stream(sse_quick_reconnect().max_chunk_bytes(64 << 10))
         .await
         .unwrap();
     let got: Vec<u8> = within(
@@ -1015,15 +1008,7 @@ async fn an_sse_reconnection_drops_what_was_handed_on_after_the_last_control_eve
     .await;
     let resp = server
         .handle()
-        .stream(
-            fast()
-                .live(LiveMode::Sse)
-                .max_chunk_bytes(8 << 10)
-                .sse_resilience(SseResilience {
-                    backoff_base_delay: Duration::from_millis(10),
-                    ..Default::default()
-                }),
-        )
+        .stream(sse_quick_reconnect().max_chunk_bytes(8 << 10))
         .await
         .unwrap();
     let got: Vec<serde_json::Value> = within(
@@ -1584,13 +1569,7 @@ async fn after_sse_data_without_control_events_a_long_poll_fallback_skips_what_w
         }
     })
     .await;
-    let opts = fast()
-        .live(LiveMode::Sse)
-        .max_chunk_bytes(64 << 10)
-        .sse_resilience(SseResilience {
-            backoff_base_delay: Duration::from_millis(10),
-            ..Default::default()
-        });
+    let opts = sse_quick_reconnect().max_chunk_bytes(64 << 10);
     let resp = server.handle().stream(opts.clone()).await.unwrap();
     let got: Vec<u8> = within(
         resp.byte_stream()

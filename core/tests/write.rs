@@ -18,6 +18,14 @@ use durable_streams_client::{
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A retry policy with short delays and at most `max` retries.
+fn quick_retries(max: u32) -> RetryPolicy {
+    RetryPolicy::default()
+        .with_initial_delay(Duration::from_millis(5))
+        .with_max_delay(Duration::from_millis(20))
+        .with_max_retries(Some(max))
+}
+
 #[tokio::test]
 async fn create_tells_created_existing_and_conflicting_apart() {
     let s = handle("create");
@@ -649,12 +657,7 @@ async fn plain_appends_do_not_retry_unless_asked() {
     let retrying = DurableStream::builder(s.url().as_str())
         .client(client())
         .content_type("text/plain")
-        .append_retry(
-            RetryPolicy::default()
-                .with_initial_delay(Duration::from_millis(10))
-                .with_max_delay(Duration::from_millis(50))
-                .with_max_retries(Some(3)),
-        )
+        .append_retry(quick_retries(3))
         .build()
         .unwrap();
     inject(
@@ -677,12 +680,7 @@ async fn idempotent_operations_retry_with_backoff() {
     let server = TestServer::shared();
     let s = DurableStream::builder(server.stream_url("idem"))
         .client(client())
-        .retry(
-            RetryPolicy::default()
-                .with_initial_delay(Duration::from_millis(10))
-                .with_max_delay(Duration::from_millis(50))
-                .with_max_retries(Some(3)),
-        )
+        .retry(quick_retries(3))
         .build()
         .unwrap();
     let path = path_of(s.url().as_str());
@@ -732,12 +730,7 @@ async fn a_503_until_the_retries_run_out_is_busy_with_the_last_503_as_source() {
     let server = TestServer::shared();
     let s = DurableStream::builder(server.stream_url("busy-exhausted"))
         .client(client())
-        .retry(
-            RetryPolicy::default()
-                .with_initial_delay(Duration::from_millis(5))
-                .with_max_delay(Duration::from_millis(10))
-                .with_max_retries(Some(2)),
-        )
+        .retry(quick_retries(2))
         .build()
         .unwrap();
     s.create(CreateOptions::json()).await.unwrap();
@@ -804,12 +797,7 @@ async fn network_errors_and_timeouts_are_typed() {
     // With retries, the chain is: gave up -> last attempt's network error -> transport.
     let retrying = DurableStream::builder(format!("http://127.0.0.1:{port}/v1/stream/x"))
         .client(client())
-        .retry(
-            RetryPolicy::default()
-                .with_initial_delay(Duration::from_millis(1))
-                .with_max_delay(Duration::from_millis(2))
-                .with_max_retries(Some(2)),
-        )
+        .retry(quick_retries(2))
         .build()
         .unwrap();
     let err = retrying.head().await.unwrap_err();

@@ -1,8 +1,8 @@
 //! `NativeStream`: a handle on one stream URL (create, append, head, close, delete, read).
 
 use durable_streams_client::{
-    AppendOptions, CloseOptions, CreateOptions, CreateStatus, DurableStream, LiveMode, Offset,
-    ReadOptions, SseResilience,
+    AppendOptions, AppendResult, CloseOptions, CreateOptions, CreateStatus, DurableStream,
+    LiveMode, Offset, ReadOptions, SseResilience,
 };
 use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
@@ -234,6 +234,26 @@ fn short_connections(v: f64) -> napi::Result<u32> {
     }
 }
 
+/// The options of an append or a streamed append.
+fn append_options(options: Option<NativeAppendOptions>) -> napi::Result<AppendOptions> {
+    let mut opts = AppendOptions::default();
+    if let Some(o) = options {
+        opts.seq = o.seq;
+        opts.content_type = o.content_type;
+        opts.extras = values::extras(o.extras)?;
+    }
+    Ok(opts)
+}
+
+impl From<AppendResult> for AppendInfo {
+    fn from(r: AppendResult) -> Self {
+        AppendInfo {
+            offset: r.next_offset.map(|o| o.to_string()),
+            stream_closed: r.closed,
+        }
+    }
+}
+
 /// A size limit in bytes: a positive integer, or absent for the core's default (0).
 /// A byte limit as Node passes it: unset stays unset (the core's default); a value is checked
 /// by the core, whose error names the option.
@@ -346,20 +366,11 @@ impl NativeStream {
         options: Option<NativeAppendOptions>,
         cancel: Option<&CancelToken>,
     ) -> napi::Result<PromiseRaw<'e, AppendInfo>> {
-        let mut opts = AppendOptions::default();
-        if let Some(o) = options {
-            opts.seq = o.seq;
-            opts.content_type = o.content_type;
-            opts.extras = values::extras(o.extras)?;
-        }
+        let opts = append_options(options)?;
         let body = values::body(body);
         let s = self.inner.clone();
         spawn(env, cancel, async move {
-            let r = s.append_with(body, opts).await?;
-            Ok(AppendInfo {
-                offset: r.next_offset.map(|o| o.to_string()),
-                stream_closed: r.closed,
-            })
+            Ok(AppendInfo::from(s.append_with(body, opts).await?))
         })
     }
 
@@ -374,20 +385,11 @@ impl NativeStream {
         options: Option<NativeAppendOptions>,
         cancel: Option<&CancelToken>,
     ) -> napi::Result<PromiseRaw<'e, AppendInfo>> {
-        let mut opts = AppendOptions::default();
-        if let Some(o) = options {
-            opts.seq = o.seq;
-            opts.content_type = o.content_type;
-            opts.extras = values::extras(o.extras)?;
-        }
+        let opts = append_options(options)?;
         let body = values::pulled(pull);
         let s = self.inner.clone();
         spawn(env, cancel, async move {
-            let r = s.append_stream(body, opts).await?;
-            Ok(AppendInfo {
-                offset: r.next_offset.map(|o| o.to_string()),
-                stream_closed: r.closed,
-            })
+            Ok(AppendInfo::from(s.append_stream(body, opts).await?))
         })
     }
 

@@ -846,6 +846,22 @@ impl StreamResponse {
         ))
     }
 
+    /// Reads up to the first up-to-date point, within `max_read_bytes`, handing each batch's
+    /// data to `take`: what [`bytes`](Self::bytes), [`json`](Self::json) and
+    /// [`json_arrays`](Self::json_arrays) collect.
+    async fn collect<D: Send + 'static>(
+        &self,
+        decode: DecodeFn<D>,
+        mut take: impl FnMut(D),
+    ) -> Result<()> {
+        let mut batches = self.batches(true, decode)?;
+        while let Some(b) = batches.next_inner().await? {
+            self.check_read_size(&batches)?;
+            take(b.data);
+        }
+        Ok(())
+    }
+
     /// The JSON decoder of a read: messages as soon as each is complete.
     fn json_decoder<T: DeserializeOwned + Send + 'static>(&self) -> DecodeFn<Vec<T>> {
         self.array_decoder(|_| Parsed(Vec::new()), |items| Ok(items.0))
@@ -883,14 +899,13 @@ impl StreamResponse {
 
     /// All bytes up to the first up-to-date point (or the end of a closed stream).
     pub async fn bytes(&self) -> Result<Bytes> {
-        let mut batches = self.batches(true, Box::new(|s, _, _| Ok(concat(s))))?;
         let mut parts = Vec::new();
-        while let Some(b) = batches.next_inner().await? {
-            self.check_read_size(&batches)?;
-            if !b.data.is_empty() {
-                parts.push(b.data);
+        self.collect(Box::new(|s, _, _| Ok(concat(s))), |data: Bytes| {
+            if !data.is_empty() {
+                parts.push(data);
             }
-        }
+        })
+        .await?;
         Ok(concat(parts))
     }
 
@@ -908,12 +923,9 @@ impl StreamResponse {
     /// [`ReadOptions::json`] is set) and with [`Error::Parse`] on malformed JSON.
     pub async fn json<T: DeserializeOwned + Send + 'static>(&self) -> Result<Vec<T>> {
         self.check_json()?;
-        let mut batches = self.batches(true, self.json_decoder::<T>())?;
         let mut items = Vec::new();
-        while let Some(mut b) = batches.next_inner().await? {
-            self.check_read_size(&batches)?;
-            items.append(&mut b.data);
-        }
+        self.collect(self.json_decoder::<T>(), |mut data| items.append(&mut data))
+            .await?;
         Ok(items)
     }
 
@@ -923,12 +935,11 @@ impl StreamResponse {
     /// syntax, UTF-8) as in [`json`](Self::json), but not converted.
     pub async fn json_arrays(&self) -> Result<Vec<String>> {
         self.check_json()?;
-        let mut batches = self.batches(true, self.json_array_decoder())?;
         let mut texts = Vec::new();
-        while let Some(mut b) = batches.next_inner().await? {
-            self.check_read_size(&batches)?;
-            texts.append(&mut b.data);
-        }
+        self.collect(self.json_array_decoder(), |mut data| {
+            texts.append(&mut data)
+        })
+        .await?;
         Ok(texts)
     }
 
