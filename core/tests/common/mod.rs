@@ -20,7 +20,12 @@ pub struct TestServer {
 }
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    // At run time first: cargo sets it for the test process, and a test binary reused from a
+    // build cache made in another checkout would otherwise point at that checkout.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("..")
 }
 
 fn ensure_installed() {
