@@ -54,6 +54,8 @@ def test_append_receipts_flush_close(url: str) -> None:
     assert d.offset == p.last_offset
     assert receipts[0].done()
     assert receipts[3].message_number == 3
+    assert repr(receipts[3]) == "Receipt(message_number=3, done=True)"
+    assert type(receipts[3]) is Receipt  # the native class itself, no wrapper per append
     m = p.metrics()
     assert isinstance(m, ProducerMetrics)
     assert m.messages == 10

@@ -7,14 +7,16 @@
 //! separate task which calls Python from a blocking thread, so a busy GIL never stalls
 //! deliveries and no Rust lock is held while Python runs.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use durable_streams_client::{
     DurableStream, Error, IdempotentProducer, Offset, Receipt as CoreReceipt,
 };
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 use pyo3_async_runtimes::TaskLocals;
 
 use crate::error;
@@ -168,6 +170,28 @@ impl Producer {
         check_pid(py, self.pid, "idempotent producer")?;
         Ok(self.inner.clone())
     }
+
+    /// The producer itself, for the calls that do not wait (no clone: a clone and its drop
+    /// cost four atomic operations, a noticeable part of one append).
+    fn core_ref(&self, py: Python<'_>) -> PyResult<&IdempotentProducer> {
+        check_pid(py, self.pid, "idempotent producer")?;
+        Ok(&self.inner)
+    }
+
+    /// Appends, waiting (GIL released) for room only when the buffer is full.
+    fn append_blocking(&self, py: Python<'_>, data: Payload) -> PyResult<Py<PyAny>> {
+        // Fast path: room now means no wait, so no runtime round trip and no GIL release.
+        match self.core_ref(py)?.try_append(&data) {
+            Ok(r) => return Py::new(py, Receipt { inner: r }).map(Py::into_any),
+            Err(Error::BufferFull { .. }) => {}
+            Err(e) => return Err(error::to_py(py, &e)),
+        }
+        let p = self.inner.clone();
+        let data = Bytes::from(data);
+        runtime::run(py, true, async move {
+            p.append(data).await.map(|r| Receipt { inner: r })
+        })
+    }
 }
 
 #[pymethods]
@@ -225,9 +249,9 @@ impl Producer {
 
     /// Appends if there is room now, else raises `BufferFullError`. Never waits.
     fn try_append(&self, py: Python<'_>, data: Payload) -> PyResult<Receipt> {
-        let p = self.core(py)?;
         // Copied straight from the Python object into the open batch.
-        p.try_append(&data)
+        self.core_ref(py)?
+            .try_append(&data)
             .map(|r| Receipt { inner: r })
             .map_err(|e| error::to_py(py, &e))
     }
@@ -236,17 +260,12 @@ impl Producer {
     /// `blocking`, else as an awaitable. `blocking` may be positional (cheaper per call).
     #[pyo3(signature = (data, blocking))]
     fn append(&self, py: Python<'_>, data: Payload, blocking: bool) -> PyResult<Py<PyAny>> {
-        let p = self.core(py)?;
         if blocking {
-            // Fast path: room now means no wait, so no runtime round trip and no GIL release.
-            match p.try_append(&data) {
-                Ok(r) => return Py::new(py, Receipt { inner: r }).map(Py::into_any),
-                Err(Error::BufferFull { .. }) => {}
-                Err(e) => return Err(error::to_py(py, &e)),
-            }
+            return self.append_blocking(py, data);
         }
+        let p = self.core(py)?;
         let data = Bytes::from(data);
-        runtime::run(py, blocking, async move {
+        runtime::run(py, false, async move {
             p.append(data).await.map(|r| Receipt { inner: r })
         })
     }
@@ -268,7 +287,7 @@ impl Producer {
         first: Option<Bound<'_, PyAny>>,
         blocking: bool,
     ) -> PyResult<(u64, Option<Receipt>, Option<Py<PyAny>>)> {
-        let p = self.core(py)?;
+        let p = self.core_ref(py)?;
         let mut appended = 0u64;
         let mut last = None;
         let mut pending = first;
@@ -348,28 +367,72 @@ impl Producer {
     }
 }
 
-/// The outcome of one appended message.
-#[pyclass(frozen, module = "durable_streams_client._native")]
+/// The outcome of one appended message (blocking flavour); dropping it costs nothing.
+///
+/// The public `durable_streams_client.Receipt` is this class (no Python wrapper per message);
+/// `AsyncReceipt` wraps it.
+#[pyclass(frozen, module = "durable_streams_client", name = "Receipt")]
 pub(crate) struct Receipt {
     inner: CoreReceipt,
 }
 
 #[pymethods]
 impl Receipt {
+    /// The message's number in its producer (0 for the first append).
     #[getter]
     fn message_number(&self) -> u64 {
         self.inner.message_number()
     }
 
-    /// Whether the message's batch has settled.
+    /// Whether the message's batch was delivered or failed.
     fn done(&self) -> bool {
         self.inner.try_result().is_some()
     }
 
-    /// Waits for the delivery (a dict), or raises the batch's error; `None` once `timeout`
-    /// seconds have passed (the message may still be delivered later).
+    /// Waits (GIL released, Ctrl-C interrupts) for the delivery, or raises the batch's
+    /// error (e.g. :class:`StaleEpochError`).
+    ///
+    /// Args:
+    ///     timeout: Seconds to wait at most (``None``: until the batch settles).
+    ///
+    /// Raises:
+    ///     TimeoutError: The built-in one, when ``timeout`` passed first. The message is
+    ///         still pending and may yet be delivered; call ``result`` again to keep
+    ///         waiting. (A batch that fails its ``delivery_timeout`` raises
+    ///         :class:`StreamTimeoutError` instead, also a ``TimeoutError``.)
+    ///     InvalidArgumentError: ``timeout`` is negative or not a number.
+    #[pyo3(signature = (timeout = None))]
+    fn result(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        let raw = self.raw_result(py, true, timeout)?;
+        py.import("durable_streams_client._producer")?
+            .getattr("_delivery")?
+            .call1((raw, timeout))
+            .map(Bound::unbind)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Receipt(message_number={}, done={})",
+            self.message_number(),
+            if self.done() { "True" } else { "False" }
+        )
+    }
+
+    /// The delivery as a dict, or `None` once `timeout` seconds have passed (the message
+    /// may still be delivered later); raises the batch's error. For `AsyncReceipt`.
     #[pyo3(signature = (*, blocking, timeout = None))]
-    fn result(&self, py: Python<'_>, blocking: bool, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+    fn _result(&self, py: Python<'_>, blocking: bool, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        self.raw_result(py, blocking, timeout)
+    }
+}
+
+impl Receipt {
+    fn raw_result(
+        &self,
+        py: Python<'_>,
+        blocking: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
         let limit = timeout
             .map(|t| seconds("timeout", t))
             .transpose()
@@ -386,5 +449,55 @@ impl Receipt {
             };
             settled.map(|d| Some(Delivered::from(d)))
         })
+    }
+}
+
+/// The native base of `IdempotentProducer`: its `append` is this method, so one append is one
+/// native call, with no Python frame and no wrapper object per message.
+#[pyclass(subclass, frozen, module = "durable_streams_client._native")]
+pub(crate) struct ProducerBase {
+    producer: OnceLock<Py<Producer>>,
+}
+
+#[pymethods]
+impl ProducerBase {
+    /// Takes the subclass's arguments and ignores them: `__init__` binds the producer.
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+        Self {
+            producer: OnceLock::new(),
+        }
+    }
+
+    /// Binds the native producer that `append` appends to (once).
+    fn _bind(&self, producer: Py<Producer>) -> PyResult<()> {
+        self.producer
+            .set(producer)
+            .map_err(|_| PyRuntimeError::new_err("this producer is already bound"))
+    }
+
+    /// Appends one message (``str`` as UTF-8, or bytes-like), waiting for room if the
+    /// buffer is full. In JSON mode the message must be one serialized JSON value.
+    ///
+    /// Returns a :class:`Receipt` at once.
+    #[pyo3(text_signature = "(self, data)")]
+    fn append(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let Some(producer) = self.producer.get() else {
+            return Err(PyRuntimeError::new_err(
+                "this producer was not initialised (IdempotentProducer.__init__ did not run)",
+            ));
+        };
+        // str and bytes go straight through; anything else is converted or refused, with
+        // its message, by the Python layer's check.
+        let payload = match data.extract::<Payload>() {
+            Ok(p) => p,
+            Err(_) => py
+                .import("durable_streams_client._producer")?
+                .getattr("_check_data")?
+                .call1((data,))?
+                .extract::<Payload>()?,
+        };
+        producer.get().append_blocking(py, payload)
     }
 }

@@ -3,6 +3,10 @@
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal, final, overload
 
+from typing_extensions import Self, disjoint_base
+
+from ._producer import Delivery
+
 __version__: str
 __all__ = [
     "WEBHOOK_DONE",
@@ -10,6 +14,7 @@ __all__ = [
     "Client",
     "Job",
     "Producer",
+    "ProducerBase",
     "Queue",
     "Receipt",
     "Response",
@@ -301,18 +306,33 @@ def read(
 
 @final
 class Receipt:
+    """The outcome of one appended message (blocking flavour); dropping it costs nothing."""
+
     @property
-    def message_number(self) -> int: ...
-    def done(self) -> bool: ...
+    def message_number(self) -> int:
+        """The message's number in its producer (0 for the first append)."""
+    def done(self) -> bool:
+        """Whether the message's batch was delivered or failed."""
+    def result(self, timeout: float | None = None) -> Delivery:
+        """Waits (GIL released, Ctrl-C interrupts) for the delivery, or raises the batch's
+        error. ``TimeoutError`` when ``timeout`` seconds passed first."""
     # None: the timeout passed first.
     @overload
-    def result(
+    def _result(
         self, *, blocking: Literal[True], timeout: float | None = None
     ) -> _Result | None: ...
     @overload
-    def result(
+    def _result(
         self, *, blocking: Literal[False], timeout: float | None = None
     ) -> Awaitable[_Result | None]: ...
+
+@disjoint_base
+class ProducerBase:
+    def __new__(cls, *_args: object, **_kwargs: object) -> Self: ...
+    def _bind(self, producer: Producer) -> None: ...
+    def append(self, data: str | bytes | bytearray | memoryview) -> Receipt:
+        """Appends one message (``str`` as UTF-8, or bytes-like), waiting for room if the
+        buffer is full. In JSON mode the message must be one serialized JSON value."""
 
 @final
 class Producer:

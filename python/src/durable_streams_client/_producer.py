@@ -18,6 +18,7 @@ from typing import Any, Callable, TypeVar
 
 from . import _native
 from ._errors import DurableStreamError
+from ._native import Producer as _NativeProducer
 from ._response import _pairs, _policy
 from ._stream import AsyncDurableStream, AsyncHeaders, DurableStream, _payload
 from ._types import RetryPolicy
@@ -81,41 +82,9 @@ def _delivery(raw: dict[str, Any] | None, timeout: float | None) -> Delivery:
     return Delivery(**raw)
 
 
-class Receipt:
-    """The outcome of one appended message (blocking flavour); dropping it costs nothing."""
-
-    __slots__ = ("_native",)
-
-    def __init__(self, native: _native.Receipt) -> None:
-        self._native = native
-
-    @property
-    def message_number(self) -> int:
-        """The message's number in its producer (0 for the first append)."""
-        return self._native.message_number
-
-    def done(self) -> bool:
-        """Whether the message's batch was delivered or failed."""
-        return self._native.done()
-
-    def result(self, timeout: float | None = None) -> Delivery:
-        """Waits (GIL released, Ctrl-C interrupts) for the delivery, or raises the batch's
-        error (e.g. :class:`StaleEpochError`).
-
-        Args:
-            timeout: Seconds to wait at most (``None``: until the batch settles).
-
-        Raises:
-            TimeoutError: The built-in one, when ``timeout`` passed first. The message is
-                still pending and may yet be delivered; call ``result`` again to keep
-                waiting. (A batch that fails its ``delivery_timeout`` raises
-                :class:`StreamTimeoutError` instead, also a ``TimeoutError``.)
-            InvalidArgumentError: ``timeout`` is negative or not a number.
-        """
-        return _delivery(self._native.result(blocking=True, timeout=timeout), timeout)
-
-    def __repr__(self) -> str:
-        return f"Receipt(message_number={self.message_number}, done={self.done()})"
+#: The outcome of one appended message (blocking flavour): a native class, so that an append
+#: costs no Python object of its own. ``message_number``, ``done()``, ``result(timeout=None)``.
+Receipt = _native.Receipt
 
 
 class AsyncReceipt:
@@ -139,7 +108,7 @@ class AsyncReceipt:
         """The delivery, or the batch's error; raises the built-in ``TimeoutError`` if
         ``timeout`` seconds pass first (see :meth:`Receipt.result`). Cancelling the awaiting
         task only stops the wait."""
-        return _delivery(await self._native.result(blocking=False, timeout=timeout), timeout)
+        return _delivery(await self._native._result(blocking=False, timeout=timeout), timeout)
 
     def __await__(self) -> Generator[Any, None, Delivery]:
         return self.result().__await__()
@@ -180,10 +149,12 @@ def _dumps(value: object) -> str:
 class _Producer:
     """What both flavours share: construction and properties."""
 
-    __slots__ = ("_native",)
+    # The slot is the subclasses' (the blocking one has a native base).
+    __slots__ = ()
+    _native: _NativeProducer
 
-    def __init__(
-        self,
+    @staticmethod
+    def _create(
         stream: DurableStream | AsyncDurableStream,
         producer_id: str,
         *,
@@ -202,10 +173,10 @@ class _Producer:
         params: Mapping[str, object] | None,
         on_error: Callable[[DurableStreamError], object] | None,
         on_loop: bool = False,
-    ) -> None:
+    ) -> _NativeProducer:
         if on_error is not None and not callable(on_error):
             raise TypeError("on_error must be a callable")
-        self._native = stream._native.producer(
+        return stream._native.producer(
             producer_id,
             epoch=epoch,
             auto_claim=auto_claim,
@@ -300,7 +271,7 @@ _DOC_ARGS = """
             producer's own task, so a slow handler does not stall deliveries."""
 
 
-class IdempotentProducer(_Producer):
+class IdempotentProducer(_Producer, _native.ProducerBase):
     (
         """An exactly-once producer for blocking code.
 
@@ -313,7 +284,7 @@ class IdempotentProducer(_Producer):
         + _DOC_ARGS
     )
 
-    __slots__ = ()
+    __slots__ = ("_native",)
 
     def __init__(
         self,
@@ -346,7 +317,7 @@ class IdempotentProducer(_Producer):
             "IdempotentProducer takes plain callables (AsyncIdempotentProducer awaits async "
             "ones on its event loop)",
         )
-        super().__init__(
+        self._native = _Producer._create(
             stream,
             producer_id,
             epoch=epoch,
@@ -364,13 +335,9 @@ class IdempotentProducer(_Producer):
             params=params,
             on_error=on_error,
         )
+        self._bind(self._native)
 
-    def append(self, data: str | bytes | bytearray | memoryview) -> Receipt:
-        """Appends one message (``str`` as UTF-8, or bytes-like), waiting for room if the
-        buffer is full. In JSON mode the message must be one serialized JSON value."""
-        # The hot path of a producer: str and bytes go to the native layer as they are.
-        payload = data if type(data) is str or type(data) is bytes else _check_data(data)
-        return Receipt(self._native.append(payload, True))
+    # append(data) -> Receipt is the native base's method: one native call per message.
 
     def append_many(self, messages: Iterable[str | bytes]) -> Receipt | None:
         """Appends every message of ``messages`` (``str`` or ``bytes``), in order, in one call
@@ -383,11 +350,11 @@ class IdempotentProducer(_Producer):
         reports their failures). A failing message raises at once; the ones before it stay
         appended."""
         _, last, _ = self._native.append_many(messages, None, True)
-        return None if last is None else Receipt(last)
+        return last
 
     def try_append(self, data: str | bytes | bytearray | memoryview) -> Receipt:
         """Like :meth:`append`, but raises :class:`BufferFullError` instead of waiting."""
-        return Receipt(self._native.try_append(_check_data(data)))
+        return self._native.try_append(_check_data(data))
 
     def append_json(self, value: object) -> Receipt:
         """Serializes ``value`` with ``json.dumps`` and appends it."""
@@ -449,7 +416,7 @@ class AsyncIdempotentProducer(_Producer):
         + _DOC_ARGS
     )
 
-    __slots__ = ()
+    __slots__ = ("_native",)
 
     def __init__(
         self,
@@ -495,7 +462,7 @@ class AsyncIdempotentProducer(_Producer):
                 if not running.is_closed():
                     running.call_soon_threadsafe(user, e)
 
-        super().__init__(
+        self._native = _Producer._create(
             stream,
             producer_id,
             epoch=epoch,
