@@ -78,9 +78,13 @@ fn look_mask(x: u64) -> u64 {
     (control | quote & !q | backslash & !b) & ascii
 }
 
-#[inline]
+#[inline(always)]
 fn skip_ws(data: &[u8], mut i: usize) -> usize {
-    while let Some(b' ' | b'\t' | b'\n' | b'\r') = data.get(i) {
+    // Compact JSON has no whitespace: one comparison says so.
+    while let Some(&b) = data.get(i) {
+        if b > b' ' || !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            break;
+        }
         i += 1;
     }
     i
@@ -88,8 +92,17 @@ fn skip_ws(data: &[u8], mut i: usize) -> usize {
 
 /// Scans a string whose opening quote is at `i - 1`; returns the index after the closing
 /// quote. ORs every byte into `high` so the caller knows whether non-ASCII bytes occurred.
-#[inline]
-fn scan_string(data: &[u8], mut i: usize, high: &mut u8) -> Option<usize> {
+#[inline(always)]
+fn scan_string(data: &[u8], i: usize, high: &mut u64) -> Option<usize> {
+    // The bytes seen, ORed (kept in a register; `high` is updated once per string).
+    let mut seen = 0u64;
+    let end = scan_string_body(data, i, &mut seen);
+    *high |= seen;
+    end
+}
+
+#[inline(always)]
+fn scan_string_body(data: &[u8], mut i: usize, seen: &mut u64) -> Option<usize> {
     loop {
         // Plain bytes, the common case: eight at a time up to the first one that needs a look
         // (the lowest flagged byte is exact: false positives only lie above a true one).
@@ -100,7 +113,7 @@ fn scan_string(data: &[u8], mut i: usize, high: &mut u8) -> Option<usize> {
                     if STRING_SPECIAL[b as usize] {
                         break;
                     }
-                    *high |= b;
+                    *seen |= u64::from(b);
                     i += 1;
                 }
                 break;
@@ -109,7 +122,7 @@ fn scan_string(data: &[u8], mut i: usize, high: &mut u8) -> Option<usize> {
             w.copy_from_slice(chunk);
             let x = u64::from_le_bytes(w);
             // Bytes past the string's end may count here: that only costs a UTF-8 pass.
-            *high |= u8::from(x & HIGHS != 0) << 7;
+            *seen |= x;
             let look = look_mask(x);
             if look != 0 {
                 i += (look.trailing_zeros() / 8) as usize;
@@ -202,7 +215,11 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
         bits: 0,
         more: Vec::new(),
     };
-    let mut high = 0u8;
+    // Whether the innermost open container is an object (kept here, not looked up in the
+    // stack after every value: the stack is read only when a container closes).
+    let mut object = false;
+    // Every string byte (and a few after strings), ORed: UTF-8 is checked when a high bit is set.
+    let mut high = 0u64;
     let mut i = skip_ws(data, 0);
     'value: loop {
         // A value starts at `i` (after whitespace).
@@ -218,6 +235,7 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
                     i += 1;
                 } else {
                     stack.push(false);
+                    object = false;
                     continue 'value;
                 }
             }
@@ -227,6 +245,7 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
                     Some(b'}') => i += 1,
                     Some(b'"') => {
                         stack.push(true);
+                        object = true;
                         i = key(data, i, &mut high)?;
                         continue 'value;
                     }
@@ -241,48 +260,43 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
         loop {
             let end = i;
             i = skip_ws(data, i);
-            match stack.top() {
-                None => {
-                    let end = if whole { i } else { end };
-                    if whole && end != data.len() {
-                        return None;
-                    }
-                    if high >= 0x80 && std::str::from_utf8(&data[..end]).is_err() {
-                        return None;
-                    }
-                    return Some(end);
+            if stack.depth == 0 {
+                let end = if whole { i } else { end };
+                if whole && end != data.len() {
+                    return None;
                 }
-                Some(object) => match data.get(i) {
-                    Some(b',') => {
-                        i = skip_ws(data, i + 1);
-                        if object {
-                            if data.get(i) != Some(&b'"') {
-                                return None;
-                            }
-                            i = key(data, i, &mut high)?;
-                        }
-                        continue 'value;
+                if high & HIGHS != 0 && std::str::from_utf8(&data[..end]).is_err() {
+                    return None;
+                }
+                return Some(end);
+            }
+            match (data.get(i), object) {
+                (Some(b','), false) => {
+                    i = skip_ws(data, i + 1);
+                    continue 'value;
+                }
+                (Some(b','), true) => {
+                    i = skip_ws(data, i + 1);
+                    if data.get(i) != Some(&b'"') {
+                        return None;
                     }
-                    Some(b']') if !object => {
-                        stack.depth -= 1;
-                        i += 1;
-                    }
-                    Some(b'}') if object => {
-                        stack.depth -= 1;
-                        i += 1;
-                    }
-                    Some(_) if object => return None,
-                    Some(_) => return None,
-                    None => return None,
-                },
+                    i = key(data, i, &mut high)?;
+                    continue 'value;
+                }
+                (Some(b']'), false) | (Some(b'}'), true) => {
+                    stack.depth -= 1;
+                    object = stack.top() == Some(true);
+                    i += 1;
+                }
+                _ => return None,
             }
         }
     }
 }
 
 /// Scans `"key" :` with the quote at `i`; returns where the value starts.
-#[inline]
-fn key(data: &[u8], i: usize, high: &mut u8) -> Option<usize> {
+#[inline(always)]
+fn key(data: &[u8], i: usize, high: &mut u64) -> Option<usize> {
     let i = skip_ws(data, scan_string(data, i + 1, high)?);
     match data.get(i) {
         Some(b':') => Some(skip_ws(data, i + 1)),
