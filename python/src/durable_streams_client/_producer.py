@@ -485,7 +485,9 @@ class AsyncIdempotentProducer(_Producer):
     def append(self, data: str | bytes | bytearray | memoryview) -> AsyncReceipt:
         """Appends one message if there is room now, else raises :class:`BufferFullError`.
         Never waits."""
-        return AsyncReceipt(self._native.try_append(_check_data(data)))
+        # The hot path: str and bytes go to the native layer as they are.
+        payload = data if type(data) is str or type(data) is bytes else _check_data(data)
+        return AsyncReceipt(self._native.try_append(payload))
 
     def append_json(self, value: object) -> AsyncReceipt:
         """Serializes ``value`` with ``json.dumps`` and appends it (like :meth:`append`)."""
