@@ -158,6 +158,17 @@ impl JsonSplitter {
     /// take whole (it ends in a later piece) is scanned here and handed out as raw text.
     pub(crate) fn feed_into<S: Elements>(&mut self, piece: &Bytes, out: &mut S) -> Result<()> {
         let buf = &piece[..];
+        // The piece as text, up to where it stops being UTF-8 (often a character cut at its
+        // end), checked once here for sinks that parse text: serde then skips its own UTF-8
+        // check of every string.
+        let text = if S::TEXT {
+            match std::str::from_utf8(buf) {
+                Ok(t) => t,
+                Err(e) => std::str::from_utf8(&buf[..e.valid_up_to()]).unwrap_or_default(),
+            }
+        } else {
+            ""
+        };
         // Where the element in progress starts in this piece (0 when it began earlier).
         let mut start = 0;
         let mut i = 0;
@@ -174,7 +185,7 @@ impl JsonSplitter {
                 Split::Open | Split::Comma => {
                     start = i;
                     if !matches!(b, b']' | b',' | b'}' | b':') {
-                        if let Some(n) = out.parse_at(&buf[i..], self.limit)? {
+                        if let Some(n) = out.parse_at(&buf[i..], text.get(i..), self.limit)? {
                             self.state = Split::After;
                             i += n;
                             continue;
@@ -295,10 +306,15 @@ impl JsonSplitter {
 
 /// Where a [`JsonSplitter`] puts the elements it finds.
 pub(crate) trait Elements {
+    /// Whether [`parse_at`](Self::parse_at) wants the piece as text too.
+    const TEXT: bool = false;
+
     /// Offered the rest of a piece where an element starts: takes the element if it ends in
     /// `rest` and returns its length, or `None` to have the splitter scan it (it may continue
-    /// in the next piece). An element longer than `limit` bytes is an error.
-    fn parse_at(&mut self, rest: &[u8], limit: usize) -> Result<Option<usize>>;
+    /// in the next piece). An element longer than `limit` bytes is an error. With
+    /// [`TEXT`](Self::TEXT), `text` is the same rest as far as it is valid UTF-8 (`None` when
+    /// not even its first byte is).
+    fn parse_at(&mut self, rest: &[u8], text: Option<&str>, limit: usize) -> Result<Option<usize>>;
 
     /// An element the splitter scanned, as raw text.
     fn element(&mut self, raw: Bytes) -> Result<()>;
@@ -306,7 +322,12 @@ pub(crate) trait Elements {
 
 /// Raw elements: the splitter scans every one.
 impl Elements for Vec<Bytes> {
-    fn parse_at(&mut self, _rest: &[u8], _limit: usize) -> Result<Option<usize>> {
+    fn parse_at(
+        &mut self,
+        _rest: &[u8],
+        _text: Option<&str>,
+        _limit: usize,
+    ) -> Result<Option<usize>> {
         Ok(None)
     }
 
@@ -322,14 +343,30 @@ impl Elements for Vec<Bytes> {
 pub(crate) struct Parsed<T>(pub Vec<T>);
 
 impl<T: DeserializeOwned> Elements for Parsed<T> {
-    fn parse_at(&mut self, rest: &[u8], limit: usize) -> Result<Option<usize>> {
-        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<T>();
-        match values.next() {
-            Some(Ok(v)) => {
-                let len = values.byte_offset();
-                // A number, `true`, `false` or `null` that reaches the end of the piece may
-                // go on in the next one: the splitter finds where it ends.
-                if len >= rest.len() && !matches!(rest.first(), Some(b'"' | b'{' | b'[')) {
+    const TEXT: bool = true;
+
+    fn parse_at(&mut self, rest: &[u8], text: Option<&str>, limit: usize) -> Result<Option<usize>> {
+        // From text when the piece is UTF-8 there (serde skips checking every string again).
+        let (first, end, next) = match text {
+            Some(t) if !t.is_empty() => {
+                let mut values = serde_json::Deserializer::from_str(t).into_iter::<T>();
+                (
+                    t.as_bytes()[0],
+                    t.len(),
+                    values.next().map(|r| (r, values.byte_offset())),
+                )
+            }
+            _ => {
+                let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<T>();
+                let next = values.next().map(|r| (r, values.byte_offset()));
+                (rest.first().copied().unwrap_or(b' '), rest.len(), next)
+            }
+        };
+        match next {
+            Some((Ok(v), len)) => {
+                // A number, `true`, `false` or `null` that reaches the end of the piece (or
+                // of its text) may go on: the splitter finds where it ends.
+                if len >= end && !matches!(first, b'"' | b'{' | b'[') {
                     return Ok(None);
                 }
                 if len > limit {
@@ -341,7 +378,7 @@ impl<T: DeserializeOwned> Elements for Parsed<T> {
             // The element goes on in the next piece, or is malformed: the splitter finds
             // where it ends, and `element` reports what is wrong with it, the same way
             // whichever piece boundaries the body had.
-            Some(Err(_)) | None => Ok(None),
+            Some((Err(_), _)) | None => Ok(None),
         }
     }
 
@@ -402,7 +439,12 @@ impl ArrayTexts {
 }
 
 impl Elements for ArrayTexts {
-    fn parse_at(&mut self, rest: &[u8], limit: usize) -> Result<Option<usize>> {
+    fn parse_at(
+        &mut self,
+        rest: &[u8],
+        _text: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<usize>> {
         // The producer's single-pass check (also UTF-8), cheaper than serde's `IgnoredAny`.
         let Some(len) = crate::producer::json::value_len(rest) else {
             return Ok(None);
@@ -609,7 +651,9 @@ mod tests {
 
     #[test]
     fn parsed_elements_match_however_the_body_is_cut() {
-        let body = br#" [ 1 , -2.5e3,"a,]\"\\" , {"k":["]",{"x":"}"}]} ,[[],[1]] ,true,null,"" ,{},12345,1e5]  "#;
+        // Non-ASCII too: a cut inside a character leaves the piece's text short of its end.
+        let body = r#" [ 1 , -2.5e3,"a,]\"\\" , {"k":["]",{"x":"}"}]} ,[[],[1]] ,true,null,"" ,"é日",{"ü":"ß"},{},12345,1e5]  "#
+            .as_bytes();
         let expected: Vec<serde_json::Value> = serde_json::from_slice(body).unwrap();
         for i in 0..=body.len() {
             for j in i..=body.len() {
@@ -621,6 +665,12 @@ mod tests {
         }
         assert!(parse_all::<u32>(&[b""], 10).unwrap().is_empty());
         assert!(parse_all::<u32>(&[b" [ ] "], 10).unwrap().is_empty());
+        // Invalid UTF-8 in a string is refused however the body is cut.
+        let bad = b"[\"ok\",\"\xff\",1]";
+        for i in 0..=bad.len() {
+            let err = parse_all::<serde_json::Value>(&[&bad[..i], &bad[i..]], 100).unwrap_err();
+            assert!(matches!(err, Error::Parse { .. }), "cut at {i}: {err:?}");
+        }
     }
 
     fn texts_all(pieces: &[&[u8]], limit: usize) -> Result<Vec<String>> {
