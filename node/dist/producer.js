@@ -163,7 +163,7 @@ class IdempotentProducer {
         if (!Number.isInteger(start) || start < 0 || start > 0xffff_ffff) {
             throw new errors_js_1.InvalidArgumentError(`start must be a whole number >= 0, got ${String(start)}`);
         }
-        return (0, internal_js_1.sync)(() => this.#native.appendMany(messages, start));
+        return (0, internal_js_1.sync)(() => appendRuns(this.#native, messages, start));
     }
     /** Resolves once a message of `bytes` bytes would fit in the buffer. */
     ready(bytes = 1, options = {}) {
@@ -220,3 +220,43 @@ class IdempotentProducer {
     }
 }
 exports.IdempotentProducer = IdempotentProducer;
+/** The most messages, and about the most characters, joined into one string for one native call. */
+const JOIN_MESSAGES = 1024;
+const JOIN_CHARS = 256 * 1024;
+/**
+ * `appendMany`: runs of string messages cross into the addon as one string each (joined by NUL,
+ * which no JSON text holds; the addon splits it and appends every piece as its own message), other
+ * messages one by one. Keeps `appendMany`'s rules: a failure of the call's first message is thrown,
+ * a later one ends the call at its index.
+ */
+function appendRuns(p, messages, start) {
+    const n = messages.length;
+    let i = start;
+    while (i < n) {
+        let j = i;
+        let chars = 0;
+        while (j < n && j - i < JOIN_MESSAGES && chars < JOIN_CHARS) {
+            const m = messages[j];
+            if (typeof m !== "string")
+                break;
+            chars += m.length;
+            j++;
+        }
+        const first = i === start;
+        let done;
+        if (j - i >= 2) {
+            const took = p.appendJoined(messages.slice(i, j).join("\u0000"), j - i, first);
+            // -1: a message holds a NUL itself (a byte stream's); append that run one by one.
+            done = took < 0 ? p.appendMany(messages, i, j, first) : i + took;
+        }
+        else {
+            // One message: a Uint8Array (or anything else, refused with its index), or a lone string.
+            j = Math.max(j, i + 1);
+            done = p.appendMany(messages, i, j, first);
+        }
+        if (done < j)
+            return done;
+        i = j;
+    }
+    return i;
+}

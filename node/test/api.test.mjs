@@ -264,6 +264,48 @@ test("producer: appendMany stops at a full buffer and resumes; bytes from any Ui
   assert.deepEqual([...all], [2, 3, 4, 97, 98, 9, 99, 100]);
 });
 
+test("producer: appendMany's runs of strings (one native call each) keep every message whole and in order", async () => {
+  // More than one run (1,024 messages each), a full buffer in the middle of a run, resumed.
+  const url = server.streamUrl("many-runs");
+  const h = await json(url);
+  const p = new IdempotentProducer(h, "runs", { maxBufferedBytes: 4096, lingerMs: 1 });
+  const msgs = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ i, s: "é\u2028" + "x".repeat(i % 7) }));
+  let waits = 0;
+  for (let i = p.appendMany(msgs); i < msgs.length; i = p.appendMany(msgs, i)) {
+    waits++;
+    await p.ready(Buffer.byteLength(msgs[i]));
+  }
+  assert.ok(waits > 10, `a 4 KiB buffer fills many times, waited ${waits}`);
+  await p.flush();
+  assert.deepEqual(await (await h.stream({ live: false })).json(), msgs.map((m) => JSON.parse(m)));
+
+  // A bad message in the middle of a long run: the call stops at its index, the next throws it,
+  // and the messages before it are stored.
+  const bad = Array.from({ length: 50 }, (_, i) => (i === 37 ? '{"i":37' : JSON.stringify({ i: 3000 + i })));
+  assert.equal(p.appendMany(bad), 37);
+  assert.throws(() => p.appendMany(bad, 37), (e) => e.code === "INVALID_ARGUMENT" && /not valid JSON/.test(e.message));
+  assert.equal(p.appendMany(bad, 38), 50);
+  // An empty message is refused as by append, also inside a run.
+  assert.equal(p.appendMany(['"a"', "", '"b"']), 1);
+  assert.throws(() => p.appendMany(['"a"', "", '"b"'], 1), (e) => e.code === "INVALID_ARGUMENT" && /empty/.test(e.message));
+  // A NUL inside a JSON string's text is refused too (raw control characters are not JSON).
+  assert.equal(p.appendMany(['"a"', '"b\u0000c"', '"d"']), 1);
+  await p.flush();
+  const after = (await (await h.stream({ live: false })).json()).slice(3000).map((m) => (typeof m === "object" ? m.i : m));
+  const expected = [...Array.from({ length: 37 }, (_, i) => 3000 + i), ...Array.from({ length: 12 }, (_, i) => 3038 + i), "a", "a"];
+  assert.deepEqual(after, expected);
+  await p.detach();
+
+  // A byte stream: a NUL inside a string message stays inside it (the run goes one by one),
+  // strings and Uint8Arrays mixed keep their order.
+  const b = await DurableStream.create({ url: server.streamUrl("many-nul"), contentType: "application/octet-stream" });
+  const q = new IdempotentProducer(b, "nul", { lingerMs: 1 });
+  assert.equal(q.appendMany(["a\u0000b", "c", new Uint8Array([0, 1]), "d", "e", "f\u0000"]), 6);
+  await q.close();
+  const all = await (await b.stream({ live: false })).body();
+  assert.deepEqual([...all], [97, 0, 98, 99, 0, 1, 100, 101, 102, 0]);
+});
+
 test("JSON reads: values as JSON.parse makes them (key order kept), reads larger than one array text", async () => {
   const url = server.streamUrl("json-values");
   const h = await json(url);

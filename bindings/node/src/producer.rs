@@ -206,10 +206,23 @@ impl NativeProducer {
     /// string or `Uint8Array`, not one JSON value, producer closed) is thrown when it is the
     /// first message of the call; otherwise the call returns its index, so the next call
     /// throws it.
-    #[napi(ts_args_type = "bodies: ReadonlyArray<string | Uint8Array>, start: number")]
-    pub fn append_many(&self, bodies: Array<'_>, start: u32) -> napi::Result<u32> {
+    ///
+    /// `end` (default `bodies.length`) stops before that index; with `throwFirst` false
+    /// (default true) a failure of the first message is returned as its index too.
+    #[napi(
+        ts_args_type = "bodies: ReadonlyArray<string | Uint8Array>, start: number, end?: number, throwFirst?: boolean"
+    )]
+    pub fn append_many(
+        &self,
+        bodies: Array<'_>,
+        start: u32,
+        end: Option<u32>,
+        throw_first: Option<bool>,
+    ) -> napi::Result<u32> {
+        let end = end.map_or(bodies.len(), |e| e.min(bodies.len()));
+        let throw_first = throw_first.unwrap_or(true);
         let mut i = start;
-        while i < bodies.len() {
+        while i < end {
             let appended = match bodies.get::<Message<'_>>(i) {
                 Ok(Some(body)) => append_borrowed(&self.inner, body),
                 Ok(None) => break,
@@ -220,11 +233,44 @@ impl NativeProducer {
             match appended {
                 Ok(_) => i += 1,
                 Err(durable_streams_client::Error::BufferFull { .. }) => return Ok(i),
-                Err(_) if i > start => return Ok(i),
+                Err(_) if i > start || !throw_first => return Ok(i),
                 Err(e) => return Err(error::to_napi(e)),
             }
         }
         Ok(i)
+    }
+
+    /// `appendMany` for a run of `count` string messages joined by NUL characters (one string
+    /// crossing into Rust instead of one per message): appends the pieces in order while
+    /// there is room and returns how many were appended, with `appendMany`'s rules for a
+    /// failing message (thrown if it is the first and `throwFirst`, else its index is
+    /// returned). Returns -1, appending nothing, when the text does not hold exactly `count`
+    /// pieces: a message contained a NUL itself (never in a JSON text; a byte stream may have
+    /// one), so the caller appends that run one message at a time.
+    #[napi]
+    pub fn append_joined(
+        &self,
+        joined: String,
+        count: u32,
+        throw_first: bool,
+    ) -> napi::Result<i64> {
+        let bytes = joined.as_bytes();
+        if memchr::memchr_iter(0, bytes).count() + 1 != count as usize {
+            return Ok(-1);
+        }
+        let mut from = 0;
+        let ends = memchr::memchr_iter(0, bytes).chain(std::iter::once(bytes.len()));
+        for (k, to) in ends.enumerate() {
+            let piece = &bytes[from..to];
+            from = to + 1;
+            match self.inner.try_append(piece) {
+                Ok(_) => {}
+                Err(durable_streams_client::Error::BufferFull { .. }) => return Ok(k as i64),
+                Err(e) if k == 0 && throw_first => return Err(error::to_napi(e)),
+                Err(_) => return Ok(k as i64),
+            }
+        }
+        Ok(i64::from(count))
     }
 
     /// The producer as an external, for `producerAppend`.
