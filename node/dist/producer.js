@@ -129,7 +129,10 @@ class IdempotentProducer {
             (0, internal_js_1.messageOf)(body, "append()");
         let n;
         try {
-            n = native.producerAppend(this.#handle, body);
+            n =
+                typeof body === "string"
+                    ? native.producerAppendStr(this.#handle, body)
+                    : native.producerAppend(this.#handle, body);
         }
         catch (e) {
             throw (0, errors_js_1.convert)(e);

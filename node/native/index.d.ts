@@ -658,5 +658,12 @@ export interface NativeWakeStream {
  */
 export declare function producerAppend(producer: ExternalObject<'IdempotentProducer'>, body: string | Uint8Array): number
 
+/**
+ * [`producer_append`] for a string message: the TypeScript layer calls it when the message is a
+ * string, which saves the run-time choice between a string and bytes (about a tenth of an
+ * append).
+ */
+export declare function producerAppendStr(producer: ExternalObject<'IdempotentProducer'>, body: string): number
+
 /** The body that finishes a webhook wake synchronously. */
 export declare function webhookDone(): string

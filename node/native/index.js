@@ -849,4 +849,5 @@ module.exports.backoffDefaults = nativeBinding.backoffDefaults
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.errorForCode = nativeBinding.errorForCode
 module.exports.producerAppend = nativeBinding.producerAppend
+module.exports.producerAppendStr = nativeBinding.producerAppendStr
 module.exports.webhookDone = nativeBinding.webhookDone

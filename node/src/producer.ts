@@ -165,7 +165,10 @@ export class IdempotentProducer {
     if (typeof body !== "string" && !(body instanceof Uint8Array)) messageOf(body, "append()");
     let n: number;
     try {
-      n = native.producerAppend(this.#handle, body);
+      n =
+        typeof body === "string"
+          ? native.producerAppendStr(this.#handle, body)
+          : native.producerAppend(this.#handle, body);
     } catch (e) {
       throw convert(e);
     }

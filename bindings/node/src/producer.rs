@@ -440,3 +440,17 @@ pub fn producer_append(
 ) -> napi::Result<f64> {
     try_append(producer, body)
 }
+
+/// [`producer_append`] for a string message: the TypeScript layer calls it when the message is a
+/// string, which saves the run-time choice between a string and bytes (about a tenth of an
+/// append).
+#[napi(ts_args_type = "producer: ExternalObject<'IdempotentProducer'>, body: string")]
+pub fn producer_append_str(
+    producer: &External<IdempotentProducer>,
+    body: String,
+) -> napi::Result<f64> {
+    producer
+        .try_append(body.as_bytes())
+        .map(|r| r.message_number() as f64)
+        .map_err(error::to_napi)
+}
