@@ -48,7 +48,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "live-longpoll": {"count": 500, "smoke": 20, "rate": 200.0},
     "overload": {
         "bytes_per_sec": 4e6,
-        "seconds": 6.0,
+        # Long enough for the default 32 MiB buffer to fill (2x overload: +4 MB/s, ~8.4 s) and
+        # stay full: 6 s never filled it, so it measured the garbage, not the bound.
+        "seconds": 16.0,
         "smoke_bytes_per_sec": 4e6,
         "smoke_seconds": 0.25,
     },
