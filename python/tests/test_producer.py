@@ -455,6 +455,10 @@ def test_async_buffer_full_never_blocks_the_loop(url: str) -> None:
             r = await p.append_wait("y")  # waits for room without blocking the loop
             d = await r
             await first
+            assert type(first) is AsyncReceipt  # the native class itself, no wrapper per append
+            assert repr(first) == "AsyncReceipt(message_number=0, done=True)"
+            assert (await first.result(timeout=5)).offset is not None
+            assert p.append(bytearray(b"z")).message_number == 2  # "x" was refused
             t.cancel()
             assert d.offset is not None
             return fast, ticks
@@ -462,7 +466,7 @@ def test_async_buffer_full_never_blocks_the_loop(url: str) -> None:
     fast, ticks = asyncio.run(main())
     assert fast < 0.05
     assert ticks >= 20
-    assert raw_read(url) == b"0123456789y"
+    assert raw_read(url) == b"0123456789yz"
     s.append("z")
 
 

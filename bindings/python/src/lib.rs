@@ -64,6 +64,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<producer::Producer>()?;
     m.add_class::<producer::Receipt>()?;
     m.add_class::<producer::ProducerBase>()?;
+    m.add_class::<producer::AsyncReceipt>()?;
+    m.add_class::<producer::AsyncProducerBase>()?;
     m.add_class::<subscriptions::Subscriptions>()?;
     m.add_class::<subscriptions::Wake>()?;
     m.add_class::<subscriptions::Queue>()?;

@@ -452,6 +452,61 @@ impl Receipt {
     }
 }
 
+/// The outcome of one appended message (asyncio): ``delivery = await receipt``.
+///
+/// The public `durable_streams_client.AsyncReceipt` is this class (no Python wrapper per
+/// message). Made by `AsyncIdempotentProducer.append`, or from a `Receipt`.
+#[pyclass(frozen, module = "durable_streams_client", name = "AsyncReceipt")]
+pub(crate) struct AsyncReceipt {
+    inner: CoreReceipt,
+}
+
+#[pymethods]
+impl AsyncReceipt {
+    #[new]
+    fn new(native: &Bound<'_, Receipt>) -> Self {
+        Self {
+            inner: native.get().inner.clone(),
+        }
+    }
+
+    /// The message's number in its producer (0 for the first append).
+    #[getter]
+    fn message_number(&self) -> u64 {
+        self.inner.message_number()
+    }
+
+    /// Whether the message's batch was delivered or failed.
+    fn done(&self) -> bool {
+        self.inner.try_result().is_some()
+    }
+
+    /// The delivery, or the batch's error; raises the built-in ``TimeoutError`` if
+    /// ``timeout`` seconds pass first (see :meth:`Receipt.result`). Cancelling the awaiting
+    /// task only stops the wait. (A coroutine.)
+    #[pyo3(signature = (timeout = None))]
+    fn result<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let native = Receipt {
+            inner: self.inner.clone(),
+        };
+        py.import("durable_streams_client._producer")?
+            .getattr("_async_result")?
+            .call1((native, timeout))
+    }
+
+    fn __await__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.result(py, None)?.call_method0("__await__")
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "AsyncReceipt(message_number={}, done={})",
+            self.message_number(),
+            if self.done() { "True" } else { "False" }
+        )
+    }
+}
+
 /// The native base of `IdempotentProducer`: its `append` is this method, so one append is one
 /// native call, with no Python frame and no wrapper object per message.
 #[pyclass(subclass, frozen, module = "durable_streams_client._native")]
@@ -488,16 +543,66 @@ impl ProducerBase {
                 "this producer was not initialised (IdempotentProducer.__init__ did not run)",
             ));
         };
-        // str and bytes go straight through; anything else is converted or refused, with
-        // its message, by the Python layer's check.
-        let payload = match data.extract::<Payload>() {
-            Ok(p) => p,
-            Err(_) => py
-                .import("durable_streams_client._producer")?
-                .getattr("_check_data")?
-                .call1((data,))?
-                .extract::<Payload>()?,
-        };
+        let payload = payload(py, data)?;
         producer.get().append_blocking(py, payload)
+    }
+}
+
+/// The native base of `AsyncIdempotentProducer`: its `append` is this method (one native call
+/// per message, like the blocking flavour's).
+#[pyclass(subclass, frozen, module = "durable_streams_client._native")]
+pub(crate) struct AsyncProducerBase {
+    producer: OnceLock<Py<Producer>>,
+}
+
+#[pymethods]
+impl AsyncProducerBase {
+    /// Takes the subclass's arguments and ignores them: `__init__` binds the producer.
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+        Self {
+            producer: OnceLock::new(),
+        }
+    }
+
+    /// Binds the native producer that `append` appends to (once).
+    fn _bind(&self, producer: Py<Producer>) -> PyResult<()> {
+        self.producer
+            .set(producer)
+            .map_err(|_| PyRuntimeError::new_err("this producer is already bound"))
+    }
+
+    /// Appends one message if there is room now, else raises :class:`BufferFullError`.
+    /// Never waits.
+    ///
+    /// Returns an :class:`AsyncReceipt` at once.
+    #[pyo3(text_signature = "(self, data)")]
+    fn append(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<AsyncReceipt> {
+        let Some(producer) = self.producer.get() else {
+            return Err(PyRuntimeError::new_err(
+                "this producer was not initialised (AsyncIdempotentProducer.__init__ did not run)",
+            ));
+        };
+        let payload = payload(py, data)?;
+        producer
+            .get()
+            .core_ref(py)?
+            .try_append(&payload)
+            .map(|r| AsyncReceipt { inner: r })
+            .map_err(|e| error::to_py(py, &e))
+    }
+}
+
+/// A message as `append` takes it: str and bytes go straight through; anything else is
+/// converted or refused, with its message, by the Python layer's check.
+fn payload(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Payload> {
+    match data.extract::<Payload>() {
+        Ok(p) => Ok(p),
+        Err(_) => py
+            .import("durable_streams_client._producer")?
+            .getattr("_check_data")?
+            .call1((data,))?
+            .extract::<Payload>(),
     }
 }

@@ -1,6 +1,6 @@
 """Types of the native module (bindings/python). Private: use the package's public names."""
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
 from typing import Any, Literal, final, overload
 
 from typing_extensions import Self, disjoint_base
@@ -10,6 +10,8 @@ from ._producer import Delivery
 __version__: str
 __all__ = [
     "WEBHOOK_DONE",
+    "AsyncProducerBase",
+    "AsyncReceipt",
     "Batches",
     "Client",
     "Job",
@@ -325,6 +327,29 @@ class Receipt:
     def _result(
         self, *, blocking: Literal[False], timeout: float | None = None
     ) -> Awaitable[_Result | None]: ...
+
+@final
+class AsyncReceipt:
+    """The outcome of one appended message (asyncio): ``delivery = await receipt``."""
+
+    def __new__(cls, native: Receipt) -> Self: ...
+    @property
+    def message_number(self) -> int:
+        """The message's number in its producer (0 for the first append)."""
+    def done(self) -> bool:
+        """Whether the message's batch was delivered or failed."""
+    def result(self, timeout: float | None = None) -> Coroutine[Any, Any, Delivery]:
+        """The delivery, or the batch's error; ``TimeoutError`` once ``timeout`` seconds
+        passed. Cancelling the awaiting task only stops the wait."""
+    def __await__(self) -> Generator[Any, None, Delivery]: ...
+
+@disjoint_base
+class AsyncProducerBase:
+    def __new__(cls, *_args: object, **_kwargs: object) -> Self: ...
+    def _bind(self, producer: Producer) -> None: ...
+    def append(self, data: str | bytes | bytearray | memoryview) -> AsyncReceipt:
+        """Appends one message if there is room now, else raises :class:`BufferFullError`.
+        Never waits."""
 
 @disjoint_base
 class ProducerBase:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Callable, TypeVar
@@ -87,34 +87,15 @@ def _delivery(raw: dict[str, Any] | None, timeout: float | None) -> Delivery:
 Receipt = _native.Receipt
 
 
-class AsyncReceipt:
-    """The outcome of one appended message (asyncio): ``delivery = await receipt``."""
+#: The outcome of one appended message (asyncio): ``delivery = await receipt`` (or
+#: ``await receipt.result(timeout)``); ``message_number``, ``done()``. A native class too.
+AsyncReceipt = _native.AsyncReceipt
 
-    __slots__ = ("_native",)
 
-    def __init__(self, native: _native.Receipt) -> None:
-        self._native = native
-
-    @property
-    def message_number(self) -> int:
-        """The message's number in its producer (0 for the first append)."""
-        return self._native.message_number
-
-    def done(self) -> bool:
-        """Whether the message's batch was delivered or failed."""
-        return self._native.done()
-
-    async def result(self, timeout: float | None = None) -> Delivery:
-        """The delivery, or the batch's error; raises the built-in ``TimeoutError`` if
-        ``timeout`` seconds pass first (see :meth:`Receipt.result`). Cancelling the awaiting
-        task only stops the wait."""
-        return _delivery(await self._native._result(blocking=False, timeout=timeout), timeout)
-
-    def __await__(self) -> Generator[Any, None, Delivery]:
-        return self.result().__await__()
-
-    def __repr__(self) -> str:
-        return f"AsyncReceipt(message_number={self.message_number}, done={self.done()})"
+async def _async_result(native: _native.Receipt, timeout: float | None) -> Delivery:
+    """``AsyncReceipt.result``: the delivery, or the batch's error (``TimeoutError`` once
+    ``timeout`` seconds passed). Cancelling the awaiting task only stops the wait."""
+    return _delivery(await native._result(blocking=False, timeout=timeout), timeout)
 
 
 def _check_data(data: object) -> str | bytes:
@@ -397,7 +378,7 @@ class IdempotentProducer(_Producer, _native.ProducerBase):
         self.detach()
 
 
-class AsyncIdempotentProducer(_Producer):
+class AsyncIdempotentProducer(_Producer, _native.AsyncProducerBase):
     (
         """An exactly-once producer for asyncio. It never blocks the event loop.
 
@@ -481,13 +462,9 @@ class AsyncIdempotentProducer(_Producer):
             on_error=handler,
             on_loop=True,
         )
+        self._bind(self._native)
 
-    def append(self, data: str | bytes | bytearray | memoryview) -> AsyncReceipt:
-        """Appends one message if there is room now, else raises :class:`BufferFullError`.
-        Never waits."""
-        # The hot path: str and bytes go to the native layer as they are.
-        payload = data if type(data) is str or type(data) is bytes else _check_data(data)
-        return AsyncReceipt(self._native.try_append(payload))
+    # append(data) -> AsyncReceipt is the native base's method: one native call per message.
 
     def append_json(self, value: object) -> AsyncReceipt:
         """Serializes ``value`` with ``json.dumps`` and appends it (like :meth:`append`)."""
