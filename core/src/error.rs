@@ -1020,6 +1020,16 @@ impl Error {
             source: None,
         }
     }
+
+    /// A timeout that ended a series of failed attempts: its `source` is the last attempt's
+    /// transport or parser cause (when it had one), so the chain still ends at what the
+    /// network said; the last attempt itself is in the text.
+    pub(crate) fn timeout_after(what: impl Into<String>, last: &Error) -> Self {
+        Self::Timeout {
+            what: what.into(),
+            source: last.root_cause().cloned(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -565,7 +565,7 @@ impl<B: Backoff> Machine<B> {
                     self.rules.delivery_timeout,
                     resends - 1
                 );
-                self.queue[idx].done(Err(Error::timeout(what)));
+                self.queue[idx].done(Err(Error::timeout_after(what, &err)));
             }
             go => {
                 if go == Resend::GoAndWarn {
@@ -596,7 +596,7 @@ impl<B: Backoff> Machine<B> {
                  not have been stored; last error: {err}",
                 e.seq, self.epoch, e.msgs, self.rules.delivery_timeout
             );
-            self.queue[idx].done(Err(Error::timeout(what)));
+            self.queue[idx].done(Err(Error::timeout_after(what, &err)));
             return;
         }
         self.note(Note::Retrying {
@@ -889,6 +889,7 @@ impl<B: Backoff> Machine<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
     use crate::offset::Offset;
     use crate::producer::MAX_PROTOCOL_INT;
     use sequencer::{MAX_AUTO_CLAIMS, MAX_PROTOCOL_RESENDS};
@@ -1480,6 +1481,45 @@ mod tests {
               (gave up after 4 attempts)"
             ]
         );
+    }
+
+    #[test]
+    fn a_delivery_timeout_keeps_the_last_network_cause() {
+        let now = Instant::now();
+        let mut m = machine(true, 1, Duration::from_millis(5));
+        with_batches(&mut m, now, 1);
+        m.poll(now);
+        actions(&mut m);
+        let refused = Error::Network {
+            source: Some(crate::error::Cause::new(
+                crate::error::CauseKind::ConnectionRefused,
+                "connection refused",
+            )),
+            url: "http://127.0.0.1:1/s".to_owned(),
+            message: "connection refused".to_owned(),
+        };
+        // The first backoff (10 ms) would end after the 5 ms deadline.
+        m.on_answer(now, 0, 0, Err(refused));
+        let s = m.take_settled().expect("settled");
+        let err = s.outcome.expect_err("timed out");
+        assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+        assert!(err.to_string().contains("connection refused"), "{err}");
+        let cause = err.root_cause().expect("the network cause is kept");
+        assert_eq!(cause.kind(), crate::error::CauseKind::ConnectionRefused);
+        // A last failure without a transport cause (a 503) leaves none.
+        let mut m = machine(true, 1, Duration::from_millis(5));
+        with_batches(&mut m, now, 1);
+        m.poll(now);
+        actions(&mut m);
+        let busy = Error::example(ErrorCode::Busy);
+        m.on_answer(now, 0, 0, Err(busy));
+        let err = m
+            .take_settled()
+            .expect("settled")
+            .outcome
+            .expect_err("timed out");
+        assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+        assert!(err.root_cause().is_none());
     }
 
     #[test]
