@@ -232,9 +232,7 @@ impl NativeProducer {
             };
             match appended {
                 Ok(_) => i += 1,
-                Err(durable_streams_client::Error::BufferFull { .. }) => return Ok(i),
-                Err(_) if i > start || !throw_first => return Ok(i),
-                Err(e) => return Err(error::to_napi(e)),
+                Err(e) => return stop(e, i == start && throw_first).map(|()| i),
             }
         }
         Ok(i)
@@ -263,11 +261,8 @@ impl NativeProducer {
         for (k, to) in ends.enumerate() {
             let piece = &bytes[from..to];
             from = to + 1;
-            match self.inner.try_append(piece) {
-                Ok(_) => {}
-                Err(durable_streams_client::Error::BufferFull { .. }) => return Ok(k as i64),
-                Err(e) if k == 0 && throw_first => return Err(error::to_napi(e)),
-                Err(_) => return Ok(k as i64),
+            if let Err(e) = self.inner.try_append(piece) {
+                return stop(e, k == 0 && throw_first).map(|()| k as i64);
             }
         }
         Ok(i64::from(count))
@@ -408,6 +403,17 @@ impl NativeProducer {
             mean_latency_ms: m.latency.mean().as_secs_f64() * 1000.0,
             max_latency_ms: m.latency.max.as_secs_f64() * 1000.0,
         }
+    }
+}
+
+/// How a failing message ends an `appendMany` call: a full buffer ends it without an error (the
+/// caller returns the message's index), and so does any other failure unless `throw` (the
+/// call's first message): then it is thrown.
+fn stop(e: durable_streams_client::Error, throw: bool) -> napi::Result<()> {
+    match e {
+        durable_streams_client::Error::BufferFull { .. } => Ok(()),
+        e if throw => Err(error::to_napi(e)),
+        _ => Ok(()),
     }
 }
 

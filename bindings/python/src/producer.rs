@@ -411,11 +411,7 @@ impl Receipt {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "Receipt(message_number={}, done={})",
-            self.message_number(),
-            if self.done() { "True" } else { "False" }
-        )
+        receipt_repr("Receipt", &self.inner)
     }
 
     /// The delivery as a dict, or `None` once `timeout` seconds have passed (the message
@@ -499,11 +495,7 @@ impl AsyncReceipt {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "AsyncReceipt(message_number={}, done={})",
-            self.message_number(),
-            if self.done() { "True" } else { "False" }
-        )
+        receipt_repr("AsyncReceipt", &self.inner)
     }
 }
 
@@ -511,7 +503,7 @@ impl AsyncReceipt {
 /// native call, with no Python frame and no wrapper object per message.
 #[pyclass(subclass, frozen, module = "durable_streams_client._native")]
 pub(crate) struct ProducerBase {
-    producer: OnceLock<Py<Producer>>,
+    producer: Binding,
 }
 
 #[pymethods]
@@ -521,15 +513,13 @@ impl ProducerBase {
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         Self {
-            producer: OnceLock::new(),
+            producer: Binding::default(),
         }
     }
 
     /// Binds the native producer that `append` appends to (once).
     fn _bind(&self, producer: Py<Producer>) -> PyResult<()> {
-        self.producer
-            .set(producer)
-            .map_err(|_| PyRuntimeError::new_err("this producer is already bound"))
+        self.producer.bind(producer)
     }
 
     /// Appends one message (``str`` as UTF-8, or bytes-like), waiting for room if the
@@ -538,13 +528,10 @@ impl ProducerBase {
     /// Returns a :class:`Receipt` at once.
     #[pyo3(text_signature = "(self, data)")]
     fn append(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let Some(producer) = self.producer.get() else {
-            return Err(PyRuntimeError::new_err(
-                "this producer was not initialised (IdempotentProducer.__init__ did not run)",
-            ));
-        };
         let payload = payload(py, data)?;
-        producer.get().append_blocking(py, payload)
+        self.producer
+            .get("IdempotentProducer")?
+            .append_blocking(py, payload)
     }
 }
 
@@ -552,7 +539,7 @@ impl ProducerBase {
 /// per message, like the blocking flavour's).
 #[pyclass(subclass, frozen, module = "durable_streams_client._native")]
 pub(crate) struct AsyncProducerBase {
-    producer: OnceLock<Py<Producer>>,
+    producer: Binding,
 }
 
 #[pymethods]
@@ -562,15 +549,13 @@ impl AsyncProducerBase {
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         Self {
-            producer: OnceLock::new(),
+            producer: Binding::default(),
         }
     }
 
     /// Binds the native producer that `append` appends to (once).
     fn _bind(&self, producer: Py<Producer>) -> PyResult<()> {
-        self.producer
-            .set(producer)
-            .map_err(|_| PyRuntimeError::new_err("this producer is already bound"))
+        self.producer.bind(producer)
     }
 
     /// Appends one message if there is room now, else raises :class:`BufferFullError`.
@@ -579,19 +564,47 @@ impl AsyncProducerBase {
     /// Returns an :class:`AsyncReceipt` at once.
     #[pyo3(text_signature = "(self, data)")]
     fn append(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<AsyncReceipt> {
-        let Some(producer) = self.producer.get() else {
-            return Err(PyRuntimeError::new_err(
-                "this producer was not initialised (AsyncIdempotentProducer.__init__ did not run)",
-            ));
-        };
         let payload = payload(py, data)?;
-        producer
-            .get()
+        self.producer
+            .get("AsyncIdempotentProducer")?
             .core_ref(py)?
             .try_append(&payload)
             .map(|r| AsyncReceipt { inner: r })
             .map_err(|e| error::to_py(py, &e))
     }
+}
+
+/// The native producer a producer base's `append` appends to, bound once by `__init__`.
+#[derive(Default)]
+struct Binding(OnceLock<Py<Producer>>);
+
+impl Binding {
+    fn bind(&self, producer: Py<Producer>) -> PyResult<()> {
+        self.0
+            .set(producer)
+            .map_err(|_| PyRuntimeError::new_err("this producer is already bound"))
+    }
+
+    fn get(&self, class: &str) -> PyResult<&Producer> {
+        self.0.get().map(Py::get).ok_or_else(|| {
+            PyRuntimeError::new_err(format!(
+                "this producer was not initialised ({class}.__init__ did not run)"
+            ))
+        })
+    }
+}
+
+/// `Receipt(...)`/`AsyncReceipt(...)` as Python shows them.
+fn receipt_repr(class: &str, r: &CoreReceipt) -> String {
+    let done = if r.try_result().is_some() {
+        "True"
+    } else {
+        "False"
+    };
+    format!(
+        "{class}(message_number={}, done={done})",
+        r.message_number()
+    )
 }
 
 /// A message as `append` takes it: str and bytes go straight through; anything else is
