@@ -176,9 +176,9 @@ export class IdempotentProducer {
   }
 
   /**
-   * Appends `messages[start..]` in order, in one call into the native layer (somewhat
-   * cheaper than one `append` per message), as long as there is room; returns the index of
-   * the first message not appended: `messages.length` when all were.
+   * Appends `messages[start..]` in order, with one call into the native layer per run of up
+   * to 1,024 strings (cheaper than one `append` per message), as long as there is room;
+   * returns the index of the first message not appended: `messages.length` when all were.
    *
    * Never waits: when a message does not fit (what would be `BUFFER_FULL`), it returns that
    * message's index; `await producer.ready()` and call again from there. Any other failure of
