@@ -57,17 +57,17 @@ const newNativeProducer = () =>
     maxBufferedBytes: 1 << 30,
   })
 
-// The benchmark builds its messages by concatenation: V8 cons strings, flattened in place by the
-// first append (the warm-up round) and reached through one indirection afterwards. flat: the
-// same text as sequential strings; bufs: Buffers of the same bytes.
-// Built on first use, so that a case run alone (--only, e.g. under a profiler) builds only its own.
+// The benchmark's messages (JSON.stringify output: flat strings; see protocol.mjs); flat: a
+// copy of each, made by Buffer (to compare with messages made another way); bufs: Buffers of
+// the same bytes. Built on first use, so that a case run alone (--only, e.g. under a profiler)
+// builds only its own.
 const lazy = (make) => {
   let v
   return () => (v ??= make())
 }
-const consMsgs = lazy(() => Array.from({ length: N }, (_, i) => jsonMessage(i, SIZE)))
-const flatMsgs = lazy(() => consMsgs().map((s) => Buffer.from(s).toString("latin1")))
-const bufMsgs = lazy(() => consMsgs().map((s) => Buffer.from(s)))
+const benchMsgs = lazy(() => Array.from({ length: N }, (_, i) => jsonMessage(i, SIZE)))
+const flatMsgs = lazy(() => benchMsgs().map((s) => Buffer.from(s).toString("latin1")))
+const bufMsgs = lazy(() => benchMsgs().map((s) => Buffer.from(s)))
 
 /**
  * Nanoseconds the calling (JavaScript) thread has run on a CPU, from the scheduler
@@ -117,8 +117,8 @@ const cases = [
   ["producer.epoch getter (TS getter -> addon getter)", newProducer, loop((p) => p.epoch)],
   ["NativeProducer.epoch getter (addon getter only)", newNativeProducer, loop((p) => p.epoch)],
   ["producer.append(string), built as the benchmark does", newProducer, (p) => {
-    const cons = consMsgs()
-    for (let i = 0; i < N; i++) p.append(cons[i])
+    const msgs = benchMsgs()
+    for (let i = 0; i < N; i++) p.append(msgs[i])
   }, flushAll],
   ["producer.append(string), flat", newProducer, (p) => {
     const flat = flatMsgs()
@@ -128,6 +128,13 @@ const cases = [
     const m = Buffer.from(jsonMessage(0, SIZE)).toString("latin1")
     for (let i = 0; i < N; i++) p.append(m)
   }, flushAll],
+  ...(typeof native.producerAppendText === "function"
+    ? [["native.producerAppendText(slot, string), flat (addon call only)", newNativeProducer, (p) => {
+        const flat = flatMsgs()
+        const slot = p.slot
+        for (let i = 0; i < N; i++) native.producerAppendText(slot, flat[i])
+      }]]
+    : []),
   ["producer.append(Buffer)", newProducer, (p) => {
     const bufs = bufMsgs()
     for (let i = 0; i < N; i++) p.append(bufs[i])

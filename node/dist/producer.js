@@ -86,8 +86,8 @@ exports.Receipt = Receipt;
  */
 class IdempotentProducer {
     #native;
-    /** The same producer for `native.producerAppend`, the cheapest call into the addon. */
-    #handle;
+    /** The producer's slot for `producerAppendText`/`producerAppendBytes`, the cheapest calls into the addon. */
+    #slot;
     /** The producer id. */
     producerId;
     constructor(stream, producerId, options = {}) {
@@ -110,7 +110,7 @@ class IdempotentProducer {
             extras: (0, internal_js_1.extras)(options.headers, options.params),
             onError: onError ? (d) => report(onError, (0, errors_js_1.fromDescription)(d)) : undefined,
         }));
-        this.#handle = this.#native.handle();
+        this.#slot = this.#native.slot;
         if (signal) {
             const stop = () => void this.detach().catch(() => undefined);
             if (signal.aborted)
@@ -131,8 +131,8 @@ class IdempotentProducer {
         try {
             n =
                 typeof body === "string"
-                    ? native.producerAppendStr(this.#handle, body)
-                    : native.producerAppend(this.#handle, body);
+                    ? appendText(this.#slot, body)
+                    : native.producerAppendBytes(this.#slot, body);
         }
         catch (e) {
             throw (0, errors_js_1.convert)(e);
@@ -223,6 +223,13 @@ class IdempotentProducer {
     }
 }
 exports.IdempotentProducer = IdempotentProducer;
+/**
+ * The addon's `producerAppendText(slot, text)`: appends a string message with one plain napi
+ * call (bindings/node/src/fast.rs); registered by the addon's init, so not in the generated
+ * declarations.
+ */
+const appendText = native
+    .producerAppendText;
 /** The most messages, and about the most characters, joined into one string for one native call. */
 const JOIN_MESSAGES = 1024;
 const JOIN_CHARS = 256 * 1024;

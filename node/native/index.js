@@ -848,6 +848,5 @@ module.exports.NativeWorkQueue = nativeBinding.NativeWorkQueue
 module.exports.backoffDefaults = nativeBinding.backoffDefaults
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.errorForCode = nativeBinding.errorForCode
-module.exports.producerAppend = nativeBinding.producerAppend
-module.exports.producerAppendStr = nativeBinding.producerAppendStr
+module.exports.producerAppendBytes = nativeBinding.producerAppendBytes
 module.exports.webhookDone = nativeBinding.webhookDone

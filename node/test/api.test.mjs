@@ -19,6 +19,7 @@ import {
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 import { injectError, useServer } from "./server.mjs";
 
@@ -222,6 +223,45 @@ test("producer: receipts, metrics, restart, detach, buffer full fails fast, read
   await small.flush();
   assert.equal((await (await h.stream({ live: false })).json()).length, 4);
   await small.detach();
+});
+
+test("producer: append of a string (the addon's plain napi call) keeps any text, each producer its own", async () => {
+  // Non-ASCII text of every UTF-8 length, a long message, a raw NUL on a byte stream, a lone
+  // surrogate (napi's rule: it becomes U+FFFD), several producers appending in turn (each has
+  // its own slot in the addon).
+  const texts = ["plain", "é ü", "日本語", "😀 astral", "mixed 😀 é 日 end", "x".repeat(70_000)];
+  const handles = await Promise.all([0, 1, 2].map((k) => json(server.streamUrl(`append-text-${k}`))));
+  const producers = handles.map((h, k) => new IdempotentProducer(h, `text-${k}`, { lingerMs: 1 }));
+  for (const t of texts) producers.forEach((p, k) => p.append(JSON.stringify(`${k}:${t}`)));
+  producers[0].append('"lone \\ud800 escaped"');
+  producers[0].append('"lone \ud800 raw"');
+  for (const p of producers) await p.close();
+  const read = await Promise.all(handles.map(async (h) => (await h.stream({ live: false })).json()));
+  read.forEach((values, k) => {
+    const expected = texts.map((t) => `${k}:${t}`);
+    if (k === 0) expected.push("lone \ud800 escaped", "lone \ufffd raw");
+    assert.deepEqual(values, expected);
+  });
+
+  const bytes = await DurableStream.create({
+    url: server.streamUrl("append-text-bytes"),
+    contentType: "application/octet-stream",
+  });
+  const b = new IdempotentProducer(bytes, "bytes", { lingerMs: 0 });
+  b.append("a\u0000b");
+  b.append("é");
+  await b.close();
+  assert.deepEqual([...(await (await bytes.stream({ live: false })).body())], [97, 0, 98, 0xc3, 0xa9]);
+
+  // The raw function itself, misused (the package never does this): clear errors, no crash.
+  const native = createRequire(import.meta.url)("../native/index.js");
+  const bad = (f, re) => assert.throws(f, (e) => re.test(String(e.message)), re.source);
+  bad(() => native.producerAppendText(), /takes \(slot, text\)/);
+  bad(() => native.producerAppendText("x", '"y"'), /slot must be a number/);
+  bad(() => native.producerAppendText(4_000_000, '"y"'), /no producer in slot 4000000/);
+  const own = new native.NativeProducer(handles[1].native, "slot-check", {});
+  bad(() => native.producerAppendText(own.slot, 5), /must be a string/);
+  assert.equal(native.producerAppendText(own.slot, '"fine"'), 0);
 });
 
 test("producer: appendMany stops at a full buffer and resumes; bytes from any Uint8Array", async () => {

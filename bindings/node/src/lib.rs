@@ -6,15 +6,17 @@
 //! classes, `AbortSignal`, async iterators). Every protocol rule stays in the core.
 
 mod error;
+mod fast;
 mod producer;
 mod response;
 mod runtime;
 mod stream;
 mod subscriptions;
+mod text;
 mod values;
 
 pub use error::{error_codes, error_for_code};
-pub use producer::{producer_append, NativeProducer};
+pub use producer::{producer_append_bytes, NativeProducer};
 pub use response::{NativeBatch, NativeReader, NativeResponse};
 pub use runtime::CancelToken;
 pub use stream::NativeStream;

@@ -4,15 +4,17 @@ use std::time::Duration;
 
 use durable_streams_client::{Delivery, IdempotentProducer};
 use napi::bindgen_prelude::{
-    within_runtime_if_available, Array, Either, External, PromiseRaw, Uint8ArraySlice,
+    within_runtime_if_available, Array, Either, PromiseRaw, Uint8ArraySlice, Utf16String,
 };
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
 
 use crate::error;
+use crate::fast;
 use crate::runtime::{spawn, CancelToken};
 use crate::stream::NativeStream;
+use crate::text;
 use crate::values::{self, Backoff, Extras, Message};
 
 /// Receives the JSON description of every batch that fails for good (weak: never keeps Node
@@ -108,6 +110,14 @@ pub struct NativeProducerMetrics {
 #[napi]
 pub struct NativeProducer {
     inner: IdempotentProducer,
+    /// Where `producerAppendText` finds the producer (src/fast.rs); emptied on drop.
+    slot: u32,
+}
+
+impl Drop for NativeProducer {
+    fn drop(&mut self) {
+        fast::unregister(self.slot);
+    }
 }
 
 fn count(name: &str, v: Option<f64>) -> napi::Result<Option<usize>> {
@@ -186,7 +196,8 @@ impl NativeProducer {
             }
         }
         let inner = within_runtime_if_available(|| b.build()).map_err(error::to_napi)?;
-        Ok(Self { inner })
+        let slot = fast::register(inner.clone());
+        Ok(Self { inner, slot })
     }
 
     /// Appends a message if there is room now (else fails at once with code `BUFFER_FULL`)
@@ -248,30 +259,19 @@ impl NativeProducer {
     #[napi]
     pub fn append_joined(
         &self,
-        joined: String,
+        joined: Utf16String,
         count: u32,
         throw_first: bool,
     ) -> napi::Result<i64> {
-        let bytes = joined.as_bytes();
-        if memchr::memchr_iter(0, bytes).count() + 1 != count as usize {
-            return Ok(-1);
-        }
-        let mut from = 0;
-        let ends = memchr::memchr_iter(0, bytes).chain(std::iter::once(bytes.len()));
-        for (k, to) in ends.enumerate() {
-            let piece = &bytes[from..to];
-            from = to + 1;
-            if let Err(e) = self.inner.try_append(piece) {
-                return stop(e, k == 0 && throw_first).map(|()| k as i64);
-            }
-        }
-        Ok(i64::from(count))
+        text::with_utf8(&joined, |bytes| {
+            self.append_pieces(bytes, count, throw_first)
+        })
     }
 
-    /// The producer as an external, for `producerAppend`.
-    #[napi(ts_return_type = "ExternalObject<'IdempotentProducer'>")]
-    pub fn handle(&self) -> External<IdempotentProducer> {
-        External::new(self.inner.clone())
+    /// The producer's slot on this thread, for `producerAppendText` (src/fast.rs).
+    #[napi(getter)]
+    pub fn slot(&self) -> u32 {
+        self.slot
     }
 
     /// Waits for the batch of message number `message_number` to be delivered or to fail.
@@ -435,30 +435,33 @@ fn append_borrowed(
     }
 }
 
-/// `NativeProducer.append` as a plain function of `NativeProducer.handle()`: the TypeScript
-/// layer's `append`. A class method pays napi-rs's per-call bookkeeping of the borrowed
-/// `this` (a lock and a global hash map: about as much as the rest of a 100-byte append); an
-/// external argument is only looked up.
-#[napi(ts_args_type = "producer: ExternalObject<'IdempotentProducer'>, body: string | Uint8Array")]
-pub fn producer_append(
-    producer: &External<IdempotentProducer>,
-    body: Message<'_>,
-) -> napi::Result<f64> {
-    try_append(producer, body)
-}
-
-/// [`producer_append`] for a string message: the TypeScript layer calls it when the message is a
-/// string, which saves the run-time choice between a string and bytes (about a tenth of an
-/// append).
-#[napi(ts_args_type = "producer: ExternalObject<'IdempotentProducer'>, body: string")]
+/// `IdempotentProducer.append` of a `Uint8Array`: appends it to the producer in `slot` (see
+/// `NativeProducer.slot`) and returns its message number. A string goes to `producerAppendText`
+/// (src/fast.rs).
+#[napi]
 // The lib test build has no Node registration to call it (the addon has no Rust tests).
 #[cfg_attr(test, allow(dead_code))]
-pub fn producer_append_str(
-    producer: &External<IdempotentProducer>,
-    body: String,
-) -> napi::Result<f64> {
-    producer
-        .try_append(body.as_bytes())
+pub fn producer_append_bytes(slot: u32, body: Uint8ArraySlice<'_>) -> napi::Result<f64> {
+    fast::with_producer(slot, |p| p.try_append(body))
         .map(|r| r.message_number() as f64)
         .map_err(error::to_napi)
+}
+
+impl NativeProducer {
+    /// [`NativeProducer::append_joined`] once the text is UTF-8.
+    fn append_pieces(&self, bytes: &[u8], count: u32, throw_first: bool) -> napi::Result<i64> {
+        if memchr::memchr_iter(0, bytes).count() + 1 != count as usize {
+            return Ok(-1);
+        }
+        let mut from = 0;
+        let ends = memchr::memchr_iter(0, bytes).chain(std::iter::once(bytes.len()));
+        for (k, to) in ends.enumerate() {
+            let piece = &bytes[from..to];
+            from = to + 1;
+            if let Err(e) = self.inner.try_append(piece) {
+                return stop(e, k == 0 && throw_first).map(|()| k as i64);
+            }
+        }
+        Ok(i64::from(count))
+    }
 }

@@ -1,0 +1,89 @@
+//! JavaScript strings into UTF-8 without V8's UTF-8 writer.
+//!
+//! napi's UTF-8 conversion walks a string twice, one character at a time (once to measure the
+//! UTF-8 length, once to encode). Its UTF-16 conversion is a length read and a block copy, and
+//! the common case, text that is all ASCII, narrows back to bytes in a loop the compiler
+//! vectorises. Measured on a 100-byte message: see BENCHMARKS.md ("UTF-16 strings").
+
+use std::cell::RefCell;
+
+thread_local! {
+    /// The JavaScript thread's scratch buffer: a message is encoded into it and copied from it
+    /// by the producer, so no allocation per message once it is large enough.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Encodes `units` as UTF-8 into `out` (cleared first). A lone surrogate becomes U+FFFD, as
+/// napi's UTF-8 conversion makes it.
+pub(crate) fn encode(units: &[u16], out: &mut Vec<u8>) {
+    out.clear();
+    if units.iter().fold(0u16, |acc, &u| acc | u) < 0x80 {
+        // All ASCII (checked as one OR over the text): every unit is its byte.
+        out.extend(units.iter().map(|&u| u as u8));
+        return;
+    }
+    out.reserve(units.len());
+    for c in char::decode_utf16(units.iter().copied()) {
+        let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+        let mut b = [0; 4];
+        out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+    }
+}
+
+/// Calls `f` with the UTF-8 bytes of `s`, encoded into the thread's scratch buffer. Falls back
+/// to a fresh buffer if `f` is somehow re-entered (it never calls back into JavaScript).
+pub(crate) fn with_utf8<R>(s: &[u16], f: impl FnOnce(&[u8]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            encode(s, &mut buf);
+            let r = f(&buf);
+            if buf.capacity() > 1 << 20 {
+                // A very long string once should not keep its buffer for the thread's life.
+                *buf = Vec::new();
+            }
+            r
+        }
+        Err(_) => {
+            let mut buf = Vec::new();
+            encode(s, &mut buf);
+            f(&buf)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode;
+
+    fn utf8(s: &str) -> Vec<u8> {
+        let units: Vec<u16> = s.encode_utf16().collect();
+        let mut out = vec![1, 2, 3];
+        encode(&units, &mut out);
+        out
+    }
+
+    #[test]
+    fn text_is_encoded_as_rust_encodes_it() {
+        for s in [
+            "",
+            "{\"n\":1}",
+            "\u{7f}",
+            "é",
+            "ü€ and ascii after",
+            "😀 astral",
+            "mixed {\"k\":\"日本\"} end",
+            "\u{0}nul",
+        ] {
+            assert_eq!(utf8(s), s.as_bytes(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn lone_surrogates_become_the_replacement_character() {
+        let mut out = Vec::new();
+        encode(&[0x61, 0xd800, 0x62], &mut out);
+        assert_eq!(out, "a\u{fffd}b".as_bytes());
+        encode(&[0xdc00], &mut out);
+        assert_eq!(out, "\u{fffd}".as_bytes());
+    }
+}
