@@ -6,8 +6,8 @@
 //! registry lookup for an external argument) and allocates a buffer for a string argument:
 //! together more than the core's whole append of a 100-byte message. This callback reads its
 //! two arguments with three napi calls into buffers the JavaScript thread keeps, appends, and
-//! returns the message number. BENCHMARKS.md ("Node append without napi-rs's call frame") has
-//! the measurements.
+//! returns the message number. BENCHMARKS.md ("Round 4") has the
+//! measurements.
 //!
 //! The producer is named by a small number, its slot in this thread's table, not by an
 //! external: a number cannot point at freed or foreign memory, a slot that is not in the table
@@ -168,11 +168,7 @@ fn append_text_inner(
             "producerAppendText: the slot must be a number",
         ));
     }
-    let number = UNITS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut units) => append_units(env, argv[1], &mut units, slot),
-        // Only if napi re-entered this callback while reading the string: never in practice.
-        Err(_) => append_units(env, argv[1], &mut Vec::new(), slot),
-    })?;
+    let number = text::with_scratch(&UNITS, |units| append_units(env, argv[1], units, slot))?;
     let mut result = ptr::null_mut();
     // SAFETY: `env` is this callback's; `result` receives the new number.
     let status = unsafe { sys::napi_create_double(env, number as f64, &mut result) };
@@ -205,11 +201,7 @@ fn append_units(
     };
     ok(status, "reading the message")?;
     units.truncate(written);
-    let appended = text::with_utf8(units, |bytes| with_producer(slot, |p| p.try_append(bytes)))
-        .map_err(error::to_napi);
-    if units.capacity() > 1 << 20 {
-        // One very long message should not keep its buffer for the thread's life.
-        *units = Vec::new();
-    }
-    appended.map(|r| r.message_number())
+    text::with_utf8(units, |bytes| with_producer(slot, |p| p.try_append(bytes)))
+        .map(|r| r.message_number())
+        .map_err(error::to_napi)
 }

@@ -3,9 +3,10 @@
 //! napi's UTF-8 conversion walks a string twice, one character at a time (once to measure the
 //! UTF-8 length, once to encode). Its UTF-16 conversion is a length read and a block copy, and
 //! the common case, text that is all ASCII, narrows back to bytes in a loop the compiler
-//! vectorises. Measured on a 100-byte message: see BENCHMARKS.md ("UTF-16 strings").
+//! vectorises. Measured on a 100-byte message: see BENCHMARKS.md ("Round 4").
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 thread_local! {
     /// The JavaScript thread's scratch buffer: a message is encoded into it and copied from it
@@ -30,24 +31,30 @@ pub(crate) fn encode(units: &[u16], out: &mut Vec<u8>) {
     }
 }
 
-/// Calls `f` with the UTF-8 bytes of `s`, encoded into the thread's scratch buffer. Falls back
-/// to a fresh buffer if `f` is somehow re-entered (it never calls back into JavaScript).
+/// Calls `f` with the UTF-8 bytes of `s`, encoded into the thread's scratch buffer.
 pub(crate) fn with_utf8<R>(s: &[u16], f: impl FnOnce(&[u8]) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+    with_scratch(&SCRATCH, |buf| {
+        encode(s, buf);
+        f(buf)
+    })
+}
+
+/// Calls `f` with the thread's buffer in `key` (a fresh one if `f` is somehow re-entered: it
+/// never calls back into JavaScript), then drops the buffer if one very long text made it
+/// larger than 1 MiB, so that it is not kept for the thread's life.
+pub(crate) fn with_scratch<T, R>(
+    key: &'static LocalKey<RefCell<Vec<T>>>,
+    f: impl FnOnce(&mut Vec<T>) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
-            encode(s, &mut buf);
-            let r = f(&buf);
-            if buf.capacity() > 1 << 20 {
-                // A very long string once should not keep its buffer for the thread's life.
+            let r = f(&mut buf);
+            if buf.capacity() * std::mem::size_of::<T>() > 1 << 20 {
                 *buf = Vec::new();
             }
             r
         }
-        Err(_) => {
-            let mut buf = Vec::new();
-            encode(s, &mut buf);
-            f(&buf)
-        }
+        Err(_) => f(&mut Vec::new()),
     })
 }
 
