@@ -39,8 +39,8 @@ pub use error::{Cause, CauseKind, Error, ErrorCode, Result};
 pub use http::{escape_server_text, headers, is_json_content_type};
 pub use offset::Offset;
 pub use producer::{
-    default_producer_retry, Delivery, ErrorCallback, IdempotentProducer, IdempotentProducerBuilder,
-    LatencyStats, ProducerMetrics, Receipt,
+    default_producer_retry, AppendedMany, Delivery, ErrorCallback, IdempotentProducer,
+    IdempotentProducerBuilder, LatencyStats, ProducerMetrics, Receipt,
 };
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

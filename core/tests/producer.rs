@@ -274,6 +274,147 @@ async fn invalid_json_is_refused_at_append_and_never_sinks_a_batch() {
 }
 
 #[tokio::test]
+async fn try_append_many_appends_in_order_and_stops_where_try_append_would() {
+    let s = json_stream("p-many").await;
+    // Small batches: runs of 256 messages cross many batch boundaries.
+    let p = s
+        .producer("many")
+        .linger(Duration::from_millis(2))
+        .max_batch_bytes(300)
+        .max_buffered_bytes(4_000)
+        .build()
+        .unwrap();
+    let msgs: Vec<String> = (0..2_000u64).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
+    let mut at = 0;
+    let mut full_stops = 0;
+    while at < msgs.len() {
+        let done = p.try_append_many(&msgs[at..]);
+        if done.count > 0 {
+            assert_eq!(
+                done.last.as_ref().unwrap().message_number(),
+                (at + done.count - 1) as u64
+            );
+        }
+        at += done.count;
+        match done.stopped {
+            None => assert_eq!(at, msgs.len()),
+            Some(Error::BufferFull {
+                requested, limit, ..
+            }) => {
+                assert_eq!((requested, limit), (msgs[at].len(), 4_000));
+                full_stops += 1;
+                p.wait_for_room(msgs[at].len()).await.unwrap();
+            }
+            Some(e) => panic!("unexpected {e}"),
+        }
+    }
+    // 2,000 messages of ~10 bytes do not fit a 4,000-byte buffer at once.
+    assert!(full_stops > 0);
+    // A message that is not one JSON value stops a run where try_append would refuse it: the
+    // messages before it are appended, it and those after are not.
+    let mixed = [r#"{"n":2000}"#, r#"{"n":2001}"#, "{broken", r#"{"n":2002}"#];
+    let done = p.try_append_many(&mixed);
+    assert_eq!(done.count, 2);
+    assert_eq!(done.last.unwrap().message_number(), 2_001);
+    let err = done.stopped.unwrap();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+    let done = p.try_append_many(&mixed[3..]);
+    assert_eq!((done.count, done.stopped.is_none()), (1, true));
+    let empty: [&[u8]; 2] = [b"", b"1"];
+    let done = p.try_append_many(&empty);
+    assert_eq!(done.count, 0);
+    assert!(done.last.is_none());
+    assert_eq!(done.stopped.unwrap().code(), ErrorCode::InvalidArgument);
+    let last = p.try_append_many(&[r#"{"n":2003}"#]).last.unwrap();
+    p.flush().await.unwrap();
+    assert_eq!(last.message_number(), 2_003);
+    let delivery = last.await.unwrap();
+    assert_eq!(delivery.offset, s.head().await.unwrap().next_offset);
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(numbers(&items, "n"), (0..2_004).collect::<Vec<_>>());
+    let m = p.metrics();
+    assert_eq!((m.appended_messages, m.messages), (2_004, 2_004));
+    assert_eq!(m.buffered_bytes, 0);
+
+    // Nothing sent yet (long linger, large batches): exactly the messages that fit the buffer
+    // are appended, and its room is all taken.
+    let held = s
+        .producer("many-held")
+        .linger(Duration::from_secs(30))
+        .max_batch_bytes(1 << 20)
+        .max_buffered_bytes(1_000)
+        .build()
+        .unwrap();
+    let thirty: Vec<String> = (0..100).map(|i| format!(r#""{i:028}""#)).collect();
+    let done = held.try_append_many(&thirty);
+    assert_eq!(done.count, 33);
+    match done.stopped {
+        Some(Error::BufferFull {
+            requested,
+            buffered,
+            limit,
+        }) => assert_eq!((requested, buffered, limit), (30, 990, 1_000)),
+        other => panic!("expected BufferFull, got {other:?}"),
+    }
+    assert_eq!(held.buffered_bytes(), 990);
+    held.close(None).await.unwrap();
+    let done = held.try_append_many(&thirty[33..]);
+    assert_eq!(done.count, 0);
+    assert_eq!(done.stopped.unwrap().code(), ErrorCode::AlreadyClosed);
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(items.len(), 2_004 + 33);
+    assert_eq!(items[2_004], json!("0".repeat(28)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_try_append_many_calls_lose_and_double_nothing() {
+    let s = json_stream("p-many-threads").await;
+    let p = s
+        .producer("many-threads")
+        .linger(Duration::from_millis(1))
+        .max_batch_bytes(2_000)
+        .max_buffered_bytes(3_000)
+        .build()
+        .unwrap();
+    let writers: Vec<_> = (0..3u64)
+        .map(|w| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let msgs: Vec<String> = (0..3_000u64)
+                    .map(|i| format!(r#"{{"w":{w},"i":{i}}}"#))
+                    .collect();
+                let mut at = 0;
+                while at < msgs.len() {
+                    let done = p.try_append_many(&msgs[at..]);
+                    at += done.count;
+                    match done.stopped {
+                        None | Some(Error::BufferFull { .. }) => std::thread::yield_now(),
+                        Some(e) => panic!("writer {w}: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        tokio::task::spawn_blocking(move || w.join().unwrap())
+            .await
+            .unwrap();
+    }
+    p.flush().await.unwrap();
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(items.len(), 9_000);
+    for w in 0..3u64 {
+        let mine: Vec<u64> = items
+            .iter()
+            .filter(|v| v["w"] == w)
+            .filter_map(|v| v["i"].as_u64())
+            .collect();
+        assert_eq!(mine, (0..3_000).collect::<Vec<_>>(), "writer {w}");
+    }
+    assert_eq!(p.metrics().messages, 9_000);
+}
+
+#[tokio::test]
 async fn exactly_once_through_cut_connections_and_server_errors() {
     let server = TestServer::shared();
     let s = json_stream("p-chaos").await;

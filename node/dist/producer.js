@@ -260,7 +260,12 @@ function appendRuns(p, messages, start) {
             done = took < 0 ? p.appendMany(messages, i, j, first) : i + took;
         }
         else {
-            // One message: a Uint8Array (or anything else, refused with its index), or a lone string.
+            // A lone string, or a run of messages that are not strings (Uint8Arrays; anything else
+            // is refused with its index): one native call, which reads them from the array.
+            if (j === i) {
+                while (j < n && j - i < JOIN_MESSAGES && typeof messages[j] !== "string")
+                    j++;
+            }
             j = Math.max(j, i + 1);
             done = p.appendMany(messages, i, j, first);
         }

@@ -304,6 +304,36 @@ test("producer: appendMany stops at a full buffer and resumes; bytes from any Ui
   assert.deepEqual([...all], [2, 3, 4, 97, 98, 9, 99, 100]);
 });
 
+test("producer: appendMany's runs of Uint8Arrays (one native call each) keep every message whole and in order", async () => {
+  // Runs longer than the addon's 256 messages per core call, a full buffer inside them, then a
+  // message that is not JSON and one that is not bytes at all in the middle of a run.
+  const h = await json(server.streamUrl("many-buffers"));
+  const p = new IdempotentProducer(h, "buffers", { maxBufferedBytes: 2048, lingerMs: 1 });
+  const msgs = Array.from({ length: 1500 }, (_, i) => Buffer.from(JSON.stringify({ i })));
+  let waits = 0;
+  for (let i = p.appendMany(msgs); i < msgs.length; i = p.appendMany(msgs, i)) {
+    waits++;
+    await p.ready(msgs[i].length);
+  }
+  assert.ok(waits > 5, `a 2 KiB buffer fills many times, waited ${waits}`);
+  const bad = Array.from({ length: 600 }, (_, i) => Buffer.from(JSON.stringify({ i: 1500 + i })));
+  bad[300] = Buffer.from('{"i":');
+  bad[450] = 7;
+  let i = 0;
+  for (i = p.appendMany(bad); i < 300; i = p.appendMany(bad, i)) await p.ready(bad[i].length);
+  assert.equal(i, 300);
+  assert.throws(() => p.appendMany(bad, 300), (e) => e.code === "INVALID_ARGUMENT" && /not valid JSON/.test(e.message));
+  for (i = p.appendMany(bad, 301); i < 450; i = p.appendMany(bad, i)) await p.ready(bad[i].length);
+  assert.equal(i, 450);
+  assert.throws(() => p.appendMany(bad, 450), (e) => e.code === "INVALID_ARGUMENT" && /message 450/.test(e.message));
+  for (i = p.appendMany(bad, 451); i < bad.length; i = p.appendMany(bad, i)) await p.ready(bad[i].length);
+  await p.flush();
+  const got = (await (await h.stream({ live: false })).json()).map((m) => m.i);
+  const want = [...Array.from({ length: 1500 }, (_, k) => k), ...Array.from({ length: 600 }, (_, k) => 1500 + k).filter((k) => k !== 1800 && k !== 1950)];
+  assert.deepEqual(got, want);
+  await p.detach();
+});
+
 test("producer: appendMany's runs of strings (one native call each) keep every message whole and in order", async () => {
   // More than one run (1,024 messages each), a full buffer in the middle of a run, resumed.
   const url = server.streamUrl("many-runs");

@@ -10,6 +10,7 @@ import select
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -303,6 +304,47 @@ def test_append_many_validates_each_message(url: str) -> None:
     p.close()
     # The messages before a failing one stay appended.
     assert raw_json(url) == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+def test_append_many_raises_an_iterator_or_item_failure_after_the_messages_before_it(
+    url: str,
+) -> None:
+    """Messages go to the core in runs: an item that is not a message, or an exception of
+    the iterator, in the middle of a run and after a full buffer, still raises only once
+    every message before it is appended; nothing after it is."""
+    s = make(url)
+    p = IdempotentProducer(s, "w", max_buffered_bytes=256, linger_ms=0)
+
+    def broken(n: int, fail_at: int) -> Iterator[str]:
+        for i in range(n):
+            if i == fail_at:
+                raise ValueError(f"generator failed at {i}")
+            yield f'{{"i":{i}}}'
+
+    with pytest.raises(ValueError, match="failed at 700"):
+        p.append_many(broken(1000, 700))
+    items: list[object] = [f'{{"i":{700 + i}}}' for i in range(500)]
+    items[450] = 5
+    with pytest.raises(TypeError):
+        p.append_many(items)  # type: ignore[arg-type]
+    p.flush()
+
+    async def main() -> None:
+        a = AsyncDurableStream(url)
+        async with AsyncIdempotentProducer(a, "a", max_buffered_bytes=256, linger_ms=0) as q:
+            with pytest.raises(ValueError, match="failed at 1500"):
+                await q.append_many(x for x in broken(2000, 1500) if int(x[5:-1]) >= 1150)
+            more: list[object] = [f'{{"i":{1500 + i}}}' for i in range(400)]
+            more[333] = None
+            with pytest.raises(TypeError):
+                await q.append_many(more)  # type: ignore[arg-type]
+
+    asyncio.run(main())
+    p.close()
+    got = [m["i"] for m in raw_json(url)]
+    assert got == list(range(700)) + list(range(700, 1150)) + list(range(1150, 1500)) + list(
+        range(1500, 1833)
+    )
 
 
 def test_async_append_many_waits_without_blocking_the_loop(url: str) -> None:

@@ -233,17 +233,39 @@ impl NativeProducer {
         let end = end.map_or(bodies.len(), |e| e.min(bodies.len()));
         let throw_first = throw_first.unwrap_or(true);
         let mut i = start;
+        // Runs of up to RUN messages: read from the array, then appended in one core call.
+        const RUN: u32 = 256;
+        let mut run: Vec<Message<'_>> = Vec::new();
         while i < end {
-            let appended = match bodies.get::<Message<'_>>(i) {
-                Ok(Some(body)) => append_borrowed(&self.inner, body),
-                Ok(None) => break,
-                Err(_) => Err(durable_streams_client::Error::InvalidArgument {
-                    message: format!("message {i} is neither a string nor a Uint8Array"),
-                }),
-            };
-            match appended {
-                Ok(_) => i += 1,
-                Err(e) => return stop(e, i == start && throw_first).map(|()| i),
+            let first = i;
+            let run_end = end.min(i.saturating_add(RUN));
+            run.clear();
+            let mut refused = None;
+            for k in i..run_end {
+                match bodies.get::<Message<'_>>(k) {
+                    Ok(Some(body)) => run.push(body),
+                    Ok(None) => break,
+                    Err(_) => {
+                        refused = Some(k);
+                        break;
+                    }
+                }
+            }
+            let slices: Vec<&[u8]> = run.iter().map(message_bytes).collect();
+            let done = self.inner.try_append_many(&slices);
+            i += done.count as u32;
+            if let Some(e) = done.stopped {
+                return stop(e, i == start && throw_first).map(|()| i);
+            }
+            if let Some(k) = refused {
+                let e = durable_streams_client::Error::InvalidArgument {
+                    message: format!("message {k} is neither a string nor a Uint8Array"),
+                };
+                return stop(e, k == start && throw_first).map(|()| k);
+            }
+            if slices.len() < (run_end - first) as usize {
+                // The array ended early: nothing more to append.
+                break;
             }
         }
         Ok(i)
@@ -423,6 +445,14 @@ fn try_append(p: &IdempotentProducer, body: Message<'_>) -> napi::Result<f64> {
         .map_err(error::to_napi)
 }
 
+/// A message's bytes (a string's UTF-8).
+fn message_bytes<'a>(body: &'a Message<'_>) -> &'a [u8] {
+    match body {
+        Either::A(s) => s.as_bytes(),
+        Either::B(bytes) => bytes,
+    }
+}
+
 /// Appends a message without copying it first: the core copies the bytes straight into the
 /// open batch.
 fn append_borrowed(
@@ -453,15 +483,16 @@ impl NativeProducer {
         if memchr::memchr_iter(0, bytes).count() + 1 != count as usize {
             return Ok(-1);
         }
+        let mut pieces = Vec::with_capacity(count as usize);
         let mut from = 0;
-        let ends = memchr::memchr_iter(0, bytes).chain(std::iter::once(bytes.len()));
-        for (k, to) in ends.enumerate() {
-            let piece = &bytes[from..to];
+        for to in memchr::memchr_iter(0, bytes).chain(std::iter::once(bytes.len())) {
+            pieces.push(&bytes[from..to]);
             from = to + 1;
-            if let Err(e) = self.inner.try_append(piece) {
-                return stop(e, k == 0 && throw_first).map(|()| k as i64);
-            }
         }
-        Ok(i64::from(count))
+        let done = self.inner.try_append_many(&pieces);
+        match done.stopped {
+            None => Ok(i64::from(count)),
+            Some(e) => stop(e, done.count == 0 && throw_first).map(|()| done.count as i64),
+        }
     }
 }

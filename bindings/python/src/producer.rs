@@ -272,57 +272,120 @@ impl Producer {
 
     /// Appends the messages an iterator yields, in order, in one call: the batch form of
     /// `append` (each message is validated and copied as by `append`, without a Python call
-    /// or a receipt object per message).
+    /// or a receipt object per message). Messages go to the core in runs of up to 256 (one
+    /// room reservation and one lock per run).
     ///
-    /// `first` is a message taken from the iterator before (it goes first). With `blocking`,
-    /// waits (GIL released) for room whenever the buffer is full; without, stops at a message
-    /// that does not fit and hands it back. Returns `(appended, last receipt or None, the
-    /// message that did not fit or None)`. Any other failure is raised at once; the messages
-    /// before it stay appended.
-    #[pyo3(signature = (messages, first, blocking))]
-    fn append_many(
+    /// `first` holds messages taken from the iterator before (they go first) and `error` an
+    /// exception the iterator raised after them (raised once they are appended). With
+    /// `blocking`, waits (GIL released) for room whenever the buffer is full; without, stops
+    /// at a message that does not fit. Returns `(appended, last receipt or None, the messages
+    /// taken but not appended or None, the iterator's deferred exception or None)`; those two
+    /// go back as `first` and `error` once there is room. Any other failure is raised at once;
+    /// the messages before it stay appended.
+    #[pyo3(signature = (messages, first, error, blocking))]
+    #[allow(clippy::type_complexity)]
+    fn append_many<'py>(
         &self,
-        py: Python<'_>,
-        messages: &Bound<'_, PyAny>,
-        first: Option<Bound<'_, PyAny>>,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        first: Option<Vec<Bound<'py, PyAny>>>,
+        error: Option<Bound<'py, PyAny>>,
         blocking: bool,
-    ) -> PyResult<(u64, Option<Receipt>, Option<Py<PyAny>>)> {
+    ) -> PyResult<(
+        u64,
+        Option<Receipt>,
+        Option<Vec<Py<PyAny>>>,
+        Option<Py<PyAny>>,
+    )> {
         let p = self.core_ref(py)?;
         let mut appended = 0u64;
         let mut last = None;
-        let mut pending = first;
-        let mut iter = messages.try_iter()?;
+        let mut queue: std::collections::VecDeque<Bound<'py, PyAny>> =
+            first.unwrap_or_default().into();
+        // An exception of the iterator, raised once the messages taken before it are appended.
+        let mut deferred: Option<PyErr> = error.map(PyErr::from_value);
+        let mut iter = if deferred.is_some() {
+            None
+        } else {
+            Some(messages.try_iter()?)
+        };
+        let mut items: Vec<Bound<'py, PyAny>> = Vec::new();
+        let mut payloads: Vec<Payload> = Vec::new();
         loop {
-            let item = match pending.take() {
-                Some(item) => item,
-                None => match iter.next() {
-                    Some(item) => item?,
-                    None => break,
-                },
-            };
-            let data = item.extract::<Payload>()?;
-            match p.try_append(&data) {
-                Ok(r) => {
-                    appended += 1;
-                    last = Some(r);
+            items.clear();
+            payloads.clear();
+            let mut refused = None;
+            while payloads.len() < MANY_RUN {
+                let item = match queue.pop_front() {
+                    Some(item) => item,
+                    None => match iter.as_mut().and_then(Iterator::next) {
+                        Some(Ok(item)) => item,
+                        Some(Err(e)) => {
+                            deferred = Some(e);
+                            iter = None;
+                            break;
+                        }
+                        None => {
+                            iter = None;
+                            break;
+                        }
+                    },
+                };
+                match item.extract::<Payload>() {
+                    Ok(data) => {
+                        payloads.push(data);
+                        items.push(item);
+                    }
+                    Err(e) => {
+                        refused = Some((item, e));
+                        break;
+                    }
                 }
-                Err(Error::BufferFull { .. }) if blocking => {
-                    let n = data.as_ref().len();
+            }
+            let done = p.try_append_many(&payloads);
+            appended += done.count as u64;
+            if done.last.is_some() {
+                last = done.last;
+            }
+            match done.stopped {
+                None => {}
+                Some(Error::BufferFull { .. }) => {
+                    let size = payloads.get(done.count).map_or(1, |d| d.as_ref().len());
+                    // The messages taken and not appended go back to the front, in order; so
+                    // does an item that is not a message (refused again when its turn comes).
+                    if let Some((item, _)) = refused {
+                        queue.push_front(item);
+                    }
+                    for item in items.drain(done.count..).rev() {
+                        queue.push_front(item);
+                    }
+                    if !blocking {
+                        let pending = queue.into_iter().map(Bound::unbind).collect();
+                        let error = deferred.map(|e| e.into_value(py).into_any());
+                        return Ok((
+                            appended,
+                            last.map(|inner| Receipt { inner }),
+                            Some(pending),
+                            error,
+                        ));
+                    }
                     let q = p.clone();
-                    runtime::run(py, true, async move { q.wait_for_room(n).await })?;
-                    pending = Some(item);
+                    runtime::run(py, true, async move { q.wait_for_room(size).await })?;
+                    continue;
                 }
-                Err(Error::BufferFull { .. }) => {
-                    return Ok((
-                        appended,
-                        last.map(|inner| Receipt { inner }),
-                        Some(item.unbind()),
-                    ));
-                }
-                Err(e) => return Err(error::to_py(py, &e)),
+                Some(e) => return Err(error::to_py(py, &e)),
+            }
+            if let Some((_, e)) = refused {
+                return Err(e);
+            }
+            if queue.is_empty() && iter.is_none() {
+                break;
             }
         }
-        Ok((appended, last.map(|inner| Receipt { inner }), None))
+        if let Some(e) = deferred {
+            return Err(e);
+        }
+        Ok((appended, last.map(|inner| Receipt { inner }), None, None))
     }
 
     #[pyo3(signature = (n, *, blocking))]
@@ -366,6 +429,9 @@ impl Producer {
         )
     }
 }
+
+/// The most messages `append_many` hands to the core in one call.
+const MANY_RUN: usize = 256;
 
 /// The outcome of one appended message (blocking flavour); dropping it costs nothing.
 ///

@@ -33,6 +33,10 @@ use batch::{Acc, Batch, Framing};
 use outcomes::OutcomeLog;
 use task::{Cmd, Config};
 
+/// The most messages [`IdempotentProducer::try_append_many`] reserves room for and copies
+/// under one lock.
+const MANY_RUN: usize = 256;
+
 /// The largest epoch or sequence number the protocol allows (2^53 - 1).
 const MAX_PROTOCOL_INT: u64 = (1 << 53) - 1;
 
@@ -725,6 +729,12 @@ impl IdempotentProducer {
     /// Checks a message before any room is reserved for it.
     fn admit(&self, data: &[u8], trusted: bool) -> Result<(u32, bool)> {
         self.check_open()?;
+        self.check_message(data, trusted)
+    }
+
+    /// [`admit`](Self::admit) without the open check: the size and, in JSON mode, that the
+    /// message is one JSON value. Also says whether it was validated.
+    fn check_message(&self, data: &[u8], trusted: bool) -> Result<(u32, bool)> {
         if data.is_empty() {
             return Err(Error::invalid("cannot append an empty message"));
         }
@@ -765,30 +775,58 @@ impl IdempotentProducer {
         }
     }
 
-    /// Copies a message (whose room is reserved) into the open batch. Also says whether a
-    /// full batch was handed to the task.
-    /// Copies a message into the open batch. The flag says that the appender should yield to
-    /// the runtime now: a batch was handed over, or the open batch grew past another
-    /// [`YIELD_BYTES`].
+    /// Copies a message (whose room is reserved) into the open batch. The flag says that the
+    /// appender should yield to the runtime now: a batch was handed over, or the open batch
+    /// grew past another [`YIELD_BYTES`].
     fn enqueue(&self, data: &[u8], validated: bool) -> Result<(Receipt, bool)> {
         let len = data.len();
-        let mut acc = match self.lock_acc() {
+        let mut acc = match self.lock_open() {
             Ok(acc) => acc,
             Err(e) => {
                 self.shared.release(len);
                 return Err(e);
             }
         };
-        // Checked again under the lock: a close or detach takes it before choosing which
-        // messages it covers, so no message can slip in after that.
+        let pushed = match self.push_locked(&mut acc, data, validated) {
+            Ok(pushed) => pushed,
+            Err(e) => {
+                drop(acc);
+                self.shared.release(len);
+                return Err(e);
+            }
+        };
+        drop(acc);
+        if pushed.opened {
+            self.shared.wake.notify_one();
+        }
+        let receipt = Receipt {
+            no: pushed.no,
+            shared: self.shared.clone(),
+        };
+        Ok((receipt, pushed.yield_now))
+    }
+
+    /// Takes the accumulator lock once the producer is known to be open: checked again under
+    /// the lock, since a close or detach takes it before choosing which messages it covers, so
+    /// no message can slip in after that.
+    fn lock_open(&self) -> Result<MutexGuard<'_, Acc>> {
+        let acc = self.lock_acc()?;
         if self.shared.state.load(Ordering::Acquire) != STATE_OPEN || self.tx.is_closed() {
             drop(acc);
-            self.shared.release(len);
             return Err(self
                 .check_open()
                 .err()
                 .unwrap_or_else(|| self.shared.closed_error()));
         }
+        Ok(acc)
+    }
+
+    /// Copies a message (whose room is reserved) into the open batch, with the accumulator
+    /// locked and the producer open: hands over the open batch first if the message would
+    /// overflow it, and after if it is full. On an error nothing was added (the caller gives
+    /// the message's room back).
+    fn push_locked(&self, acc: &mut Acc, data: &[u8], validated: bool) -> Result<Pushed> {
+        let len = data.len();
         let no = acc.next_no;
         let max = self.shared.max_batch_bytes;
         let mut handed = false;
@@ -809,11 +847,7 @@ impl IdempotentProducer {
         };
         if json_batch && !validated {
             // The content type became known between `admit` and here.
-            if let Err(e) = validate_json(data, Some(no)) {
-                drop(acc);
-                self.shared.release(len);
-                return Err(e);
-            }
+            validate_json(data, Some(no))?;
         }
         let batch = acc.open.get_or_insert_with(|| {
             let framing = match self.shared.is_json() {
@@ -834,15 +868,11 @@ impl IdempotentProducer {
         }
         acc.next_no = no + 1;
         self.shared.next_msg.store(no + 1, Ordering::Release);
-        drop(acc);
-        if opened {
-            self.shared.wake.notify_one();
-        }
-        let receipt = Receipt {
+        Ok(Pushed {
             no,
-            shared: self.shared.clone(),
-        };
-        Ok((receipt, handed || crossed))
+            opened,
+            yield_now: handed || crossed,
+        })
     }
 
     /// Appends a message if there is room for it now, else fails with [`Error::BufferFull`].
@@ -866,6 +896,158 @@ impl IdempotentProducer {
             }
         }
         self.enqueue(data, validated).map(|(r, _)| r)
+    }
+
+    /// Appends `messages` in order while there is room for them now, as
+    /// [`try_append`](Self::try_append) would one by one, for less: the room is reserved and
+    /// the batch locked once per run of up to 256 messages, and only the last message gets a
+    /// receipt.
+    ///
+    /// Stops at the first message that fails (a full buffer gives [`Error::BufferFull`]; a
+    /// message that is not one JSON value, an empty one, a closed producer, their errors); the
+    /// messages before it stay appended. [`AppendedMany::count`] says how many were.
+    pub fn try_append_many<M: AsRef<[u8]>>(&self, messages: &[M]) -> AppendedMany {
+        let mut done = AppendedMany {
+            count: 0,
+            last: None,
+            stopped: None,
+        };
+        let mut rest = messages;
+        while !rest.is_empty() {
+            if let Err(e) = self.check_open() {
+                done.stopped = Some(e);
+                break;
+            }
+            match self.append_run(&rest[..rest.len().min(MANY_RUN)]) {
+                Ok((n, last)) => {
+                    done.count += n;
+                    done.last = Some(last);
+                    rest = &rest[n..];
+                }
+                Err((n, last, e)) => {
+                    done.count += n;
+                    if last.is_some() {
+                        done.last = last;
+                    }
+                    done.stopped = Some(e);
+                    break;
+                }
+            }
+        }
+        done
+    }
+
+    /// One run of [`try_append_many`](Self::try_append_many): checks the messages, reserves
+    /// the room of those that fit in one go, and copies them in under one lock. Returns how
+    /// many were appended (at least one) and the last one's receipt, or how many were and why
+    /// the next one was not.
+    #[allow(clippy::type_complexity)]
+    fn append_run<M: AsRef<[u8]>>(
+        &self,
+        run: &[M],
+    ) -> std::result::Result<(usize, Receipt), (usize, Option<Receipt>, Error)> {
+        let mut validated = [false; MANY_RUN];
+        let available = self.shared.room.available_permits();
+        let mut total = 0usize;
+        let mut fits = 0;
+        let mut refused = None;
+        for (m, checked) in run.iter().zip(validated.iter_mut()) {
+            let data = m.as_ref();
+            match self.check_message(data, false) {
+                Ok((size, v)) => {
+                    let next = total + size as usize;
+                    if next > available || next > u32::MAX as usize {
+                        break;
+                    }
+                    total = next;
+                    *checked = v;
+                    fits += 1;
+                }
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        if fits == 0 {
+            return Err((0, None, refused.unwrap_or_else(|| self.buffer_full(run))));
+        }
+        // `total` fits in u32 (checked above).
+        match self.shared.room.try_acquire_many(total as u32) {
+            Ok(permit) => permit.forget(),
+            // Another appender took the room meanwhile: this run goes one message at a time.
+            Err(_) => return self.append_each(run),
+        }
+        let mut acc = match self.lock_open() {
+            Ok(acc) => acc,
+            Err(e) => {
+                self.shared.release(total);
+                return Err((0, None, e));
+            }
+        };
+        let mut last = None;
+        let mut opened = false;
+        let mut failed = None;
+        for (k, (m, &v)) in run.iter().zip(validated.iter()).take(fits).enumerate() {
+            let data = m.as_ref();
+            match self.push_locked(&mut acc, data, v) {
+                Ok(pushed) => {
+                    opened |= pushed.opened;
+                    last = Some(pushed.no);
+                    total -= data.len();
+                }
+                Err(e) => {
+                    failed = Some((k, e));
+                    break;
+                }
+            }
+        }
+        drop(acc);
+        // The room of messages not copied in (after a failure under the lock) goes back.
+        self.shared.release(total);
+        if opened {
+            self.shared.wake.notify_one();
+        }
+        let receipt = last.map(|no| Receipt {
+            no,
+            shared: self.shared.clone(),
+        });
+        match (failed, refused, receipt) {
+            (Some((k, e)), _, r) => Err((k, r, e)),
+            (None, Some(e), r) => Err((fits, r, e)),
+            (None, None, Some(r)) => Ok((fits, r)),
+            // Unreachable: `fits` > 0 messages went in without a failure.
+            (None, None, None) => Err((0, None, self.shared.closed_error())),
+        }
+    }
+
+    /// A run whose room could not be reserved at once: one [`try_append`](Self::try_append)
+    /// per message until one fails.
+    #[allow(clippy::type_complexity)]
+    fn append_each<M: AsRef<[u8]>>(
+        &self,
+        run: &[M],
+    ) -> std::result::Result<(usize, Receipt), (usize, Option<Receipt>, Error)> {
+        let mut last = None;
+        for (k, m) in run.iter().enumerate() {
+            match self.try_append(m) {
+                Ok(r) => last = Some(r),
+                Err(e) => return Err((k, last, e)),
+            }
+        }
+        match last {
+            Some(r) => Ok((run.len(), r)),
+            None => Err((0, None, self.shared.closed_error())),
+        }
+    }
+
+    /// The error for the first message of `run` not fitting in the buffer now.
+    fn buffer_full<M: AsRef<[u8]>>(&self, run: &[M]) -> Error {
+        Error::BufferFull {
+            requested: run.first().map_or(0, |m| m.as_ref().len()),
+            buffered: self.buffered_bytes(),
+            limit: self.shared.max_buffered,
+        }
     }
 
     /// Appends a message, waiting (up to the buffer timeout) for room when the producer holds
@@ -1064,6 +1246,26 @@ pub struct Delivery {
     pub epoch: u64,
     /// The batch's sequence number.
     pub seq: u64,
+}
+
+/// What [`IdempotentProducer::try_append_many`] did.
+#[derive(Debug)]
+pub struct AppendedMany {
+    /// How many of the messages were appended: the first `count`.
+    pub count: usize,
+    /// The receipt of the last message appended (`None` when none was).
+    pub last: Option<Receipt>,
+    /// Why it stopped before the end (`None` when every message was appended).
+    pub stopped: Option<Error>,
+}
+
+/// What [`IdempotentProducer::push_locked`] did with one message.
+struct Pushed {
+    no: u64,
+    /// The message opened a new batch (the task is woken once the lock is released).
+    opened: bool,
+    /// A batch was handed over, or the open one crossed another [`YIELD_BYTES`].
+    yield_now: bool,
 }
 
 /// A handle to the outcome of one appended message. Dropping it costs nothing; awaiting it

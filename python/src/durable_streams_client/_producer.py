@@ -330,7 +330,7 @@ class IdempotentProducer(_Producer, _native.ProducerBase):
         in order, so once it is done every earlier message is settled too (:meth:`flush`
         reports their failures). A failing message raises at once; the ones before it stay
         appended."""
-        _, last, _ = self._native.append_many(messages, None, True)
+        _, last, _, _ = self._native.append_many(messages, None, None, True)
         return last
 
     def try_append(self, data: str | bytes | bytearray | memoryview) -> Receipt:
@@ -480,11 +480,12 @@ class AsyncIdempotentProducer(_Producer, _native.AsyncProducerBase):
         reports their failures). A failing message raises at once; the ones before it stay
         appended."""
         it = iter(messages)
-        _, last, pending = self._native.append_many(it, None, False)
+        _, last, pending, error = self._native.append_many(it, None, None, False)
         while pending is not None:
-            size = len(pending.encode()) if isinstance(pending, str) else len(pending)
+            head = pending[0]
+            size = len(head.encode()) if isinstance(head, str) else len(head)
             await self._native.wait_for_room(size, blocking=False)
-            _, more, pending = self._native.append_many(it, pending, False)
+            _, more, pending, error = self._native.append_many(it, pending, error, False)
             last = more if more is not None else last
         return None if last is None else AsyncReceipt(last)
 
