@@ -30,41 +30,59 @@ use napi_derive::napi;
 
 use crate::{error, text};
 
-/// The producers of this thread, by slot; freed slots are reused.
-#[derive(Default)]
-struct Slots {
+/// What the JavaScript thread keeps for `producerAppendText`, behind one thread-local (one
+/// lookup per call): its producers by slot (freed slots are reused) and the two buffers a
+/// message passes through (UTF-16 as napi hands it over, then UTF-8).
+struct Thread {
     producers: Vec<Option<IdempotentProducer>>,
     free: Vec<u32>,
+    units: Vec<u16>,
+    utf8: Vec<u8>,
 }
 
 thread_local! {
-    static SLOTS: RefCell<Slots> = RefCell::new(Slots::default());
-    /// The text of the message being appended, as napi hands it over (UTF-16).
-    static UNITS: RefCell<Vec<u16>> = const { RefCell::new(Vec::new()) };
+    static THREAD: RefCell<Thread> = const {
+        RefCell::new(Thread {
+            producers: Vec::new(),
+            free: Vec::new(),
+            units: Vec::new(),
+            utf8: Vec::new(),
+        })
+    };
+}
+
+/// The table is borrowed only inside one native call, which never calls back into JavaScript,
+/// so a second borrow cannot happen; it is refused rather than trusted.
+fn reentered() -> durable_streams_client::Error {
+    durable_streams_client::Error::InvalidArgument {
+        message: "the producer table is in use (a re-entered call)".into(),
+    }
 }
 
 /// Puts `producer` in this thread's table; returns its slot.
-pub(crate) fn register(producer: IdempotentProducer) -> u32 {
-    SLOTS.with(|cell| {
-        let mut slots = cell.borrow_mut();
-        if let Some(i) = slots.free.pop() {
-            slots.producers[i as usize] = Some(producer);
-            return i;
+pub(crate) fn register(producer: IdempotentProducer) -> napi::Result<u32> {
+    THREAD.with(|cell| {
+        let mut t = cell
+            .try_borrow_mut()
+            .map_err(|_| error::to_napi(reentered()))?;
+        if let Some(i) = t.free.pop() {
+            t.producers[i as usize] = Some(producer);
+            return Ok(i);
         }
-        slots.producers.push(Some(producer));
-        u32::try_from(slots.producers.len() - 1).unwrap_or(u32::MAX)
+        t.producers.push(Some(producer));
+        Ok(u32::try_from(t.producers.len() - 1).unwrap_or(u32::MAX))
     })
 }
 
 /// Empties `slot` (a `NativeProducer` being collected). Does nothing during thread teardown,
 /// when the table may be gone already.
 pub(crate) fn unregister(slot: u32) {
-    let _ = SLOTS.try_with(|cell| {
+    let _ = THREAD.try_with(|cell| {
         // Never contended: nothing runs JavaScript (or collects) while the table is borrowed.
-        if let Ok(mut slots) = cell.try_borrow_mut() {
-            if let Some(entry) = slots.producers.get_mut(slot as usize) {
+        if let Ok(mut t) = cell.try_borrow_mut() {
+            if let Some(entry) = t.producers.get_mut(slot as usize) {
                 if entry.take().is_some() {
-                    slots.free.push(slot);
+                    t.free.push(slot);
                 }
             }
         }
@@ -76,12 +94,22 @@ pub(crate) fn with_producer<R>(
     slot: u32,
     f: impl FnOnce(&IdempotentProducer) -> durable_streams_client::Result<R>,
 ) -> durable_streams_client::Result<R> {
-    SLOTS.with(|cell| match cell.borrow().producers.get(slot as usize) {
-        Some(Some(producer)) => f(producer),
+    THREAD.with(|cell| {
+        let t = cell.try_borrow().map_err(|_| reentered())?;
+        f(producer_in(&t.producers, slot)?)
+    })
+}
+
+fn producer_in(
+    producers: &[Option<IdempotentProducer>],
+    slot: u32,
+) -> durable_streams_client::Result<&IdempotentProducer> {
+    match producers.get(slot as usize) {
+        Some(Some(producer)) => Ok(producer),
         _ => Err(durable_streams_client::Error::InvalidArgument {
             message: format!("no producer in slot {slot}"),
         }),
-    })
+    }
 }
 
 /// Adds `producerAppendText` to the addon's exports.
@@ -168,7 +196,18 @@ fn append_text_inner(
             "producerAppendText: the slot must be a number",
         ));
     }
-    let number = text::with_scratch(&UNITS, |units| append_units(env, argv[1], units, slot))?;
+    let number = THREAD.with(|cell| {
+        let mut t = cell
+            .try_borrow_mut()
+            .map_err(|_| error::to_napi(reentered()))?;
+        let t = &mut *t;
+        read_units(env, argv[1], &mut t.units)?;
+        text::encode(&t.units, &mut t.utf8);
+        let appended = producer_in(&t.producers, slot).and_then(|p| p.try_append(&t.utf8));
+        text::trim(&mut t.units);
+        text::trim(&mut t.utf8);
+        appended.map(|r| r.message_number()).map_err(error::to_napi)
+    })?;
     let mut result = ptr::null_mut();
     // SAFETY: `env` is this callback's; `result` receives the new number.
     let status = unsafe { sys::napi_create_double(env, number as f64, &mut result) };
@@ -176,32 +215,40 @@ fn append_text_inner(
     Ok(result)
 }
 
-/// Reads the string `value` into `units`, then appends it to the producer in `slot`.
-fn append_units(
+/// Reads the string `value` into `units` (UTF-16), with one napi call when it fits the room
+/// the buffer has (a first call makes room for 256 units).
+fn read_units(
     env: sys::napi_env,
     value: sys::napi_value,
     units: &mut Vec<u16>,
-    slot: u32,
-) -> napi::Result<u64> {
-    let mut len = 0usize;
-    // SAFETY: a null buffer asks only for the length (in UTF-16 units); `value` is live.
-    let status =
-        unsafe { sys::napi_get_value_string_utf16(env, value, ptr::null_mut(), 0, &mut len) };
-    if status != sys::Status::napi_ok {
-        return Err(error::invalid(
-            "append: the message must be a string or a Uint8Array",
-        ));
-    }
+) -> napi::Result<()> {
     units.clear();
-    units.resize(len + 1, 0);
-    let mut written = 0usize;
-    // SAFETY: `units` has room for `len + 1` units (napi writes the text and a terminating 0).
-    let status = unsafe {
-        sys::napi_get_value_string_utf16(env, value, units.as_mut_ptr(), len + 1, &mut written)
-    };
-    ok(status, "reading the message")?;
-    units.truncate(written);
-    text::with_utf8(units, |bytes| with_producer(slot, |p| p.try_append(bytes)))
-        .map(|r| r.message_number())
-        .map_err(error::to_napi)
+    units.reserve(256);
+    loop {
+        let room = units.capacity();
+        let mut written = 0usize;
+        // SAFETY: `value` is a live value of this callback; napi writes at most `room` units
+        // (the text, cut to `room - 1`, and a terminating 0) into the buffer, which has room
+        // for `room` units.
+        let status = unsafe {
+            sys::napi_get_value_string_utf16(env, value, units.as_mut_ptr(), room, &mut written)
+        };
+        if status != sys::Status::napi_ok {
+            return Err(error::invalid(
+                "append: the message must be a string or a Uint8Array",
+            ));
+        }
+        if written + 1 < room {
+            // SAFETY: napi initialised the first `written` units (`written < room`).
+            unsafe { units.set_len(written) };
+            return Ok(());
+        }
+        // Perhaps cut: ask for the length and read again into room enough for it.
+        let mut len = 0usize;
+        // SAFETY: a null buffer asks only for the length (in UTF-16 units); `value` is live.
+        let status =
+            unsafe { sys::napi_get_value_string_utf16(env, value, ptr::null_mut(), 0, &mut len) };
+        ok(status, "reading the message's length")?;
+        units.reserve(len.saturating_add(2));
+    }
 }

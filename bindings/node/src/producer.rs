@@ -196,7 +196,7 @@ impl NativeProducer {
             }
         }
         let inner = within_runtime_if_available(|| b.build()).map_err(error::to_napi)?;
-        let slot = fast::register(inner.clone());
+        let slot = fast::register(inner.clone())?;
         Ok(Self { inner, slot })
     }
 

@@ -49,13 +49,19 @@ pub(crate) fn with_scratch<T, R>(
     key.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             let r = f(&mut buf);
-            if buf.capacity() * std::mem::size_of::<T>() > 1 << 20 {
-                *buf = Vec::new();
-            }
+            trim(&mut buf);
             r
         }
         Err(_) => f(&mut Vec::new()),
     })
+}
+
+/// Drops a thread's buffer once one very long text made it larger than 1 MiB, so that it is
+/// not kept for the thread's life.
+pub(crate) fn trim<T>(buf: &mut Vec<T>) {
+    if buf.capacity() * std::mem::size_of::<T>() > 1 << 20 {
+        *buf = Vec::new();
+    }
 }
 
 #[cfg(test)]

@@ -734,6 +734,7 @@ impl IdempotentProducer {
 
     /// [`admit`](Self::admit) without the open check: the size and, in JSON mode, that the
     /// message is one JSON value. Also says whether it was validated.
+    #[inline(always)]
     fn check_message(&self, data: &[u8], trusted: bool) -> Result<(u32, bool)> {
         if data.is_empty() {
             return Err(Error::invalid("cannot append an empty message"));
@@ -809,6 +810,7 @@ impl IdempotentProducer {
     /// Takes the accumulator lock once the producer is known to be open: checked again under
     /// the lock, since a close or detach takes it before choosing which messages it covers, so
     /// no message can slip in after that.
+    #[inline(always)]
     fn lock_open(&self) -> Result<MutexGuard<'_, Acc>> {
         let acc = self.lock_acc()?;
         if self.shared.state.load(Ordering::Acquire) != STATE_OPEN || self.tx.is_closed() {
@@ -825,6 +827,7 @@ impl IdempotentProducer {
     /// locked and the producer open: hands over the open batch first if the message would
     /// overflow it, and after if it is full. On an error nothing was added (the caller gives
     /// the message's room back).
+    #[inline(always)]
     fn push_locked(&self, acc: &mut Acc, data: &[u8], validated: bool) -> Result<Pushed> {
         let len = data.len();
         let no = acc.next_no;
