@@ -6,6 +6,7 @@
 // maxBufferedBytes held it throws BUFFER_FULL at once. The producer scenarios then await
 // ready() and append the same message again, so no message is ever dropped and memory stays
 // bounded by the buffer.
+import { openSync, writeSync } from "node:fs"
 import { DurableStream, DurableStreamError, IdempotentProducer, stream } from "durable-streams-client"
 import {
   Deliveries,
@@ -63,16 +64,24 @@ async function appendAllMany(producer, msgs) {
 // Contender node-binding-many: the same program with appendMany.
 const MANY = process.argv.slice(2, -1).includes("--many")
 
+// With PERF_CTL=<fifo>, the producer scenarios' timed phase is bracketed by "enable"/"disable"
+// written to it, so that `perf record -D -1 --control=fifo:<fifo> ...` profiles only that phase
+// (not the building of the messages before it).
+const perfCtl = process.env.PERF_CTL ? openSync(process.env.PERF_CTL, "w") : undefined
+const perf = (cmd) => perfCtl !== undefined && writeSync(perfCtl, `${cmd}\n`)
+
 // Messages are built before the clock starts; the clock covers creating the producer,
 // append() ... flush().
 async function producerBurst(job) {
   const msgs = Array.from({ length: job.count }, (_, i) => message(job, i))
   const errors = []
+  perf("enable")
   const t = now()
   const producer = producerFor(job, errors)
   const waits = await (MANY ? appendAllMany : appendAll)(producer, msgs)
   await producer.flush()
   const seconds = (now() - t) / 1000
+  perf("disable")
   await producer.detach()
   if (errors.length) throw new Error(`producer reported ${errors.length} errors: ${errors[0]}`)
   return { messages: job.count, bytes: job.count * job.msg_bytes, seconds, extra: { buffer_full_waits: waits } }
