@@ -280,6 +280,21 @@ impl IdempotentProducer {
         Ok(Arc::new(Receipt { inner }))
     }
 
+    /// Appends `messages` in order while there is room now, reserving the room and locking the
+    /// open batch once per run of 256 (cheaper per message than `try_append`, and no receipts);
+    /// returns how many were appended: all of them, or those before the first that did not fit.
+    /// Any other failure of a message (not one JSON value on a JSON stream, empty, producer
+    /// closed) is thrown when it is the first one; otherwise the call returns its index and a
+    /// call from there throws it.
+    pub fn try_append_many(&self, messages: Vec<Vec<u8>>) -> Result<u64, DurableStreamError> {
+        let done = self.inner.try_append_many(&messages);
+        match done.stopped {
+            Some(core::Error::BufferFull { .. }) | None => Ok(done.count as u64),
+            Some(e) if done.count == 0 => Err(e.into()),
+            Some(_) => Ok(done.count as u64),
+        }
+    }
+
     /// Appends a message, blocking the calling thread (up to the buffer timeout) while the
     /// buffer is full: the form for callers that are not coroutines or tasks. Never waits on
     /// the network otherwise.

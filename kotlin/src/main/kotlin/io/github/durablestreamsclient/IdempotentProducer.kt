@@ -68,6 +68,53 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
     /** Queues a message if there is room now; throws [BufferFullException] otherwise. */
     fun tryAppend(data: ByteArray): Receipt = ffiCall { Receipt(ffi.tryAppend(data)) }
 
+    /**
+     * Queues `messages[from..]` in order while there is room now, with one native call (cheaper
+     * per message than [tryAppend], and no receipts); returns the index of the first message not
+     * queued: `messages.size` when all were. Stops without an exception at a message that does
+     * not fit; any other failure of a message is thrown when it is `messages[from]`, otherwise
+     * the call returns its index and a call from there throws it.
+     */
+    fun tryAppendMany(messages: List<ByteArray>, from: Int = 0): Int {
+        require(from in 0..messages.size) { "from must be in 0..${messages.size}, got $from" }
+        var i = from
+        // Chunks bound the copy into the native call.
+        while (i < messages.size) {
+            val end = minOf(messages.size, i + MANY_CHUNK)
+            val took = ffiCall { ffi.tryAppendMany(messages.subList(i, end)) }.toInt()
+            i += took
+            if (i < end) break
+        }
+        return i
+    }
+
+    /**
+     * Queues every message in order, waiting (up to the buffer timeout) for room whenever the
+     * buffer is full: the batch form of [append]. A failing message is thrown; the ones before
+     * it stay queued.
+     */
+    suspend fun appendMany(messages: List<ByteArray>) {
+        var i = tryAppendMany(messages)
+        while (i < messages.size) {
+            // The message that did not fit waits for room; the rest go on in runs.
+            append(messages[i]).close()
+            i = tryAppendMany(messages, i + 1)
+        }
+    }
+
+    /** [appendMany] for messages given as UTF-8 text (each one JSON value on a JSON stream). */
+    @JvmName("appendManyText")
+    suspend fun appendMany(messages: List<String>) = appendMany(messages.map { it.encodeToByteArray() })
+
+    /** [appendMany] for callers outside coroutines: blocks the calling thread while the buffer is full. */
+    fun appendManyBlocking(messages: List<ByteArray>) {
+        var i = tryAppendMany(messages)
+        while (i < messages.size) {
+            appendBlocking(messages[i]).close()
+            i = tryAppendMany(messages, i + 1)
+        }
+    }
+
     /** Sends what is batched and waits for everything appended before; throws the first failure since the last flush. */
     suspend fun flush() = native { ffi.flush() }
 
@@ -84,6 +131,9 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
     /** Releases the native handle. */
     override fun close() = ffiCall { ffi.close() }
 }
+
+/** The most messages [IdempotentProducer.tryAppendMany] hands to the native layer at once. */
+private const val MANY_CHUNK = 4096
 
 /** The outcome of one appended message, to await or to poll. */
 class Receipt internal constructor(private val ffi: FfiReceipt) : AutoCloseable {

@@ -34,6 +34,31 @@ class ProducerTest {
     }
 
     @Test
+    fun `appendMany queues runs through a full buffer, in order, and stops at a bad message`() = runBlocking {
+        DurableStream(TestServer.streamUrl("producer-many")).use { s ->
+            s.create("application/json")
+            s.producer("many", ProducerOptions(lingerMs = 1uL, maxBufferedBytes = 2048uL)).use { p ->
+                // 6,000 messages (more than one native chunk) through a 2 KiB buffer: it waits for room.
+                p.appendMany((0 until 6000).map { """{"n":$it}""" })
+                p.flush()
+                // With room: tryAppendMany stops before a bad message and throws it when it comes first.
+                val bad = listOf("""{"n":6000}""", "{nope", """{"n":6001}""").map { it.encodeToByteArray() }
+                assertEquals(1, p.tryAppendMany(bad))
+                assertFailsWith<InvalidArgumentException> { p.tryAppendMany(bad, 1) }
+                assertEquals(3, p.tryAppendMany(bad, 2))
+                assertFailsWith<IllegalArgumentException> { p.tryAppendMany(bad, 4) }
+                p.appendManyBlocking((6002 until 6100).map { """{"n":$it}""".encodeToByteArray() })
+                p.flush()
+                assertEquals(6100uL, p.metrics().messages)
+                p.detach()
+            }
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { r ->
+                assertEquals((0 until 6100).map { """{"n":$it}""" }, r.json())
+            }
+        }
+    }
+
+    @Test
     fun `auto-claim takes over from a newer epoch, without it the producer is fenced`() = runBlocking {
         DurableStream(TestServer.streamUrl("producer")).use { s ->
             s.create("text/plain")
