@@ -480,14 +480,14 @@ pub fn producer_append_bytes(slot: u32, body: Uint8ArraySlice<'_>) -> napi::Resu
 impl NativeProducer {
     /// [`NativeProducer::append_joined`] once the text is UTF-8.
     fn append_pieces(&self, bytes: &[u8], count: u32, throw_first: bool) -> napi::Result<i64> {
-        if memchr::memchr_iter(0, bytes).count() + 1 != count as usize {
-            return Ok(-1);
-        }
         let mut pieces = Vec::with_capacity(count as usize);
         let mut from = 0;
         for to in memchr::memchr_iter(0, bytes).chain(std::iter::once(bytes.len())) {
             pieces.push(&bytes[from..to]);
             from = to + 1;
+        }
+        if pieces.len() != count as usize {
+            return Ok(-1);
         }
         let done = self.inner.try_append_many(&pieces);
         match done.stopped {

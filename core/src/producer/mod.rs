@@ -890,13 +890,7 @@ impl IdempotentProducer {
         let (size, validated) = self.admit(data, false)?;
         match self.shared.room.try_acquire_many(size) {
             Ok(permit) => permit.forget(),
-            Err(_) => {
-                return Err(Error::BufferFull {
-                    requested: data.len(),
-                    buffered: self.buffered_bytes(),
-                    limit: self.shared.max_buffered,
-                })
-            }
+            Err(_) => return Err(self.buffer_full(data.len())),
         }
         self.enqueue(data, validated).map(|(r, _)| r)
     }
@@ -915,40 +909,20 @@ impl IdempotentProducer {
             last: None,
             stopped: None,
         };
-        let mut rest = messages;
-        while !rest.is_empty() {
-            if let Err(e) = self.check_open() {
-                done.stopped = Some(e);
-                break;
-            }
-            match self.append_run(&rest[..rest.len().min(MANY_RUN)]) {
-                Ok((n, last)) => {
-                    done.count += n;
-                    done.last = Some(last);
-                    rest = &rest[n..];
-                }
-                Err((n, last, e)) => {
-                    done.count += n;
-                    if last.is_some() {
-                        done.last = last;
-                    }
-                    done.stopped = Some(e);
-                    break;
-                }
+        while done.stopped.is_none() && done.count < messages.len() {
+            let rest = &messages[done.count..];
+            match self.check_open() {
+                Ok(()) => self.append_run(&rest[..rest.len().min(MANY_RUN)], &mut done),
+                Err(e) => done.stopped = Some(e),
             }
         }
         done
     }
 
     /// One run of [`try_append_many`](Self::try_append_many): checks the messages, reserves
-    /// the room of those that fit in one go, and copies them in under one lock. Returns how
-    /// many were appended (at least one) and the last one's receipt, or how many were and why
-    /// the next one was not.
-    #[allow(clippy::type_complexity)]
-    fn append_run<M: AsRef<[u8]>>(
-        &self,
-        run: &[M],
-    ) -> std::result::Result<(usize, Receipt), (usize, Option<Receipt>, Error)> {
+    /// the room of those that fit in one go, and copies them in under one lock. Adds what it
+    /// appended to `done`, and why it stopped when a message failed.
+    fn append_run<M: AsRef<[u8]>>(&self, run: &[M], done: &mut AppendedMany) {
         let mut validated = [false; MANY_RUN];
         let available = self.shared.room.available_permits();
         let mut total = 0usize;
@@ -973,34 +947,37 @@ impl IdempotentProducer {
             }
         }
         if fits == 0 {
-            return Err((0, None, refused.unwrap_or_else(|| self.buffer_full(run))));
+            let requested = run.first().map_or(0, |m| m.as_ref().len());
+            done.stopped = Some(refused.unwrap_or_else(|| self.buffer_full(requested)));
+            return;
         }
         // `total` fits in u32 (checked above).
         match self.shared.room.try_acquire_many(total as u32) {
             Ok(permit) => permit.forget(),
             // Another appender took the room meanwhile: this run goes one message at a time.
-            Err(_) => return self.append_each(run),
+            Err(_) => return self.append_each(run, done),
         }
         let mut acc = match self.lock_open() {
             Ok(acc) => acc,
             Err(e) => {
                 self.shared.release(total);
-                return Err((0, None, e));
+                done.stopped = Some(e);
+                return;
             }
         };
         let mut last = None;
         let mut opened = false;
-        let mut failed = None;
-        for (k, (m, &v)) in run.iter().zip(validated.iter()).take(fits).enumerate() {
+        for (m, &v) in run.iter().zip(validated.iter()).take(fits) {
             let data = m.as_ref();
             match self.push_locked(&mut acc, data, v) {
                 Ok(pushed) => {
                     opened |= pushed.opened;
                     last = Some(pushed.no);
                     total -= data.len();
+                    done.count += 1;
                 }
                 Err(e) => {
-                    failed = Some((k, e));
+                    refused = Some(e);
                     break;
                 }
             }
@@ -1011,43 +988,36 @@ impl IdempotentProducer {
         if opened {
             self.shared.wake.notify_one();
         }
-        let receipt = last.map(|no| Receipt {
-            no,
-            shared: self.shared.clone(),
-        });
-        match (failed, refused, receipt) {
-            (Some((k, e)), _, r) => Err((k, r, e)),
-            (None, Some(e), r) => Err((fits, r, e)),
-            (None, None, Some(r)) => Ok((fits, r)),
-            // Unreachable: `fits` > 0 messages went in without a failure.
-            (None, None, None) => Err((0, None, self.shared.closed_error())),
+        if let Some(no) = last {
+            done.last = Some(Receipt {
+                no,
+                shared: self.shared.clone(),
+            });
         }
+        done.stopped = refused;
     }
 
     /// A run whose room could not be reserved at once: one [`try_append`](Self::try_append)
     /// per message until one fails.
-    #[allow(clippy::type_complexity)]
-    fn append_each<M: AsRef<[u8]>>(
-        &self,
-        run: &[M],
-    ) -> std::result::Result<(usize, Receipt), (usize, Option<Receipt>, Error)> {
-        let mut last = None;
-        for (k, m) in run.iter().enumerate() {
+    fn append_each<M: AsRef<[u8]>>(&self, run: &[M], done: &mut AppendedMany) {
+        for m in run {
             match self.try_append(m) {
-                Ok(r) => last = Some(r),
-                Err(e) => return Err((k, last, e)),
+                Ok(r) => {
+                    done.count += 1;
+                    done.last = Some(r);
+                }
+                Err(e) => {
+                    done.stopped = Some(e);
+                    return;
+                }
             }
-        }
-        match last {
-            Some(r) => Ok((run.len(), r)),
-            None => Err((0, None, self.shared.closed_error())),
         }
     }
 
-    /// The error for the first message of `run` not fitting in the buffer now.
-    fn buffer_full<M: AsRef<[u8]>>(&self, run: &[M]) -> Error {
+    /// The error for a message of `requested` bytes that does not fit in the buffer now.
+    fn buffer_full(&self, requested: usize) -> Error {
         Error::BufferFull {
-            requested: run.first().map_or(0, |m| m.as_ref().len()),
+            requested,
             buffered: self.buffered_bytes(),
             limit: self.shared.max_buffered,
         }
