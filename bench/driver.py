@@ -78,7 +78,7 @@ def load_contenders() -> list[dict[str, Any]]:
         c = json.loads(p.read_text())
         c.setdefault("slots", {})
         out.append(c)
-    order = ["raw", "core", "py-binding", "node-binding", "ts", "py"]
+    order = ["raw", "core", "py-binding", "node-binding", "ts", "py", "control"]
     out.sort(key=lambda c: (order.index(c["role"]) if c["role"] in order else 99, c["id"]))
     return out
 
@@ -326,6 +326,9 @@ def verify_run(
         elif o.get("checksum") != seeded["checksum"]:
             return f"checksum {o.get('checksum')} != {seeded['checksum']}"
         return None
+    if role == "control":
+        # A control runs a contender's loop with no client and writes nothing.
+        return None
     kind = "json" if params["content_type"] == JSON_CT else "bytes"
     rep = run_tool([tools["dsc_bench"], "verify", url, kind, str(n), str(params["msg_bytes"])], 300)
     res["verify"] = rep
@@ -559,9 +562,9 @@ def summary_md(rows: list[dict[str, Any]], contenders: list[dict[str, Any]]) -> 
                 out.append(
                     "| contender | offered msg/s reached | msg/s, offer + flush | peak RSS MiB | "
                     f"RSS growth MiB | bounded (growth ≤ {BOUNDED_GROWTH_MIB} MiB) | "
-                    "client CPU µs/msg | runs |"
+                    "growth beyond its runtime's control MiB | client CPU µs/msg | runs |"
                 )
-                out.append("|---|---|---|---|---|---|---|---|")
+                out.append("|---|---|---|---|---|---|---|---|---|")
             else:
                 out.append(
                     "| contender | msg/s | MB/s | p50 ms | p99 ms | client CPU µs/msg | "
@@ -584,9 +587,19 @@ def summary_md(rows: list[dict[str, Any]], contenders: list[dict[str, Any]]) -> 
                         if not growth
                         else ("yes" if max(growth) <= BOUNDED_GROWTH_MIB else "no")
                     )
+                    # The same loop with no client (a manifest's "control"), median growth
+                    # subtracted: what the client itself adds on top of its language runtime.
+                    ctl = [
+                        m["rss_growth_mib"]
+                        for m in by.get((s, srv, labels[k].get("control", "")), [])
+                        if "rss_growth_mib" in m
+                    ]
+                    beyond = (
+                        fmt([g - statistics.median(ctl) for g in growth]) if ctl and growth else "—"
+                    )
                     out.append(
                         f"| {k} | {fmt(col('offered_rate'))} | {fmt(col('msgs_per_s'))} | "
-                        f"{fmt(col('peak_rss_mib'))} | {fmt(growth)} | {bounded} | "
+                        f"{fmt(col('peak_rss_mib'))} | {fmt(growth)} | {bounded} | {beyond} | "
                         f"{fmt(col('cpu_us_per_msg'), 2)} | {runs} |"
                     )
                 else:
