@@ -86,7 +86,7 @@ exports.Receipt = Receipt;
  */
 class IdempotentProducer {
     #native;
-    /** The producer's slot for `producerAppendText`/`producerAppendBytes`, the cheapest calls into the addon. */
+    /** The producer's slot for `producerAppendText`/`producerAppendJoined`/`producerAppendBytes`, the cheapest calls into the addon. */
     #slot;
     /** The producer id. */
     producerId;
@@ -166,7 +166,7 @@ class IdempotentProducer {
         if (!Number.isInteger(start) || start < 0 || start > 0xffff_ffff) {
             throw new errors_js_1.InvalidArgumentError(`start must be a whole number >= 0, got ${String(start)}`);
         }
-        return (0, internal_js_1.sync)(() => appendRuns(this.#native, messages, start));
+        return (0, internal_js_1.sync)(() => appendRuns(this.#native, this.#slot, messages, start));
     }
     /** Resolves once a message of `bytes` bytes would fit in the buffer. */
     ready(bytes = 1, options = {}) {
@@ -230,6 +230,12 @@ exports.IdempotentProducer = IdempotentProducer;
  */
 const appendText = native
     .producerAppendText;
+/**
+ * The addon's `producerAppendJoined(slot, joined, count, throwFirst)`: `appendMany` of `count`
+ * string messages joined by NUL, with one plain napi call (bindings/node/src/fast.rs): how many
+ * were appended, or -1 when `joined` does not hold `count` pieces (a message held a NUL).
+ */
+const appendJoined = native.producerAppendJoined;
 /** The most messages, and about the most characters, joined into one string for one native call. */
 const JOIN_MESSAGES = 1024;
 const JOIN_CHARS = 256 * 1024;
@@ -239,7 +245,7 @@ const JOIN_CHARS = 256 * 1024;
  * messages one by one. Keeps `appendMany`'s rules: a failure of the call's first message is thrown,
  * a later one ends the call at its index.
  */
-function appendRuns(p, messages, start) {
+function appendRuns(p, slot, messages, start) {
     const n = messages.length;
     let i = start;
     while (i < n) {
@@ -255,7 +261,9 @@ function appendRuns(p, messages, start) {
         const first = i === start;
         let done;
         if (j - i >= 2) {
-            const took = p.appendJoined(messages.slice(i, j).join("\u0000"), j - i, first);
+            // The whole array when it is one run (no copy of it first).
+            const run = i === 0 && j === n ? messages : messages.slice(i, j);
+            const took = appendJoined(slot, run.join("\u0000"), j - i, first);
             // -1: a message holds a NUL itself (a byte stream's); append that run one by one.
             done = took < 0 ? p.appendMany(messages, i, j, first) : i + took;
         }

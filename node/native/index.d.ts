@@ -65,16 +65,6 @@ export declare class NativeProducer {
    * (default true) a failure of the first message is returned as its index too.
    */
   appendMany(bodies: ReadonlyArray<string | Uint8Array>, start: number, end?: number, throwFirst?: boolean): number
-  /**
-   * `appendMany` for a run of `count` string messages joined by NUL characters (one string
-   * crossing into Rust instead of one per message): appends the pieces in order while
-   * there is room and returns how many were appended, with `appendMany`'s rules for a
-   * failing message (thrown if it is the first and `throwFirst`, else its index is
-   * returned). Returns -1, appending nothing, when the text does not hold exactly `count`
-   * pieces: a message contained a NUL itself (never in a JSON text; a byte stream may have
-   * one), so the caller appends that run one message at a time.
-   */
-  appendJoined(joined: string, count: number, throwFirst: boolean): number
   /** The producer's slot on this thread, for `producerAppendText` (src/fast.rs). */
   get slot(): number
   /** Waits for the batch of message number `message_number` to be delivered or to fail. */

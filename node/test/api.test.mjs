@@ -262,6 +262,17 @@ test("producer: append of a string (the addon's plain napi call) keeps any text,
   const own = new native.NativeProducer(handles[1].native, "slot-check", {});
   bad(() => native.producerAppendText(own.slot, 5), /must be a string/);
   assert.equal(native.producerAppendText(own.slot, '"fine"'), 0);
+  // The same for appendMany's joined runs.
+  bad(() => native.producerAppendJoined(own.slot, "1"), /takes \(slot, joined, count, throwFirst\)/);
+  bad(() => native.producerAppendJoined("x", "1", 1, true), /slot must be a number/);
+  bad(() => native.producerAppendJoined(4_000_000, "1", 1, true), /no producer in slot 4000000/);
+  bad(() => native.producerAppendJoined(own.slot, 1, 1, true), /joined must be a string/);
+  bad(() => native.producerAppendJoined(own.slot, "1", "one", true), /count must be a number/);
+  bad(() => native.producerAppendJoined(own.slot, "1", 1, 1), /throwFirst must be a boolean/);
+  bad(() => native.producerAppendJoined(own.slot, "{\u00002", 2, true), /JSON/);
+  assert.equal(native.producerAppendJoined(own.slot, "1\u0000{}", 3, true), -1);
+  assert.equal(native.producerAppendJoined(own.slot, "1\u0000{bad", 2, false), 1);
+  assert.equal(native.producerAppendJoined(own.slot, "1\u0000[2]\u0000\"é\"", 3, true), 3);
 });
 
 test("producer: appendMany stops at a full buffer and resumes; bytes from any Uint8Array", async () => {

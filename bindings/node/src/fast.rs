@@ -1,13 +1,14 @@
 //! `producerAppendText(slot, text)`: the one call per message of `IdempotentProducer.append`,
-//! written against napi directly.
+//! and `producerAppendJoined(slot, joined, count, throwFirst)`: the one call per run of strings
+//! of `appendMany`, written against napi directly.
 //!
 //! A `#[napi]` function with arguments pays napi-rs's borrow bookkeeping on every call (a
 //! reference-counted scope allocated and freed, thread-local stacks pushed and popped, a
-//! registry lookup for an external argument) and allocates a buffer for a string argument:
-//! together more than the core's whole append of a 100-byte message. This callback reads its
-//! two arguments with three napi calls into buffers the JavaScript thread keeps, appends, and
-//! returns the message number. BENCHMARKS.md ("Round 4") has the
-//! measurements.
+//! registry lookup for an external argument) and allocates a buffer for a string argument
+//! (zero-filled, and for a joined run of messages large enough to be mapped fresh every call):
+//! together more than the core's whole append of a 100-byte message. These callbacks read their
+//! arguments with a few napi calls into buffers the JavaScript thread keeps, append, and return
+//! a number. BENCHMARKS.md ("Round 4", "Round 6") has the measurements.
 //!
 //! The producer is named by a small number, its slot in this thread's table, not by an
 //! external: a number cannot point at freed or foreign memory, a slot that is not in the table
@@ -30,9 +31,9 @@ use napi_derive::napi;
 
 use crate::{error, text};
 
-/// What the JavaScript thread keeps for `producerAppendText`, behind one thread-local (one
-/// lookup per call): its producers by slot (freed slots are reused) and the two buffers a
-/// message passes through (UTF-16 as napi hands it over, then UTF-8).
+/// What the JavaScript thread keeps for the calls here, behind one thread-local (one lookup per
+/// call): its producers by slot (freed slots are reused) and the two buffers a message (or a
+/// joined run of them) passes through (UTF-16 as napi hands it over, then UTF-8).
 struct Thread {
     producers: Vec<Option<IdempotentProducer>>,
     free: Vec<u32>,
@@ -112,34 +113,39 @@ fn producer_in(
     }
 }
 
-/// Adds `producerAppendText` to the addon's exports.
+/// The callbacks of this file, by the name the addon exports them under.
+type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+const CALLS: [(&std::ffi::CStr, Callback); 2] = [
+    (c"producerAppendText", append_text),
+    (c"producerAppendJoined", append_joined),
+];
+
+/// Adds the callbacks of this file to the addon's exports.
 #[napi(module_exports)]
 pub fn register_fast_calls(exports: Object<'_>, env: Env) -> napi::Result<()> {
-    const NAME: &str = "producerAppendText";
-    let mut function = ptr::null_mut();
-    // SAFETY: `env` and `exports` are the live values napi passed to the module's init; the
-    // name is valid UTF-8 of the given length; `append_text` has napi's callback signature.
-    let status = unsafe {
-        sys::napi_create_function(
-            env.raw(),
-            NAME.as_ptr().cast(),
-            NAME.len() as isize,
-            Some(append_text),
-            ptr::null_mut(),
-            &mut function,
-        )
-    };
-    ok(status, "creating producerAppendText")?;
-    // SAFETY: as above; `function` was just created in this env; the key is NUL-terminated.
-    let status = unsafe {
-        sys::napi_set_named_property(
-            env.raw(),
-            exports.raw(),
-            c"producerAppendText".as_ptr(),
-            function,
-        )
-    };
-    ok(status, "exporting producerAppendText")
+    for (name, callback) in CALLS {
+        let mut function = ptr::null_mut();
+        let len = name.to_bytes().len() as isize;
+        // SAFETY: `env` and `exports` are the live values napi passed to the module's init; the
+        // name is valid UTF-8 of the given length; `callback` has napi's callback signature.
+        let status = unsafe {
+            sys::napi_create_function(
+                env.raw(),
+                name.as_ptr(),
+                len,
+                Some(callback),
+                ptr::null_mut(),
+                &mut function,
+            )
+        };
+        ok(status, "creating a function of the addon")?;
+        // SAFETY: as above; `function` was just created in this env; the key is NUL-terminated.
+        let status = unsafe {
+            sys::napi_set_named_property(env.raw(), exports.raw(), name.as_ptr(), function)
+        };
+        ok(status, "exporting a function of the addon")?;
+    }
+    Ok(())
 }
 
 fn ok(status: sys::napi_status, what: &str) -> napi::Result<()> {
@@ -168,12 +174,15 @@ unsafe extern "C" fn append_text(
     }
 }
 
-fn append_text_inner(
+/// Reads a callback's `N` arguments (missing ones are `undefined`); fewer than `N` given is
+/// an invalid argument named by `usage`.
+fn args<const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-) -> napi::Result<sys::napi_value> {
-    let mut argc = 2usize;
-    let mut argv = [ptr::null_mut(); 2];
+    usage: &str,
+) -> napi::Result<[sys::napi_value; N]> {
+    let mut argc = N;
+    let mut argv = [ptr::null_mut(); N];
     // SAFETY: `env` and `info` are this callback's; `argv` has room for `argc` values.
     let status = unsafe {
         sys::napi_get_cb_info(
@@ -186,33 +195,121 @@ fn append_text_inner(
         )
     };
     ok(status, "reading the arguments")?;
-    if argc < 2 {
-        return Err(error::invalid("producerAppendText takes (slot, text)"));
+    if argc < N {
+        return Err(error::invalid(usage));
     }
-    let mut slot = 0u32;
-    // SAFETY: `argv[0]` is a live value of this callback (napi fills missing ones with undefined).
-    if unsafe { sys::napi_get_value_uint32(env, argv[0], &mut slot) } != sys::Status::napi_ok {
-        return Err(error::invalid(
-            "producerAppendText: the slot must be a number",
-        ));
+    Ok(argv)
+}
+
+/// The number `value` as a u32, or an invalid argument saying `what`.
+fn uint32(env: sys::napi_env, value: sys::napi_value, what: &str) -> napi::Result<u32> {
+    let mut n = 0u32;
+    // SAFETY: `value` is a live value of this callback.
+    if unsafe { sys::napi_get_value_uint32(env, value, &mut n) } != sys::Status::napi_ok {
+        return Err(error::invalid(what));
     }
-    let number = THREAD.with(|cell| {
+    Ok(n)
+}
+
+fn number(env: sys::napi_env, n: f64) -> napi::Result<sys::napi_value> {
+    let mut result = ptr::null_mut();
+    // SAFETY: `env` is this callback's; `result` receives the new number.
+    let status = unsafe { sys::napi_create_double(env, n, &mut result) };
+    ok(status, "returning a number")?;
+    Ok(result)
+}
+
+fn append_text_inner(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> napi::Result<sys::napi_value> {
+    let argv = args::<2>(env, info, "producerAppendText takes (slot, text)")?;
+    let slot = uint32(
+        env,
+        argv[0],
+        "producerAppendText: the slot must be a number",
+    )?;
+    let message_number = THREAD.with(|cell| {
         let mut t = cell
             .try_borrow_mut()
             .map_err(|_| error::to_napi(reentered()))?;
         let t = &mut *t;
-        read_units(env, argv[1], &mut t.units)?;
+        read_units(
+            env,
+            argv[1],
+            &mut t.units,
+            "append: the message must be a string or a Uint8Array",
+        )?;
         text::encode(&t.units, &mut t.utf8);
         let appended = producer_in(&t.producers, slot).and_then(|p| p.try_append(&t.utf8));
         text::trim(&mut t.units);
         text::trim(&mut t.utf8);
         appended.map(|r| r.message_number()).map_err(error::to_napi)
     })?;
-    let mut result = ptr::null_mut();
-    // SAFETY: `env` is this callback's; `result` receives the new number.
-    let status = unsafe { sys::napi_create_double(env, number as f64, &mut result) };
-    ok(status, "returning the message number")?;
-    Ok(result)
+    number(env, message_number as f64)
+}
+
+/// `producerAppendJoined(slot: number, joined: string, count: number, throwFirst: boolean):
+/// number`: `appendMany` for a run of `count` string messages joined by NUL characters (see
+/// [`crate::producer::append_pieces`]: how many were appended, or -1 when the text does not
+/// hold `count` pieces).
+unsafe extern "C" fn append_joined(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    match append_joined_inner(env, info) {
+        Ok(value) => value,
+        Err(e) => {
+            // SAFETY: `env` is the live env of this callback.
+            unsafe { napi::JsError::from(e).throw_into(env) };
+            ptr::null_mut()
+        }
+    }
+}
+
+fn append_joined_inner(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> napi::Result<sys::napi_value> {
+    const USAGE: &str = "producerAppendJoined takes (slot, joined, count, throwFirst)";
+    let argv = args::<4>(env, info, USAGE)?;
+    let slot = uint32(
+        env,
+        argv[0],
+        "producerAppendJoined: the slot must be a number",
+    )?;
+    let count = uint32(
+        env,
+        argv[2],
+        "producerAppendJoined: the count must be a number",
+    )?;
+    let mut throw_first = false;
+    // SAFETY: `argv[3]` is a live value of this callback.
+    if unsafe { sys::napi_get_value_bool(env, argv[3], &mut throw_first) } != sys::Status::napi_ok {
+        return Err(error::invalid(
+            "producerAppendJoined: throwFirst must be a boolean",
+        ));
+    }
+    let took = THREAD.with(|cell| {
+        let mut t = cell
+            .try_borrow_mut()
+            .map_err(|_| error::to_napi(reentered()))?;
+        let t = &mut *t;
+        read_units(
+            env,
+            argv[1],
+            &mut t.units,
+            "producerAppendJoined: joined must be a string",
+        )?;
+        text::encode(&t.units, &mut t.utf8);
+        let took = producer_in(&t.producers, slot)
+            .map_err(error::to_napi)
+            .and_then(|p| crate::producer::append_pieces(p, &t.utf8, count, throw_first));
+        text::trim(&mut t.units);
+        text::trim(&mut t.utf8);
+        took
+    })?;
+    number(env, took as f64)
 }
 
 /// Reads the string `value` into `units` (UTF-16), with one napi call when it fits the room
@@ -221,6 +318,7 @@ fn read_units(
     env: sys::napi_env,
     value: sys::napi_value,
     units: &mut Vec<u16>,
+    not_a_string: &str,
 ) -> napi::Result<()> {
     units.clear();
     units.reserve(256);
@@ -234,9 +332,7 @@ fn read_units(
             sys::napi_get_value_string_utf16(env, value, units.as_mut_ptr(), room, &mut written)
         };
         if status != sys::Status::napi_ok {
-            return Err(error::invalid(
-                "append: the message must be a string or a Uint8Array",
-            ));
+            return Err(error::invalid(not_a_string));
         }
         if written + 1 < room {
             // SAFETY: napi initialised the first `written` units (`written < room`).

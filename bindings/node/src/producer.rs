@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use durable_streams_client::{Delivery, IdempotentProducer};
 use napi::bindgen_prelude::{
-    within_runtime_if_available, Array, Either, PromiseRaw, Uint8ArraySlice, Utf16String,
+    within_runtime_if_available, Array, Either, PromiseRaw, Uint8ArraySlice,
 };
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
@@ -14,7 +14,6 @@ use crate::error;
 use crate::fast;
 use crate::runtime::{spawn, CancelToken};
 use crate::stream::NativeStream;
-use crate::text;
 use crate::values::{self, Backoff, Extras, Message};
 
 /// Receives the JSON description of every batch that fails for good (weak: never keeps Node
@@ -271,25 +270,6 @@ impl NativeProducer {
         Ok(i)
     }
 
-    /// `appendMany` for a run of `count` string messages joined by NUL characters (one string
-    /// crossing into Rust instead of one per message): appends the pieces in order while
-    /// there is room and returns how many were appended, with `appendMany`'s rules for a
-    /// failing message (thrown if it is the first and `throwFirst`, else its index is
-    /// returned). Returns -1, appending nothing, when the text does not hold exactly `count`
-    /// pieces: a message contained a NUL itself (never in a JSON text; a byte stream may have
-    /// one), so the caller appends that run one message at a time.
-    #[napi]
-    pub fn append_joined(
-        &self,
-        joined: Utf16String,
-        count: u32,
-        throw_first: bool,
-    ) -> napi::Result<i64> {
-        text::with_utf8(&joined, |bytes| {
-            self.append_pieces(bytes, count, throw_first)
-        })
-    }
-
     /// The producer's slot on this thread, for `producerAppendText` (src/fast.rs).
     #[napi(getter)]
     pub fn slot(&self) -> u32 {
@@ -477,22 +457,31 @@ pub fn producer_append_bytes(slot: u32, body: Uint8ArraySlice<'_>) -> napi::Resu
         .map_err(error::to_napi)
 }
 
-impl NativeProducer {
-    /// [`NativeProducer::append_joined`] once the text is UTF-8.
-    fn append_pieces(&self, bytes: &[u8], count: u32, throw_first: bool) -> napi::Result<i64> {
-        let mut pieces = Vec::with_capacity(count as usize);
-        let mut from = 0;
-        for to in memchr::memchr_iter(0, bytes).chain(std::iter::once(bytes.len())) {
-            pieces.push(&bytes[from..to]);
-            from = to + 1;
-        }
-        if pieces.len() != count as usize {
-            return Ok(-1);
-        }
-        let done = self.inner.try_append_many(&pieces);
-        match done.stopped {
-            None => Ok(i64::from(count)),
-            Some(e) => stop(e, done.count == 0 && throw_first).map(|()| done.count as i64),
-        }
+/// `appendMany` for a run of `count` string messages joined by NUL characters, once the text is
+/// UTF-8 (`producerAppendJoined`, src/fast.rs): appends the pieces in order while there is room
+/// and returns how many were appended, with `appendMany`'s rules for a failing message (thrown
+/// if it is the first and `throw_first`, else its index is returned). Returns -1, appending
+/// nothing, when the text does not hold exactly `count` pieces: a message contained a NUL
+/// itself (never in a JSON text; a byte stream may have one), so the caller appends that run
+/// one message at a time.
+pub(crate) fn append_pieces(
+    p: &IdempotentProducer,
+    bytes: &[u8],
+    count: u32,
+    throw_first: bool,
+) -> napi::Result<i64> {
+    let mut pieces = Vec::with_capacity(count as usize);
+    let mut from = 0;
+    for to in memchr::memchr_iter(0, bytes).chain(std::iter::once(bytes.len())) {
+        pieces.push(&bytes[from..to]);
+        from = to + 1;
+    }
+    if pieces.len() != count as usize {
+        return Ok(-1);
+    }
+    let done = p.try_append_many(&pieces);
+    match done.stopped {
+        None => Ok(i64::from(count)),
+        Some(e) => stop(e, done.count == 0 && throw_first).map(|()| done.count as i64),
     }
 }

@@ -5,15 +5,6 @@
 //! the common case, text that is all ASCII, narrows back to bytes in a loop the compiler
 //! vectorises. Measured on a 100-byte message: see BENCHMARKS.md ("Round 4").
 
-use std::cell::RefCell;
-use std::thread::LocalKey;
-
-thread_local! {
-    /// The JavaScript thread's scratch buffer: a message is encoded into it and copied from it
-    /// by the producer, so no allocation per message once it is large enough.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Encodes `units` as UTF-8 into `out` (cleared first). A lone surrogate becomes U+FFFD, as
 /// napi's UTF-8 conversion makes it.
 pub(crate) fn encode(units: &[u16], out: &mut Vec<u8>) {
@@ -29,31 +20,6 @@ pub(crate) fn encode(units: &[u16], out: &mut Vec<u8>) {
         let mut b = [0; 4];
         out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
     }
-}
-
-/// Calls `f` with the UTF-8 bytes of `s`, encoded into the thread's scratch buffer.
-pub(crate) fn with_utf8<R>(s: &[u16], f: impl FnOnce(&[u8]) -> R) -> R {
-    with_scratch(&SCRATCH, |buf| {
-        encode(s, buf);
-        f(buf)
-    })
-}
-
-/// Calls `f` with the thread's buffer in `key` (a fresh one if `f` is somehow re-entered: it
-/// never calls back into JavaScript), then drops the buffer if one very long text made it
-/// larger than 1 MiB, so that it is not kept for the thread's life.
-pub(crate) fn with_scratch<T, R>(
-    key: &'static LocalKey<RefCell<Vec<T>>>,
-    f: impl FnOnce(&mut Vec<T>) -> R,
-) -> R {
-    key.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            let r = f(&mut buf);
-            trim(&mut buf);
-            r
-        }
-        Err(_) => f(&mut Vec::new()),
-    })
 }
 
 /// Drops a thread's buffer once one very long text made it larger than 1 MiB, so that it is
