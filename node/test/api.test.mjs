@@ -271,6 +271,7 @@ test("producer: append of a string (the addon's plain napi call) keeps any text,
   bad(() => native.producerAppendJoined(own.slot, "1", 1, 1), /throwFirst must be a boolean/);
   bad(() => native.producerAppendJoined(own.slot, "{\u00002", 2, true), /JSON/);
   assert.equal(native.producerAppendJoined(own.slot, "1\u0000{}", 3, true), -1);
+  assert.equal(native.producerAppendJoined(own.slot, "1\u0000{}", 4_000_000_000, true), -1);
   assert.equal(native.producerAppendJoined(own.slot, "1\u0000{bad", 2, false), 1);
   assert.equal(native.producerAppendJoined(own.slot, "1\u0000[2]\u0000\"é\"", 3, true), 3);
 });

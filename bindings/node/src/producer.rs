@@ -470,7 +470,8 @@ pub(crate) fn append_pieces(
     count: u32,
     throw_first: bool,
 ) -> napi::Result<i64> {
-    let mut pieces = Vec::with_capacity(count as usize);
+    // A text of n bytes has at most n + 1 pieces, whatever `count` says.
+    let mut pieces = Vec::with_capacity((count as usize).min(bytes.len().saturating_add(1)));
     let mut from = 0;
     for to in memchr::memchr_iter(0, bytes).chain(std::iter::once(bytes.len())) {
         pieces.push(&bytes[from..to]);
