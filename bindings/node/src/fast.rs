@@ -164,14 +164,46 @@ unsafe extern "C" fn append_text(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    match append_text_inner(env, info) {
+    finish(env, append_text_inner(env, info))
+}
+
+/// What a callback returns: `result`'s value, or null after throwing its error into JavaScript.
+#[inline]
+fn finish(env: sys::napi_env, result: napi::Result<sys::napi_value>) -> sys::napi_value {
+    match result {
         Ok(value) => value,
         Err(e) => {
-            // SAFETY: `env` is the live env of this callback.
+            // SAFETY: `env` is the live env of the callback returning this.
             unsafe { napi::JsError::from(e).throw_into(env) };
             ptr::null_mut()
         }
     }
+}
+
+/// Reads the string `value` into this thread's buffers, as UTF-8, and calls `f` with the
+/// producer in `slot` and those bytes; `not_a_string` is the error when `value` is no string.
+#[inline]
+fn with_text<R>(
+    env: sys::napi_env,
+    slot: u32,
+    value: sys::napi_value,
+    not_a_string: &str,
+    f: impl FnOnce(&IdempotentProducer, &[u8]) -> napi::Result<R>,
+) -> napi::Result<R> {
+    THREAD.with(|cell| {
+        let mut t = cell
+            .try_borrow_mut()
+            .map_err(|_| error::to_napi(reentered()))?;
+        let t = &mut *t;
+        read_units(env, value, &mut t.units, not_a_string)?;
+        text::encode(&t.units, &mut t.utf8);
+        let result = producer_in(&t.producers, slot)
+            .map_err(error::to_napi)
+            .and_then(|p| f(p, &t.utf8));
+        text::trim(&mut t.units);
+        text::trim(&mut t.utf8);
+        result
+    })
 }
 
 /// Reads a callback's `N` arguments (missing ones are `undefined`); fewer than `N` given is
@@ -229,23 +261,17 @@ fn append_text_inner(
         argv[0],
         "producerAppendText: the slot must be a number",
     )?;
-    let message_number = THREAD.with(|cell| {
-        let mut t = cell
-            .try_borrow_mut()
-            .map_err(|_| error::to_napi(reentered()))?;
-        let t = &mut *t;
-        read_units(
-            env,
-            argv[1],
-            &mut t.units,
-            "append: the message must be a string or a Uint8Array",
-        )?;
-        text::encode(&t.units, &mut t.utf8);
-        let appended = producer_in(&t.producers, slot).and_then(|p| p.try_append(&t.utf8));
-        text::trim(&mut t.units);
-        text::trim(&mut t.utf8);
-        appended.map(|r| r.message_number()).map_err(error::to_napi)
-    })?;
+    let message_number = with_text(
+        env,
+        slot,
+        argv[1],
+        "append: the message must be a string or a Uint8Array",
+        |p, bytes| {
+            p.try_append(bytes)
+                .map(|r| r.message_number())
+                .map_err(error::to_napi)
+        },
+    )?;
     number(env, message_number as f64)
 }
 
@@ -257,14 +283,7 @@ unsafe extern "C" fn append_joined(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    match append_joined_inner(env, info) {
-        Ok(value) => value,
-        Err(e) => {
-            // SAFETY: `env` is the live env of this callback.
-            unsafe { napi::JsError::from(e).throw_into(env) };
-            ptr::null_mut()
-        }
-    }
+    finish(env, append_joined_inner(env, info))
 }
 
 fn append_joined_inner(
@@ -290,25 +309,13 @@ fn append_joined_inner(
             "producerAppendJoined: throwFirst must be a boolean",
         ));
     }
-    let took = THREAD.with(|cell| {
-        let mut t = cell
-            .try_borrow_mut()
-            .map_err(|_| error::to_napi(reentered()))?;
-        let t = &mut *t;
-        read_units(
-            env,
-            argv[1],
-            &mut t.units,
-            "producerAppendJoined: joined must be a string",
-        )?;
-        text::encode(&t.units, &mut t.utf8);
-        let took = producer_in(&t.producers, slot)
-            .map_err(error::to_napi)
-            .and_then(|p| crate::producer::append_pieces(p, &t.utf8, count, throw_first));
-        text::trim(&mut t.units);
-        text::trim(&mut t.utf8);
-        took
-    })?;
+    let took = with_text(
+        env,
+        slot,
+        argv[1],
+        "producerAppendJoined: joined must be a string",
+        |p, bytes| crate::producer::append_pieces(p, bytes, count, throw_first),
+    )?;
     number(env, took as f64)
 }
 
