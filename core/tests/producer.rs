@@ -211,6 +211,52 @@ async fn byte_streams_concatenate_and_batch_limits_hold() {
     assert_eq!(p2.metrics().batches, 4);
 }
 
+/// `try_append_numbered` is `try_append` without the receipt: the same numbering (shared with
+/// receipts and `try_append_many`), the same refusals, and every message stored once, in order.
+#[tokio::test]
+async fn try_append_numbered_numbers_as_receipts_do_and_refuses_what_try_append_does() {
+    let s = json_stream("p-numbered").await;
+    let p = s
+        .producer("numbered")
+        .max_batch_bytes(64)
+        .max_buffered_bytes(4096)
+        .build()
+        .unwrap();
+    assert_eq!(p.try_append_numbered(r#"{"n":0}"#).unwrap(), 0);
+    assert_eq!(p.try_append(r#"{"n":1}"#).unwrap().message_number(), 1);
+    assert_eq!(p.try_append_many(&[r#"{"n":2}"#, r#"{"n":3}"#]).count, 2);
+    for i in 4..300u64 {
+        assert_eq!(p.try_append_numbered(format!(r#"{{"n":{i}}}"#)).unwrap(), i);
+        if i % 50 == 0 {
+            p.flush().await.unwrap();
+        }
+    }
+    for bad in [r#"{"a":"#, "", "1 2"] {
+        let err = p.try_append_numbered(bad).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{bad:?}: {err}");
+    }
+    // A full buffer is refused, not waited for, and leaves the numbering intact.
+    let big = format!(r#""{}""#, "x".repeat(3000));
+    let full = loop {
+        match p.try_append_numbered(&big) {
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(full.code(), ErrorCode::BufferFull, "{full}");
+    p.flush().await.unwrap();
+    let next = p.try_append_numbered(r#"{"n":-1}"#).unwrap();
+    assert_eq!(next, p.metrics().appended_messages - 1);
+    p.flush().await.unwrap();
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(numbers(&items, "n"), (0..300).collect::<Vec<_>>());
+    assert_eq!(items.len() as u64, next + 1);
+    assert_eq!(items.last(), Some(&json!({"n":-1})));
+    p.close(None).await.unwrap();
+    let closed = p.try_append_numbered(r#"{"n":1}"#).unwrap_err();
+    assert_eq!(closed.code(), ErrorCode::AlreadyClosed, "{closed}");
+}
+
 #[tokio::test]
 async fn invalid_json_is_refused_at_append_and_never_sinks_a_batch() {
     let s = json_stream("p-invalid").await;

@@ -266,11 +266,7 @@ fn append_text_inner(
         slot,
         argv[1],
         "append: the message must be a string or a Uint8Array",
-        |p, bytes| {
-            p.try_append(bytes)
-                .map(|r| r.message_number())
-                .map_err(error::to_napi)
-        },
+        |p, bytes| p.try_append_numbered(bytes).map_err(error::to_napi),
     )?;
     number(env, message_number as f64)
 }

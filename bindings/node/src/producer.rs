@@ -420,8 +420,8 @@ fn stop(e: durable_streams_client::Error, throw: bool) -> napi::Result<()> {
 }
 
 fn try_append(p: &IdempotentProducer, body: Message<'_>) -> napi::Result<f64> {
-    append_borrowed(p, body)
-        .map(|r| r.message_number() as f64)
+    p.try_append_numbered(message_bytes(&body))
+        .map(|no| no as f64)
         .map_err(error::to_napi)
 }
 
@@ -433,18 +433,6 @@ fn message_bytes<'a>(body: &'a Message<'_>) -> &'a [u8] {
     }
 }
 
-/// Appends a message without copying it first: the core copies the bytes straight into the
-/// open batch.
-fn append_borrowed(
-    p: &IdempotentProducer,
-    body: Message<'_>,
-) -> durable_streams_client::Result<durable_streams_client::Receipt> {
-    match body {
-        Either::A(s) => p.try_append(s.as_bytes()),
-        Either::B(bytes) => p.try_append(&*bytes),
-    }
-}
-
 /// `IdempotentProducer.append` of a `Uint8Array`: appends it to the producer in `slot` (see
 /// `NativeProducer.slot`) and returns its message number. A string goes to `producerAppendText`
 /// (src/fast.rs).
@@ -452,8 +440,8 @@ fn append_borrowed(
 // The lib test build has no Node registration to call it (the addon has no Rust tests).
 #[cfg_attr(test, allow(dead_code))]
 pub fn producer_append_bytes(slot: u32, body: Uint8ArraySlice<'_>) -> napi::Result<f64> {
-    fast::with_producer(slot, |p| p.try_append(body))
-        .map(|r| r.message_number() as f64)
+    fast::with_producer(slot, |p| p.try_append_numbered(body))
+        .map(|no| no as f64)
         .map_err(error::to_napi)
 }
 

@@ -780,6 +780,17 @@ impl IdempotentProducer {
     /// appender should yield to the runtime now: a batch was handed over, or the open batch
     /// grew past another [`YIELD_BYTES`].
     fn enqueue(&self, data: &[u8], validated: bool) -> Result<(Receipt, bool)> {
+        let pushed = self.enqueue_numbered(data, validated)?;
+        let receipt = Receipt {
+            no: pushed.no,
+            shared: self.shared.clone(),
+        };
+        Ok((receipt, pushed.yield_now))
+    }
+
+    /// [`enqueue`](Self::enqueue) without the receipt: what was pushed.
+    #[inline(always)]
+    fn enqueue_numbered(&self, data: &[u8], validated: bool) -> Result<Pushed> {
         let len = data.len();
         let mut acc = match self.lock_open() {
             Ok(acc) => acc,
@@ -800,11 +811,7 @@ impl IdempotentProducer {
         if pushed.opened {
             self.shared.wake.notify_one();
         }
-        let receipt = Receipt {
-            no: pushed.no,
-            shared: self.shared.clone(),
-        };
-        Ok((receipt, pushed.yield_now))
+        Ok(pushed)
     }
 
     /// Takes the accumulator lock once the producer is known to be open: checked again under
@@ -893,6 +900,19 @@ impl IdempotentProducer {
             Err(_) => return Err(self.buffer_full(data.len())),
         }
         self.enqueue(data, validated).map(|(r, _)| r)
+    }
+
+    /// [`try_append`](Self::try_append) that returns only the message's number (as
+    /// [`Receipt::message_number`] would give it), without making a receipt: for callers that
+    /// follow deliveries by number or not at all, such as a binding's one call per message.
+    pub fn try_append_numbered(&self, data: impl AsRef<[u8]>) -> Result<u64> {
+        let data = data.as_ref();
+        let (size, validated) = self.admit(data, false)?;
+        match self.shared.room.try_acquire_many(size) {
+            Ok(permit) => permit.forget(),
+            Err(_) => return Err(self.buffer_full(data.len())),
+        }
+        self.enqueue_numbered(data, validated).map(|p| p.no)
     }
 
     /// Appends `messages` in order while there is room for them now, as
