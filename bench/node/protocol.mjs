@@ -9,9 +9,10 @@ export function readJob() {
 
 /**
  * JSON message `i`, padded with `x` to `size` bytes; identical to bench/rust/src/msg.rs. Built
- * by `JSON.stringify`, as an application builds its messages: the result is one flat string.
- * (Concatenation made a V8 cons string, which V8 copies into a flat one the first time a client
- * reads it: inside the timed phase, plus the garbage collections of 100 MB of copies.)
+ * by `JSON.stringify`, as an application builds its messages. Node 20's V8 returns a text of
+ * this size as a shallow cons string (`%DebugPrint` says CONS_ONE_BYTE_STRING_TYPE), which a
+ * client's first native read flattens (napi and Buffer.write both do), as it would an
+ * application's. (Building it by concatenation made a deep cons string, far dearer to flatten.)
  */
 export function jsonMessage(i, size) {
   const user = `u${i % 1000}`
