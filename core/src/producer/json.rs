@@ -5,7 +5,8 @@
 //! open containers. It accepts what `serde_json::from_slice::<IgnoredAny>` accepts (the check
 //! it replaces), except that it also requires valid UTF-8 (serde_json's `IgnoredAny` skips
 //! string contents unchecked), checked with one `std::str::from_utf8` pass only when a byte
-//! outside ASCII was seen. Lone `\u` surrogates are accepted, as serde_json does.
+//! outside ASCII was seen. Lone `\u` surrogates are accepted, as serde_json does. Inside strings
+//! it looks at 16 bytes a step on x86-64 (SSE2, part of every x86-64 CPU) and 8 elsewhere.
 
 /// Byte classes inside a string: 0 plain, 1 needs a look (`"`, `\`, control characters).
 static STRING_SPECIAL: [bool; 256] = {
@@ -104,31 +105,44 @@ fn scan_string(data: &[u8], i: usize, high: &mut u64) -> Option<usize> {
 #[inline(always)]
 fn scan_string_body(data: &[u8], mut i: usize, seen: &mut u64) -> Option<usize> {
     loop {
-        // Plain bytes, the common case: eight at a time up to the first one that needs a look
-        // (the lowest flagged byte is exact: false positives only lie above a true one).
-        loop {
-            let Some(chunk) = data.get(i..i + 8) else {
-                // The last few bytes of the message, one at a time.
-                while let Some(&b) = data.get(i) {
-                    if STRING_SPECIAL[b as usize] {
-                        break;
-                    }
-                    *seen |= u64::from(b);
-                    i += 1;
+        // Plain bytes, the common case: sixteen at a time while sixteen remain (x86-64), then
+        // eight at a time, up to the first one that needs a look (the lowest flagged byte is
+        // exact: false positives only lie above a true one).
+        'plain: {
+            #[cfg(target_arch = "x86_64")]
+            while let Some(chunk) = data.get(i..i + 16) {
+                let (look, high) = sse2::look16(chunk.try_into().unwrap_or(&[b'"'; 16]));
+                // Bytes past the string's end may count here: that only costs a UTF-8 pass.
+                *seen |= u64::from(high != 0) << 7;
+                if look != 0 {
+                    i += look.trailing_zeros() as usize;
+                    break 'plain;
                 }
-                break;
-            };
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            let x = u64::from_le_bytes(w);
-            // Bytes past the string's end may count here: that only costs a UTF-8 pass.
-            *seen |= x;
-            let look = look_mask(x);
-            if look != 0 {
-                i += (look.trailing_zeros() / 8) as usize;
-                break;
+                i += 16;
             }
-            i += 8;
+            loop {
+                let Some(chunk) = data.get(i..i + 8) else {
+                    // The last few bytes of the message, one at a time.
+                    while let Some(&b) = data.get(i) {
+                        if STRING_SPECIAL[b as usize] {
+                            break;
+                        }
+                        *seen |= u64::from(b);
+                        i += 1;
+                    }
+                    break;
+                };
+                let mut w = [0u8; 8];
+                w.copy_from_slice(chunk);
+                let x = u64::from_le_bytes(w);
+                *seen |= x;
+                let look = look_mask(x);
+                if look != 0 {
+                    i += (look.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                i += 8;
+            }
         }
         match data.get(i) {
             Some(b'"') => return Some(i + 1),
@@ -147,6 +161,42 @@ fn scan_string_body(data: &[u8], mut i: usize, seen: &mut u64) -> Option<usize> 
             Some(_) => return None,
             None => return None,
         }
+    }
+}
+
+/// Sixteen string bytes at a time with SSE2, which every x86-64 CPU has.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+
+    /// Bit `k` is set where byte `k` of `chunk` is a `"`, a `\\` or a control character; and
+    /// the bytes' high bits.
+    #[inline(always)]
+    pub(super) fn look16(chunk: &[u8; 16]) -> (u32, u32) {
+        // SAFETY: SSE2 is part of every x86-64 CPU (the target's baseline; this module is
+        // compiled only for x86-64).
+        unsafe { look16_sse2(chunk) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn look16_sse2(chunk: &[u8; 16]) -> (u32, u32) {
+        // SAFETY: reads the 16 bytes of `chunk`; the load needs no alignment.
+        let v = unsafe { _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>()) };
+        let low = _mm_set1_epi8(0x1f);
+        let look = _mm_or_si128(
+            _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+            ),
+            // v <= 0x1f exactly when max(v, 0x1f) is 0x1f (unsigned).
+            _mm_cmpeq_epi8(_mm_max_epu8(v, low), low),
+        );
+        (_mm_movemask_epi8(look) as u32, _mm_movemask_epi8(v) as u32)
     }
 }
 
@@ -465,6 +515,62 @@ mod tests {
             agreed_ok += usize::from(ok);
         }
         assert!(agreed_ok > 100);
+    }
+
+    /// Strings of every length up to 70 with one special byte at every position (a quote, an
+    /// escape, a control character, a multi-byte character, a byte that breaks UTF-8), inside
+    /// objects and arrays at different offsets: the 16-byte, 8-byte and byte-by-byte parts of
+    /// the string scan and their hand-overs all agree with serde_json (plus UTF-8).
+    #[test]
+    fn long_strings_with_a_special_byte_anywhere() {
+        let strict = |b: &[u8]| serde_ok(b) && std::str::from_utf8(b).is_ok();
+        let specials: &[&[u8]] = &[
+            b"\"",
+            b"\\\"",
+            b"\\n",
+            b"\\u00e9",
+            b"\\",
+            b"\\x",
+            b"\t",
+            b"\x01",
+            b"\x1f",
+            b"\x7f",
+            "é".as_bytes(),
+            "€".as_bytes(),
+            "😀".as_bytes(),
+            b"\xc3",
+            b"\xff",
+            b"\xe2\x82",
+            b" ",
+            b"\x20",
+        ];
+        let mut checked = 0;
+        let mut valid = 0;
+        for len in 0..70 {
+            for at in 0..=len {
+                for sp in specials {
+                    let mut text = vec![b'a'; len];
+                    text.splice(at..at, sp.iter().copied());
+                    for (open, close) in [
+                        (&b"\""[..], &b"\""[..]),
+                        (b"[\"", b"\"]"),
+                        (b"{\"k\":\"", b"\",\"z\":1}"),
+                    ] {
+                        let mut doc = open.to_vec();
+                        doc.extend_from_slice(&text);
+                        doc.extend_from_slice(close);
+                        let ok = check(&doc);
+                        assert_eq!(ok, strict(&doc), "{:?}", String::from_utf8_lossy(&doc));
+                        checked += 1;
+                        valid += usize::from(ok);
+                    }
+                }
+            }
+        }
+        assert!(
+            checked > 70_000 && valid > 20_000,
+            "{checked} checked, {valid} valid"
+        );
     }
 
     /// Time per message of both checks on the benchmark's message shape:
