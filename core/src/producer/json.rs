@@ -108,18 +108,11 @@ fn scan_string_body(data: &[u8], mut i: usize, seen: &mut u64) -> Option<usize> 
         // Plain bytes, the common case: sixteen at a time while sixteen remain (x86-64), then
         // eight at a time, up to the first one that needs a look (the lowest flagged byte is
         // exact: false positives only lie above a true one).
-        'plain: {
-            #[cfg(target_arch = "x86_64")]
-            while let Some(chunk) = data.get(i..i + 16) {
-                let (look, high) = sse2::look16(chunk.try_into().unwrap_or(&[b'"'; 16]));
-                // Bytes past the string's end may count here: that only costs a UTF-8 pass.
-                *seen |= u64::from(high != 0) << 7;
-                if look != 0 {
-                    i += look.trailing_zeros() as usize;
-                    break 'plain;
-                }
-                i += 16;
-            }
+        #[cfg(target_arch = "x86_64")]
+        let found = sse2::skip_plain(data, &mut i, seen);
+        #[cfg(not(target_arch = "x86_64"))]
+        let found = false;
+        if !found {
             loop {
                 let Some(chunk) = data.get(i..i + 8) else {
                     // The last few bytes of the message, one at a time.
@@ -135,6 +128,7 @@ fn scan_string_body(data: &[u8], mut i: usize, seen: &mut u64) -> Option<usize> 
                 let mut w = [0u8; 8];
                 w.copy_from_slice(chunk);
                 let x = u64::from_le_bytes(w);
+                // Bytes past the string's end may count here: that only costs a UTF-8 pass.
                 *seen |= x;
                 let look = look_mask(x);
                 if look != 0 {
@@ -173,10 +167,28 @@ mod sse2 {
         _mm_set1_epi8,
     };
 
+    /// Moves `i` over plain string bytes sixteen at a time while sixteen remain: true when it
+    /// stopped at a byte that needs a look (a `"`, a `\\` or a control character), false when
+    /// fewer than sixteen bytes were left. ORs 0x80 into `seen` when a byte of 0x80 or above
+    /// passed (bytes past the string's end may count: that only costs a UTF-8 pass).
+    #[inline(always)]
+    pub(super) fn skip_plain(data: &[u8], i: &mut usize, seen: &mut u64) -> bool {
+        while let Some(chunk) = data.get(*i..*i + 16) {
+            let (look, high) = look16(chunk.try_into().unwrap_or(&[b'"'; 16]));
+            *seen |= u64::from(high != 0) << 7;
+            if look != 0 {
+                *i += look.trailing_zeros() as usize;
+                return true;
+            }
+            *i += 16;
+        }
+        false
+    }
+
     /// Bit `k` is set where byte `k` of `chunk` is a `"`, a `\\` or a control character; and
     /// the bytes' high bits.
     #[inline(always)]
-    pub(super) fn look16(chunk: &[u8; 16]) -> (u32, u32) {
+    fn look16(chunk: &[u8; 16]) -> (u32, u32) {
         // SAFETY: SSE2 is part of every x86-64 CPU (the target's baseline; this module is
         // compiled only for x86-64).
         unsafe { look16_sse2(chunk) }
