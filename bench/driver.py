@@ -78,7 +78,7 @@ def load_contenders() -> list[dict[str, Any]]:
         c = json.loads(p.read_text())
         c.setdefault("slots", {})
         out.append(c)
-    order = ["raw", "core", "py-binding", "node-binding", "ts", "py", "control"]
+    order = ["raw", "core", "py-binding", "node-binding", "kotlin-binding", "ts", "py", "control"]
     out.sort(key=lambda c: (order.index(c["role"]) if c["role"] in order else 99, c["id"]))
     return out
 

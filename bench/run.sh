@@ -106,6 +106,27 @@ if ! compgen -G "$NODE_PKG/native/*.node" >/dev/null || [ ! -f "$NODE_STAMP" ] \
   echo "$node_profile" >"$NODE_STAMP"
 fi
 
+# Our Kotlin package (contenders kotlin-binding*): the jar, with the release native library,
+# installed into ~/.m2 as a user would (`mvn install`), and bench/kotlin built against it.
+# Rebuilt when the sources or the profile changed (the stamp, bench/kotlin/target/.bench-stamp,
+# records the profile). Skipped, with
+# a note, where java or mvn is missing (the driver then reports those runs as failed).
+KOTLIN_STAMP="$BENCH/kotlin/target/.bench-stamp"
+if command -v mvn >/dev/null && command -v java >/dev/null; then
+  if [ "$smoke" = 1 ]; then kt_want=dev; else kt_want=release; fi
+  if [ ! -f "$KOTLIN_STAMP" ] || [ "$(cat "$KOTLIN_STAMP")" != "$kt_want" ] \
+    || [ -n "$(find "$ROOT/core/src" "$ROOT/bindings/ffi/src" "$ROOT/kotlin/src" "$ROOT/kotlin/pom.xml" \
+      "$BENCH/kotlin/src" "$BENCH/kotlin/pom.xml" -newer "$KOTLIN_STAMP" -print -quit)" ]; then
+    if [ "$smoke" = 1 ]; then kt_profile=dev; else kt_profile=release; fi
+    echo "run.sh: installing the Kotlin jar ($kt_profile) and building bench/kotlin" >&2
+    (cd "$ROOT/kotlin" && mvn -q -B -ntp -DskipTests -Dnative.profile="$kt_profile" install </dev/null >&2)
+    (cd "$BENCH/kotlin" && mvn -q -B -ntp package </dev/null >&2)
+    echo "$kt_profile" >"$KOTLIN_STAMP"
+  fi
+else
+  echo "run.sh: no java or mvn: the Kotlin contenders cannot run" >&2
+fi
+
 # The Rust contenders (raw bound, our core): a debug build is enough for the smoke run.
 if [ "$smoke" = 1 ]; then
   cargo build --quiet -p dsc-bench >&2

@@ -14,6 +14,7 @@
 
 mod callbacks;
 mod error;
+mod fast;
 mod producer;
 mod read;
 mod runtime;

@@ -1,7 +1,7 @@
 //! `IdempotentProducer`: batched, pipelined, exactly-once appends, and its receipts.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -196,6 +196,16 @@ impl Receipt {
 #[derive(Debug, uniffi::Object)]
 pub struct IdempotentProducer {
     inner: core::IdempotentProducer,
+    /// Its slot in the table of `dsc_producer_try_append` (src/fast.rs), once asked for.
+    slot: OnceLock<u64>,
+}
+
+impl Drop for IdempotentProducer {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.get() {
+            crate::fast::unregister(*slot);
+        }
+    }
 }
 
 #[uniffi::export]
@@ -208,7 +218,10 @@ impl DurableStream {
         options: ProducerOptions,
     ) -> Result<Arc<IdempotentProducer>, DurableStreamError> {
         let inner = options.builder(self.core(), producer_id)?.build()?;
-        Ok(Arc::new(IdempotentProducer { inner }))
+        Ok(Arc::new(IdempotentProducer {
+            inner,
+            slot: OnceLock::new(),
+        }))
     }
 }
 
@@ -271,6 +284,22 @@ impl IdempotentProducer {
             latency_mean_us: micros(m.latency.mean()),
             latency_max_us: micros(m.latency.max),
         }
+    }
+
+    /// This producer's slot for `dsc_producer_try_append`, the plain C function a binding calls
+    /// once per message (no uniffi call status, no receipt object); taken on the first call and
+    /// given back when the producer is freed (never handed out again).
+    pub fn fast_slot(&self) -> u64 {
+        *self
+            .slot
+            .get_or_init(|| crate::fast::register(self.inner.clone()))
+    }
+
+    /// The receipt of message `message_number`, one this producer has accepted (for a caller
+    /// that kept only the number `dsc_producer_try_append` returned).
+    pub fn receipt(&self, message_number: u64) -> Result<Arc<Receipt>, DurableStreamError> {
+        let inner = self.inner.receipt(message_number)?;
+        Ok(Arc::new(Receipt { inner }))
     }
 
     /// Appends a message if there is room now (fails with `BUFFER_FULL` otherwise). On a JSON

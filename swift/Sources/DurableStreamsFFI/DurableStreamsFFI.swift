@@ -1266,6 +1266,13 @@ public protocol IdempotentProducerProtocol: AnyObject, Sendable {
     func epoch()  -> UInt64
     
     /**
+     * This producer's slot for `dsc_producer_try_append`, the plain C function a binding calls
+     * once per message (no uniffi call status, no receipt object); taken on the first call and
+     * given back when the producer is freed (never handed out again).
+     */
+    func fastSlot()  -> UInt64
+    
+    /**
      * Sends what is batched and waits for everything appended before; returns the first
      * failure since the previous flush.
      */
@@ -1295,6 +1302,12 @@ public protocol IdempotentProducerProtocol: AnyObject, Sendable {
      * The producer id.
      */
     func producerId()  -> String
+    
+    /**
+     * The receipt of message `message_number`, one this producer has accepted (for a caller
+     * that kept only the number `dsc_producer_try_append` returned).
+     */
+    func receipt(messageNumber: UInt64) throws  -> Receipt
     
     /**
      * Flushes, then starts a new session (epoch + 1, sequence 0).
@@ -1462,6 +1475,20 @@ open func epoch() -> UInt64  {
 }
     
     /**
+     * This producer's slot for `dsc_producer_try_append`, the plain C function a binding calls
+     * once per message (no uniffi call status, no receipt object); taken on the first call and
+     * given back when the producer is freed (never handed out again).
+     */
+open func fastSlot() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_idempotentproducer_fast_slot(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Sends what is batched and waits for everything appended before; returns the first
      * failure since the previous flush.
      */
@@ -1537,6 +1564,20 @@ open func producerId() -> String  {
         uniffiCallStatus in
     uniffi_durable_streams_ffi_fn_method_idempotentproducer_producer_id(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The receipt of message `message_number`, one this producer has accepted (for a caller
+     * that kept only the number `dsc_producer_try_append` returned).
+     */
+open func receipt(messageNumber: UInt64)throws  -> Receipt  {
+    return try  FfiConverterTypeReceipt_lift(try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_idempotentproducer_receipt(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(messageNumber),uniffiCallStatus
     )
 })
 }
@@ -8178,6 +8219,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_durable_streams_ffi_checksum_method_idempotentproducer_epoch() != 36418) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_durable_streams_ffi_checksum_method_idempotentproducer_fast_slot() != 62155) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_durable_streams_ffi_checksum_method_idempotentproducer_flush() != 47463) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8194,6 +8238,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_method_idempotentproducer_producer_id() != 56791) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_idempotentproducer_receipt() != 21861) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_method_idempotentproducer_restart() != 49535) {

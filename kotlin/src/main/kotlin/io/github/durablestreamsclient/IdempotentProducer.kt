@@ -32,6 +32,17 @@ fun ProducerOptions.validate(producerId: String) =
  * first.
  */
 class IdempotentProducer internal constructor(private val ffi: FfiProducer) : AutoCloseable {
+    /** This producer's number for [FastCalls.dsc_producer_try_append], taken on the first append. */
+    private val slot: Long by lazy { ffiCall { ffi.fastSlot() }.toLong() }
+
+    /**
+     * One append through the plain C function (no uniffi call status, no receipt object): the
+     * message number, or a negative code (see bindings/ffi/src/fast.rs), after which the caller
+     * repeats the append through uniffi for the full outcome (nothing was appended).
+     */
+    private fun fastAppend(data: ByteArray): Long =
+        FastCalls.dsc_producer_try_append(slot, data, data.size.toLong())
+
     /** The producer id. */
     val producerId: String get() = ffi.producerId()
 
@@ -51,7 +62,10 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
     fun metrics(): ProducerMetrics = ffiCall { ffi.metrics() }
 
     /** Queues a message, waiting (up to the buffer timeout) only when the buffer is full. */
-    suspend fun append(data: ByteArray): Receipt = native { Receipt(ffi.append(data)) }
+    suspend fun append(data: ByteArray): Receipt {
+        val n = fastAppend(data)
+        return if (n >= 0) Receipt(ffi, n) else native { Receipt(ffi.append(data)) }
+    }
 
     /** Queues a message given as UTF-8 text (one JSON value on a JSON stream). */
     suspend fun append(text: String): Receipt = append(text.encodeToByteArray())
@@ -60,13 +74,19 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
      * Queues a message for callers outside coroutines: blocks the calling thread while the
      * buffer is full (up to the buffer timeout), and never waits on the network otherwise.
      */
-    fun appendBlocking(data: ByteArray): Receipt = ffiCall { Receipt(ffi.appendBlocking(data)) }
+    fun appendBlocking(data: ByteArray): Receipt {
+        val n = fastAppend(data)
+        return if (n >= 0) Receipt(ffi, n) else ffiCall { Receipt(ffi.appendBlocking(data)) }
+    }
 
     /** [appendBlocking] for a message given as UTF-8 text (one JSON value on a JSON stream). */
     fun appendBlocking(text: String): Receipt = appendBlocking(text.encodeToByteArray())
 
     /** Queues a message if there is room now; throws [BufferFullException] otherwise. */
-    fun tryAppend(data: ByteArray): Receipt = ffiCall { Receipt(ffi.tryAppend(data)) }
+    fun tryAppend(data: ByteArray): Receipt {
+        val n = fastAppend(data)
+        return if (n >= 0) Receipt(ffi, n) else ffiCall { Receipt(ffi.tryAppend(data)) }
+    }
 
     /**
      * Queues `messages[from..]` in order while there is room now, with one native call (cheaper
@@ -77,15 +97,16 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
      */
     fun tryAppendMany(messages: List<ByteArray>, from: Int = 0): Int {
         require(from in 0..messages.size) { "from must be in 0..${messages.size}, got $from" }
-        var i = from
-        // Chunks bound the copy into the native call.
-        while (i < messages.size) {
-            val end = minOf(messages.size, i + MANY_CHUNK)
-            val took = ffiCall { ffi.tryAppendMany(messages.subList(i, end)) }.toInt()
-            i += took
-            if (i < end) break
+        // One direct native call per message: cheaper than lowering the list for uniffi.
+        for (i in from until messages.size) {
+            val n = fastAppend(messages[i])
+            if (n >= 0) continue
+            if (n == FAST_BUFFER_FULL || i > from) return i
+            // The first message failed: uniffi says why (or appends it, if the failure has
+            // passed meanwhile); nothing was appended by the failed call.
+            ffiCall { ffi.tryAppend(messages[i]) }.close()
         }
-        return i
+        return messages.size
     }
 
     /**
@@ -132,20 +153,50 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
     override fun close() = ffiCall { ffi.close() }
 }
 
-/** The most messages [IdempotentProducer.tryAppendMany] hands to the native layer at once. */
-private const val MANY_CHUNK = 4096
+/** `dsc_producer_try_append`'s answer for a full buffer (bindings/ffi/src/fast.rs). */
+private const val FAST_BUFFER_FULL = -1L
 
-/** The outcome of one appended message, to await or to poll. */
-class Receipt internal constructor(private val ffi: FfiReceipt) : AutoCloseable {
+/**
+ * The outcome of one appended message, to await or to poll. An append hands out the message's
+ * number; the native receipt is made only when [await] or [poll] first needs it.
+ */
+class Receipt private constructor(
+    private val producer: FfiProducer?,
     /** The message's number in its producer (0, 1, 2, ... in append order). */
-    val messageNumber: Long get() = ffi.messageNumber().toLong()
+    val messageNumber: Long,
+    private var made: FfiReceipt?,
+) : AutoCloseable {
+    internal constructor(ffi: FfiReceipt) : this(null, ffi.messageNumber().toLong(), ffi)
+    internal constructor(producer: FfiProducer, messageNumber: Long) : this(producer, messageNumber, null)
+
+    private var closed = false
+
+    /** The native receipt, made on first use. */
+    @Synchronized
+    private fun nativeReceipt(): FfiReceipt {
+        check(!closed) { "the receipt of message $messageNumber is closed" }
+        made?.let { return it }
+        val p = producer ?: error("a receipt without its producer")
+        return ffiCall { p.receipt(messageNumber.toULong()) }.also { made = it }
+    }
 
     /** Waits until the message's batch is delivered (or throws its failure). */
-    suspend fun await(): Delivery = native { ffi.wait() }
+    suspend fun await(): Delivery {
+        val r = nativeReceipt()
+        return native { r.wait() }
+    }
 
     /** The outcome if already known, without waiting (throws the failure if it failed). */
-    fun poll(): Delivery? = ffiCall { ffi.tryResult() }
+    fun poll(): Delivery? {
+        val r = nativeReceipt()
+        return ffiCall { r.tryResult() }
+    }
 
-    /** Releases the native object. */
-    override fun close() = ffiCall { ffi.close() }
+    /** Releases the native object, if one was made. */
+    @Synchronized
+    override fun close() {
+        closed = true
+        made?.let { ffiCall { it.close() } }
+        made = null
+    }
 }

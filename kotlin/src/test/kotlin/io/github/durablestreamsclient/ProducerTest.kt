@@ -112,6 +112,61 @@ class ProducerTest {
     }
 
     @Test
+    fun `per-message appends take the direct native call and fall back for every failure`() = runBlocking {
+        DurableStream(TestServer.streamUrl("producer-fast")).use { s ->
+            s.create("application/json")
+            s.producer("fast", ProducerOptions(lingerMs = 1uL, maxBufferedBytes = 64uL)).use { p ->
+                // Numbers in append order across the three per-message forms.
+                assertEquals(0L, p.tryAppend("""{"n":0}""".encodeToByteArray()).messageNumber)
+                assertEquals(1L, p.appendBlocking("""{"n":1}""").messageNumber)
+                val r2 = p.append("""{"n":2}""")
+                assertEquals(2L, r2.messageNumber)
+                // A bad message is refused with the full error, and nothing is appended.
+                val bad = assertFailsWith<InvalidArgumentException> { p.tryAppend("{nope".encodeToByteArray()) }
+                assertTrue(bad.reason.contains("not valid JSON"), bad.reason)
+                // A full buffer: tryAppend throws BufferFullException; appendBlocking waits for room.
+                val big = """{"pad":"${"x".repeat(40)}"}""".encodeToByteArray()
+                var full: BufferFullException? = null
+                var taken = 3L
+                while (full == null) {
+                    try {
+                        assertEquals(taken, p.tryAppend(big).messageNumber)
+                        taken++
+                    } catch (e: BufferFullException) {
+                        full = e
+                    }
+                }
+                assertEquals(64L, full.limit)
+                assertEquals(taken, p.appendBlocking(big).messageNumber)
+                // Receipts made from the number: await and poll give the batch's outcome.
+                assertEquals(false, r2.await().duplicate)
+                p.flush()
+                assertNotNull(r2.poll())
+                r2.close()
+                assertFailsWith<IllegalStateException> { r2.poll() }
+                assertEquals(taken + 1, p.metrics().appendedMessages.toLong())
+                p.detach()
+            }
+            // A producer used after close() finds nothing (and never a producer made after it).
+            val closed = s.producer("closed")
+            closed.tryAppend("""{"c":1}""".encodeToByteArray()).close()
+            closed.flush()
+            closed.close()
+            s.producer("after").use { other ->
+                assertFailsWith<Exception> { closed.tryAppend("""{"n":-1}""".encodeToByteArray()) }
+                other.detach()
+            }
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { r ->
+                val items = r.json()
+                assertEquals(listOf("""{"n":0}""", """{"n":1}""", """{"n":2}"""), items.take(3))
+                assertTrue(items.drop(3).dropLast(1).all { it.startsWith("""{"pad":""") })
+                assertEquals("""{"c":1}""", items.last())
+                assertFalse(items.any { it.contains("-1") })
+            }
+        }
+    }
+
+    @Test
     fun `bad options are refused before anything is sent`() {
         val bad = assertFailsWith<InvalidArgumentException> {
             ProducerOptions(maxBatchBytes = 0uL).validate("p")

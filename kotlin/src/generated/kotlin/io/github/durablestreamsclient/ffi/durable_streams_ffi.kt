@@ -778,6 +778,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_idempotentproducer_epoch(
     ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_idempotentproducer_fast_slot(
+    ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_idempotentproducer_flush(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_idempotentproducer_last_offset(
@@ -789,6 +791,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_durable_streams_ffi_checksum_method_idempotentproducer_pending_count(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_idempotentproducer_producer_id(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_idempotentproducer_receipt(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_idempotentproducer_restart(
     ): Int
@@ -969,6 +973,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_idempotentproducer_epoch(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_idempotentproducer_fast_slot(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_durable_streams_ffi_fn_method_idempotentproducer_flush(`ptr`: Long,
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_idempotentproducer_last_offset(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -981,6 +987,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_idempotentproducer_producer_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_durable_streams_ffi_fn_method_idempotentproducer_receipt(`ptr`: Long,`messageNumber`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_durable_streams_ffi_fn_method_idempotentproducer_restart(`ptr`: Long,
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_idempotentproducer_try_append(`ptr`: Long,`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1309,6 +1317,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_durable_streams_ffi_checksum_method_idempotentproducer_epoch() and 0xFFFF) != 36418) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_idempotentproducer_fast_slot() and 0xFFFF) != 62155) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_idempotentproducer_flush() and 0xFFFF) != 47463) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1325,6 +1336,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_idempotentproducer_producer_id() and 0xFFFF) != 56791) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_idempotentproducer_receipt() and 0xFFFF) != 21861) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_idempotentproducer_restart() and 0xFFFF) != 49535) {
@@ -2984,6 +2998,13 @@ public interface IdempotentProducerInterface {
     fun `epoch`(): kotlin.ULong
     
     /**
+     * This producer's slot for `dsc_producer_try_append`, the plain C function a binding calls
+     * once per message (no uniffi call status, no receipt object); taken on the first call and
+     * given back when the producer is freed (never handed out again).
+     */
+    fun `fastSlot`(): kotlin.ULong
+    
+    /**
      * Sends what is batched and waits for everything appended before; returns the first
      * failure since the previous flush.
      */
@@ -3013,6 +3034,12 @@ public interface IdempotentProducerInterface {
      * The producer id.
      */
     fun `producerId`(): kotlin.String
+    
+    /**
+     * The receipt of message `message_number`, one this producer has accepted (for a caller
+     * that kept only the number `dsc_producer_try_append` returned).
+     */
+    fun `receipt`(`messageNumber`: kotlin.ULong): Receipt
     
     /**
      * Flushes, then starts a new session (epoch + 1, sequence 0).
@@ -3258,6 +3285,24 @@ open class IdempotentProducer: Disposable, AutoCloseable, IdempotentProducerInte
 
     
     /**
+     * This producer's slot for `dsc_producer_try_append`, the plain C function a binding calls
+     * once per message (no uniffi call status, no receipt object); taken on the first call and
+     * given back when the producer is freed (never handed out again).
+     */override fun `fastSlot`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_idempotentproducer_fast_slot(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Sends what is batched and waits for everything appended before; returns the first
      * failure since the previous flush.
      */
@@ -3356,6 +3401,25 @@ open class IdempotentProducer: Disposable, AutoCloseable, IdempotentProducerInte
     UniffiLib.uniffi_durable_streams_ffi_fn_method_idempotentproducer_producer_id(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The receipt of message `message_number`, one this producer has accepted (for a caller
+     * that kept only the number `dsc_producer_try_append` returned).
+     */
+    @Throws(DurableStreamException::class)override fun `receipt`(`messageNumber`: kotlin.ULong): Receipt {
+            return FfiConverterTypeReceipt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DurableStreamException) { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_idempotentproducer_receipt(
+        it,
+        
+        FfiConverterULong.lower(`messageNumber`),_status)
 }
     }
     )

@@ -1,0 +1,69 @@
+// Contenders "kotlin-binding" and "kotlin-binding-many": our Kotlin package (the Rust core
+// through uniffi and JNA), used the way its README shows, from a blocking caller. Protocol:
+// bench/README.md (the job is the last argument; one JSON line on stdout).
+//
+// Only the producer scenario: the package's reads hand on message texts (no JSON library is
+// among its dependencies), so a catch-up here would not do the work the other languages' reads do.
+package bench
+
+import io.github.durablestreamsclient.DurableStream
+import io.github.durablestreamsclient.ProducerOptions
+import io.github.durablestreamsclient.StreamOptions
+import kotlinx.coroutines.runBlocking
+import kotlin.system.exitProcess
+
+/** JSON message `i`, padded with `x` to `size` bytes; the same bytes as bench/rust/src/msg.rs. */
+fun jsonMessage(i: Long, size: Int): ByteArray {
+    val head = "{\"i\":$i,\"type\":\"bench.event\",\"user\":\"u${i % 1000}\",\"p\":\""
+    val pad = maxOf(0, size - head.length - 2)
+    return (head + "x".repeat(pad) + "\"}").encodeToByteArray()
+}
+
+/** The few fields of the job this contender reads (flat JSON: numbers and strings only). */
+fun field(job: String, name: String): String {
+    val m = Regex("\"$name\"\\s*:\\s*(\"([^\"]*)\"|[-0-9.eE+]+)").find(job)
+        ?: throw IllegalArgumentException("the job has no $name")
+    return m.groups[2]?.value ?: m.groups[1]!!.value
+}
+
+fun producerJson(job: String, many: Boolean): String {
+    val count = field(job, "count").toLong()
+    val size = field(job, "msg_bytes").toInt()
+    val msgs = List(count.toInt()) { jsonMessage(it.toLong(), size) }
+    val options = ProducerOptions(
+        lingerMs = field(job, "linger_ms").toDouble().toULong(),
+        maxBatchBytes = field(job, "batch_bytes").toULong(),
+        maxInFlight = field(job, "max_in_flight").toUInt(),
+    )
+    DurableStream(field(job, "stream_url"), StreamOptions(contentType = field(job, "content_type"))).use { s ->
+        val start = System.nanoTime()
+        val seconds = s.producer(field(job, "producer_id"), options).use { p ->
+            if (many) {
+                p.appendManyBlocking(msgs)
+            } else {
+                // appendBlocking waits for room only when the buffer is full; its receipt is
+                // not needed (closing it releases the native handle at once).
+                for (m in msgs) p.appendBlocking(m).close()
+            }
+            runBlocking { p.flush() }
+            val seconds = (System.nanoTime() - start) / 1e9
+            runBlocking { p.detach() }
+            seconds
+        }
+        return "{\"ok\":true,\"messages\":$count,\"bytes\":${count * size},\"seconds\":$seconds}"
+    }
+}
+
+fun main(args: Array<String>) {
+    val job = args.last()
+    val many = "--many" in args.dropLast(1)
+    try {
+        val scenario = field(job, "scenario")
+        require(scenario == "producer-json") { "scenario $scenario is not implemented by this contender" }
+        println(producerJson(job, many))
+        exitProcess(0)
+    } catch (e: Throwable) {
+        System.err.println(e.stackTraceToString())
+        exitProcess(1)
+    }
+}

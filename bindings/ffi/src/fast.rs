@@ -1,0 +1,130 @@
+//! `dsc_producer_try_append(slot, data, len)`: the per-message append of the Kotlin package,
+//! as a plain C function beside the uniffi ones.
+//!
+//! Every uniffi call from Kotlin allocates a JNA `Structure` for its call status and copies it
+//! to and from native memory by reflection, and a returned object is one more such call plus a
+//! cleaner: tens of microseconds per append (BENCHMARKS.md, "Round 7"). This function takes
+//! the bytes and a small number and returns a number, so JNA's direct mapping calls it with no
+//! structure at all. A failure returns a negative code and the Kotlin side repeats the append
+//! through uniffi, which gives the full error (a failed append appended nothing, so repeating it
+//! cannot append twice).
+//!
+//! The producer is named by a slot number in a process-wide table (a number cannot point at
+//! freed or foreign memory; an unknown slot is an error code). A producer takes a slot when
+//! Kotlin first asks for it and gives it back when its uniffi object is freed. Slots are never
+//! reused: a Kotlin producer used after `close()` still holds its old number, which must find
+//! nothing rather than another producer.
+
+// The one unsafe block reads the caller's bytes.
+#![allow(unsafe_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, RwLock};
+
+use durable_streams_client as core;
+
+/// The producers by slot.
+static TABLE: LazyLock<RwLock<HashMap<u64, core::IdempotentProducer>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
+
+/// The next slot to hand out.
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// The append failed because the buffer is full (`BUFFER_FULL`).
+pub const BUFFER_FULL: i64 = -1;
+/// The append failed for another reason (the uniffi call says which).
+pub const FAILED: i64 = -2;
+/// No producer in that slot.
+pub const NO_PRODUCER: i64 = -3;
+
+/// Puts `producer` in the table; returns its slot.
+pub(crate) fn register(producer: core::IdempotentProducer) -> u64 {
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed);
+    TABLE
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(slot, producer);
+    slot
+}
+
+/// Empties `slot`.
+pub(crate) fn unregister(slot: u64) {
+    TABLE
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&slot);
+}
+
+/// Appends `len` bytes at `data` to the producer in `slot` if there is room now: the message
+/// number (0 or more), or [`BUFFER_FULL`], [`FAILED`] or [`NO_PRODUCER`].
+///
+/// # Safety
+///
+/// `data` points at `len` readable bytes (or `len` is 0), which stay unchanged during the call.
+#[no_mangle]
+pub unsafe extern "C" fn dsc_producer_try_append(slot: u64, data: *const u8, len: usize) -> i64 {
+    let bytes: &[u8] = if len == 0 || data.is_null() {
+        &[]
+    } else {
+        // SAFETY: the caller promises `len` readable bytes at `data` for the call's duration.
+        unsafe { std::slice::from_raw_parts(data, len) }
+    };
+    let t = TABLE.read().unwrap_or_else(|e| e.into_inner());
+    let Some(p) = t.get(&slot) else {
+        return NO_PRODUCER;
+    };
+    match p.try_append_numbered(bytes) {
+        Ok(no) => i64::try_from(no).unwrap_or(FAILED),
+        Err(core::Error::BufferFull { .. }) => BUFFER_FULL,
+        Err(_) => FAILED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_or_freed_slot_is_an_error_code_and_never_another_producer() {
+        // SAFETY: a valid 2-byte slice.
+        let r = unsafe { dsc_producer_try_append(u64::MAX, b"{}".as_ptr(), 2) };
+        assert_eq!(r, NO_PRODUCER);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let _g = rt.enter();
+        let s = core::DurableStream::builder("http://127.0.0.1:9/v1/stream/fast")
+            .content_type("application/json")
+            .build()
+            .unwrap();
+        let a = register(s.producer("a").build().unwrap());
+        // SAFETY: valid slices of the given lengths.
+        unsafe {
+            assert_eq!(dsc_producer_try_append(a, b"{\"n\":0}".as_ptr(), 7), 0);
+            assert_eq!(dsc_producer_try_append(a, b"{\"n\":1}".as_ptr(), 7), 1);
+            assert_eq!(dsc_producer_try_append(a, b"{nope".as_ptr(), 5), FAILED);
+            assert_eq!(dsc_producer_try_append(a, std::ptr::null(), 0), FAILED);
+        }
+        let tiny = s.producer("tiny").max_buffered_bytes(10).build().unwrap();
+        let t = register(tiny);
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(dsc_producer_try_append(t, b"[1,2,3,4]".as_ptr(), 9), 0);
+            assert_eq!(
+                dsc_producer_try_append(t, b"[5,6]".as_ptr(), 5),
+                BUFFER_FULL
+            );
+        }
+        unregister(a);
+        let b = register(s.producer("b").build().unwrap());
+        assert_ne!(a, b, "a freed slot is not handed out again");
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { dsc_producer_try_append(a, b"{}".as_ptr(), 2) },
+            NO_PRODUCER
+        );
+        // SAFETY: as above.
+        assert_eq!(unsafe { dsc_producer_try_append(b, b"{}".as_ptr(), 2) }, 0);
+        unregister(b);
+        unregister(t);
+    }
+}
