@@ -81,6 +81,67 @@ pub unsafe extern "C" fn dsc_producer_try_append(slot: u64, data: *const u8, len
     }
 }
 
+/// The arguments do not describe `count` messages inside `data`.
+pub const MALFORMED: i64 = -4;
+
+/// Appends, in order and while there is room now, the `count` messages packed in the `len`
+/// bytes at `data`: message `k` ends at `ends[k]` and starts where message `k - 1` ended (the
+/// first at 0). Returns how many were appended: `count`, or the index of the first message that
+/// did not fit or failed; when that is the first message and it failed for another reason than
+/// room, [`FAILED`] (or [`NO_PRODUCER`], [`MALFORMED`]) instead, so the caller can ask uniffi
+/// for the error.
+///
+/// # Safety
+///
+/// `data` points at `len` readable bytes and `ends` at `count` readable `i32`s (or the counts
+/// are 0), unchanged during the call.
+#[no_mangle]
+pub unsafe extern "C" fn dsc_producer_try_append_many(
+    slot: u64,
+    data: *const u8,
+    len: usize,
+    ends: *const i32,
+    count: usize,
+) -> i64 {
+    if count == 0 {
+        return 0;
+    }
+    if data.is_null() && len > 0 || ends.is_null() {
+        return MALFORMED;
+    }
+    let bytes: &[u8] = if len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller promises `len` readable bytes at `data` for the call's duration.
+        unsafe { std::slice::from_raw_parts(data, len) }
+    };
+    // SAFETY: the caller promises `count` readable i32s at `ends` for the call's duration.
+    let ends = unsafe { std::slice::from_raw_parts(ends, count) };
+    let mut pieces = Vec::with_capacity(count);
+    let mut start = 0usize;
+    for &end in ends {
+        let Some(piece) = usize::try_from(end)
+            .ok()
+            .filter(|&e| e >= start)
+            .and_then(|e| bytes.get(start..e))
+        else {
+            return MALFORMED;
+        };
+        pieces.push(piece);
+        start += piece.len();
+    }
+    let t = TABLE.read().unwrap_or_else(|e| e.into_inner());
+    let Some(p) = t.get(&slot) else {
+        return NO_PRODUCER;
+    };
+    let done = p.try_append_many(&pieces);
+    match done.stopped {
+        Some(core::Error::BufferFull { .. }) | None => i64::try_from(done.count).unwrap_or(FAILED),
+        Some(_) if done.count == 0 => FAILED,
+        Some(_) => i64::try_from(done.count).unwrap_or(FAILED),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +187,46 @@ mod tests {
         assert_eq!(unsafe { dsc_producer_try_append(b, b"{}".as_ptr(), 2) }, 0);
         unregister(b);
         unregister(t);
+    }
+
+    #[test]
+    fn packed_runs_append_in_order_and_stop_where_try_append_would() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let _g = rt.enter();
+        let s = core::DurableStream::builder("http://127.0.0.1:9/v1/stream/fast-many")
+            .content_type("application/json")
+            .build()
+            .unwrap();
+        let p = s.producer("m").max_buffered_bytes(40).build().unwrap();
+        let slot = register(p.clone());
+        let call = |data: &[u8], ends: &[i32]| {
+            // SAFETY: valid slices of the given lengths.
+            unsafe {
+                dsc_producer_try_append_many(
+                    slot,
+                    data.as_ptr(),
+                    data.len(),
+                    ends.as_ptr(),
+                    ends.len(),
+                )
+            }
+        };
+        assert_eq!(call(b"[1][2][3]", &[3, 6, 9]), 3);
+        // A bad message first: FAILED; later: the count before it.
+        assert_eq!(call(b"{x[4]", &[2, 5]), FAILED);
+        assert_eq!(call(b"[4]{x", &[3, 5]), 1);
+        // Room for 40 bytes: 12 taken, so two 12-byte messages fit and the third does not.
+        let m = b"[1234567890]";
+        let packed: Vec<u8> = m.iter().chain(m).chain(m).copied().collect();
+        assert_eq!(call(&packed, &[12, 24, 36]), 2);
+        assert_eq!(p.metrics().appended_messages, 6);
+        // Malformed: an end past the data, ends going back, a negative end.
+        assert_eq!(call(b"[1]", &[4]), MALFORMED);
+        assert_eq!(call(b"[1][2]", &[3, 2]), MALFORMED);
+        assert_eq!(call(b"[1]", &[-1]), MALFORMED);
+        assert_eq!(call(b"", &[]), 0);
+        unregister(slot);
+        assert_eq!(call(b"[1]", &[3]), NO_PRODUCER);
+        assert_eq!(p.metrics().appended_messages, 6);
     }
 }

@@ -894,12 +894,20 @@ impl IdempotentProducer {
     /// `Vec<u8>`, `String`, `Bytes` ...).
     pub fn try_append(&self, data: impl AsRef<[u8]>) -> Result<Receipt> {
         let data = data.as_ref();
+        let validated = self.reserve_now(data)?;
+        self.enqueue(data, validated).map(|(r, _)| r)
+    }
+
+    /// Checks a message and reserves its room if there is room now ([`Error::BufferFull`]
+    /// otherwise); says whether it was validated.
+    #[inline(always)]
+    fn reserve_now(&self, data: &[u8]) -> Result<bool> {
         let (size, validated) = self.admit(data, false)?;
         match self.shared.room.try_acquire_many(size) {
             Ok(permit) => permit.forget(),
             Err(_) => return Err(self.buffer_full(data.len())),
         }
-        self.enqueue(data, validated).map(|(r, _)| r)
+        Ok(validated)
     }
 
     /// [`try_append`](Self::try_append) that returns only the message's number (as
@@ -907,11 +915,7 @@ impl IdempotentProducer {
     /// follow deliveries by number or not at all, such as a binding's one call per message.
     pub fn try_append_numbered(&self, data: impl AsRef<[u8]>) -> Result<u64> {
         let data = data.as_ref();
-        let (size, validated) = self.admit(data, false)?;
-        match self.shared.room.try_acquire_many(size) {
-            Ok(permit) => permit.forget(),
-            Err(_) => return Err(self.buffer_full(data.len())),
-        }
+        let validated = self.reserve_now(data)?;
         self.enqueue_numbered(data, validated).map(|p| p.no)
     }
 

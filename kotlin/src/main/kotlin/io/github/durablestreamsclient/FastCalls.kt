@@ -22,4 +22,12 @@ internal object FastCalls {
      */
     @JvmStatic
     external fun dsc_producer_try_append(slot: Long, data: ByteArray, len: Long): Long
+
+    /**
+     * Appends the `count` messages packed in `data` (message k ends at `ends[k]`) while there is
+     * room now: how many were appended, or -2 (the first failed for another reason), -3 (no
+     * such producer), -4 (malformed arguments).
+     */
+    @JvmStatic
+    external fun dsc_producer_try_append_many(slot: Long, data: ByteArray, len: Long, ends: IntArray, count: Long): Long
 }

@@ -97,16 +97,55 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
      */
     fun tryAppendMany(messages: List<ByteArray>, from: Int = 0): Int {
         require(from in 0..messages.size) { "from must be in 0..${messages.size}, got $from" }
-        // One direct native call per message: cheaper than lowering the list for uniffi.
-        for (i in from until messages.size) {
-            val n = fastAppend(messages[i])
-            if (n >= 0) continue
-            if (n == FAST_BUFFER_FULL || i > from) return i
-            // The first message failed: uniffi says why (or appends it, if the failure has
-            // passed meanwhile); nothing was appended by the failed call.
-            ffiCall { ffi.tryAppend(messages[i]) }.close()
+        var i = from
+        while (i < messages.size) {
+            // A run packed into one array for one direct native call (no uniffi lowering of the
+            // list): up to MANY_CHUNK messages or about MANY_BYTES bytes.
+            var end = i
+            var bytes = 0L
+            while (end < messages.size && end - i < MANY_CHUNK && (end == i || bytes < MANY_BYTES)) {
+                bytes += messages[end].size
+                end++
+            }
+            if (bytes > Int.MAX_VALUE) {
+                // One message too large to pack: alone through the per-message call.
+                end = i + 1
+            }
+            val took = if (end - i == 1) fastAppendOne(messages[i]) else fastAppendRun(messages, i, end, bytes.toInt())
+            if (took < 0) {
+                // The run's first message failed (not for room). Not the call's first: stop
+                // there. The call's first: uniffi says why (or appends it, if the failure has
+                // passed meanwhile); the failed direct call appended nothing.
+                if (i > from) return i
+                ffiCall { ffi.tryAppend(messages[i]) }.close()
+                i++
+                continue
+            }
+            i += took
+            if (i < end) break
         }
-        return messages.size
+        return i
+    }
+
+    /** [fastAppend] as a run's answer: 1, 0 (no room), or negative (failed). */
+    private fun fastAppendOne(data: ByteArray): Int {
+        val n = fastAppend(data)
+        return if (n >= 0) 1 else if (n == FAST_BUFFER_FULL) 0 else -1
+    }
+
+    /** `messages[from, end)` packed and appended with one direct call: how many, or -1. */
+    private fun fastAppendRun(messages: List<ByteArray>, from: Int, end: Int, bytes: Int): Int {
+        val packed = ByteArray(bytes)
+        val ends = IntArray(end - from)
+        var at = 0
+        for (k in from until end) {
+            val m = messages[k]
+            System.arraycopy(m, 0, packed, at, m.size)
+            at += m.size
+            ends[k - from] = at
+        }
+        val n = FastCalls.dsc_producer_try_append_many(slot, packed, packed.size.toLong(), ends, ends.size.toLong())
+        return if (n >= 0) n.toInt() else -1
     }
 
     /**
@@ -155,6 +194,12 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
 
 /** `dsc_producer_try_append`'s answer for a full buffer (bindings/ffi/src/fast.rs). */
 private const val FAST_BUFFER_FULL = -1L
+
+/** The most messages [IdempotentProducer.tryAppendMany] packs into one native call. */
+private const val MANY_CHUNK = 4096
+
+/** About the most bytes [IdempotentProducer.tryAppendMany] packs into one native call. */
+private const val MANY_BYTES = 1L shl 20
 
 /**
  * The outcome of one appended message, to await or to poll. An append hands out the message's
