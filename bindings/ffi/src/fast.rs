@@ -37,6 +37,8 @@ pub const BUFFER_FULL: i64 = -1;
 pub const FAILED: i64 = -2;
 /// No producer in that slot.
 pub const NO_PRODUCER: i64 = -3;
+/// The arguments do not describe `count` messages inside `data`.
+pub const MALFORMED: i64 = -4;
 
 /// Puts `producer` in the table; returns its slot.
 pub(crate) fn register(producer: core::IdempotentProducer) -> u64 {
@@ -64,25 +66,34 @@ pub(crate) fn unregister(slot: u64) {
 /// `data` points at `len` readable bytes (or `len` is 0), which stay unchanged during the call.
 #[no_mangle]
 pub unsafe extern "C" fn dsc_producer_try_append(slot: u64, data: *const u8, len: usize) -> i64 {
-    let bytes: &[u8] = if len == 0 || data.is_null() {
-        &[]
-    } else {
-        // SAFETY: the caller promises `len` readable bytes at `data` for the call's duration.
-        unsafe { std::slice::from_raw_parts(data, len) }
-    };
-    let t = TABLE.read().unwrap_or_else(|e| e.into_inner());
-    let Some(p) = t.get(&slot) else {
-        return NO_PRODUCER;
-    };
-    match p.try_append_numbered(bytes) {
+    // SAFETY: the caller's promise, passed on.
+    let bytes = unsafe { slice_at(data, len) };
+    with_producer(slot, |p| match p.try_append_numbered(bytes) {
         Ok(no) => i64::try_from(no).unwrap_or(FAILED),
         Err(core::Error::BufferFull { .. }) => BUFFER_FULL,
         Err(_) => FAILED,
+    })
+}
+
+/// The `len` items at `data`; empty when `len` is 0 or `data` is null.
+///
+/// # Safety
+///
+/// Otherwise `data` points at `len` readable items, unchanged while the slice is used.
+unsafe fn slice_at<'a, T>(data: *const T, len: usize) -> &'a [T] {
+    if len == 0 || data.is_null() {
+        &[]
+    } else {
+        // SAFETY: the caller promises `len` readable items at `data`.
+        unsafe { std::slice::from_raw_parts(data, len) }
     }
 }
 
-/// The arguments do not describe `count` messages inside `data`.
-pub const MALFORMED: i64 = -4;
+/// `f` of the producer in `slot`, or [`NO_PRODUCER`].
+fn with_producer(slot: u64, f: impl FnOnce(&core::IdempotentProducer) -> i64) -> i64 {
+    let t = TABLE.read().unwrap_or_else(|e| e.into_inner());
+    t.get(&slot).map_or(NO_PRODUCER, f)
+}
 
 /// Appends, in order and while there is room now, the `count` messages packed in the `len`
 /// bytes at `data`: message `k` ends at `ends[k]` and starts where message `k - 1` ended (the
@@ -109,14 +120,8 @@ pub unsafe extern "C" fn dsc_producer_try_append_many(
     if data.is_null() && len > 0 || ends.is_null() {
         return MALFORMED;
     }
-    let bytes: &[u8] = if len == 0 {
-        &[]
-    } else {
-        // SAFETY: the caller promises `len` readable bytes at `data` for the call's duration.
-        unsafe { std::slice::from_raw_parts(data, len) }
-    };
-    // SAFETY: the caller promises `count` readable i32s at `ends` for the call's duration.
-    let ends = unsafe { std::slice::from_raw_parts(ends, count) };
+    // SAFETY: the caller's promises, passed on.
+    let (bytes, ends) = unsafe { (slice_at(data, len), slice_at(ends, count)) };
     let mut pieces = Vec::with_capacity(count);
     let mut start = 0usize;
     for &end in ends {
@@ -130,33 +135,41 @@ pub unsafe extern "C" fn dsc_producer_try_append_many(
         pieces.push(piece);
         start += piece.len();
     }
-    let t = TABLE.read().unwrap_or_else(|e| e.into_inner());
-    let Some(p) = t.get(&slot) else {
-        return NO_PRODUCER;
-    };
-    let done = p.try_append_many(&pieces);
-    match done.stopped {
-        Some(core::Error::BufferFull { .. }) | None => i64::try_from(done.count).unwrap_or(FAILED),
-        Some(_) if done.count == 0 => FAILED,
-        Some(_) => i64::try_from(done.count).unwrap_or(FAILED),
-    }
+    with_producer(slot, |p| {
+        let done = p.try_append_many(&pieces);
+        match done.stopped {
+            Some(ref e) if done.count == 0 && !matches!(e, core::Error::BufferFull { .. }) => {
+                FAILED
+            }
+            _ => i64::try_from(done.count).unwrap_or(FAILED),
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A JSON stream at an address nothing listens on (messages stay buffered), with a runtime.
+    fn unreachable_stream(name: &str) -> (tokio::runtime::Runtime, core::DurableStream) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let s = {
+            let _g = rt.enter();
+            core::DurableStream::builder(format!("http://127.0.0.1:9/v1/stream/{name}").as_str())
+                .content_type("application/json")
+                .build()
+                .unwrap()
+        };
+        (rt, s)
+    }
+
     #[test]
     fn an_unknown_or_freed_slot_is_an_error_code_and_never_another_producer() {
         // SAFETY: a valid 2-byte slice.
         let r = unsafe { dsc_producer_try_append(u64::MAX, b"{}".as_ptr(), 2) };
         assert_eq!(r, NO_PRODUCER);
-        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (rt, s) = unreachable_stream("fast");
         let _g = rt.enter();
-        let s = core::DurableStream::builder("http://127.0.0.1:9/v1/stream/fast")
-            .content_type("application/json")
-            .build()
-            .unwrap();
         let a = register(s.producer("a").build().unwrap());
         // SAFETY: valid slices of the given lengths.
         unsafe {
@@ -191,12 +204,8 @@ mod tests {
 
     #[test]
     fn packed_runs_append_in_order_and_stop_where_try_append_would() {
-        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (rt, s) = unreachable_stream("fast-many");
         let _g = rt.enter();
-        let s = core::DurableStream::builder("http://127.0.0.1:9/v1/stream/fast-many")
-            .content_type("application/json")
-            .build()
-            .unwrap();
         let p = s.producer("m").max_buffered_bytes(40).build().unwrap();
         let slot = register(p.clone());
         let call = |data: &[u8], ends: &[i32]| {
