@@ -14,6 +14,9 @@ echo "== clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test" >&2
 cargo test --workspace
+# The Node and FFI binding crates set `test = false`, so the line above skips them; their unit
+# tests (string conversion, the C fast path) are run by name.
+cargo test -p durable-streams-client-node -p durable-streams-client-ffi --lib
 echo "== build hygiene: fuzz targets, rustdoc, cargo deny, MSRV (scripts/hygiene.sh)" >&2
 bash scripts/hygiene.sh
 echo "== benchmark smoke run (every scenario and contender, tiny counts; bench/README.md)" >&2

@@ -275,15 +275,30 @@ const appendText = (native as unknown as { producerAppendText: (slot: number, te
   .producerAppendText;
 
 /**
- * The addon's `producerAppendJoined(slot, joined, count, throwFirst)`: `appendMany` of `count`
- * string messages joined by NUL, with one plain napi call (bindings/node/src/fast.rs): how many
- * were appended, or -1 when `joined` does not hold `count` pieces (a message held a NUL).
+ * The addon's `producerAppendJoined(slot, joined, count, throwFirst, oneByte)`: `appendMany` of
+ * `count` string messages joined by NUL, with one plain napi call (bindings/node/src/fast.rs): how
+ * many were appended, or -1 when `joined` does not hold `count` pieces (a message held a NUL).
+ * `oneByte` (no character above U+00FF) lets the addon copy the text as Latin-1 instead of
+ * widening it to UTF-16 and narrowing it back.
  */
 const appendJoined = (
   native as unknown as {
-    producerAppendJoined: (slot: number, joined: string, count: number, throwFirst: boolean) => number;
+    producerAppendJoined: (
+      slot: number,
+      joined: string,
+      count: number,
+      throwFirst: boolean,
+      oneByte: boolean,
+    ) => number;
   }
 ).producerAppendJoined;
+
+/**
+ * Finds a character above U+00FF. V8 compiles a separate matcher for one-byte strings, in which
+ * this class can match nothing, so the test on the usual (one-byte) joined run returns at once;
+ * on a two-byte string it stops at the first such character.
+ */
+const ABOVE_LATIN1 = /[^\u0000-\u00ff]/;
 
 /** The most messages, and about the most characters, joined into one string for one native call. */
 const JOIN_MESSAGES = 1024;
@@ -317,7 +332,8 @@ function appendRuns(
     if (j - i >= 2) {
       // The whole array when it is one run (no copy of it first).
       const run = i === 0 && j === n ? messages : messages.slice(i, j);
-      const took = appendJoined(slot, run.join("\u0000"), j - i, first);
+      const joined = run.join("\u0000");
+      const took = appendJoined(slot, joined, j - i, first, !ABOVE_LATIN1.test(joined));
       // -1: a message holds a NUL itself (a byte stream's); append that run one by one.
       done = took < 0 ? p.appendMany(messages, i, j, first) : i + took;
     } else {

@@ -263,17 +263,19 @@ test("producer: append of a string (the addon's plain napi call) keeps any text,
   bad(() => native.producerAppendText(own.slot, 5), /must be a string/);
   assert.equal(native.producerAppendText(own.slot, '"fine"'), 0);
   // The same for appendMany's joined runs.
-  bad(() => native.producerAppendJoined(own.slot, "1"), /takes \(slot, joined, count, throwFirst\)/);
-  bad(() => native.producerAppendJoined("x", "1", 1, true), /slot must be a number/);
-  bad(() => native.producerAppendJoined(4_000_000, "1", 1, true), /no producer in slot 4000000/);
-  bad(() => native.producerAppendJoined(own.slot, 1, 1, true), /joined must be a string/);
-  bad(() => native.producerAppendJoined(own.slot, "1", "one", true), /count must be a number/);
-  bad(() => native.producerAppendJoined(own.slot, "1", 1, 1), /throwFirst must be a boolean/);
-  bad(() => native.producerAppendJoined(own.slot, "{\u00002", 2, true), /JSON/);
-  assert.equal(native.producerAppendJoined(own.slot, "1\u0000{}", 3, true), -1);
-  assert.equal(native.producerAppendJoined(own.slot, "1\u0000{}", 4_000_000_000, true), -1);
-  assert.equal(native.producerAppendJoined(own.slot, "1\u0000{bad", 2, false), 1);
-  assert.equal(native.producerAppendJoined(own.slot, "1\u0000[2]\u0000\"é\"", 3, true), 3);
+  bad(() => native.producerAppendJoined(own.slot, "1"), /takes \(slot, joined, count, throwFirst, oneByte\)/);
+  bad(() => native.producerAppendJoined("x", "1", 1, true, false), /slot must be a number/);
+  bad(() => native.producerAppendJoined(4_000_000, "1", 1, true, false), /no producer in slot 4000000/);
+  bad(() => native.producerAppendJoined(own.slot, 1, 1, true, false), /joined must be a string/);
+  bad(() => native.producerAppendJoined(own.slot, "1", "one", true, false), /count must be a number/);
+  bad(() => native.producerAppendJoined(own.slot, "1", 1, 1, false), /throwFirst must be a boolean/);
+  bad(() => native.producerAppendJoined(own.slot, "{\u00002", 2, true, true), /JSON/);
+  assert.equal(native.producerAppendJoined(own.slot, "1\u0000{}", 3, true, true), -1);
+  assert.equal(native.producerAppendJoined(own.slot, "1\u0000{}", 4_000_000_000, true, false), -1);
+  assert.equal(native.producerAppendJoined(own.slot, "1\u0000{bad", 2, false, true), 1);
+  assert.equal(native.producerAppendJoined(own.slot, "1\u0000[2]\u0000\"é\"", 3, true, false), 3);
+  assert.equal(native.producerAppendJoined(own.slot, "1\u0000[2]\u0000\"é\"", 3, true, true), 3);
+  bad(() => native.producerAppendJoined(own.slot, "1", 1, true, "yes"), /oneByte must be a boolean/);
 });
 
 test("producer: appendMany stops at a full buffer and resumes; bytes from any Uint8Array", async () => {
@@ -361,6 +363,19 @@ test("producer: appendMany's runs of strings (one native call each) keep every m
   await p.flush();
   assert.deepEqual(await (await h.stream({ live: false })).json(), msgs.map((m) => JSON.parse(m)));
 
+  // Runs with no character above U+00FF cross as Latin-1 (one-byte strings) and come back as
+  // the same text: ASCII, Latin-1 letters (U+0080 and U+00FF too), escaped controls; joined runs
+  // holding one of the two messages with wider characters take the UTF-16 read.
+  const latin = Array.from({ length: 2500 }, (_, i) =>
+    JSON.stringify({ i, s: ["plain", "é", "ÿ\u00a0ß", "\u0080\u00ff", "tab\t"][i % 5] }),
+  );
+  latin[1023] = JSON.stringify({ i: 1023, s: "wide at the run's end €" });
+  latin[2100] = JSON.stringify({ i: 2100, s: "😀 and ü" });
+  for (let i = p.appendMany(latin); i < latin.length; i = p.appendMany(latin, i)) await p.ready(Buffer.byteLength(latin[i]));
+  await p.flush();
+  const stored = await (await h.stream({ live: false })).json();
+  assert.deepEqual(stored.slice(3000), latin.map((m) => JSON.parse(m)));
+
   // A bad message in the middle of a long run: the call stops at its index, the next throws it,
   // and the messages before it are stored.
   const bad = Array.from({ length: 50 }, (_, i) => (i === 37 ? '{"i":37' : JSON.stringify({ i: 3000 + i })));
@@ -373,7 +388,7 @@ test("producer: appendMany's runs of strings (one native call each) keep every m
   // A NUL inside a JSON string's text is refused too (raw control characters are not JSON).
   assert.equal(p.appendMany(['"a"', '"b\u0000c"', '"d"']), 1);
   await p.flush();
-  const after = (await (await h.stream({ live: false })).json()).slice(3000).map((m) => (typeof m === "object" ? m.i : m));
+  const after = (await (await h.stream({ live: false })).json()).slice(5500).map((m) => (typeof m === "object" ? m.i : m));
   const expected = [...Array.from({ length: 37 }, (_, i) => 3000 + i), ...Array.from({ length: 12 }, (_, i) => 3038 + i), "a", "a"];
   assert.deepEqual(after, expected);
   await p.detach();

@@ -33,7 +33,8 @@ use crate::{error, text};
 
 /// What the JavaScript thread keeps for the calls here, behind one thread-local (one lookup per
 /// call): its producers by slot (freed slots are reused) and the two buffers a message (or a
-/// joined run of them) passes through (UTF-16 as napi hands it over, then UTF-8).
+/// joined run of them) passes through (UTF-16 as napi hands it over, then UTF-8; a Latin-1
+/// read goes straight into the second).
 struct Thread {
     producers: Vec<Option<IdempotentProducer>>,
     free: Vec<u32>,
@@ -180,6 +181,14 @@ fn finish(env: sys::napi_env, result: napi::Result<sys::napi_value>) -> sys::nap
     }
 }
 
+/// How a string argument is read: as UTF-16 (any string), or as Latin-1 when the caller knows
+/// that no character of it is above U+00FF (then napi copies a one-byte string as it is).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    Utf16,
+    Latin1,
+}
+
 /// Reads the string `value` into this thread's buffers, as UTF-8, and calls `f` with the
 /// producer in `slot` and those bytes; `not_a_string` is the error when `value` is no string.
 #[inline]
@@ -187,6 +196,7 @@ fn with_text<R>(
     env: sys::napi_env,
     slot: u32,
     value: sys::napi_value,
+    read: Read,
     not_a_string: &str,
     f: impl FnOnce(&IdempotentProducer, &[u8]) -> napi::Result<R>,
 ) -> napi::Result<R> {
@@ -195,8 +205,16 @@ fn with_text<R>(
             .try_borrow_mut()
             .map_err(|_| error::to_napi(reentered()))?;
         let t = &mut *t;
-        read_units(env, value, &mut t.units, not_a_string)?;
-        text::encode(&t.units, &mut t.utf8);
+        match read {
+            Read::Utf16 => {
+                read_string(env, value, &mut t.units, not_a_string)?;
+                text::encode(&t.units, &mut t.utf8);
+            }
+            Read::Latin1 => {
+                read_string(env, value, &mut t.utf8, not_a_string)?;
+                text::latin1_to_utf8(&mut t.utf8);
+            }
+        }
         let result = producer_in(&t.producers, slot)
             .map_err(error::to_napi)
             .and_then(|p| f(p, &t.utf8));
@@ -243,6 +261,16 @@ fn uint32(env: sys::napi_env, value: sys::napi_value, what: &str) -> napi::Resul
     Ok(n)
 }
 
+/// The boolean `value`, or an invalid argument saying `what`.
+fn boolean(env: sys::napi_env, value: sys::napi_value, what: &str) -> napi::Result<bool> {
+    let mut b = false;
+    // SAFETY: `value` is a live value of this callback.
+    if unsafe { sys::napi_get_value_bool(env, value, &mut b) } != sys::Status::napi_ok {
+        return Err(error::invalid(what));
+    }
+    Ok(b)
+}
+
 fn number(env: sys::napi_env, n: f64) -> napi::Result<sys::napi_value> {
     let mut result = ptr::null_mut();
     // SAFETY: `env` is this callback's; `result` receives the new number.
@@ -265,16 +293,18 @@ fn append_text_inner(
         env,
         slot,
         argv[1],
+        Read::Utf16,
         "append: the message must be a string or a Uint8Array",
         |p, bytes| p.try_append_numbered(bytes).map_err(error::to_napi),
     )?;
     number(env, message_number as f64)
 }
 
-/// `producerAppendJoined(slot: number, joined: string, count: number, throwFirst: boolean):
-/// number`: `appendMany` for a run of `count` string messages joined by NUL characters (see
-/// [`crate::producer::append_pieces`]: how many were appended, or -1 when the text does not
-/// hold `count` pieces).
+/// `producerAppendJoined(slot: number, joined: string, count: number, throwFirst: boolean,
+/// oneByte: boolean): number`: `appendMany` for a run of `count` string messages joined by NUL
+/// characters (see [`crate::producer::append_pieces`]: how many were appended, or -1 when the
+/// text does not hold `count` pieces). `oneByte` says that no character of `joined` is above
+/// U+00FF, so that it is read as Latin-1 (a plain copy of a one-byte string) rather than as UTF-16.
 unsafe extern "C" fn append_joined(
     env: sys::napi_env,
     info: sys::napi_callback_info,
@@ -286,8 +316,8 @@ fn append_joined_inner(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> napi::Result<sys::napi_value> {
-    const USAGE: &str = "producerAppendJoined takes (slot, joined, count, throwFirst)";
-    let argv = args::<4>(env, info, USAGE)?;
+    const USAGE: &str = "producerAppendJoined takes (slot, joined, count, throwFirst, oneByte)";
+    let argv = args::<5>(env, info, USAGE)?;
     let slot = uint32(
         env,
         argv[0],
@@ -298,29 +328,77 @@ fn append_joined_inner(
         argv[2],
         "producerAppendJoined: the count must be a number",
     )?;
-    let mut throw_first = false;
-    // SAFETY: `argv[3]` is a live value of this callback.
-    if unsafe { sys::napi_get_value_bool(env, argv[3], &mut throw_first) } != sys::Status::napi_ok {
-        return Err(error::invalid(
-            "producerAppendJoined: throwFirst must be a boolean",
-        ));
-    }
+    let throw_first = boolean(
+        env,
+        argv[3],
+        "producerAppendJoined: throwFirst must be a boolean",
+    )?;
+    let one_byte = boolean(
+        env,
+        argv[4],
+        "producerAppendJoined: oneByte must be a boolean",
+    )?;
+    let read = if one_byte { Read::Latin1 } else { Read::Utf16 };
     let took = with_text(
         env,
         slot,
         argv[1],
+        read,
         "producerAppendJoined: joined must be a string",
         |p, bytes| crate::producer::append_pieces(p, bytes, count, throw_first),
     )?;
     number(env, took as f64)
 }
 
-/// Reads the string `value` into `units` (UTF-16), with one napi call when it fits the room
-/// the buffer has (a first call makes room for 256 units).
-fn read_units(
+/// A code unit napi can read a string as: UTF-16 (`u16`) or Latin-1 (`u8`, each character
+/// cut to its low byte, so only for strings with none above U+00FF).
+trait Unit: Copy {
+    /// napi's `napi_get_value_string_utf16` or `napi_get_value_string_latin1`.
+    ///
+    /// # Safety
+    /// `value` is a live value of the current callback; `buf` is null (`size` 0) or has room
+    /// for `size` units.
+    unsafe fn read(
+        env: sys::napi_env,
+        value: sys::napi_value,
+        buf: *mut Self,
+        size: usize,
+        result: *mut usize,
+    ) -> sys::napi_status;
+}
+
+impl Unit for u16 {
+    unsafe fn read(
+        env: sys::napi_env,
+        value: sys::napi_value,
+        buf: *mut u16,
+        size: usize,
+        result: *mut usize,
+    ) -> sys::napi_status {
+        // SAFETY: as the trait's contract says.
+        unsafe { sys::napi_get_value_string_utf16(env, value, buf, size, result) }
+    }
+}
+
+impl Unit for u8 {
+    unsafe fn read(
+        env: sys::napi_env,
+        value: sys::napi_value,
+        buf: *mut u8,
+        size: usize,
+        result: *mut usize,
+    ) -> sys::napi_status {
+        // SAFETY: as the trait's contract says (a byte and a C char have one size).
+        unsafe { sys::napi_get_value_string_latin1(env, value, buf.cast(), size, result) }
+    }
+}
+
+/// Reads the string `value` into `units`, with one napi call when it fits the room the
+/// buffer has (a first call makes room for 256 units).
+fn read_string<U: Unit>(
     env: sys::napi_env,
     value: sys::napi_value,
-    units: &mut Vec<u16>,
+    units: &mut Vec<U>,
     not_a_string: &str,
 ) -> napi::Result<()> {
     units.clear();
@@ -331,9 +409,7 @@ fn read_units(
         // SAFETY: `value` is a live value of this callback; napi writes at most `room` units
         // (the text, cut to `room - 1`, and a terminating 0) into the buffer, which has room
         // for `room` units.
-        let status = unsafe {
-            sys::napi_get_value_string_utf16(env, value, units.as_mut_ptr(), room, &mut written)
-        };
+        let status = unsafe { U::read(env, value, units.as_mut_ptr(), room, &mut written) };
         if status != sys::Status::napi_ok {
             return Err(error::invalid(not_a_string));
         }
@@ -344,9 +420,8 @@ fn read_units(
         }
         // Perhaps cut: ask for the length and read again into room enough for it.
         let mut len = 0usize;
-        // SAFETY: a null buffer asks only for the length (in UTF-16 units); `value` is live.
-        let status =
-            unsafe { sys::napi_get_value_string_utf16(env, value, ptr::null_mut(), 0, &mut len) };
+        // SAFETY: a null buffer asks only for the length (in units); `value` is live.
+        let status = unsafe { U::read(env, value, ptr::null_mut(), 0, &mut len) };
         ok(status, "reading the message's length")?;
         units.reserve(len.saturating_add(2));
     }
