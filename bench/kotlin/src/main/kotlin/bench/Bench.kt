@@ -2,12 +2,16 @@
 // through uniffi and JNA), used the way its README shows, from a blocking caller. Protocol:
 // bench/README.md (the job is the last argument; one JSON line on stdout).
 //
-// Only the producer scenario: the package's reads hand on message texts (no JSON library is
-// among its dependencies), so a catch-up here would not do the work the other languages' reads do.
+// Scenarios: producer-json and catchup-read. The package's reads hand on each JSON message as
+// its own text (no JSON library is among its dependencies); the catch-up parses every text with
+// Jackson, as a JVM application would, so that it does the work the other languages' reads do.
 package bench
 
+import com.fasterxml.jackson.databind.ObjectMapper
 import io.github.durablestreamsclient.DurableStream
+import io.github.durablestreamsclient.LiveMode
 import io.github.durablestreamsclient.ProducerOptions
+import io.github.durablestreamsclient.ReadOptions
 import io.github.durablestreamsclient.StreamOptions
 import kotlinx.coroutines.runBlocking
 import kotlin.system.exitProcess
@@ -54,13 +58,31 @@ fun producerJson(job: String, many: Boolean): String {
     }
 }
 
+/** stream(offset -1, not live).json(): every message's text, each parsed by Jackson for `i`. */
+fun catchupRead(job: String): String {
+    val size = field(job, "msg_bytes").toLong()
+    val mapper = ObjectMapper()
+    DurableStream(field(job, "stream_url"), StreamOptions(contentType = field(job, "content_type"))).use { s ->
+        val start = System.nanoTime()
+        val texts = runBlocking { s.stream(ReadOptions(offset = "-1", live = LiveMode.OFF)).use { it.json() } }
+        var checksum = 0L
+        for (t in texts) checksum += mapper.readTree(t).get("i").asLong()
+        val seconds = (System.nanoTime() - start) / 1e9
+        val n = texts.size
+        return "{\"ok\":true,\"messages\":$n,\"bytes\":${n * size},\"seconds\":$seconds,\"checksum\":$checksum}"
+    }
+}
+
 fun main(args: Array<String>) {
     val job = args.last()
     val many = "--many" in args.dropLast(1)
     try {
-        val scenario = field(job, "scenario")
-        require(scenario == "producer-json") { "scenario $scenario is not implemented by this contender" }
-        println(producerJson(job, many))
+        val out = when (val scenario = field(job, "scenario")) {
+            "producer-json" -> producerJson(job, many)
+            "catchup-read" -> catchupRead(job)
+            else -> throw IllegalArgumentException("scenario $scenario is not implemented by this contender")
+        }
+        println(out)
         exitProcess(0)
     } catch (e: Throwable) {
         System.err.println(e.stackTraceToString())
