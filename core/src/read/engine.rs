@@ -122,6 +122,109 @@ fn carries_data(body: &[u8], content_type: Option<&str>) -> bool {
     }
 }
 
+/// Drops the first messages of a JSON array that arrives in pieces: a small scanner that
+/// finds the array's top-level commas (outside strings). What it hands back is checked like
+/// any body (this only cuts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MessageSkip {
+    /// Messages still to drop.
+    left: u64,
+    /// Nesting depth: 0 before the array's `[`, 1 between its elements.
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// Whether the element being passed has begun (an empty array has none).
+    element: bool,
+}
+
+impl MessageSkip {
+    fn new(messages: u64) -> Self {
+        MessageSkip {
+            left: messages,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            element: false,
+        }
+    }
+
+    /// Scans `piece`; `Some(i)` once the messages are dropped: the array goes on at `piece[i..]`
+    /// (its next element, or its `]`), to be handed on after a new `[`.
+    fn feed(&mut self, piece: &[u8]) -> Result<Option<usize>> {
+        for (i, &b) in piece.iter().enumerate() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            if b.is_ascii_whitespace() {
+                continue;
+            }
+            if self.depth == 0 {
+                if b != b'[' {
+                    return Err(Error::parse(
+                        "read response",
+                        "a JSON long-poll body that is not an array",
+                    ));
+                }
+                self.depth = 1;
+                continue;
+            }
+            match b {
+                b',' if self.depth == 1 => {
+                    self.element = false;
+                    self.left = self.left.saturating_sub(1);
+                    if self.left == 0 {
+                        return Ok(Some(i + 1));
+                    }
+                }
+                b']' | b'}' if self.depth == 1 => {
+                    if b == b'}' {
+                        return Err(Error::parse(
+                            "read response",
+                            "a JSON long-poll body that is not an array",
+                        ));
+                    }
+                    // The end of the array: its last element (if any) ends here.
+                    if self.element {
+                        self.left = self.left.saturating_sub(1);
+                    }
+                    if self.left == 0 {
+                        return Ok(Some(i));
+                    }
+                    return Err(self.short());
+                }
+                _ => {
+                    self.element = true;
+                    match b {
+                        b'"' => self.in_string = true,
+                        b'[' | b'{' => self.depth = self.depth.saturating_add(1),
+                        b']' | b'}' => self.depth = self.depth.saturating_sub(1),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The error of a body whose array holds fewer messages than are to be dropped.
+    fn short(&self) -> Error {
+        Error::parse(
+            "read response",
+            format!(
+                "the long-poll after SSE ended {} messages short of those the SSE connections had already handed on",
+                self.left
+            ),
+        )
+    }
+}
+
 /// Which request to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -156,6 +259,9 @@ struct BodyConn {
     delivered: u64,
     /// Bytes still to drop from a repeated request's body (already handed on).
     skip: u64,
+    /// JSON messages still to drop from the start of the body's array (handed on by SSE
+    /// connections after their last control event), after `skip`.
+    skip_messages: Option<MessageSkip>,
     data: DataCheck,
     /// Failed attempts at this response, counted with the request's retries.
     attempt: u32,
@@ -392,10 +498,8 @@ impl Engine {
                             match self.fetch_opened(kind, &mut attempt).await {
                                 Ok(opened) => {
                                     let mut conn = self.body_conn(kind, opened, attempt);
-                                    match self.skip_after_sse(&mut conn) {
-                                        Ok(()) => Some(self.body_step(conn).await),
-                                        Err(e) => Some(Err(e)),
-                                    }
+                                    self.skip_after_sse(&mut conn);
+                                    Some(self.body_step(conn).await)
                                 }
                                 Err(e) => Some(Err(e)),
                             }
@@ -521,6 +625,7 @@ impl Engine {
             next: None,
             delivered: 0,
             skip: 0,
+            skip_messages: None,
             data: DataCheck {
                 json,
                 ..DataCheck::default()
@@ -615,6 +720,22 @@ impl Engine {
                 piece = piece.slice(n..);
                 conn.skip -= n as u64;
             }
+            if let Some(skip) = conn.skip_messages.as_mut() {
+                // `delivered` counts the body's own bytes (what a repeated request skips).
+                let Some(rest) = skip.feed(&piece)? else {
+                    conn.delivered = conn.delivered.saturating_add(piece.len() as u64);
+                    continue;
+                };
+                conn.skip_messages = None;
+                // The array goes on after a new `[`: of the body's bytes, `rest` are consumed
+                // here and the others handed on below, where the `[` counts as one of them
+                // (never below zero: the body's own `[` was consumed by now).
+                conn.delivered = conn.delivered.saturating_add(rest as u64).saturating_sub(1);
+                let mut array = Vec::with_capacity(piece.len() - rest + 1);
+                array.push(b'[');
+                array.extend_from_slice(&piece[rest..]);
+                piece = Bytes::from(array);
+            }
             if piece.is_empty() {
                 continue;
             }
@@ -652,6 +773,9 @@ impl Engine {
                 "a repeated request returned less data than the first answer had already delivered",
             ));
         }
+        if let Some(skip) = &conn.skip_messages {
+            return Err(skip.short());
+        }
         let meta = conn.opened.meta;
         if next == self.offset && conn.opened.started.elapsed() < QUICK_EMPTY_ANSWER {
             self.empty_answers = self.empty_answers.saturating_add(1);
@@ -672,7 +796,7 @@ impl Engine {
     /// the request is sent again and the bytes already handed on are skipped (a stream's data
     /// never changes, so the new answer starts with the same bytes).
     async fn resume_body(&mut self, conn: BodyConn, err: Error) -> Result<BodyConn> {
-        let (kind, delivered) = (conn.kind, conn.delivered);
+        let (kind, delivered, skip_messages) = (conn.kind, conn.delivered, conn.skip_messages);
         let mut attempt = conn.attempt;
         drop(conn);
         self.after_failure(kind, err, &mut attempt).await?;
@@ -681,30 +805,28 @@ impl Engine {
         conn.next = Some(self.check_headers(&conn)?);
         conn.skip = delivered;
         conn.delivered = delivered;
+        // The new body repeats the old one: a message skip half done goes on where it was.
+        conn.skip_messages = skip_messages;
         tracing::debug!(url = %self.cfg.display, request = ?kind, skipped = delivered, "response body lost; reading it again");
         Ok(conn)
     }
 
     /// The first long-poll after SSE connections that handed on data beyond their last
-    /// control event: its body starts with that data, which is dropped. JSON bodies cannot be
-    /// skipped by bytes (an array, not the events' arrays); such a read fails instead.
-    fn skip_after_sse(&mut self, conn: &mut BodyConn) -> Result<()> {
+    /// control event: its body starts with that data, which is dropped. A JSON body is one
+    /// array where the events had arrays of their own, so it is skipped by messages, not bytes.
+    fn skip_after_sse(&mut self, conn: &mut BodyConn) {
         let unconfirmed = std::mem::take(&mut self.sse_unconfirmed);
         if unconfirmed.is_empty() {
-            return Ok(());
+            return;
         }
         if self.sse_json() {
-            return Err(Error::parse(
-                "SSE stream",
-                format!(
-                    "the SSE connections ended {} messages after their last control event and the read fell back to long-polls, which cannot resume inside a JSON response",
-                    unconfirmed.messages
-                ),
-            ));
+            if unconfirmed.messages > 0 {
+                conn.skip_messages = Some(MessageSkip::new(unconfirmed.messages));
+            }
+            return;
         }
         conn.skip = unconfirmed.bytes;
         conn.delivered = unconfirmed.bytes;
-        Ok(())
     }
 
     /// Whether SSE data events carry JSON arrays.
@@ -1181,6 +1303,64 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Drops `n` messages from `body` fed in the pieces cut at `cuts`; the array that is
+    /// handed on, as the engine builds it (`[` and the rest).
+    fn skip_in_pieces(body: &[u8], n: u64, cuts: &[usize]) -> Result<Option<Vec<u8>>> {
+        let mut skip = MessageSkip::new(n);
+        let mut bounds = vec![0];
+        bounds.extend_from_slice(cuts);
+        bounds.push(body.len());
+        let mut out: Option<Vec<u8>> = None;
+        for w in bounds.windows(2) {
+            let piece = &body[w[0]..w[1]];
+            match out.as_mut() {
+                Some(o) => o.extend_from_slice(piece),
+                None => {
+                    if let Some(rest) = skip.feed(piece)? {
+                        let mut o = vec![b'['];
+                        o.extend_from_slice(&piece[rest..]);
+                        out = Some(o);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn message_skip_drops_whole_messages_wherever_the_pieces_are_cut() {
+        let body = br#" [ {"a":[1,{"b":"],\"}"}]} , "x,]" ,[[],{}] ,3 , null ] "#;
+        let values: Vec<serde_json::Value> =
+            serde_json::from_slice::<Vec<serde_json::Value>>(body).unwrap();
+        for n in 1..=values.len() as u64 {
+            let expected = &values[n as usize..];
+            for a in 0..=body.len() {
+                for b in a..=body.len() {
+                    let out = skip_in_pieces(body, n, &[a, b])
+                        .unwrap()
+                        .unwrap_or_else(|| panic!("n {n}, cuts {a} {b}: not found"));
+                    let got: Vec<serde_json::Value> = serde_json::from_slice(&out)
+                        .unwrap_or_else(|e| panic!("n {n}, cuts {a} {b}: {e}: {out:?}"));
+                    assert_eq!(got, expected, "n {n}, cuts {a} {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn message_skip_refuses_a_short_array_or_no_array() {
+        for (body, n) in [(&b"[1,2]"[..], 3u64), (b"[]", 1), (b" [ ] ", 2)] {
+            let e = skip_in_pieces(body, n, &[]).unwrap_err();
+            assert!(e.to_string().contains("messages short"), "{e}");
+        }
+        for body in [&b"{\"a\":1}"[..], b"1", b"\"[\""] {
+            let e = skip_in_pieces(body, 1, &[]).unwrap_err();
+            assert!(e.to_string().contains("not an array"), "{e}");
+        }
+        // Still skipping when the body stops: nothing found yet.
+        assert_eq!(skip_in_pieces(b"[1,2", 3, &[]).unwrap(), None);
+    }
 
     #[test]
     fn empty_bodies_carry_no_data() {
