@@ -5,6 +5,7 @@ checks that they behave the same."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import pickle
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -451,3 +452,86 @@ def test_retry_policy_defaults_come_from_the_core() -> None:
     p = ds.RetryPolicy()
     assert (p.initial_delay, p.max_delay, p.multiplier, p.max_retries) == (0.1, 60.0, 1.3, None)
     assert ds.RetryPolicy.none().max_retries == 0
+
+
+def test_append_stream_sends_one_message_from_chunks(flavour: str, url: str) -> None:
+    s = Handle(flavour, url)
+    s.create(content_type="application/octet-stream")
+    s.append(b"before|")
+    chunks = [b"ab", "", bytearray(b"cd"), memoryview(b"ef"), "gé"]
+    r = s.append_stream(iter(chunks))
+    assert r.next_offset
+    assert raw_read(url) == b"before|abcdefg\xc3\xa9"
+
+    # JSON: the whole body is one array of messages (or one value).
+    j = Handle(flavour, url + "-json")
+    j.create(content_type="application/json")
+    j.append_stream(['[{"a":', "1},", '{"b":', "[2]}]"])
+    j.append_stream(['{"c"', ":3}"])
+    assert raw_json(j.url) == [{"a": 1}, {"b": [2]}, {"c": 3}]
+
+
+def test_append_stream_raises_the_sources_exception_and_stores_nothing(
+    flavour: str, url: str
+) -> None:
+    s = Handle(flavour, url)
+    s.create(content_type="text/plain")
+    closed: list[bool] = []
+
+    def failing() -> Any:
+        try:
+            yield "kept? "
+            yield "no"
+            raise LookupError("the source broke")
+        finally:
+            closed.append(True)
+
+    with pytest.raises(LookupError, match="the source broke"):
+        s.append_stream(failing())
+    # A bad chunk: the same, as a TypeError naming it.
+    with pytest.raises(TypeError, match="each chunk"):
+        s.append_stream(["ok", 42])
+    assert raw_read(url) == b""
+    assert closed == [True]
+    # Not an iterable of chunks.
+    with pytest.raises(TypeError, match="use append"):
+        s.append_stream("text")
+    with pytest.raises(TypeError, match="iterable"):
+        s.append_stream(42)
+
+    # An error answer: the server's error, the source closed although not read to its end.
+    def endless() -> Any:
+        while True:
+            yield "x"
+
+    source = endless()
+    missing = Handle(flavour, url + "-missing")
+    with pytest.raises(ds.StreamNotFoundError):
+        missing.append_stream(source)
+    assert inspect.getgeneratorstate(source) == inspect.GEN_CLOSED
+
+
+def test_async_append_stream_takes_an_async_generator(url: str) -> None:
+    async def main() -> list[bytes]:
+        async with AsyncDurableStream(url) as s:
+            await s.create(content_type="text/plain")
+
+            async def chunks() -> Any:
+                for i in range(50):
+                    await asyncio.sleep(0)
+                    yield f"{i},"
+
+            await s.append_stream(chunks())
+
+            async def broken() -> Any:
+                yield "partial"
+                raise RuntimeError("async source failed")
+
+            with pytest.raises(RuntimeError, match="async source failed"):
+                await s.append_stream(broken())
+            with pytest.raises(TypeError, match="AsyncDurableStream"):
+                DurableStream(url).append_stream(chunks())
+            return [raw_read(url)]
+
+    (body,) = asyncio.run(main())
+    assert body == "".join(f"{i}," for i in range(50)).encode()

@@ -9,6 +9,7 @@ mod client;
 mod error;
 mod logging;
 mod producer;
+mod pull;
 mod response;
 mod runtime;
 mod stream;

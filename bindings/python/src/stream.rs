@@ -315,6 +315,40 @@ impl Stream {
         })
     }
 
+    /// A streamed append: one message made of the chunks `pull()` returns (see
+    /// `crate::pull`), sent as they come; never retried.
+    #[pyo3(signature = (
+        pull, *, blocking, seq = None, content_type = None, headers = Vec::new(),
+        params = Vec::new(),
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn append_stream(
+        &self,
+        py: Python<'_>,
+        pull: Py<PyAny>,
+        blocking: bool,
+        seq: Option<String>,
+        content_type: Option<String>,
+        headers: Pairs,
+        params: Pairs,
+    ) -> PyResult<Py<PyAny>> {
+        let opts = AppendOptions {
+            seq,
+            content_type,
+            extras: values::extras(py, headers, params)?,
+        };
+        let locals = if blocking {
+            None
+        } else {
+            Some(generic::get_current_locals::<ForkSafeRuntime>(py)?)
+        };
+        let body = crate::pull::body(pull, locals);
+        let s = self.core(py)?;
+        runtime::run(py, blocking, async move {
+            s.append_stream(body, opts).await.map(Appended::from)
+        })
+    }
+
     #[pyo3(signature = (
         final_message = None, *, blocking, content_type = None, headers = Vec::new(),
         params = Vec::new(),

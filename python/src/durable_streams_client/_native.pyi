@@ -162,6 +162,28 @@ class Stream:
         params: _Pairs = ...,
     ) -> Awaitable[_Result]: ...
     @overload
+    def append_stream(
+        self,
+        pull: Callable[[], str | bytes | None],
+        *,
+        blocking: Literal[True],
+        seq: str | None = None,
+        content_type: str | None = None,
+        headers: _Pairs = ...,
+        params: _Pairs = ...,
+    ) -> _Result: ...
+    @overload
+    def append_stream(
+        self,
+        pull: Callable[[], Awaitable[str | bytes | None]],
+        *,
+        blocking: Literal[False],
+        seq: str | None = None,
+        content_type: str | None = None,
+        headers: _Pairs = ...,
+        params: _Pairs = ...,
+    ) -> Awaitable[_Result]: ...
+    @overload
     def close(
         self,
         final_message: _Payload | None = None,

@@ -4,7 +4,7 @@ lifecycle operations. Both flavours share the native handle and have the same se
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Callable, TypeVar, Union
@@ -53,6 +53,83 @@ def _payload(data: object, what: str = "data") -> str | bytes:
         f"{type(data).__name__}: serialize objects first, e.g. json.dumps(value), "
         "or use append_json(value)"
     )
+
+
+class _Source:
+    """The chunks of a streamed append, pulled one at a time by the native body: skips empty
+    chunks, checks types, and keeps the exception the source raised (the append then raises
+    it, as ``appendStream`` does)."""
+
+    def __init__(self, source: Iterable[Data] | AsyncIterable[Data], asynchronous: bool) -> None:
+        self.failure: BaseException | None = None
+        self.done = False
+        self._sync: Iterator[Data] | None = None
+        self._async: AsyncIterator[Data] | None = None
+        if isinstance(source, (str, bytes, bytearray, memoryview)):
+            raise TypeError(
+                "append_stream takes an iterable of chunks (str or bytes-like); "
+                "to append one str or bytes, use append()"
+            )
+        if isinstance(source, AsyncIterable):
+            if not asynchronous:
+                raise TypeError(
+                    "an async iterable needs AsyncDurableStream.append_stream; "
+                    "DurableStream.append_stream takes a plain iterable"
+                )
+            self._async = source.__aiter__()
+        elif isinstance(source, Iterable):
+            self._sync = iter(source)
+        else:
+            raise TypeError(
+                "append_stream takes an iterable of chunks (str or bytes-like), not "
+                f"{type(source).__name__}"
+            )
+
+    def _chunk(self, chunk: object) -> str | bytes | None:
+        data = _payload(chunk, "each chunk of append_stream's source")
+        return data if len(data) > 0 else None
+
+    def pull(self) -> str | bytes | None:
+        assert self._sync is not None
+        try:
+            for chunk in self._sync:
+                data = self._chunk(chunk)
+                if data is not None:
+                    return data
+        except BaseException as e:
+            self.failure, self.done = e, True
+            raise
+        self.done = True
+        return None
+
+    async def apull(self) -> str | bytes | None:
+        try:
+            if self._sync is not None:
+                return self.pull()
+            assert self._async is not None
+            async for chunk in self._async:
+                data = self._chunk(chunk)
+                if data is not None:
+                    return data
+        except BaseException as e:
+            self.failure, self.done = e, True
+            raise
+        self.done = True
+        return None
+
+    def close(self) -> None:
+        """Closes a generator the append did not read to its end (sync sources)."""
+        close = getattr(self._sync, "close", None)
+        if not self.done and callable(close):
+            close()
+
+    async def aclose(self) -> None:
+        if self._async is None:
+            self.close()
+            return
+        aclose = getattr(self._async, "aclose", None)
+        if not self.done and callable(aclose):
+            await aclose()
 
 
 def _pairs(values: Mapping[str, object] | None, what: str) -> list[tuple[str, object]]:
@@ -315,6 +392,43 @@ class DurableStream(_Handle):
         )
         return AppendResult(**raw)
 
+    def append_stream(
+        self,
+        source: Iterable[Data],
+        *,
+        seq: str | None = None,
+        content_type: str | None = None,
+        headers: Headers | None = None,
+        params: Headers | None = None,
+    ) -> AppendResult:
+        """Appends everything ``source`` yields as ONE message, sent as one streamed request
+        while the source produces it (the reference's ``appendStream``). Chunks are ``str``
+        (sent as UTF-8) or bytes-like; the next one is taken only when the connection has sent
+        the one before, so memory stays bounded. On a JSON stream the whole body must be one
+        JSON value or an array of messages.
+
+        Never retried (a source cannot be replayed). An exception raised by the source aborts
+        the request before its end, so nothing of it is stored, and is raised here; a
+        generator the append did not read to its end is closed.
+        """
+        src = _Source(source, asynchronous=False)
+        try:
+            raw = self._native.append_stream(
+                src.pull,
+                blocking=True,
+                seq=seq,
+                content_type=content_type,
+                headers=_pairs(headers, "headers"),
+                params=_pairs(params, "params"),
+            )
+        except Exception:
+            if src.failure is not None:
+                raise src.failure from None
+            raise
+        finally:
+            src.close()
+        return AppendResult(**raw)
+
     def close(
         self,
         final_message: Data | None = None,
@@ -534,6 +648,35 @@ class AsyncDurableStream(_Handle):
             headers=_pairs(headers, "headers"),
             params=_pairs(params, "params"),
         )
+        return AppendResult(**raw)
+
+    async def append_stream(
+        self,
+        source: AsyncIterable[Data] | Iterable[Data],
+        *,
+        seq: str | None = None,
+        content_type: str | None = None,
+        headers: AsyncHeaders | None = None,
+        params: AsyncHeaders | None = None,
+    ) -> AppendResult:
+        """Appends everything ``source`` (an async or a plain iterable) yields as ONE message,
+        sent as one streamed request. See :meth:`DurableStream.append_stream`."""
+        src = _Source(source, asynchronous=True)
+        try:
+            raw = await self._native.append_stream(
+                src.apull,
+                blocking=False,
+                seq=seq,
+                content_type=content_type,
+                headers=_pairs(headers, "headers"),
+                params=_pairs(params, "params"),
+            )
+        except Exception:
+            if src.failure is not None:
+                raise src.failure from None
+            raise
+        finally:
+            await src.aclose()
         return AppendResult(**raw)
 
     async def close(
