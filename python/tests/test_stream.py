@@ -535,3 +535,38 @@ def test_async_append_stream_takes_an_async_generator(url: str) -> None:
 
     (body,) = asyncio.run(main())
     assert body == "".join(f"{i}," for i in range(50)).encode()
+
+
+def test_on_failed_attempt_sees_every_failed_attempt(flavour: str, url: str) -> None:
+    seen: list[ds.FailedAttempt] = []
+    fast = RetryPolicy(initial_delay=0.01, max_delay=0.02, max_retries=5)
+    s = Handle(flavour, url, on_failed_attempt=seen.append, retry=fast, append_retry=fast)
+    s.create(content_type="text/plain")
+    assert seen == []
+    # Two 503s, then the append goes through: two attempts reported, both retried.
+    inject(url, status=503, count=2, method="POST")
+    s.append("after two failures")
+    assert [(f.operation, f.attempt, f.will_retry) for f in seen] == [
+        ("append", 1, True),
+        ("append", 2, True),
+    ]
+    assert all(isinstance(f.error, ds.ServerError) and f.error.status == 503 for f in seen)
+    assert raw_read(url) == b"after two failures"
+    # A failure that is not retried: reported once, then raised.
+    seen.clear()
+    missing = Handle(flavour, url + "-missing", on_failed_attempt=seen.append, retry=fast)
+    with pytest.raises(ds.StreamNotFoundError):
+        missing.delete()
+    assert [(f.operation, f.attempt, f.will_retry) for f in seen] == [("delete", 1, False)]
+    assert isinstance(seen[0].error, ds.StreamNotFoundError)
+
+    # A callback that raises changes nothing (it is logged).
+    def broken(_: ds.FailedAttempt) -> None:
+        raise RuntimeError("observer broke")
+
+    b = Handle(flavour, url, on_failed_attempt=broken, retry=fast, append_retry=fast)
+    inject(url, status=503, count=1, method="POST")
+    b.append("!")
+    assert raw_read(url) == b"after two failures!"
+    with pytest.raises(TypeError, match="callable"):
+        Handle(flavour, url, on_failed_attempt=42)

@@ -4,12 +4,12 @@
 //! async flavour gets an awaitable. Results come back as dicts that the Python layer turns into
 //! its dataclasses.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use durable_streams_client::{
-    AppendOptions, AppendResult, CloseOptions, CreateOptions, CreateStatus, DurableStream, Error,
-    ForkOptions, Offset, RequestExtras, RetryPolicy,
+    AppendOptions, AppendResult, AttemptObserver, CloseOptions, CreateOptions, CreateStatus,
+    DurableStream, Error, FailedAttempt, ForkOptions, Offset, RequestExtras, RetryPolicy,
 };
 use pyo3::prelude::*;
 use pyo3_async_runtimes::generic;
@@ -33,6 +33,8 @@ pub(crate) struct Stream {
     pairs: (Pairs, Pairs),
     retry: Option<RetryPolicy>,
     append_retry: Option<RetryPolicy>,
+    /// `on_failed_attempt(error, attempt, will_retry, operation)`, told of every failed attempt.
+    observer: Option<Arc<Py<PyAny>>>,
     slot: Mutex<Slot>,
 }
 
@@ -85,8 +87,54 @@ impl Stream {
         if let Some(p) = &self.append_retry {
             b = b.append_retry(p.clone());
         }
+        if let Some(f) = &self.observer {
+            b = b.on_failed_attempt(observer(Arc::clone(f)));
+        }
         b.build()
     }
+}
+
+/// The core observer for a Python `on_failed_attempt(error, attempt, will_retry, operation)`:
+/// called on a runtime thread before the retry pause (or the failure), so it should be quick.
+/// It cannot change what happens next: what it raises or returns is only logged.
+fn observer(f: Arc<Py<PyAny>>) -> AttemptObserver {
+    AttemptObserver::new(move |failed: FailedAttempt| {
+        let f = Arc::clone(&f);
+        async move {
+            let problem = runtime::attach(|py| {
+                let exc = error::to_py(py, &failed.error);
+                let args = (
+                    exc.value(py),
+                    failed.attempt,
+                    failed.will_retry,
+                    failed.operation.as_str(),
+                );
+                match f.bind(py).call1(args) {
+                    Ok(out) if out.hasattr("__await__").unwrap_or(false) => {
+                        // Not awaited: close it, so Python does not warn about a forgotten
+                        // coroutine.
+                        let _ = out.call_method0("close");
+                        Some(
+                            "on_failed_attempt must be a plain function; its coroutine was not run"
+                                .to_owned(),
+                        )
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(format!(
+                        "on_failed_attempt raised {}",
+                        e.value(py)
+                            .repr()
+                            .map(|r| r.to_string())
+                            .unwrap_or_default()
+                    )),
+                }
+            })
+            .flatten();
+            if let Some(problem) = problem {
+                tracing::warn!("{problem}");
+            }
+        }
+    })
 }
 
 fn released() -> Error {
@@ -146,7 +194,7 @@ impl Stream {
     #[new]
     #[pyo3(signature = (
         url, *, client = None, headers = Vec::new(), params = Vec::new(), content_type = None,
-        retry = None, append_retry = None,
+        retry = None, append_retry = None, on_failed_attempt = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -158,6 +206,7 @@ impl Stream {
         content_type: Option<String>,
         retry: Option<RawPolicy>,
         append_retry: Option<RawPolicy>,
+        on_failed_attempt: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let pairs = (
             values::clone_pairs(py, &headers),
@@ -170,6 +219,7 @@ impl Stream {
             pairs,
             retry: values::retry_policy(py, retry)?,
             append_retry: values::retry_policy(py, append_retry)?,
+            observer: on_failed_attempt.map(Arc::new),
             slot: Mutex::new(Slot::Released),
         };
         // Build now, so a bad URL or policy fails here rather than on the first request.

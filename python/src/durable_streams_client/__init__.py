@@ -86,7 +86,14 @@ from ._subscriptions import (
     WebhookVerifier,
     WorkItem,
 )
-from ._types import AppendResult, CloseResult, CreateResult, HeadResult, RetryPolicy
+from ._types import (
+    AppendResult,
+    CloseResult,
+    CreateResult,
+    FailedAttempt,
+    HeadResult,
+    RetryPolicy,
+)
 
 __all__ = [
     "WEBHOOK_DONE",
@@ -117,6 +124,7 @@ __all__ = [
     "Delivery",
     "DurableStream",
     "DurableStreamError",
+    "FailedAttempt",
     "FencedError",
     "ForbiddenError",
     "GoneError",

@@ -79,6 +79,7 @@ class Stream:
         content_type: str | None = None,
         retry: _Policy | None = None,
         append_retry: _Policy | None = None,
+        on_failed_attempt: Callable[[BaseException, int, bool, str], object] | None = None,
     ) -> Stream: ...
     @property
     def url(self) -> str: ...

@@ -19,7 +19,14 @@ from ._response import (
     StreamResponse,
     _read_kwargs,
 )
-from ._types import AppendResult, CloseResult, CreateResult, HeadResult, RetryPolicy
+from ._types import (
+    AppendResult,
+    CloseResult,
+    CreateResult,
+    FailedAttempt,
+    HeadResult,
+    RetryPolicy,
+)
 
 __all__ = [
     "AsyncDurableStream",
@@ -156,6 +163,21 @@ def _json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def _observer(
+    f: Callable[[FailedAttempt], object] | None,
+) -> Callable[[BaseException, int, bool, str], object] | None:
+    """The native observer's call, with the attempt as one :class:`FailedAttempt`."""
+    if f is None:
+        return None
+    if not callable(f):
+        raise TypeError("on_failed_attempt must be a callable")
+
+    def call(error: BaseException, attempt: int, will_retry: bool, operation: str) -> object:
+        return f(FailedAttempt(error, attempt, will_retry, operation))  # type: ignore[arg-type]
+
+    return call
+
+
 def _policy(p: RetryPolicy | None) -> tuple[float, float, float, int | None] | None:
     return None if p is None else p._native()
 
@@ -175,6 +197,7 @@ class _Handle:
         content_type: str | None = None,
         retry: RetryPolicy | None = None,
         append_retry: RetryPolicy | None = None,
+        on_failed_attempt: Callable[[FailedAttempt], object] | None = None,
     ) -> None:
         self._native = _native.Stream(
             url,
@@ -184,6 +207,7 @@ class _Handle:
             content_type=content_type,
             retry=_policy(retry),
             append_retry=_policy(append_retry),
+            on_failed_attempt=_observer(on_failed_attempt),
         )
 
     @property
@@ -220,6 +244,10 @@ class DurableStream(_Handle):
             5 retries).
         append_retry: Opts plain appends into retries. An append is not idempotent: a retry
             after a lost response stores the data twice.
+        on_failed_attempt: Called with a :class:`FailedAttempt` after every failed attempt of
+            create, head, append, close or delete (retried or not), on the client's own
+            thread, before the retry pause: for metrics or a "reconnecting" notice. It cannot
+            change what happens next; what it raises is logged. (Reads have ``on_error``.)
 
     Example::
 
@@ -240,6 +268,7 @@ class DurableStream(_Handle):
         content_type: str | None = None,
         retry: RetryPolicy | None = None,
         append_retry: RetryPolicy | None = None,
+        on_failed_attempt: Callable[[FailedAttempt], object] | None = None,
     ) -> None:
         super().__init__(
             url,
@@ -249,6 +278,7 @@ class DurableStream(_Handle):
             content_type=content_type,
             retry=retry,
             append_retry=append_retry,
+            on_failed_attempt=on_failed_attempt,
         )
 
     @classmethod
@@ -261,6 +291,7 @@ class DurableStream(_Handle):
         params: Headers | None = None,
         retry: RetryPolicy | None = None,
         append_retry: RetryPolicy | None = None,
+        on_failed_attempt: Callable[[FailedAttempt], object] | None = None,
     ) -> _S:
         """A handle to an existing stream: one ``HEAD`` learns its content type.
 
@@ -274,6 +305,7 @@ class DurableStream(_Handle):
             params=params,
             retry=retry,
             append_retry=append_retry,
+            on_failed_attempt=on_failed_attempt,
         )
         s.head()
         return s
@@ -534,6 +566,7 @@ class AsyncDurableStream(_Handle):
         content_type: str | None = None,
         retry: RetryPolicy | None = None,
         append_retry: RetryPolicy | None = None,
+        on_failed_attempt: Callable[[FailedAttempt], object] | None = None,
     ) -> None:
         super().__init__(
             url,
@@ -543,6 +576,7 @@ class AsyncDurableStream(_Handle):
             content_type=content_type,
             retry=retry,
             append_retry=append_retry,
+            on_failed_attempt=on_failed_attempt,
         )
 
     @classmethod
@@ -555,6 +589,7 @@ class AsyncDurableStream(_Handle):
         params: AsyncHeaders | None = None,
         retry: RetryPolicy | None = None,
         append_retry: RetryPolicy | None = None,
+        on_failed_attempt: Callable[[FailedAttempt], object] | None = None,
     ) -> _A:
         """A handle to an existing stream: one ``HEAD`` learns its content type.
         See :meth:`DurableStream.connect`."""
@@ -565,6 +600,7 @@ class AsyncDurableStream(_Handle):
             params=params,
             retry=retry,
             append_retry=append_retry,
+            on_failed_attempt=on_failed_attempt,
         )
         await s.head()
         return s

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._errors import DurableStreamError
 from ._native import _retry_defaults
 
-__all__ = ["AppendResult", "CloseResult", "CreateResult", "HeadResult", "RetryPolicy"]
+__all__ = [
+    "AppendResult",
+    "CloseResult",
+    "CreateResult",
+    "FailedAttempt",
+    "HeadResult",
+    "RetryPolicy",
+]
 
 # The core's default retry policy (delays in ms): the defaults live in the core only.
 _CORE_RETRY = _retry_defaults()
@@ -42,6 +50,23 @@ class AppendResult:
 
     next_offset: str | None
     closed: bool
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """A failed attempt of a handle's request, as ``on_failed_attempt`` gets it.
+
+    Attributes:
+        error: Why it failed (a :class:`DurableStreamError`).
+        attempt: Failed attempts of this request so far, this one included (1 for the first).
+        will_retry: Whether the retry policy tries again.
+        operation: ``"create"``, ``"head"``, ``"append"``, ``"close"`` or ``"delete"``.
+    """
+
+    error: DurableStreamError
+    attempt: int
+    will_retry: bool
+    operation: str
 
 
 @dataclass(frozen=True)
