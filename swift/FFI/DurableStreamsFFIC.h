@@ -243,6 +243,13 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_FAILED_ATTEMPT_HANDLER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_FAILED_ATTEMPT_HANDLER_METHOD0
+typedef void (*UniffiCallbackInterfaceFailedAttemptHandlerMethod0)(uint64_t, RustBuffer, uint32_t, int8_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_HEADER_VALUE_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_HEADER_VALUE_METHOD0
 typedef void (*UniffiCallbackInterfaceHeaderValueMethod0)(uint64_t, RustBuffer* _Nonnull, 
@@ -262,6 +269,15 @@ typedef void (*UniffiCallbackInterfaceProducerErrorHandlerMethod0)(uint64_t, Rus
 typedef void (*UniffiCallbackInterfaceReadErrorHandlerMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_FAILED_ATTEMPT_HANDLER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_FAILED_ATTEMPT_HANDLER
+typedef struct UniffiVTableCallbackInterfaceFailedAttemptHandler {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceFailedAttemptHandlerMethod0 _Nonnull onFailedAttempt;
+} UniffiVTableCallbackInterfaceFailedAttemptHandler;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HEADER_VALUE
@@ -290,6 +306,26 @@ typedef struct UniffiVTableCallbackInterfaceReadErrorHandler {
     UniffiCallbackInterfaceReadErrorHandlerMethod0 _Nonnull onError;
 } UniffiVTableCallbackInterfaceReadErrorHandler;
 
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_FAILEDATTEMPTHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_FAILEDATTEMPTHANDLER
+uint64_t uniffi_durable_streams_ffi_fn_clone_failedattempthandler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FREE_FAILEDATTEMPTHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FREE_FAILEDATTEMPTHANDLER
+void uniffi_durable_streams_ffi_fn_free_failedattempthandler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_INIT_CALLBACK_VTABLE_FAILEDATTEMPTHANDLER
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_INIT_CALLBACK_VTABLE_FAILEDATTEMPTHANDLER
+void uniffi_durable_streams_ffi_fn_init_callback_vtable_failedattempthandler(const UniffiVTableCallbackInterfaceFailedAttemptHandler* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_FAILEDATTEMPTHANDLER_ON_FAILED_ATTEMPT
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_FAILEDATTEMPTHANDLER_ON_FAILED_ATTEMPT
+void uniffi_durable_streams_ffi_fn_method_failedattempthandler_on_failed_attempt(uint64_t ptr, RustBuffer error, uint32_t attempt, int8_t will_retry, RustBuffer operation, RustCallStatus *_Nonnull out_status
+);
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_HEADERVALUE
 #define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_HEADERVALUE
@@ -1138,6 +1174,12 @@ uint16_t uniffi_durable_streams_ffi_checksum_func_webhook_done(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_FUNC_VALIDATE_RETRY_OPTIONS
 #define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_FUNC_VALIDATE_RETRY_OPTIONS
 uint16_t uniffi_durable_streams_ffi_checksum_func_validate_retry_options(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_FAILEDATTEMPTHANDLER_ON_FAILED_ATTEMPT
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_FAILEDATTEMPTHANDLER_ON_FAILED_ATTEMPT
+uint16_t uniffi_durable_streams_ffi_checksum_method_failedattempthandler_on_failed_attempt(void
     
 );
 #endif

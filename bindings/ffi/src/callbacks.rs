@@ -1,5 +1,5 @@
 //! Code the foreign side hands in: header values computed for every request, the read error
-//! hook and the producer's error callback.
+//! hook, the producer's error callback and the handle's failed-attempt observer.
 //!
 //! Each is a foreign trait (a Kotlin interface, a Swift protocol). The core calls them from
 //! its tokio tasks; the foreign code runs on the runtime's blocking threads instead, so a slow
@@ -51,6 +51,48 @@ pub trait ProducerErrorHandler: Send + Sync {
     /// Called once per failed batch, on a background thread; the producer does not wait for
     /// it. An exception is ignored.
     fn on_error(&self, error: DurableStreamError) -> Result<(), DurableStreamError>;
+}
+
+/// Told about every failed attempt of a handle's requests (create, head, append, close,
+/// delete), retried or not: for metrics or a "reconnecting" notice.
+#[uniffi::export(with_foreign)]
+pub trait FailedAttemptHandler: Send + Sync {
+    /// `attempt` counts the request's failed attempts, this one included (1 for the first);
+    /// `will_retry` says whether the retry policy tries again; `operation` is `create`, `head`,
+    /// `append`, `close` or `delete`. Runs on a background thread before the retry pause (or the
+    /// failure), which waits for it; it cannot change what happens next, and an exception is
+    /// ignored.
+    fn on_failed_attempt(
+        &self,
+        error: DurableStreamError,
+        attempt: u32,
+        will_retry: bool,
+        operation: String,
+    ) -> Result<(), DurableStreamError>;
+}
+
+/// The handle's failed-attempt observer, calling `handler` on a blocking thread.
+pub(crate) fn attempt_observer(handler: Arc<dyn FailedAttemptHandler>) -> core::AttemptObserver {
+    core::AttemptObserver::new(move |failed: core::FailedAttempt| {
+        let handler = handler.clone();
+        async move {
+            let Ok(handle) = runtime::handle() else {
+                return;
+            };
+            let op = failed.operation.as_str().to_owned();
+            // The outcome (an exception included) changes nothing.
+            let _ = handle
+                .spawn_blocking(move || {
+                    handler.on_failed_attempt(
+                        failed.error.into(),
+                        failed.attempt,
+                        failed.will_retry,
+                        op,
+                    )
+                })
+                .await;
+        }
+    })
 }
 
 /// Fixed and computed headers, and query parameters, as core extras.

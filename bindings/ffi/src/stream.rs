@@ -7,7 +7,7 @@ use bytes::Bytes;
 use durable_streams_client as core;
 use durable_streams_client::{CreateStatus, ForkOptions, Offset, RetryPolicy};
 
-use crate::callbacks::{extras_with, HeaderValue};
+use crate::callbacks::{attempt_observer, extras_with, FailedAttemptHandler, HeaderValue};
 use crate::error::DurableStreamError;
 use crate::read::{ReadOptions, StreamResponse};
 use crate::runtime;
@@ -37,6 +37,9 @@ pub struct StreamOptions {
     /// twice (use an idempotent producer for exactly-once retries).
     #[uniffi(default = None)]
     pub append_retry: Option<RetryOptions>,
+    /// Told about every failed attempt of create, head, append, close and delete.
+    #[uniffi(default = None)]
+    pub on_failed_attempt: Option<Arc<dyn FailedAttemptHandler>>,
 }
 
 /// How a stream is created.
@@ -166,6 +169,9 @@ impl DurableStream {
         }
         if let Some(p) = policy(options.append_retry)? {
             b = b.append_retry(p);
+        }
+        if let Some(handler) = options.on_failed_attempt {
+            b = b.on_failed_attempt(attempt_observer(handler));
         }
         Ok(Arc::new(Self { inner: b.build()? }))
     }

@@ -1020,6 +1020,236 @@ public func FfiConverterTypeDurableStream_lower(_ value: DurableStream) -> UInt6
 
 
 /**
+ * Told about every failed attempt of a handle's requests (create, head, append, close,
+ * delete), retried or not: for metrics or a "reconnecting" notice.
+ */
+public protocol FailedAttemptHandler: AnyObject, Sendable {
+    
+    /**
+     * `attempt` counts the request's failed attempts, this one included (1 for the first);
+     * `will_retry` says whether the retry policy tries again; `operation` is `create`, `head`,
+     * `append`, `close` or `delete`. Runs on a background thread before the retry pause (or the
+     * failure), which waits for it; it cannot change what happens next, and an exception is
+     * ignored.
+     */
+    func onFailedAttempt(error: DurableStreamError, attempt: UInt32, willRetry: Bool, operation: String) throws 
+    
+}
+/**
+ * Told about every failed attempt of a handle's requests (create, head, append, close,
+ * delete), retried or not: for metrics or a "reconnecting" notice.
+ */
+open class FailedAttemptHandlerImpl: FailedAttemptHandler, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_durable_streams_ffi_fn_clone_failedattempthandler(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_durable_streams_ffi_fn_free_failedattempthandler(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * `attempt` counts the request's failed attempts, this one included (1 for the first);
+     * `will_retry` says whether the retry policy tries again; `operation` is `create`, `head`,
+     * `append`, `close` or `delete`. Runs on a background thread before the retry pause (or the
+     * failure), which waits for it; it cannot change what happens next, and an exception is
+     * ignored.
+     */
+open func onFailedAttempt(error: DurableStreamError, attempt: UInt32, willRetry: Bool, operation: String)throws   {try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_failedattempthandler_on_failed_attempt(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeDurableStreamError_lower(error),
+        FfiConverterUInt32.lower(attempt),
+        FfiConverterBool.lower(willRetry),
+        FfiConverterString.lower(operation),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceFailedAttemptHandler {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceFailedAttemptHandler = UniffiVTableCallbackInterfaceFailedAttemptHandler(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeFailedAttemptHandler.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface FailedAttemptHandler: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeFailedAttemptHandler.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface FailedAttemptHandler: handle missing in uniffiClone")
+            }
+        },
+        onFailedAttempt: { (
+            uniffiHandle: UInt64,
+            error: RustBuffer,
+            attempt: UInt32,
+            willRetry: Int8,
+            operation: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeFailedAttemptHandler.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.onFailedAttempt(
+                     error: try FfiConverterTypeDurableStreamError_lift(error),
+                     attempt: try FfiConverterUInt32.lift(attempt),
+                     willRetry: try FfiConverterBool.lift(willRetry),
+                     operation: try FfiConverterString.lift(operation)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeDurableStreamError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceFailedAttemptHandler> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceFailedAttemptHandler>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitFailedAttemptHandler() {
+    uniffi_durable_streams_ffi_fn_init_callback_vtable_failedattempthandler(UniffiCallbackInterfaceFailedAttemptHandler.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFailedAttemptHandler: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<FailedAttemptHandler>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = FailedAttemptHandler
+
+    public static func lift(_ handle: UInt64) throws -> FailedAttemptHandler {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return FailedAttemptHandlerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: FailedAttemptHandler) -> UInt64 {
+         if let rustImpl = value as? FailedAttemptHandlerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FailedAttemptHandler {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: FailedAttemptHandler, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFailedAttemptHandler_lift(_ handle: UInt64) throws -> FailedAttemptHandler {
+    return try FfiConverterTypeFailedAttemptHandler.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFailedAttemptHandler_lower(_ value: FailedAttemptHandler) -> UInt64 {
+    return FfiConverterTypeFailedAttemptHandler.lower(value)
+}
+
+
+
+
+
+
+/**
  * A header value computed for every request (a token that expires, say).
  */
 public protocol HeaderValue: AnyObject, Sendable {
@@ -5874,6 +6104,10 @@ public struct StreamOptions {
      * twice (use an idempotent producer for exactly-once retries).
      */
     public var appendRetry: RetryOptions?
+    /**
+     * Told about every failed attempt of create, head, append, close and delete.
+     */
+    public var onFailedAttempt: FailedAttemptHandler?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5897,13 +6131,17 @@ public struct StreamOptions {
         /**
          * Retries of plain appends; none when absent, since a retried plain append may be stored
          * twice (use an idempotent producer for exactly-once retries).
-         */appendRetry: RetryOptions? = nil) {
+         */appendRetry: RetryOptions? = nil, 
+        /**
+         * Told about every failed attempt of create, head, append, close and delete.
+         */onFailedAttempt: FailedAttemptHandler? = nil) {
         self.contentType = contentType
         self.headers = headers
         self.computedHeaders = computedHeaders
         self.params = params
         self.retry = retry
         self.appendRetry = appendRetry
+        self.onFailedAttempt = onFailedAttempt
     }
 
     
@@ -5927,7 +6165,8 @@ public struct FfiConverterTypeStreamOptions: FfiConverterRustBuffer {
                 computedHeaders: FfiConverterDictionaryStringTypeHeaderValue.read(from: &buf), 
                 params: FfiConverterDictionaryStringString.read(from: &buf), 
                 retry: FfiConverterOptionTypeRetryOptions.read(from: &buf), 
-                appendRetry: FfiConverterOptionTypeRetryOptions.read(from: &buf)
+                appendRetry: FfiConverterOptionTypeRetryOptions.read(from: &buf), 
+                onFailedAttempt: FfiConverterOptionTypeFailedAttemptHandler.read(from: &buf)
         )
     }
 
@@ -5938,6 +6177,7 @@ public struct FfiConverterTypeStreamOptions: FfiConverterRustBuffer {
         FfiConverterDictionaryStringString.write(value.params, into: &buf)
         FfiConverterOptionTypeRetryOptions.write(value.retry, into: &buf)
         FfiConverterOptionTypeRetryOptions.write(value.appendRetry, into: &buf)
+        FfiConverterOptionTypeFailedAttemptHandler.write(value.onFailedAttempt, into: &buf)
     }
 }
 
@@ -7567,6 +7807,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeFailedAttemptHandler: FfiConverterRustBuffer {
+    typealias SwiftType = FailedAttemptHandler?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeFailedAttemptHandler.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeFailedAttemptHandler.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeProducerErrorHandler: FfiConverterRustBuffer {
     typealias SwiftType = ProducerErrorHandler?
 
@@ -8195,6 +8459,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_durable_streams_ffi_checksum_func_validate_retry_options() != 61349) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_durable_streams_ffi_checksum_method_failedattempthandler_on_failed_attempt() != 19879) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_durable_streams_ffi_checksum_method_headervalue_compute() != 49052) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8421,6 +8688,7 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitFailedAttemptHandler()
     uniffiCallbackInitHeaderValue()
     uniffiCallbackInitProducerErrorHandler()
     uniffiCallbackInitReadErrorHandler()

@@ -75,6 +75,33 @@ fun producerErrorHandler(block: (DurableStreamException) -> Unit): ProducerError
         override fun onError(error: FfiException) = block(error.toPublic())
     }
 
+/** Told about every failed attempt of a handle's requests; build one with [failedAttemptHandler]. */
+typealias FailedAttemptHandler = io.github.durablestreamsclient.ffi.FailedAttemptHandler
+
+/**
+ * A failed attempt of a handle's request: why it failed, the request's failed attempts so far
+ * (1 for the first), whether the retry policy tries again, and the request (`create`, `head`,
+ * `append`, `close` or `delete`).
+ */
+data class FailedAttempt(
+    val error: DurableStreamException,
+    val attempt: Int,
+    val willRetry: Boolean,
+    val operation: String,
+)
+
+/**
+ * A failed-attempt observer (`StreamOptions.onFailedAttempt`): [block] gets every failed attempt
+ * of create, head, append, close and delete, retried or not (for metrics or a "reconnecting"
+ * notice), on a background thread before the retry pause. It cannot change what happens next;
+ * an exception it throws is ignored.
+ */
+fun failedAttemptHandler(block: (FailedAttempt) -> Unit): FailedAttemptHandler =
+    object : FailedAttemptHandler {
+        override fun onFailedAttempt(error: FfiException, attempt: UInt, willRetry: Boolean, operation: String) =
+            block(FailedAttempt(error.toPublic(), attempt.toInt(), willRetry, operation))
+    }
+
 /** Where a batch leaves the reader. */
 typealias BatchPosition = io.github.durablestreamsclient.ffi.BatchPosition
 

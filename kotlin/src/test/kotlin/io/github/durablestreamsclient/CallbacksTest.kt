@@ -11,7 +11,10 @@ import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertTrue
 
-/** Computed headers, the read error hook, the producer's error callback and appendBlocking. */
+/**
+ * Computed headers, the read error hook, the failed-attempt observer, the producer's error
+ * callback and appendBlocking.
+ */
 class CallbacksTest {
     @Test
     fun `computed headers are computed for every request, and a failure fails that request`() = runBlocking {
@@ -65,6 +68,36 @@ class CallbacksTest {
             val e = assertFailsWith<DurableStreamException> { s.stream(stopping).use { it.text() } }
             assertEquals(401, e.status)
             assertEquals(2, seen.size)
+        }
+    }
+
+    @Test
+    fun `the failed-attempt observer hears every failed attempt, retried or not`() = runBlocking {
+        val url = TestServer.streamUrl("attempts")
+        val seen = Collections.synchronizedList(mutableListOf<FailedAttempt>())
+        val fast = RetryOptions(initialDelayMs = 10.0, maxDelayMs = 20.0, maxRetries = 5)
+        val options = StreamOptions(retry = fast, appendRetry = fast, onFailedAttempt = failedAttemptHandler { seen.add(it) })
+        DurableStream(url, options).use { s ->
+            s.create("text/plain")
+            assertEquals(0, seen.size)
+            // Two 503s, then the append goes through: both attempts reported as retried.
+            TestServer.injectFault(url, """"status":503,"count":2,"method":"POST"""")
+            s.append("after two failures")
+            assertEquals(listOf("append" to 1, "append" to 2), seen.map { it.operation to it.attempt })
+            assertTrue(seen.all { it.willRetry && it.error.status == 503 }, seen.toString())
+        }
+        seen.clear()
+        DurableStream("$url-missing", options).use { s ->
+            assertFailsWith<StreamNotFoundException> { s.delete() }
+        }
+        assertEquals(listOf(Triple("delete", 1, false)), seen.map { Triple(it.operation, it.attempt, it.willRetry) })
+        assertTrue(seen.single().error is StreamNotFoundException)
+        // An observer that throws changes nothing.
+        val throwing = StreamOptions(appendRetry = fast, onFailedAttempt = failedAttemptHandler { error("observer broke") })
+        DurableStream(url, throwing).use { s ->
+            TestServer.injectFault(url, """"status":503,"method":"POST"""")
+            s.append("!")
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { assertEquals("after two failures!", it.text()) }
         }
     }
 

@@ -657,6 +657,9 @@ internal open class UniffiForeignFutureResultVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfaceFailedAttemptHandlerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`attempt`: Int,`willRetry`: Byte,`operation`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceHeaderValueMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -665,6 +668,25 @@ internal interface UniffiCallbackInterfaceProducerErrorHandlerMethod0 : com.sun.
 }
 internal interface UniffiCallbackInterfaceReadErrorHandlerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onFailedAttempt")
+internal open class UniffiVTableCallbackInterfaceFailedAttemptHandler(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onFailedAttempt`: UniffiCallbackInterfaceFailedAttemptHandlerMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onFailedAttempt`: UniffiCallbackInterfaceFailedAttemptHandlerMethod0? = null,
+    ): UniffiVTableCallbackInterfaceFailedAttemptHandler(`uniffiFree`,`uniffiClone`,`onFailedAttempt`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceFailedAttemptHandler) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onFailedAttempt` = other.`onFailedAttempt`
+    }
+
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "compute")
 internal open class UniffiVTableCallbackInterfaceHeaderValue(
@@ -761,6 +783,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_durable_streams_ffi_checksum_func_webhook_done(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_func_validate_retry_options(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_failedattempthandler_on_failed_attempt(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_headervalue_compute(
     ): Int
@@ -928,6 +952,7 @@ internal object UniffiLib {
 
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "durable_streams_ffi"))
+        uniffiCallbackInterfaceFailedAttemptHandler.register(this)
         uniffiCallbackInterfaceHeaderValue.register(this)
         uniffiCallbackInterfaceProducerErrorHandler.register(this)
         uniffiCallbackInterfaceReadErrorHandler.register(this)
@@ -935,6 +960,14 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_durable_streams_ffi_fn_clone_failedattempthandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_free_failedattempthandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_durable_streams_ffi_fn_init_callback_vtable_failedattempthandler(`vtable`: UniffiVTableCallbackInterfaceFailedAttemptHandler,
+    ): Unit
+    external fun uniffi_durable_streams_ffi_fn_method_failedattempthandler_on_failed_attempt(`ptr`: Long,`error`: RustBuffer.ByValue,`attempt`: Int,`willRetry`: Byte,`operation`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_durable_streams_ffi_fn_clone_headervalue(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_durable_streams_ffi_fn_free_headervalue(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1291,6 +1324,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_func_validate_retry_options() and 0xFFFF) != 61349) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_failedattempthandler_on_failed_attempt() and 0xFFFF) != 19879) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_headervalue_compute() and 0xFFFF) != 49052) {
@@ -2532,6 +2568,351 @@ public object FfiConverterTypeDurableStream: FfiConverter<DurableStream, Long> {
     override fun allocationSize(value: DurableStream) = 8UL
 
     override fun write(value: DurableStream, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Told about every failed attempt of a handle's requests (create, head, append, close,
+ * delete), retried or not: for metrics or a "reconnecting" notice.
+ */
+public interface FailedAttemptHandler {
+    
+    /**
+     * `attempt` counts the request's failed attempts, this one included (1 for the first);
+     * `will_retry` says whether the retry policy tries again; `operation` is `create`, `head`,
+     * `append`, `close` or `delete`. Runs on a background thread before the retry pause (or the
+     * failure), which waits for it; it cannot change what happens next, and an exception is
+     * ignored.
+     */
+    fun `onFailedAttempt`(`error`: DurableStreamException, `attempt`: kotlin.UInt, `willRetry`: kotlin.Boolean, `operation`: kotlin.String)
+    
+    companion object
+}
+
+/**
+ * Told about every failed attempt of a handle's requests (create, head, append, close,
+ * delete), retried or not: for metrics or a "reconnecting" notice.
+ */
+open class FailedAttemptHandlerImpl: Disposable, AutoCloseable, FailedAttemptHandler
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_durable_streams_ffi_fn_free_failedattempthandler(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_clone_failedattempthandler(handle, status)
+        }
+    }
+
+    
+    /**
+     * `attempt` counts the request's failed attempts, this one included (1 for the first);
+     * `will_retry` says whether the retry policy tries again; `operation` is `create`, `head`,
+     * `append`, `close` or `delete`. Runs on a background thread before the retry pause (or the
+     * failure), which waits for it; it cannot change what happens next, and an exception is
+     * ignored.
+     */
+    @Throws(DurableStreamException::class)override fun `onFailedAttempt`(`error`: DurableStreamException, `attempt`: kotlin.UInt, `willRetry`: kotlin.Boolean, `operation`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DurableStreamException) { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_failedattempthandler_on_failed_attempt(
+        it,
+        
+        FfiConverterTypeDurableStreamError.lower(`error`),
+        FfiConverterUInt.lower(`attempt`),
+        FfiConverterBoolean.lower(`willRetry`),
+        FfiConverterString.lower(`operation`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceFailedAttemptHandler {
+    internal object `onFailedAttempt`: UniffiCallbackInterfaceFailedAttemptHandlerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`attempt`: Int,`willRetry`: Byte,`operation`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeFailedAttemptHandler.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onFailedAttempt`(
+                    FfiConverterTypeDurableStreamError.lift(`error`),
+                    FfiConverterUInt.lift(`attempt`),
+                    FfiConverterBoolean.lift(`willRetry`),
+                    FfiConverterString.lift(`operation`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: DurableStreamException -> FfiConverterTypeDurableStreamError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeFailedAttemptHandler.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeFailedAttemptHandler.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceFailedAttemptHandler.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onFailedAttempt`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_durable_streams_ffi_fn_init_callback_vtable_failedattempthandler(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFailedAttemptHandler: FfiConverter<FailedAttemptHandler, Long> {
+    internal val handleMap = UniffiHandleMap<FailedAttemptHandler>()
+
+    override fun lower(value: FailedAttemptHandler): Long {
+        if (value is FailedAttemptHandlerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): FailedAttemptHandler {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return FailedAttemptHandlerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): FailedAttemptHandler {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: FailedAttemptHandler) = 8UL
+
+    override fun write(value: FailedAttemptHandler, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -8567,6 +8948,11 @@ data class StreamOptions (
      * twice (use an idempotent producer for exactly-once retries).
      */
     var `appendRetry`: RetryOptions? = null 
+    , 
+    /**
+     * Told about every failed attempt of create, head, append, close and delete.
+     */
+    var `onFailedAttempt`: FailedAttemptHandler? = null 
     
 ): Disposable{
     
@@ -8583,7 +8969,8 @@ data class StreamOptions (
         this.`computedHeaders`,
         this.`params`,
         this.`retry`,
-        this.`appendRetry`
+        this.`appendRetry`,
+        this.`onFailedAttempt`
     )
     }
     
@@ -8602,6 +8989,7 @@ public object FfiConverterTypeStreamOptions: FfiConverterRustBuffer<StreamOption
             FfiConverterMapStringString.read(buf),
             FfiConverterOptionalTypeRetryOptions.read(buf),
             FfiConverterOptionalTypeRetryOptions.read(buf),
+            FfiConverterOptionalTypeFailedAttemptHandler.read(buf),
         )
     }
 
@@ -8611,7 +8999,8 @@ public object FfiConverterTypeStreamOptions: FfiConverterRustBuffer<StreamOption
             FfiConverterMapStringTypeHeaderValue.allocationSize(value.`computedHeaders`) +
             FfiConverterMapStringString.allocationSize(value.`params`) +
             FfiConverterOptionalTypeRetryOptions.allocationSize(value.`retry`) +
-            FfiConverterOptionalTypeRetryOptions.allocationSize(value.`appendRetry`)
+            FfiConverterOptionalTypeRetryOptions.allocationSize(value.`appendRetry`) +
+            FfiConverterOptionalTypeFailedAttemptHandler.allocationSize(value.`onFailedAttempt`)
     )
 
     override fun write(value: StreamOptions, buf: ByteBuffer) {
@@ -8621,6 +9010,7 @@ public object FfiConverterTypeStreamOptions: FfiConverterRustBuffer<StreamOption
             FfiConverterMapStringString.write(value.`params`, buf)
             FfiConverterOptionalTypeRetryOptions.write(value.`retry`, buf)
             FfiConverterOptionalTypeRetryOptions.write(value.`appendRetry`, buf)
+            FfiConverterOptionalTypeFailedAttemptHandler.write(value.`onFailedAttempt`, buf)
     }
 }
 
@@ -10459,6 +10849,38 @@ public object FfiConverterOptionalByteArray: FfiConverterRustBuffer<kotlin.ByteA
         } else {
             buf.put(1)
             FfiConverterByteArray.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeFailedAttemptHandler: FfiConverterRustBuffer<FailedAttemptHandler?> {
+    override fun read(buf: ByteBuffer): FailedAttemptHandler? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeFailedAttemptHandler.read(buf)
+    }
+
+    override fun allocationSize(value: FailedAttemptHandler?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeFailedAttemptHandler.allocationSize(value)
+        }
+    }
+
+    override fun write(value: FailedAttemptHandler?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeFailedAttemptHandler.write(value, buf)
         }
     }
 }
