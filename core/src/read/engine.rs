@@ -148,8 +148,9 @@ impl MessageSkip {
         }
     }
 
-    /// Scans `piece`; `Some(i)` once the messages are dropped: the array goes on at `piece[i..]`
-    /// (its next element, or its `]`), to be handed on after a new `[`.
+    /// Scans `piece`; `Some(i)` once the messages are dropped or the array ends: the array goes
+    /// on at `piece[i..]` (its next element, or its `]`), to be handed on after a new `[`; when
+    /// the array ended first, `left` says how many messages remain to drop.
     fn feed(&mut self, piece: &[u8]) -> Result<Option<usize>> {
         for (i, &b) in piece.iter().enumerate() {
             if self.in_string {
@@ -190,14 +191,12 @@ impl MessageSkip {
                             "a JSON long-poll body that is not an array",
                         ));
                     }
-                    // The end of the array: its last element (if any) ends here.
+                    // The end of the array: its last element (if any) ends here. Messages
+                    // still `left` are in the next response (one that is not up to date).
                     if self.element {
                         self.left = self.left.saturating_sub(1);
                     }
-                    if self.left == 0 {
-                        return Ok(Some(i));
-                    }
-                    return Err(self.short());
+                    return Ok(Some(i));
                 }
                 _ => {
                     self.element = true;
@@ -212,17 +211,17 @@ impl MessageSkip {
         }
         Ok(None)
     }
+}
 
-    /// The error of a body whose array holds fewer messages than are to be dropped.
-    fn short(&self) -> Error {
-        Error::parse(
-            "read response",
-            format!(
-                "the long-poll after SSE ended {} messages short of those the SSE connections had already handed on",
-                self.left
-            ),
-        )
-    }
+/// The error of long-polls after SSE that end (up to date) before the data the SSE connections
+/// had already handed on: `missing` messages (JSON) or bytes short of it.
+fn short_after_sse(missing: u64, unit: &str) -> Error {
+    Error::parse(
+        "read response",
+        format!(
+            "the long-polls after SSE ended {missing} {unit} short of what the SSE connections had already handed on"
+        ),
+    )
 }
 
 /// Which request to send.
@@ -262,6 +261,13 @@ struct BodyConn {
     /// JSON messages still to drop from the start of the body's array (handed on by SSE
     /// connections after their last control event), after `skip`.
     skip_messages: Option<MessageSkip>,
+    /// Whether `skip` or `skip_messages` came from SSE connections (not from a repeated
+    /// request): what this response did not hold is then in the next one.
+    from_sse: bool,
+    /// Whether any of this response's data was handed on (across repeated requests).
+    handed: bool,
+    /// JSON messages still to drop after this response's array ended.
+    carry_messages: u64,
     data: DataCheck,
     /// Failed attempts at this response, counted with the request's retries.
     attempt: u32,
@@ -626,6 +632,9 @@ impl Engine {
             delivered: 0,
             skip: 0,
             skip_messages: None,
+            from_sse: false,
+            handed: false,
+            carry_messages: 0,
             data: DataCheck {
                 json,
                 ..DataCheck::default()
@@ -726,6 +735,7 @@ impl Engine {
                     conn.delivered = conn.delivered.saturating_add(piece.len() as u64);
                     continue;
                 };
+                conn.carry_messages = skip.left;
                 conn.skip_messages = None;
                 // The array goes on after a new `[`: of the body's bytes, `rest` are consumed
                 // here and the others handed on below, where the `[` counts as one of them
@@ -746,6 +756,7 @@ impl Engine {
                 }
             }
             conn.delivered = conn.delivered.saturating_add(piece.len() as u64);
+            conn.handed = true;
             size = size.saturating_add(piece.len());
             segments.push(piece);
             if size >= self.cfg.max_chunk_bytes.min(GATHER_BYTES) {
@@ -767,16 +778,35 @@ impl Engine {
             self.body = Some(conn);
             return Ok(chunk);
         }
+        let meta = conn.opened.meta;
+        // A response that is not up to date: the stream goes on in the next one.
+        let more = !(meta.up_to_date
+            || meta.stream_closed
+            || conn.opened.status == StatusCode::NO_CONTENT);
         if conn.skip > 0 {
+            if !conn.from_sse || conn.handed {
+                return Err(Error::parse(
+                    "read response",
+                    "a repeated request returned less data than the first answer had already delivered",
+                ));
+            }
+            if !more {
+                return Err(short_after_sse(conn.skip, "bytes"));
+            }
+            self.sse_unconfirmed.bytes = conn.skip;
+        }
+        if conn.skip_messages.is_some() {
             return Err(Error::parse(
                 "read response",
-                "a repeated request returned less data than the first answer had already delivered",
+                "a JSON long-poll body that is not a whole array",
             ));
         }
-        if let Some(skip) = &conn.skip_messages {
-            return Err(skip.short());
+        if conn.carry_messages > 0 {
+            if !more {
+                return Err(short_after_sse(conn.carry_messages, "messages"));
+            }
+            self.sse_unconfirmed.messages = conn.carry_messages;
         }
-        let meta = conn.opened.meta;
         if next == self.offset && conn.opened.started.elapsed() < QUICK_EMPTY_ANSWER {
             self.empty_answers = self.empty_answers.saturating_add(1);
         } else {
@@ -797,6 +827,7 @@ impl Engine {
     /// never changes, so the new answer starts with the same bytes).
     async fn resume_body(&mut self, conn: BodyConn, err: Error) -> Result<BodyConn> {
         let (kind, delivered, skip_messages) = (conn.kind, conn.delivered, conn.skip_messages);
+        let (from_sse, handed) = (conn.from_sse, conn.handed);
         let mut attempt = conn.attempt;
         drop(conn);
         self.after_failure(kind, err, &mut attempt).await?;
@@ -807,6 +838,8 @@ impl Engine {
         conn.delivered = delivered;
         // The new body repeats the old one: a message skip half done goes on where it was.
         conn.skip_messages = skip_messages;
+        conn.from_sse = from_sse;
+        conn.handed = handed;
         tracing::debug!(url = %self.cfg.display, request = ?kind, skipped = delivered, "response body lost; reading it again");
         Ok(conn)
     }
@@ -819,6 +852,7 @@ impl Engine {
         if unconfirmed.is_empty() {
             return;
         }
+        conn.from_sse = true;
         if self.sse_json() {
             if unconfirmed.messages > 0 {
                 conn.skip_messages = Some(MessageSkip::new(unconfirmed.messages));
@@ -1349,10 +1383,14 @@ mod tests {
     }
 
     #[test]
-    fn message_skip_refuses_a_short_array_or_no_array() {
-        for (body, n) in [(&b"[1,2]"[..], 3u64), (b"[]", 1), (b" [ ] ", 2)] {
-            let e = skip_in_pieces(body, n, &[]).unwrap_err();
-            assert!(e.to_string().contains("messages short"), "{e}");
+    fn message_skip_reports_an_array_that_ends_first_and_refuses_no_array() {
+        // The array ends before the messages to drop: `]` is where it goes on, `left` what
+        // the next response must still drop.
+        for (body, n, left) in [(&b"[1,2]"[..], 3u64, 1u64), (b"[]", 1, 1), (b" [ ] ", 2, 2)] {
+            let mut skip = MessageSkip::new(n);
+            let at = skip.feed(body).unwrap().unwrap();
+            assert_eq!(body[at], b']', "{body:?}");
+            assert_eq!(skip.left, left, "{body:?}");
         }
         for body in [&b"{\"a\":1}"[..], b"1", b"\"[\""] {
             let e = skip_in_pieces(body, 1, &[]).unwrap_err();
