@@ -4,9 +4,12 @@ checks that they behave the same."""
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import inspect
 import pickle
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -570,3 +573,26 @@ def test_on_failed_attempt_sees_every_failed_attempt(flavour: str, url: str) -> 
     assert raw_read(url) == b"after two failures!"
     with pytest.raises(TypeError, match="callable"):
         Handle(flavour, url, on_failed_attempt=42)
+
+
+def test_ctrl_c_interrupts_a_blocking_append_stream_in_the_middle_of_a_pull(url: str) -> None:
+    s = DurableStream(url)
+    s.create(content_type="text/plain")
+    pulling = threading.Event()
+
+    def slow() -> Any:
+        yield "never "
+        pulling.set()
+        time.sleep(1.0)  # the pull under way when Ctrl-C comes
+        yield "stored"
+
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            s.append_stream(slow())
+    finally:
+        timer.join()
+    assert pulling.is_set()
+    time.sleep(1.2)  # the pull ends; the request was dropped before its end
+    assert raw_read(url) == b""

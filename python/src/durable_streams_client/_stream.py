@@ -3,6 +3,7 @@ lifecycle operations. Both flavours share the native handle and have the same se
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from datetime import datetime
@@ -128,7 +129,10 @@ class _Source:
         """Closes a generator the append did not read to its end (sync sources)."""
         close = getattr(self._sync, "close", None)
         if not self.done and callable(close):
-            close()
+            # ValueError: still running a pull on the client's thread (the wait was
+            # interrupted, by Ctrl-C say); it ends with that pull.
+            with contextlib.suppress(ValueError):
+                close()
 
     async def aclose(self) -> None:
         if self._async is None:
