@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use durable_streams_client::{
     Client, DurableStream, Error, ErrorCode, LiveMode, ReadOptions, RequestExtras, RetryPolicy,
-    SseResilience, Value,
+    SseResilience, StreamResponse, Value,
 };
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -595,13 +595,7 @@ async fn after_sse_falls_back_the_data_it_handed_on_is_not_handed_on_again() {
         let options = sse_quick_reconnect().max_chunk_bytes(16);
         if json {
             let resp = server.handle().stream(options.json(true)).await.unwrap();
-            let got: Vec<serde_json::Value> = within(
-                resp.json_stream::<serde_json::Value>()
-                    .unwrap()
-                    .map(|m| m.unwrap())
-                    .collect(),
-            )
-            .await;
+            let got = json_messages(resp).await;
             let ms: Vec<u64> = got.iter().map(|m| m["m"].as_u64().unwrap()).collect();
             assert_eq!(ms, vec![1, 2, 3], "split {split}");
         } else {
@@ -871,6 +865,17 @@ fn data_event(i: usize) -> Vec<u8> {
 }
 
 /// A JSON data event of `per` messages `{"i": n, "pad": "..."}` from message `first` on.
+/// Every JSON message of a read, in order (each one must parse).
+async fn json_messages(resp: StreamResponse) -> Vec<serde_json::Value> {
+    within(
+        resp.json_stream::<serde_json::Value>()
+            .unwrap()
+            .map(|m| m.unwrap())
+            .collect(),
+    )
+    .await
+}
+
 fn json_event(first: usize, per: usize, pad: usize) -> Vec<u8> {
     let msgs: Vec<String> = (first..first + per)
         .map(|n| format!("{{\"i\":{n},\"pad\":\"{}\"}}", "p".repeat(pad)))
@@ -1095,13 +1100,7 @@ async fn an_sse_reconnection_drops_what_was_handed_on_after_the_last_control_eve
         .stream(sse_quick_reconnect().max_chunk_bytes(8 << 10))
         .await
         .unwrap();
-    let got: Vec<serde_json::Value> = within(
-        resp.json_stream::<serde_json::Value>()
-            .unwrap()
-            .map(|m| m.unwrap())
-            .collect(),
-    )
-    .await;
+    let got = json_messages(resp).await;
     let ids: Vec<u64> = got.iter().map(|m| m["i"].as_u64().unwrap()).collect();
     assert_eq!(ids, (0..150).collect::<Vec<u64>>());
     assert_eq!(server.kinds(), vec!["catch-up", "sse", "sse"]);
@@ -1681,25 +1680,22 @@ async fn after_sse_data_without_control_events_a_long_poll_fallback_skips_what_w
         .map(|n| format!("{{\"i\":{n},\"pad\":\"{}\"}}", "p".repeat(1000)))
         .collect();
     let body = format!("[{}]", all.join(",")).into_bytes();
-    let server = local(move |_, req| match req.kind().as_str() {
-        "catch-up" => Reply::Full(200, json_meta("o1", true), b"[]".to_vec()),
-        "sse" => Reply::SseRun(
-            100,
-            Arc::new(|i| json_event(i, 1, 1000)),
-            Vec::new(),
-            Arc::new(AtomicUsize::new(0)),
-        ),
-        _ => Reply::Full(200, closed_json("o2"), body.clone()),
-    })
-    .await;
+    // 100 events of one message each and no control event, then the long-poll's `body`.
+    let fallback = |body: Vec<u8>| {
+        local(move |_, req| match req.kind().as_str() {
+            "catch-up" => Reply::Full(200, json_meta("o1", true), b"[]".to_vec()),
+            "sse" => Reply::SseRun(
+                100,
+                Arc::new(|i| json_event(i, 1, 1000)),
+                Vec::new(),
+                Arc::new(AtomicUsize::new(0)),
+            ),
+            _ => Reply::Full(200, closed_json("o2"), body.clone()),
+        })
+    };
+    let server = fallback(body).await;
     let resp = server.handle().stream(opts.clone()).await.unwrap();
-    let got: Vec<serde_json::Value> = within(
-        resp.json_stream::<serde_json::Value>()
-            .unwrap()
-            .map(|m| m.unwrap())
-            .collect(),
-    )
-    .await;
+    let got = json_messages(resp).await;
     let ids: Vec<u64> = got.iter().map(|m| m["i"].as_u64().unwrap()).collect();
     assert_eq!(ids, (0..110).collect::<Vec<u64>>());
     assert_eq!(
@@ -1708,17 +1704,7 @@ async fn after_sse_data_without_control_events_a_long_poll_fallback_skips_what_w
     );
 
     // A long-poll array shorter than what was handed on is an error that says so.
-    let server = local(move |_, req| match req.kind().as_str() {
-        "catch-up" => Reply::Full(200, json_meta("o1", true), b"[]".to_vec()),
-        "sse" => Reply::SseRun(
-            100,
-            Arc::new(|i| json_event(i, 1, 1000)),
-            Vec::new(),
-            Arc::new(AtomicUsize::new(0)),
-        ),
-        _ => Reply::Full(200, closed_json("o2"), b"[1]".to_vec()),
-    })
-    .await;
+    let server = fallback(b"[1]".to_vec()).await;
     let resp = server.handle().stream(opts).await.unwrap();
     let mut batches = resp.json_batches::<serde_json::Value>().unwrap();
     let err = within(async {

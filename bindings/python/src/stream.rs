@@ -137,6 +137,21 @@ fn observer(f: Arc<Py<PyAny>>) -> AttemptObserver {
     })
 }
 
+/// An append's options from the arguments every append method takes.
+fn append_options(
+    py: Python<'_>,
+    seq: Option<String>,
+    content_type: Option<String>,
+    headers: Pairs,
+    params: Pairs,
+) -> PyResult<AppendOptions> {
+    Ok(AppendOptions {
+        seq,
+        content_type,
+        extras: values::extras(py, headers, params)?,
+    })
+}
+
 fn released() -> Error {
     Error::AlreadyClosed {
         what: "this stream handle (released by its context manager)".into(),
@@ -324,11 +339,7 @@ impl Stream {
         headers: Pairs,
         params: Pairs,
     ) -> PyResult<Py<PyAny>> {
-        let opts = AppendOptions {
-            seq,
-            content_type,
-            extras: values::extras(py, headers, params)?,
-        };
+        let opts = append_options(py, seq, content_type, headers, params)?;
         let s = self.core(py)?;
         runtime::run(py, blocking, async move {
             s.append_with(Bytes::from(data), opts)
@@ -352,11 +363,7 @@ impl Stream {
         headers: Pairs,
         params: Pairs,
     ) -> PyResult<Py<PyAny>> {
-        let opts = AppendOptions {
-            seq,
-            content_type,
-            extras: values::extras(py, headers, params)?,
-        };
+        let opts = append_options(py, seq, content_type, headers, params)?;
         let s = self.core(py)?;
         runtime::run(py, blocking, async move {
             s.append_batch(messages.into_iter().map(Bytes::from), opts)
@@ -382,11 +389,7 @@ impl Stream {
         headers: Pairs,
         params: Pairs,
     ) -> PyResult<Py<PyAny>> {
-        let opts = AppendOptions {
-            seq,
-            content_type,
-            extras: values::extras(py, headers, params)?,
-        };
+        let opts = append_options(py, seq, content_type, headers, params)?;
         let locals = if blocking {
             None
         } else {
