@@ -243,6 +243,13 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CHUNK_SOURCE_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CHUNK_SOURCE_METHOD0
+typedef void (*UniffiCallbackInterfaceChunkSourceMethod0)(uint64_t, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_FAILED_ATTEMPT_HANDLER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_FAILED_ATTEMPT_HANDLER_METHOD0
 typedef void (*UniffiCallbackInterfaceFailedAttemptHandlerMethod0)(uint64_t, RustBuffer, uint32_t, int8_t, RustBuffer, void* _Nonnull, 
@@ -269,6 +276,15 @@ typedef void (*UniffiCallbackInterfaceProducerErrorHandlerMethod0)(uint64_t, Rus
 typedef void (*UniffiCallbackInterfaceReadErrorHandlerMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CHUNK_SOURCE
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CHUNK_SOURCE
+typedef struct UniffiVTableCallbackInterfaceChunkSource {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceChunkSourceMethod0 _Nonnull nextChunk;
+} UniffiVTableCallbackInterfaceChunkSource;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_FAILED_ATTEMPT_HANDLER
@@ -306,6 +322,26 @@ typedef struct UniffiVTableCallbackInterfaceReadErrorHandler {
     UniffiCallbackInterfaceReadErrorHandlerMethod0 _Nonnull onError;
 } UniffiVTableCallbackInterfaceReadErrorHandler;
 
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_CHUNKSOURCE
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_CHUNKSOURCE
+uint64_t uniffi_durable_streams_ffi_fn_clone_chunksource(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FREE_CHUNKSOURCE
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_FREE_CHUNKSOURCE
+void uniffi_durable_streams_ffi_fn_free_chunksource(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_INIT_CALLBACK_VTABLE_CHUNKSOURCE
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_INIT_CALLBACK_VTABLE_CHUNKSOURCE
+void uniffi_durable_streams_ffi_fn_init_callback_vtable_chunksource(const UniffiVTableCallbackInterfaceChunkSource* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_CHUNKSOURCE_NEXT_CHUNK
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_CHUNKSOURCE_NEXT_CHUNK
+RustBuffer uniffi_durable_streams_ffi_fn_method_chunksource_next_chunk(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_FAILEDATTEMPTHANDLER
 #define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_CLONE_FAILEDATTEMPTHANDLER
@@ -605,6 +641,11 @@ uint64_t uniffi_durable_streams_ffi_fn_method_durablestream_append(uint64_t ptr,
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_DURABLESTREAM_APPEND_BATCH
 #define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_DURABLESTREAM_APPEND_BATCH
 uint64_t uniffi_durable_streams_ffi_fn_method_durablestream_append_batch(uint64_t ptr, RustBuffer messages, RustBuffer options
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_DURABLESTREAM_APPEND_STREAM
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_DURABLESTREAM_APPEND_STREAM
+uint64_t uniffi_durable_streams_ffi_fn_method_durablestream_append_stream(uint64_t ptr, uint64_t source, RustBuffer options
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_FN_METHOD_DURABLESTREAM_CLOSE_STREAM
@@ -1177,6 +1218,12 @@ uint16_t uniffi_durable_streams_ffi_checksum_func_validate_retry_options(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_CHUNKSOURCE_NEXT_CHUNK
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_CHUNKSOURCE_NEXT_CHUNK
+uint16_t uniffi_durable_streams_ffi_checksum_method_chunksource_next_chunk(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_FAILEDATTEMPTHANDLER_ON_FAILED_ATTEMPT
 #define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_FAILEDATTEMPTHANDLER_ON_FAILED_ATTEMPT
 uint16_t uniffi_durable_streams_ffi_checksum_method_failedattempthandler_on_failed_attempt(void
@@ -1408,6 +1455,12 @@ uint16_t uniffi_durable_streams_ffi_checksum_method_durablestream_append(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_DURABLESTREAM_APPEND_BATCH
 #define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_DURABLESTREAM_APPEND_BATCH
 uint16_t uniffi_durable_streams_ffi_checksum_method_durablestream_append_batch(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_DURABLESTREAM_APPEND_STREAM
+#define UNIFFI_FFIDEF_UNIFFI_DURABLE_STREAMS_FFI_CHECKSUM_METHOD_DURABLESTREAM_APPEND_STREAM
+uint16_t uniffi_durable_streams_ffi_checksum_method_durablestream_append_stream(void
     
 );
 #endif

@@ -1,5 +1,6 @@
 //! Code the foreign side hands in: header values computed for every request, the read error
-//! hook, the producer's error callback and the handle's failed-attempt observer.
+//! hook, the producer's error callback, the handle's failed-attempt observer and the chunks of
+//! a streamed append.
 //!
 //! Each is a foreign trait (a Kotlin interface, a Swift protocol). The core calls them from
 //! its tokio tasks; the foreign code runs on the runtime's blocking threads instead, so a slow
@@ -69,6 +70,41 @@ pub trait FailedAttemptHandler: Send + Sync {
         will_retry: bool,
         operation: String,
     ) -> Result<(), DurableStreamError>;
+}
+
+/// The body of a streamed append (`append_stream`), pulled one chunk at a time.
+#[uniffi::export(with_foreign)]
+pub trait ChunkSource: Send + Sync {
+    /// The next chunk, or nothing at the end. Called on a background thread (it may block),
+    /// only once the connection has taken the chunk before. An exception aborts the request
+    /// before its end, so nothing of it is stored.
+    fn next_chunk(&self) -> Result<Option<Vec<u8>>, DurableStreamError>;
+}
+
+/// The chunks `source` hands out until its end or its first error; each call runs on a blocking
+/// thread. An error ends the body (the core aborts the request with its message).
+pub(crate) fn chunk_body(
+    source: Arc<dyn ChunkSource>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, String>> + Send + 'static {
+    futures_util::stream::unfold(Some(source), |state| async move {
+        let source = state?;
+        let pulled = match runtime::handle() {
+            Ok(handle) => {
+                let s = Arc::clone(&source);
+                match handle.spawn_blocking(move || s.next_chunk()).await {
+                    Ok(Ok(chunk)) => Ok(chunk),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(format!("the source's call did not finish: {e}")),
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match pulled {
+            Ok(Some(chunk)) => Some((Ok(bytes::Bytes::from(chunk)), Some(source))),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), None)),
+        }
+    })
 }
 
 /// The handle's failed-attempt observer, calling `handler` on a blocking thread.

@@ -7,7 +7,9 @@ use bytes::Bytes;
 use durable_streams_client as core;
 use durable_streams_client::{CreateStatus, ForkOptions, Offset, RetryPolicy};
 
-use crate::callbacks::{attempt_observer, extras_with, FailedAttemptHandler, HeaderValue};
+use crate::callbacks::{
+    attempt_observer, chunk_body, extras_with, ChunkSource, FailedAttemptHandler, HeaderValue,
+};
 use crate::error::DurableStreamError;
 use crate::read::{ReadOptions, StreamResponse};
 use crate::runtime;
@@ -273,6 +275,23 @@ impl DurableStream {
         let opts = append_options(options);
         runtime::run(async move { s.append_batch(messages, opts).await.map(AppendResult::from) })
             .await
+    }
+
+    /// Appends a body of unknown length as one streamed request (the reference's
+    /// `appendStream`): the chunks `source` hands out, sent as they come, as raw bytes (on a
+    /// JSON stream they must together be one JSON value or an array of messages). Never
+    /// retried. An exception from `source` aborts the request before its end, so nothing of it
+    /// is stored, and fails with `INVALID_ARGUMENT` carrying its message.
+    #[uniffi::method(default(options))]
+    pub async fn append_stream(
+        &self,
+        source: Arc<dyn ChunkSource>,
+        options: AppendOptions,
+    ) -> Result<AppendResult, DurableStreamError> {
+        let s = self.inner.clone();
+        let opts = append_options(options);
+        let body = chunk_body(source);
+        runtime::run(async move { s.append_stream(body, opts).await.map(AppendResult::from) }).await
     }
 
     /// Closes the stream (no more appends), optionally with a last message; returns the final

@@ -640,6 +640,219 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * The body of a streamed append (`append_stream`), pulled one chunk at a time.
+ */
+public protocol ChunkSource: AnyObject, Sendable {
+    
+    /**
+     * The next chunk, or nothing at the end. Called on a background thread (it may block),
+     * only once the connection has taken the chunk before. An exception aborts the request
+     * before its end, so nothing of it is stored.
+     */
+    func nextChunk() throws  -> Data?
+    
+}
+/**
+ * The body of a streamed append (`append_stream`), pulled one chunk at a time.
+ */
+open class ChunkSourceImpl: ChunkSource, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_durable_streams_ffi_fn_clone_chunksource(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_durable_streams_ffi_fn_free_chunksource(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The next chunk, or nothing at the end. Called on a background thread (it may block),
+     * only once the connection has taken the chunk before. An exception aborts the request
+     * before its end, so nothing of it is stored.
+     */
+open func nextChunk()throws  -> Data?  {
+    return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeDurableStreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_chunksource_next_chunk(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceChunkSource {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceChunkSource = UniffiVTableCallbackInterfaceChunkSource(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeChunkSource.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface ChunkSource: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeChunkSource.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface ChunkSource: handle missing in uniffiClone")
+            }
+        },
+        nextChunk: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Data? in
+                guard let uniffiObj = try? FfiConverterTypeChunkSource.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.nextChunk(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterOptionData.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeDurableStreamError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceChunkSource> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceChunkSource>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitChunkSource() {
+    uniffi_durable_streams_ffi_fn_init_callback_vtable_chunksource(UniffiCallbackInterfaceChunkSource.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChunkSource: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<ChunkSource>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = ChunkSource
+
+    public static func lift(_ handle: UInt64) throws -> ChunkSource {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ChunkSourceImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: ChunkSource) -> UInt64 {
+         if let rustImpl = value as? ChunkSourceImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChunkSource {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ChunkSource, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChunkSource_lift(_ handle: UInt64) throws -> ChunkSource {
+    return try FfiConverterTypeChunkSource.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChunkSource_lower(_ value: ChunkSource) -> UInt64 {
+    return FfiConverterTypeChunkSource.lower(value)
+}
+
+
+
+
+
+
+/**
  * A handle to one stream URL. Building it does no I/O.
  */
 public protocol DurableStreamProtocol: AnyObject, Sendable {
@@ -660,6 +873,15 @@ public protocol DurableStreamProtocol: AnyObject, Sendable {
      * concatenated bytes otherwise.
      */
     func appendBatch(messages: [Data], options: AppendOptions) async throws  -> AppendResult
+    
+    /**
+     * Appends a body of unknown length as one streamed request (the reference's
+     * `appendStream`): the chunks `source` hands out, sent as they come, as raw bytes (on a
+     * JSON stream they must together be one JSON value or an array of messages). Never
+     * retried. An exception from `source` aborts the request before its end, so nothing of it
+     * is stored, and fails with `INVALID_ARGUMENT` carrying its message.
+     */
+    func appendStream(source: ChunkSource, options: AppendOptions) async throws  -> AppendResult
     
     /**
      * Closes the stream (no more appends), optionally with a last message; returns the final
@@ -818,6 +1040,29 @@ open func appendBatch(messages: [Data], options: AppendOptions = AppendOptions()
             rustFutureFunc: {
                 uniffi_durable_streams_ffi_fn_method_durablestream_append_batch(
                         self.uniffiCloneHandle(),FfiConverterSequenceData.lower(messages),FfiConverterTypeAppendOptions_lower(options)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAppendResult_lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * Appends a body of unknown length as one streamed request (the reference's
+     * `appendStream`): the chunks `source` hands out, sent as they come, as raw bytes (on a
+     * JSON stream they must together be one JSON value or an array of messages). Never
+     * retried. An exception from `source` aborts the request before its end, so nothing of it
+     * is stored, and fails with `INVALID_ARGUMENT` carrying its message.
+     */
+open func appendStream(source: ChunkSource, options: AppendOptions = AppendOptions())async throws  -> AppendResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_durablestream_append_stream(
+                        self.uniffiCloneHandle(),FfiConverterTypeChunkSource_lower(source),FfiConverterTypeAppendOptions_lower(options)
                 )
             },
             pollFunc: ffi_durable_streams_ffi_rust_future_poll_rust_buffer,
@@ -8459,6 +8704,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_durable_streams_ffi_checksum_func_validate_retry_options() != 61349) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_durable_streams_ffi_checksum_method_chunksource_next_chunk() != 2729) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_durable_streams_ffi_checksum_method_failedattempthandler_on_failed_attempt() != 19879) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8576,6 +8824,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_durable_streams_ffi_checksum_method_durablestream_append_batch() != 10719) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_durable_streams_ffi_checksum_method_durablestream_append_stream() != 58828) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_durable_streams_ffi_checksum_method_durablestream_close_stream() != 24668) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8688,6 +8939,7 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitChunkSource()
     uniffiCallbackInitFailedAttemptHandler()
     uniffiCallbackInitHeaderValue()
     uniffiCallbackInitProducerErrorHandler()

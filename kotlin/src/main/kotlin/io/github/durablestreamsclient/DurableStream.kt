@@ -1,7 +1,16 @@
 package io.github.durablestreamsclient
 
+import io.github.durablestreamsclient.ffi.ChunkSource
 import io.github.durablestreamsclient.ffi.DurableStream as FfiStream
 import io.github.durablestreamsclient.ffi.connect as ffiConnect
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.channels.ReceiveChannel
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.map
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
 
 /**
  * A handle to one stream URL. Building it does no I/O; every operation is a suspend function
@@ -56,6 +65,47 @@ class DurableStream internal constructor(internal val ffi: FfiStream) : AutoClos
         native { ffi.appendBatch(messages, options) }
 
     /**
+     * Appends a body of unknown length as one streamed request (the reference's `appendStream`):
+     * the chunks [source] emits, sent as they come, as raw bytes. On a JSON stream they must
+     * together make one JSON value or one array of messages.
+     *
+     * The flow is collected in the calling coroutine's context, at most one chunk ahead of the
+     * connection, so memory stays bounded whatever its length. The request is never retried (a
+     * flow cannot be replayed). If [source] throws, the request is aborted before its end, so
+     * nothing of it is stored, and that exception is thrown here as it was.
+     */
+    suspend fun appendStream(source: Flow<ByteArray>, options: AppendOptions = AppendOptions()): AppendResult =
+        coroutineScope {
+            val channel = Channel<ByteArray>(Channel.RENDEZVOUS)
+            val collector = launch {
+                try {
+                    source.collect { channel.send(it) }
+                    channel.close()
+                } catch (e: Throwable) {
+                    channel.close(e)
+                    if (e is CancellationException) throw e
+                }
+            }
+            // A collector cancelled before it started must still end the pulls.
+            collector.invokeOnCompletion { channel.close(it) }
+            val chunks = FlowChunks(channel)
+            try {
+                native { ffi.appendStream(chunks, options) }
+            } catch (e: DurableStreamException) {
+                throw chunks.failure ?: e
+            } finally {
+                collector.cancel()
+            }
+        }
+
+    /**
+     * [appendStream] of text chunks, each sent as UTF-8. (A name of its own: an overload on the
+     * flow's element type would make `appendStream(flow { ... })` ambiguous.)
+     */
+    suspend fun appendTextStream(source: Flow<String>, options: AppendOptions = AppendOptions()): AppendResult =
+        appendStream(source.map { it.encodeToByteArray() }, options)
+
+    /**
      * Closes the stream for writing, optionally with a last message, and returns its final
      * offset. Closing a closed stream again succeeds.
      */
@@ -78,6 +128,21 @@ class DurableStream internal constructor(internal val ffi: FfiStream) : AutoClos
     override fun close() = ffiCall { ffi.close() }
 
     override fun toString(): String = "DurableStream($url)"
+
+    /** The chunks of a streamed append, pulled by the native side on one of its blocking threads. */
+    private class FlowChunks(private val channel: ReceiveChannel<ByteArray>) : ChunkSource {
+        /** What the flow threw, once it has. */
+        @Volatile
+        var failure: Throwable? = null
+
+        override fun nextChunk(): ByteArray? {
+            val next = runBlocking { channel.receiveCatching() }
+            if (next.isSuccess) return next.getOrThrow()
+            val cause = next.exceptionOrNull() ?: return null
+            failure = cause
+            throw IllegalStateException("the flow of appendStream() threw ${cause.javaClass.name}: ${cause.message}")
+        }
+    }
 
     companion object {
         /** A handle to [url] after checking that the stream exists (learning its content type). */

@@ -657,6 +657,9 @@ internal open class UniffiForeignFutureResultVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfaceChunkSourceMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceFailedAttemptHandlerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`attempt`: Int,`willRetry`: Byte,`operation`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -668,6 +671,25 @@ internal interface UniffiCallbackInterfaceProducerErrorHandlerMethod0 : com.sun.
 }
 internal interface UniffiCallbackInterfaceReadErrorHandlerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "nextChunk")
+internal open class UniffiVTableCallbackInterfaceChunkSource(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `nextChunk`: UniffiCallbackInterfaceChunkSourceMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `nextChunk`: UniffiCallbackInterfaceChunkSourceMethod0? = null,
+    ): UniffiVTableCallbackInterfaceChunkSource(`uniffiFree`,`uniffiClone`,`nextChunk`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceChunkSource) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `nextChunk` = other.`nextChunk`
+    }
+
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "onFailedAttempt")
 internal open class UniffiVTableCallbackInterfaceFailedAttemptHandler(
@@ -784,6 +806,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_func_validate_retry_options(
     ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_chunksource_next_chunk(
+    ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_failedattempthandler_on_failed_attempt(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_headervalue_compute(
@@ -861,6 +885,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_durable_streams_ffi_checksum_method_durablestream_append(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_durablestream_append_batch(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_durablestream_append_stream(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_durablestream_close_stream(
     ): Int
@@ -952,6 +978,7 @@ internal object UniffiLib {
 
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "durable_streams_ffi"))
+        uniffiCallbackInterfaceChunkSource.register(this)
         uniffiCallbackInterfaceFailedAttemptHandler.register(this)
         uniffiCallbackInterfaceHeaderValue.register(this)
         uniffiCallbackInterfaceProducerErrorHandler.register(this)
@@ -960,6 +987,14 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_durable_streams_ffi_fn_clone_chunksource(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_free_chunksource(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_durable_streams_ffi_fn_init_callback_vtable_chunksource(`vtable`: UniffiVTableCallbackInterfaceChunkSource,
+    ): Unit
+    external fun uniffi_durable_streams_ffi_fn_method_chunksource_next_chunk(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_durable_streams_ffi_fn_clone_failedattempthandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_durable_streams_ffi_fn_free_failedattempthandler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1079,6 +1114,8 @@ internal object UniffiLib {
     external fun uniffi_durable_streams_ffi_fn_method_durablestream_append(`ptr`: Long,`data`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_durablestream_append_batch(`ptr`: Long,`messages`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_durablestream_append_stream(`ptr`: Long,`source`: Long,`options`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_durablestream_close_stream(`ptr`: Long,`finalMessage`: RustBuffer.ByValue,`contentType`: RustBuffer.ByValue,
     ): Long
@@ -1326,6 +1363,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_durable_streams_ffi_checksum_func_validate_retry_options() and 0xFFFF) != 61349) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_chunksource_next_chunk() and 0xFFFF) != 2729) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_failedattempthandler_on_failed_attempt() and 0xFFFF) != 19879) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1441,6 +1481,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_durablestream_append_batch() and 0xFFFF) != 10719) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_durablestream_append_stream() and 0xFFFF) != 58828) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_durablestream_close_stream() and 0xFFFF) != 24668) {
@@ -2093,6 +2136,338 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 
 
 /**
+ * The body of a streamed append (`append_stream`), pulled one chunk at a time.
+ */
+public interface ChunkSource {
+    
+    /**
+     * The next chunk, or nothing at the end. Called on a background thread (it may block),
+     * only once the connection has taken the chunk before. An exception aborts the request
+     * before its end, so nothing of it is stored.
+     */
+    fun `nextChunk`(): kotlin.ByteArray?
+    
+    companion object
+}
+
+/**
+ * The body of a streamed append (`append_stream`), pulled one chunk at a time.
+ */
+open class ChunkSourceImpl: Disposable, AutoCloseable, ChunkSource
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_durable_streams_ffi_fn_free_chunksource(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_clone_chunksource(handle, status)
+        }
+    }
+
+    
+    /**
+     * The next chunk, or nothing at the end. Called on a background thread (it may block),
+     * only once the connection has taken the chunk before. An exception aborts the request
+     * before its end, so nothing of it is stored.
+     */
+    @Throws(DurableStreamException::class)override fun `nextChunk`(): kotlin.ByteArray? {
+            return FfiConverterOptionalByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DurableStreamException) { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_chunksource_next_chunk(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceChunkSource {
+    internal object `nextChunk`: UniffiCallbackInterfaceChunkSourceMethod0 {
+        override fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeChunkSource.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`nextChunk`(
+                )
+            }
+            val writeReturn = { value: kotlin.ByteArray? -> uniffiOutReturn.setValue(FfiConverterOptionalByteArray.lower(value)) }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: DurableStreamException -> FfiConverterTypeDurableStreamError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeChunkSource.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeChunkSource.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceChunkSource.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `nextChunk`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_durable_streams_ffi_fn_init_callback_vtable_chunksource(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChunkSource: FfiConverter<ChunkSource, Long> {
+    internal val handleMap = UniffiHandleMap<ChunkSource>()
+
+    override fun lower(value: ChunkSource): Long {
+        if (value is ChunkSourceImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): ChunkSource {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ChunkSourceImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): ChunkSource {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: ChunkSource) = 8UL
+
+    override fun write(value: ChunkSource, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * A handle to one stream URL. Building it does no I/O.
  */
 public interface DurableStreamInterface {
@@ -2113,6 +2488,15 @@ public interface DurableStreamInterface {
      * concatenated bytes otherwise.
      */
     suspend fun `appendBatch`(`messages`: List<kotlin.ByteArray>, `options`: AppendOptions = AppendOptions()): AppendResult
+    
+    /**
+     * Appends a body of unknown length as one streamed request (the reference's
+     * `appendStream`): the chunks `source` hands out, sent as they come, as raw bytes (on a
+     * JSON stream they must together be one JSON value or an array of messages). Never
+     * retried. An exception from `source` aborts the request before its end, so nothing of it
+     * is stored, and fails with `INVALID_ARGUMENT` carrying its message.
+     */
+    suspend fun `appendStream`(`source`: ChunkSource, `options`: AppendOptions = AppendOptions()): AppendResult
     
     /**
      * Closes the stream (no more appends), optionally with a last message; returns the final
@@ -2337,6 +2721,36 @@ open class DurableStream: Disposable, AutoCloseable, DurableStreamInterface
                 uniffiHandle,
                 
         FfiConverterSequenceByteArray.lower(`messages`),
+        FfiConverterTypeAppendOptions.lower(`options`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeAppendResult.lift(it) },
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Appends a body of unknown length as one streamed request (the reference's
+     * `appendStream`): the chunks `source` hands out, sent as they come, as raw bytes (on a
+     * JSON stream they must together be one JSON value or an array of messages). Never
+     * retried. An exception from `source` aborts the request before its end, so nothing of it
+     * is stored, and fails with `INVALID_ARGUMENT` carrying its message.
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `appendStream`(`source`: ChunkSource, `options`: AppendOptions) : AppendResult {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_durablestream_append_stream(
+                uniffiHandle,
+                
+        FfiConverterTypeChunkSource.lower(`source`),
         FfiConverterTypeAppendOptions.lower(`options`),
             )
         },
