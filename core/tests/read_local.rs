@@ -864,7 +864,6 @@ fn data_event(i: usize) -> Vec<u8> {
     event
 }
 
-/// A JSON data event of `per` messages `{"i": n, "pad": "..."}` from message `first` on.
 /// Every JSON message of a read, in order (each one must parse).
 async fn json_messages(resp: StreamResponse) -> Vec<serde_json::Value> {
     within(
@@ -876,6 +875,7 @@ async fn json_messages(resp: StreamResponse) -> Vec<serde_json::Value> {
     .await
 }
 
+/// A JSON data event of `per` messages `{"i": n, "pad": "..."}` from message `first` on.
 fn json_event(first: usize, per: usize, pad: usize) -> Vec<u8> {
     let msgs: Vec<String> = (first..first + per)
         .map(|n| format!("{{\"i\":{n},\"pad\":\"{}\"}}", "p".repeat(pad)))
@@ -1718,6 +1718,71 @@ async fn after_sse_data_without_control_events_a_long_poll_fallback_skips_what_w
     assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
     // (How many were handed on depends on how the events arrived: one part or more.)
     assert!(err.to_string().contains("messages short"), "{err}");
+}
+
+#[tokio::test]
+async fn a_long_poll_fallback_cut_in_the_middle_of_its_skip_goes_on_where_it_stopped() {
+    // As above (100 SSE events of one message each, then long-polls from o1 with all 110), but
+    // the first long-poll's body is cut: inside the messages being skipped (in the middle of a
+    // message's text), or after the skip has ended. The repeated long-poll drops the bytes
+    // already consumed and carries the message skip on, so each message arrives once.
+    let all: Vec<String> = (0..110)
+        .map(|n| format!("{{\"i\":{n},\"pad\":\"{}\"}}", "p".repeat(1000)))
+        .collect();
+    let body = format!("[{}]", all.join(",")).into_bytes();
+    // Where message `k` starts in `body`.
+    let start = |k: usize| 1 + all[..k].iter().map(|m| m.len() + 1).sum::<usize>();
+    // At most 100 messages are handed on before the fallback, and at least 60 (64 KiB parts of
+    // about 100 KiB of events), so 10 is inside the skip and 105 after it.
+    for (cut, at) in [
+        ("in the skip, inside a message", start(10) + 500),
+        ("in the skip, between two messages", start(40) - 1),
+        ("after the skip", start(105) + 3),
+    ] {
+        let long_polls = Arc::new(AtomicUsize::new(0));
+        let lp = long_polls.clone();
+        let b = body.clone();
+        let server = local(move |_, req| match req.kind().as_str() {
+            "catch-up" => Reply::Full(200, json_meta("o1", true), b"[]".to_vec()),
+            "sse" => Reply::SseRun(
+                100,
+                Arc::new(|i| json_event(i, 1, 1000)),
+                Vec::new(),
+                Arc::new(AtomicUsize::new(0)),
+            ),
+            _ => {
+                assert_eq!(req.param("offset").as_deref(), Some("o1"));
+                let mut hs = json_meta("o2", true);
+                hs.push(("Stream-Closed", "true".into()));
+                if lp.fetch_add(1, Ordering::SeqCst) == 0 {
+                    // In two parts, so the client sees the skip cross a piece before the cut.
+                    let (first, second) = b[..at].split_at(at / 2);
+                    Reply::Cut(
+                        hs,
+                        b.len(),
+                        vec![first.to_vec(), second.to_vec()],
+                        Duration::from_millis(50),
+                    )
+                } else {
+                    Reply::Full(200, hs, b.clone())
+                }
+            }
+        })
+        .await;
+        let resp = server
+            .handle()
+            .stream(sse_quick_reconnect().max_chunk_bytes(64 << 10))
+            .await
+            .unwrap();
+        let got = json_messages(resp).await;
+        let ids: Vec<u64> = got.iter().map(|m| m["i"].as_u64().unwrap()).collect();
+        assert_eq!(ids, (0..110).collect::<Vec<u64>>(), "cut {cut}");
+        assert_eq!(
+            server.kinds(),
+            vec!["catch-up", "sse", "sse", "sse", "long-poll", "long-poll"],
+            "cut {cut}"
+        );
+    }
 }
 
 #[tokio::test]
