@@ -36,12 +36,17 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
     private val slot: Long by lazy { ffiCall { ffi.fastSlot() }.toLong() }
 
     /**
-     * One append through the plain C function (no uniffi call status, no receipt object): the
-     * message number, or a negative code (see bindings/ffi/src/fast.rs), after which the caller
-     * repeats the append through uniffi for the full outcome (nothing was appended).
+     * One append through the JNI function, or the plain C function where it is not bound (no
+     * uniffi call status, no receipt object): the message number, or a negative code (see
+     * bindings/ffi/src/fast.rs), after which the caller repeats the append through uniffi for
+     * the full outcome (nothing was appended).
      */
     private fun fastAppend(data: ByteArray): Long =
-        FastCalls.dsc_producer_try_append(slot, data, data.size.toLong())
+        if (JniCalls.available) {
+            JniCalls.tryAppend(slot, data)
+        } else {
+            FastCalls.dsc_producer_try_append(slot, data, data.size.toLong())
+        }
 
     /** The producer id. */
     val producerId: String get() = ffi.producerId()
@@ -194,6 +199,9 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
 
 /** `dsc_producer_try_append`'s answer for a full buffer (bindings/ffi/src/fast.rs). */
 private const val FAST_BUFFER_FULL = -1L
+
+/** The fast calls' answer for a slot that holds no producer (bindings/ffi/src/fast.rs). */
+internal const val NO_PRODUCER = -3L
 
 /** The most messages [IdempotentProducer.tryAppendMany] packs into one native call. */
 private const val MANY_CHUNK = 4096

@@ -34,6 +34,32 @@ class ProducerTest {
     }
 
     @Test
+    fun `per-message appends go through the JNI function, whatever their size`() = runBlocking {
+        // The tests load the library as an application does (JNA, then System.load of its file).
+        assertTrue(JniCalls.available, "the JNI append is not bound: appends fall back to JNA")
+        DurableStream(TestServer.streamUrl("producer-jni")).use { s ->
+            s.create("application/octet-stream")
+            // One byte, short, exactly the stack copy's size, and larger (copied to the heap).
+            val sizes = listOf(1, 100, 1024, 1025, 70_000)
+            val messages = sizes.mapIndexed { k, n -> ByteArray(n) { j -> ((k * 31 + j) % 256).toByte() } }
+            s.producer("jni", ProducerOptions(lingerMs = 1uL)).use { p ->
+                val numbers = messages.map { p.append(it).messageNumber }
+                assertEquals(messages.indices.map { it.toLong() }, numbers)
+                // An empty message is refused (through the uniffi call, which names the error).
+                assertFailsWith<InvalidArgumentException> { p.append(ByteArray(0)) }
+                p.flush()
+                p.detach()
+            }
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { r ->
+                assertEquals(messages.fold(ByteArray(0)) { acc, m -> acc + m }.toList(), r.bytes().toList())
+            }
+            // A slot that holds no producer (a negative one, or one never handed out) finds nothing.
+            assertEquals(NO_PRODUCER, JniCalls.tryAppend(-5L, byteArrayOf(1)))
+            assertEquals(NO_PRODUCER, JniCalls.tryAppend(Long.MAX_VALUE, byteArrayOf(1)))
+        }
+    }
+
+    @Test
     fun `appendMany queues runs through a full buffer, in order, and stops at a bad message`() = runBlocking {
         DurableStream(TestServer.streamUrl("producer-many")).use { s ->
             s.create("application/json")
