@@ -349,6 +349,7 @@ function errorCode(kind, e) {
     case "TIMEOUT":
     case "STALE_EPOCH":
     case "SEQUENCE_GAP":
+    case "PRODUCER_SESSION_CONFLICT":
       return e.code;
     case "CONFLICT_EXISTS":
     case "CONFLICT":

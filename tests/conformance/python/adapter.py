@@ -26,6 +26,7 @@ from durable_streams_client import (
     InvalidArgumentError,
     NetworkError,
     ParseError,
+    ProducerSessionConflictError,
     RetryPolicy,
     SeqConflictError,
     SequenceGapError,
@@ -569,6 +570,7 @@ def error_code(kind: str, e: BaseException) -> str:
         (StreamTimeoutError, "TIMEOUT"),
         (StaleEpochError, "STALE_EPOCH"),
         (SequenceGapError, "SEQUENCE_GAP"),
+        (ProducerSessionConflictError, "PRODUCER_SESSION_CONFLICT"),
     ):
         if isinstance(e, cls):
             return code

@@ -832,6 +832,7 @@ fn error_code(kind: &str, e: &Error) -> &'static str {
         Error::Timeout { .. } => "TIMEOUT",
         Error::StaleEpoch { .. } => "STALE_EPOCH",
         Error::SequenceGap { .. } => "SEQUENCE_GAP",
+        Error::ProducerSessionConflict { .. } => "PRODUCER_SESSION_CONFLICT",
         _ => "UNEXPECTED_STATUS",
     }
 }

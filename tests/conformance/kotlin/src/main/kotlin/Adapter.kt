@@ -6,6 +6,7 @@ import io.github.durablestreamsclient.AppendOptions
 import io.github.durablestreamsclient.CreateOptions
 import io.github.durablestreamsclient.DurableStream
 import io.github.durablestreamsclient.DurableStreamException
+import io.github.durablestreamsclient.ProducerSessionConflictException
 import io.github.durablestreamsclient.SequenceGapException
 import io.github.durablestreamsclient.StaleEpochException
 import io.github.durablestreamsclient.RequestTimeoutException
@@ -346,6 +347,7 @@ fun errorCode(type: String, e: DurableStreamException): String = when (e) {
     is RequestTimeoutException -> "TIMEOUT"
     is StaleEpochException -> "STALE_EPOCH"
     is SequenceGapException -> "SEQUENCE_GAP"
+    is ProducerSessionConflictException -> "PRODUCER_SESSION_CONFLICT"
     else -> "UNEXPECTED_STATUS"
 }
 
