@@ -1,6 +1,6 @@
 //! `dsc_producer_try_append(slot, data, len)`: the per-message append of the Kotlin package,
-//! as a plain C function beside the uniffi ones, and the same append as a JNI function
-//! (`JniCalls.tryAppend` in the Kotlin package), which the JVM calls without JNA.
+//! as a plain C function beside the uniffi ones, and the same append as a native method of the
+//! Kotlin package's `JniCalls`, which the JVM calls without JNA.
 //!
 //! Every uniffi call from Kotlin allocates a JNA `Structure` for its call status and copies it
 //! to and from native memory by reflection, and a returned object is one more such call plus a
@@ -85,18 +85,17 @@ fn try_append_in(slot: u64, bytes: &[u8]) -> i64 {
 const STACK_COPY: usize = 1024;
 
 /// `JniCalls.tryAppend(slot, data)` of the Kotlin package: [`dsc_producer_try_append`] of a
-/// whole Java `byte[]`, called by the JVM as a JNI function. A JNA direct call of the C function
-/// costs about 130-150 ns (converting its arguments every time); this one is a plain native
-/// method call. The bytes are copied out of the array (`GetByteArrayRegion`), not pinned, so
-/// the garbage collector is never held up while the producer takes its lock. A negative `slot`
-/// is no producer's.
+/// whole Java `byte[]`, called by the JVM as a native method (registered by
+/// [`dsc_register_jni`]). A JNA direct call of the C function costs about 130-150 ns, converting
+/// its arguments every time; this one is a plain native method call. The bytes are copied out
+/// of the array (`GetByteArrayRegion`), not pinned, so the garbage collector is never held up
+/// while the producer takes its lock. A negative `slot` is no producer's.
 ///
 /// # Safety
 ///
 /// Called by the JVM only: `env` is the calling thread's JNI environment and `data` a local
 /// reference to a `byte[]` (or null).
-#[no_mangle]
-pub unsafe extern "system" fn Java_io_github_durablestreamsclient_JniCalls_tryAppend(
+unsafe extern "system" fn jni_try_append(
     env: *mut jni_sys::JNIEnv,
     _class: jni_sys::jclass,
     slot: jni_sys::jlong,
@@ -129,6 +128,55 @@ pub unsafe extern "system" fn Java_io_github_durablestreamsclient_JniCalls_tryAp
         unsafe { (jni.GetByteArrayRegion)(env, data, 0, len, buf.as_mut_ptr().cast()) };
     }
     try_append_in(slot, buf)
+}
+
+/// Makes [`jni_try_append`] the native method `JniCalls.tryAppend` of the Kotlin package;
+/// 0 when done, negative otherwise (and no Java exception is left pending).
+///
+/// The JVM binds a class's native methods by name only in libraries it loaded itself, and the
+/// library the package uses is loaded by JNA (from a file JNA deletes once loaded), so the
+/// method is registered explicitly, from this copy of the library: the copy whose producer table
+/// the other calls use. Called through JNA, which passes the calling thread's JNI environment;
+/// `FindClass` then searches the class loader of the calling class (`FastCalls`), which also
+/// defined `JniCalls`.
+///
+/// # Safety
+///
+/// `env` is the calling thread's JNI environment (JNA's `JNIEnv.CURRENT`).
+#[no_mangle]
+pub unsafe extern "C" fn dsc_register_jni(env: *mut jni_sys::JNIEnv) -> i32 {
+    if env.is_null() {
+        return -1;
+    }
+    // SAFETY: as in `jni_try_append`.
+    let jni = unsafe { &(**env).v1_1 };
+    // SAFETY: a NUL-terminated class name, on the thread `env` belongs to.
+    let class =
+        unsafe { (jni.FindClass)(env, c"io/github/durablestreamsclient/JniCalls".as_ptr()) };
+    if class.is_null() {
+        // SAFETY: clears the NoClassDefFoundError FindClass left pending.
+        unsafe { (jni.ExceptionClear)(env) };
+        return -2;
+    }
+    let methods = [jni_sys::JNINativeMethod {
+        name: c"tryAppend".as_ptr().cast_mut(),
+        signature: c"(J[B)J".as_ptr().cast_mut(),
+        fnPtr: jni_try_append as *mut std::ffi::c_void,
+    }];
+    // SAFETY: `class` is a live local reference and `methods` describes functions of the
+    // signatures given; the JVM copies what it needs.
+    let registered = unsafe { (jni.RegisterNatives)(env, class, methods.as_ptr(), 1) };
+    if registered != 0 {
+        // SAFETY: clears the NoSuchMethodError RegisterNatives left pending.
+        unsafe { (jni.ExceptionClear)(env) };
+    }
+    // SAFETY: `class` is a local reference this function made.
+    unsafe { (jni.DeleteLocalRef)(env, class) };
+    if registered == 0 {
+        0
+    } else {
+        -3
+    }
 }
 
 /// The `len` items at `data`; empty when `len` is 0 or `data` is null.

@@ -1,5 +1,6 @@
 package io.github.durablestreamsclient
 
+import com.sun.jna.JNIEnv
 import com.sun.jna.Native
 
 /**
@@ -22,6 +23,13 @@ internal object FastCalls {
      */
     @JvmStatic
     external fun dsc_producer_try_append(slot: Long, data: ByteArray, len: Long): Long
+
+    /**
+     * Registers the native method [JniCalls.tryAppend] from this copy of the library: 0 when
+     * done, negative otherwise. JNA passes [env] as the calling thread's JNI environment.
+     */
+    @JvmStatic
+    external fun dsc_register_jni(env: JNIEnv): Int
 
     /**
      * Appends the `count` messages packed in `data` (message k ends at `ends[k]`) while there is

@@ -1,16 +1,18 @@
 package io.github.durablestreamsclient
 
-import com.sun.jna.NativeLibrary
+import com.sun.jna.JNIEnv
 
 /**
- * The per-message append as a JNI function of the native library (bindings/ffi/src/fast.rs),
- * which the JVM calls directly: a few tens of nanoseconds where JNA's direct mapping of the same
- * C function ([FastCalls]) takes 130-150 converting its arguments.
+ * The per-message append as a plain native method of the library (bindings/ffi/src/fast.rs),
+ * which the JVM calls directly: tens of nanoseconds where JNA's direct mapping of the same C
+ * function ([FastCalls.dsc_producer_try_append]) takes 130-150, converting its arguments.
  *
- * The JVM binds JNI functions only in libraries it loaded itself, so the library JNA loaded
- * (the same file) is loaded once more with [System.load]. When that is not possible (no file on
- * disk, the library already bound to another class loader, an older library without the
- * function), [available] is false and [FastCalls] serves.
+ * The JVM binds native methods by name only in libraries it loaded itself, and JNA loads this
+ * one (from a file it deletes once loaded), so the library registers [tryAppend] itself when
+ * asked through JNA ([FastCalls.dsc_register_jni]): from the very copy whose producers the other
+ * calls reach. When that fails (an older library, a class loader that cannot see this class),
+ * or when the system property `io.github.durablestreamsclient.jni` is `false`, [available] is
+ * false and [FastCalls] serves.
  */
 internal object JniCalls {
     /** Whether [tryAppend] can be called. */
@@ -24,19 +26,13 @@ internal object JniCalls {
     @JvmStatic
     external fun tryAppend(slot: Long, data: ByteArray): Long
 
-    private fun bind(): Boolean = try {
-        val name = System.getProperty("uniffi.component.durable_streams_ffi.libraryOverride") ?: "durable_streams_ffi"
-        val file = NativeLibrary.getInstance(name).file
-        if (file == null) {
+    private fun bind(): Boolean {
+        if (System.getProperty("io.github.durablestreamsclient.jni") == "false") return false
+        return try {
+            // No producer has slot -1: the answer proves the method is bound.
+            FastCalls.dsc_register_jni(JNIEnv.CURRENT) == 0 && tryAppend(-1L, ByteArray(0)) == NO_PRODUCER
+        } catch (e: UnsatisfiedLinkError) {
             false
-        } else {
-            System.load(file.absolutePath)
-            // No producer has slot -1: the answer proves the function is there and bound.
-            tryAppend(-1L, ByteArray(0)) == NO_PRODUCER
         }
-    } catch (e: UnsatisfiedLinkError) {
-        false
-    } catch (e: SecurityException) {
-        false
     }
 }
