@@ -130,7 +130,80 @@ unsafe extern "system" fn jni_try_append(
     try_append_in(slot, buf)
 }
 
-/// Makes [`jni_try_append`] the native method `JniCalls.tryAppend` of the Kotlin package;
+/// `JniCalls.tryAppendRun(slot, messages, bytes)` of the Kotlin package:
+/// [`dsc_producer_try_append_many`] of a Java `byte[][]` (`bytes` is their total size, a hint
+/// for the buffer). Each array is copied once, into this thread's buffer, with no packing on
+/// the Kotlin side and no conversion of arguments. Same answers; a null element is [`MALFORMED`].
+///
+/// # Safety
+///
+/// Called by the JVM only: `env` is the calling thread's JNI environment and `messages` a local
+/// reference to a `byte[][]` (or null).
+unsafe extern "system" fn jni_try_append_run(
+    env: *mut jni_sys::JNIEnv,
+    _class: jni_sys::jclass,
+    slot: jni_sys::jlong,
+    messages: jni_sys::jobjectArray,
+    bytes: jni_sys::jint,
+) -> jni_sys::jlong {
+    if env.is_null() || messages.is_null() {
+        return MALFORMED;
+    }
+    let Ok(slot) = u64::try_from(slot) else {
+        return NO_PRODUCER;
+    };
+    // SAFETY: as in `jni_try_append`.
+    let jni = unsafe { &(**env).v1_1 };
+    // SAFETY: `messages` is a live array reference (the caller's promise).
+    let count = unsafe { (jni.GetArrayLength)(env, messages) };
+    RUN.with_borrow_mut(|run| {
+        run.data.clear();
+        run.ends.clear();
+        run.data.reserve(usize::try_from(bytes).unwrap_or(0));
+        for k in 0..count.max(0) {
+            // SAFETY: `k` is within the array; the element is a local reference, or null.
+            let m = unsafe { (jni.GetObjectArrayElement)(env, messages, k) };
+            if m.is_null() {
+                return MALFORMED;
+            }
+            // SAFETY: `m` is a live `byte[]` reference (the array's declared element type).
+            let len = unsafe { (jni.GetArrayLength)(env, m) };
+            let start = run.data.len();
+            let n = usize::try_from(len).unwrap_or(0);
+            run.data.resize(start + n, 0);
+            if n > 0 {
+                // SAFETY: `run.data[start..]` has room for the array's `len` bytes.
+                unsafe {
+                    (jni.GetByteArrayRegion)(env, m, 0, len, run.data[start..].as_mut_ptr().cast());
+                }
+            }
+            // SAFETY: `m` is a local reference made above, no longer used.
+            unsafe { (jni.DeleteLocalRef)(env, m) };
+            run.ends.push(run.data.len());
+        }
+        let mut pieces = Vec::with_capacity(run.ends.len());
+        let mut start = 0;
+        for &end in &run.ends {
+            pieces.push(&run.data[start..end]);
+            start = end;
+        }
+        try_append_pieces(slot, &pieces)
+    })
+}
+
+/// A run's bytes and where each message ends, reused by [`jni_try_append_run`] on each thread.
+#[derive(Default)]
+struct Run {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+thread_local! {
+    static RUN: std::cell::RefCell<Run> = std::cell::RefCell::new(Run::default());
+}
+
+/// Makes [`jni_try_append`] and [`jni_try_append_run`] the native methods `JniCalls.tryAppend`
+/// and `JniCalls.tryAppendRun` of the Kotlin package;
 /// 0 when done, negative otherwise (and no Java exception is left pending).
 ///
 /// The JVM binds a class's native methods by name only in libraries it loaded itself, and the
@@ -158,14 +231,21 @@ pub unsafe extern "C" fn dsc_register_jni(env: *mut jni_sys::JNIEnv) -> i32 {
         unsafe { (jni.ExceptionClear)(env) };
         return -2;
     }
-    let methods = [jni_sys::JNINativeMethod {
-        name: c"tryAppend".as_ptr().cast_mut(),
-        signature: c"(J[B)J".as_ptr().cast_mut(),
-        fnPtr: jni_try_append as *mut std::ffi::c_void,
-    }];
+    let methods = [
+        jni_sys::JNINativeMethod {
+            name: c"tryAppend".as_ptr().cast_mut(),
+            signature: c"(J[B)J".as_ptr().cast_mut(),
+            fnPtr: jni_try_append as *mut std::ffi::c_void,
+        },
+        jni_sys::JNINativeMethod {
+            name: c"tryAppendRun".as_ptr().cast_mut(),
+            signature: c"(J[[BI)J".as_ptr().cast_mut(),
+            fnPtr: jni_try_append_run as *mut std::ffi::c_void,
+        },
+    ];
     // SAFETY: `class` is a live local reference and `methods` describes functions of the
     // signatures given; the JVM copies what it needs.
-    let registered = unsafe { (jni.RegisterNatives)(env, class, methods.as_ptr(), 1) };
+    let registered = unsafe { (jni.RegisterNatives)(env, class, methods.as_ptr(), 2) };
     if registered != 0 {
         // SAFETY: clears the NoSuchMethodError RegisterNatives left pending.
         unsafe { (jni.ExceptionClear)(env) };
@@ -239,8 +319,13 @@ pub unsafe extern "C" fn dsc_producer_try_append_many(
         pieces.push(piece);
         start += piece.len();
     }
+    try_append_pieces(slot, &pieces)
+}
+
+/// The batch append's answer (see [`dsc_producer_try_append_many`]).
+fn try_append_pieces(slot: u64, pieces: &[&[u8]]) -> i64 {
     with_producer(slot, |p| {
-        let done = p.try_append_many(&pieces);
+        let done = p.try_append_many(pieces);
         match done.stopped {
             Some(ref e) if done.count == 0 && !matches!(e, core::Error::BufferFull { .. }) => {
                 FAILED

@@ -138,8 +138,12 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
         return if (n >= 0) 1 else if (n == FAST_BUFFER_FULL) 0 else -1
     }
 
-    /** `messages[from, end)` packed and appended with one direct call: how many, or -1. */
+    /** `messages[from, end)` appended with one direct call (packed for JNA): how many, or -1. */
     private fun fastAppendRun(messages: List<ByteArray>, from: Int, end: Int, bytes: Int): Int {
+        if (JniCalls.available) {
+            val n = JniCalls.tryAppendRun(slot, messages.subList(from, end).toTypedArray(), bytes)
+            return if (n >= 0) n.toInt() else -1
+        }
         val packed = ByteArray(bytes)
         val ends = IntArray(end - from)
         var at = 0

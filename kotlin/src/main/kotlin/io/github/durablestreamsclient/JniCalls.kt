@@ -3,12 +3,13 @@ package io.github.durablestreamsclient
 import com.sun.jna.JNIEnv
 
 /**
- * The per-message append as a plain native method of the library (bindings/ffi/src/fast.rs),
- * which the JVM calls directly: tens of nanoseconds where JNA's direct mapping of the same C
- * function ([FastCalls.dsc_producer_try_append]) takes 130-150, converting its arguments.
+ * The per-message append, and the batch form's runs, as plain native methods of the library
+ * (bindings/ffi/src/fast.rs), which the JVM calls directly: tens of nanoseconds where JNA's
+ * direct mapping of the same C functions ([FastCalls]) takes 130-150, converting (and copying)
+ * its arguments.
  *
  * The JVM binds native methods by name only in libraries it loaded itself, and JNA loads this
- * one (from a file it deletes once loaded), so the library registers [tryAppend] itself when
+ * one (from a file it deletes once loaded), so the library registers them itself when
  * asked through JNA ([FastCalls.dsc_register_jni]): from the very copy whose producers the other
  * calls reach. When that fails (an older library, a class loader that cannot see this class),
  * or when the system property `io.github.durablestreamsclient.jni` is `false`, [available] is
@@ -25,6 +26,13 @@ internal object JniCalls {
      */
     @JvmStatic
     external fun tryAppend(slot: Long, data: ByteArray): Long
+
+    /**
+     * Appends [messages] in order while there is room now ([bytes] is their total size): the
+     * answers of [FastCalls.dsc_producer_try_append_many], without packing them first.
+     */
+    @JvmStatic
+    external fun tryAppendRun(slot: Long, messages: Array<ByteArray>, bytes: Int): Long
 
     private fun bind(): Boolean {
         if (System.getProperty("io.github.durablestreamsclient.jni") == "false") return false
