@@ -883,6 +883,48 @@ fn json_event(first: usize, per: usize, pad: usize) -> Vec<u8> {
     format!("event: data\ndata:[{}]\n\n", msgs.join(",")).into_bytes()
 }
 
+/// The `"i"` of every JSON message of a read, in order.
+async fn json_ids(resp: StreamResponse) -> Vec<u64> {
+    let got = json_messages(resp).await;
+    got.iter().map(|m| m["i"].as_u64().unwrap()).collect()
+}
+
+/// JSON headers of an answer that ends a closed stream at `offset`.
+fn closed_json(offset: &str) -> Vec<(&'static str, String)> {
+    let mut hs = json_meta(offset, true);
+    hs.push(("Stream-Closed", "true".into()));
+    hs
+}
+
+/// The 110 messages `{"i": n, "pad": "..."}` (about 1 KB each) of the SSE-fallback tests, and
+/// their long-poll body (one JSON array).
+fn fallback_messages() -> (Vec<String>, Vec<u8>) {
+    let all: Vec<String> = (0..110)
+        .map(|n| format!("{{\"i\":{n},\"pad\":\"{}\"}}", "p".repeat(1000)))
+        .collect();
+    let body = format!("[{}]", all.join(",")).into_bytes();
+    (all, body)
+}
+
+/// A JSON stream whose catch-up ends at o1 and whose SSE connections each hand on the first 100
+/// of [`fallback_messages`] (one per event) with no control event and end, so the read falls
+/// back to long-polls, which `long_poll` answers.
+async fn sse_without_control_events(
+    long_poll: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+) -> Local {
+    local(move |_, req| match req.kind().as_str() {
+        "catch-up" => Reply::Full(200, json_meta("o1", true), b"[]".to_vec()),
+        "sse" => Reply::SseRun(
+            100,
+            Arc::new(|i| json_event(i, 1, 1000)),
+            Vec::new(),
+            Arc::new(AtomicUsize::new(0)),
+        ),
+        _ => long_poll(req),
+    })
+    .await
+}
+
 #[tokio::test]
 async fn sse_data_without_control_events_streams_in_bounded_parts() {
     // 1,700 events of 64 KiB (over 100 MiB) with no control event until the end: they are
@@ -1100,9 +1142,7 @@ async fn an_sse_reconnection_drops_what_was_handed_on_after_the_last_control_eve
         .stream(sse_quick_reconnect().max_chunk_bytes(8 << 10))
         .await
         .unwrap();
-    let got = json_messages(resp).await;
-    let ids: Vec<u64> = got.iter().map(|m| m["i"].as_u64().unwrap()).collect();
-    assert_eq!(ids, (0..150).collect::<Vec<u64>>());
+    assert_eq!(json_ids(resp).await, (0..150).collect::<Vec<u64>>());
     assert_eq!(server.kinds(), vec!["catch-up", "sse", "sse"]);
 }
 
@@ -1671,40 +1711,20 @@ async fn after_sse_data_without_control_events_a_long_poll_fallback_skips_what_w
     // JSON: the long-poll's one array is skipped by the messages the SSE events handed on
     // (parts of 64 KiB; the rest of the events had not been handed on), so each of the 110
     // messages arrives once.
-    let closed_json = |offset: &str| {
-        let mut hs = json_meta(offset, true);
-        hs.push(("Stream-Closed", "true".into()));
-        hs
-    };
-    let all: Vec<String> = (0..110)
-        .map(|n| format!("{{\"i\":{n},\"pad\":\"{}\"}}", "p".repeat(1000)))
-        .collect();
-    let body = format!("[{}]", all.join(",")).into_bytes();
-    // 100 events of one message each and no control event, then the long-poll's `body`.
-    let fallback = |body: Vec<u8>| {
-        local(move |_, req| match req.kind().as_str() {
-            "catch-up" => Reply::Full(200, json_meta("o1", true), b"[]".to_vec()),
-            "sse" => Reply::SseRun(
-                100,
-                Arc::new(|i| json_event(i, 1, 1000)),
-                Vec::new(),
-                Arc::new(AtomicUsize::new(0)),
-            ),
-            _ => Reply::Full(200, closed_json("o2"), body.clone()),
-        })
-    };
-    let server = fallback(body).await;
+    let (_, body) = fallback_messages();
+    let server =
+        sse_without_control_events(move |_| Reply::Full(200, closed_json("o2"), body.clone()))
+            .await;
     let resp = server.handle().stream(opts.clone()).await.unwrap();
-    let got = json_messages(resp).await;
-    let ids: Vec<u64> = got.iter().map(|m| m["i"].as_u64().unwrap()).collect();
-    assert_eq!(ids, (0..110).collect::<Vec<u64>>());
+    assert_eq!(json_ids(resp).await, (0..110).collect::<Vec<u64>>());
     assert_eq!(
         server.kinds(),
         vec!["catch-up", "sse", "sse", "sse", "long-poll"]
     );
 
     // A long-poll array shorter than what was handed on is an error that says so.
-    let server = fallback(b"[1]".to_vec()).await;
+    let server =
+        sse_without_control_events(|_| Reply::Full(200, closed_json("o2"), b"[1]".to_vec())).await;
     let resp = server.handle().stream(opts).await.unwrap();
     let mut batches = resp.json_batches::<serde_json::Value>().unwrap();
     let err = within(async {
@@ -1726,10 +1746,7 @@ async fn a_long_poll_fallback_cut_in_the_middle_of_its_skip_goes_on_where_it_sto
     // the first long-poll's body is cut: inside the messages being skipped (in the middle of a
     // message's text), or after the skip has ended. The repeated long-poll drops the bytes
     // already consumed and carries the message skip on, so each message arrives once.
-    let all: Vec<String> = (0..110)
-        .map(|n| format!("{{\"i\":{n},\"pad\":\"{}\"}}", "p".repeat(1000)))
-        .collect();
-    let body = format!("[{}]", all.join(",")).into_bytes();
+    let (all, body) = fallback_messages();
     // Where message `k` starts in `body`.
     let start = |k: usize| 1 + all[..k].iter().map(|m| m.len() + 1).sum::<usize>();
     // At most 100 messages are handed on before the fallback, and at least 60 (64 KiB parts of
@@ -1742,30 +1759,20 @@ async fn a_long_poll_fallback_cut_in_the_middle_of_its_skip_goes_on_where_it_sto
         let long_polls = Arc::new(AtomicUsize::new(0));
         let lp = long_polls.clone();
         let b = body.clone();
-        let server = local(move |_, req| match req.kind().as_str() {
-            "catch-up" => Reply::Full(200, json_meta("o1", true), b"[]".to_vec()),
-            "sse" => Reply::SseRun(
-                100,
-                Arc::new(|i| json_event(i, 1, 1000)),
-                Vec::new(),
-                Arc::new(AtomicUsize::new(0)),
-            ),
-            _ => {
-                assert_eq!(req.param("offset").as_deref(), Some("o1"));
-                let mut hs = json_meta("o2", true);
-                hs.push(("Stream-Closed", "true".into()));
-                if lp.fetch_add(1, Ordering::SeqCst) == 0 {
-                    // In two parts, so the client sees the skip cross a piece before the cut.
-                    let (first, second) = b[..at].split_at(at / 2);
-                    Reply::Cut(
-                        hs,
-                        b.len(),
-                        vec![first.to_vec(), second.to_vec()],
-                        Duration::from_millis(50),
-                    )
-                } else {
-                    Reply::Full(200, hs, b.clone())
-                }
+        let server = sse_without_control_events(move |req| {
+            assert_eq!(req.param("offset").as_deref(), Some("o1"));
+            let hs = closed_json("o2");
+            if lp.fetch_add(1, Ordering::SeqCst) == 0 {
+                // In two parts, so the client sees the skip cross a piece before the cut.
+                let (first, second) = b[..at].split_at(at / 2);
+                Reply::Cut(
+                    hs,
+                    b.len(),
+                    vec![first.to_vec(), second.to_vec()],
+                    Duration::from_millis(50),
+                )
+            } else {
+                Reply::Full(200, hs, b.clone())
             }
         })
         .await;
@@ -1774,8 +1781,7 @@ async fn a_long_poll_fallback_cut_in_the_middle_of_its_skip_goes_on_where_it_sto
             .stream(sse_quick_reconnect().max_chunk_bytes(64 << 10))
             .await
             .unwrap();
-        let got = json_messages(resp).await;
-        let ids: Vec<u64> = got.iter().map(|m| m["i"].as_u64().unwrap()).collect();
+        let ids = json_ids(resp).await;
         assert_eq!(ids, (0..110).collect::<Vec<u64>>(), "cut {cut}");
         assert_eq!(
             server.kinds(),
