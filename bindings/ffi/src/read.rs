@@ -157,6 +157,16 @@ pub struct JsonBatch {
     pub position: BatchPosition,
 }
 
+/// The JSON messages one response delivered, as the texts of JSON arrays (`[m1,m2,...]`): for
+/// one parse per array with a JSON library, far cheaper than one parse per message text.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct JsonArrayBatch {
+    /// The array texts (none when the batch has no messages); every message was checked.
+    pub texts: Vec<String>,
+    /// Where the reader is after it.
+    pub position: BatchPosition,
+}
+
 type JsonItems = Vec<Box<RawValue>>;
 
 /// The reader a response was first pulled with; a response is consumed one way only.
@@ -165,13 +175,15 @@ enum Reader {
     Bytes(Box<Batches<Bytes>>),
     Text(Box<Batches<String>>),
     Json(Box<Batches<JsonItems>>),
+    JsonArrays(Box<Batches<Vec<String>>>),
     /// A pull is in progress, or a cancelled pull left the reader behind.
     Busy,
 }
 
 /// An open read of a stream: pull batches with `next_batch` / `next_text_batch` /
-/// `next_json_batch` until they return nothing, or take everything up to the tail with
-/// `bytes` / `text` / `json`. Only one of these styles can be used per response.
+/// `next_json_batch` / `next_json_array_batch` until they return nothing, or take everything up
+/// to the tail with `bytes` / `text` / `json` / `json_arrays`. Only one of these styles can be
+/// used per response.
 #[derive(uniffi::Object)]
 pub struct StreamResponse {
     inner: Arc<core::StreamResponse>,
@@ -338,6 +350,26 @@ impl StreamResponse {
         }))
     }
 
+    /// The next batch of JSON messages as array texts (see [`JsonArrayBatch`]), or nothing
+    /// once the read is over.
+    pub async fn next_json_array_batch(
+        &self,
+    ) -> Result<Option<JsonArrayBatch>, DurableStreamError> {
+        let batches = self.take(
+            |r| r.json_array_batches(),
+            |r| match r {
+                Reader::JsonArrays(b) => Ok(b),
+                o => Err(o),
+            },
+        )?;
+        let (next, batches) = pull(batches).await?;
+        self.put(Reader::JsonArrays(batches));
+        Ok(next?.map(|b| JsonArrayBatch {
+            position: position(&b),
+            texts: b.data,
+        }))
+    }
+
     /// Everything up to the tail (or the end of a closed stream), as bytes.
     pub async fn bytes(&self) -> Result<Vec<u8>, DurableStreamError> {
         let r = Arc::clone(&self.inner);
@@ -359,5 +391,13 @@ impl StreamResponse {
                 .map(|items| items.into_iter().map(|v| v.get().to_owned()).collect())
         })
         .await
+    }
+
+    /// Every JSON message up to the tail, as the texts of JSON arrays (`[m1,m2,...]`, each at
+    /// most 16 MiB unless one message is larger), every message checked: for one parse per
+    /// array with a JSON library.
+    pub async fn json_arrays(&self) -> Result<Vec<String>, DurableStreamError> {
+        let r = Arc::clone(&self.inner);
+        runtime::run(async move { r.json_arrays().await }).await
     }
 }

@@ -2761,8 +2761,9 @@ public func FfiConverterTypeReceipt_lower(_ value: Receipt) -> UInt64 {
 
 /**
  * An open read of a stream: pull batches with `next_batch` / `next_text_batch` /
- * `next_json_batch` until they return nothing, or take everything up to the tail with
- * `bytes` / `text` / `json`. Only one of these styles can be used per response.
+ * `next_json_batch` / `next_json_array_batch` until they return nothing, or take everything up
+ * to the tail with `bytes` / `text` / `json` / `json_arrays`. Only one of these styles can be
+ * used per response.
  */
 public protocol StreamResponseProtocol: AnyObject, Sendable {
     
@@ -2797,10 +2798,23 @@ public protocol StreamResponseProtocol: AnyObject, Sendable {
     func json() async throws  -> [String]
     
     /**
+     * Every JSON message up to the tail, as the texts of JSON arrays (`[m1,m2,...]`, each at
+     * most 16 MiB unless one message is larger), every message checked: for one parse per
+     * array with a JSON library.
+     */
+    func jsonArrays() async throws  -> [String]
+    
+    /**
      * The next batch of bytes, or nothing once the read is over (at the tail when not live,
      * at the end of a closed stream, or after `cancel`).
      */
     func nextBatch() async throws  -> ByteBatch?
+    
+    /**
+     * The next batch of JSON messages as array texts (see [`JsonArrayBatch`]), or nothing
+     * once the read is over.
+     */
+    func nextJsonArrayBatch() async throws  -> JsonArrayBatch?
     
     /**
      * The next batch of JSON messages, or nothing once the read is over.
@@ -2835,8 +2849,9 @@ public protocol StreamResponseProtocol: AnyObject, Sendable {
 }
 /**
  * An open read of a stream: pull batches with `next_batch` / `next_text_batch` /
- * `next_json_batch` until they return nothing, or take everything up to the tail with
- * `bytes` / `text` / `json`. Only one of these styles can be used per response.
+ * `next_json_batch` / `next_json_array_batch` until they return nothing, or take everything up
+ * to the tail with `bytes` / `text` / `json` / `json_arrays`. Only one of these styles can be
+ * used per response.
  */
 open class StreamResponse: StreamResponseProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -2977,6 +2992,27 @@ open func json()async throws  -> [String]  {
 }
     
     /**
+     * Every JSON message up to the tail, as the texts of JSON arrays (`[m1,m2,...]`, each at
+     * most 16 MiB unless one message is larger), every message checked: for one parse per
+     * array with a JSON library.
+     */
+open func jsonArrays()async throws  -> [String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_streamresponse_json_arrays(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
      * The next batch of bytes, or nothing once the read is over (at the tail when not live,
      * at the end of a closed stream, or after `cancel`).
      */
@@ -2992,6 +3028,26 @@ open func nextBatch()async throws  -> ByteBatch?  {
             completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterOptionTypeByteBatch.lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * The next batch of JSON messages as array texts (see [`JsonArrayBatch`]), or nothing
+     * once the read is over.
+     */
+open func nextJsonArrayBatch()async throws  -> JsonArrayBatch?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_streamresponse_next_json_array_batch(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeJsonArrayBatch.lift,
             errorHandler: FfiConverterTypeDurableStreamError_lift
         )
 }
@@ -5322,6 +5378,76 @@ public func FfiConverterTypeHeadResult_lift(_ buf: RustBuffer) throws -> HeadRes
 #endif
 public func FfiConverterTypeHeadResult_lower(_ value: HeadResult) -> RustBuffer {
     return FfiConverterTypeHeadResult.lower(value)
+}
+
+
+/**
+ * The JSON messages one response delivered, as the texts of JSON arrays (`[m1,m2,...]`): for
+ * one parse per array with a JSON library, far cheaper than one parse per message text.
+ */
+public struct JsonArrayBatch: Equatable, Hashable {
+    /**
+     * The array texts (none when the batch has no messages); every message was checked.
+     */
+    public var texts: [String]
+    /**
+     * Where the reader is after it.
+     */
+    public var position: BatchPosition
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The array texts (none when the batch has no messages); every message was checked.
+         */texts: [String], 
+        /**
+         * Where the reader is after it.
+         */position: BatchPosition) {
+        self.texts = texts
+        self.position = position
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension JsonArrayBatch: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeJsonArrayBatch: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> JsonArrayBatch {
+        return
+            try JsonArrayBatch(
+                texts: FfiConverterSequenceString.read(from: &buf), 
+                position: FfiConverterTypeBatchPosition.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: JsonArrayBatch, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.texts, into: &buf)
+        FfiConverterTypeBatchPosition.write(value.position, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJsonArrayBatch_lift(_ buf: RustBuffer) throws -> JsonArrayBatch {
+    return try FfiConverterTypeJsonArrayBatch.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJsonArrayBatch_lower(_ value: JsonArrayBatch) -> RustBuffer {
+    return FfiConverterTypeJsonArrayBatch.lower(value)
 }
 
 
@@ -8220,6 +8346,30 @@ fileprivate struct FfiConverterOptionTypeErrorCause: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeJsonArrayBatch: FfiConverterRustBuffer {
+    typealias SwiftType = JsonArrayBatch?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeJsonArrayBatch.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeJsonArrayBatch.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeJsonBatch: FfiConverterRustBuffer {
     typealias SwiftType = JsonBatch?
 
@@ -8794,7 +8944,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_durable_streams_ffi_checksum_method_streamresponse_json() != 23743) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_durable_streams_ffi_checksum_method_streamresponse_json_arrays() != 59976) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_durable_streams_ffi_checksum_method_streamresponse_next_batch() != 25418) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_streamresponse_next_json_array_batch() != 2843) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_method_streamresponse_next_json_batch() != 21651) {

@@ -113,3 +113,6 @@ typealias TextBatch = io.github.durablestreamsclient.ffi.TextBatch
 
 /** The JSON messages one response delivered, each as its own JSON text. */
 typealias JsonBatch = io.github.durablestreamsclient.ffi.JsonBatch
+
+/** The JSON messages one response delivered, as the texts of JSON arrays. */
+typealias JsonArrayBatch = io.github.durablestreamsclient.ffi.JsonArrayBatch

@@ -43,6 +43,44 @@ class DurableStreamTest {
     }
 
     @Test
+    fun `jsonArrays hands the messages on unchanged as array texts, whole or batch by batch`(): Unit = runBlocking {
+        json().use { s ->
+            s.create("application/json")
+            val first = listOf("""{"n":1,"s":"caf\u00e9 \"q\" [x],"}""", "[1,[2,{}]]", "\"é\"", "null", "-0.5e3")
+            s.appendBatch(first.map { it.encodeToByteArray() })
+            val second = (0 until 300).map { """{"k":$it}""" }
+            s.appendBatch(second.map { it.encodeToByteArray() })
+            // The messages as the server keeps them (it may normalize a JSON text: `-0.5e3` to
+            // `-500`), one text each.
+            val all = s.stream(ReadOptions(live = LiveMode.OFF)).use { it.json() }
+            assertEquals(first.size + second.size, all.size)
+            // A text is `[` + its messages joined by commas + `]`; the texts in order are all of them.
+            fun messagesOf(texts: List<String>): String = texts.joinToString(",") {
+                assertTrue(it.startsWith("[") && it.endsWith("]"), "not an array text: $it")
+                it.substring(1, it.length - 1)
+            }
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { r ->
+                assertEquals(all.joinToString(","), messagesOf(r.jsonArrays()))
+                assertTrue(r.upToDate)
+            }
+            // Batch by batch over a live read that ends when the stream is closed.
+            val response = s.stream(ReadOptions(live = LiveMode.LONG_POLL))
+            val batches = async { response.use { it.jsonArrayBatches().toList() } }
+            delay(200)
+            s.appendBatch(listOf("""{"late":true}""".encodeToByteArray()))
+            s.closeStream()
+            val got = withTimeout(10_000) { batches.await() }
+            assertEquals((all + """{"late":true}""").joinToString(","), messagesOf(got.flatMap { it.texts }))
+            assertTrue(got.last().position.streamClosed)
+            // One style per response: a read taken as array texts cannot switch to messages.
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { r ->
+                assertNotNull(r.nextJsonArrayBatch())
+                assertFailsWith<DurableStreamException> { r.nextJsonBatch() }
+            }
+        }
+    }
+
+    @Test
     fun `bytes round trip and connect learns the content type`() = runBlocking {
         val url = TestServer.streamUrl()
         DurableStream(url).use { s ->
