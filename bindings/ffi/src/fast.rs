@@ -187,9 +187,17 @@ unsafe extern "system" fn jni_try_append_run(
             pieces.push(&run.data[start..end]);
             start = end;
         }
-        try_append_pieces(slot, &pieces)
+        let answer = try_append_pieces(slot, &pieces);
+        // A run that ended with a large message leaves no large buffer behind on the thread.
+        if run.data.capacity() > RUN_KEEP {
+            *run = Run::default();
+        }
+        answer
     })
 }
+
+/// The most buffer a thread keeps between runs (a run is about 1 MiB, plus its last message).
+const RUN_KEEP: usize = 4 << 20;
 
 /// A run's bytes and where each message ends, reused by [`jni_try_append_run`] on each thread.
 #[derive(Default)]
