@@ -25,8 +25,8 @@ internal object FastCalls {
     external fun dsc_producer_try_append(slot: Long, data: ByteArray, len: Long): Long
 
     /**
-     * Registers the native method [JniCalls.tryAppend] from this copy of the library: 0 when
-     * done, negative otherwise. JNA passes [env] as the calling thread's JNI environment.
+     * Registers the native methods of [JniCalls] from this copy of the library: 0 when done,
+     * negative otherwise. JNA passes [env] as the calling thread's JNI environment.
      */
     @JvmStatic
     external fun dsc_register_jni(env: JNIEnv): Int

@@ -4,9 +4,9 @@ import com.sun.jna.JNIEnv
 
 /**
  * The per-message append, and the batch form's runs, as plain native methods of the library
- * (bindings/ffi/src/fast.rs), which the JVM calls directly: tens of nanoseconds where JNA's
- * direct mapping of the same C functions ([FastCalls]) takes 130-150, converting (and copying)
- * its arguments.
+ * (bindings/ffi/src/fast.rs), which the JVM calls directly, without the 130-150 ns that JNA's
+ * direct mapping of the same C functions ([FastCalls]) spends converting (and copying) the
+ * arguments of every call (BENCHMARKS.md, round 9).
  *
  * The JVM binds native methods by name only in libraries it loaded itself, and JNA loads this
  * one (from a file it deletes once loaded), so the library registers them itself when
@@ -16,7 +16,7 @@ import com.sun.jna.JNIEnv
  * false and [FastCalls] serves.
  */
 internal object JniCalls {
-    /** Whether [tryAppend] can be called. */
+    /** Whether [tryAppend] and [tryAppendRun] can be called. */
     @JvmField
     val available: Boolean = bind()
 
@@ -37,7 +37,7 @@ internal object JniCalls {
     private fun bind(): Boolean {
         if (System.getProperty("io.github.durablestreamsclient.jni") == "false") return false
         return try {
-            // No producer has slot -1: the answer proves the method is bound.
+            // No producer has slot -1: the answer proves the methods are bound.
             FastCalls.dsc_register_jni(JNIEnv.CURRENT) == 0 && tryAppend(-1L, ByteArray(0)) == NO_PRODUCER
         } catch (e: UnsatisfiedLinkError) {
             false
