@@ -81,15 +81,13 @@ fn try_append_in(slot: u64, bytes: &[u8]) -> i64 {
     })
 }
 
-/// Messages up to this size are read from the Java array onto the stack.
-const STACK_COPY: usize = 1024;
-
 /// `JniCalls.tryAppend(slot, data)` of the Kotlin package: [`dsc_producer_try_append`] of a
 /// whole Java `byte[]`, called by the JVM as a native method (registered by
 /// [`dsc_register_jni`]). A JNA direct call of the C function costs about 130-150 ns, converting
 /// its arguments every time; this one is a plain native method call. The bytes are copied out
-/// of the array (`GetByteArrayRegion`), not pinned, so the garbage collector is never held up
-/// while the producer takes its lock. A negative `slot` is no producer's.
+/// of the array into this thread's buffer (`GetByteArrayRegion`), not pinned, so the garbage
+/// collector is never held up while the producer takes its lock. A negative `slot` is no
+/// producer's.
 ///
 /// # Safety
 ///
@@ -107,27 +105,14 @@ unsafe extern "system" fn jni_try_append(
     let Ok(slot) = u64::try_from(slot) else {
         return NO_PRODUCER;
     };
-    // SAFETY: `env` is the JVM's environment for this thread (the caller's promise); its
-    // function table lives as long as the JVM.
-    let jni = unsafe { &(**env).v1_1 };
-    // SAFETY: `data` is a live `byte[]` reference (the caller's promise).
-    let len = unsafe { (jni.GetArrayLength)(env, data) };
-    let Ok(n) = usize::try_from(len) else {
-        return FAILED;
-    };
-    let mut stack = [0u8; STACK_COPY];
-    let mut heap = Vec::new();
-    let buf: &mut [u8] = if n <= STACK_COPY {
-        &mut stack[..n]
-    } else {
-        heap.resize(n, 0);
-        &mut heap
-    };
-    if n > 0 {
-        // SAFETY: `buf` has room for the array's `len` bytes, the whole array's range.
-        unsafe { (jni.GetByteArrayRegion)(env, data, 0, len, buf.as_mut_ptr().cast()) };
-    }
-    try_append_in(slot, buf)
+    with_buffer(|buf| {
+        buf.data.clear();
+        // SAFETY: `env` and `data` as the caller promises.
+        if !unsafe { copy_array(env, data, &mut buf.data) } {
+            return FAILED;
+        }
+        try_append_in(slot, &buf.data)
+    })
 }
 
 /// `JniCalls.tryAppendRun(slot, messages, bytes)` of the Kotlin package:
@@ -152,11 +137,12 @@ unsafe extern "system" fn jni_try_append_run(
     let Ok(slot) = u64::try_from(slot) else {
         return NO_PRODUCER;
     };
-    // SAFETY: as in `jni_try_append`.
+    // SAFETY: `env` is the JVM's environment for this thread (the caller's promise); its
+    // function table lives as long as the JVM.
     let jni = unsafe { &(**env).v1_1 };
     // SAFETY: `messages` is a live array reference (the caller's promise).
     let count = unsafe { (jni.GetArrayLength)(env, messages) };
-    RUN.with_borrow_mut(|run| {
+    with_buffer(|run| {
         run.data.clear();
         run.ends.clear();
         run.data.reserve(usize::try_from(bytes).unwrap_or(0));
@@ -167,18 +153,12 @@ unsafe extern "system" fn jni_try_append_run(
                 return MALFORMED;
             }
             // SAFETY: `m` is a live `byte[]` reference (the array's declared element type).
-            let len = unsafe { (jni.GetArrayLength)(env, m) };
-            let start = run.data.len();
-            let n = usize::try_from(len).unwrap_or(0);
-            run.data.resize(start + n, 0);
-            if n > 0 {
-                // SAFETY: `run.data[start..]` has room for the array's `len` bytes.
-                unsafe {
-                    (jni.GetByteArrayRegion)(env, m, 0, len, run.data[start..].as_mut_ptr().cast());
-                }
-            }
+            let copied = unsafe { copy_array(env, m, &mut run.data) };
             // SAFETY: `m` is a local reference made above, no longer used.
             unsafe { (jni.DeleteLocalRef)(env, m) };
+            if !copied {
+                return MALFORMED;
+            }
             run.ends.push(run.data.len());
         }
         let mut pieces = Vec::with_capacity(run.ends.len());
@@ -187,19 +167,68 @@ unsafe extern "system" fn jni_try_append_run(
             pieces.push(&run.data[start..end]);
             start = end;
         }
-        let answer = try_append_pieces(slot, &pieces);
-        // A run that ended with a large message leaves no large buffer behind on the thread.
-        if run.data.capacity() > RUN_KEEP {
+        try_append_pieces(slot, &pieces)
+    })
+}
+
+/// Appends the bytes of the Java array `array` to `into`, written straight into its spare room
+/// (no zeroing first); false, with `into` unchanged and no exception pending, if the JVM
+/// refused.
+///
+/// # Safety
+///
+/// `env` is the calling thread's JNI environment and `array` a live `byte[]` reference.
+unsafe fn copy_array(
+    env: *mut jni_sys::JNIEnv,
+    array: jni_sys::jbyteArray,
+    into: &mut Vec<u8>,
+) -> bool {
+    // SAFETY: `env` is the JVM's environment for this thread (the caller's promise); its
+    // function table lives as long as the JVM (JNI 1.2 for `ExceptionCheck`: any JVM since 1.2).
+    let jni = unsafe { &(**env).v1_2 };
+    // SAFETY: `array` is a live `byte[]` reference (the caller's promise).
+    let len = unsafe { (jni.GetArrayLength)(env, array) };
+    let Ok(n) = usize::try_from(len) else {
+        return false;
+    };
+    if n == 0 {
+        return true;
+    }
+    into.reserve(n);
+    let start = into.len();
+    // SAFETY: `reserve` made room for `n` more bytes after `start`; the region is the whole
+    // array, so the JVM writes all `n` of them (or throws, checked below).
+    unsafe {
+        (jni.GetByteArrayRegion)(env, array, 0, len, into.as_mut_ptr().add(start).cast());
+    }
+    // SAFETY: as above.
+    if unsafe { (jni.ExceptionCheck)(env) } != jni_sys::JNI_FALSE {
+        // SAFETY: clears the exception the JVM left pending.
+        unsafe { (jni.ExceptionClear)(env) };
+        return false;
+    }
+    // SAFETY: the JVM wrote the `n` bytes after `start`, within the capacity.
+    unsafe { into.set_len(start + n) };
+    true
+}
+
+/// `f` with this thread's copy buffer, which is dropped afterwards if a large message grew it
+/// past [`BUFFER_KEEP`] (a run is about 1 MiB plus its last message; a message may be larger).
+fn with_buffer(f: impl FnOnce(&mut Run) -> i64) -> i64 {
+    RUN.with_borrow_mut(|run| {
+        let answer = f(run);
+        if run.data.capacity() > BUFFER_KEEP {
             *run = Run::default();
         }
         answer
     })
 }
 
-/// The most buffer a thread keeps between runs (a run is about 1 MiB, plus its last message).
-const RUN_KEEP: usize = 4 << 20;
+/// The most buffer a thread keeps between calls.
+const BUFFER_KEEP: usize = 4 << 20;
 
-/// A run's bytes and where each message ends, reused by [`jni_try_append_run`] on each thread.
+/// The bytes copied out of Java arrays (one message, or a run) and where each message of a run
+/// ends, reused by [`jni_try_append`] and [`jni_try_append_run`] on each thread.
 #[derive(Default)]
 struct Run {
     data: Vec<u8>,
