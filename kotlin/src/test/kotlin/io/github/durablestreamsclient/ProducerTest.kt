@@ -43,7 +43,7 @@ class ProducerTest {
         }
         DurableStream(TestServer.streamUrl("producer-jni")).use { s ->
             s.create("application/octet-stream")
-            // One byte, short, exactly the stack copy's size, and larger (copied to the heap).
+            // One byte, short, around 1 KiB, and larger.
             val sizes = listOf(1, 100, 1024, 1025, 70_000)
             val messages = sizes.mapIndexed { k, n -> ByteArray(n) { j -> ((k * 31 + j) % 256).toByte() } }
             s.producer("jni", ProducerOptions(lingerMs = 1uL)).use { p ->
