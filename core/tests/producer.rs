@@ -1425,3 +1425,33 @@ async fn a_tight_append_loop_lets_other_tasks_run_every_64_kib() {
     let items = raw_json(s.url().as_str()).await;
     assert_eq!(numbers(&items, "n"), (0..20_000).collect::<Vec<_>>());
 }
+
+/// A batch whose linger ends between the task's look at it (not due yet) and the task arming
+/// its timer must still be sent: nothing else wakes the task when no request is in flight and
+/// no appender opens a new batch. Lingers of a few microseconds put that end inside the
+/// window on many rounds; each round's receipt must arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linger_ending_while_the_task_looks_still_sends_the_batch() {
+    let s = json_stream("p-linger-edge").await;
+    for linger_us in (1..=120u64).step_by(7) {
+        let p = s
+            .producer(format!("edge-{linger_us}"))
+            .linger(Duration::from_micros(linger_us))
+            .build()
+            .unwrap();
+        for round in 0..40u64 {
+            let r = p
+                .append(Bytes::from(format!(r#"{{"l":{linger_us},"r":{round}}}"#)))
+                .await
+                .unwrap();
+            tokio::time::timeout(Duration::from_secs(5), r)
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("linger {linger_us} µs, round {round}: batch never sent")
+                })
+                .unwrap();
+        }
+        p.detach().await.unwrap();
+    }
+    assert_eq!(raw_json(s.url().as_str()).await.len(), 18 * 40);
+}

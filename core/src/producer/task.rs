@@ -184,9 +184,15 @@ impl Task {
             if self.should_exit() {
                 break;
             }
-            // The open batch's linger end, while it is ahead. Once it has passed, the batch
-            // waits for a free request slot (a response wakes the task).
-            let linger_at = self.linger_deadline().filter(|at| *at > Instant::now());
+            // The open batch's linger end, even when it has just passed: `pump` found the batch
+            // not due, and with no request in flight and no new batch opening nothing else would
+            // wake the task (a past end fires the timer at once). While every request slot is
+            // taken the batch waits for one, and a response wakes the task.
+            let linger_at = if self.machine.window_full() {
+                None
+            } else {
+                self.linger_deadline()
+            };
             if let Some(at) = linger_at {
                 if armed_for != Some(at) {
                     sleep.as_mut().reset(at);
