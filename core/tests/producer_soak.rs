@@ -48,24 +48,16 @@ async fn random_configurations_deliver_every_message_once_without_stalling() {
         let s = handle(&format!("p-soak-{round}"));
         s.create(CreateOptions::json()).await.unwrap();
         let path = path_of(s.url().as_str());
-        match fault {
-            1 => {
-                inject(
-                    TestServer::shared(),
-                    json!({"path": path, "method": "POST", "status": 503, "probability": 0.2,
-                           "count": 100_000}),
-                )
-                .await;
-            }
-            2 => {
-                inject(
-                    TestServer::shared(),
-                    json!({"path": path, "method": "POST", "delayMs": 0, "jitterMs": 5,
-                           "count": 100_000}),
-                )
-                .await;
-            }
-            _ => {}
+        let fault_spec = match fault {
+            1 => Some(json!({"status": 503, "probability": 0.2})),
+            2 => Some(json!({"delayMs": 0, "jitterMs": 5})),
+            _ => None,
+        };
+        if let Some(mut spec) = fault_spec {
+            spec["path"] = json!(path);
+            spec["method"] = json!("POST");
+            spec["count"] = json!(100_000);
+            inject(TestServer::shared(), spec).await;
         }
         let p = s
             .producer("soak")
