@@ -5,18 +5,18 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{client, handle, inject, path_of, raw_json, raw_read, TestServer};
+use common::{client, handle, inject, path_of, raw_json, raw_read, CutProxy, TestServer};
 use durable_streams_client::{
     CreateOptions, DurableStream, Error, ErrorCode, IdempotentProducer, RetryPolicy, Value,
 };
 use serde_json::{json, Value as Json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 fn fast_retry() -> RetryPolicy {
     RetryPolicy::default()
@@ -44,86 +44,6 @@ async fn raw_producer_post(url: &str, id: &str, epoch: u64, seq: u64, body: &str
         .unwrap()
         .status()
         .as_u16()
-}
-
-/// A TCP proxy in front of the server that, while enabled, cuts every `every`-th chunk the
-/// server sends back: the server has applied the request, the client never hears about it.
-struct CutProxy {
-    base: String,
-    cuts: Arc<AtomicUsize>,
-    enabled: Arc<AtomicBool>,
-    /// Cuts left to make (unbounded unless a test lowers it): a test that needs one lost
-    /// answer sets 1, so the cut happens after the server has answered (it committed) and the
-    /// resend gets through, whatever the timing.
-    budget: Arc<AtomicUsize>,
-}
-
-impl CutProxy {
-    async fn start(upstream: &str, every: usize) -> CutProxy {
-        let upstream = upstream.trim_start_matches("http://").to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let cuts = Arc::new(AtomicUsize::new(0));
-        let enabled = Arc::new(AtomicBool::new(true));
-        let budget = Arc::new(AtomicUsize::new(usize::MAX));
-        let chunks = Arc::new(AtomicUsize::new(0));
-        let (c2, e2, b2) = (cuts.clone(), enabled.clone(), budget.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((client_sock, _)) = listener.accept().await else {
-                    return;
-                };
-                let upstream = upstream.clone();
-                let (cuts, enabled, budget, chunks) =
-                    (c2.clone(), e2.clone(), b2.clone(), chunks.clone());
-                tokio::spawn(async move {
-                    let Ok(server_sock) = TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    let (mut cr, mut cw) = client_sock.into_split();
-                    let (mut sr, mut sw) = server_sock.into_split();
-                    let up = tokio::spawn(async move {
-                        let _ = tokio::io::copy(&mut cr, &mut sw).await;
-                        let _ = sw.shutdown().await;
-                    });
-                    let mut buf = vec![0u8; 64 * 1024];
-                    loop {
-                        let n = match sr.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        let k = chunks.fetch_add(1, Ordering::SeqCst) + 1;
-                        if enabled.load(Ordering::SeqCst)
-                            && k % every == 0
-                            && budget
-                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
-                                    b.checked_sub(1)
-                                })
-                                .is_ok()
-                        {
-                            cuts.fetch_add(1, Ordering::SeqCst);
-                            break;
-                        }
-                        if cw.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                    up.abort();
-                });
-            }
-        });
-        CutProxy {
-            base,
-            cuts,
-            enabled,
-            budget,
-        }
-    }
-
-    /// The same stream URL, through the proxy.
-    fn url_for(&self, stream_url: &str) -> String {
-        format!("{}{}", self.base, path_of(stream_url))
-    }
 }
 
 fn numbers(items: &[Json], key: &str) -> Vec<u64> {
