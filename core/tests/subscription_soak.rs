@@ -1,0 +1,213 @@
+//! Randomized pull-wake rounds against the reference server: 1–3 workers share one
+//! subscription over 1–4 streams while a writer appends to them; handlers are slow or fail at
+//! random. Every message must be handled successfully exactly once (a failed delivery comes
+//! again; the 3 s lease is never outlived here), every stream's acked offset must reach its
+//! tail, and the workers must stop when asked.
+//!
+//! `DSC_SOAK_ROUNDS` sets the number of rounds (default 6) and `DSC_SOAK_SEED` the first seed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use common::{client, TestServer};
+use durable_streams_client::{
+    CreateOptions, PullWakeWorker, SubscriptionConfig, Subscriptions, WorkItem,
+};
+use serde_json::json;
+
+fn server() -> &'static TestServer {
+    static S: OnceLock<TestServer> = OnceLock::new();
+    S.get_or_init(|| TestServer::start(&["--webhooks", "--long-poll-ms", "1500"]))
+}
+
+fn subs() -> Subscriptions {
+    Subscriptions::builder(format!("{}/v1/stream/", server().url))
+        .client(client())
+        .build()
+        .unwrap()
+}
+
+/// xorshift64: the same sequence for a seed on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+async fn create_json(s: &Subscriptions, path: &str) {
+    s.stream(path)
+        .unwrap()
+        .create(CreateOptions::json())
+        .await
+        .unwrap();
+}
+
+async fn tail(s: &Subscriptions, path: &str) -> String {
+    let h = s.stream(path).unwrap().head().await.unwrap();
+    h.next_offset.unwrap().as_str().to_owned()
+}
+
+/// Runs round `seed`; returns how many deliveries its handlers failed on purpose.
+async fn round(seed: u64) -> usize {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let workers = 1 + rng.below(3);
+    let streams = 1 + rng.below(4);
+    let messages = 10 + rng.below(50);
+    let fail_percent = [0, 15, 30][rng.below(3) as usize];
+    let what = format!(
+        "seed {seed}: {workers} workers, {streams} streams, {messages} messages, handlers \
+         failing {fail_percent} % of deliveries"
+    );
+
+    let s = subs();
+    let p = format!("soak-sub-{}-{seed}", std::process::id());
+    let wake = format!("{p}/wake");
+    create_json(&s, &wake).await;
+    let paths: Vec<String> = (0..streams).map(|i| format!("{p}/events/{i}")).collect();
+    for path in &paths {
+        create_json(&s, path).await;
+    }
+    let id = format!("sub-{p}");
+    let cfg = SubscriptionConfig::pull_wake(&wake)
+        .pattern(format!("{p}/events/*"))
+        .lease(Duration::from_secs(3));
+    s.create(&id, &cfg).await.unwrap();
+
+    // (stream, message number) -> successful deliveries.
+    let handled: Arc<Mutex<BTreeMap<(String, u64), usize>>> = Arc::default();
+    let failed = Arc::new(AtomicUsize::new(0));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let worker = PullWakeWorker::new(s.clone(), &id, format!("w{w}"), &wake).unwrap();
+        let handled = handled.clone();
+        let failed = failed.clone();
+        let mut stop = stop_rx.clone();
+        // Each worker draws its own failures and pauses.
+        let rng = Arc::new(Mutex::new(Rng(rng.next() | 1)));
+        tasks.push(tokio::spawn(async move {
+            worker
+                .run(
+                    move |d: WorkItem| {
+                        let handled = handled.clone();
+                        let failed = failed.clone();
+                        let (fail, pause) = {
+                            let mut r = rng.lock().unwrap();
+                            (r.below(100) < fail_percent, r.below(30))
+                        };
+                        async move {
+                            tokio::time::sleep(Duration::from_millis(pause)).await;
+                            if fail {
+                                failed.fetch_add(1, Ordering::SeqCst);
+                                return Err("failed on purpose".to_owned());
+                            }
+                            let mut h = handled.lock().unwrap();
+                            for m in &d.messages {
+                                let n = m["n"].as_u64().unwrap();
+                                *h.entry((d.stream.clone(), n)).or_default() += 1;
+                            }
+                            Ok(())
+                        }
+                    },
+                    async move {
+                        let _ = stop.wait_for(|v| *v).await;
+                    },
+                )
+                .await
+        }));
+    }
+
+    // The writer: message n goes to a random stream, in groups with small pauses.
+    let mut want: BTreeMap<(String, u64), usize> = BTreeMap::new();
+    let mut n = 0;
+    while n < messages {
+        let k = (1 + rng.below(6)).min(messages - n);
+        for _ in 0..k {
+            let path = &paths[rng.below(streams) as usize];
+            s.stream(path)
+                .unwrap()
+                .append_json(&json!({ "n": n }))
+                .await
+                .unwrap();
+            want.insert((path.clone(), n), 1);
+            n += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.below(20))).await;
+    }
+
+    // Everything handled and acked, within 30 s.
+    let mut done = false;
+    for _ in 0..300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if handled.lock().unwrap().len() < want.len() {
+            continue;
+        }
+        let sub = s.get(&id).await.unwrap();
+        let mut all = true;
+        for path in &paths {
+            all &=
+                sub.acked_offset(path).map(|o| o.as_str().to_owned()) == Some(tail(&s, path).await);
+        }
+        if all {
+            done = true;
+            break;
+        }
+    }
+    stop_tx.send(true).unwrap();
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(10), t)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: a worker did not stop within 10 s"))
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{what}: a worker failed: {e}"));
+    }
+    let handled = handled.lock().unwrap().clone();
+    assert!(
+        done,
+        "{what}: not everything handled and acked in 30 s: {} of {} handled, {:?}",
+        handled.len(),
+        want.len(),
+        s.get(&id).await.unwrap()
+    );
+    assert_eq!(handled, want, "{what}: every message handled exactly once");
+    s.delete(&id).await.unwrap();
+    failed.load(Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_handle_every_message_once_through_failing_handlers() {
+    let rounds: u64 = std::env::var("DSC_SOAK_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    let first: u64 = std::env::var("DSC_SOAK_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut failed = 0;
+    for seed in first..first + rounds {
+        failed += round(seed).await;
+    }
+    println!("{rounds} rounds: {failed} deliveries failed on purpose and came again");
+    if rounds >= 6 {
+        assert!(
+            failed > 0,
+            "no handler failed: the rounds tested less than they say"
+        );
+    }
+}
