@@ -12,35 +12,23 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{handle, inject, path_of, raw_json, TestServer};
+use common::{env_u64, handle, inject, path_of, raw_json, Rng, TestServer};
 use durable_streams_client::{CreateOptions, RetryPolicy};
 use serde_json::json;
-
-/// xorshift64: enough to spread the configurations.
-fn next(s: &mut u64) -> u64 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    *s
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_configurations_deliver_every_message_once_without_stalling() {
     let rounds = env_u64("DSC_SOAK_ROUNDS").unwrap_or(40);
-    let mut seed = env_u64("DSC_SOAK_SEED").unwrap_or(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rng = Rng(env_u64("DSC_SOAK_SEED").unwrap_or(0x9E37_79B9_7F4A_7C15) | 1);
     let limit = Duration::from_secs(10);
     for round in 0..rounds {
-        let linger = next(&mut seed) % 300;
-        let buffer = 512 + next(&mut seed) % 8_000;
-        let batch = 64 + next(&mut seed) % 4_000;
-        let in_flight = 1 + next(&mut seed) % 5;
-        let writers = 1 + next(&mut seed) % 3;
-        let n = 200 + next(&mut seed) % 2_000;
-        let fault = next(&mut seed) % 3;
+        let linger = rng.below(300);
+        let buffer = 512 + rng.below(8_000);
+        let batch = 64 + rng.below(4_000);
+        let in_flight = 1 + rng.below(5);
+        let writers = 1 + rng.below(3);
+        let n = 200 + rng.below(2_000);
+        let fault = rng.below(3);
         let cfg = format!(
             "round {round}: linger {linger} µs, buffer {buffer}, batch {batch}, in flight \
              {in_flight}, writers {writers} × {n}, fault {fault}"

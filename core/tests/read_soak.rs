@@ -15,28 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{client, handle, inject, path_of, CutProxy, TestServer};
+use common::{client, env_u64, handle, inject, path_of, CutProxy, Rng, TestServer};
 use durable_streams_client::{
     CloseOptions, CreateOptions, DurableStream, ErrorDecision, ErrorHook, FailedAttempt, LiveMode,
     Offset, ReadOptions, RetryPolicy,
 };
 use serde_json::{json, Value as Json};
-
-/// xorshift64: the same sequence for a seed on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Message `n`: its number and a text of a random length (up to ~12 KiB, so that a response
 /// spans several reads of the proxy) with quotes, newlines, multi-byte characters and the
@@ -272,14 +256,8 @@ async fn round(seed: u64) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_see_every_message_once_through_faults_in_every_mode() {
-    let rounds: u64 = std::env::var("DSC_SOAK_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(24);
-    let first: u64 = std::env::var("DSC_SOAK_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let rounds = env_u64("DSC_SOAK_ROUNDS").unwrap_or(24);
+    let first = env_u64("DSC_SOAK_SEED").unwrap_or(1);
     let (mut failed, mut cut) = (0, 0);
     for seed in first..first + rounds {
         let (f, c) = round(seed).await;

@@ -12,55 +12,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{client, TestServer};
-use durable_streams_client::{
-    CreateOptions, PullWakeWorker, SubscriptionConfig, Subscriptions, WorkItem,
-};
+use common::{create_json_stream, env_u64, subscriptions, tail_offset, Rng};
+use durable_streams_client::{PullWakeWorker, SubscriptionConfig, WorkItem};
 use serde_json::json;
-
-fn server() -> &'static TestServer {
-    static S: OnceLock<TestServer> = OnceLock::new();
-    S.get_or_init(|| TestServer::start(&["--webhooks", "--long-poll-ms", "1500"]))
-}
-
-fn subs() -> Subscriptions {
-    Subscriptions::builder(format!("{}/v1/stream/", server().url))
-        .client(client())
-        .build()
-        .unwrap()
-}
-
-/// xorshift64: the same sequence for a seed on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-async fn create_json(s: &Subscriptions, path: &str) {
-    s.stream(path)
-        .unwrap()
-        .create(CreateOptions::json())
-        .await
-        .unwrap();
-}
-
-async fn tail(s: &Subscriptions, path: &str) -> String {
-    let h = s.stream(path).unwrap().head().await.unwrap();
-    h.next_offset.unwrap().as_str().to_owned()
-}
 
 /// Runs round `seed`; returns how many deliveries its handlers failed on purpose.
 async fn round(seed: u64) -> usize {
@@ -74,13 +31,13 @@ async fn round(seed: u64) -> usize {
          failing {fail_percent} % of deliveries"
     );
 
-    let s = subs();
+    let s = subscriptions();
     let p = format!("soak-sub-{}-{seed}", std::process::id());
     let wake = format!("{p}/wake");
-    create_json(&s, &wake).await;
+    create_json_stream(&s, &wake).await;
     let paths: Vec<String> = (0..streams).map(|i| format!("{p}/events/{i}")).collect();
     for path in &paths {
-        create_json(&s, path).await;
+        create_json_stream(&s, path).await;
     }
     let id = format!("sub-{p}");
     let cfg = SubscriptionConfig::pull_wake(&wake)
@@ -160,8 +117,8 @@ async fn round(seed: u64) -> usize {
         let sub = s.get(&id).await.unwrap();
         let mut all = true;
         for path in &paths {
-            all &=
-                sub.acked_offset(path).map(|o| o.as_str().to_owned()) == Some(tail(&s, path).await);
+            all &= sub.acked_offset(path).map(|o| o.as_str().to_owned())
+                == Some(tail_offset(&s, path).await);
         }
         if all {
             done = true;
@@ -191,14 +148,8 @@ async fn round(seed: u64) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_handle_every_message_once_through_failing_handlers() {
-    let rounds: u64 = std::env::var("DSC_SOAK_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(6);
-    let first: u64 = std::env::var("DSC_SOAK_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let rounds = env_u64("DSC_SOAK_ROUNDS").unwrap_or(6);
+    let first = env_u64("DSC_SOAK_SEED").unwrap_or(1);
     let mut failed = 0;
     for seed in first..first + rounds {
         failed += round(seed).await;

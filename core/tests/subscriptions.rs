@@ -5,44 +5,21 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use common::{client, TestServer};
+use common::{
+    client, create_json_stream as json_stream, subscriptions as subs, tail_offset as tail,
+};
 use durable_streams_client::{
-    Ack, CreateOptions, Error, ErrorCode, PullWakeWorker, SignatureCheck, SubscriptionConfig,
+    Ack, Error, ErrorCode, PullWakeWorker, SignatureCheck, SubscriptionConfig,
     SubscriptionErrorCode, SubscriptionStatus, Subscriptions, WakeOutcome, WebhookVerifier,
     WorkItem, WEBHOOK_DONE,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn server() -> &'static TestServer {
-    static S: OnceLock<TestServer> = OnceLock::new();
-    S.get_or_init(|| TestServer::start(&["--webhooks", "--long-poll-ms", "1500"]))
-}
-
-fn subs() -> Subscriptions {
-    Subscriptions::builder(format!("{}/v1/stream/", server().url))
-        .client(client())
-        .build()
-        .unwrap()
-}
-
 fn prefix(name: &str) -> String {
     format!("{name}-{}", std::process::id())
-}
-
-async fn json_stream(s: &Subscriptions, path: &str) {
-    s.stream(path)
-        .unwrap()
-        .create(CreateOptions::json())
-        .await
-        .unwrap();
-}
-
-async fn tail(s: &Subscriptions, path: &str) -> String {
-    let h = s.stream(path).unwrap().head().await.unwrap();
-    h.next_offset.unwrap().as_str().to_owned()
 }
 
 fn sub_code(e: &Error) -> Option<SubscriptionErrorCode> {

@@ -12,7 +12,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use durable_streams_client::{Client, DurableStream};
+use durable_streams_client::{Client, CreateOptions, DurableStream, Subscriptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -231,4 +231,56 @@ impl CutProxy {
     pub fn url_for(&self, stream_url: &str) -> String {
         format!("{}{}", self.base, path_of(stream_url))
     }
+}
+
+/// xorshift64 for the randomized tests: the same sequence for a seed on every machine.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A number from the environment (`DSC_SOAK_ROUNDS`, `DSC_SOAK_SEED`), if set and valid.
+pub fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// The server of the subscription tests (webhooks on, long-poll timeout 1.5 s), one per test
+/// binary.
+pub fn subscription_server() -> &'static TestServer {
+    static S: OnceLock<TestServer> = OnceLock::new();
+    S.get_or_init(|| TestServer::start(&["--webhooks", "--long-poll-ms", "1500"]))
+}
+
+/// The subscriptions API of [`subscription_server`].
+pub fn subscriptions() -> Subscriptions {
+    Subscriptions::builder(format!("{}/v1/stream/", subscription_server().url))
+        .client(client())
+        .build()
+        .unwrap()
+}
+
+/// Creates the JSON stream `path` under the subscriptions' root.
+pub async fn create_json_stream(s: &Subscriptions, path: &str) {
+    s.stream(path)
+        .unwrap()
+        .create(CreateOptions::json())
+        .await
+        .unwrap();
+}
+
+/// The offset after the last message of `path`.
+pub async fn tail_offset(s: &Subscriptions, path: &str) -> String {
+    let h = s.stream(path).unwrap().head().await.unwrap();
+    h.next_offset.unwrap().as_str().to_owned()
 }
