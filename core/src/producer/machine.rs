@@ -202,6 +202,8 @@ pub(crate) struct Settled {
     pub(crate) bytes: usize,
     pub(crate) close: bool,
     pub(crate) outcome: Result<Delivery>,
+    /// The body, for its buffer to be used again.
+    pub(crate) body: Bytes,
 }
 
 /// The sequencing state of one producer session.
@@ -849,6 +851,7 @@ impl<B: Backoff> Machine<B> {
             outcome: e
                 .outcome
                 .unwrap_or_else(|| Err(Error::invalid("a batch settled without an outcome"))),
+            body: e.body,
         })
     }
 

@@ -29,7 +29,7 @@ use crate::retry::RetryPolicy;
 use crate::stream::DurableStream;
 use crate::values::{RequestExtras, Value};
 
-use batch::{Acc, Batch, Framing};
+use batch::{Acc, Batch, Framing, Spares};
 use outcomes::OutcomeLog;
 use task::{Cmd, Config};
 
@@ -93,6 +93,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// The open batch and the message counter (see `batch`).
     pub(crate) acc: Mutex<Acc>,
+    /// Emptied batch buffers for the next batches (see `batch::Spares`).
+    pub(crate) spares: Spares,
     max_batch_bytes: usize,
     max_batch_messages: usize,
     /// Wakes the task when a batch opens (to start its linger) or a control is sent.
@@ -517,6 +519,7 @@ impl IdempotentProducerBuilder {
                 next_no: 0,
                 open: None,
             }),
+            spares: Spares::default(),
             max_batch_bytes: self.max_batch_bytes,
             max_batch_messages: self.max_batch_messages.unwrap_or(usize::MAX),
             wake: Notify::new(),
@@ -865,7 +868,7 @@ impl IdempotentProducer {
                 Some(false) => Framing::Raw,
                 None => Framing::Unknown(Vec::new()),
             };
-            Batch::new(no, framing, max, len)
+            Batch::new(no, framing, max, len, &self.shared.spares)
         });
         let before = batch.body.len();
         batch.push(data, validated);

@@ -47,7 +47,7 @@ impl Task {
                 }
                 self.seal();
                 let bytes = batch.bytes;
-                self.queue_batch(first, msgs, bytes, batch.into_body());
+                self.queue_batch(first, msgs, bytes, batch.into_body(&self.shared.spares));
             }
         }
     }

@@ -15,6 +15,7 @@ impl Task {
             settled_any = true;
             self.releases.remove(&e.id);
             self.shared.release(e.bytes);
+            self.shared.spares.give_body(e.body);
             let outcome = e.outcome;
             if e.close {
                 self.finish_close(outcome);
@@ -38,6 +39,12 @@ impl Task {
                 .settled_msgs
                 .store(self.settled, Ordering::Release);
             self.settled_tx.send_replace(self.settled);
+            if self.machine.is_empty()
+                && self.shared.next_msg.load(Ordering::Acquire) <= self.settled
+            {
+                // Every message appended so far has settled: the producer is idle for now.
+                self.shared.spares.clear();
+            }
         }
         settled_any
     }
