@@ -284,6 +284,8 @@ async fn try_append_many_appends_in_order_and_stops_where_try_append_would() {
     assert_eq!(done.last.unwrap().message_number(), 2_001);
     let err = done.stopped.unwrap();
     assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+    // The number it would have had, not the run's first.
+    assert!(err.to_string().contains("message number 2002 "), "{err}");
     let done = p.try_append_many(&mixed[3..]);
     assert_eq!((done.count, done.stopped.is_none()), (1, true));
     let empty: [&[u8]; 2] = [b"", b"1"];
@@ -330,6 +332,70 @@ async fn try_append_many_appends_in_order_and_stops_where_try_append_would() {
     let items = raw_json(s.url().as_str()).await;
     assert_eq!(items.len(), 2_004 + 33);
     assert_eq!(items[2_004], json!("0".repeat(28)));
+}
+
+#[tokio::test]
+async fn try_append_joined_splits_and_checks_as_try_append_many_would() {
+    let s = json_stream("p-joined").await;
+    let p = s
+        .producer("joined")
+        .linger(Duration::from_millis(1))
+        .max_batch_bytes(64)
+        .build()
+        .unwrap();
+    // Whitespace around messages, an escaped NUL inside a string, a bare number last.
+    let text = b" {\"n\":0} \0[1, 2]\n\0\"a\\u0000b\"\x0012";
+    let done = p.try_append_joined(text, 0, 4).unwrap();
+    assert_eq!((done.count, done.stopped.is_none()), (4, true));
+    assert_eq!(done.last.unwrap().message_number(), 3);
+    // Not `count` pieces: nothing is appended.
+    assert!(p.try_append_joined(b"1\x002", 0, 3).is_none());
+    assert!(p.try_append_joined(b"1\x002\x003", 0, 2).is_none());
+    assert!(p.try_append_joined(b"", 0, 0).is_none());
+    assert_eq!(p.metrics().appended_messages, 4);
+    // A message that is not one JSON value stops there, with try_append_many's error.
+    let done = p.try_append_joined(b"5\0{broken\x006", 0, 3).unwrap();
+    assert_eq!(done.count, 1);
+    let err = done.stopped.unwrap().to_string();
+    let again = p.try_append_many(&["{broken"]).stopped.unwrap().to_string();
+    assert_eq!(err, again);
+    assert!(err.contains("message number 5 is not valid JSON"), "{err}");
+    // So does trailing text after a value, and an empty message.
+    let done = p.try_append_joined(b"7\0[8] 9\0", 0, 3).unwrap();
+    assert_eq!(done.count, 1);
+    assert!(done
+        .stopped
+        .unwrap()
+        .to_string()
+        .contains("a second value starts"));
+    let done = p.try_append_joined(b"10\0", 0, 2).unwrap();
+    assert_eq!(done.count, 1);
+    assert!(done.stopped.unwrap().to_string().contains("empty message"));
+    p.flush().await.unwrap();
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(
+        items,
+        vec![
+            json!({"n": 0}),
+            json!([1, 2]),
+            json!("a\u{0}b"),
+            json!(12),
+            json!(5),
+            json!(7),
+            json!(10)
+        ]
+    );
+
+    // A byte stream: split at the separator, nothing checked.
+    let b = handle("p-joined-bytes");
+    b.create(CreateOptions::with_content_type("application/octet-stream"))
+        .await
+        .unwrap();
+    let p = b.producer("joined-bytes").build().unwrap();
+    let done = p.try_append_joined(b"{not json\nab", b'\n', 2).unwrap();
+    assert_eq!((done.count, done.stopped.is_none()), (2, true));
+    p.flush().await.unwrap();
+    assert_eq!(raw_read(b.url().as_str()).await.2, b"{not jsonab");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -458,17 +458,9 @@ pub(crate) fn append_pieces(
     count: u32,
     throw_first: bool,
 ) -> napi::Result<i64> {
-    // A text of n bytes has at most n + 1 pieces, whatever `count` says.
-    let mut pieces = Vec::with_capacity((count as usize).min(bytes.len().saturating_add(1)));
-    let mut from = 0;
-    for to in memchr::memchr_iter(0, bytes).chain(std::iter::once(bytes.len())) {
-        pieces.push(&bytes[from..to]);
-        from = to + 1;
-    }
-    if pieces.len() != count as usize {
+    let Some(done) = p.try_append_joined(bytes, 0, count as usize) else {
         return Ok(-1);
-    }
-    let done = p.try_append_many(&pieces);
+    };
     match done.stopped {
         None => Ok(i64::from(count)),
         Some(e) => stop(e, done.count == 0 && throw_first).map(|()| done.count as i64),

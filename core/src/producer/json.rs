@@ -297,6 +297,20 @@ pub(crate) fn value_len(data: &[u8]) -> Option<usize> {
     scan(data, false)
 }
 
+/// For a text of messages joined by `separator` (a byte no JSON text holds outside a string
+/// and no string holds raw, such as NUL): the length of the first message when it is exactly
+/// one JSON value (with whitespace around it) and is followed by `separator` or the end of
+/// `data`; `None` otherwise (then the caller splits at the separator and checks the message
+/// on its own, for its error). One scan both checks the message and finds where it ends.
+pub(crate) fn piece_len(data: &[u8], separator: u8) -> Option<usize> {
+    let end = skip_ws(data, scan(data, false)?);
+    match data.get(end) {
+        None => Some(end),
+        Some(&b) if b == separator => Some(end),
+        Some(_) => None,
+    }
+}
+
 /// Scans one value: with `whole`, `data` must be that value and whitespace; otherwise the
 /// value's end is returned as soon as it is found.
 ///
@@ -418,7 +432,7 @@ fn literal(data: &[u8], i: usize, word: &'static [u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check, value_len};
+    use super::{check, piece_len, value_len};
 
     fn serde_ok(s: &[u8]) -> bool {
         serde_json::from_slice::<serde::de::IgnoredAny>(s).is_ok()
@@ -688,6 +702,82 @@ mod tests {
             assert_eq!(ok, ok2);
             println!("round {round}: serde_json IgnoredAny {serde:.1} ns/msg, json::check {ours:.1} ns/msg");
         }
+    }
+
+    #[test]
+    fn piece_len_agrees_with_splitting_then_checking() {
+        // Every document of the other tests, and the same with a separator, another
+        // message or junk after it: `piece_len` must say what memchr + `check` say.
+        let docs: Vec<Vec<u8>> = {
+            let mut rng = 0x2545_f491_4f6c_dd1du64;
+            let mut next = move || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            let alphabet: &[&[u8]] = &[
+                b"{",
+                b"}",
+                b"[",
+                b"]",
+                b",",
+                b":",
+                b"\"",
+                b"\"a\"",
+                b"1",
+                b"-0.5e3",
+                b"true",
+                b"null",
+                b" ",
+                b"\n",
+                b"\\",
+                b"\\u00e9",
+                b"\xc3\xa9",
+                b"\xff",
+                b"\0",
+                b"x",
+            ];
+            (0..20_000)
+                .map(|_| {
+                    let n = (next() % 10) as usize;
+                    let mut d = Vec::new();
+                    for _ in 0..n {
+                        d.extend_from_slice(alphabet[(next() % alphabet.len() as u64) as usize]);
+                    }
+                    d
+                })
+                .chain(
+                    [
+                        &br#"{"i":1,"ts":1764201600000,"type":"bench.event","user":"u00001"}"#[..],
+                        b" [1, 2] ",
+                        b"\"a\\u0000b\"",
+                        b"12",
+                        b"",
+                        b"  ",
+                    ]
+                    .iter()
+                    .map(|d| d.to_vec()),
+                )
+                .collect()
+        };
+        let mut valid = 0;
+        for d in &docs {
+            for tail in [&b""[..], b"\0", b"\0{\"b\":2}", b"\0\0", b"x\0", b"5\0"] {
+                let mut text = d.clone();
+                text.extend_from_slice(tail);
+                let split = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+                let expected = check(&text[..split]).then_some(split);
+                assert_eq!(
+                    piece_len(&text, 0),
+                    expected,
+                    "{:?}",
+                    String::from_utf8_lossy(&text)
+                );
+                valid += usize::from(expected.is_some());
+            }
+        }
+        assert!(valid > 1000, "{valid}");
     }
 
     #[test]

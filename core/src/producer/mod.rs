@@ -732,13 +732,14 @@ impl IdempotentProducer {
     /// Checks a message before any room is reserved for it.
     fn admit(&self, data: &[u8], trusted: bool) -> Result<(u32, bool)> {
         self.check_open()?;
-        self.check_message(data, trusted)
+        self.check_message(data, trusted, 0)
     }
 
     /// [`admit`](Self::admit) without the open check: the size and, in JSON mode, that the
-    /// message is one JSON value. Also says whether it was validated.
+    /// message is one JSON value. Also says whether it was validated. `ahead` is how many
+    /// messages before this one are being appended with it (for the number an error gives).
     #[inline(always)]
-    fn check_message(&self, data: &[u8], trusted: bool) -> Result<(u32, bool)> {
+    fn check_message(&self, data: &[u8], trusted: bool, ahead: usize) -> Result<(u32, bool)> {
         if data.is_empty() {
             return Err(Error::invalid("cannot append an empty message"));
         }
@@ -754,7 +755,8 @@ impl IdempotentProducer {
         let skip = trusted || !self.shared.validate_json;
         let validated = match self.shared.is_json() {
             Some(true) if !skip => {
-                validate_json(data, Some(self.shared.next_msg.load(Ordering::Relaxed)))?;
+                let no = self.shared.next_msg.load(Ordering::Relaxed);
+                validate_json(data, Some(no.saturating_add(ahead as u64)))?;
                 true
             }
             Some(_) => true,
@@ -931,6 +933,58 @@ impl IdempotentProducer {
     /// message that is not one JSON value, an empty one, a closed producer, their errors); the
     /// messages before it stay appended. [`AppendedMany::count`] says how many were.
     pub fn try_append_many<M: AsRef<[u8]>>(&self, messages: &[M]) -> AppendedMany {
+        self.append_many_checked(messages, &[])
+    }
+
+    /// [`try_append_many`](Self::try_append_many) for `count` messages joined into one text
+    /// by `separator`, a byte that none of them holds: NUL for JSON messages, as JSON text
+    /// never holds it raw. On a JSON stream one scan of each message both checks it and finds
+    /// where it ends. `None`, with nothing appended, when the text does not hold exactly
+    /// `count` pieces (a message held the separator).
+    pub fn try_append_joined(
+        &self,
+        joined: &[u8],
+        separator: u8,
+        count: usize,
+    ) -> Option<AppendedMany> {
+        let scan = self.shared.validate_json && self.shared.is_json() == Some(true);
+        // A text of n bytes has at most n + 1 pieces, whatever `count` says.
+        let most = count.min(joined.len().saturating_add(1));
+        let mut pieces = Vec::with_capacity(most);
+        let mut checked = Vec::with_capacity(if scan { most } else { 0 });
+        let mut rest = joined;
+        loop {
+            let known = if scan {
+                json::piece_len(rest, separator)
+            } else {
+                None
+            };
+            // A message that is not valid JSON is split off at the separator and checked
+            // again when appended, for its error.
+            let len =
+                known.unwrap_or_else(|| memchr::memchr(separator, rest).unwrap_or(rest.len()));
+            if pieces.len() == count {
+                return None;
+            }
+            pieces.push(&rest[..len]);
+            if scan {
+                checked.push(known.is_some());
+            }
+            match rest.get(len + 1..) {
+                Some(next) => rest = next,
+                None => break,
+            }
+        }
+        (pieces.len() == count).then(|| self.append_many_checked(&pieces, &checked))
+    }
+
+    /// [`try_append_many`](Self::try_append_many), where `trusted[i]` says that message `i`
+    /// has been checked already (a shorter `trusted` leaves the rest to be checked).
+    fn append_many_checked<M: AsRef<[u8]>>(
+        &self,
+        messages: &[M],
+        trusted: &[bool],
+    ) -> AppendedMany {
         let mut done = AppendedMany {
             count: 0,
             last: None,
@@ -938,26 +992,29 @@ impl IdempotentProducer {
         };
         while done.stopped.is_none() && done.count < messages.len() {
             let rest = &messages[done.count..];
+            let run = &rest[..rest.len().min(MANY_RUN)];
+            let trusted = trusted.get(done.count..).unwrap_or(&[]);
             match self.check_open() {
-                Ok(()) => self.append_run(&rest[..rest.len().min(MANY_RUN)], &mut done),
+                Ok(()) => self.append_run(run, trusted, &mut done),
                 Err(e) => done.stopped = Some(e),
             }
         }
         done
     }
 
-    /// One run of [`try_append_many`](Self::try_append_many): checks the messages, reserves
-    /// the room of those that fit in one go, and copies them in under one lock. Adds what it
-    /// appended to `done`, and why it stopped when a message failed.
-    fn append_run<M: AsRef<[u8]>>(&self, run: &[M], done: &mut AppendedMany) {
+    /// One run of [`try_append_many`](Self::try_append_many): checks the messages (but
+    /// those `trusted` says were), reserves the room of those that fit in one go, and copies
+    /// them in under one lock. Adds what it appended to `done`, and why it stopped when a
+    /// message failed.
+    fn append_run<M: AsRef<[u8]>>(&self, run: &[M], trusted: &[bool], done: &mut AppendedMany) {
         let mut validated = [false; MANY_RUN];
         let available = self.shared.room.available_permits();
         let mut total = 0usize;
         let mut fits = 0;
         let mut refused = None;
-        for (m, checked) in run.iter().zip(validated.iter_mut()) {
+        for (k, (m, checked)) in run.iter().zip(validated.iter_mut()).enumerate() {
             let data = m.as_ref();
-            match self.check_message(data, false) {
+            match self.check_message(data, trusted.get(k).copied().unwrap_or(false), k) {
                 Ok((size, v)) => {
                     let next = total + size as usize;
                     if next > available || next > u32::MAX as usize {
