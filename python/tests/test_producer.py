@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import json
 import os
 import select
 import signal
@@ -79,6 +80,44 @@ def test_close_with_a_final_message(url: str) -> None:
     p.append(memoryview(b"c"))
     p.close("end")
     assert raw_read(url) == b"abcend"
+
+
+def test_append_reads_str_and_bytes_in_place_and_copies_them(url: str) -> None:
+    # str (ASCII, Latin-1, BMP, astral) and bytes are read where Python keeps them; each
+    # message must arrive whole even after the caller's objects are gone.
+    s = make(url, "text/plain")
+    texts = ["ascii", "café", "\u2028—ü", "🙂 x", "", "b"]
+    with IdempotentProducer(s, "w", linger_ms=1) as p:
+        for t in texts:
+            if t:
+                p.append("".join([t]))  # a fresh object, dropped after the call
+        p.append(bytes([0xC3, 0xA9]))
+        with pytest.raises(UnicodeEncodeError):
+            p.append("bad \ud800 surrogate")
+        with pytest.raises(InvalidArgumentError, match="empty"):
+            p.append("")
+        assert p.append("end").message_number == 6
+    assert raw_read(url).decode() == "ascii" + "café" + "\u2028—ü" + "🙂 x" + "b" + "é" + "end"
+
+
+def test_async_append_reads_str_in_place(url: str) -> None:
+    async def main() -> None:
+        a = AsyncDurableStream(url)
+        await a.create(content_type="application/json")
+        p = AsyncIdempotentProducer(a, "w", linger_ms=1)
+        rs = [p.append(json.dumps({"t": t}, ensure_ascii=False)) for t in ["é", "🙂", "a"]]
+        with pytest.raises(UnicodeEncodeError):
+            p.append('"\udfff"')
+        with pytest.raises(InvalidArgumentError):
+            p.append("{no")
+        rs.append(p.append(b'"bytes"'))
+        await p.flush()
+        assert [(await r).offset is not None for r in rs] == [True] * 4
+        assert rs[-1].message_number == 3
+        await p.close()
+
+    asyncio.run(main())
+    assert raw_json(url) == [{"t": "é"}, {"t": "🙂"}, {"t": "a"}, "bytes"]
 
 
 def test_append_refuses_objects(url: str) -> None:

@@ -5,6 +5,7 @@
 //! (module `runtime`), maps errors (module `error`) and forwards logs (module `logging`). Protocol rules live
 //! in the core crate.
 
+mod borrowed;
 mod client;
 mod error;
 mod logging;

@@ -19,6 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3_async_runtimes::TaskLocals;
 
+use crate::borrowed::borrowed;
 use crate::error;
 use crate::runtime;
 use crate::values::{self, Pairs, Payload};
@@ -178,13 +179,20 @@ impl Producer {
         Ok(&self.inner)
     }
 
+    /// Appends `data` if there is room now: its receipt, or `None` when the buffer is full.
+    fn append_now(&self, py: Python<'_>, data: &[u8]) -> PyResult<Option<Py<PyAny>>> {
+        match self.core_ref(py)?.try_append(data) {
+            Ok(r) => Py::new(py, Receipt { inner: r }).map(|r| Some(r.into_any())),
+            Err(Error::BufferFull { .. }) => Ok(None),
+            Err(e) => Err(error::to_py(py, &e)),
+        }
+    }
+
     /// Appends, waiting (GIL released) for room only when the buffer is full.
     fn append_blocking(&self, py: Python<'_>, data: Payload) -> PyResult<Py<PyAny>> {
         // Fast path: room now means no wait, so no runtime round trip and no GIL release.
-        match self.core_ref(py)?.try_append(&data) {
-            Ok(r) => return Py::new(py, Receipt { inner: r }).map(Py::into_any),
-            Err(Error::BufferFull { .. }) => {}
-            Err(e) => return Err(error::to_py(py, &e)),
+        if let Some(receipt) = self.append_now(py, data.as_ref())? {
+            return Ok(receipt);
         }
         let p = self.inner.clone();
         let data = Bytes::from(data);
@@ -594,10 +602,13 @@ impl ProducerBase {
     /// Returns a :class:`Receipt` at once.
     #[pyo3(text_signature = "(self, data)")]
     fn append(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let payload = payload(py, data)?;
-        self.producer
-            .get("IdempotentProducer")?
-            .append_blocking(py, payload)
+        let producer = self.producer.get("IdempotentProducer")?;
+        if let Some(bytes) = borrowed(py, data)? {
+            if let Some(receipt) = producer.append_now(py, bytes)? {
+                return Ok(receipt);
+            }
+        }
+        producer.append_blocking(py, payload(py, data)?)
     }
 }
 
@@ -630,11 +641,12 @@ impl AsyncProducerBase {
     /// Returns an :class:`AsyncReceipt` at once.
     #[pyo3(text_signature = "(self, data)")]
     fn append(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<AsyncReceipt> {
-        let payload = payload(py, data)?;
-        self.producer
-            .get("AsyncIdempotentProducer")?
-            .core_ref(py)?
-            .try_append(&payload)
+        let producer = self.producer.get("AsyncIdempotentProducer")?.core_ref(py)?;
+        let appended = match borrowed(py, data)? {
+            Some(bytes) => producer.try_append(bytes),
+            None => producer.try_append(&payload(py, data)?),
+        };
+        appended
             .map(|r| AsyncReceipt { inner: r })
             .map_err(|e| error::to_py(py, &e))
     }
