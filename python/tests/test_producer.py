@@ -97,7 +97,16 @@ def test_append_reads_str_and_bytes_in_place_and_copies_them(url: str) -> None:
         with pytest.raises(InvalidArgumentError, match="empty"):
             p.append("")
         assert p.append("end").message_number == 6
-    assert raw_read(url).decode() == "ascii" + "café" + "\u2028—ü" + "🙂 x" + "b" + "é" + "end"
+        # The batch form: str and bytes read in place, in order; a lone surrogate stops it
+        # after the messages before it, and takes nothing after it from the iterator.
+        rest = iter(["ü", b"+", b"-", "🙂", "bad \udc00", "never"])
+        with pytest.raises(UnicodeEncodeError):
+            p.append_many(rest)
+        assert next(rest) == "never"
+        p.append_many(["x" * 300, "ok"])
+    assert raw_read(url).decode() == (
+        "ascii" + "café" + "\u2028—ü" + "🙂 x" + "b" + "é" + "end" + "ü+-🙂" + "x" * 300 + "ok"
+    )
 
 
 def test_async_append_reads_str_in_place(url: str) -> None:

@@ -318,12 +318,14 @@ impl Producer {
             Some(messages.try_iter()?)
         };
         let mut items: Vec<Bound<'py, PyAny>> = Vec::new();
-        let mut payloads: Vec<Payload> = Vec::new();
+        // Per item: `None` when its bytes are read in place (see `borrowed`), else the
+        // message taken as a `Payload`.
+        let mut owned: Vec<Option<Payload>> = Vec::new();
         loop {
             items.clear();
-            payloads.clear();
+            owned.clear();
             let mut refused = None;
-            while payloads.len() < MANY_RUN {
+            while items.len() < MANY_RUN {
                 let item = match queue.pop_front() {
                     Some(item) => item,
                     None => match iter.as_mut().and_then(Iterator::next) {
@@ -339,9 +341,14 @@ impl Producer {
                         }
                     },
                 };
-                match item.extract::<Payload>() {
+                let taken = match borrowed(py, &item) {
+                    Ok(Some(_)) => Ok(None),
+                    Ok(None) => item.extract::<Payload>().map(Some),
+                    Err(e) => Err(e),
+                };
+                match taken {
                     Ok(data) => {
-                        payloads.push(data);
+                        owned.push(data);
                         items.push(item);
                     }
                     Err(e) => {
@@ -350,7 +357,17 @@ impl Producer {
                     }
                 }
             }
-            let done = p.try_append_many(&payloads);
+            // The messages' bytes: read again where they are (as cheap as before, as CPython
+            // keeps a string's UTF-8 once made), or those of the payload.
+            let pieces = items
+                .iter()
+                .zip(&owned)
+                .map(|(item, data)| match data {
+                    Some(data) => Ok(data.as_ref()),
+                    None => borrowed(py, item).map(Option::unwrap_or_default),
+                })
+                .collect::<PyResult<Vec<&[u8]>>>()?;
+            let done = p.try_append_many(&pieces);
             appended += done.count as u64;
             if done.last.is_some() {
                 last = done.last;
@@ -358,7 +375,7 @@ impl Producer {
             match done.stopped {
                 None => {}
                 Some(Error::BufferFull { .. }) => {
-                    let size = payloads.get(done.count).map_or(1, |d| d.as_ref().len());
+                    let size = pieces.get(done.count).map_or(1, |d| d.len());
                     // The messages taken and not appended go back to the front, in order; so
                     // does an item that is not a message (refused again when its turn comes).
                     if let Some((item, _)) = refused {
