@@ -1,8 +1,9 @@
 //! Randomized pull-wake rounds against the reference server: 1–3 workers share one
 //! subscription over 1–4 streams while a writer appends to them; handlers are slow or fail at
-//! random. Every message must be handled successfully exactly once (a failed delivery comes
-//! again; the 3 s lease is never outlived here), every stream's acked offset must reach its
-//! tail, and the workers must stop when asked.
+//! random, and the server fails claims, acks, releases or reads now and then. Every message
+//! must be handled successfully exactly once (a failed delivery comes again; the 3 s lease is
+//! never outlived here; the server's injected failures come before it handles a request),
+//! every stream's acked offset must reach its tail, and the workers must stop when asked.
 //!
 //! `DSC_SOAK_ROUNDS` sets the number of rounds (default 6) and `DSC_SOAK_SEED` the first seed.
 
@@ -15,20 +16,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{create_json_stream, env_u64, subscriptions, tail_offset, Rng};
+use common::{
+    create_json_stream, env_u64, inject, subscription_server, subscriptions, tail_offset, Rng,
+};
 use durable_streams_client::{PullWakeWorker, SubscriptionConfig, WorkItem};
 use serde_json::json;
 
-/// Runs round `seed`; returns how many deliveries its handlers failed on purpose.
-async fn round(seed: u64) -> usize {
+/// Runs round `seed`; returns how many deliveries its handlers failed on purpose, and how
+/// many faults it armed on the server.
+async fn round(seed: u64) -> (usize, usize) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let workers = 1 + rng.below(3);
     let streams = 1 + rng.below(4);
     let messages = 10 + rng.below(50);
     let fail_percent = [0, 15, 30][rng.below(3) as usize];
+    // Where the server fails requests now and then: nowhere, claims, acks, releases, or reads
+    // of the streams. The test server fails them before handling them (a 503, a 500, a
+    // dropped connection) or handles them late.
+    let faults = ["none", "claim", "ack", "release", "read"][rng.below(5) as usize];
     let what = format!(
         "seed {seed}: {workers} workers, {streams} streams, {messages} messages, handlers \
-         failing {fail_percent} % of deliveries"
+         failing {fail_percent} % of deliveries, faults on {faults}"
     );
 
     let s = subscriptions();
@@ -89,10 +97,32 @@ async fn round(seed: u64) -> usize {
         }));
     }
 
-    // The writer: message n goes to a random stream, in groups with small pauses.
+    // The writer: message n goes to a random stream, in groups with small pauses; before a
+    // group, now and then, a fault is armed for the next one or two requests of its kind.
     let mut want: BTreeMap<(String, u64), usize> = BTreeMap::new();
     let mut n = 0;
+    let mut armed = 0;
     while n < messages {
+        if faults != "none" && rng.below(2) == 0 {
+            let (path, method) = match faults {
+                "read" => (
+                    format!("/v1/stream/{}", paths[rng.below(streams) as usize]),
+                    "GET",
+                ),
+                tail => (format!("/v1/stream/__ds/subscriptions/{id}/{tail}"), "POST"),
+            };
+            let mut fault = match rng.below(4) {
+                0 => json!({"status": 503}),
+                1 => json!({"status": 500}),
+                2 => json!({"dropConnection": true}),
+                _ => json!({"delayMs": rng.below(50)}),
+            };
+            fault["path"] = path.into();
+            fault["method"] = method.into();
+            fault["count"] = (1 + rng.below(2)).into();
+            inject(subscription_server(), fault).await;
+            armed += 1;
+        }
         let k = (1 + rng.below(6)).min(messages - n);
         for _ in 0..k {
             let path = &paths[rng.below(streams) as usize];
@@ -143,22 +173,27 @@ async fn round(seed: u64) -> usize {
     );
     assert_eq!(handled, want, "{what}: every message handled exactly once");
     s.delete(&id).await.unwrap();
-    failed.load(Ordering::SeqCst)
+    (failed.load(Ordering::SeqCst), armed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_handle_every_message_once_through_failing_handlers() {
     let rounds = env_u64("DSC_SOAK_ROUNDS").unwrap_or(6);
     let first = env_u64("DSC_SOAK_SEED").unwrap_or(1);
-    let mut failed = 0;
+    let (mut failed, mut armed) = (0, 0);
     for seed in first..first + rounds {
-        failed += round(seed).await;
+        let (f, a) = round(seed).await;
+        failed += f;
+        armed += a;
     }
-    println!("{rounds} rounds: {failed} deliveries failed on purpose and came again");
+    println!(
+        "{rounds} rounds: {failed} deliveries failed on purpose and came again; {armed} \
+         server faults armed"
+    );
     if rounds >= 6 {
         assert!(
-            failed > 0,
-            "no handler failed: the rounds tested less than they say"
+            failed > 0 && armed > 0,
+            "no handler failed or no fault was armed: the rounds tested less than they say"
         );
     }
 }

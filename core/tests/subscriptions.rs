@@ -306,6 +306,84 @@ async fn failing_handler_releases_and_work_is_woken_again() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_that_fails_on_the_way_is_tried_again() {
+    // The server writes one wake event per wake and keeps that wake until it is claimed: a
+    // claim lost to a 503 or a dropped connection, not tried again, would leave the work
+    // there for good (new messages add no new wake).
+    let s = subs();
+    let p = prefix("claim-fault");
+    let wake = format!("{p}/wake");
+    json_stream(&s, &wake).await;
+    let path = format!("{p}/s");
+    json_stream(&s, &path).await;
+    let id = format!("sub-{p}");
+    s.create(
+        &id,
+        &SubscriptionConfig::pull_wake(&wake)
+            .streams([path.clone()])
+            .lease(Duration::from_secs(3)),
+    )
+    .await
+    .unwrap();
+    let claim_path = format!("/v1/stream/__ds/subscriptions/{id}/claim");
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let g = got.clone();
+    let worker = PullWakeWorker::new(s.clone(), &id, "w", &wake).unwrap();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn(async move {
+        worker
+            .run(
+                move |d: WorkItem| {
+                    let g = g.clone();
+                    async move {
+                        g.lock().unwrap().extend(d.messages);
+                        Ok::<_, String>(())
+                    }
+                },
+                async move {
+                    let _ = stop_rx.wait_for(|v| *v).await;
+                },
+            )
+            .await
+    });
+    for (n, fault) in [
+        serde_json::json!({"status": 503, "count": 2}),
+        serde_json::json!({"dropConnection": true, "count": 1}),
+        serde_json::json!({"status": 500, "count": 1}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut fault = fault;
+        fault["path"] = claim_path.clone().into();
+        fault["method"] = "POST".into();
+        common::inject(common::subscription_server(), fault.clone()).await;
+        s.stream(&path)
+            .unwrap()
+            .append_json(&serde_json::json!({ "n": n }))
+            .await
+            .unwrap();
+        let mut waited = 0;
+        while got.lock().unwrap().len() <= n {
+            assert!(
+                waited < 100,
+                "message {n} not handled in 10 s after {fault}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+    }
+    let want: Vec<_> = (0..3).map(|n| serde_json::json!({ "n": n })).collect();
+    assert_eq!(*got.lock().unwrap(), want);
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
 #[tokio::test]
 async fn job_queue_form_acks_and_fails() {
     let s = subs();

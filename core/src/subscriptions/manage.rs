@@ -280,6 +280,11 @@ impl Subscriptions {
         .map(drop)
     }
 
+    /// The retry policy of this handle's requests.
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
     /// Claims a pull-wake subscription's lease for `worker`. Fails with
     /// [`Error::Subscription`] `AlreadyClaimed` or `NoPendingWork` when there is nothing to take.
     pub async fn claim(&self, id: &str, worker: &str) -> Result<Wake> {

@@ -120,6 +120,12 @@ impl PullWakeWorker {
     /// event for this subscription until `shutdown` completes. Returns the wake-stream offset
     /// to resume from. Handler failures and lost leases are logged and the worker goes on;
     /// on shutdown a held lease is released.
+    ///
+    /// A wake that fails on the way (a claim, read or ack lost to a 5xx, a 429 or a dropped
+    /// connection) is claimed again after a backoff (the delays of the subscriptions'
+    /// retry policy, without its limit on attempts), until a claim succeeds or the server
+    /// says there is no work: the server writes one wake event per wake, so waiting for the
+    /// next event could wait forever.
     pub async fn run<F, Fut, E>(&self, handler: F, shutdown: impl Future) -> Result<Offset>
     where
         F: Fn(WorkItem) -> Fut,
@@ -140,12 +146,16 @@ impl PullWakeWorker {
         let mut shutdown = std::pin::pin!(shutdown);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut pending_claim = true;
+        // Wakes failed in a row on the way, and when to claim again after the last.
+        let mut failures = 0u32;
+        let mut retry_at: Option<tokio::time::Instant> = None;
         loop {
             if pending_claim {
                 pending_claim = false;
+                retry_at = None;
                 let mut step = std::pin::pin!(self.process(&handler, stop_rx.clone()));
-                tokio::select! {
-                    r = &mut step => { self.log_outcome(r); }
+                let r = tokio::select! {
+                    r = &mut step => r,
                     _ = &mut shutdown => {
                         // Graceful: an ack in flight lands, no new item is handed over, and
                         // the wake is released.
@@ -153,7 +163,16 @@ impl PullWakeWorker {
                         self.log_outcome(step.await);
                         return Ok(offset);
                     }
+                };
+                match &r {
+                    Err(e) if e.is_retryable() => {
+                        let delay = self.subs.retry_policy().delay(failures, e.retry_after());
+                        failures = failures.saturating_add(1);
+                        retry_at = Some(tokio::time::Instant::now() + delay);
+                    }
+                    _ => failures = 0,
                 }
+                self.log_outcome(r);
                 continue;
             }
             tokio::select! {
@@ -167,6 +186,7 @@ impl PullWakeWorker {
                     }
                     None => return Ok(offset),
                 },
+                _ = sleep_until(retry_at) => pending_claim = true,
                 _ = &mut shutdown => return Ok(offset),
             }
         }
@@ -495,6 +515,14 @@ impl WorkQueue {
 impl Drop for WorkQueue {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+/// Sleeps until `at`, or for ever when there is no `at`.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
