@@ -22,6 +22,30 @@ fn prefix(name: &str) -> String {
     format!("{name}-{}", std::process::id())
 }
 
+/// A pull-wake subscription `sub-<prefix>` over one JSON stream `<prefix>/s`, with its wake
+/// stream `<prefix>/wake`: `(wake, path, id)`.
+async fn one_stream_subscription(
+    s: &Subscriptions,
+    name: &str,
+    lease: Duration,
+) -> (String, String, String) {
+    let p = prefix(name);
+    let wake = format!("{p}/wake");
+    json_stream(s, &wake).await;
+    let path = format!("{p}/s");
+    json_stream(s, &path).await;
+    let id = format!("sub-{p}");
+    s.create(
+        &id,
+        &SubscriptionConfig::pull_wake(&wake)
+            .streams([path.clone()])
+            .lease(lease),
+    )
+    .await
+    .unwrap();
+    (wake, path, id)
+}
+
 fn sub_code(e: &Error) -> Option<SubscriptionErrorCode> {
     match e {
         Error::Subscription { code, .. } => Some(*code),
@@ -177,20 +201,7 @@ async fn three_workers_process_every_message_exactly_once() {
 #[tokio::test]
 async fn lost_lease_is_fenced_and_late_ack_advances_nothing() {
     let s = subs();
-    let p = prefix("fence");
-    let wake = format!("{p}/wake");
-    json_stream(&s, &wake).await;
-    let path = format!("{p}/s");
-    json_stream(&s, &path).await;
-    let id = format!("sub-{p}");
-    s.create(
-        &id,
-        &SubscriptionConfig::pull_wake(&wake)
-            .streams([path.clone()])
-            .lease(Duration::from_secs(1)),
-    )
-    .await
-    .unwrap();
+    let (_wake, path, id) = one_stream_subscription(&s, "fence", Duration::from_secs(1)).await;
     let before = s.get(&id).await.unwrap().acked_offset(&path).cloned();
     let st = s.stream(&path).unwrap();
     st.append_json(&serde_json::json!({"n": 1})).await.unwrap();
@@ -234,20 +245,7 @@ async fn lost_lease_is_fenced_and_late_ack_advances_nothing() {
 #[tokio::test]
 async fn failing_handler_releases_and_work_is_woken_again() {
     let s = subs();
-    let p = prefix("fail");
-    let wake = format!("{p}/wake");
-    json_stream(&s, &wake).await;
-    let path = format!("{p}/s");
-    json_stream(&s, &path).await;
-    let id = format!("sub-{p}");
-    s.create(
-        &id,
-        &SubscriptionConfig::pull_wake(&wake)
-            .streams([path.clone()])
-            .lease(Duration::from_secs(1)),
-    )
-    .await
-    .unwrap();
+    let (wake, path, id) = one_stream_subscription(&s, "fail", Duration::from_secs(1)).await;
     let before = s.get(&id).await.unwrap().acked_offset(&path).cloned();
     s.stream(&path)
         .unwrap()
@@ -312,20 +310,7 @@ async fn a_claim_that_fails_on_the_way_is_tried_again() {
     // claim lost to a 503 or a dropped connection, not tried again, would leave the work
     // there for good (new messages add no new wake).
     let s = subs();
-    let p = prefix("claim-fault");
-    let wake = format!("{p}/wake");
-    json_stream(&s, &wake).await;
-    let path = format!("{p}/s");
-    json_stream(&s, &path).await;
-    let id = format!("sub-{p}");
-    s.create(
-        &id,
-        &SubscriptionConfig::pull_wake(&wake)
-            .streams([path.clone()])
-            .lease(Duration::from_secs(3)),
-    )
-    .await
-    .unwrap();
+    let (wake, path, id) = one_stream_subscription(&s, "claim-fault", Duration::from_secs(3)).await;
     let claim_path = format!("/v1/stream/__ds/subscriptions/{id}/claim");
     let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
     let g = got.clone();
