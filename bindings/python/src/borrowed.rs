@@ -13,19 +13,41 @@ use std::sync::OnceLock;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-// pyo3 declares it only for builds for 3.10 and later. Called only when the running
-// interpreter is 3.10 or later (CPython 3.9 exports it too, outside the stable ABI).
-extern "C" {
-    fn PyUnicode_AsUTF8AndSize(
-        unicode: *mut pyo3::ffi::PyObject,
-        size: *mut pyo3::ffi::Py_ssize_t,
-    ) -> *const std::ffi::c_char;
+/// `PyUnicode_AsUTF8AndSize`'s type (the stable ABI's, from 3.10).
+type AsUtf8AndSize = unsafe extern "C" fn(
+    *mut pyo3::ffi::PyObject,
+    *mut pyo3::ffi::Py_ssize_t,
+) -> *const std::ffi::c_char;
+
+/// `PyUnicode_AsUTF8AndSize` of the running interpreter when it is 3.10 or later, looked up
+/// once. Looked up rather than linked, so that this module imports nothing beyond the 3.9
+/// stable ABI its wheel claims. `None` on 3.9, or where the interpreter's symbols are not
+/// global (the caller then takes the message as a `Payload`).
+fn as_utf8_and_size(py: Python<'_>) -> Option<AsUtf8AndSize> {
+    static FOUND: OnceLock<Option<AsUtf8AndSize>> = OnceLock::new();
+    *FOUND.get_or_init(|| {
+        if py.version_info() < (3, 10) {
+            return None;
+        }
+        lookup()
+    })
 }
 
-/// Whether the running interpreter has `PyUnicode_AsUTF8AndSize` in its stable ABI.
-fn utf8_in_place(py: Python<'_>) -> bool {
-    static YES: OnceLock<bool> = OnceLock::new();
-    *YES.get_or_init(|| py.version_info() >= (3, 10))
+#[cfg(unix)]
+fn lookup() -> Option<AsUtf8AndSize> {
+    // SAFETY: a lookup in the global scope by a NUL-terminated name.
+    let at = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"PyUnicode_AsUTF8AndSize".as_ptr()) };
+    if at.is_null() {
+        return None;
+    }
+    // SAFETY: the interpreter exports this function with the stable ABI's signature, which is
+    // `AsUtf8AndSize`.
+    Some(unsafe { std::mem::transmute::<*mut std::ffi::c_void, AsUtf8AndSize>(at) })
+}
+
+#[cfg(not(unix))]
+fn lookup() -> Option<AsUtf8AndSize> {
+    None
 }
 
 /// A message's bytes without a copy, for an append that copies them at once: the contents of
@@ -38,14 +60,14 @@ pub(crate) fn borrowed<'a>(
     data: &'a Bound<'_, PyAny>,
 ) -> PyResult<Option<&'a [u8]>> {
     if let Ok(s) = data.cast::<PyString>() {
-        if !utf8_in_place(py) {
+        let Some(as_utf8_and_size) = as_utf8_and_size(py) else {
             return Ok(None);
-        }
+        };
         let mut size: pyo3::ffi::Py_ssize_t = 0;
         // SAFETY: `s` is a live `str` and this thread holds the GIL. CPython returns the
         // string's UTF-8, which it keeps with the string (so it stays valid while `data` is
         // borrowed), or NULL with an exception set.
-        let at = unsafe { PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut size) };
+        let at = unsafe { as_utf8_and_size(s.as_ptr(), &mut size) };
         if at.is_null() {
             return Err(PyErr::fetch(py));
         }
