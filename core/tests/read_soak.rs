@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{client, env_u64, handle, inject, path_of, CutProxy, Rng, TestServer};
+use common::{client, handle, inject, path_of, soak_seeds, CutProxy, Rng, TestServer};
 use durable_streams_client::{
     CloseOptions, CreateOptions, DurableStream, ErrorDecision, ErrorHook, FailedAttempt, LiveMode,
     Offset, ReadOptions, RetryPolicy,
@@ -256,10 +256,10 @@ async fn round(seed: u64) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_see_every_message_once_through_faults_in_every_mode() {
-    let rounds = env_u64("DSC_SOAK_ROUNDS").unwrap_or(24);
-    let first = env_u64("DSC_SOAK_SEED").unwrap_or(1);
+    let seeds = soak_seeds(24);
+    let rounds = seeds.end - seeds.start;
     let (mut failed, mut cut) = (0, 0);
-    for seed in first..first + rounds {
+    for seed in seeds {
         let (f, c) = round(seed).await;
         failed += f;
         cut += c;

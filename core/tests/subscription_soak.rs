@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
-    create_json_stream, env_u64, inject, subscription_server, subscriptions, tail_offset, Rng,
+    acked_to_tail, create_json_stream, inject, soak_seeds, subscription_server, subscriptions, Rng,
 };
 use durable_streams_client::{PullWakeWorker, SubscriptionConfig, WorkItem};
 use serde_json::json;
@@ -144,13 +144,7 @@ async fn round(seed: u64) -> (usize, usize) {
         if handled.lock().unwrap().len() < want.len() {
             continue;
         }
-        let sub = s.get(&id).await.unwrap();
-        let mut all = true;
-        for path in &paths {
-            all &= sub.acked_offset(path).map(|o| o.as_str().to_owned())
-                == Some(tail_offset(&s, path).await);
-        }
-        if all {
+        if acked_to_tail(&s, &id, &paths).await {
             done = true;
             break;
         }
@@ -178,10 +172,10 @@ async fn round(seed: u64) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_handle_every_message_once_through_failing_handlers() {
-    let rounds = env_u64("DSC_SOAK_ROUNDS").unwrap_or(6);
-    let first = env_u64("DSC_SOAK_SEED").unwrap_or(1);
+    let seeds = soak_seeds(6);
+    let rounds = seeds.end - seeds.start;
     let (mut failed, mut armed) = (0, 0);
-    for seed in first..first + rounds {
+    for seed in seeds {
         let (f, a) = round(seed).await;
         failed += f;
         armed += a;

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use common::{
-    client, create_json_stream as json_stream, subscriptions as subs, tail_offset as tail,
+    acked_to_tail, client, create_json_stream as json_stream, subscriptions as subs,
+    tail_offset as tail,
 };
 use durable_streams_client::{
     Ack, Error, ErrorCode, PullWakeWorker, SignatureCheck, SubscriptionConfig,
@@ -166,17 +167,9 @@ async fn three_workers_process_every_message_exactly_once() {
     let mut done = false;
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if seen.lock().unwrap().len() >= total {
-            let sub = s.get(&id).await.unwrap();
-            let mut all = true;
-            for path in &paths {
-                all &= sub.acked_offset(path).map(|o| o.as_str().to_owned())
-                    == Some(tail(&s, path).await);
-            }
-            if all {
-                done = true;
-                break;
-            }
+        if seen.lock().unwrap().len() >= total && acked_to_tail(&s, &id, &paths).await {
+            done = true;
+            break;
         }
     }
     stop_tx.send(true).unwrap();

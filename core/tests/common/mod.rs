@@ -255,6 +255,14 @@ pub fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
+/// The seeds of a soak's rounds: `DSC_SOAK_ROUNDS` of them (default `rounds`), from
+/// `DSC_SOAK_SEED` (default 1).
+pub fn soak_seeds(rounds: u64) -> std::ops::Range<u64> {
+    let rounds = env_u64("DSC_SOAK_ROUNDS").unwrap_or(rounds);
+    let first = env_u64("DSC_SOAK_SEED").unwrap_or(1);
+    first..first + rounds
+}
+
 /// The server of the subscription tests (webhooks on, long-poll timeout 1.5 s), one per test
 /// binary.
 pub fn subscription_server() -> &'static TestServer {
@@ -283,4 +291,16 @@ pub async fn create_json_stream(s: &Subscriptions, path: &str) {
 pub async fn tail_offset(s: &Subscriptions, path: &str) -> String {
     let h = s.stream(path).unwrap().head().await.unwrap();
     h.next_offset.unwrap().as_str().to_owned()
+}
+
+/// Whether subscription `id` has acked every one of `paths` up to its tail.
+pub async fn acked_to_tail(s: &Subscriptions, id: &str, paths: &[String]) -> bool {
+    let sub = s.get(id).await.unwrap();
+    for path in paths {
+        if sub.acked_offset(path).map(|o| o.as_str().to_owned()) != Some(tail_offset(s, path).await)
+        {
+            return false;
+        }
+    }
+    true
 }
