@@ -104,42 +104,60 @@ fn scan_string(data: &[u8], i: usize, high: &mut u64) -> Option<usize> {
     end
 }
 
+/// Moves `i` over plain string bytes (neither `"`, `\\` nor a control character) to the first
+/// byte that needs a look, or to the end of `data`.
+#[inline(always)]
+fn skip_plain_bytes(data: &[u8], mut i: usize, seen: &mut u64) -> usize {
+    // Plain bytes, the common case: sixteen at a time while sixteen remain (x86-64), then
+    // eight at a time, up to the first one that needs a look (the lowest flagged byte is
+    // exact: false positives only lie above a true one).
+    #[cfg(target_arch = "x86_64")]
+    let found = sse2::skip_plain(data, &mut i, seen);
+    #[cfg(not(target_arch = "x86_64"))]
+    let found = false;
+    if !found {
+        loop {
+            let Some(chunk) = data.get(i..i + 8) else {
+                // The last few bytes of the message, one at a time.
+                while let Some(&b) = data.get(i) {
+                    if STRING_SPECIAL[b as usize] {
+                        break;
+                    }
+                    *seen |= u64::from(b);
+                    i += 1;
+                }
+                break;
+            };
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let x = u64::from_le_bytes(w);
+            // Bytes past the string's end may count here: that only costs a UTF-8 pass.
+            *seen |= x;
+            let look = look_mask(x);
+            if look != 0 {
+                i += (look.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+    }
+    i
+}
+
+/// For `data` just after a string's opening quote: where its closing quote is, when the string
+/// has no escape and no control character before it (`None` otherwise, or when it does not end
+/// in `data`). UTF-8 is not checked: the caller's text is.
+#[inline]
+pub(crate) fn plain_string_len(data: &[u8]) -> Option<usize> {
+    let mut seen = 0;
+    let i = skip_plain_bytes(data, 0, &mut seen);
+    (data.get(i) == Some(&b'"')).then_some(i)
+}
+
 #[inline(always)]
 fn scan_string_body(data: &[u8], mut i: usize, seen: &mut u64) -> Option<usize> {
     loop {
-        // Plain bytes, the common case: sixteen at a time while sixteen remain (x86-64), then
-        // eight at a time, up to the first one that needs a look (the lowest flagged byte is
-        // exact: false positives only lie above a true one).
-        #[cfg(target_arch = "x86_64")]
-        let found = sse2::skip_plain(data, &mut i, seen);
-        #[cfg(not(target_arch = "x86_64"))]
-        let found = false;
-        if !found {
-            loop {
-                let Some(chunk) = data.get(i..i + 8) else {
-                    // The last few bytes of the message, one at a time.
-                    while let Some(&b) = data.get(i) {
-                        if STRING_SPECIAL[b as usize] {
-                            break;
-                        }
-                        *seen |= u64::from(b);
-                        i += 1;
-                    }
-                    break;
-                };
-                let mut w = [0u8; 8];
-                w.copy_from_slice(chunk);
-                let x = u64::from_le_bytes(w);
-                // Bytes past the string's end may count here: that only costs a UTF-8 pass.
-                *seen |= x;
-                let look = look_mask(x);
-                if look != 0 {
-                    i += (look.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            }
-        }
+        i = skip_plain_bytes(data, i, seen);
         let b = data.get(i);
         if b == Some(&b'"') {
             return Some(i + 1);
@@ -287,6 +305,20 @@ fn scan_number(data: &[u8], mut i: usize) -> Option<usize> {
 /// Whether `data` is exactly one JSON value, surrounded by optional whitespace.
 pub(crate) fn check(data: &[u8]) -> bool {
     scan(data, true).is_some()
+}
+
+/// Like [`value_len`] for text already known to be UTF-8 (it is not checked again), with the
+/// common scalars measured without setting up the full scan.
+#[inline]
+pub(crate) fn text_value_len(data: &[u8]) -> Option<usize> {
+    match data.first()? {
+        b'"' => scan_string_body(data, 1, &mut 0),
+        b'-' | b'0'..=b'9' => scan_number(data, 0),
+        b't' => literal(data, 0, b"true"),
+        b'f' => literal(data, 0, b"false"),
+        b'n' => literal(data, 0, b"null"),
+        _ => scan(data, false),
+    }
 }
 
 /// The length of the JSON value that starts at `data[0]`, when it is valid and ends within

@@ -346,21 +346,29 @@ impl<T: DeserializeOwned> Elements for Parsed<T> {
     const TEXT: bool = true;
 
     fn parse_at(&mut self, rest: &[u8], text: Option<&str>, limit: usize) -> Result<Option<usize>> {
+        // The quicker deserializer first; what it leaves, serde_json reads from the start.
+        let fast = text.and_then(|t| {
+            let (v, len) = super::fast_de::from_prefix::<T>(t)?;
+            Some((t.as_bytes().first().copied()?, t.len(), Some((Ok(v), len))))
+        });
         // From text when the piece is UTF-8 there (serde skips checking every string again).
-        let (first, end, next) = match text {
-            Some(t) if !t.is_empty() => {
-                let mut values = serde_json::Deserializer::from_str(t).into_iter::<T>();
-                (
-                    t.as_bytes()[0],
-                    t.len(),
-                    values.next().map(|r| (r, values.byte_offset())),
-                )
-            }
-            _ => {
-                let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<T>();
-                let next = values.next().map(|r| (r, values.byte_offset()));
-                (rest.first().copied().unwrap_or(b' '), rest.len(), next)
-            }
+        let (first, end, next) = match fast {
+            Some(found) => found,
+            None => match text {
+                Some(t) if !t.is_empty() => {
+                    let mut values = serde_json::Deserializer::from_str(t).into_iter::<T>();
+                    (
+                        t.as_bytes()[0],
+                        t.len(),
+                        values.next().map(|r| (r, values.byte_offset())),
+                    )
+                }
+                _ => {
+                    let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<T>();
+                    let next = values.next().map(|r| (r, values.byte_offset()));
+                    (rest.first().copied().unwrap_or(b' '), rest.len(), next)
+                }
+            },
         };
         match next {
             Some((Ok(v), len)) => {

@@ -11,6 +11,7 @@
 
 mod decode;
 mod engine;
+mod fast_de;
 mod sse;
 
 use std::fmt;

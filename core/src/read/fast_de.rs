@@ -1,0 +1,812 @@
+//! A quicker first try at deserializing one JSON message into the reader's type.
+//!
+//! serde_json spends most of a typed catch-up read skipping what the type does not keep and
+//! parsing keys (measured: 1,623 of 1,817 instructions per message for a struct that keeps one
+//! field of four). This deserializer borrows keys and plain strings from the text, reads small
+//! integers directly and skips ignored values with the producer's JSON scanner, which checks
+//! them just as fully.
+//!
+//! It answers only when it is sure to give what serde_json gives: anything else (a float, an
+//! escaped string, an enum, a map keyed by numbers, deep nesting, bytes, an error of any kind,
+//! including the type's own) makes it give up, and the caller deserializes the message with
+//! serde_json from its start, so results and error messages are serde_json's.
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
+
+use crate::producer::json;
+
+/// Gave up: serde_json decides.
+#[derive(Debug)]
+pub(crate) struct GiveUp;
+
+impl std::fmt::Display for GiveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("left to serde_json")
+    }
+}
+
+impl std::error::Error for GiveUp {}
+
+impl de::Error for GiveUp {
+    fn custom<T: std::fmt::Display>(_msg: T) -> Self {
+        GiveUp
+    }
+}
+
+type R<T> = std::result::Result<T, GiveUp>;
+
+/// Containers deeper than this are left to serde_json (whose limit is 128).
+const MAX_DEPTH: usize = 100;
+
+/// The value at the start of `text` (after whitespace) as `T`, and where it ends, as
+/// serde_json's `StreamDeserializer` would give them; `None` to leave it to serde_json.
+pub(crate) fn from_prefix<T: DeserializeOwned>(text: &str) -> Option<(T, usize)> {
+    let mut de = Fast {
+        text,
+        pos: 0,
+        depth: 0,
+    };
+    de.skip_ws();
+    let first = de.peek()?;
+    let value = T::deserialize(&mut de).ok()?;
+    // serde_json's stream checks what follows a value that does not end itself.
+    if !matches!(first, b'"' | b'[' | b'{')
+        && !matches!(
+            de.peek(),
+            None | Some(
+                b' ' | b'\n' | b'\t' | b'\r' | b'"' | b'[' | b']' | b'{' | b'}' | b',' | b':'
+            )
+        )
+    {
+        return None;
+    }
+    Some((value, de.pos))
+}
+
+/// Methods that leave the value to serde_json.
+macro_rules! give_up {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* _visitor: V) -> R<V::Value> {
+                Err(GiveUp)
+            }
+        )*
+    };
+}
+
+/// Methods that read the value as `deserialize_any` does when it starts with one of the given
+/// bytes, and leave it to serde_json otherwise.
+macro_rules! only_when {
+    ($($method:ident($($arg:ident: $ty:ty),*) if [$first:pat];)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> R<V::Value> {
+                self.skip_ws();
+                match self.peek() {
+                    Some($first) => self.deserialize_any(visitor),
+                    _ => Err(GiveUp),
+                }
+            }
+        )*
+    };
+}
+
+struct Fast<'de> {
+    text: &'de str,
+    pos: usize,
+    depth: usize,
+}
+
+impl<'de> Fast<'de> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Whitespace, then `b`.
+    #[inline]
+    fn expect(&mut self, b: u8) -> R<()> {
+        self.skip_ws();
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(GiveUp)
+        }
+    }
+
+    /// A string without escapes whose opening quote is at `pos`, borrowed from the text (and
+    /// `pos` moved past it); `GiveUp` with `pos` unchanged otherwise.
+    #[inline]
+    fn plain_string(&mut self) -> R<&'de str> {
+        let start = self.pos + 1;
+        let rest = self.text.as_bytes().get(start..).ok_or(GiveUp)?;
+        let len = json::plain_string_len(rest).ok_or(GiveUp)?;
+        let s = self.text.get(start..start + len).ok_or(GiveUp)?;
+        self.pos = start + len + 1;
+        Ok(s)
+    }
+
+    #[inline]
+    fn literal(&mut self, word: &str) -> R<()> {
+        if self.text.as_bytes().get(self.pos..self.pos + word.len()) == Some(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(GiveUp)
+        }
+    }
+
+    /// A number: an integer of at most 18 digits (19 when not negative) here, as serde_json
+    /// reads it (`u64`, or `i64` when negative; `-0` is a float to it); any other number by
+    /// serde_json itself, on the number's own text.
+    #[inline]
+    fn number<V: Visitor<'de>>(&mut self, visitor: V) -> R<V::Value> {
+        let bytes = self.text.as_bytes();
+        let negative = bytes.get(self.pos) == Some(&b'-');
+        let start = self.pos + usize::from(negative);
+        let mut i = start;
+        let mut n: u64 = 0;
+        while let Some(&b @ b'0'..=b'9') = bytes.get(i) {
+            if i - start == 18 {
+                return self.delegated(visitor);
+            }
+            n = n * 10 + u64::from(b - b'0');
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0
+            || (digits > 1 && bytes.get(start) == Some(&b'0'))
+            || matches!(bytes.get(i), Some(b'.' | b'e' | b'E'))
+            || (negative && n == 0)
+        {
+            return self.delegated(visitor);
+        }
+        self.pos = i;
+        if negative {
+            // At most 18 digits: fits an i64.
+            let v = i64::try_from(n).map_err(|_| GiveUp)?;
+            visitor.visit_i64(-v)
+        } else {
+            visitor.visit_u64(n)
+        }
+    }
+
+    /// The value at `pos` (a number, or a string with escapes) read by serde_json from its own
+    /// text, found with the producer's JSON scanner.
+    fn delegated<V: Visitor<'de>>(&mut self, visitor: V) -> R<V::Value> {
+        let rest = self.text.get(self.pos..).ok_or(GiveUp)?;
+        let len = json::text_value_len(rest.as_bytes()).ok_or(GiveUp)?;
+        let mut de = serde_json::Deserializer::from_str(rest.get(..len).ok_or(GiveUp)?);
+        let v = de::Deserializer::deserialize_any(&mut de, visitor).map_err(|_| GiveUp)?;
+        de.end().map_err(|_| GiveUp)?;
+        self.pos += len;
+        Ok(v)
+    }
+
+    fn enter(&mut self) -> R<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(GiveUp);
+        }
+        self.pos += 1;
+        Ok(())
+    }
+}
+
+impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
+    type Error = GiveUp;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        self.skip_ws();
+        match self.peek().ok_or(GiveUp)? {
+            b'"' => match self.plain_string() {
+                Ok(s) => visitor.visit_borrowed_str(s),
+                Err(GiveUp) => self.delegated(visitor),
+            },
+            b'-' | b'0'..=b'9' => self.number(visitor),
+            b't' => {
+                self.literal("true")?;
+                visitor.visit_bool(true)
+            }
+            b'f' => {
+                self.literal("false")?;
+                visitor.visit_bool(false)
+            }
+            b'n' => {
+                self.literal("null")?;
+                visitor.visit_unit()
+            }
+            b'[' => {
+                self.enter()?;
+                let v = visitor.visit_seq(Seq {
+                    de: &mut *self,
+                    first: true,
+                })?;
+                self.expect(b']')?;
+                self.depth -= 1;
+                Ok(v)
+            }
+            b'{' => {
+                self.enter()?;
+                let v = visitor.visit_map(Map {
+                    de: &mut *self,
+                    first: true,
+                })?;
+                self.expect(b'}')?;
+                self.depth -= 1;
+                Ok(v)
+            }
+            _ => Err(GiveUp),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        self.skip_ws();
+        if self.peek() == Some(b'n') {
+            self.literal("null")?;
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> R<V::Value> {
+        // serde_json's own types (a raw value) talk to it through special names.
+        if name.starts_with("$serde_json") {
+            return Err(GiveUp);
+        }
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        self.skip_ws();
+        let rest = self.text.as_bytes().get(self.pos..).ok_or(GiveUp)?;
+        let len = json::text_value_len(rest).ok_or(GiveUp)?;
+        self.pos += len;
+        visitor.visit_unit()
+    }
+
+    give_up! {
+        deserialize_enum(_name: &'static str, _variants: &'static [&'static str]);
+        deserialize_i128();
+        deserialize_u128();
+        deserialize_bytes();
+        deserialize_byte_buf();
+    }
+
+    // serde_json reads each of these as `deserialize_any` would when the value is of the kind
+    // it expects there, and fails otherwise (even where the visitor would take another kind).
+    only_when! {
+        deserialize_bool() if [b't' | b'f'];
+        deserialize_i8() if [b'-' | b'0'..=b'9'];
+        deserialize_i16() if [b'-' | b'0'..=b'9'];
+        deserialize_i32() if [b'-' | b'0'..=b'9'];
+        deserialize_i64() if [b'-' | b'0'..=b'9'];
+        deserialize_u8() if [b'-' | b'0'..=b'9'];
+        deserialize_u16() if [b'-' | b'0'..=b'9'];
+        deserialize_u32() if [b'-' | b'0'..=b'9'];
+        deserialize_u64() if [b'-' | b'0'..=b'9'];
+        deserialize_f32() if [b'-' | b'0'..=b'9'];
+        deserialize_f64() if [b'-' | b'0'..=b'9'];
+        deserialize_char() if [b'"'];
+        deserialize_str() if [b'"'];
+        deserialize_string() if [b'"'];
+        deserialize_identifier() if [b'"'];
+        deserialize_unit() if [b'n'];
+        deserialize_unit_struct(_name: &'static str) if [b'n'];
+        deserialize_seq() if [b'['];
+        deserialize_tuple(_len: usize) if [b'['];
+        deserialize_tuple_struct(_name: &'static str, _len: usize) if [b'['];
+        deserialize_map() if [b'{'];
+        deserialize_struct(_name: &'static str, _fields: &'static [&'static str]) if [b'[' | b'{'];
+    }
+}
+
+struct Seq<'a, 'de> {
+    de: &'a mut Fast<'de>,
+    first: bool,
+}
+
+impl<'de> de::SeqAccess<'de> for Seq<'_, 'de> {
+    type Error = GiveUp;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
+        self.de.skip_ws();
+        match self.de.peek() {
+            Some(b']') => return Ok(None),
+            Some(b',') if !self.first => self.de.pos += 1,
+            Some(_) if self.first => self.first = false,
+            _ => return Err(GiveUp),
+        }
+        self.de.skip_ws();
+        if self.de.peek() == Some(b']') {
+            return Err(GiveUp);
+        }
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+}
+
+struct Map<'a, 'de> {
+    de: &'a mut Fast<'de>,
+    first: bool,
+}
+
+impl<'de> de::MapAccess<'de> for Map<'_, 'de> {
+    type Error = GiveUp;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
+        self.de.skip_ws();
+        match self.de.peek() {
+            Some(b'}') => return Ok(None),
+            Some(b',') if !self.first => self.de.pos += 1,
+            Some(_) if self.first => self.first = false,
+            _ => return Err(GiveUp),
+        }
+        self.de.skip_ws();
+        if self.de.peek() != Some(b'"') {
+            return Err(GiveUp);
+        }
+        let key = self.de.plain_string()?;
+        seed.deserialize(Key(key)).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> R<V::Value> {
+        self.de.expect(b':')?;
+        seed.deserialize(&mut *self.de)
+    }
+}
+
+/// A key: serde_json hands keys to most types as strings (it also parses numbers and `true`
+/// out of quoted keys for types that ask; those are left to it).
+struct Key<'de>(&'de str);
+
+impl<'de> de::Deserializer<'de> for Key<'de> {
+    type Error = GiveUp;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        visitor.visit_borrowed_str(self.0)
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        visitor.visit_borrowed_str(self.0)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        visitor.visit_borrowed_str(self.0)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        visitor.visit_borrowed_str(self.0)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        visitor.visit_borrowed_str(self.0)
+    }
+
+    give_up! {
+        deserialize_bool();
+        deserialize_i8();
+        deserialize_i16();
+        deserialize_i32();
+        deserialize_i64();
+        deserialize_i128();
+        deserialize_u8();
+        deserialize_u16();
+        deserialize_u32();
+        deserialize_u64();
+        deserialize_u128();
+        deserialize_f32();
+        deserialize_f64();
+        deserialize_char();
+        deserialize_bytes();
+        deserialize_byte_buf();
+        deserialize_option();
+        deserialize_unit();
+        deserialize_unit_struct(_name: &'static str);
+        deserialize_newtype_struct(_name: &'static str);
+        deserialize_seq();
+        deserialize_tuple(_len: usize);
+        deserialize_tuple_struct(_name: &'static str, _len: usize);
+        deserialize_map();
+        deserialize_struct(_name: &'static str, _fields: &'static [&'static str]);
+        deserialize_enum(_name: &'static str, _variants: &'static [&'static str]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+    use std::fmt::Debug;
+
+    use serde::de::DeserializeOwned;
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use super::from_prefix;
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Id {
+        i: u64,
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Event {
+        i: u64,
+        #[serde(rename = "type")]
+        kind: String,
+        user: Option<String>,
+        #[serde(default)]
+        tags: Vec<String>,
+        score: Option<f64>,
+        delta: Option<i32>,
+        flag: Option<bool>,
+        inner: Option<Box<Event>>,
+        extra: Option<Value>,
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Strict {
+        a: u8,
+        b: Option<String>,
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Flat {
+        i: i64,
+        #[serde(flatten)]
+        rest: BTreeMap<String, Value>,
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    #[serde(untagged)]
+    enum Untagged {
+        Num(u64),
+        Neg(i64),
+        Text(String),
+        Obj { i: u64 },
+        List(Vec<Value>),
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    #[serde(tag = "type")]
+    enum Tagged {
+        #[serde(rename = "bench.event")]
+        Bench { i: u64 },
+        #[serde(rename = "x")]
+        X,
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    enum External {
+        A,
+        B(u32),
+        C { x: i8 },
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Tuple(u8, String);
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Unit;
+
+    /// serde_json's answer for the value at the start of `text`, as the read path asks it.
+    fn serde_prefix<T: DeserializeOwned>(text: &str) -> Option<(serde_json::Result<T>, usize)> {
+        let mut values = serde_json::Deserializer::from_str(text).into_iter::<T>();
+        values.next().map(|r| (r, values.byte_offset()))
+    }
+
+    /// Whenever the fast path answers, serde_json gives the same value and end; returns
+    /// whether the fast path answered.
+    fn agrees<T: DeserializeOwned + PartialEq + Debug>(text: &str) -> bool {
+        let Some((fast, len)) = from_prefix::<T>(text) else {
+            return false;
+        };
+        match serde_prefix::<T>(text) {
+            Some((Ok(v), end)) => {
+                assert_eq!(fast, v, "{} from {text:?}", std::any::type_name::<T>());
+                assert_eq!(len, end, "{} from {text:?}", std::any::type_name::<T>());
+            }
+            other => panic!(
+                "fast gave {fast:?} for {} from {text:?}, serde_json {other:?}",
+                std::any::type_name::<T>()
+            ),
+        }
+        true
+    }
+
+    /// Every type on one text; how many answered.
+    fn all_types(text: &str, answered: &mut BTreeMap<&'static str, usize>) {
+        let mut count =
+            |name: &'static str, yes: bool| *answered.entry(name).or_default() += usize::from(yes);
+        count("Id", agrees::<Id>(text));
+        count("Event", agrees::<Event>(text));
+        count("Strict", agrees::<Strict>(text));
+        count("Flat", agrees::<Flat>(text));
+        count("Untagged", agrees::<Untagged>(text));
+        count("Tagged", agrees::<Tagged>(text));
+        count("External", agrees::<External>(text));
+        count("Tuple", agrees::<Tuple>(text));
+        count("Unit", agrees::<Unit>(text));
+        count("Value", agrees::<Value>(text));
+        count("Vec<Value>", agrees::<Vec<Value>>(text));
+        count("HashMap<String, u8>", agrees::<HashMap<String, u8>>(text));
+        count("HashMap<u32, Value>", agrees::<HashMap<u32, Value>>(text));
+        count("Option<i32>", agrees::<Option<i32>>(text));
+        count("(u8, String)", agrees::<(u8, String)>(text));
+        count("String", agrees::<String>(text));
+        count("char", agrees::<char>(text));
+        count("bool", agrees::<bool>(text));
+        count("()", agrees::<()>(text));
+        count("i8", agrees::<i8>(text));
+        count("u16", agrees::<u16>(text));
+        count("i64", agrees::<i64>(text));
+        count("u64", agrees::<u64>(text));
+        count("f32", agrees::<f32>(text));
+        count("f64", agrees::<f64>(text));
+        count("Vec<u8>", agrees::<Vec<u8>>(text));
+        count("Box<str>", agrees::<Box<str>>(text));
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_edge_cases() {
+        let cases: &[&str] = &[
+            r#"{"i":1,"type":"bench.event","user":"u1","p":"xxxx"}"#,
+            r#"{"i":1,"type":"bench.event","user":"u1","p":"xxxx"},{"i":2}"#,
+            r#"{ "i" : 7 , "type" : "x" , "tags" : [ "a" , "b" ] }  ,"#,
+            r#"{"i":1,"type":"a\"b","user":null,"score":1.5,"delta":-3,"flag":true}"#,
+            r#"{"i":1,"type":"é😀","inner":{"i":2,"type":"y"},"extra":[1,{"k":null}]}"#,
+            r#"{"i":1,"type":"t","score":-0,"delta":-0}"#,
+            r#"{"i":1,"type":"t","score":1e3,"delta":2147483648}"#,
+            r#"{"i":18446744073709551615,"type":"t"}"#,
+            r#"{"i":18446744073709551616,"type":"t"}"#,
+            r#"{"i":1,"i":2,"type":"t"}"#,
+            r#"{"i":1,"type":"t",}"#,
+            r#"{"i":1,"type":"t"]"#,
+            r#"{"i":01,"type":"t"}"#,
+            r#"{"a":1,"b":"x"}"#,
+            r#"{"a":1,"b":"x","c":2}"#,
+            r#"{"a":300}"#,
+            r#"{"type":"bench.event","i":5}"#,
+            r#"{"type":"x"}"#,
+            r#"{"type":"y"}"#,
+            r#""A""#,
+            r#"{"B":5}"#,
+            r#"{"C":{"x":-1}}"#,
+            r#"[3,"three"]"#,
+            r#"[3,"three",]"#,
+            r#"[3 "three"]"#,
+            r#"[]"#,
+            r#"[ ]"#,
+            r#"[1,2,3]"#,
+            r#"{"1":{"a":[]},"2":null}"#,
+            r#"{"k":1,"l":255,"m":256}"#,
+            r#"{"k\u0041":1}"#,
+            r#""plain""#,
+            r#""esc\n\t\\\/\u00e9\ud83d\ude00""#,
+            r#""\ud800""#,
+            r#""a"#,
+            r#""ab""#,
+            "\"tab\there\"",
+            "\"line\nbreak\"",
+            "null",
+            "nul",
+            "true",
+            "false",
+            "truex",
+            "0",
+            "-0",
+            "-",
+            "12",
+            "-12",
+            "127",
+            "128",
+            "-128",
+            "-129",
+            "65535",
+            "65536",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "12345678901234567890",
+            "1.5",
+            "1.",
+            ".5",
+            "1e5",
+            "1E+5",
+            "1e-5",
+            "1e400",
+            "-1e-400",
+            "0.1",
+            "12x",
+            "12,",
+            "12]",
+            "12 ",
+            "12\"",
+            "12:",
+            "12}",
+            "1.5e3,",
+            "[1,[2,[3,[4]]]]",
+            "{}",
+            "{ }",
+            r#"{"":""}"#,
+            "  {\"i\":3}",
+            "\n[1]\r\n",
+            "[\"x\",",
+            "{\"i\":1",
+            "{\"i\"",
+            "{\"i\":",
+            "[1,2",
+            "[\u{1}]",
+            r#"{"i":1,"type":"t","tags":["a","b\u0000"]}"#,
+        ];
+        let mut answered = BTreeMap::new();
+        for c in cases {
+            all_types(c, &mut answered);
+        }
+        // The fast path does answer for the common shapes (so these checks compare something).
+        for (name, min) in [
+            ("Id", 10),
+            ("Event", 5),
+            ("Value", 50),
+            ("Untagged", 20),
+            ("u64", 8),
+        ] {
+            assert!(answered[name] >= min, "{name}: {answered:?}");
+        }
+    }
+
+    /// Random documents built from the benchmark's shape, with the usual perturbations:
+    /// escapes, floats, big and negative numbers, whitespace, nesting, missing, extra and
+    /// repeated keys, wrong types, truncation and junk after the value.
+    #[test]
+    fn agrees_with_serde_json_on_random_documents() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let strings = [
+            "\"bench.event\"",
+            "\"u7\"",
+            "\"\"",
+            "\"a\\\"b\"",
+            "\"\\u00e9t\\u00e9\"",
+            "\"é\"",
+            "\"tab\\t\"",
+            "\"\\ud83d\\ude00\"",
+            "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"",
+        ];
+        let numbers = [
+            "0",
+            "1",
+            "42",
+            "-7",
+            "-0",
+            "255",
+            "256",
+            "-129",
+            "1.5",
+            "-2.5e3",
+            "1e400",
+            "18446744073709551615",
+            "18446744073709551616",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "123456789012345678",
+        ];
+        let keys = [
+            "i", "type", "user", "p", "tags", "score", "delta", "flag", "inner", "extra",
+            "k\\u0041", "a", "b",
+        ];
+        fn value(
+            next: &mut dyn FnMut(u64) -> u64,
+            strings: &[&str],
+            numbers: &[&str],
+            keys: &[&str],
+            depth: u32,
+        ) -> String {
+            match next(if depth > 3 { 4 } else { 7 }) {
+                0 | 1 => strings[next(strings.len() as u64) as usize].to_owned(),
+                2 | 3 => numbers[next(numbers.len() as u64) as usize].to_owned(),
+                4 => ["true", "false", "null"][next(3) as usize].to_owned(),
+                5 => {
+                    let n = next(4);
+                    let items: Vec<String> = (0..n)
+                        .map(|_| value(next, strings, numbers, keys, depth + 1))
+                        .collect();
+                    format!("[{}]", items.join(","))
+                }
+                _ => object(next, strings, numbers, keys, depth + 1),
+            }
+        }
+        fn object(
+            next: &mut dyn FnMut(u64) -> u64,
+            strings: &[&str],
+            numbers: &[&str],
+            keys: &[&str],
+            depth: u32,
+        ) -> String {
+            let mut parts = Vec::new();
+            if next(4) != 0 {
+                parts.push(format!(
+                    "\"i\":{}",
+                    numbers[next(numbers.len() as u64) as usize]
+                ));
+            }
+            if next(4) != 0 {
+                parts.push(format!(
+                    "\"type\":{}",
+                    strings[next(strings.len() as u64) as usize]
+                ));
+            }
+            for _ in 0..next(5) {
+                let k = keys[next(keys.len() as u64) as usize];
+                parts.push(format!(
+                    "\"{k}\":{}",
+                    value(next, strings, numbers, keys, depth)
+                ));
+            }
+            let sep = [",", " , ", ",\n"][next(3) as usize];
+            format!("{{{}}}", parts.join(sep))
+        }
+        let mut answered = BTreeMap::new();
+        for _ in 0..20_000 {
+            let mut doc = if next(5) == 0 {
+                value(&mut next, &strings, &numbers, &keys, 0)
+            } else {
+                object(&mut next, &strings, &numbers, &keys, 0)
+            };
+            match next(8) {
+                0 => {
+                    let mut at = next(doc.len() as u64 + 1) as usize;
+                    while !doc.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    doc.truncate(at);
+                }
+                1 => doc.push_str(["x", ",", "]", " ", "1", "\"", ",{\"i\":1}"][next(7) as usize]),
+                _ => {}
+            }
+            all_types(&doc, &mut answered);
+        }
+        for (name, min) in [
+            ("Id", 2_000),
+            ("Event", 500),
+            ("Value", 10_000),
+            ("Flat", 1_000),
+            ("Untagged", 1_000),
+        ] {
+            assert!(answered[name] >= min, "{name}: {answered:?}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_left_to_serde_json() {
+        let deep = format!("{}1{}", "[".repeat(150), "]".repeat(150));
+        assert!(from_prefix::<Value>(&deep).is_none());
+        assert!(serde_prefix::<Value>(&deep).is_some_and(|(r, _)| r.is_err()));
+        let ok = format!("{}1{}", "[".repeat(90), "]".repeat(90));
+        assert!(agrees::<Value>(&ok));
+        // Ignored values are skipped at any depth, as serde_json skips them.
+        let ignored = format!("{{\"i\":1,\"x\":{}1{}}}", "[".repeat(300), "]".repeat(300));
+        assert!(agrees::<Id>(&ignored));
+    }
+}
