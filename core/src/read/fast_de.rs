@@ -190,12 +190,24 @@ impl<'de> Fast<'de> {
         Ok(v)
     }
 
-    fn enter(&mut self) -> R<()> {
+    /// Opens the array or object at `pos` (`close` is its closing bracket).
+    fn enter(&mut self, close: u8) -> R<Items<'_, 'de>> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(GiveUp);
         }
         self.pos += 1;
+        Ok(Items {
+            de: self,
+            first: true,
+            close,
+        })
+    }
+
+    /// Closes it: serde_json fails when the type's visitor left items unread.
+    fn leave(&mut self, close: u8) -> R<()> {
+        self.expect(close)?;
+        self.depth -= 1;
         Ok(())
     }
 }
@@ -224,23 +236,13 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
                 visitor.visit_unit()
             }
             b'[' => {
-                self.enter()?;
-                let v = visitor.visit_seq(Seq {
-                    de: &mut *self,
-                    first: true,
-                })?;
-                self.expect(b']')?;
-                self.depth -= 1;
+                let v = visitor.visit_seq(self.enter(b']')?)?;
+                self.leave(b']')?;
                 Ok(v)
             }
             b'{' => {
-                self.enter()?;
-                let v = visitor.visit_map(Map {
-                    de: &mut *self,
-                    first: true,
-                })?;
-                self.expect(b'}')?;
-                self.depth -= 1;
+                let v = visitor.visit_map(self.enter(b'}')?)?;
+                self.leave(b'}')?;
                 Ok(v)
             }
             _ => Err(GiveUp),
@@ -313,47 +315,52 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
     }
 }
 
-struct Seq<'a, 'de> {
+/// The items of an array or an object.
+struct Items<'a, 'de> {
     de: &'a mut Fast<'de>,
     first: bool,
+    /// `]` or `}`.
+    close: u8,
 }
 
-impl<'de> de::SeqAccess<'de> for Seq<'_, 'de> {
-    type Error = GiveUp;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
+impl Items<'_, '_> {
+    /// Moves to the next item (over its comma): `false` at the closing bracket, which is left
+    /// for the caller.
+    fn next(&mut self) -> R<bool> {
         self.de.skip_ws();
         match self.de.peek() {
-            Some(b']') => return Ok(None),
+            Some(b) if b == self.close => return Ok(false),
             Some(b',') if !self.first => self.de.pos += 1,
             Some(_) if self.first => self.first = false,
             _ => return Err(GiveUp),
         }
         self.de.skip_ws();
-        if self.de.peek() == Some(b']') {
+        // A comma before the closing bracket.
+        if self.de.peek() == Some(self.close) {
             return Err(GiveUp);
+        }
+        Ok(true)
+    }
+}
+
+impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
+    type Error = GiveUp;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
+        if !self.next()? {
+            return Ok(None);
         }
         seed.deserialize(&mut *self.de).map(Some)
     }
 }
 
-struct Map<'a, 'de> {
-    de: &'a mut Fast<'de>,
-    first: bool,
-}
-
-impl<'de> de::MapAccess<'de> for Map<'_, 'de> {
+impl<'de> de::MapAccess<'de> for Items<'_, 'de> {
     type Error = GiveUp;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
-        self.de.skip_ws();
-        match self.de.peek() {
-            Some(b'}') => return Ok(None),
-            Some(b',') if !self.first => self.de.pos += 1,
-            Some(_) if self.first => self.first = false,
-            _ => return Err(GiveUp),
+        if !self.next()? {
+            return Ok(None);
         }
-        self.de.skip_ws();
         if self.de.peek() != Some(b'"') {
             return Err(GiveUp);
         }
@@ -526,37 +533,42 @@ mod tests {
         true
     }
 
-    /// Every type on one text; how many answered.
+    /// Every type on one text; counts, by type, the texts the fast path answered for.
     fn all_types(text: &str, answered: &mut BTreeMap<&'static str, usize>) {
-        let mut count =
-            |name: &'static str, yes: bool| *answered.entry(name).or_default() += usize::from(yes);
-        count("Id", agrees::<Id>(text));
-        count("Event", agrees::<Event>(text));
-        count("Strict", agrees::<Strict>(text));
-        count("Flat", agrees::<Flat>(text));
-        count("Untagged", agrees::<Untagged>(text));
-        count("Tagged", agrees::<Tagged>(text));
-        count("External", agrees::<External>(text));
-        count("Tuple", agrees::<Tuple>(text));
-        count("Unit", agrees::<Unit>(text));
-        count("Value", agrees::<Value>(text));
-        count("Vec<Value>", agrees::<Vec<Value>>(text));
-        count("HashMap<String, u8>", agrees::<HashMap<String, u8>>(text));
-        count("HashMap<u32, Value>", agrees::<HashMap<u32, Value>>(text));
-        count("Option<i32>", agrees::<Option<i32>>(text));
-        count("(u8, String)", agrees::<(u8, String)>(text));
-        count("String", agrees::<String>(text));
-        count("char", agrees::<char>(text));
-        count("bool", agrees::<bool>(text));
-        count("()", agrees::<()>(text));
-        count("i8", agrees::<i8>(text));
-        count("u16", agrees::<u16>(text));
-        count("i64", agrees::<i64>(text));
-        count("u64", agrees::<u64>(text));
-        count("f32", agrees::<f32>(text));
-        count("f64", agrees::<f64>(text));
-        count("Vec<u8>", agrees::<Vec<u8>>(text));
-        count("Box<str>", agrees::<Box<str>>(text));
+        macro_rules! each {
+            ($($t:ty),* $(,)?) => {
+                $(*answered.entry(stringify!($t)).or_default() += usize::from(agrees::<$t>(text));)*
+            };
+        }
+        each!(
+            Id,
+            Event,
+            Strict,
+            Flat,
+            Untagged,
+            Tagged,
+            External,
+            Tuple,
+            Unit,
+            Value,
+            Vec<Value>,
+            HashMap<String, u8>,
+            HashMap<u32, Value>,
+            Option<i32>,
+            (u8, String),
+            String,
+            char,
+            bool,
+            (),
+            i8,
+            u16,
+            i64,
+            u64,
+            f32,
+            f64,
+            Vec<u8>,
+            Box<str>,
+        );
     }
 
     #[test]
@@ -671,118 +683,108 @@ mod tests {
         }
     }
 
+    const STRINGS: &[&str] = &[
+        "\"bench.event\"",
+        "\"u7\"",
+        "\"\"",
+        "\"a\\\"b\"",
+        "\"\\u00e9t\\u00e9\"",
+        "\"é\"",
+        "\"tab\\t\"",
+        "\"\\ud83d\\ude00\"",
+        "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"",
+    ];
+    const NUMBERS: &[&str] = &[
+        "0",
+        "1",
+        "42",
+        "-7",
+        "-0",
+        "255",
+        "256",
+        "-129",
+        "1.5",
+        "-2.5e3",
+        "1e400",
+        "18446744073709551615",
+        "18446744073709551616",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "123456789012345678",
+    ];
+    const KEYS: &[&str] = &[
+        "i", "type", "user", "p", "tags", "score", "delta", "flag", "inner", "extra", "k\\u0041",
+        "a", "b",
+    ];
+
+    /// Random JSON of the benchmark's shape (xorshift; the same documents every run).
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            from[self.next(from.len() as u64) as usize]
+        }
+
+        fn value(&mut self, depth: u32) -> String {
+            match self.next(if depth > 3 { 4 } else { 7 }) {
+                0 | 1 => self.pick(STRINGS).to_owned(),
+                2 | 3 => self.pick(NUMBERS).to_owned(),
+                4 => self.pick(&["true", "false", "null"]).to_owned(),
+                5 => {
+                    let items: Vec<String> =
+                        (0..self.next(4)).map(|_| self.value(depth + 1)).collect();
+                    format!("[{}]", items.join(","))
+                }
+                _ => self.object(depth + 1),
+            }
+        }
+
+        fn object(&mut self, depth: u32) -> String {
+            let mut parts = Vec::new();
+            if self.next(4) != 0 {
+                parts.push(format!("\"i\":{}", self.pick(NUMBERS)));
+            }
+            if self.next(4) != 0 {
+                parts.push(format!("\"type\":{}", self.pick(STRINGS)));
+            }
+            for _ in 0..self.next(5) {
+                let k = self.pick(KEYS);
+                parts.push(format!("\"{k}\":{}", self.value(depth)));
+            }
+            let sep = self.pick(&[",", " , ", ",\n"]);
+            format!("{{{}}}", parts.join(sep))
+        }
+    }
+
     /// Random documents built from the benchmark's shape, with the usual perturbations:
     /// escapes, floats, big and negative numbers, whitespace, nesting, missing, extra and
     /// repeated keys, wrong types, truncation and junk after the value.
     #[test]
     fn agrees_with_serde_json_on_random_documents() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
-        let strings = [
-            "\"bench.event\"",
-            "\"u7\"",
-            "\"\"",
-            "\"a\\\"b\"",
-            "\"\\u00e9t\\u00e9\"",
-            "\"é\"",
-            "\"tab\\t\"",
-            "\"\\ud83d\\ude00\"",
-            "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"",
-        ];
-        let numbers = [
-            "0",
-            "1",
-            "42",
-            "-7",
-            "-0",
-            "255",
-            "256",
-            "-129",
-            "1.5",
-            "-2.5e3",
-            "1e400",
-            "18446744073709551615",
-            "18446744073709551616",
-            "9223372036854775808",
-            "-9223372036854775809",
-            "123456789012345678",
-        ];
-        let keys = [
-            "i", "type", "user", "p", "tags", "score", "delta", "flag", "inner", "extra",
-            "k\\u0041", "a", "b",
-        ];
-        fn value(
-            next: &mut dyn FnMut(u64) -> u64,
-            strings: &[&str],
-            numbers: &[&str],
-            keys: &[&str],
-            depth: u32,
-        ) -> String {
-            match next(if depth > 3 { 4 } else { 7 }) {
-                0 | 1 => strings[next(strings.len() as u64) as usize].to_owned(),
-                2 | 3 => numbers[next(numbers.len() as u64) as usize].to_owned(),
-                4 => ["true", "false", "null"][next(3) as usize].to_owned(),
-                5 => {
-                    let n = next(4);
-                    let items: Vec<String> = (0..n)
-                        .map(|_| value(next, strings, numbers, keys, depth + 1))
-                        .collect();
-                    format!("[{}]", items.join(","))
-                }
-                _ => object(next, strings, numbers, keys, depth + 1),
-            }
-        }
-        fn object(
-            next: &mut dyn FnMut(u64) -> u64,
-            strings: &[&str],
-            numbers: &[&str],
-            keys: &[&str],
-            depth: u32,
-        ) -> String {
-            let mut parts = Vec::new();
-            if next(4) != 0 {
-                parts.push(format!(
-                    "\"i\":{}",
-                    numbers[next(numbers.len() as u64) as usize]
-                ));
-            }
-            if next(4) != 0 {
-                parts.push(format!(
-                    "\"type\":{}",
-                    strings[next(strings.len() as u64) as usize]
-                ));
-            }
-            for _ in 0..next(5) {
-                let k = keys[next(keys.len() as u64) as usize];
-                parts.push(format!(
-                    "\"{k}\":{}",
-                    value(next, strings, numbers, keys, depth)
-                ));
-            }
-            let sep = [",", " , ", ",\n"][next(3) as usize];
-            format!("{{{}}}", parts.join(sep))
-        }
+        let mut g = Gen(0x2545_f491_4f6c_dd1d);
         let mut answered = BTreeMap::new();
         for _ in 0..20_000 {
-            let mut doc = if next(5) == 0 {
-                value(&mut next, &strings, &numbers, &keys, 0)
+            let mut doc = if g.next(5) == 0 {
+                g.value(0)
             } else {
-                object(&mut next, &strings, &numbers, &keys, 0)
+                g.object(0)
             };
-            match next(8) {
+            match g.next(8) {
                 0 => {
-                    let mut at = next(doc.len() as u64 + 1) as usize;
+                    let mut at = g.next(doc.len() as u64 + 1) as usize;
                     while !doc.is_char_boundary(at) {
                         at -= 1;
                     }
                     doc.truncate(at);
                 }
-                1 => doc.push_str(["x", ",", "]", " ", "1", "\"", ",{\"i\":1}"][next(7) as usize]),
+                1 => doc.push_str(g.pick(&["x", ",", "]", " ", "1", "\"", ",{\"i\":1}"])),
                 _ => {}
             }
             all_types(&doc, &mut answered);
