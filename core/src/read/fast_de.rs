@@ -191,6 +191,7 @@ impl<'de> Fast<'de> {
     }
 
     /// Opens the array or object at `pos` (`close` is its closing bracket).
+    #[inline]
     fn enter(&mut self, close: u8) -> R<Items<'_, 'de>> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -205,6 +206,7 @@ impl<'de> Fast<'de> {
     }
 
     /// Closes it: serde_json fails when the type's visitor left items unread.
+    #[inline]
     fn leave(&mut self, close: u8) -> R<()> {
         self.expect(close)?;
         self.depth -= 1;
@@ -326,6 +328,7 @@ struct Items<'a, 'de> {
 impl Items<'_, '_> {
     /// Moves to the next item (over its comma): `false` at the closing bracket, which is left
     /// for the caller.
+    #[inline]
     fn next(&mut self) -> R<bool> {
         self.de.skip_ws();
         match self.de.peek() {
