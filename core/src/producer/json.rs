@@ -464,7 +464,7 @@ fn literal(data: &[u8], i: usize, word: &'static [u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check, piece_len, value_len};
+    use super::{check, piece_len, plain_string_len, text_value_len, value_len};
 
     fn serde_ok(s: &[u8]) -> bool {
         serde_json::from_slice::<serde::de::IgnoredAny>(s).is_ok()
@@ -843,6 +843,60 @@ mod tests {
         ] {
             assert_eq!(value_len(bad), None, "{bad:?}");
         }
+    }
+
+    /// `text_value_len` (scalars measured directly) ends every value where `value_len` does,
+    /// on valid and invalid texts, whole or cut, with something after them or not.
+    #[test]
+    fn text_value_len_agrees_with_value_len() {
+        let values: &[&str] = &[
+            r#""plain""#,
+            r#""esc\"aped\\""#,
+            r#""\u00e9\ud83d\ude00""#,
+            r#""bad\x""#,
+            "\"ctl\u{1}\"",
+            "\"é😀\"",
+            "0",
+            "-0",
+            "12",
+            "-1.5e3",
+            "1.",
+            "01",
+            "-",
+            "true",
+            "false",
+            "null",
+            "nul",
+            "tru",
+            r#"{"a":[1,"b",{"c":null}]}"#,
+            "[ ]",
+            "[1,]",
+        ];
+        let mut checked = 0;
+        for v in values {
+            for after in ["", " ", ",", "]", "}", ",{\"i\":1}", "x"] {
+                let text = format!("{v}{after}");
+                for cut in 0..=text.len() {
+                    let Some(t) = text.get(..cut) else { continue };
+                    assert_eq!(
+                        text_value_len(t.as_bytes()),
+                        value_len(t.as_bytes()),
+                        "{t:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+        // A plain string is measured only when it has no escape and no control character.
+        assert_eq!(plain_string_len(b"abc\" rest"), Some(3));
+        assert_eq!(plain_string_len(b"a\\\"b\""), None);
+        assert_eq!(plain_string_len(b"a\nb\""), None);
+        assert_eq!(plain_string_len(b"abc"), None);
+        assert_eq!(
+            plain_string_len(&[b'x'; 40].iter().chain(b"\"").copied().collect::<Vec<_>>()),
+            Some(40)
+        );
     }
 
     #[test]
