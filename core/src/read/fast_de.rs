@@ -3,13 +3,13 @@
 //! serde_json spends most of a typed catch-up read skipping what the type does not keep and
 //! parsing keys (measured: 1,623 of 1,817 instructions per message for a struct that keeps one
 //! field of four). This deserializer borrows keys and plain strings from the text, reads small
-//! integers directly and skips ignored values with the producer's JSON scanner, which checks
-//! them just as fully.
+//! integers directly, skips ignored values with the producer's JSON scanner (which checks them
+//! just as fully) and hands floats and escaped strings to serde_json on their own text.
 //!
-//! It answers only when it is sure to give what serde_json gives: anything else (a float, an
-//! escaped string, an enum, a map keyed by numbers, deep nesting, bytes, an error of any kind,
-//! including the type's own) makes it give up, and the caller deserializes the message with
-//! serde_json from its start, so results and error messages are serde_json's.
+//! It answers only when it is sure to give what serde_json gives: anything else (an enum, a key
+//! read as a number, deep nesting, bytes, a value of another kind than the type asks for, an
+//! error of any kind, the type's own included) makes it give up, and the caller deserializes the
+//! message with serde_json from its start, so results and error messages are serde_json's.
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
 
