@@ -1480,6 +1480,18 @@ async fn accumulating_reads_stop_at_their_size_limit_without_reading_on() {
     let sent = written.load(Ordering::SeqCst);
     assert!(sent < 64 << 20, "the client read on: {sent} bytes sent");
 
+    // `text()` reads through the same bounded collection.
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Off).max_read_bytes(1 << 20))
+        .await
+        .unwrap();
+    let err = within(resp.text()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("max_read_bytes (1048576 bytes)"),
+        "{err}"
+    );
+
     let body = format!("[{}]", vec!["\"0123456789\""; 1000].join(","));
     let server =
         local(move |_, _| Reply::Full(200, json_meta("o1", true), body.clone().into_bytes())).await;

@@ -307,8 +307,9 @@ pub(crate) fn check(data: &[u8]) -> bool {
     scan(data, true).is_some()
 }
 
-/// Like [`value_len`] for text already known to be UTF-8 (it is not checked again), with the
-/// common scalars measured without setting up the full scan.
+/// Like [`value_len`], for text already known to be UTF-8: strings, numbers and literals are
+/// measured without setting up the full scan (and without a second UTF-8 check); arrays and
+/// objects take the full scan.
 #[inline]
 pub(crate) fn text_value_len(data: &[u8]) -> Option<usize> {
     match data.first()? {
