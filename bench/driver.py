@@ -620,6 +620,8 @@ RATIOS = [
     ("ours ÷ raw", "rust-core", "raw"),
     ("Python binding ÷ Rust core", "py-binding", "rust-core"),
     ("Node binding ÷ Rust core", "node-binding", "rust-core"),
+    ("Python binding ÷ CPython's json.loads alone", "py-binding", "py-parse"),
+    ("Node binding ÷ V8's JSON.parse alone", "node-binding", "node-parse"),
     ("ours (Rust core) ÷ TypeScript client", "rust-core", "ts-client"),
     ("ours (Node binding) ÷ TypeScript client", "node-binding", "ts-client"),
     ("ours (Rust core) ÷ Python client", "rust-core", "pypi-client"),
