@@ -144,14 +144,13 @@ fn skip_plain_bytes(data: &[u8], mut i: usize, seen: &mut u64) -> usize {
     i
 }
 
-/// For `data` just after a string's opening quote: where its closing quote is, when the string
-/// has no escape and no control character before it (`None` otherwise, or when it does not end
-/// in `data`). UTF-8 is not checked: the caller's text is.
+/// For `data` inside a string: where the run of plain bytes from `from` ends, at the first
+/// `"`, `\\` or control character, or at the end of `data`. UTF-8 is not checked: the caller's
+/// text is.
 #[inline]
-pub(crate) fn plain_string_len(data: &[u8]) -> Option<usize> {
+pub(crate) fn plain_run_end(data: &[u8], from: usize) -> usize {
     let mut seen = 0;
-    let i = skip_plain_bytes(data, 0, &mut seen);
-    (data.get(i) == Some(&b'"')).then_some(i)
+    skip_plain_bytes(data, from, &mut seen)
 }
 
 #[inline(always)]
@@ -465,7 +464,7 @@ fn literal(data: &[u8], i: usize, word: &'static [u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check, piece_len, plain_string_len, text_value_len, value_len};
+    use super::{check, piece_len, plain_run_end, text_value_len, value_len};
 
     fn serde_ok(s: &[u8]) -> bool {
         serde_json::from_slice::<serde::de::IgnoredAny>(s).is_ok()
@@ -889,15 +888,16 @@ mod tests {
             }
         }
         assert!(checked > 1000, "{checked}");
-        // A plain string is measured only when it has no escape and no control character.
-        assert_eq!(plain_string_len(b"abc\" rest"), Some(3));
-        assert_eq!(plain_string_len(b"a\\\"b\""), None);
-        assert_eq!(plain_string_len(b"a\nb\""), None);
-        assert_eq!(plain_string_len(b"abc"), None);
-        assert_eq!(
-            plain_string_len(&[b'x'; 40].iter().chain(b"\"").copied().collect::<Vec<_>>()),
-            Some(40)
-        );
+        // A run of plain string bytes ends at a quote, a backslash, a control character or
+        // the end, wherever it starts.
+        assert_eq!(plain_run_end(b"abc\" rest", 0), 3);
+        assert_eq!(plain_run_end(b"a\\\"b\"", 0), 1);
+        assert_eq!(plain_run_end(b"a\\\"b\"", 3), 4);
+        assert_eq!(plain_run_end(b"a\nb\"", 0), 1);
+        assert_eq!(plain_run_end(b"abc", 1), 3);
+        let long: Vec<u8> = [b'x'; 40].iter().chain(b"\"").copied().collect();
+        assert_eq!(plain_run_end(&long, 0), 40);
+        assert_eq!(plain_run_end(&long, 7), 40);
     }
 
     #[test]

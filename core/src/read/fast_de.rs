@@ -3,8 +3,9 @@
 //! serde_json spends most of a typed catch-up read skipping what the type does not keep and
 //! parsing keys (measured: 1,623 of 1,817 instructions per message for a struct that keeps one
 //! field of four). This deserializer borrows keys and plain strings from the text, reads small
-//! integers directly, skips ignored values with the producer's JSON scanner (which checks them
-//! just as fully) and hands floats and escaped strings to serde_json on their own text.
+//! integers directly, unescapes strings with escapes in one pass, skips ignored values with the
+//! producer's JSON scanner (which checks them just as fully) and hands floats to serde_json on
+//! their own text.
 //!
 //! It answers only when it is sure to give what serde_json gives: anything else (an enum, a key
 //! read as a number, deep nesting, bytes, a value of another kind than the type asks for, an
@@ -121,16 +122,49 @@ impl<'de> Fast<'de> {
         }
     }
 
-    /// A string without escapes whose opening quote is at `pos`, borrowed from the text (and
-    /// `pos` moved past it); `GiveUp` with `pos` unchanged otherwise.
+    /// The string whose opening quote is at `pos` (and `pos` moved past it): borrowed from the
+    /// text when it has no escape, else unescaped in the same pass. `GiveUp`, with `pos`
+    /// unchanged, on a control character, an escape serde_json would refuse (a lone surrogate
+    /// among them) or a missing end.
     #[inline]
-    fn plain_string(&mut self) -> R<&'de str> {
+    fn string(&mut self) -> R<Str<'de>> {
+        let bytes = self.text.as_bytes();
         let start = self.pos + 1;
-        let rest = self.text.as_bytes().get(start..).ok_or(GiveUp)?;
-        let len = json::plain_string_len(rest).ok_or(GiveUp)?;
-        let s = self.text.get(start..start + len).ok_or(GiveUp)?;
-        self.pos = start + len + 1;
-        Ok(s)
+        let end = json::plain_run_end(bytes, start);
+        if bytes.get(end) == Some(&b'"') {
+            let s = self.text.get(start..end).ok_or(GiveUp)?;
+            self.pos = end + 1;
+            return Ok(Str::Borrowed(s));
+        }
+        self.escaped(start, end)
+    }
+
+    /// The rest of a string with escapes: `text[start..end]` is plain, and `end` is where the
+    /// first byte that is not lies.
+    #[cold]
+    fn escaped(&mut self, start: usize, mut end: usize) -> R<Str<'de>> {
+        let bytes = self.text.as_bytes();
+        // Unescaping only shortens: the string's text (found by the scanner, which also checks
+        // it) is room enough, so the string is allocated once.
+        let rest = bytes.get(self.pos..).ok_or(GiveUp)?;
+        let mut out = String::with_capacity(json::text_value_len(rest).ok_or(GiveUp)?);
+        let mut run = start;
+        loop {
+            out.push_str(self.text.get(run..end).ok_or(GiveUp)?);
+            match bytes.get(end) {
+                Some(b'"') => {
+                    self.pos = end + 1;
+                    return Ok(Str::Owned(out));
+                }
+                Some(b'\\') => {
+                    let (c, next) = unescape(bytes, end + 1)?;
+                    out.push(c);
+                    run = next;
+                    end = json::plain_run_end(bytes, run);
+                }
+                _ => return Err(GiveUp),
+            }
+        }
     }
 
     #[inline]
@@ -178,8 +212,8 @@ impl<'de> Fast<'de> {
         }
     }
 
-    /// The value at `pos` (a number, or a string with escapes) read by serde_json from its own
-    /// text, found with the producer's JSON scanner.
+    /// The number at `pos` read by serde_json from its own text, found with the producer's
+    /// JSON scanner.
     fn delegated<V: Visitor<'de>>(&mut self, visitor: V) -> R<V::Value> {
         let rest = self.text.get(self.pos..).ok_or(GiveUp)?;
         let len = json::text_value_len(rest.as_bytes()).ok_or(GiveUp)?;
@@ -220,10 +254,7 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
         self.skip_ws();
         match self.peek().ok_or(GiveUp)? {
-            b'"' => match self.plain_string() {
-                Ok(s) => visitor.visit_borrowed_str(s),
-                Err(GiveUp) => self.delegated(visitor),
-            },
+            b'"' => self.string()?.visit(visitor),
             b'-' | b'0'..=b'9' => self.number(visitor),
             b't' => {
                 self.literal("true")?;
@@ -367,7 +398,7 @@ impl<'de> de::MapAccess<'de> for Items<'_, 'de> {
         if self.de.peek() != Some(b'"') {
             return Err(GiveUp);
         }
-        let key = self.de.plain_string()?;
+        let key = self.de.string()?;
         seed.deserialize(Key(key)).map(Some)
     }
 
@@ -377,31 +408,94 @@ impl<'de> de::MapAccess<'de> for Items<'_, 'de> {
     }
 }
 
+/// A string value or key: borrowed from the text, or unescaped.
+enum Str<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl<'de> Str<'de> {
+    /// Hands the string to `visitor`. serde_json hands an escaped string over as a passing
+    /// `&str`; giving the `String` itself yields the same value from every visitor whose
+    /// `visit_string` is its `visit_str` without the copy (serde's own all are).
+    #[inline]
+    fn visit<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        match self {
+            Str::Borrowed(s) => visitor.visit_borrowed_str(s),
+            Str::Owned(s) => visitor.visit_string(s),
+        }
+    }
+}
+
+/// The character of the escape after a backslash at `bytes[i..]`, and where the text goes on;
+/// `GiveUp` on what serde_json refuses (an unknown escape, a bad `\u`, a lone surrogate).
+fn unescape(bytes: &[u8], i: usize) -> R<(char, usize)> {
+    let c = match bytes.get(i).ok_or(GiveUp)? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let unit = hex4(bytes, i + 1)?;
+            if !(0xD800..0xDC00).contains(&unit) {
+                // A low surrogate alone is no char: given up.
+                return char::from_u32(unit).map(|c| (c, i + 5)).ok_or(GiveUp);
+            }
+            if bytes.get(i + 5..i + 7) != Some(b"\\u".as_slice()) {
+                return Err(GiveUp);
+            }
+            let low = hex4(bytes, i + 7)?;
+            if !(0xDC00..0xE000).contains(&low) {
+                return Err(GiveUp);
+            }
+            let c = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+            return char::from_u32(c).map(|c| (c, i + 11)).ok_or(GiveUp);
+        }
+        _ => return Err(GiveUp),
+    };
+    Ok((c, i + 1))
+}
+
+/// The four hex digits at `bytes[i..]`.
+fn hex4(bytes: &[u8], i: usize) -> R<u32> {
+    bytes
+        .get(i..i + 4)
+        .ok_or(GiveUp)?
+        .iter()
+        .try_fold(0u32, |n, &b| {
+            char::from(b).to_digit(16).map(|d| n * 16 + d).ok_or(GiveUp)
+        })
+}
+
 /// A key: serde_json hands keys to most types as strings (it also parses numbers and `true`
 /// out of quoted keys for types that ask; those are left to it).
-struct Key<'de>(&'de str);
+struct Key<'de>(Str<'de>);
 
 impl<'de> de::Deserializer<'de> for Key<'de> {
     type Error = GiveUp;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-        visitor.visit_borrowed_str(self.0)
+        self.0.visit(visitor)
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-        visitor.visit_borrowed_str(self.0)
+        self.0.visit(visitor)
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-        visitor.visit_borrowed_str(self.0)
+        self.0.visit(visitor)
     }
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-        visitor.visit_borrowed_str(self.0)
+        self.0.visit(visitor)
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-        visitor.visit_borrowed_str(self.0)
+        self.0.visit(visitor)
     }
 
     give_up! {
@@ -611,6 +705,24 @@ mod tests {
             r#""plain""#,
             r#""esc\n\t\\\/\u00e9\ud83d\ude00""#,
             r#""\ud800""#,
+            r#""\udc00""#,
+            r#""\ud83dx""#,
+            r#""\ud83d\u0041""#,
+            r#""\ud83d\ude00\ud83d""#,
+            r#""\u00E9\u00e9\u0000""#,
+            r#""\x41""#,
+            r#""\u12G4""#,
+            r#""\u12""#,
+            r#""ab\""#,
+            r#""\"""#,
+            r#""a\\""#,
+            r#""\/\b\f\r""#,
+            "\"a\\n\tb\"",
+            r#""xxxxxxxxxxxxxxxxxxxxxxxxxxxxx\nxxxxxxxxxxxxxxxxxxxxxxx\"xxxxxxxxxxxxxxxxxxxx\\""#,
+            r#"{"\u0069":3,"type":"t"}"#,
+            r#"{"i":1,"t\u0079pe":"\n"}"#,
+            r#"{"\u0061":1,"b":"x"}"#,
+            r#"{"\u0061":1,"b":"x","\u0063":2}"#,
             r#""a"#,
             r#""ab""#,
             "\"tab\there\"",
@@ -696,6 +808,11 @@ mod tests {
         "\"tab\\t\"",
         "\"\\ud83d\\ude00\"",
         "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"",
+        "\"x\\\\y\\/\"",
+        "\"\\u0041\\u00E9z\\u0000\"",
+        "\"\\ud83dx\"",
+        "\"\\udc00\"",
+        "\"Hello, \\\"world\\\"!\\nThe next line\\twith a tab, caf\\u00e9 and a longer tail\"",
     ];
     const NUMBERS: &[&str] = &[
         "0",
@@ -716,8 +833,21 @@ mod tests {
         "123456789012345678",
     ];
     const KEYS: &[&str] = &[
-        "i", "type", "user", "p", "tags", "score", "delta", "flag", "inner", "extra", "k\\u0041",
-        "a", "b",
+        "i",
+        "type",
+        "user",
+        "p",
+        "tags",
+        "score",
+        "delta",
+        "flag",
+        "inner",
+        "extra",
+        "k\\u0041",
+        "a",
+        "b",
+        "\\u0069",
+        "typ\\u0065",
     ];
 
     /// Random JSON of the benchmark's shape (xorshift; the same documents every run).
@@ -800,6 +930,42 @@ mod tests {
             ("Untagged", 1_000),
         ] {
             assert!(answered[name] >= min, "{name}: {answered:?}");
+        }
+    }
+
+    /// Time per message of typed reads of chat-like messages with escapes, this deserializer
+    /// against serde_json alone (BENCHMARKS.md, round 14):
+    /// `cargo test --release -p durable-streams-client --lib escaped_read_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn escaped_read_cost() {
+        #[derive(Deserialize, PartialEq, Debug)]
+        struct Token {
+            i: u64,
+            text: String,
+        }
+        let msgs: Vec<String> = (0..200_000)
+            .map(|i| {
+                format!(
+                    r#"{{"i":{i},"type":"token","text":"Hello, \"world\" {i}!\nThe next line\twith a tab, caf\u00e9 and \\ a backslash"}}"#
+                )
+            })
+            .collect();
+        for round in 0..3 {
+            let t = std::time::Instant::now();
+            let theirs: Vec<Token> = msgs
+                .iter()
+                .map(|m| serde_json::from_str(m).expect("valid"))
+                .collect();
+            let serde = t.elapsed().as_nanos() as f64 / msgs.len() as f64;
+            let t = std::time::Instant::now();
+            let ours: Vec<Token> = msgs
+                .iter()
+                .map(|m| from_prefix(m).expect("answered").0)
+                .collect();
+            let fast = t.elapsed().as_nanos() as f64 / msgs.len() as f64;
+            assert_eq!(ours, theirs);
+            println!("round {round}: serde_json {serde:.1} ns/msg, fast_de {fast:.1} ns/msg");
         }
     }
 
