@@ -1459,52 +1459,52 @@ async fn a_json_message_larger_than_the_chunk_limit_is_an_error_naming_it() {
     );
 }
 
+/// A catch-up read of `server` limited to `limit` bytes.
+async fn limited(server: &Local, limit: usize) -> durable_streams_client::StreamResponse {
+    server
+        .handle()
+        .stream(fast().live(LiveMode::Off).max_read_bytes(limit))
+        .await
+        .unwrap()
+}
+
+/// `err` is the error of a read that went past `limit`.
+fn past_limit(err: &durable_streams_client::Error, limit: usize) {
+    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("max_read_bytes ({limit} bytes)")),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn accumulating_reads_stop_at_their_size_limit_without_reading_on() {
     let written = Arc::new(AtomicUsize::new(0));
     let w = written.clone();
     let server =
         local(move |_, _| Reply::Huge(200, meta("o1", true, false), 1 << 30, w.clone())).await;
-    let resp = server
-        .handle()
-        .stream(fast().live(LiveMode::Off).max_read_bytes(1 << 20))
+    let err = within(limited(&server, 1 << 20).await.bytes())
         .await
-        .unwrap();
-    let err = within(resp.bytes()).await.unwrap_err();
-    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
-    assert!(
-        err.to_string().contains("max_read_bytes (1048576 bytes)"),
-        "{err}"
-    );
+        .unwrap_err();
+    past_limit(&err, 1 << 20);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let sent = written.load(Ordering::SeqCst);
     assert!(sent < 64 << 20, "the client read on: {sent} bytes sent");
 
     // `text()` reads through the same bounded collection.
-    let resp = server
-        .handle()
-        .stream(fast().live(LiveMode::Off).max_read_bytes(1 << 20))
+    let err = within(limited(&server, 1 << 20).await.text())
         .await
-        .unwrap();
-    let err = within(resp.text()).await.unwrap_err();
-    assert!(
-        err.to_string().contains("max_read_bytes (1048576 bytes)"),
-        "{err}"
-    );
+        .unwrap_err();
+    past_limit(&err, 1 << 20);
 
     let body = format!("[{}]", vec!["\"0123456789\""; 1000].join(","));
     let server =
         local(move |_, _| Reply::Full(200, json_meta("o1", true), body.clone().into_bytes())).await;
-    let resp = server
-        .handle()
-        .stream(fast().live(LiveMode::Off).max_read_bytes(4096))
+    let err = within(limited(&server, 4096).await.json::<String>())
         .await
-        .unwrap();
-    let err = within(resp.json::<String>()).await.unwrap_err();
-    assert!(
-        err.to_string().contains("max_read_bytes (4096 bytes)"),
-        "{err}"
-    );
+        .unwrap_err();
+    past_limit(&err, 4096);
 }
 
 #[tokio::test]
