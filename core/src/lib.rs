@@ -66,7 +66,13 @@ pub use subscriptions::{
 pub use subscriptions::{WebhookVerifier, WEBHOOK_DONE};
 pub use values::{RequestExtras, Value, ValueFuture};
 
-/// The README's Rust snippets, compiled as doctests so they cannot drift from the API.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
+/// For bindings that build their language's values from the JSON texts of a read: the JSON
+/// string whose opening quote is at `pos` in `text`, and the position after its closing quote.
+/// Borrowed from `text` when it has no escape, else unescaped; `None` on a control character,
+/// an unknown or short escape, a lone surrogate or a missing end. Not part of the supported
+/// API.
+#[doc(hidden)]
+#[inline]
+pub fn json_string_at(text: &str, pos: usize) -> Option<(std::borrow::Cow<'_, str>, usize)> {
+    read::fast_de::string_at(text, pos)
+}

@@ -8,6 +8,7 @@
 mod borrowed;
 mod client;
 mod error;
+mod json;
 mod logging;
 mod producer;
 mod pull;
@@ -79,6 +80,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error::_error_codes, m)?)?;
     m.add_function(wrap_pyfunction!(error::_error_for_code, m)?)?;
     m.add_function(wrap_pyfunction!(values::_retry_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(json::_json_messages, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     runtime::track_forks(m)?;
     logging::install(m.py());

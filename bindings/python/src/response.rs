@@ -4,7 +4,7 @@
 //! [`read_url`] or [`read_handle`], metadata comes from the core response, and data is pulled
 //! batch by batch through [`runtime::run`] (GIL released, Ctrl-C, asyncio cancellation). Chunk
 //! and message iteration are built on batches by the Python layer. JSON messages cross over as
-//! JSON array texts and are parsed by Python's `json`, so they become plain Python values.
+//! the plain Python values `json.loads` would give (module `json`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +22,7 @@ use pyo3_async_runtimes::generic::ContextExt;
 
 use crate::client::Client;
 use crate::error;
+use crate::json::Messages;
 use crate::runtime::{self, ForkSafeRuntime};
 use crate::values::{self, Pairs};
 
@@ -269,14 +270,13 @@ enum Kind {
     Json(CoreBatches<Vec<String>>),
 }
 
-/// A batch's data for Python: bytes, str, or a list of JSON array texts (the core's
-/// `json_array_batches`: the messages unchanged, checked, for one `json.loads` per text, which
-/// is several times cheaper than a Python string and a `json.loads` call per message).
+/// A batch's data for Python: bytes, str, or the list of its JSON messages (built from the
+/// core's JSON array texts by [`Messages`]).
 #[derive(IntoPyObject)]
 enum Data {
     Bytes(PyBytesOut),
     Text(String),
-    Json(Vec<String>),
+    Json(Messages),
 }
 
 /// `(data, offset, cursor, up_to_date, stream_closed, checkpoint)`.
@@ -349,11 +349,15 @@ impl Response {
         runtime::run(py, blocking, async move { r.text().await })
     }
 
-    /// The JSON messages as JSON array texts (see [`Data`]).
+    /// The JSON messages, as a list of Python values (see [`Messages`]).
     #[pyo3(signature = (*, blocking))]
     fn read_json(&self, py: Python<'_>, blocking: bool) -> PyResult<Py<PyAny>> {
         let r = self.checked(py)?;
-        runtime::run(py, blocking, async move { r.json_arrays().await })
+        runtime::run(
+            py,
+            blocking,
+            async move { r.json_arrays().await.map(Messages) },
+        )
     }
 
     /// A batch reader: `kind` is "bytes", "text" or "json".
@@ -397,7 +401,10 @@ impl Batches {
                     .await?
                     .map(|b| tuple(b, |d| Data::Bytes(PyBytesOut(d)))),
                 Kind::Text(b) => b.next_batch().await?.map(|b| tuple(b, Data::Text)),
-                Kind::Json(b) => b.next_batch().await?.map(|b| tuple(b, Data::Json)),
+                Kind::Json(b) => b
+                    .next_batch()
+                    .await?
+                    .map(|b| tuple(b, |d| Data::Json(Messages(d)))),
             })
         })
     }

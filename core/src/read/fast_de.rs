@@ -64,6 +64,24 @@ pub(crate) fn from_prefix<T: DeserializeOwned>(text: &str) -> Option<(T, usize)>
     Some((value, de.pos))
 }
 
+/// The JSON string whose opening quote is at `pos` in `text`, and the position after its
+/// closing quote: borrowed from `text` when it has no escape, else unescaped. `None` where
+/// serde_json would refuse it (a control character, an unknown or short escape, a lone
+/// surrogate, a missing end).
+#[inline]
+pub(crate) fn string_at(text: &str, pos: usize) -> Option<(std::borrow::Cow<'_, str>, usize)> {
+    let mut de = Fast {
+        text,
+        pos,
+        depth: 0,
+    };
+    let s = match de.string().ok()? {
+        Str::Borrowed(s) => std::borrow::Cow::Borrowed(s),
+        Str::Owned(s) => std::borrow::Cow::Owned(s),
+    };
+    Some((s, de.pos))
+}
+
 /// Methods that leave the value to serde_json.
 macro_rules! give_up {
     ($($method:ident($($arg:ident: $ty:ty),*);)*) => {

@@ -11,7 +11,7 @@
 
 mod decode;
 mod engine;
-mod fast_de;
+pub(crate) mod fast_de;
 mod sse;
 
 use std::fmt;

@@ -10,7 +10,6 @@ same semantics.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -103,21 +102,8 @@ def _live(live: Live | None) -> str | None:
     return live
 
 
-def _messages(texts: list[str]) -> list[Any]:
-    """The JSON messages from the native layer's JSON array texts (one ``json.loads`` per
-    array, not per message; each text is released once parsed)."""
-    if len(texts) == 1:
-        out: list[Any] = json.loads(texts.pop())
-        return out
-    out = []
-    texts.reverse()
-    while texts:
-        out.extend(json.loads(texts.pop()))
-    return out
-
-
 def _json_batch(t: _Row) -> Batch[list[Any]]:
-    return Batch(_messages(t[0]), t[1], t[2], t[3], t[4], t[5])
+    return Batch(t[0], t[1], t[2], t[3], t[4], t[5])
 
 
 class _Response:
@@ -219,7 +205,7 @@ class StreamResponse(_Response):
     def read_json(self) -> list[Any]:
         """All JSON messages up to the first up-to-date point (JSON streams, or
         ``json=True``)."""
-        return _messages(self._native.read_json(blocking=True))
+        return self._native.read_json(blocking=True)
 
     def _pull(self, kind: str) -> Iterator[_Row]:
         b = self._native.batches(kind)
@@ -259,7 +245,7 @@ class StreamResponse(_Response):
     def iter_json(self) -> Iterator[Any]:
         """JSON messages one by one."""
         for t in self._pull("json"):
-            yield from _messages(t[0])
+            yield from t[0]
 
     def __iter__(self) -> Iterator[bytes]:
         """Iterates byte chunks (:meth:`iter_bytes`)."""
@@ -295,7 +281,7 @@ class AsyncStreamResponse(_Response):
 
     async def read_json(self) -> list[Any]:
         """All JSON messages up to the first up-to-date point."""
-        return _messages(await self._native.read_json(blocking=False))
+        return await self._native.read_json(blocking=False)
 
     async def _pull(self, kind: str) -> AsyncIterator[_Row]:
         b = self._native.batches(kind)
@@ -335,7 +321,7 @@ class AsyncStreamResponse(_Response):
     async def iter_json(self) -> AsyncIterator[Any]:
         """JSON messages one by one."""
         async for t in self._pull("json"):
-            for m in _messages(t[0]):
+            for m in t[0]:
                 yield m
 
     def __aiter__(self) -> AsyncIterator[bytes]:
