@@ -76,3 +76,8 @@ pub use values::{RequestExtras, Value, ValueFuture};
 pub fn json_string_at(text: &str, pos: usize) -> Option<(std::borrow::Cow<'_, str>, usize)> {
     read::fast_de::string_at(text, pos)
 }
+
+/// The README's Rust snippets, compiled as doctests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

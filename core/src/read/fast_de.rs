@@ -998,4 +998,27 @@ mod tests {
         let ignored = format!("{{\"i\":1,\"x\":{}1{}}}", "[".repeat(300), "]".repeat(300));
         assert!(agrees::<Id>(&ignored));
     }
+
+    #[test]
+    fn string_at_borrows_plain_strings_and_unescapes_the_others() {
+        use std::borrow::Cow;
+
+        use super::string_at;
+
+        let text = r#"{"key": "plain", "esc": "a\n\"b\u00e9\ud83d\ude00", "bad": "\ud800"}"#;
+        let at = |needle: &str| text.find(needle).expect("in text");
+        let (key, end) = string_at(text, 1).expect("a key");
+        assert!(matches!(key, Cow::Borrowed("key")));
+        assert_eq!(text.as_bytes()[end], b':');
+        let (plain, end) = string_at(text, at("\"plain")).expect("plain");
+        assert!(matches!(plain, Cow::Borrowed("plain")));
+        assert_eq!(&text[end..end + 1], ",");
+        let (esc, end) = string_at(text, at("\"a\\n")).expect("escaped");
+        assert!(matches!(&esc, Cow::Owned(s) if s == "a\n\"b\u{e9}\u{1f600}"));
+        assert_eq!(&text[end..end + 1], ",");
+        // What serde_json refuses: a lone surrogate, a control character, no end.
+        assert!(string_at(text, at("\"\\ud800")).is_none());
+        assert!(string_at("\"a\tb\"", 0).is_none());
+        assert!(string_at("\"open", 0).is_none());
+    }
 }
