@@ -99,7 +99,8 @@ const handlers = {
     return { messages: job.count, bytes: job.count * job.msg_bytes, seconds, latencies_us: latenciesUs }
   },
 
-  // stream() from -1, not live; json() parses every message (in Rust) into one array.
+  // stream() from -1, not live; json() checks every message in Rust and parses the array texts
+  // with JSON.parse into one array.
   async "catchup-read"(job) {
     const t = now()
     const res = await stream({ url: job.stream_url, offset: "-1", live: false })
