@@ -102,10 +102,6 @@ def _live(live: Live | None) -> str | None:
     return live
 
 
-def _json_batch(t: _Row) -> Batch[list[Any]]:
-    return Batch(t[0], t[1], t[2], t[3], t[4], t[5])
-
-
 class _Response:
     """What both flavours share: the read's metadata and closing."""
 
@@ -228,7 +224,7 @@ class StreamResponse(_Response):
     def iter_json_batches(self) -> Iterator[Batch[list[Any]]]:
         """Batches of JSON messages."""
         for t in self._pull("json"):
-            yield _json_batch(t)
+            yield Batch(*t)
 
     def iter_bytes(self) -> Iterator[bytes]:
         """Byte chunks (empty ones skipped); follows the live mode."""
@@ -304,7 +300,7 @@ class AsyncStreamResponse(_Response):
     async def iter_json_batches(self) -> AsyncIterator[Batch[list[Any]]]:
         """Batches of JSON messages."""
         async for t in self._pull("json"):
-            yield _json_batch(t)
+            yield Batch(*t)
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         """Byte chunks (empty ones skipped)."""
