@@ -82,7 +82,7 @@ async fn round(seed: u64) -> (usize, usize) {
                                 return Err("failed on purpose".to_owned());
                             }
                             let mut h = handled.lock().unwrap();
-                            for m in &d.messages {
+                            for m in d.json::<serde_json::Value>().unwrap() {
                                 let n = m["n"].as_u64().unwrap();
                                 *h.entry((d.stream.clone(), n)).or_default() += 1;
                             }

@@ -135,7 +135,7 @@ async fn three_workers_process_every_message_exactly_once() {
                     move |d: WorkItem| {
                         let seen = seen.clone();
                         async move {
-                            for m in &d.messages {
+                            for m in d.json::<serde_json::Value>().unwrap() {
                                 let item = (
                                     d.stream.clone(),
                                     m["s"].as_i64().unwrap(),
@@ -276,7 +276,9 @@ async fn failing_handler_releases_and_work_is_woken_again() {
         let g = g.clone();
         async move {
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            g.lock().unwrap().extend(d.messages);
+            g.lock()
+                .unwrap()
+                .extend(d.json::<serde_json::Value>().unwrap());
             Ok::<_, String>(())
         }
     };
@@ -315,7 +317,9 @@ async fn a_claim_that_fails_on_the_way_is_tried_again() {
                 move |d: WorkItem| {
                     let g = g.clone();
                     async move {
-                        g.lock().unwrap().extend(d.messages);
+                        g.lock()
+                            .unwrap()
+                            .extend(d.json::<serde_json::Value>().unwrap());
                         Ok::<_, String>(())
                     }
                 },
@@ -390,7 +394,7 @@ async fn job_queue_form_acks_and_fails() {
         .unwrap();
     let end = tail(&s, &path).await;
     let job = next_job(&mut queue).await;
-    assert_eq!(job.item.messages, vec![serde_json::json!({"n": 7})]);
+    assert_eq!(job.item.messages_json(), r#"[{"n":7}]"#);
     job.fail("not now");
     let job = next_job(&mut queue).await; // woken again after the release
     assert_eq!(
@@ -427,7 +431,10 @@ async fn job_queue_form_acks_and_fails() {
         .unwrap();
     let end = tail(&s, &path).await;
     let job = next_job(&mut queue).await;
-    assert_eq!(job.item.messages, vec![serde_json::json!({"n": 8})]);
+    assert_eq!(
+        job.item.json::<serde_json::Value>().unwrap(),
+        vec![serde_json::json!({"n": 8})]
+    );
     job.ack();
     queue.stop().await.unwrap();
     assert_eq!(
@@ -619,6 +626,49 @@ async fn next(hooks: &mut tokio::sync::mpsc::Receiver<Hook>) -> Hook {
         .await
         .unwrap()
         .unwrap()
+}
+
+#[tokio::test]
+async fn job_messages_are_the_texts_the_server_sent() {
+    // Handlers get each message as the server sent it: keys in their order (not sorted, as a
+    // parse into `serde_json::Value` without `preserve_order` made them), numbers as written.
+    let s = subs();
+    let (wake, path, id) = one_stream_subscription(&s, "exact", Duration::from_secs(3)).await;
+    let stream = s.stream(&path).unwrap();
+    for m in [
+        r#"{"b":1,"a":{"z":null,"y":[2.5,"\u00e9"]}}"#,
+        "12.50",
+        r#""x""#,
+    ] {
+        stream.append(m).await.unwrap();
+    }
+    let sent = stream
+        .stream(durable_streams_client::ReadOptions::new())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Started after the appends: its first claim gets all three in one read.
+    let mut queue = PullWakeWorker::new(s.clone(), &id, "q", &wake)
+        .unwrap()
+        .jobs();
+    let job = next_job(&mut queue).await;
+    assert_eq!(job.item.messages_json(), sent);
+    let texts: Vec<&str> = job.item.messages.iter().map(|m| m.get()).collect();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert!(
+        texts[0].starts_with(r#"{"b":1,"a":{"z":null,"y":["#),
+        "{texts:?}"
+    );
+    let values = job.item.json::<serde_json::Value>().unwrap();
+    assert_eq!(values[1], serde_json::json!(12.5));
+    assert_eq!(values[0]["a"]["y"][1], "\u{e9}");
+    // A message that is not the type asked for names its index.
+    let e = job.item.json::<u32>().unwrap_err().to_string();
+    assert!(e.contains("message 0"), "{e}");
+    job.ack();
+    queue.stop().await.unwrap();
 }
 
 async fn next_job(q: &mut durable_streams_client::WorkQueue) -> durable_streams_client::Job {

@@ -164,6 +164,28 @@ test("a failing handler leaves the work pending and it is woken again", async ()
   assert.ok(queue.offset);
 });
 
+test("job messages are what the server sent: keys in their order", async () => {
+  // The core once parsed messages into maps that sorted their keys.
+  const s = subs();
+  const p = prefix("exact");
+  const wake = `${p}/wake`;
+  const path = `${p}/s`;
+  await jsonStream(s, wake);
+  const h = await jsonStream(s, path);
+  const id = `sub-${p}`;
+  await s.create(id, { wakeStream: wake, streams: [path], leaseTtlMs: 5000 });
+  for (const m of ['{"b": 1, "a": {"z": null, "y": [2.5, "\\u00e9"]}}', "12.50", '"x"']) await h.append(m);
+  const sent = await (await h.stream({ json: true })).text();
+  const ac = new AbortController();
+  for await (const job of s.worker(id, "q", wake).jobs({ signal: ac.signal })) {
+    assert.equal(JSON.stringify(job.item.messages), sent);
+    assert.deepEqual(Object.keys(job.item.messages[0]), ["b", "a"]);
+    assert.deepEqual(Object.keys(job.item.messages[0].a), ["z", "y"]);
+    job.ack();
+    ac.abort();
+  }
+});
+
 test("webhooks: verified deliveries, synchronous done, asynchronous callback, rejections", async () => {
   const s = subs();
   const verifier = new ds.WebhookVerifier(s.jwksUrl);

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import itertools
+import json
 import os
 import queue
 import select
@@ -253,6 +254,28 @@ def test_job_queue_form_and_graceful_stop_releases(subs: ds.Subscriptions) -> No
                 break
             time.sleep(0.1)
     assert subs.get(sid).acked_offset(path) == end2
+
+
+def test_job_messages_are_what_the_server_sent(subs: ds.Subscriptions) -> None:
+    # Keys keep their order and values are json.loads's of the server's text (the core once
+    # parsed them into maps that sorted keys).
+    p = prefix("exact")
+    wake, path = f"{p}/wake", f"{p}/s"
+    json_stream(subs, wake)
+    s = json_stream(subs, path)
+    sid = f"sub-{p}"
+    subs.create(sid, wake_stream=wake, streams=[path], lease=5)
+    for m in ['{"b": 1, "a": {"z": null, "y": [2.5, "\\u00e9"]}}', "12.50", '"x"']:
+        s.append(m)
+    sent = s.stream().read_text()
+    with subs.worker(sid, "q", wake).jobs() as jobs:
+        job = jobs.next(timeout=10)
+        assert job is not None
+        assert job.item.messages == json.loads(sent)
+        assert list(job.item.messages[0]) == ["b", "a"]
+        assert list(job.item.messages[0]["a"]) == ["z", "y"]
+        assert job.item.messages[0]["a"]["y"] == [2.5, "\u00e9"]
+        job.ack()
 
 
 class _Receiver:

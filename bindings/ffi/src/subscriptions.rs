@@ -491,11 +491,7 @@ impl WorkJob {
             start_offset: it.start_offset.as_str().to_owned(),
             offset: it.offset.as_str().to_owned(),
             is_json,
-            messages: it
-                .messages
-                .iter()
-                .map(serde_json::Value::to_string)
-                .collect(),
+            messages: it.messages.iter().map(|m| m.get().to_owned()).collect(),
             data: it.data.to_vec(),
         };
         Self {

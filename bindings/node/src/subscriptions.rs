@@ -540,7 +540,7 @@ impl NativeJob {
     fn new(job: Job) -> Self {
         let item = &job.item;
         let messages = if item.data.is_empty() {
-            serde_json::to_string(&item.messages).ok()
+            Some(item.messages_json())
         } else {
             None
         };

@@ -497,7 +497,7 @@ impl Job {
     fn new(job: CoreJob) -> Self {
         let item = &job.item;
         let messages = if item.data.is_empty() {
-            serde_json::to_string(&item.messages).ok()
+            Some(item.messages_json())
         } else {
             None
         };

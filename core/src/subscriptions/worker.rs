@@ -4,12 +4,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use super::manage::Subscriptions;
 use super::types::{Ack, SubscriptionErrorCode, Wake, WakeEvent};
 use crate::error::{Error, Result};
 use crate::offset::Offset;
-use crate::read::{LiveMode, ReadOptions};
+use crate::read::{Batches, LiveMode, ReadOptions};
 
 /// Messages of one stream handed to the application: one read batch.
 ///
@@ -24,10 +26,59 @@ pub struct WorkItem {
     pub start_offset: Offset,
     /// The offset this delivery ends at (inclusive ack point).
     pub offset: Offset,
-    /// For JSON streams: the messages.
-    pub messages: Vec<serde_json::Value>,
+    /// For JSON streams: the messages, each exactly as the server sent it (no number rounded,
+    /// no key reordered, nothing the handler did not ask for converted); decode them with
+    /// [`json`](Self::json) or `serde_json::from_str(m.get())`.
+    pub messages: Vec<Box<RawValue>>,
     /// For other streams: the bytes.
     pub data: Bytes,
+}
+
+impl WorkItem {
+    /// The messages deserialized as `T` (`serde_json::Value` for any JSON), in order; a
+    /// message that is not a `T` is an [`Error::Parse`] naming its index.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
+        self.messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                serde_json::from_str(m.get()).map_err(|e| {
+                    Error::json(
+                        "a work item's message",
+                        format!("message {i} is not the type asked for"),
+                        &e,
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The messages as the text of one JSON array (`[m1,m2,...]`), each exactly as the server
+    /// sent it: for handing them to another language's parser in one piece.
+    pub fn messages_json(&self) -> String {
+        let len = self
+            .messages
+            .iter()
+            .map(|m| m.get().len() + 1)
+            .sum::<usize>()
+            + 1;
+        let mut text = String::with_capacity(len);
+        text.push('[');
+        for (i, m) in self.messages.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(m.get());
+        }
+        text.push(']');
+        text
+    }
+}
+
+/// The read of one stream's pending messages.
+enum Reading {
+    Json(Batches<Vec<Box<RawValue>>>),
+    Bytes(Batches<Bytes>),
 }
 
 /// What happened to one claim attempt.
@@ -141,7 +192,7 @@ impl PullWakeWorker {
                     .json(true),
             )
             .await?;
-        let mut batches = resp.json_batches::<serde_json::Value>()?;
+        let mut batches = resp.json_batches::<Box<RawValue>>()?;
         let mut offset = self.from.clone();
         let mut shutdown = std::pin::pin!(shutdown);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -179,8 +230,9 @@ impl PullWakeWorker {
                 b = batches.next_batch() => match b? {
                     Some(batch) => {
                         offset = batch.offset.clone();
+                        // Events of other kinds or shapes are not ours to read: skipped.
                         pending_claim = batch.data.iter().any(|v| {
-                            serde_json::from_value::<WakeEvent>(v.clone())
+                            serde_json::from_str::<WakeEvent>(v.get())
                                 .is_ok_and(|e| e.kind == "wake" && e.subscription_id == self.id)
                         });
                     }
@@ -360,26 +412,26 @@ impl PullWakeWorker {
                 )
                 .await?
                 .map_err(WorkError::Other)?;
-            let json = resp.is_json();
             let mut start = s.acked_offset.clone();
-            let mut batches = resp.json_batches::<serde_json::Value>().ok();
-            let mut raw = if json { None } else { resp.byte_batches().ok() };
-            if !json {
-                batches = None;
-            }
+            // Messages are kept as their texts: the handler gets what was written, not what
+            // one parser's numbers and maps make of it.
+            let mut batches = if resp.is_json() {
+                Reading::Json(resp.json_batches().map_err(WorkError::Other)?)
+            } else {
+                Reading::Bytes(resp.byte_batches().map_err(WorkError::Other)?)
+            };
             loop {
-                let next = match (&mut batches, &mut raw) {
-                    (Some(b), _) => self
+                let next = match &mut batches {
+                    Reading::Json(b) => self
                         .beating(wake, beat, &stop, b.next_batch())
                         .await?
                         .map_err(WorkError::Other)?
                         .map(|b| (b.offset, b.data, Bytes::new())),
-                    (_, Some(r)) => self
+                    Reading::Bytes(r) => self
                         .beating(wake, beat, &stop, r.next_batch())
                         .await?
                         .map_err(WorkError::Other)?
                         .map(|b| (b.offset, Vec::new(), b.data)),
-                    _ => None,
                 };
                 let Some((offset, messages, data)) = next else {
                     break;
