@@ -98,7 +98,8 @@ class SubscriptionsTest {
                     assertTrue(item.isJson)
                     synchronized(seen) {
                         item.messages.forEach { m ->
-                            val (n, s) = Regex("""\{"n":(\d+),"s":(\d+)\}""").matchEntire(m)!!.destructured
+                            // Exactly the text appended below (keys in their order).
+                            val (s, n) = Regex("""\{"s":(\d+),"n":(\d+)\}""").matchEntire(m)!!.destructured
                             seen += Triple(item.stream, s.toInt(), n.toInt())
                         }
                     }
