@@ -677,3 +677,70 @@ async fn next_job(q: &mut durable_streams_client::WorkQueue) -> durable_streams_
         .unwrap()
         .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_handler_is_retried_with_backoff_not_in_a_loop() {
+    // The server wakes a released subscription again at once. A worker that claimed on every
+    // such wake called an always-failing handler about 240 times a second (claim, read and
+    // release each time); it now pauses at least 100 ms, longer as failures go on.
+    let s = subs();
+    let (wake, path, id) = one_stream_subscription(&s, "backoff", Duration::from_secs(3)).await;
+    s.stream(&path).unwrap().append(r#"{"n":1}"#).await.unwrap();
+    let end = tail(&s, &path).await;
+    let calls: Arc<Mutex<Vec<std::time::Instant>>> = Arc::default();
+    let fail_first = Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+    let (c, f) = (calls.clone(), fail_first.clone());
+    let worker = PullWakeWorker::new(s.clone(), &id, "w", &wake).unwrap();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn(async move {
+        worker
+            .run(
+                move |_d: WorkItem| {
+                    let mut calls = c.lock().unwrap();
+                    calls.push(std::time::Instant::now());
+                    let fail = calls.len() <= f.load(std::sync::atomic::Ordering::SeqCst);
+                    async move {
+                        if fail {
+                            Err("down")
+                        } else {
+                            Ok(())
+                        }
+                    }
+                },
+                async move {
+                    let _ = stop_rx.wait_for(|v| *v).await;
+                },
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let failed = calls.lock().unwrap().len();
+    assert!((2..=20).contains(&failed), "{failed} handler calls in 2 s");
+    // The handler recovers: the work is acked on a later try.
+    fail_first.store(failed, std::sync::atomic::Ordering::SeqCst);
+    let mut acked = false;
+    for _ in 0..150 {
+        if s.get(&id)
+            .await
+            .unwrap()
+            .acked_offset(&path)
+            .map(|o| o.as_str())
+            == Some(end.as_str())
+        {
+            acked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop_tx.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    assert!(acked, "not acked after the handler recovered");
+    let calls = calls.lock().unwrap();
+    for pair in calls.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(90),
+            "handler called again after {gap:?}"
+        );
+    }
+}

@@ -75,6 +75,10 @@ impl WorkItem {
     }
 }
 
+/// The shortest pause before a wake that failed (on the way or in the handler) is claimed
+/// again, whatever the retry policy says (a policy without delays would otherwise spin).
+const MIN_WAKE_RETRY: Duration = Duration::from_millis(100);
+
 /// The read of one stream's pending messages.
 enum Reading {
     Json(Batches<Vec<Box<RawValue>>>),
@@ -176,7 +180,9 @@ impl PullWakeWorker {
     /// connection) is claimed again after a backoff (the delays of the subscriptions'
     /// retry policy, without its limit on attempts), until a claim succeeds or the server
     /// says there is no work: the server writes one wake event per wake, so waiting for the
-    /// next event could wait forever.
+    /// next event could wait forever. A wake whose handler failed is claimed again after the
+    /// same backoff, growing while the handler keeps failing (the server wakes the subscription
+    /// again at once); each pause is at least 100 ms, and a wake that succeeds resets it.
     pub async fn run<F, Fut, E>(&self, handler: F, shutdown: impl Future) -> Result<Offset>
     where
         F: Fn(WorkItem) -> Fut,
@@ -197,11 +203,13 @@ impl PullWakeWorker {
         let mut shutdown = std::pin::pin!(shutdown);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut pending_claim = true;
-        // Wakes failed in a row on the way, and when to claim again after the last.
+        // Wakes failed in a row (on the way, or by the handler), and when to claim again
+        // after the last: no claim before then, whatever wake events arrive meanwhile.
         let mut failures = 0u32;
         let mut retry_at: Option<tokio::time::Instant> = None;
         loop {
-            if pending_claim {
+            let due = retry_at.is_none_or(|at| at <= tokio::time::Instant::now());
+            if pending_claim && due {
                 pending_claim = false;
                 retry_at = None;
                 let mut step = std::pin::pin!(self.process(&handler, stop_rx.clone()));
@@ -215,13 +223,26 @@ impl PullWakeWorker {
                         return Ok(offset);
                     }
                 };
-                match &r {
-                    Err(e) if e.is_retryable() => {
-                        let delay = self.subs.retry_policy().delay(failures, e.retry_after());
+                // A failed handler is woken again at once by the server (its work is still
+                // pending): without a pause a handler that keeps failing (its database is down)
+                // would claim, read and release as fast as the server answers.
+                let retry_after = match &r {
+                    Err(e) if e.is_retryable() => Some(e.retry_after()),
+                    Ok(WakeOutcome::HandlerFailed) => Some(None),
+                    _ => None,
+                };
+                match retry_after {
+                    Some(hint) => {
+                        let delay = self
+                            .subs
+                            .retry_policy()
+                            .delay(failures, hint)
+                            .max(MIN_WAKE_RETRY);
                         failures = failures.saturating_add(1);
                         retry_at = Some(tokio::time::Instant::now() + delay);
+                        pending_claim = true;
                     }
-                    _ => failures = 0,
+                    None => failures = 0,
                 }
                 self.log_outcome(r);
                 continue;
@@ -231,7 +252,7 @@ impl PullWakeWorker {
                     Some(batch) => {
                         offset = batch.offset.clone();
                         // Events of other kinds or shapes are not ours to read: skipped.
-                        pending_claim = batch.data.iter().any(|v| {
+                        pending_claim |= batch.data.iter().any(|v| {
                             serde_json::from_str::<WakeEvent>(v.get())
                                 .is_ok_and(|e| e.kind == "wake" && e.subscription_id == self.id)
                         });
