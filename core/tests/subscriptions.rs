@@ -366,6 +366,50 @@ async fn a_claim_that_fails_on_the_way_is_tried_again() {
         .unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_refused_for_good_is_claimed_again_after_a_pause() {
+    // A 400 on the stream's read is not retryable; the worker releases the wake and the server
+    // wakes it again at once. It used to claim again straight away (no backoff for errors that
+    // are not retryable); now five refusals cost at least five pauses of 100 ms.
+    let s = subs();
+    let (wake, path, id) = one_stream_subscription(&s, "refused", Duration::from_secs(3)).await;
+    s.stream(&path).unwrap().append(r#"{"n":1}"#).await.unwrap();
+    let read_path = format!("/v1/stream/{path}");
+    common::inject(
+        common::subscription_server(),
+        serde_json::json!({"path": read_path, "method": "GET", "status": 400, "count": 5}),
+    )
+    .await;
+    let (tx, rx) = tokio::sync::oneshot::channel::<std::time::Instant>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let worker = PullWakeWorker::new(s.clone(), &id, "w", &wake).unwrap();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let started = std::time::Instant::now();
+    let run = tokio::spawn(async move {
+        worker
+            .run(
+                move |_d: WorkItem| {
+                    if let Some(tx) = tx.lock().unwrap().take() {
+                        let _ = tx.send(std::time::Instant::now());
+                    }
+                    async { Ok::<_, String>(()) }
+                },
+                async move {
+                    let _ = stop_rx.wait_for(|v| *v).await;
+                },
+            )
+            .await
+    });
+    let handled = tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .expect("handled after the refusals")
+        .unwrap();
+    stop_tx.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    let took = handled - started;
+    assert!(took >= Duration::from_millis(500), "handled after {took:?}");
+}
+
 #[tokio::test]
 async fn job_queue_form_acks_and_fails() {
     let s = subs();

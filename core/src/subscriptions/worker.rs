@@ -177,11 +177,11 @@ impl PullWakeWorker {
     /// on shutdown a held lease is released.
     ///
     /// A wake that fails on the way (a claim, read or ack lost to a 5xx, a 429 or a dropped
-    /// connection) is claimed again after a backoff (the delays of the subscriptions'
-    /// retry policy, without its limit on attempts), until a claim succeeds or the server
-    /// says there is no work: the server writes one wake event per wake, so waiting for the
-    /// next event could wait forever. A wake whose handler failed is claimed again after the
-    /// same backoff, growing while the handler keeps failing (the server wakes the subscription
+    /// connection, or any other error) is claimed again after a backoff (the delays of the
+    /// subscriptions' retry policy, without its limit on attempts), until a claim succeeds or
+    /// the server says there is no work: the server writes one wake event per wake, so waiting
+    /// for the next event could wait forever. A wake whose handler failed is claimed again
+    /// after the same backoff, growing while failures go on (the server wakes the subscription
     /// again at once); each pause is at least 100 ms, and a wake that succeeds resets it.
     pub async fn run<F, Fut, E>(&self, handler: F, shutdown: impl Future) -> Result<Offset>
     where
@@ -223,11 +223,12 @@ impl PullWakeWorker {
                         return Ok(offset);
                     }
                 };
-                // A failed handler is woken again at once by the server (its work is still
-                // pending): without a pause a handler that keeps failing (its database is down)
-                // would claim, read and release as fast as the server answers.
+                // A wake released after a failure is woken again at once by the server (its
+                // work is still pending): without a pause a handler that keeps failing (its
+                // database is down), or a read that keeps failing, would claim, read and
+                // release as fast as the server answers.
                 let retry_after = match &r {
-                    Err(e) if e.is_retryable() => Some(e.retry_after()),
+                    Err(e) => Some(e.retry_after()),
                     Ok(WakeOutcome::HandlerFailed) => Some(None),
                     _ => None,
                 };
