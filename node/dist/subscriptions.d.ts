@@ -229,8 +229,9 @@ export interface RunOptions {
  * A pull-wake worker: follows the wake stream (from `fromOffset`, default its tail; work
  * pending from before is claimed at start), claims on every wake, reads each pending stream
  * from its acked offset, hands the items over, acks them, heartbeats while a handler runs, and
- * finishes the wake. A handler error releases the wake without acking (it is woken again); a
- * lost lease (`FENCED`) drops the wake without acking.
+ * finishes the wake. A handler error releases the wake without acking (it is woken again after a
+ * pause of at least 100 ms, longer while failures go on); a lost lease (`FENCED`) drops the wake
+ * without acking.
  */
 export declare class PullWakeWorker {
     #private;

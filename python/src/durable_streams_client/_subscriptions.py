@@ -566,7 +566,8 @@ class PullWakeWorker(_WorkerBase):
     (default: its tail; work pending from before is claimed at start), claims on every wake,
     reads each pending stream from its acked offset, hands the messages over, acks them, sends
     heartbeats while the handler runs, and finishes the wake. A handler error releases the wake
-    without acking (it is woken again); a lost lease (FENCED) drops the wake without acking.
+    without acking (it is woken again after a pause of at least 100 ms, longer while failures
+    go on); a lost lease (FENCED) drops the wake without acking.
 
     Two forms: :meth:`run` with a handler callback, or :meth:`jobs` to iterate."""
 

@@ -167,7 +167,8 @@ class Subscriptions internal constructor(internal val ffi: FfiSubscriptions) : A
  * handled, heartbeats before the lease runs out, and finishes with `done`.
  *
  * Two forms: [run] with a suspend handler, and [jobs], a [Flow] of [WorkJob]s. A handler that
- * throws releases the wake without acking (the work is woken again); a lost lease (`FENCED`)
+ * throws releases the wake without acking (the work is woken again after a pause of at least
+ * 100 ms, longer while failures go on); a lost lease (`FENCED`)
  * drops the wake at once and acks nothing stale. Cancelling the collecting or running coroutine
  * is a graceful stop: no new delivery is handed over, an ack in flight lands, and a held lease
  * is released.
