@@ -788,3 +788,46 @@ async fn a_failing_handler_is_retried_with_backoff_not_in_a_loop() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_endless_jwk_set_is_refused_at_its_limit() {
+    // A JWK Set endpoint that never ends its body: the verifier stops reading at 1 MiB (it
+    // used to read the whole body into memory before looking at its size).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = sent.clone();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut head = [0u8; 4096];
+        let _ = sock.read(&mut head).await;
+        let _ = sock
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                  transfer-encoding: chunked\r\n\r\n",
+            )
+            .await;
+        let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
+        while sock.write_all(chunk.as_bytes()).await.is_ok() {
+            counted.fetch_add(0x10000, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let verifier = WebhookVerifier::new(format!("http://{addr}/jwks.json")).unwrap();
+    use base64::Engine as _;
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 64]);
+    let now = SystemTime::now();
+    let t = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let header = format!("t={t},kid=k1,ed25519={sig}");
+    let e = tokio::time::timeout(
+        Duration::from_secs(20),
+        verifier.verify_at(Some(&header), b"{}", now),
+    )
+    .await
+    .expect("the verifier gave up in time")
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::ParseError, "{e}");
+    assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
+    // What the server got into the socket before the client stopped: the limit plus buffers.
+    let sent = sent.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(sent < 16 << 20, "{sent} bytes sent");
+}

@@ -423,7 +423,7 @@ impl Subscriptions {
         let resp = rb.send().await.map_err(|e| transport_error(e, &display))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = read_bounded(resp, &display).await?;
+        let bytes = read_bounded(resp, &display, MAX_BODY, "subscription response").await?;
         if status.is_success() {
             return Ok((status.as_u16(), bytes));
         }
@@ -434,18 +434,22 @@ impl Subscriptions {
 /// The largest response body a subscription request accepts.
 const MAX_BODY: usize = 8 << 20;
 
-async fn read_bounded(mut resp: reqwest::Response, display: &str) -> Result<Bytes> {
+/// Reads a response body of at most `max` bytes; a larger one is an [`Error::Parse`] about
+/// `what`, and no more of it is read.
+pub(super) async fn read_bounded(
+    mut resp: reqwest::Response,
+    display: &str,
+    max: usize,
+    what: &str,
+) -> Result<Bytes> {
     let mut buf = Vec::new();
     while let Some(chunk) = resp
         .chunk()
         .await
         .map_err(|e| transport_error(e, display))?
     {
-        if buf.len().saturating_add(chunk.len()) > MAX_BODY {
-            return Err(Error::parse(
-                "subscription response",
-                format!("body larger than {MAX_BODY} bytes"),
-            ));
+        if buf.len().saturating_add(chunk.len()) > max {
+            return Err(Error::parse(what, format!("body larger than {max} bytes")));
         }
         buf.extend_from_slice(&chunk);
     }

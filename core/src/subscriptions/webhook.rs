@@ -9,7 +9,7 @@ use base64::Engine as _;
 use ed25519_dalek::{Signature, VerifyingKey};
 use url::Url;
 
-use super::manage::parse_json;
+use super::manage::{parse_json, read_bounded};
 use super::types::{SignatureCheck, Wake};
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -44,6 +44,9 @@ pub struct WebhookVerifier {
     keys: Mutex<HashMap<String, VerifyingKey>>,
     refresh: tokio::sync::Mutex<Option<Instant>>,
 }
+
+/// The largest JWK Set body read.
+const MAX_JWKS_BODY: usize = 1 << 20;
 
 /// The shortest time between two JWK Set fetches caused by unknown key ids, so that forged
 /// deliveries with random `kid`s cannot make the receiver hammer the server.
@@ -169,13 +172,8 @@ impl WebhookVerifier {
                 message: Some("fetching the webhook JWK Set".into()),
             });
         }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| transport_error(e, &display))?;
-        if body.len() > 1 << 20 {
-            return Err(Error::parse("JWK Set", "larger than 1 MiB"));
-        }
+        // Bounded while it is read: an endless body stops at 1 MiB, not at the memory's end.
+        let body = read_bounded(resp, &display, MAX_JWKS_BODY, "JWK Set").await?;
         let set: Jwks = parse_json("JWK Set", &body)?;
         let mut out = HashMap::new();
         for k in set.keys {
