@@ -448,21 +448,7 @@ async fn job_queue_form_acks_and_fails() {
     );
     assert_eq!(job.item.stream, path);
     job.ack();
-    let mut acked = false;
-    for _ in 0..50 {
-        if s.get(&id)
-            .await
-            .unwrap()
-            .acked_offset(&path)
-            .map(|o| o.as_str())
-            == Some(end.as_str())
-        {
-            acked = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(acked);
+    assert!(acked_at(&s, &id, &path, &end, 50).await);
     queue.stop().await.unwrap();
 
     // Stopping right after an answer: the ack in flight lands, then the wake is released.
@@ -716,6 +702,19 @@ async fn job_messages_are_the_texts_the_server_sent() {
     queue.stop().await.unwrap();
 }
 
+/// Whether `path`'s acked offset in subscription `id` reaches `end` within `tries` polls of
+/// 100 ms.
+async fn acked_at(s: &Subscriptions, id: &str, path: &str, end: &str, tries: u32) -> bool {
+    for _ in 0..tries {
+        let sub = s.get(id).await.unwrap();
+        if sub.acked_offset(path).map(|o| o.as_str()) == Some(end) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 async fn next_job(q: &mut durable_streams_client::WorkQueue) -> durable_streams_client::Job {
     tokio::time::timeout(Duration::from_secs(10), q.next())
         .await
@@ -764,20 +763,7 @@ async fn a_failing_handler_is_retried_with_backoff_not_in_a_loop() {
     assert!((2..=40).contains(&failed), "{failed} handler calls in 2 s");
     // The handler recovers: the work is acked on a later try.
     fail_first.store(failed, std::sync::atomic::Ordering::SeqCst);
-    let mut acked = false;
-    for _ in 0..150 {
-        if s.get(&id)
-            .await
-            .unwrap()
-            .acked_offset(&path)
-            .map(|o| o.as_str())
-            == Some(end.as_str())
-        {
-            acked = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let acked = acked_at(&s, &id, &path, &end, 150).await;
     stop_tx.send(true).unwrap();
     run.await.unwrap().unwrap();
     assert!(acked, "not acked after the handler recovered");

@@ -19,6 +19,18 @@ async function jsonStream(s, path) {
   return h;
 }
 
+/** A pull-wake subscription over one new JSON stream: its wake stream, path, id and handle. */
+async function oneStreamSubscription(s, name, leaseTtlMs) {
+  const p = prefix(name);
+  const wake = `${p}/wake`;
+  const path = `${p}/s`;
+  await jsonStream(s, wake);
+  const h = await jsonStream(s, path);
+  const id = `sub-${p}`;
+  await s.create(id, { wakeStream: wake, streams: [path], leaseTtlMs });
+  return { wake, path, id, h };
+}
+
 async function tail(s, path) {
   return (await s.stream(path).head()).offset;
 }
@@ -99,13 +111,7 @@ test("three racing workers process every message exactly once", async () => {
 
 test("a lost lease is fenced and the late ack advances nothing", async () => {
   const s = subs();
-  const p = prefix("fence");
-  const wake = `${p}/wake`;
-  const path = `${p}/s`;
-  await jsonStream(s, wake);
-  const h = await jsonStream(s, path);
-  const id = `sub-${p}`;
-  await s.create(id, { wakeStream: wake, streams: [path], leaseTtlMs: 1000 });
+  const { wake, path, id, h } = await oneStreamSubscription(s, "fence", 1000);
   const before = (await s.get(id)).ackedOffset(path);
   await h.append(JSON.stringify({ n: 1 }));
   const end = await tail(s, path);
@@ -131,13 +137,7 @@ test("a lost lease is fenced and the late ack advances nothing", async () => {
 
 test("a failing handler leaves the work pending and it is woken again", async () => {
   const s = subs();
-  const p = prefix("fail");
-  const wake = `${p}/wake`;
-  const path = `${p}/s`;
-  await jsonStream(s, wake);
-  const h = await jsonStream(s, path);
-  const id = `sub-${p}`;
-  await s.create(id, { wakeStream: wake, streams: [path], leaseTtlMs: 1000 });
+  const { wake, path, id, h } = await oneStreamSubscription(s, "fail", 1000);
   const before = (await s.get(id)).ackedOffset(path);
   await h.append(JSON.stringify({ n: 1 }));
   const end = await tail(s, path);
@@ -167,13 +167,7 @@ test("a failing handler leaves the work pending and it is woken again", async ()
 test("job messages are what the server sent: keys in their order", async () => {
   // The core once parsed messages into maps that sorted their keys.
   const s = subs();
-  const p = prefix("exact");
-  const wake = `${p}/wake`;
-  const path = `${p}/s`;
-  await jsonStream(s, wake);
-  const h = await jsonStream(s, path);
-  const id = `sub-${p}`;
-  await s.create(id, { wakeStream: wake, streams: [path], leaseTtlMs: 5000 });
+  const { wake, path, id, h } = await oneStreamSubscription(s, "exact", 5000);
   for (const m of ['{"b": 1, "a": {"z": null, "y": [2.5, "\\u00e9"]}}', "12.50", '"x"']) await h.append(m);
   const sent = await (await h.stream({ json: true })).text();
   const ac = new AbortController();

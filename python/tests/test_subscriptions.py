@@ -38,6 +38,19 @@ def json_stream(subs: ds.Subscriptions, path: str) -> ds.DurableStream:
     return s
 
 
+def one_stream_subscription(
+    subs: ds.Subscriptions, name: str, lease: int
+) -> tuple[str, str, str, ds.DurableStream]:
+    """A pull-wake subscription over one new JSON stream: (wake stream, path, id, the stream)."""
+    p = prefix(name)
+    wake, path = f"{p}/wake", f"{p}/s"
+    json_stream(subs, wake)
+    s = json_stream(subs, path)
+    sid = f"sub-{p}"
+    subs.create(sid, wake_stream=wake, streams=[path], lease=lease)
+    return wake, path, sid, s
+
+
 def tail(subs: ds.Subscriptions, path: str) -> str:
     off = subs.stream(path).head().next_offset
     assert off is not None
@@ -144,12 +157,7 @@ def test_three_workers_process_every_message_exactly_once(subs: ds.Subscriptions
 
 
 def test_lost_lease_is_fenced_and_late_ack_advances_nothing(subs: ds.Subscriptions) -> None:
-    p = prefix("fence")
-    wake, path = f"{p}/wake", f"{p}/s"
-    json_stream(subs, wake)
-    s = json_stream(subs, path)
-    sid = f"sub-{p}"
-    subs.create(sid, wake_stream=wake, streams=[path], lease=1)
+    _wake, path, sid, s = one_stream_subscription(subs, "fence", lease=1)
     before = subs.get(sid).acked_offset(path)
     s.append_json({"n": 1})
     s.append_json({"n": 2})
@@ -182,12 +190,7 @@ def test_lost_lease_is_fenced_and_late_ack_advances_nothing(subs: ds.Subscriptio
 def test_failing_handler_leaves_work_pending_and_it_is_woken_again(
     subs: ds.Subscriptions, server: str
 ) -> None:
-    p = prefix("fail")
-    wake, path = f"{p}/wake", f"{p}/s"
-    json_stream(subs, wake)
-    s = json_stream(subs, path)
-    sid = f"sub-{p}"
-    subs.create(sid, wake_stream=wake, streams=[path], lease=1)
+    wake, path, sid, s = one_stream_subscription(subs, "fail", lease=1)
     before = subs.get(sid).acked_offset(path)
     s.append_json({"n": 1})
     end = tail(subs, path)
@@ -222,12 +225,7 @@ def test_failing_handler_leaves_work_pending_and_it_is_woken_again(
 
 
 def test_job_queue_form_and_graceful_stop_releases(subs: ds.Subscriptions) -> None:
-    p = prefix("jobs")
-    wake, path = f"{p}/wake", f"{p}/s"
-    json_stream(subs, wake)
-    s = json_stream(subs, path)
-    sid = f"sub-{p}"
-    subs.create(sid, wake_stream=wake, streams=[path], lease=5)
+    wake, path, sid, s = one_stream_subscription(subs, "jobs", lease=5)
     s.append_json({"n": 1})
     end = tail(subs, path)
     with subs.worker(sid, "q", wake).jobs() as jobs:
@@ -259,12 +257,7 @@ def test_job_queue_form_and_graceful_stop_releases(subs: ds.Subscriptions) -> No
 def test_job_messages_are_what_the_server_sent(subs: ds.Subscriptions) -> None:
     # Keys keep their order and values are json.loads's of the server's text (the core once
     # parsed them into maps that sorted keys).
-    p = prefix("exact")
-    wake, path = f"{p}/wake", f"{p}/s"
-    json_stream(subs, wake)
-    s = json_stream(subs, path)
-    sid = f"sub-{p}"
-    subs.create(sid, wake_stream=wake, streams=[path], lease=5)
+    wake, _path, sid, s = one_stream_subscription(subs, "exact", lease=5)
     for m in ['{"b": 1, "a": {"z": null, "y": [2.5, "\\u00e9"]}}', "12.50", '"x"']:
         s.append(m)
     sent = s.stream().read_text()
