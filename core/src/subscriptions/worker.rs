@@ -56,22 +56,8 @@ impl WorkItem {
     /// The messages as the text of one JSON array (`[m1,m2,...]`), each exactly as the server
     /// sent it: for handing them to another language's parser in one piece.
     pub fn messages_json(&self) -> String {
-        let len = self
-            .messages
-            .iter()
-            .map(|m| m.get().len() + 1)
-            .sum::<usize>()
-            + 1;
-        let mut text = String::with_capacity(len);
-        text.push('[');
-        for (i, m) in self.messages.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
-            text.push_str(m.get());
-        }
-        text.push(']');
-        text
+        let texts: Vec<&str> = self.messages.iter().map(|m| m.get()).collect();
+        format!("[{}]", texts.join(","))
     }
 }
 
