@@ -553,6 +553,43 @@ async fn earlier_sequences_land_first_when_a_retried_request_is_overtaken() {
 }
 
 #[tokio::test]
+async fn a_buffer_reused_for_every_message_is_appended_as_each_message_was() {
+    let s = json_stream("p-reuse").await;
+    let p = s
+        .producer("reuse")
+        .linger(Duration::from_millis(1))
+        .max_batch_bytes(1024)
+        .build()
+        .unwrap();
+    // One buffer, serialized into again for every message and handed over borrowed, while
+    // earlier batches are still being sent.
+    let mut buf = Vec::new();
+    for i in 0..600u64 {
+        buf.clear();
+        serde_json::to_writer(
+            &mut buf,
+            &json!({"n": i, "pad": "x".repeat((i % 7) as usize)}),
+        )
+        .unwrap();
+        p.append(&buf).await.unwrap();
+        p.append(buf.as_slice()).await.unwrap();
+    }
+    p.flush().await.unwrap();
+    let items = raw_json(s.url().as_str()).await;
+    let expected: Vec<Json> = (0..600u64)
+        .flat_map(|i| {
+            let m = json!({"n": i, "pad": "x".repeat((i % 7) as usize)});
+            [m.clone(), m]
+        })
+        .collect();
+    assert_eq!(items, expected);
+    assert!(
+        p.metrics().requests > 10,
+        "the messages went in many batches"
+    );
+}
+
+#[tokio::test]
 async fn rate_limits_honour_retry_after() {
     let server = TestServer::shared();
     let s = json_stream("p-429").await;

@@ -1110,18 +1110,22 @@ impl IdempotentProducer {
     /// Appends a message, waiting (up to the buffer timeout) for room when the producer holds
     /// `max_buffered_bytes` already. Never waits on the network otherwise.
     ///
+    /// The message is any bytes (`&str`, `String`, `&[u8]`, `Vec<u8>`, `Bytes`, ...). It is
+    /// copied into the open batch before this returns, so a borrowed buffer may be reused at once
+    /// (say, one that each message is serialized into) and nothing is allocated per message.
+    ///
     /// The returned [`Receipt`] may be dropped, or awaited for the batch's offset.
-    pub async fn append(&self, data: impl Into<Bytes>) -> Result<Receipt> {
-        self.append_checked(data.into(), false).await
+    pub async fn append(&self, data: impl AsRef<[u8]>) -> Result<Receipt> {
+        self.append_checked(data.as_ref(), false).await
     }
 
-    async fn append_checked(&self, data: Bytes, trusted: bool) -> Result<Receipt> {
-        let (size, validated) = self.admit(&data, trusted)?;
+    async fn append_checked(&self, data: &[u8], trusted: bool) -> Result<Receipt> {
+        let (size, validated) = self.admit(data, trusted)?;
         match self.shared.room.try_acquire_many(size) {
             Ok(permit) => permit.forget(),
             Err(_) => self.acquire_waiting(size).await?,
         }
-        let (receipt, yield_now) = self.enqueue(&data, validated)?;
+        let (receipt, yield_now) = self.enqueue(data, validated)?;
         if yield_now {
             // A full batch is ready to go, or another YIELD_BYTES went into the open one: let
             // the task and its requests run now, even on a current-thread runtime where a
@@ -1176,7 +1180,7 @@ impl IdempotentProducer {
     pub async fn append_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<Receipt> {
         let v = serde_json::to_vec(value)
             .map_err(|e| Error::invalid(format!("value cannot be serialized as JSON: {e}")))?;
-        self.append_checked(Bytes::from(v), true).await
+        self.append_checked(&v, true).await
     }
 
     /// Waits (up to the buffer timeout) until `bytes` more would fit in the buffer. A
