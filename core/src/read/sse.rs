@@ -163,8 +163,10 @@ pub(crate) struct Control {
 struct ControlWire {
     #[serde(rename = "streamNextOffset")]
     next_offset: Option<serde_json::Value>,
+    /// Kept as the server wrote it: a numeric cursor is echoed back digit for digit, however
+    /// large (a `serde_json::Value` would turn one beyond 64 bits into a float).
     #[serde(rename = "streamCursor")]
-    cursor: Option<serde_json::Value>,
+    cursor: Option<Box<serde_json::value::RawValue>>,
     #[serde(rename = "upToDate")]
     up_to_date: Option<bool>,
     #[serde(rename = "streamClosed")]
@@ -197,10 +199,12 @@ pub(crate) fn parse_control(data: &[u8]) -> Result<Control> {
             ))
         }
     };
-    let cursor = match wire.cursor {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) => Some(s),
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+    let cursor = match wire.cursor.as_deref().map(serde_json::value::RawValue::get) {
+        None | Some("null") => None,
+        Some(text) if text.starts_with('"') => serde_json::from_str::<String>(text).ok(),
+        Some(text) if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+            Some(text.to_owned())
+        }
         Some(_) => {
             return Err(Error::parse(
                 "SSE control event",
@@ -350,6 +354,21 @@ mod tests {
         let c = parse_control(br#"{"streamNextOffset":"0_9","streamCursor":42}"#).unwrap();
         assert_eq!(c.cursor.as_deref(), Some("42"));
         assert!(!c.up_to_date);
+        // Numbers as written, beyond 64 bits too; strings unescaped.
+        for (cursor, expected) in [
+            (
+                "123456789012345678901234567890",
+                "123456789012345678901234567890",
+            ),
+            ("-7", "-7"),
+            ("1.5e3", "1.5e3"),
+            (r#""a\"b""#, r#"a"b"#),
+            ("null", ""),
+        ] {
+            let text = format!(r#"{{"streamNextOffset":"1","streamCursor":{cursor}}}"#);
+            let c = parse_control(text.as_bytes()).unwrap();
+            assert_eq!(c.cursor.unwrap_or_default(), expected, "{cursor}");
+        }
         for bad in [
             &b"{not json"[..],
             br#"{"streamCursor":"1"}"#,
@@ -357,6 +376,8 @@ mod tests {
             br#"{"streamNextOffset":5}"#,
             br#"{"streamNextOffset":"1","upToDate":"yes"}"#,
             br#"{"streamNextOffset":"1","streamCursor":[1]}"#,
+            br#"{"streamNextOffset":"1","streamCursor":true}"#,
+            br#"{"streamNextOffset":"1","streamCursor":{}}"#,
             br#"[1]"#,
         ] {
             let err = parse_control(bad).unwrap_err();
