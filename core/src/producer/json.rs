@@ -257,12 +257,36 @@ mod sse2 {
     }
 }
 
+/// Moves `i` over ASCII digits: eight bytes a step while eight remain, then one at a time.
 #[inline]
 fn scan_digits(data: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = data.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let flagged = non_digit_mask(u64::from_le_bytes(w));
+        if flagged != 0 {
+            return i + (flagged.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
     while let Some(b'0'..=b'9') = data.get(i) {
         i += 1;
     }
     i
+}
+
+/// Bits set in every byte of `x` (little endian) that is not an ASCII digit; the lowest set
+/// bit lies in the first such byte. A digit byte is never flagged below the first non-digit
+/// (a carry out of a byte of 0xFA or more may flag digits above it, which are not looked at).
+#[inline(always)]
+fn non_digit_mask(x: u64) -> u64 {
+    const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    // Zero in a byte exactly when its high nibble is 3 (0x30..=0x3F).
+    let high = (x & HIGH_NIBBLES) ^ THREES;
+    // Zero in such a byte exactly when its low nibble is at most 9 (adding 6 keeps it in 0x3_).
+    let low = (x.wrapping_add(ONES * 6) & HIGH_NIBBLES) ^ THREES;
+    high | low
 }
 
 /// Scans a number starting at `i` (a `-` or a digit); returns the index after it.
@@ -468,6 +492,34 @@ mod tests {
 
     fn serde_ok(s: &[u8]) -> bool {
         serde_json::from_slice::<serde::de::IgnoredAny>(s).is_ok()
+    }
+
+    #[test]
+    fn digits_are_found_eight_at_a_time_as_one_at_a_time() {
+        let one_at_a_time = |data: &[u8], from: usize| {
+            from + data[from..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count()
+        };
+        // Every byte value after runs of 0..=20 digits, at every start, with bytes of 0xFA
+        // and above (whose carry spills into the next byte) around them.
+        for run in 0..=20usize {
+            for stop in 0..=255u8 {
+                for tail in [b'7', 0xff, 0xfa, b'/', b':'] {
+                    let mut data: Vec<u8> = (0..run).map(|k| b'0' + (k % 10) as u8).collect();
+                    data.push(stop);
+                    data.extend_from_slice(&[tail, b'1', b'2', b'3', 0xff, b'9', b'0', b'8']);
+                    for from in 0..data.len() {
+                        assert_eq!(
+                            super::scan_digits(&data, from),
+                            one_at_a_time(&data, from),
+                            "{data:?} from {from}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
