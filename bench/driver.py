@@ -670,6 +670,99 @@ def ratios_md(rows: list[dict[str, Any]], contenders: list[dict[str, Any]]) -> s
     return "\n".join(out)
 
 
+# Issue 19's targets on the Rust server: (target, scenario, A, B, threshold), met when
+# msg/s of A ÷ msg/s of B reaches the threshold.
+TARGETS = [
+    ("Rust producer ≥ 0.9 of raw", "producer-json", "rust-core", "raw", 0.9),
+    ("Python, one `append` per message, ≥ 0.5 of raw", "producer-json", "py-binding", "raw", 0.5),
+    ("Node, one `append` per message, ≥ 0.5 of raw", "producer-json", "node-binding", "raw", 0.5),
+    ("Python `append_many` ≥ 0.85 of raw", "producer-json", "py-binding-many", "raw", 0.85),
+    ("Node `appendMany` ≥ 0.85 of raw", "producer-json", "node-binding-many", "raw", 0.85),
+    ("catch-up: Python ≥ 0.8 of the Rust core", "catchup-read", "py-binding", "rust-core", 0.8),
+    ("catch-up: Node ≥ 0.8 of the Rust core", "catchup-read", "node-binding", "rust-core", 0.8),
+    (
+        "catch-up (restated): Python ≥ 0.8 of `json.loads` alone",
+        "catchup-read",
+        "py-binding",
+        "py-parse",
+        0.8,
+    ),
+    (
+        "catch-up (restated): Node ≥ 0.8 of `JSON.parse` alone",
+        "catchup-read",
+        "node-binding",
+        "node-parse",
+        0.8,
+    ),
+]
+
+
+def paired_ratios(
+    rows: list[dict[str, Any]], scenario: str, server: str, a: str, b: str
+) -> tuple[float | None, list[float]]:
+    """msg/s of A ÷ msg/s of B two ways: the ratio of the medians over the run, and one ratio
+    per repetition in which both ran (same server process, minutes apart at most), which a
+    machine whose speed drifts during the run disturbs less."""
+    rate: dict[str, dict[int, float]] = {a: {}, b: {}}
+    for r in rows:
+        if (
+            r["ok"]
+            and r["scenario"] == scenario
+            and r["server"] == server
+            and r["contender"] in rate
+        ):
+            rate[r["contender"]][r["rep"]] = metrics(r)["msgs_per_s"]
+    if not rate[a] or not rate[b]:
+        return None, []
+    of_medians = statistics.median(rate[a].values()) / statistics.median(rate[b].values())
+    per_rep = [rate[a][k] / rate[b][k] for k in sorted(rate[a]) if k in rate[b]]
+    return of_medians, per_rep
+
+
+def targets_md(rows: list[dict[str, Any]]) -> str:
+    """Issue 19's targets on the Rust server, judged by both ratio forms."""
+    out = [
+        "| target (Rust server) | ratio of medians | rep by rep: median (min–max) | verdict |",
+        "|---|---|---|---|",
+    ]
+    for label, scenario, a, b, threshold in TARGETS:
+        of_medians, per_rep = paired_ratios(rows, scenario, "rust", a, b)
+        if of_medians is None:
+            out.append(f"| {label} | — | — | not measured |")
+            continue
+        by_rep = statistics.median(per_rep) if per_rep else None
+        cells = [f"{of_medians:.2f}"]
+        if by_rep is None:
+            cells.append("—")
+        else:
+            cells.append(
+                f"{by_rep:.2f} ({min(per_rep):.2f}–{max(per_rep):.2f}, {len(per_rep)} rep{'s' if len(per_rep) != 1 else ''})"
+            )
+        # Judged as shown (two decimals), so that a cell reading 0.85 meets 0.85.
+        met = [round(x, 2) >= threshold for x in (of_medians, by_rep) if x is not None]
+        verdict = "met" if all(met) else "not met" if not any(met) else "met by one form only"
+        out.append(f"| {label} | " + " | ".join(cells) + f" | {verdict} |")
+    requests = resent = 0
+    for r in rows:
+        if (
+            r["ok"]
+            and r["scenario"] == "producer-json"
+            and r["server"] == "rust"
+            and r["contender"] == "rust-core"
+        ):
+            extra = r["outcome"].get("extra", {})
+            requests += int(extra.get("requests", 0))
+            resent += int(extra.get("retries", 0))
+    if requests:
+        share = resent / requests
+        verdict = "met" if share < 0.02 else "not met"
+        out.append(
+            f"| Rust producer: batches resent < 2 % | {resent} of {requests} requests "
+            f"({share:.1%}) | — | {verdict} |"
+        )
+    return "\n".join(out)
+
+
 def cmd_version(cmd: list[str]) -> str:
     try:
         return subprocess.run(
@@ -689,8 +782,15 @@ def machine_md(tools: dict[str, str], args: argparse.Namespace, rows: list[dict[
     node_pkg = json.loads((BENCH / "node/package.json").read_text())["dependencies"]
     srv_pkg = json.loads((ROOT / "tests/server/package.json").read_text())["dependencies"]
     foreign = [r["foreign_cores"] for r in rows if "foreign_cores" in r]
-    commit = cmd_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    # The commit and time the runs were made at (meta.json), not those of a later regeneration
+    # of the report from their runs.jsonl; reports of runs made before meta.json recorded them
+    # say so.
+    commit = args.commit or (
+        "not recorded (report regenerated at "
+        + cmd_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+        + ")"
+    )
+    date = args.date or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     pinning = "server (and proxy) on CPU 1, client on CPU 0 (taskset)" if args.pin else "none"
     fmed = statistics.median(foreign) if foreign else 0.0
     fmax = max(foreign) if foreign else 0.0
@@ -737,6 +837,7 @@ def write_reports(
             machine_md(tools, args, rows),
             "### Headline ratios (this run; > 1 means the first is better)\n\n"
             + ratios_md(rows, contenders),
+            "### Issue 19's targets in this run (both ratio forms)\n\n" + targets_md(rows),
             "### Results (median, min–max in brackets)\n" + summary_md(rows, contenders),
         ]
     )
@@ -795,6 +896,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     args.command_line = os.environ.get("DSC_BENCH_COMMAND", " ".join(sys.argv))
+    args.commit = args.date = None
     tools = {
         "dsc_bench": os.environ.get("DSC_BENCH_BIN", "dsc-bench"),
         "rust_server": os.environ.get("DSC_BENCH_RUST_SERVER", "durable-streams-server"),
@@ -812,6 +914,7 @@ def main() -> int:
         if meta.exists():
             m = json.loads(meta.read_text())
             args.command_line, args.reps, args.scale = m["command"], m["reps"], m["scale"]
+            args.commit, args.date = m.get("commit"), m.get("date")
         else:
             args.reps = max(r["rep"] for r in rows) + 1
         write_reports(rows, tools, args, runs.parent)
@@ -846,7 +949,15 @@ def main() -> int:
         f"scenarios {', '.join(scen)}; servers {', '.join(args.servers)}; reps {args.reps}; "
         f"output {outdir}"
     )
-    meta = {"command": args.command_line, "reps": args.reps, "scale": args.scale}
+    args.commit = cmd_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    args.date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    meta = {
+        "command": args.command_line,
+        "reps": args.reps,
+        "scale": args.scale,
+        "commit": args.commit,
+        "date": args.date,
+    }
     (outdir / "meta.json").write_text(json.dumps(meta) + "\n")
     rows = run_all(args, tools, outdir)
     write_reports(rows, tools, args, outdir)
