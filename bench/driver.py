@@ -735,9 +735,8 @@ def targets_md(rows: list[dict[str, Any]]) -> str:
         if by_rep is None:
             cells.append("—")
         else:
-            cells.append(
-                f"{by_rep:.2f} ({min(per_rep):.2f}–{max(per_rep):.2f}, {len(per_rep)} rep{'s' if len(per_rep) != 1 else ''})"
-            )
+            reps = f"{len(per_rep)} rep" + ("s" if len(per_rep) != 1 else "")
+            cells.append(f"{by_rep:.2f} ({min(per_rep):.2f}–{max(per_rep):.2f}, {reps})")
         # Judged as shown (two decimals), so that a cell reading 0.85 meets 0.85.
         met = [round(x, 2) >= threshold for x in (of_medians, by_rep) if x is not None]
         verdict = "met" if all(met) else "not met" if not any(met) else "met by one form only"
