@@ -771,6 +771,15 @@ def cmd_version(cmd: list[str]) -> str:
         return "?"
 
 
+def source_commit() -> str:
+    """The commit the contenders are built from, and whether the checkout differs from it."""
+    commit = cmd_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    if not commit or commit == "?":
+        return "unknown (not a git checkout)"
+    changed = cmd_version(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
+    return f"{commit} with uncommitted changes" if changed else commit
+
+
 def machine_md(tools: dict[str, str], args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     cpu = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -948,7 +957,7 @@ def main() -> int:
         f"scenarios {', '.join(scen)}; servers {', '.join(args.servers)}; reps {args.reps}; "
         f"output {outdir}"
     )
-    args.commit = cmd_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    args.commit = source_commit()
     args.date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     meta = {
         "command": args.command_line,

@@ -79,6 +79,92 @@ def test_concurrent_async_appends(url: str) -> None:
     assert len({r.next_offset for r in results}) == 20
 
 
+def test_many_async_completions_reach_their_callers(url: str) -> None:
+    """Results finish on runtime threads in bursts and are handed to the loop together: each
+    caller still gets its own result (its own message's offset range) or its own error."""
+
+    async def main() -> tuple[list[ds.AppendResult], list[BaseException]]:
+        s = AsyncDurableStream(url)
+        await s.create(content_type="text/plain")
+        missing = AsyncDurableStream(url + "-missing")
+        oks = [s.append(f"m{i:04d};") for i in range(400)]
+        fails = [missing.append("x") for _ in range(20)]
+        got = await asyncio.wait_for(asyncio.gather(*oks, *fails, return_exceptions=True), 60)
+        ok = [g for g in got[:400] if isinstance(g, ds.AppendResult)]
+        return ok, [g for g in got[400:] if isinstance(g, BaseException)]
+
+    results, errors = asyncio.run(main())
+    assert len(results) == 400
+    assert len({r.next_offset for r in results}) == 400
+    assert len(errors) == 20
+    assert all(isinstance(e, ds.StreamNotFoundError) for e in errors)
+    assert sorted(raw_read(url).decode().split(";")[:-1]) == [f"m{i:04d}" for i in range(400)]
+
+
+def test_async_calls_on_loops_in_several_threads(server: str) -> None:
+    """Each thread runs its own event loop; every loop gets its own results."""
+    errors: list[BaseException] = []
+    texts: dict[int, bytes] = {}
+
+    async def work(i: int) -> None:
+        s = AsyncDurableStream(new_url(server, f"loop-thread-{i}"))
+        await s.create(content_type="text/plain")
+        await asyncio.gather(*(s.append(f"{i}") for _ in range(25)))
+        texts[i] = raw_read(s.url)
+
+    def run(i: int) -> None:
+        try:
+            asyncio.run(work(i))
+        except BaseException as e:  # reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert texts == {i: str(i).encode() * 25 for i in range(6)}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_one_loop_after_another_leaves_no_descriptors(url: str) -> None:
+    """A loop's wake-up socket is closed once the loop is closed and another one is used."""
+    DurableStream(url).create(content_type="text/plain")
+
+    async def one() -> None:
+        await AsyncDurableStream(url).append("x")
+
+    asyncio.run(one())
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(30):
+        asyncio.run(one())
+    assert len(os.listdir("/proc/self/fd")) <= before + 2
+    assert raw_read(url) == b"x" * 31
+
+
+def test_a_loop_that_cannot_watch_a_socket_still_works(url: str) -> None:
+    """Windows' proactor loop has no add_reader: async calls then complete another way."""
+
+    class NoReader(asyncio.SelectorEventLoop):
+        def add_reader(self, *args: object) -> None:
+            raise NotImplementedError
+
+    async def main() -> bytes:
+        s = AsyncDurableStream(url)
+        await s.create(content_type="text/plain")
+        await asyncio.gather(*(s.append("y") for _ in range(10)))
+        with pytest.raises(ds.StreamNotFoundError):
+            await AsyncDurableStream(url + "-missing").append("x")
+        return await (await s.stream(offset="-1")).read_bytes()
+
+    loop = NoReader()
+    try:
+        assert loop.run_until_complete(main()) == b"y" * 10
+    finally:
+        loop.close()
+
+
 def test_async_call_needs_a_running_loop(url: str) -> None:
     s = AsyncDurableStream(url)
     coro = s.head()

@@ -6,6 +6,8 @@
 //! in the core crate.
 
 mod borrowed;
+#[cfg(unix)]
+mod bridge;
 mod client;
 mod error;
 mod json;

@@ -8,8 +8,9 @@
 //!
 //! A blocking call runs the future on the calling thread with the GIL released, in slices of
 //! [`SIGNAL_CHECK`], and checks for signals between slices, so Ctrl-C raises
-//! `KeyboardInterrupt` and drops the future. An async call hands the future to
-//! pyo3-async-runtimes on this runtime; cancelling the asyncio task drops it.
+//! `KeyboardInterrupt` and drops the future. An async call runs the future on this runtime and
+//! completes its asyncio future on the loop's own thread (module `bridge`; where the loop cannot
+//! watch a socket, through pyo3-async-runtimes); cancelling the asyncio task drops it.
 //!
 //! Interpreter exit. On Python < 3.14 a thread that was running Python code when the
 //! interpreter starts finalizing is killed with `pthread_exit` the next time it takes the GIL
@@ -214,6 +215,10 @@ where
         // The spawns inside future_into_py find the runtime through this context.
         let _entered = generation.runtime.enter();
         let locals = generic::get_current_locals::<ForkSafeRuntime>(py)?;
+        #[cfg(unix)]
+        if let Some(waker) = crate::bridge::waker_for(py, &locals.event_loop(py)) {
+            return crate::bridge::spawn(py, waker, locals, fut);
+        }
         let fut = async move {
             fut.await.map_err(|e| {
                 // When exiting, the result is never delivered: any error will do.
@@ -254,6 +259,13 @@ where
 
 tokio::task_local! {
     static TASK_LOCALS: TaskLocals;
+}
+
+/// `fut` with `locals` as its task locals (how a Python callable called from it finds the
+/// caller's event loop and context).
+#[cfg(unix)]
+pub(crate) fn scoped<F: Future>(locals: TaskLocals, fut: F) -> impl Future<Output = F::Output> {
+    TASK_LOCALS.scope(locals, fut)
 }
 
 /// The pyo3-async-runtimes runtime: tasks go to the current generation's tokio runtime
