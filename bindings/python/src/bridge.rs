@@ -57,9 +57,18 @@ impl Waker {
         // One byte per drain: later completions ride on it. The drain reads the socket before it
         // clears the flag, and takes the queue after, so no completion is left without a byte.
         if !self.armed.swap(true, Ordering::SeqCst) {
-            // Cannot block (non-blocking, at most a few bytes unread); nothing to do on failure
-            // but leave the flag set, and the socket has a byte in it then anyway.
-            let _ = (&self.tx).write(&[1]);
+            // Non-blocking. A full socket (`WouldBlock`) has bytes for the loop already.
+            loop {
+                match (&self.tx).write(&[1]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {
+                        // No byte went out: let the next completion try again.
+                        self.armed.store(false, Ordering::SeqCst);
+                    }
+                    _ => {}
+                }
+                break;
+            }
         }
     }
 }
