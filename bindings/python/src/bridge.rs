@@ -168,37 +168,44 @@ thread_local! {
     static WAKERS: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The waker of `event_loop`, set up on first use; `None` when the loop has no `add_reader`.
+/// The waker of `event_loop`, set up on first use; `None` when the loop has no `add_reader`
+/// (or this thread is ending).
 pub(crate) fn waker_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> Option<Arc<Waker>> {
     let pid = runtime::pid();
-    let found = WAKERS.with(|w| {
-        w.borrow()
-            .iter()
-            .find(|e| e.pid == pid && e.event_loop.bind(py).is(event_loop))
-            .map(|e| e.waker.clone())
-    });
+    let found = WAKERS
+        .try_with(|w| {
+            w.borrow()
+                .iter()
+                .find(|e| e.pid == pid && e.event_loop.bind(py).is(event_loop))
+                .map(|e| e.waker.clone())
+        })
+        .ok()?;
     if let Some(waker) = found {
         return waker;
     }
     let waker = watch(event_loop).ok();
-    WAKERS.with(|w| {
-        let mut w = w.borrow_mut();
-        // Forget loops that are closed (their reader went with them) or came through fork().
-        w.retain(|e| {
-            e.pid == pid
-                && !e
-                    .event_loop
-                    .bind(py)
-                    .call_method0(pyo3::intern!(py, "is_closed"))
-                    .and_then(|c| c.is_truthy())
-                    .unwrap_or(true)
-        });
-        w.push(Entry {
-            event_loop: event_loop.clone().unbind(),
-            pid,
-            waker: waker.clone(),
-        });
+    // Forget loops that are closed (their reader went with them) or came through fork(). No
+    // borrow is held while Python code runs (`is_closed`, a finalizer of a dropped loop), so
+    // a call that comes back here meanwhile finds the list empty rather than a panic.
+    let entries = WAKERS
+        .try_with(|w| std::mem::take(&mut *w.borrow_mut()))
+        .ok()?;
+    let (mut keep, gone): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| {
+        e.pid == pid
+            && !e
+                .event_loop
+                .bind(py)
+                .call_method0(pyo3::intern!(py, "is_closed"))
+                .and_then(|c| c.is_truthy())
+                .unwrap_or(true)
     });
+    keep.push(Entry {
+        event_loop: event_loop.clone().unbind(),
+        pid,
+        waker: waker.clone(),
+    });
+    let _ = WAKERS.try_with(|w| w.borrow_mut().extend(keep));
+    drop(gone);
     waker
 }
 
