@@ -13,12 +13,31 @@ import signal
 import threading
 import time
 import weakref
+from collections.abc import Callable
 
 import pytest
 from conftest import inject, new_url, raw_read
 
 import durable_streams_client as ds
 from durable_streams_client import AsyncDurableStream, DurableStream, RetryPolicy
+
+
+def in_threads(work: Callable[[int], object], n: int) -> list[BaseException]:
+    """Runs ``work(0)`` .. ``work(n - 1)`` on ``n`` threads at once; returns what they raised."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as e:  # returned to the test, which asserts there were none
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 def test_cancelling_a_task_cancels_the_request(url: str) -> None:
@@ -103,7 +122,6 @@ def test_many_async_completions_reach_their_callers(url: str) -> None:
 
 def test_async_calls_on_loops_in_several_threads(server: str) -> None:
     """Each thread runs its own event loop; every loop gets its own results."""
-    errors: list[BaseException] = []
     texts: dict[int, bytes] = {}
 
     async def work(i: int) -> None:
@@ -112,18 +130,7 @@ def test_async_calls_on_loops_in_several_threads(server: str) -> None:
         await asyncio.gather(*(s.append(f"{i}") for _ in range(25)))
         texts[i] = raw_read(s.url)
 
-    def run(i: int) -> None:
-        try:
-            asyncio.run(work(i))
-        except BaseException as e:  # reported by the assertion below
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert in_threads(lambda i: asyncio.run(work(i)), 6) == []
     assert texts == {i: str(i).encode() * 25 for i in range(6)}
 
 
@@ -248,24 +255,14 @@ def test_other_threads_run_during_a_blocking_call(url: str) -> None:
 
 
 def test_blocking_calls_from_threads(server: str) -> None:
-    errors: list[BaseException] = []
-
     def work(i: int) -> None:
-        try:
-            s = DurableStream(new_url(server, f"thread-{i}"))
-            s.create(content_type="text/plain")
-            for _ in range(5):
-                s.append("x")
-            assert raw_read(s.url) == b"xxxxx"
-        except BaseException as e:  # reported by the assertion below
-            errors.append(e)
+        s = DurableStream(new_url(server, f"thread-{i}"))
+        s.create(content_type="text/plain")
+        for _ in range(5):
+            s.append("x")
+        assert raw_read(s.url) == b"xxxxx"
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert in_threads(work, 8) == []
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
