@@ -771,9 +771,14 @@ def cmd_version(cmd: list[str]) -> str:
         return "?"
 
 
+def head_commit() -> str:
+    """The checkout's commit, short."""
+    return cmd_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+
+
 def source_commit() -> str:
     """The commit the contenders are built from, and whether the checkout differs from it."""
-    commit = cmd_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    commit = head_commit()
     if not commit or commit == "?":
         return "unknown (not a git checkout)"
     changed = cmd_version(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
@@ -793,11 +798,7 @@ def machine_md(tools: dict[str, str], args: argparse.Namespace, rows: list[dict[
     # The commit and time the runs were made at (meta.json), not those of a later regeneration
     # of the report from their runs.jsonl; reports of runs made before meta.json recorded them
     # say so.
-    commit = args.commit or (
-        "not recorded (report regenerated at "
-        + cmd_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-        + ")"
-    )
+    commit = args.commit or f"not recorded (report regenerated at {head_commit()})"
     date = args.date or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     pinning = "server (and proxy) on CPU 1, client on CPU 0 (taskset)" if args.pin else "none"
     fmed = statistics.median(foreign) if foreign else 0.0
