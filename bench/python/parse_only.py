@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Callable
 from typing import Any, Self
 
 from protocol import catchup_read_with, main
@@ -29,9 +30,10 @@ def fetch_bodies(url: str) -> list[str]:
 
 
 class Parsed:
-    """Stands in for a client's response: ``read_json`` parses the texts fetched before."""
+    """Stands in for a client's response: ``read_json`` parses the texts ``texts`` gives
+    (fetched before the clock here; fetched inside it by the plain reader, plain_read.py)."""
 
-    def __init__(self, texts: list[str]) -> None:
+    def __init__(self, texts: Callable[[], list[str]]) -> None:
         self.texts = texts
 
     def __enter__(self) -> Self:
@@ -42,14 +44,14 @@ class Parsed:
 
     def read_json(self) -> list[Any]:
         items: list[Any] = []
-        for text in self.texts:
+        for text in self.texts():
             items.extend(json.loads(text))
         return items
 
 
 def catchup_read(job: dict[str, Any]) -> dict[str, Any]:
     texts = fetch_bodies(job["stream_url"])
-    return catchup_read_with(job, lambda _url, **_options: Parsed(texts))
+    return catchup_read_with(job, lambda _url, **_options: Parsed(lambda: texts))
 
 
 if __name__ == "__main__":
