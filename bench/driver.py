@@ -39,8 +39,17 @@ CLIENT_CPU, SERVER_CPU = "0", "1"
 # count = full run, smoke = smoke run. Overload: the proxy lets `bytes_per_sec` through and
 # the producer is offered twice that (in messages per second) for `seconds`.
 SCENARIOS: dict[str, dict[str, Any]] = {
-    "producer-json": {"count": 1_000_000, "smoke": 2_000, "msg_bytes": 100},
-    "producer-bytes": {"count": 2_000, "smoke": 16, "msg_bytes": 65_536, "ct": BYTES_CT},
+    # "warmup": the 100-byte messages written through a fresh server before its contenders run
+    # (WARMUP_DEFAULT without it). The Rust server takes its first ~100 MB at about half the rate
+    # of the next (BENCHMARKS.md, round 20), so the write scenarios warm it with that much.
+    "producer-json": {"count": 1_000_000, "smoke": 2_000, "msg_bytes": 100, "warmup": 1_000_000},
+    "producer-bytes": {
+        "count": 2_000,
+        "smoke": 16,
+        "msg_bytes": 65_536,
+        "ct": BYTES_CT,
+        "warmup": 1_000_000,
+    },
     "append-c1": {"count": 2_000, "smoke": 50, "concurrency": 1},
     "append-c8": {"count": 4_000, "smoke": 80, "concurrency": 8},
     "catchup-read": {"count": 1_000_000, "smoke": 2_000},
@@ -55,6 +64,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "smoke_seconds": 0.25,
     },
 }
+WARMUP_DEFAULT = 2_000
 GROUPS = {
     "append-latency": ["append-c1", "append-c8"],
     "live-tail": ["live-sse", "live-longpoll"],
@@ -295,6 +305,14 @@ def scenario_params(name: str, smoke: bool, scale: float = 1.0) -> dict[str, Any
     return p
 
 
+def warmup_count(name: str, smoke: bool, scale: float = 1.0) -> int:
+    """How many 100-byte messages warm a fresh server up before the scenario's contenders."""
+    n = SCENARIOS[name].get("warmup", WARMUP_DEFAULT)
+    if smoke:
+        return min(n, WARMUP_DEFAULT)
+    return max(WARMUP_DEFAULT, int(n * scale))
+
+
 def verify_run(
     name: str,
     params: dict[str, Any],
@@ -360,10 +378,11 @@ def run_all(args: argparse.Namespace, tools: dict[str, str], outdir: Path) -> li
                     if name == "overload":
                         base = server.add_proxy(tools, params["bytes_per_sec"], pinning)
                     seeded = None
-                    # Warm-up: a small batch through the server's write and read paths.
+                    # Warm-up through the server's write and read paths (see warmup_count).
                     warm = f"{server.url}/bench/warmup"
                     http("PUT", warm, ct=JSON_CT)
-                    run_tool([tools["dsc_bench"], "seed", warm, "2000", "100"], 60)
+                    count = warmup_count(name, args.smoke, args.scale)
+                    run_tool([tools["dsc_bench"], "seed", warm, str(count), "100"], 600)
                     if name == "catchup-read":
                         seed_url = f"{server.url}/bench/{stamp}/catchup"
                         http("PUT", seed_url, ct=JSON_CT)
@@ -817,7 +836,8 @@ def machine_md(tools: dict[str, str], args: argparse.Namespace, rows: list[dict[
         f"- command: `{args.command_line}`",
         (
             f"- repetitions: {args.reps}, counts × {args.scale:g}; contenders interleaved "
-            "(order rotated per repetition); fresh server per scenario and repetition"
+            "(order rotated per repetition); fresh server per scenario and repetition, "
+            "warmed up first (1,000,000 messages before the producer scenarios)"
         ),
         (
             "- servers: Rust `durable-streams` 0.1.5 (`--durability memory`), Node "
