@@ -837,7 +837,11 @@ def machine_md(tools: dict[str, str], args: argparse.Namespace, rows: list[dict[
         (
             f"- repetitions: {args.reps}, counts × {args.scale:g}; contenders interleaved "
             "(order rotated per repetition); fresh server per scenario and repetition, "
-            "warmed up first (1,000,000 messages before the producer scenarios)"
+            + (
+                f"warmed up first ({args.warmup:,} messages before the producer scenarios)"
+                if args.warmup
+                else "warm-up not recorded"
+            )
         ),
         (
             "- servers: Rust `durable-streams` 0.1.5 (`--durability memory`), Node "
@@ -948,7 +952,9 @@ def main() -> int:
             m = json.loads(meta.read_text())
             args.command_line, args.reps, args.scale = m["command"], m["reps"], m["scale"]
             args.commit, args.date = m.get("commit"), m.get("date")
+            args.warmup = m.get("warmup")
         else:
+            args.warmup = None
             args.reps = max(r["rep"] for r in rows) + 1
         write_reports(rows, tools, args, runs.parent)
         return 0
@@ -984,12 +990,14 @@ def main() -> int:
     )
     args.commit = source_commit()
     args.date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    args.warmup = warmup_count("producer-json", args.smoke, args.scale)
     meta = {
         "command": args.command_line,
         "reps": args.reps,
         "scale": args.scale,
         "commit": args.commit,
         "date": args.date,
+        "warmup": args.warmup,
     }
     (outdir / "meta.json").write_text(json.dumps(meta) + "\n")
     rows = run_all(args, tools, outdir)

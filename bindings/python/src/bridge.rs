@@ -58,16 +58,16 @@ impl Waker {
         // clears the flag, and takes the queue after, so no completion is left without a byte.
         if !self.armed.swap(true, Ordering::SeqCst) {
             // Non-blocking. A full socket (`WouldBlock`) has bytes for the loop already.
-            loop {
+            let failed = loop {
                 match (&self.tx).write(&[1]) {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {
-                        // No byte went out: let the next completion try again.
-                        self.armed.store(false, Ordering::SeqCst);
-                    }
-                    _ => {}
+                    Err(e) => break e.kind() != std::io::ErrorKind::WouldBlock,
+                    Ok(_) => break false,
                 }
-                break;
+            };
+            if failed {
+                // No byte went out: let the next completion try again.
+                self.armed.store(false, Ordering::SeqCst);
             }
         }
     }
