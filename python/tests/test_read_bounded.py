@@ -136,6 +136,22 @@ def test_accumulating_reads_are_bounded_and_name_their_limit() -> None:
         assert info.value.code == "INVALID_ARGUMENT"
 
 
+def test_a_limit_beyond_any_read_is_taken_as_it_is(url: str) -> None:
+    """Python ints are exact: a limit above 2**53 (or above what 64 bits hold) is no limit in
+    practice, not an error; a negative one or a non-int is refused, naming what is wrong."""
+    s = ds.DurableStream(url)
+    s.create(content_type="application/json")
+    s.append('{"n":1}')
+    for limit in (1 << 62, (1 << 64) - 1, 1 << 70):
+        with ds.stream(url, live=False, max_read_bytes=limit, max_chunk_bytes=limit) as resp:
+            assert resp.read_json() == [{"n": 1}]
+    negative = r"max_read_bytes.* got -18446744073709551617"
+    with pytest.raises(ds.InvalidArgumentError, match=negative):
+        ds.stream(url, max_read_bytes=-(1 << 64) - 1)
+    with pytest.raises(TypeError, match="byte limit must be an int, not float"):
+        ds.stream(url, max_read_bytes=2.5)  # type: ignore[arg-type]
+
+
 def test_a_json_message_above_the_chunk_limit_is_an_error() -> None:
     def big(conn: socket.socket) -> None:
         conn.sendall(head("application/json", "o1") + b'[1,"' + b"y" * 5000 + b'"]')

@@ -468,8 +468,8 @@ impl Stream {
         params: Pairs,
         retry: Option<RawPolicy>,
         on_error: Option<Py<PyAny>>,
-        max_chunk_bytes: Option<i64>,
-        max_read_bytes: Option<i64>,
+        max_chunk_bytes: Option<values::ByteLimit>,
+        max_read_bytes: Option<values::ByteLimit>,
     ) -> PyResult<Py<PyAny>> {
         let args = response::ReadArgs {
             offset,

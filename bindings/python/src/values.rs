@@ -9,7 +9,7 @@ use durable_streams_client::{Error, RequestExtras, RetryPolicy, Value};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyInt, PyString};
 use pyo3_async_runtimes::generic::ContextExt;
 use pyo3_async_runtimes::TaskLocals;
 
@@ -39,6 +39,47 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Payload {
             "a message must be str or bytes, not {}",
             obj.get_type().name()?
         )))
+    }
+}
+
+/// A byte limit as Python gives it (`max_read_bytes`, `max_chunk_bytes`): any `int`. One beyond
+/// what a `u64` holds is no limit in practice and counts as the largest; a negative one is kept,
+/// as its text, for the error that names the option ([`count`](Self::count)).
+pub(crate) struct ByteLimit(Result<u64, String>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for ByteLimit {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(n) = obj.extract::<u64>() {
+            return Ok(Self(Ok(n)));
+        }
+        let Ok(int) = obj.cast::<PyInt>() else {
+            return Err(PyTypeError::new_err(format!(
+                "a byte limit must be an int, not {}",
+                obj.get_type().name()?
+            )));
+        };
+        Ok(Self(if int.lt(0)? {
+            Err(int.str()?.to_string())
+        } else {
+            Ok(u64::MAX)
+        }))
+    }
+}
+
+impl ByteLimit {
+    /// The limit in bytes, or an invalid-argument error naming `option` for a negative one
+    /// (zero passes here; the read refuses it with its own error).
+    pub(crate) fn count(self, option: &str) -> Result<usize, Error> {
+        match self.0 {
+            Ok(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+            Err(text) => Err(Error::InvalidArgument {
+                message: format!(
+                    "{option} must be a whole number of bytes, at least 1, got {text}"
+                ),
+            }),
+        }
     }
 }
 
