@@ -3,7 +3,7 @@
 #   bash bench/large-read.sh [MESSAGES] [MSG_BYTES]     default 2,097,152 x 1,024 B = 2 GiB
 # Starts the Rust server (memory durability, from the bench cache that bench/run.sh fills),
 # seeds one stream, then reads it whole with each client: the streaming forms, and json()
-# with its limit raised for comparison. Needs a release build of dsc-bench, the Python
+# with its limit raised for comparison (and Node's body(), the same bytes whole). Needs a release build of dsc-bench, the Python
 # extension in $DS_PY_VENV (or the bench venv) and node/ built (bench/run.sh builds them).
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 BENCH="$ROOT/bench"
@@ -34,4 +34,5 @@ echo "seeding $count messages of $size bytes" >&2
 node "$BENCH/node/large-read.mjs" "$url"
 "$dsc" large-read "$url" json
 "$python" "$BENCH/python/large_read.py" "$url" json
+node "$BENCH/node/large-read.mjs" "$url" body
 node "$BENCH/node/large-read.mjs" "$url" json

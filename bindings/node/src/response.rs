@@ -92,8 +92,9 @@ impl NativeReader {
         spawn(env, cancel, async move {
             let mut guard = batches.lock().await;
             Ok(match &mut *guard {
-                Kind::Bytes(b) => b.next_batch().await?.map(|b| NativeBatch {
-                    bytes: Some(Buffer::from(b.data.to_vec())),
+                Kind::Bytes(b) => b.next_batch().await?.map(|mut b| NativeBatch {
+                    // Taken over without a copy when nothing else holds the bytes.
+                    bytes: Some(Buffer::from(Vec::from(std::mem::take(&mut b.data)))),
                     ..meta(&b)
                 }),
                 Kind::Text(b) => b.next_batch().await?.map(|mut b| NativeBatch {
@@ -217,7 +218,8 @@ impl NativeResponse {
     ) -> napi::Result<PromiseRaw<'e, Buffer>> {
         let r = Arc::clone(&self.inner);
         spawn(env, cancel, async move {
-            Ok(Buffer::from(r.bytes().await?.to_vec()))
+            // `Vec::from` takes the buffer over without a copy when nothing else holds it.
+            Ok(Buffer::from(Vec::from(r.bytes().await?)))
         })
     }
 
