@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use durable_streams_client::{
-    Client, DurableStream, Error, ErrorCode, LiveMode, ReadOptions, RequestExtras, RetryPolicy,
-    SseResilience, StreamResponse, Value,
+    Client, DurableStream, Error, ErrorCode, LiveMode, Offset, ReadOptions, RequestExtras,
+    RetryPolicy, SseResilience, StreamResponse, Value,
 };
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -335,6 +335,51 @@ async fn catch_up_follows_chunks_until_up_to_date() {
     assert_eq!(&within(resp.bytes()).await.unwrap()[..], b"abcdef");
     assert_eq!(server.seen().len(), 6);
     assert_eq!(resp.offset().as_str(), "o3");
+}
+
+/// Body `i` of `whole_reads_join_batches_of_any_size_in_order`: `len` bytes that differ from
+/// every other body's at each position.
+fn patterned(i: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|n| (n % 251) as u8 ^ i.wrapping_mul(37))
+        .collect()
+}
+
+#[tokio::test]
+async fn whole_reads_join_batches_of_any_size_in_order() {
+    // Responses larger than one batch (256 KiB), an empty one, a one-byte one: `bytes()`
+    // returns them joined, whichever batch comes first or last.
+    let sizes = [700_000usize, 0, 1, 300_000, 5];
+    let server = local(move |_, req| {
+        let i: usize = match req.param("offset").as_deref() {
+            Some("-1") => 0,
+            Some(o) => o.trim_start_matches('o').parse().expect("an offset o<i>"),
+            None => panic!("no offset"),
+        };
+        let last = i + 1 == sizes.len();
+        let hs = meta(&format!("o{}", i + 1), last, false);
+        Reply::Full(200, hs, patterned(i as u8, sizes[i]))
+    })
+    .await;
+    let expected: Vec<u8> = (0..sizes.len())
+        .flat_map(|i| patterned(i as u8, sizes[i]))
+        .collect();
+    let s = server.handle();
+    let resp = s.stream(fast().live(LiveMode::Off)).await.unwrap();
+    let got = within(resp.bytes()).await.unwrap();
+    assert_eq!(got.len(), expected.len());
+    assert!(got[..] == expected[..], "the bytes differ");
+    assert_eq!(resp.offset().as_str(), "o5");
+
+    // One response only: handed back as it is.
+    let resp = s
+        .stream(fast().live(LiveMode::Off).offset(Offset::from("o4")))
+        .await
+        .unwrap();
+    assert_eq!(
+        &within(resp.bytes()).await.unwrap()[..],
+        &patterned(4, 5)[..]
+    );
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, BoxStream};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
@@ -899,15 +899,29 @@ impl StreamResponse {
     }
 
     /// All bytes up to the first up-to-date point (or the end of a closed stream).
+    ///
+    /// Each batch is appended to one buffer as it arrives and then dropped, so the read holds
+    /// about the data once (not its batches and their join together); data that arrives as
+    /// one batch is returned as it is, without a copy.
     pub async fn bytes(&self) -> Result<Bytes> {
-        let mut parts = Vec::new();
+        let mut first: Option<Bytes> = None;
+        let mut joined = BytesMut::new();
         self.collect(Box::new(|s, _, _| Ok(concat(s))), |data: Bytes| {
-            if !data.is_empty() {
-                parts.push(data);
+            if data.is_empty() {
+                return;
+            }
+            if let Some(f) = first.take() {
+                joined.reserve(f.len().saturating_add(data.len()));
+                joined.extend_from_slice(&f);
+                joined.extend_from_slice(&data);
+            } else if joined.is_empty() {
+                first = Some(data);
+            } else {
+                joined.extend_from_slice(&data);
             }
         })
         .await?;
-        Ok(concat(parts))
+        Ok(first.unwrap_or_else(|| joined.freeze()))
     }
 
     /// All text up to the first up-to-date point; invalid UTF-8 is an [`Error::Parse`].
