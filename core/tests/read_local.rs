@@ -1466,6 +1466,26 @@ async fn byte_limits_unset_take_the_defaults_and_zero_is_refused_before_any_requ
         durable_streams_client::byte_count("x", 4096.0).unwrap(),
         4096
     );
+    // Past 2^53 (where a number stops counting single bytes) and Infinity: no limit.
+    assert_eq!(
+        durable_streams_client::byte_count("x", 2f64.powi(60)).unwrap(),
+        1 << 60
+    );
+    for huge in [1e300, f64::INFINITY] {
+        assert_eq!(
+            durable_streams_client::byte_count("x", huge).unwrap(),
+            usize::MAX
+        );
+    }
+    for (bad, shown) in [
+        (f64::NAN, "got NaN"),
+        (f64::NEG_INFINITY, "got -Infinity"),
+        (-2.0, "got -2"),
+        (0.5, "got 0.5"),
+    ] {
+        let err = durable_streams_client::byte_count("x", bad).unwrap_err();
+        assert!(err.to_string().ends_with(shown), "{err}");
+    }
 }
 
 #[tokio::test]

@@ -187,7 +187,10 @@ export interface ReadOptions {
    * most about this much, and a JSON message larger than this fails with `PARSE_ERROR`.
    */
   maxChunkBytes?: number;
-  /** The most data `body()`, `text()` and `json()` collect (default 256 MiB; `PARSE_ERROR` past it). */
+  /**
+   * The most data `body()`, `text()` and `json()` collect (default 256 MiB; `PARSE_ERROR` past
+   * it). `Infinity` is no limit.
+   */
   maxReadBytes?: number;
 }
 

@@ -94,6 +94,9 @@ test("json() stops at maxReadBytes and jsonStream at maxChunkBytes, naming them"
       whole.json(),
       (e) => e.code === "PARSE_ERROR" && /max_read_bytes \(1024 bytes\)/.test(e.message),
     );
+    // Infinity (or a number past 2^53) is no limit.
+    const unlimited = await stream({ url, live: false, maxReadBytes: Infinity });
+    assert.equal((await unlimited.json()).length, 3);
     const chunked = await stream({ url, live: false, maxChunkBytes: 1024 });
     await assert.rejects(
       (async () => {
@@ -107,6 +110,8 @@ test("json() stops at maxReadBytes and jsonStream at maxChunkBytes, naming them"
       [{ maxReadBytes: 0 }, /maxReadBytes/],
       [{ maxChunkBytes: -1 }, /maxChunkBytes/],
       [{ maxReadBytes: 1.5 }, /maxReadBytes/],
+      [{ maxReadBytes: Number.NaN }, /maxReadBytes.* got NaN/],
+      [{ maxReadBytes: -Infinity }, /maxReadBytes.* got -Infinity/],
     ]) {
       await assert.rejects(stream({ url, ...bad }), (e) => {
         assert.ok(e instanceof DurableStreamError, String(e));

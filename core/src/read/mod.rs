@@ -510,20 +510,31 @@ fn byte_limit(option: &str, value: Option<usize>, default: usize) -> Result<usiz
 }
 
 /// A byte count given as a plain number (as Node and configuration files carry numbers): a
-/// whole number from 0 up, else an invalid-argument error naming `option`. Zero passes here;
-/// the read refuses it with its own error.
+/// whole number from 0 up, else an invalid-argument error naming `option` and the value as
+/// JavaScript writes it. Numbers past 2^53 are taken too (every one of them is whole, and
+/// none is a limit memory could reach), `Infinity` and any past `usize` as the largest. Zero
+/// passes here; the read refuses it with its own error.
 ///
 /// ```
 /// use durable_streams_client::byte_count;
 /// assert_eq!(byte_count("max_read_bytes (maxReadBytes)", 4096.0).unwrap(), 4096);
+/// assert_eq!(byte_count("max_read_bytes (maxReadBytes)", f64::INFINITY).unwrap(), usize::MAX);
 /// assert!(byte_count("max_read_bytes (maxReadBytes)", -1.0).unwrap_err().to_string().contains("max_read_bytes"));
 /// ```
 pub fn byte_count(option: &str, value: f64) -> Result<usize> {
-    if value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_991.0 {
+    if value >= 0.0 && (value.fract() == 0.0 || value.is_infinite()) {
+        // `as` saturates: infinity and anything past u64 become u64::MAX.
         Ok(usize::try_from(value as u64).unwrap_or(usize::MAX))
     } else {
+        let shown = if value.is_nan() {
+            "NaN".to_owned()
+        } else if value.is_infinite() {
+            "-Infinity".to_owned()
+        } else {
+            value.to_string()
+        };
         Err(Error::invalid(format!(
-            "{option} must be a whole number of bytes, at least 1, got {value}"
+            "{option} must be a whole number of bytes, at least 1, got {shown}"
         )))
     }
 }
