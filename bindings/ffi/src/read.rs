@@ -310,9 +310,10 @@ impl StreamResponse {
         )?;
         let (next, batches) = pull(batches).await?;
         self.put(Reader::Bytes(batches));
-        Ok(next?.map(|b| ByteBatch {
+        Ok(next?.map(|mut b| ByteBatch {
             position: position(&b),
-            data: b.data.to_vec(),
+            // Taken over without a copy when nothing else holds the bytes.
+            data: Vec::from(std::mem::take(&mut b.data)),
         }))
     }
 
@@ -373,7 +374,8 @@ impl StreamResponse {
     /// Everything up to the tail (or the end of a closed stream), as bytes.
     pub async fn bytes(&self) -> Result<Vec<u8>, DurableStreamError> {
         let r = Arc::clone(&self.inner);
-        runtime::run(async move { r.bytes().await.map(|b| b.to_vec()) }).await
+        // `Vec::from` takes the buffer over without a copy when nothing else holds it.
+        runtime::run(async move { r.bytes().await.map(Vec::from) }).await
     }
 
     /// Everything up to the tail, as text.
