@@ -3,8 +3,10 @@
 #   bash bench/large-read.sh [MESSAGES] [MSG_BYTES]     default 2,097,152 x 1,024 B = 2 GiB
 # Starts the Rust server (memory durability, from the bench cache that bench/run.sh fills),
 # seeds one stream, then reads it whole with each client: the streaming forms, and json()
-# with its limit raised for comparison (and Node's body(), the same bytes whole). Needs a release build of dsc-bench, the Python
-# extension in $DS_PY_VENV (or the bench venv) and node/ built (bench/run.sh builds them).
+# with its limit raised for comparison (and Node's body(), the same bytes whole, before Node's
+# json(), which exceeds V8's default heap at 2 GiB and ends the script). Needs a release build
+# of dsc-bench, the Python extension in $DS_PY_VENV (or the bench venv) and node/ built
+# (bench/run.sh builds them).
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 BENCH="$ROOT/bench"
 CACHE="${DSC_BENCH_CACHE:-$HOME/.cache/dsc-bench}"

@@ -1,7 +1,8 @@
 // large-read (bench/large-read.sh): reads a JSON stream from the start with the Node binding
 // through jsonStream() (form "stream", the default) or json() with its limit raised (form
 // "json"), or its bytes through body() (form "body": messages counts bytes, checksum is their
-// sum, taken after the clock stops), and prints the messages, a checksum and the peak RSS as one JSON line.
+// sum, taken after the clock stops), and prints the messages, a checksum and the peak RSS as
+// one JSON line.
 import { stream } from "durable-streams-client";
 
 const url = process.argv[2];
