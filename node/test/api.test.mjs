@@ -418,16 +418,20 @@ test("JSON reads: values as JSON.parse makes them (key order kept), reads larger
   const big = await json(server.streamUrl("json-big"));
   const p = new IdempotentProducer(big, "big", { lingerMs: 0, maxBatchBytes: 8 << 20 });
   for (let i = 0; i < 3; i++) p.append(JSON.stringify({ i, pad: String(i).repeat(7 << 20) }));
+  // A message that is an array stays one message when the arrays of several texts are joined.
+  p.append(JSON.stringify([3, "3".repeat(7 << 20)]));
   await p.flush();
   const items = await (await big.stream({ live: false })).json();
-  assert.deepEqual(items.map((m) => [m.i, m.pad.length]), [[0, 7 << 20], [1, 7 << 20], [2, 7 << 20]]);
+  assert.equal(items.length, 4);
+  assert.deepEqual(items.slice(0, 3).map((m) => [m.i, m.pad.length]), [[0, 7 << 20], [1, 7 << 20], [2, 7 << 20]]);
+  assert.deepEqual([items[3][0], items[3][1].length], [3, 7 << 20]);
   const seen = [];
   const res = await big.stream({ live: false });
   res.subscribeJson((batch) => {
-    for (const m of batch.items) seen.push(m.i);
+    for (const m of batch.items) seen.push(Array.isArray(m) ? m[0] : m.i);
   });
   await res.closed;
-  assert.deepEqual(seen, [0, 1, 2]);
+  assert.deepEqual(seen, [0, 1, 2, 3]);
   await p.detach();
 });
 

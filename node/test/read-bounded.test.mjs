@@ -77,6 +77,33 @@ test("a reader of the web ReadableStream gets the first message early too", asyn
   }
 });
 
+test("json() over more responses than one join takes keeps every message in order", async () => {
+  // 1,100 responses of one message each (every third one an array): more array texts than
+  // `json()` joins in one call (1,024).
+  const last = 1099;
+  const server = createServer((req, res) => {
+    const raw = new URL(req.url, "http://x").searchParams.get("offset");
+    const k = raw === "-1" ? 0 : Number(raw);
+    res.writeHead(200, {
+      "Content-Type": "application/json",
+      // Offsets compare as strings: zero-padded, they sort as the numbers do.
+      "Stream-Next-Offset": String(k + 1).padStart(6, "0"),
+      ...(k === last ? { "Stream-Up-To-Date": "true" } : {}),
+    });
+    res.end(JSON.stringify([k % 3 === 0 ? [k] : { k }]));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const res = await stream({ url: `http://127.0.0.1:${server.address().port}/s`, live: false });
+    const items = await res.json();
+    assert.equal(items.length, last + 1);
+    items.forEach((m, k) => assert.deepEqual(m, k % 3 === 0 ? [k] : { k }));
+    assert.equal(res.offset, String(last + 1).padStart(6, "0"));
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
 test("json() stops at maxReadBytes and jsonStream at maxChunkBytes, naming them", async () => {
   const server = createServer((_req, res) => {
     res.writeHead(200, {
