@@ -152,6 +152,12 @@ def test_options_unset_take_the_cores_defaults_and_the_core_validates(url: str) 
         ({"max_buffered_bytes": 0}, "max_buffered_bytes"),
         ({"delivery_timeout": 0.0}, "delivery_timeout"),
         ({"linger_ms": -1.0}, "linger"),
+        # Negative numbers and ones past 64 bits: the same error, not an OverflowError.
+        ({"max_buffered_bytes": -1}, "max_buffered_bytes .* got -1"),
+        ({"max_in_flight": 1 << 64}, "max_in_flight .* got 18446744073709551616"),
+        ({"max_batch_messages": -(1 << 70)}, "max_batch_messages"),
+        ({"max_batch_bytes": -5}, "max_batch_bytes"),
+        ({"epoch": -1}, "epoch .* got -1"),
     ):
         with pytest.raises(InvalidArgumentError, match=name):
             IdempotentProducer(s, "w", **bad)  # type: ignore[arg-type]

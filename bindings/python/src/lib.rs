@@ -42,8 +42,8 @@ fn read(
     params: values::Pairs,
     retry: Option<(f64, f64, f64, Option<i64>)>,
     on_error: Option<Py<PyAny>>,
-    max_chunk_bytes: Option<values::ByteLimit>,
-    max_read_bytes: Option<values::ByteLimit>,
+    max_chunk_bytes: Option<values::WholeNumber>,
+    max_read_bytes: Option<values::WholeNumber>,
 ) -> PyResult<Py<PyAny>> {
     let args = response::ReadArgs {
         offset,

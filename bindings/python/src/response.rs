@@ -51,8 +51,8 @@ pub(crate) struct ReadArgs {
     pub(crate) params: Pairs,
     pub(crate) retry: Option<RawPolicy>,
     pub(crate) on_error: Option<Py<PyAny>>,
-    pub(crate) max_chunk_bytes: Option<values::ByteLimit>,
-    pub(crate) max_read_bytes: Option<values::ByteLimit>,
+    pub(crate) max_chunk_bytes: Option<values::WholeNumber>,
+    pub(crate) max_read_bytes: Option<values::WholeNumber>,
 }
 
 /// The live mode named by the Python layer; `None` (not set) leaves the core's default.
@@ -91,8 +91,8 @@ impl ReadArgs {
             o.on_error = Some(error_hook(Arc::new(hook)));
         }
         // Unset stays unset: the core's defaults and checks (its errors name the option).
-        let bytes = |name: &str, v: Option<values::ByteLimit>| {
-            v.map(|v| v.count(name))
+        let bytes = |name: &str, v: Option<values::WholeNumber>| {
+            v.map(|v| v.limit(name))
                 .transpose()
                 .map_err(|e| error::to_py(py, &e))
         };

@@ -468,8 +468,8 @@ impl Stream {
         params: Pairs,
         retry: Option<RawPolicy>,
         on_error: Option<Py<PyAny>>,
-        max_chunk_bytes: Option<values::ByteLimit>,
-        max_read_bytes: Option<values::ByteLimit>,
+        max_chunk_bytes: Option<values::WholeNumber>,
+        max_read_bytes: Option<values::WholeNumber>,
     ) -> PyResult<Py<PyAny>> {
         let args = response::ReadArgs {
             offset,
@@ -504,13 +504,13 @@ impl Stream {
         &self,
         py: Python<'_>,
         producer_id: String,
-        epoch: u64,
+        epoch: values::WholeNumber,
         auto_claim: bool,
         linger: Option<f64>,
-        max_batch_bytes: Option<usize>,
-        max_batch_messages: Option<usize>,
-        max_in_flight: Option<usize>,
-        max_buffered_bytes: Option<usize>,
+        max_batch_bytes: Option<values::WholeNumber>,
+        max_batch_messages: Option<values::WholeNumber>,
+        max_in_flight: Option<values::WholeNumber>,
+        max_buffered_bytes: Option<values::WholeNumber>,
         buffer_timeout: Option<f64>,
         delivery_timeout: Option<f64>,
         validate_json: bool,
@@ -526,14 +526,22 @@ impl Stream {
         } else {
             None
         };
+        // Negative numbers and ones past 64 bits get an error naming the option; the core
+        // checks each option's own range.
+        let count =
+            |name: &str, v: values::WholeNumber| v.count(name).map_err(|e| error::to_py(py, &e));
+        let size = |name: &str, v: Option<values::WholeNumber>| {
+            v.map(|v| count(name, v).map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+                .transpose()
+        };
         let args = producer::ProducerArgs {
-            epoch,
+            epoch: count("epoch", epoch)?,
             auto_claim,
             linger,
-            max_batch_bytes,
-            max_batch_messages,
-            max_in_flight,
-            max_buffered_bytes,
+            max_batch_bytes: size("max_batch_bytes", max_batch_bytes)?,
+            max_batch_messages: size("max_batch_messages", max_batch_messages)?,
+            max_in_flight: size("max_in_flight", max_in_flight)?,
+            max_buffered_bytes: size("max_buffered_bytes", max_buffered_bytes)?,
             buffer_timeout,
             delivery_timeout,
             validate_json,

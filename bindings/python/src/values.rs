@@ -42,43 +42,67 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Payload {
     }
 }
 
-/// A byte limit as Python gives it (`max_read_bytes`, `max_chunk_bytes`): any `int`. One beyond
-/// what a `u64` holds is no limit in practice and counts as the largest; a negative one is kept,
-/// as its text, for the error that names the option ([`count`](Self::count)).
-pub(crate) struct ByteLimit(Result<u64, String>);
+/// A whole number as Python gives it (a read's byte limits, a producer's counts and sizes, its
+/// epoch): any `int`. One that does not fit in a `u64` is kept as its text, for the error that
+/// names the option; a read limit takes one beyond 64 bits as no limit
+/// ([`limit`](Self::limit)), a count refuses it ([`count`](Self::count)).
+pub(crate) enum WholeNumber {
+    Fits(u64),
+    Negative(String),
+    Beyond64Bits(String),
+}
 
-impl<'a, 'py> FromPyObject<'a, 'py> for ByteLimit {
+impl<'a, 'py> FromPyObject<'a, 'py> for WholeNumber {
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
         if let Ok(n) = obj.extract::<u64>() {
-            return Ok(Self(Ok(n)));
+            return Ok(Self::Fits(n));
         }
         let Ok(int) = obj.cast::<PyInt>() else {
             return Err(PyTypeError::new_err(format!(
-                "a byte limit must be an int, not {}",
+                "expected an int, not {}",
                 obj.get_type().name()?
             )));
         };
-        Ok(Self(if int.lt(0)? {
-            Err(int.str()?.to_string())
+        let text = int.str()?.to_string();
+        Ok(if int.lt(0)? {
+            Self::Negative(text)
         } else {
-            Ok(u64::MAX)
-        }))
+            Self::Beyond64Bits(text)
+        })
     }
 }
 
-impl ByteLimit {
-    /// The limit in bytes, or an invalid-argument error naming `option` for a negative one
-    /// (zero passes here; the read refuses it with its own error).
-    pub(crate) fn count(self, option: &str) -> Result<usize, Error> {
-        match self.0 {
-            Ok(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
-            Err(text) => Err(Error::InvalidArgument {
+impl WholeNumber {
+    /// A read's byte limit: one beyond 64 bits counts as the largest; a negative one is an
+    /// invalid-argument error naming `option` (zero passes here; the read refuses it with its
+    /// own error).
+    pub(crate) fn limit(self, option: &str) -> Result<usize, Error> {
+        match self {
+            Self::Fits(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+            Self::Beyond64Bits(_) => Ok(usize::MAX),
+            Self::Negative(text) => Err(Error::InvalidArgument {
                 message: format!(
                     "{option} must be a whole number of bytes, at least 1, got {text}"
                 ),
             }),
+        }
+    }
+
+    /// A count or size that must fit in 64 bits (and in this machine's `usize`); else an
+    /// invalid-argument error naming `option`. The core checks its own range after that.
+    pub(crate) fn count(self, option: &str) -> Result<u64, Error> {
+        match self {
+            Self::Fits(n) if usize::try_from(n).is_ok() => Ok(n),
+            Self::Fits(n) => Err(Self::refused(option, &n.to_string())),
+            Self::Negative(text) | Self::Beyond64Bits(text) => Err(Self::refused(option, &text)),
+        }
+    }
+
+    fn refused(option: &str, text: &str) -> Error {
+        Error::InvalidArgument {
+            message: format!("{option} must be a whole number from 0 to 2**64 - 1, got {text}"),
         }
     }
 }
