@@ -90,19 +90,14 @@ impl WholeNumber {
         }
     }
 
-    /// A count or size that must fit in 64 bits (and in this machine's `usize`); else an
-    /// invalid-argument error naming `option`. The core checks its own range after that.
+    /// A count or size that must fit in 64 bits; else an invalid-argument error naming
+    /// `option`. The core checks each option's own range after that.
     pub(crate) fn count(self, option: &str) -> Result<u64, Error> {
         match self {
-            Self::Fits(n) if usize::try_from(n).is_ok() => Ok(n),
-            Self::Fits(n) => Err(Self::refused(option, &n.to_string())),
-            Self::Negative(text) | Self::Beyond64Bits(text) => Err(Self::refused(option, &text)),
-        }
-    }
-
-    fn refused(option: &str, text: &str) -> Error {
-        Error::InvalidArgument {
-            message: format!("{option} must be a whole number from 0 to 2**64 - 1, got {text}"),
+            Self::Fits(n) => Ok(n),
+            Self::Negative(text) | Self::Beyond64Bits(text) => Err(Error::InvalidArgument {
+                message: format!("{option} must be a whole number from 0 to 2**64 - 1, got {text}"),
+            }),
         }
     }
 }

@@ -909,26 +909,26 @@ impl StreamResponse {
         )
     }
 
-    /// All bytes up to the first up-to-date point (or the end of a closed stream).
+    /// All bytes up to the first up-to-date point (or the end of a closed stream), within
+    /// `max_read_bytes` (past it an [`Error::Parse`] naming the option).
     ///
-    /// Each batch is appended to one buffer as it arrives and then dropped, so the read holds
-    /// about the data once (not its batches and their join together); data that arrives as
-    /// one batch is returned as it is, without a copy.
+    /// Each piece is appended to one buffer as it arrives and then dropped, so the read holds
+    /// about the data once (not its pieces and their join together), and each byte is copied
+    /// once; data that arrives as one piece is returned as it is, without a copy.
     pub async fn bytes(&self) -> Result<Bytes> {
         let mut first: Option<Bytes> = None;
         let mut joined = BytesMut::new();
-        self.collect(Box::new(|s, _, _| Ok(concat(s))), |data: Bytes| {
-            if data.is_empty() {
-                return;
-            }
-            if let Some(f) = first.take() {
-                joined.reserve(f.len().saturating_add(data.len()));
-                joined.extend_from_slice(&f);
-                joined.extend_from_slice(&data);
-            } else if joined.is_empty() {
-                first = Some(data);
-            } else {
-                joined.extend_from_slice(&data);
+        self.collect(Box::new(|s, _, _| Ok(s)), |pieces: Vec<Bytes>| {
+            for data in pieces.into_iter().filter(|p| !p.is_empty()) {
+                if let Some(f) = first.take() {
+                    joined.reserve(f.len().saturating_add(data.len()));
+                    joined.extend_from_slice(&f);
+                    joined.extend_from_slice(&data);
+                } else if joined.is_empty() {
+                    first = Some(data);
+                } else {
+                    joined.extend_from_slice(&data);
+                }
             }
         })
         .await?;
