@@ -63,8 +63,10 @@ async fn round(seed: u64) -> (usize, usize) {
         let handled = handled.clone();
         let failed = failed.clone();
         let mut stop = stop_rx.clone();
-        // Each worker draws its own failures and pauses.
-        let rng = Arc::new(Mutex::new(Rng(rng.next() | 1)));
+        // Each worker draws its own failures and pauses. Where handlers fail at all, a
+        // worker's first delivery always fails, so that every such round fails at least one
+        // (deliveries carry several messages, so a round may see only a few of them).
+        let rng = Arc::new(Mutex::new((Rng(rng.next() | 1), fail_percent > 0)));
         tasks.push(tokio::spawn(async move {
             worker
                 .run(
@@ -72,8 +74,10 @@ async fn round(seed: u64) -> (usize, usize) {
                         let handled = handled.clone();
                         let failed = failed.clone();
                         let (fail, pause) = {
-                            let mut r = rng.lock().unwrap();
-                            (r.below(100) < fail_percent, r.below(30))
+                            let mut g = rng.lock().unwrap();
+                            let (r, first) = &mut *g;
+                            let fail = std::mem::take(first) || r.below(100) < fail_percent;
+                            (fail, r.below(30))
                         };
                         async move {
                             tokio::time::sleep(Duration::from_millis(pause)).await;
