@@ -347,7 +347,7 @@ fn patterned(i: u8, len: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn whole_reads_join_batches_of_any_size_in_order() {
-    // Responses larger than one batch (256 KiB), an empty one, a one-byte one: `bytes()`
+    // Responses larger than one batch (64 KiB), an empty one, a one-byte one: `bytes()`
     // returns them joined, whichever batch comes first or last.
     let sizes = [700_000usize, 0, 1, 300_000, 5];
     let server = local(move |_, req| {
@@ -1022,8 +1022,8 @@ async fn sse_data_without_control_events_streams_in_bounded_parts() {
     assert_eq!(next, EVENTS);
     assert_eq!(last, Some(("o2".to_owned(), true, true)));
     assert_eq!(resp.offset().as_str(), "o2");
-    // Parts of the gather size (256 KiB) plus at most one event.
-    assert!(largest <= (256 + 64) << 10, "a batch of {largest} bytes");
+    // Parts of the gather size (64 KiB) plus at most one event.
+    assert!(largest <= (64 + 64) << 10, "a batch of {largest} bytes");
     assert!(parts >= EVENTS / 5, "{parts} parts");
     assert!(written.load(Ordering::SeqCst) > 100 << 20);
 }

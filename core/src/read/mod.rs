@@ -275,7 +275,7 @@ pub struct ReadOptions {
     /// [`DEFAULT_MAX_CHUNK_BYTES`], 8 MiB; `Some(0)` is refused as an invalid argument): a batch of the streaming
     /// consumers carries at most about this much (one network read over), and a single JSON
     /// message larger than this is an [`Error::Parse`] that names this option. SSE data events
-    /// are handed on once this much (at most 256 KiB) has gathered, without waiting for their
+    /// are handed on once this much (at most 64 KiB) has gathered, without waiting for their
     /// control event, and one SSE event or line may take at most twice this (base64 takes a
     /// third more than the data). Memory of an incremental read stays within a small multiple
     /// of it, whatever the response size or the number of events before a control event.
@@ -594,7 +594,7 @@ impl Shared {
 /// with SSE, the data events before one control event) ends; batches that end inside a
 /// response have [`Batch::checkpoint`] false and carry the last such offset. So do SSE data
 /// events handed on before their control event (once about `max_chunk_bytes`, at most
-/// 256 KiB, has gathered, or the connection pauses): a long run of data events streams with
+/// 64 KiB, has gathered, or the connection pauses): a long run of data events streams with
 /// bounded memory, and a reconnection from the last control event drops the data it repeats.
 pub struct StreamResponse {
     shared: Arc<Shared>,
