@@ -68,18 +68,20 @@ if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$BENCH/python/requirements.txt" "$VE
 fi
 # Our Python binding (contender py-binding), built from ../python into the same venv: a debug
 # build for the smoke run, release otherwise. Rebuilt when its sources, the profile or the
-# checkout it comes from changed (the stamp records the last two).
+# checkout it comes from changed (the stamp records the last two). On Python 3.10+ it is the
+# abi3-py310 build, the wheel pip installs there (bindings/python/Cargo.toml).
 if [ "$smoke" = 1 ]; then py_profile=dev; else py_profile=release; fi
+py_abi="$(py_abi_args "$VENV/bin/python")"
 PY_STAMP="$VENV/.binding"
-if [ ! -f "$PY_STAMP" ] || [ "$(cat "$PY_STAMP")" != "$ROOT $py_profile" ] \
+if [ ! -f "$PY_STAMP" ] || [ "$(cat "$PY_STAMP")" != "$ROOT $py_profile $py_abi" ] \
   || [ -n "$(find "$ROOT/core/src" "$ROOT/core/Cargo.toml" "$ROOT/bindings/python" "$ROOT/python/src" \
     "$ROOT/python/pyproject.toml" -newer "$PY_STAMP" -print -quit)" ]; then
   echo "run.sh: installing the Python binding ($py_profile) into $VENV" >&2
   "$VENV/bin/pip" install --quiet --disable-pip-version-check maturin >&2
-  PATH="$VENV/bin:$PATH" MATURIN_PEP517_ARGS="--profile $py_profile" "$VENV/bin/pip" install \
+  PATH="$VENV/bin:$PATH" MATURIN_PEP517_ARGS="--profile $py_profile $py_abi" "$VENV/bin/pip" install \
     --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps \
     "$ROOT/python" >&2
-  echo "$ROOT $py_profile" >"$PY_STAMP"
+  echo "$ROOT $py_profile $py_abi" >"$PY_STAMP"
 fi
 flock -u 9
 

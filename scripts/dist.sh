@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds what the registries would serve, for this machine's platform (linux x86_64, glibc), into
 # dist/ (not committed):
-#   dist/python/  the abi3 wheel (manylinux, checked by auditwheel; CPython 3.9+) and the sdist
+#   dist/python/  two abi3 wheels (manylinux, checked by auditwheel): cp39-abi3 for CPython 3.9+
+#                 and cp310-abi3 for 3.10+ (faster calls; pip prefers it where it fits), and the
+#                 sdist
 #   dist/npm/     durable-streams-client-VERSION.tgz (JavaScript, types, the platform loader) and
 #                 durable-streams-client-linux-x64-gnu-VERSION.tgz (the addon; an optional
 #                 dependency of the first, the napi-rs layout)
@@ -31,15 +33,19 @@ tools="${DS_TOOLS_VENV:-$HOME/.cache/durable-streams-client/tools-venv}"
 [ -x "$tools/bin/python" ] || python3 -m venv "$tools"
 "$tools/bin/pip" install -q --disable-pip-version-check "maturin>=1.16,<2" "auditwheel>=6"
 
-step "python wheel ($profile profile) and sdist, version $version"
+step "python wheels ($profile profile, abi3 for 3.9+ and for 3.10+) and sdist, version $version"
 (
   cd python
   # --auditwheel check: fail rather than bundle a shared library the manylinux policy forbids.
   "$tools/bin/maturin" build --locked --profile "$profile" --auditwheel check -o "$out/python"
+  "$tools/bin/maturin" build --locked --profile "$profile" --auditwheel check -o "$out/python" \
+    --no-default-features --features abi3-py310
   "$tools/bin/maturin" sdist -o "$out/python"
 )
-wheel="$(ls "$out/python"/durable_streams_client-"$version"-cp39-abi3-manylinux*.whl)"
-"$tools/bin/auditwheel" show "$wheel" >&2
+for abi in cp39-abi3 cp310-abi3; do
+  wheel="$(ls "$out/python"/durable_streams_client-"$version"-"$abi"-manylinux*.whl)"
+  "$tools/bin/auditwheel" show "$wheel" >&2
+done
 
 step "npm packages ($profile profile), version $version"
 (

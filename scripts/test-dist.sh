@@ -2,8 +2,9 @@
 # Installs what scripts/dist.sh built, the way a user would, where no Rust toolchain exists (cargo,
 # rustc and rustup are removed from PATH and the script checks they are gone), and runs each
 # language's quick start (tests/dist/) against a local test server:
-#   python  a fresh virtual environment; pip installs the wheel from dist/python (binary only,
-#           no index)
+#   python  a fresh virtual environment where pip picks one of the two wheels in dist/python
+#           (binary only, no index; it must pick cp310-abi3 on Python 3.10+), then, on 3.10+, a
+#           second one with the cp39-abi3 wheel, so that both wheels run the quick start
 #   node    a fresh npm project; npm installs the two tarballs from dist/npm
 #   kotlin  a fresh Maven project (tests/dist/kotlin/pom.xml) depending on the jar that
 #           scripts/dist.sh installed into the local Maven repository
@@ -15,11 +16,12 @@ need mvn "install Maven 3.8 or newer and a JDK 17 or newer"
 cd "$ROOT"
 version="$(bash scripts/check-version.sh)"
 dist="$ROOT/dist"
-wheel="$(ls "$dist"/python/durable_streams_client-"$version"-cp39-abi3-manylinux*.whl 2>/dev/null || true)"
+wheel39="$(ls "$dist"/python/durable_streams_client-"$version"-cp39-abi3-manylinux*.whl 2>/dev/null || true)"
+wheel310="$(ls "$dist"/python/durable_streams_client-"$version"-cp310-abi3-manylinux*.whl 2>/dev/null || true)"
 npm_main="$dist/npm/durable-streams-client-$version.tgz"
 npm_native="$dist/npm/durable-streams-client-linux-x64-gnu-$version.tgz"
 jar="$dist/maven/durable-streams-client-$version.jar"
-for f in "$wheel" "$npm_main" "$npm_native" "$jar"; do
+for f in "$wheel39" "$wheel310" "$npm_main" "$npm_native" "$jar"; do
   [ -n "$f" ] && [ -f "$f" ] || { echo "error: missing artifact ${f:-(wheel)}: run scripts/dist.sh first" >&2; exit 1; }
 done
 m2_jar="$HOME/.m2/repository/io/github/durable-streams-client/durable-streams-client/$version/durable-streams-client-$version.jar"
@@ -47,12 +49,37 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
 report=()
 
-echo "== test-dist: python (fresh venv, wheel from dist/python)" >&2
+echo "== test-dist: python (fresh venvs: the wheel pip picks from dist/python, then cp39-abi3)" >&2
+# The tag of the wheel installed in the virtual environment `$1`, from its WHEEL file.
+installed_tag() {
+  "$1/bin/python" -c 'import importlib.metadata as m
+w = m.distribution("durable-streams-client").read_text("WHEEL") or ""
+print(" ".join(line.split(": ", 1)[1] for line in w.splitlines() if line.startswith("Tag: ")))'
+}
 t=$(now)
 python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q --disable-pip-version-check --no-index --only-binary :all: "$wheel"
-report+=("python: venv + pip install of the wheel: $(elapsed "$t")")
+"$work/venv/bin/pip" install -q --disable-pip-version-check --no-index --only-binary :all: \
+  --find-links "$dist/python" durable-streams-client
+report+=("python: venv + pip install of a wheel from dist/python: $(elapsed "$t")")
+expected=cp39-abi3
+if python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then expected=cp310-abi3; fi
+tag="$(installed_tag "$work/venv")"
+case "$tag" in
+  "$expected"-*) echo "pip installed the $tag wheel" >&2 ;;
+  *) echo "error: pip installed the wheel tagged '$tag', expected $expected" >&2; exit 1 ;;
+esac
 "$work/venv/bin/python" tests/dist/quickstart.py "$DS_SERVER_URL"
+if [ "$expected" != cp39-abi3 ]; then
+  python3 -m venv "$work/venv39"
+  "$work/venv39/bin/pip" install -q --disable-pip-version-check --no-index --only-binary :all: \
+    "$wheel39"
+  tag="$(installed_tag "$work/venv39")"
+  case "$tag" in
+    cp39-abi3-*) echo "the $tag wheel installed" >&2 ;;
+    *) echo "error: installed the wheel tagged '$tag', expected cp39-abi3" >&2; exit 1 ;;
+  esac
+  "$work/venv39/bin/python" tests/dist/quickstart.py "$DS_SERVER_URL"
+fi
 
 echo "== test-dist: node (fresh npm project, the two tarballs from dist/npm)" >&2
 mkdir "$work/npm"

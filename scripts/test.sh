@@ -29,7 +29,10 @@ echo "== python package: build, ruff, mypy --strict, stubtest of _native.pyi, py
 PY_VENV="${DS_PY_VENV:-$HOME/.cache/durable-streams-client/py-venv}"
 [ -x "$PY_VENV/bin/python" ] || python3 -m venv "$PY_VENV"
 "$PY_VENV/bin/pip" install -q --disable-pip-version-check maturin pytest ruff mypy
-PATH="$PY_VENV/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev" "$PY_VENV/bin/pip" install -q \
+# The build for this interpreter's stable-ABI level, as pip would pick from the two wheels (the
+# abi3-py39 one is installed and run by scripts/test-dist.sh below).
+PATH="$PY_VENV/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev $(py_abi_args "$PY_VENV/bin/python")" \
+  "$PY_VENV/bin/pip" install -q \
   --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps ./python
 examples="$(mktemp -d)"
 (
