@@ -5,9 +5,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/durable-streams-client/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-# The maturin arguments that choose the Python extension's stable-ABI level for the interpreter
-# `$1`: the abi3-py310 build (vectorcall; what pip installs on 3.10 and later) where it runs,
-# else the default abi3-py39 one (bindings/python/Cargo.toml).
+# The maturin arguments that build the Python extension as the wheel pip would install for the
+# interpreter `$1`: abi3-py310 (vectorcall) on 3.10 and later, else the default, which on 3.9 is
+# the abi3-py39 build (bindings/python/Cargo.toml).
 py_abi_args() {
   if "$1" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
     echo "--no-default-features --features abi3-py310"

@@ -37,9 +37,10 @@ step "python wheels ($profile profile, abi3 for 3.9+ and for 3.10+) and sdist, v
 (
   cd python
   # --auditwheel check: fail rather than bundle a shared library the manylinux policy forbids.
-  "$tools/bin/maturin" build --locked --profile "$profile" --auditwheel check -o "$out/python"
-  "$tools/bin/maturin" build --locked --profile "$profile" --auditwheel check -o "$out/python" \
-    --no-default-features --features abi3-py310
+  for abi in abi3-py39 abi3-py310; do
+    "$tools/bin/maturin" build --locked --profile "$profile" --auditwheel check -o "$out/python" \
+      --no-default-features --features "$abi"
+  done
   "$tools/bin/maturin" sdist -o "$out/python"
 )
 for abi in cp39-abi3 cp310-abi3; do
