@@ -68,8 +68,8 @@ if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$BENCH/python/requirements.txt" "$VE
 fi
 # Our Python binding (contender py-binding), built from ../python into the same venv: a debug
 # build for the smoke run, release otherwise. Rebuilt when its sources, the profile or the
-# checkout it comes from changed (the stamp records the last two). On Python 3.10+ it is the
-# abi3-py310 build, the wheel pip installs there (bindings/python/Cargo.toml).
+# checkout it comes from changed (the stamp records the last two). It is the build of the wheel
+# pip installs for the venv's Python (py_abi_args in scripts/common.sh).
 if [ "$smoke" = 1 ]; then py_profile=dev; else py_profile=release; fi
 py_abi="$(py_abi_args "$VENV/bin/python")"
 PY_STAMP="$VENV/.binding"

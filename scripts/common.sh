@@ -5,13 +5,23 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/durable-streams-client/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-# The maturin arguments that build the Python extension as the wheel pip would install for the
-# interpreter `$1`: abi3-py310 (vectorcall) on 3.10 and later, else the default, which on 3.9 is
-# the abi3-py39 build (bindings/python/Cargo.toml).
-py_abi_args() {
+# Which of the two Python wheels scripts/dist.sh builds pip installs for the interpreter `$1`:
+# cp310-abi3 on 3.10 and later (pyo3 calls methods with vectorcall there), else cp39-abi3
+# (bindings/python/Cargo.toml).
+py_wheel_abi() {
   if "$1" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
-    echo "--no-default-features --features abi3-py310"
+    echo cp310-abi3
+  else
+    echo cp39-abi3
   fi
+}
+
+# The maturin arguments that build the extension of that wheel (feature abi3-py39 or abi3-py310).
+py_abi_args() {
+  local level
+  level="$(py_wheel_abi "$1")"
+  level="${level%-abi3}"
+  echo "--no-default-features --features abi3-py${level#cp}"
 }
 
 need() {

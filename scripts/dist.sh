@@ -37,16 +37,14 @@ step "python wheels ($profile profile, abi3 for 3.9+ and for 3.10+) and sdist, v
 (
   cd python
   # --auditwheel check: fail rather than bundle a shared library the manylinux policy forbids.
-  for abi in abi3-py39 abi3-py310; do
+  for level in 39 310; do
     "$tools/bin/maturin" build --locked --profile "$profile" --auditwheel check -o "$out/python" \
-      --no-default-features --features "$abi"
+      --no-default-features --features "abi3-py$level"
+    wheel="$(ls "$out/python"/durable_streams_client-"$version"-cp"$level"-abi3-manylinux*.whl)"
+    "$tools/bin/auditwheel" show "$wheel" >&2
   done
   "$tools/bin/maturin" sdist -o "$out/python"
 )
-for abi in cp39-abi3 cp310-abi3; do
-  wheel="$(ls "$out/python"/durable_streams_client-"$version"-"$abi"-manylinux*.whl)"
-  "$tools/bin/auditwheel" show "$wheel" >&2
-done
 
 step "npm packages ($profile profile), version $version"
 (

@@ -50,35 +50,28 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
 report=()
 
 echo "== test-dist: python (fresh venvs: the wheel pip picks from dist/python, then cp39-abi3)" >&2
-# The tag of the wheel installed in the virtual environment `$1`, from its WHEEL file.
-installed_tag() {
-  "$1/bin/python" -c 'import importlib.metadata as m
+# Makes the virtual environment `$1`, has pip install from `$3...` (no index, binary only),
+# fails unless the wheel installed has the tag `$2`, then runs the quick start with it.
+python_wheel() {
+  local venv="$1" expected="$2" tag
+  shift 2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-index --only-binary :all: "$@"
+  tag="$("$venv/bin/python" -c 'import importlib.metadata as m
 w = m.distribution("durable-streams-client").read_text("WHEEL") or ""
-print(" ".join(line.split(": ", 1)[1] for line in w.splitlines() if line.startswith("Tag: ")))'
-}
-t=$(now)
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q --disable-pip-version-check --no-index --only-binary :all: \
-  --find-links "$dist/python" durable-streams-client
-report+=("python: venv + pip install of a wheel from dist/python: $(elapsed "$t")")
-expected=cp39-abi3
-if python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then expected=cp310-abi3; fi
-tag="$(installed_tag "$work/venv")"
-case "$tag" in
-  "$expected"-*) echo "pip installed the $tag wheel" >&2 ;;
-  *) echo "error: pip installed the wheel tagged '$tag', expected $expected" >&2; exit 1 ;;
-esac
-"$work/venv/bin/python" tests/dist/quickstart.py "$DS_SERVER_URL"
-if [ "$expected" != cp39-abi3 ]; then
-  python3 -m venv "$work/venv39"
-  "$work/venv39/bin/pip" install -q --disable-pip-version-check --no-index --only-binary :all: \
-    "$wheel39"
-  tag="$(installed_tag "$work/venv39")"
+print(" ".join(line.split(": ", 1)[1] for line in w.splitlines() if line.startswith("Tag: ")))')"
   case "$tag" in
-    cp39-abi3-*) echo "the $tag wheel installed" >&2 ;;
-    *) echo "error: installed the wheel tagged '$tag', expected cp39-abi3" >&2; exit 1 ;;
+    "$expected"-*) echo "pip installed the $tag wheel" >&2 ;;
+    *) echo "error: pip installed the wheel tagged '$tag', expected $expected" >&2; exit 1 ;;
   esac
-  "$work/venv39/bin/python" tests/dist/quickstart.py "$DS_SERVER_URL"
+  "$venv/bin/python" tests/dist/quickstart.py "$DS_SERVER_URL"
+}
+expected="$(py_wheel_abi python3)"
+t=$(now)
+python_wheel "$work/venv" "$expected" --find-links "$dist/python" durable-streams-client
+report+=("python: venv + pip install of a wheel from dist/python + quick start: $(elapsed "$t")")
+if [ "$expected" != cp39-abi3 ]; then
+  python_wheel "$work/venv39" cp39-abi3 "$wheel39"
 fi
 
 echo "== test-dist: node (fresh npm project, the two tarballs from dist/npm)" >&2
