@@ -704,6 +704,20 @@ TARGETS = [
     ("catch-up: Python ≥ 0.8 of the Rust core", "catchup-read", "py-binding", "rust-core", 0.8),
     ("catch-up: Node ≥ 0.8 of the Rust core", "catchup-read", "node-binding", "rust-core", 0.8),
     (
+        "catch-up, one member built (`field=`): Python ≥ 0.8 of the Rust core",
+        "catchup-read",
+        "py-binding-field",
+        "rust-core",
+        0.8,
+    ),
+    (
+        "catch-up, one member built (`field`): Node ≥ 0.8 of the Rust core",
+        "catchup-read",
+        "node-binding-field",
+        "rust-core",
+        0.8,
+    ),
+    (
         "catch-up (restated): Python ≥ 0.8 of `json.loads` alone",
         "catchup-read",
         "py-binding",

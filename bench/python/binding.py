@@ -32,6 +32,8 @@ from protocol import (
 
 # Contender py-binding-many: the same program with the batch form of append.
 MANY = "--many" in sys.argv[1:-1]
+# Contender py-binding-field: catch-up builds only the member the checksum uses.
+FIELD = "--field" in sys.argv[1:-1]
 
 
 def producer(job: dict[str, Any], errors: list[DurableStreamError]) -> IdempotentProducer:
@@ -78,7 +80,19 @@ def append_latency(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def catchup_read(job: dict[str, Any]) -> dict[str, Any]:
-    return catchup_read_with(job, stream)
+    if not FIELD:
+        return catchup_read_with(job, stream)
+    start = now()
+    with stream(job["stream_url"], offset="-1", live=False) as res:
+        ids = res.read_json(field="i")
+    checksum = sum(ids)
+    seconds = now() - start
+    return {
+        "messages": len(ids),
+        "bytes": len(ids) * job["msg_bytes"],
+        "seconds": seconds,
+        "checksum": checksum,
+    }
 
 
 def live_tail(job: dict[str, Any]) -> dict[str, Any]:

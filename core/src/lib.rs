@@ -47,8 +47,8 @@ pub use producer::{
 pub use read::fuzzing;
 pub use read::{
     byte_count, stream, Batch, Batches, ErrorDecision, ErrorHook, ErrorHookFuture, FailedAttempt,
-    LiveMode, ReadOptions, ResponseHead, SseResilience, StreamResponse, DEFAULT_CATCH_UP_RETRIES,
-    DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MAX_READ_BYTES,
+    JsonPick, LiveMode, ReadOptions, ResponseHead, SseResilience, StreamResponse,
+    DEFAULT_CATCH_UP_RETRIES, DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MAX_READ_BYTES,
 };
 pub use retry::{AttemptObserver, Operation, RetryPolicy, DEFAULT_MAX_RETRY_AFTER};
 pub use stream::{

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use durable_streams_client::{
-    Client, DurableStream, Error, ErrorCode, LiveMode, Offset, ReadOptions, RequestExtras,
-    RetryPolicy, SseResilience, StreamResponse, Value,
+    Client, DurableStream, Error, ErrorCode, JsonPick, LiveMode, Offset, ReadOptions,
+    RequestExtras, RetryPolicy, SseResilience, StreamResponse, Value,
 };
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1694,6 +1694,93 @@ async fn json_array_texts_keep_the_messages_however_the_body_arrives() {
         .unwrap();
     let err = within(resp.json_arrays()).await.unwrap_err();
     assert!(matches!(err, Error::Parse { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn picked_reads_keep_the_members_asked_for_however_the_body_arrives() {
+    let body = r#"[{"i":1,"t":"x,]\"y","n":{"i":0}}, {"t":"é"} ,7,{"i":[1,{"i":2}],"z":null},{"i":-3.5e2}]"#
+        .as_bytes();
+    let parts: Vec<Vec<u8>> = [0, 5, 13, 18, 23, 30, 44, 61, body.len()]
+        .windows(2)
+        .map(|w| body[w[0]..w[1]].to_vec())
+        .collect();
+    let server = local(move |_, _| {
+        Reply::Paced(
+            json_meta("o1", true),
+            parts.clone(),
+            Duration::from_millis(30),
+        )
+    })
+    .await;
+    let read = |pick: JsonPick, batches: bool| {
+        let handle = server.handle();
+        async move {
+            let resp = handle.stream(fast().live(LiveMode::Off)).await.unwrap();
+            let texts = if batches {
+                let mut b = resp.json_picked_array_batches(pick).unwrap();
+                let mut texts = Vec::new();
+                while let Some(batch) = within(b.next_batch()).await.unwrap() {
+                    texts.extend(batch.data);
+                }
+                texts
+            } else {
+                within(resp.json_picked_arrays(pick)).await.unwrap()
+            };
+            assert!(texts.len() > 1, "{texts:?}");
+            texts
+                .iter()
+                .flat_map(|t| serde_json::from_str::<Vec<serde_json::Value>>(t).unwrap())
+                .collect::<Vec<serde_json::Value>>()
+        }
+    };
+    for batches in [false, true] {
+        let got = read(JsonPick::Value("i".into()), batches).await;
+        assert_eq!(
+            got,
+            serde_json::from_str::<Vec<serde_json::Value>>(r#"[1,null,null,[1,{"i":2}],-3.5e2]"#)
+                .unwrap()
+        );
+        let got = read(JsonPick::Members(vec!["t".into(), "z".into()]), batches).await;
+        assert_eq!(
+            got,
+            serde_json::from_str::<Vec<serde_json::Value>>(
+                r#"[{"t":"x,]\"y"},{"t":"é"},null,{"z":null},{}]"#
+            )
+            .unwrap()
+        );
+    }
+    // A malformed member that is not picked still fails the read; a pick naming nothing and a
+    // stream that is not JSON are refused before reading.
+    let server =
+        local(|_, _| Reply::Full(200, json_meta("o1", true), br#"[{"i":1,"x":}]"#.to_vec())).await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Off))
+        .await
+        .unwrap();
+    let err = within(resp.json_picked_arrays(JsonPick::Value("i".into())))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Parse { .. }), "{err:?}");
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Off))
+        .await
+        .unwrap();
+    let err = within(resp.json_picked_arrays(JsonPick::Members(Vec::new())))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("fields must name"), "{err}");
+    let server = local(|_, _| Reply::Full(200, meta("o1", true, false), b"[1]".to_vec())).await;
+    let resp = server
+        .handle()
+        .stream(fast().live(LiveMode::Off))
+        .await
+        .unwrap();
+    let err = resp
+        .json_picked_array_batches(JsonPick::Value("i".into()))
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ export type { FetchBackoffOptions } from "./fetch.js";
 export { IdempotentProducer, Receipt } from "./producer.js";
 export type { Delivery, IdempotentAppendResult, IdempotentProducerOptions, ProducerMetrics, } from "./producer.js";
 export { asAsyncIterableReadableStream, StreamResponse } from "./response.js";
-export type { BatchMeta, ByteChunk, JsonBatch, JsonBatchMeta, LegacyLiveMode, LiveMode, Offset, ReadableStreamAsyncIterable, TextChunk, } from "./response.js";
+export type { BatchMeta, ByteChunk, JsonBatch, JsonBatchMeta, JsonPickOptions, LegacyLiveMode, LiveMode, Offset, ReadableStreamAsyncIterable, TextChunk, } from "./response.js";
 export { DurableStream, stream } from "./stream.js";
 export type { AppendOptions, AppendResult, CloseOptions, CloseResult, CreateOptions, DurableStreamOptions, HeadResult, ReadOptions, RetryOpts, SSEResilienceOptions, StreamErrorHandler, StreamHandleOptions, StreamOptions, } from "./stream.js";
 export { Job, JobQueue, PullWakeWorker, Subscriptions, Wake, WEBHOOK_DONE, WebhookVerifier, } from "./subscriptions.js";

@@ -38,6 +38,22 @@ export interface TextChunk extends BatchMeta {
     /** The text. */
     text: string;
 }
+/**
+ * What a JSON consumer keeps of each message, so that only that is built in JavaScript (an
+ * addition of this client). Every message is still checked whole. Give one of the two.
+ */
+export interface JsonPickOptions {
+    /**
+     * The value of this top-level member of each message: `null` where a message has no such
+     * member or is not an object.
+     */
+    field?: string;
+    /**
+     * An object of these top-level members that each message has, in the message's order: `null`
+     * for a message that is not an object.
+     */
+    fields?: readonly string[];
+}
 /** A `ReadableStream` that is also an async iterable (as it is in Node). */
 export type ReadableStreamAsyncIterable<T> = ReadableStream<T> & AsyncIterable<T>;
 /** The reference client's name for {@link BatchMeta}. */
@@ -98,20 +114,23 @@ export declare class StreamResponse<TJson = unknown> {
     body(): Promise<Uint8Array>;
     /** All text up to the first up-to-date point. */
     text(): Promise<string>;
-    /** All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). */
-    json<T = TJson>(): Promise<T[]>;
+    /**
+     * All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). With
+     * `{ field }` or `{ fields }`, only that part of each message (see {@link JsonPickOptions}).
+     */
+    json<T = TJson>(options?: JsonPickOptions): Promise<T[]>;
     /** The data as a stream of byte chunks (async iterable). */
     bodyStream(): ReadableStreamAsyncIterable<Uint8Array>;
     /** The data as a stream of text chunks (async iterable). */
     textStream(): ReadableStreamAsyncIterable<string>;
-    /** The JSON messages one by one (async iterable). */
-    jsonStream<T = TJson>(): ReadableStreamAsyncIterable<T>;
+    /** The JSON messages one by one (async iterable); `options` as in {@link json}. */
+    jsonStream<T = TJson>(options?: JsonPickOptions): ReadableStreamAsyncIterable<T>;
     /**
      * Calls `callback` with every batch of JSON messages; the next batch is fetched once the
      * returned promise settles (backpressure). Returns a function that unsubscribes. Errors end
-     * the subscription and reject `closed`.
+     * the subscription and reject `closed`. `options` as in {@link json}.
      */
-    subscribeJson<T = TJson>(callback: (batch: JsonBatch<T>) => void | Promise<void>): () => void;
+    subscribeJson<T = TJson>(callback: (batch: JsonBatch<T>) => void | Promise<void>, options?: JsonPickOptions): () => void;
     /** Like {@link subscribeJson}, with the raw bytes of each batch. */
     subscribeBytes(callback: (chunk: ByteChunk) => void | Promise<void>): () => void;
     /** Like {@link subscribeJson}, with the text of each batch. */

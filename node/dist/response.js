@@ -5,6 +5,33 @@ exports.StreamResponse = void 0;
 exports.asAsyncIterableReadableStream = asAsyncIterableReadableStream;
 const errors_js_1 = require("./errors.js");
 const internal_js_1 = require("./internal.js");
+/** The native form of a pick, checked; `undefined` for whole messages. */
+function nativePick(o) {
+    if (o === undefined || o === null)
+        return undefined;
+    if (typeof o !== "object")
+        throw new errors_js_1.InvalidArgumentError("the JSON read options must be an object");
+    const { field, fields } = o;
+    if (field !== undefined && fields !== undefined) {
+        throw new errors_js_1.InvalidArgumentError("give field (one value of each message) or fields (some members), not both");
+    }
+    if (field !== undefined) {
+        if (typeof field !== "string") {
+            throw new errors_js_1.InvalidArgumentError(`field must be a member name (string), got ${typeof field}`);
+        }
+        return { field };
+    }
+    if (fields !== undefined) {
+        if (!Array.isArray(fields) || fields.some((f) => typeof f !== "string")) {
+            throw new errors_js_1.InvalidArgumentError("fields must be an array of member names (strings)");
+        }
+        if (fields.length === 0) {
+            throw new errors_js_1.InvalidArgumentError("fields must name at least one member (leave it out to read whole messages)");
+        }
+        return { fields: [...fields] };
+    }
+    return undefined;
+}
 /**
  * `stream`, made async-iterable where the runtime's `ReadableStream` is not (Node's already
  * is; then `stream` is returned as it is).
@@ -215,20 +242,24 @@ class StreamResponse {
     text() {
         return this.#whole((t) => this.#native.text(t));
     }
-    /** All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). */
-    async json() {
+    /**
+     * All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). With
+     * `{ field }` or `{ fields }`, only that part of each message (see {@link JsonPickOptions}).
+     */
+    async json(options) {
+        const pick = nativePick(options);
         try {
-            return parseArrays(await this.#whole((t) => this.#native.json(t)));
+            return parseArrays(await this.#whole((t) => this.#native.json(t, pick)));
         }
         catch (e) {
             throw asBadRequest(e);
         }
     }
     /** The batches, pulled one at a time; ends (returns `null`) when the read is over. */
-    #batches(kind) {
+    #batches(kind, pick) {
         let reader;
         try {
-            reader = (0, internal_js_1.sync)(() => this.#native.reader(kind));
+            reader = (0, internal_js_1.sync)(() => this.#native.reader(kind, pick));
         }
         catch (e) {
             throw kind === "json" ? asBadRequest(e) : e;
@@ -252,8 +283,8 @@ class StreamResponse {
             }
         };
     }
-    #readable(kind, pick) {
-        const next = this.#batches(kind);
+    #readable(kind, pick, json) {
+        const next = this.#batches(kind, json);
         // The items of the current batch are handed on at most HANDOUT per pull from this array,
         // not all enqueued at once: the stream's own queue takes items from the front of an array,
         // which for a queue of tens of thousands of messages costs time in proportion to its
@@ -294,12 +325,12 @@ class StreamResponse {
     textStream() {
         return this.#readable("text", (b) => (b.text ? [b.text] : []));
     }
-    /** The JSON messages one by one (async iterable). */
-    jsonStream() {
-        return this.#readable("json", (b) => parseArrays(b.itemsJson));
+    /** The JSON messages one by one (async iterable); `options` as in {@link json}. */
+    jsonStream(options) {
+        return this.#readable("json", (b) => parseArrays(b.itemsJson), nativePick(options));
     }
-    #subscribe(kind, shape, callback) {
-        const next = this.#batches(kind);
+    #subscribe(kind, shape, callback, json) {
+        const next = this.#batches(kind, json);
         let active = true;
         void (async () => {
             try {
@@ -323,10 +354,10 @@ class StreamResponse {
     /**
      * Calls `callback` with every batch of JSON messages; the next batch is fetched once the
      * returned promise settles (backpressure). Returns a function that unsubscribes. Errors end
-     * the subscription and reject `closed`.
+     * the subscription and reject `closed`. `options` as in {@link json}.
      */
-    subscribeJson(callback) {
-        return this.#subscribe("json", (b) => ({ items: parseArrays(b.itemsJson), ...meta(b) }), callback);
+    subscribeJson(callback, options) {
+        return this.#subscribe("json", (b) => ({ items: parseArrays(b.itemsJson), ...meta(b) }), callback, nativePick(options));
     }
     /** Like {@link subscribeJson}, with the raw bytes of each batch. */
     subscribeBytes(callback) {

@@ -140,12 +140,15 @@ export declare class NativeResponse {
   /** All text up to the first up-to-date point. */
   text(cancel?: CancelToken | undefined | null): Promise<string>
   /**
-   * All JSON messages up to the first up-to-date point, as the texts of JSON arrays to
-   * parse and concatenate (see `NativeBatch.itemsJson`).
+   * All JSON messages up to the first up-to-date point (or what `pick` keeps of each), as
+   * the texts of JSON arrays to parse and concatenate (see `NativeBatch.itemsJson`).
    */
-  json(cancel?: CancelToken | undefined | null): Promise<Array<string>>
-  /** A reader of the batches: `kind` is `bytes`, `text` or `json`. */
-  reader(kind: string): NativeReader
+  json(cancel?: CancelToken | undefined | null, pick?: NativePick | undefined | null): Promise<Array<string>>
+  /**
+   * A reader of the batches: `kind` is `bytes`, `text` or `json` (with `pick`, what it
+   * keeps of each JSON message).
+   */
+  reader(kind: string, pick?: NativePick | undefined | null): NativeReader
 }
 
 /** A handle on one stream URL. Creating it sends nothing. */
@@ -443,6 +446,15 @@ export interface NativeCreateOptions {
   body?: string | Buffer
   /** Headers and parameters of this request. */
   extras?: Extras
+}
+
+/**
+ * What a JSON read keeps of each message (checked by the JavaScript layer): the value of
+ * `field`, or an object of `fields`.
+ */
+export interface NativePick {
+  field?: string
+  fields?: Array<string>
 }
 
 /** Producer counters. */

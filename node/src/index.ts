@@ -79,6 +79,7 @@ export type {
   ByteChunk,
   JsonBatch,
   JsonBatchMeta,
+  JsonPickOptions,
   LegacyLiveMode,
   LiveMode,
   Offset,

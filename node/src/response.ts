@@ -1,7 +1,7 @@
 /** `StreamResponse`: one read, consumed once, as a whole, as a stream or through a subscriber. */
 
 import type * as native from "../native/index.js";
-import { convert, DurableStreamError } from "./errors.js";
+import { convert, DurableStreamError, InvalidArgumentError } from "./errors.js";
 import { abortReason, run, sync } from "./internal.js";
 
 /** How a read continues after catching up: `false` stops, `true` (auto) picks SSE for JSON streams and long-poll otherwise. */
@@ -47,6 +47,49 @@ export interface ByteChunk extends BatchMeta {
 export interface TextChunk extends BatchMeta {
   /** The text. */
   text: string;
+}
+
+/**
+ * What a JSON consumer keeps of each message, so that only that is built in JavaScript (an
+ * addition of this client). Every message is still checked whole. Give one of the two.
+ */
+export interface JsonPickOptions {
+  /**
+   * The value of this top-level member of each message: `null` where a message has no such
+   * member or is not an object.
+   */
+  field?: string;
+  /**
+   * An object of these top-level members that each message has, in the message's order: `null`
+   * for a message that is not an object.
+   */
+  fields?: readonly string[];
+}
+
+/** The native form of a pick, checked; `undefined` for whole messages. */
+function nativePick(o: JsonPickOptions | undefined): native.NativePick | undefined {
+  if (o === undefined || o === null) return undefined;
+  if (typeof o !== "object") throw new InvalidArgumentError("the JSON read options must be an object");
+  const { field, fields } = o;
+  if (field !== undefined && fields !== undefined) {
+    throw new InvalidArgumentError("give field (one value of each message) or fields (some members), not both");
+  }
+  if (field !== undefined) {
+    if (typeof field !== "string") {
+      throw new InvalidArgumentError(`field must be a member name (string), got ${typeof field}`);
+    }
+    return { field };
+  }
+  if (fields !== undefined) {
+    if (!Array.isArray(fields) || fields.some((f) => typeof f !== "string")) {
+      throw new InvalidArgumentError("fields must be an array of member names (strings)");
+    }
+    if (fields.length === 0) {
+      throw new InvalidArgumentError("fields must name at least one member (leave it out to read whole messages)");
+    }
+    return { fields: [...(fields as string[])] };
+  }
+  return undefined;
 }
 
 /** A `ReadableStream` that is also an async iterable (as it is in Node). */
@@ -276,20 +319,24 @@ export class StreamResponse<TJson = unknown> {
     return this.#whole((t) => this.#native.text(t));
   }
 
-  /** All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). */
-  async json<T = TJson>(): Promise<T[]> {
+  /**
+   * All JSON messages up to the first up-to-date point (JSON streams, or `json: true`). With
+   * `{ field }` or `{ fields }`, only that part of each message (see {@link JsonPickOptions}).
+   */
+  async json<T = TJson>(options?: JsonPickOptions): Promise<T[]> {
+    const pick = nativePick(options);
     try {
-      return parseArrays<T>(await this.#whole((t) => this.#native.json(t)));
+      return parseArrays<T>(await this.#whole((t) => this.#native.json(t, pick)));
     } catch (e) {
       throw asBadRequest(e);
     }
   }
 
   /** The batches, pulled one at a time; ends (returns `null`) when the read is over. */
-  #batches(kind: Kind): () => Promise<native.NativeBatch | null> {
+  #batches(kind: Kind, pick?: native.NativePick): () => Promise<native.NativeBatch | null> {
     let reader: native.NativeReader;
     try {
-      reader = sync(() => this.#native.reader(kind));
+      reader = sync(() => this.#native.reader(kind, pick));
     } catch (e) {
       throw kind === "json" ? asBadRequest(e) : e;
     }
@@ -310,8 +357,12 @@ export class StreamResponse<TJson = unknown> {
     };
   }
 
-  #readable<T>(kind: Kind, pick: (b: native.NativeBatch) => T[]): ReadableStreamAsyncIterable<T> {
-    const next = this.#batches(kind);
+  #readable<T>(
+    kind: Kind,
+    pick: (b: native.NativeBatch) => T[],
+    json?: native.NativePick,
+  ): ReadableStreamAsyncIterable<T> {
+    const next = this.#batches(kind, json);
     // The items of the current batch are handed on at most HANDOUT per pull from this array,
     // not all enqueued at once: the stream's own queue takes items from the front of an array,
     // which for a queue of tens of thousands of messages costs time in proportion to its
@@ -357,17 +408,18 @@ export class StreamResponse<TJson = unknown> {
     return this.#readable("text", (b) => (b.text ? [b.text] : []));
   }
 
-  /** The JSON messages one by one (async iterable). */
-  jsonStream<T = TJson>(): ReadableStreamAsyncIterable<T> {
-    return this.#readable("json", (b) => parseArrays<T>(b.itemsJson));
+  /** The JSON messages one by one (async iterable); `options` as in {@link json}. */
+  jsonStream<T = TJson>(options?: JsonPickOptions): ReadableStreamAsyncIterable<T> {
+    return this.#readable("json", (b) => parseArrays<T>(b.itemsJson), nativePick(options));
   }
 
   #subscribe<C>(
     kind: Kind,
     shape: (b: native.NativeBatch) => C,
     callback: (chunk: C) => void | Promise<void>,
+    json?: native.NativePick,
   ): () => void {
-    const next = this.#batches(kind);
+    const next = this.#batches(kind, json);
     let active = true;
     void (async () => {
       try {
@@ -391,10 +443,18 @@ export class StreamResponse<TJson = unknown> {
   /**
    * Calls `callback` with every batch of JSON messages; the next batch is fetched once the
    * returned promise settles (backpressure). Returns a function that unsubscribes. Errors end
-   * the subscription and reject `closed`.
+   * the subscription and reject `closed`. `options` as in {@link json}.
    */
-  subscribeJson<T = TJson>(callback: (batch: JsonBatch<T>) => void | Promise<void>): () => void {
-    return this.#subscribe("json", (b) => ({ items: parseArrays<T>(b.itemsJson), ...meta(b) }), callback);
+  subscribeJson<T = TJson>(
+    callback: (batch: JsonBatch<T>) => void | Promise<void>,
+    options?: JsonPickOptions,
+  ): () => void {
+    return this.#subscribe(
+      "json",
+      (b) => ({ items: parseArrays<T>(b.itemsJson), ...meta(b) }),
+      callback,
+      nativePick(options),
+    );
   }
 
   /** Like {@link subscribeJson}, with the raw bytes of each batch. */

@@ -435,6 +435,62 @@ test("JSON reads: values as JSON.parse makes them (key order kept), reads larger
   await p.detach();
 });
 
+test("JSON reads that keep only some members: json, jsonStream and subscribeJson", async () => {
+  const h = await json(server.streamUrl("json-pick"));
+  const sent = [
+    '{"id":1,"text":"a","meta":{"text":"inner"}}',
+    '{"text":"\\u00e9\\n","id":2.5}',
+    "7",
+    '"text"',
+    "null",
+    '{"id":[1,{"id":0}],"x":null}',
+    "{}",
+    '{"id":1,"id2":2,"id":"last"}',
+  ];
+  for (const m of sent) await h.append(m);
+  const whole = await (await h.stream({ live: false })).json();
+  const isObject = (m) => typeof m === "object" && m !== null && !Array.isArray(m);
+  const value = (m, k) => (isObject(m) && k in m ? m[k] : null);
+  const members = (m, ks) => (isObject(m) ? Object.fromEntries(Object.entries(m).filter(([k]) => ks.includes(k))) : null);
+  for (const k of ["id", "text", "missing"]) {
+    const want = whole.map((m) => value(m, k));
+    assert.deepEqual(await (await h.stream({ live: false })).json({ field: k }), want);
+    const each = [];
+    for await (const m of (await h.stream({ live: false })).jsonStream({ field: k })) each.push(m);
+    assert.deepEqual(each, want);
+  }
+  assert.deepEqual(whole[7], { id: "last", id2: 2 });
+  const want = whole.map((m) => members(m, ["id", "x"]));
+  assert.deepEqual(want[5], { id: [1, { id: 0 }], x: null });
+  assert.deepEqual(await (await h.stream({ live: false })).json({ fields: ["x", "id"] }), want);
+  const seen = [];
+  const res = await h.stream({ live: false });
+  res.subscribeJson((batch) => {
+    seen.push(...batch.items);
+  }, { fields: ["id", "x"] });
+  await res.closed;
+  assert.deepEqual(seen, want);
+
+  // Mistakes are named before anything is read.
+  const bad = [
+    [{ field: "id", fields: ["id"] }, /not both/],
+    [{ field: 1 }, /field must be/],
+    [{ fields: "id" }, /fields must be an array/],
+    [{ fields: ["id", 2] }, /fields must be an array/],
+    [{ fields: [] }, /at least one/],
+  ];
+  for (const [options, message] of bad) {
+    const r = await h.stream({ live: false });
+    await assert.rejects(r.json(options), (e) => e.code === "INVALID_ARGUMENT" && message.test(e.message));
+    assert.throws(() => r.jsonStream(options), (e) => e.code === "INVALID_ARGUMENT");
+    r.cancel();
+  }
+  const text = await DurableStream.create({ url: server.streamUrl("json-pick-text"), contentType: "text/plain" });
+  await text.append('[{"a":1}]');
+  await assert.rejects((await text.stream({ live: false })).json({ field: "a" }), (e) => e.code === "BAD_REQUEST");
+  assert.deepEqual(await (await text.stream({ live: false, json: true })).json({ field: "a" }), [1]);
+});
+
 test("producer fencing: StaleEpochError through onError and flush", async () => {
   const url = server.streamUrl("fenced");
   const h = await json(url);

@@ -100,6 +100,83 @@ def test_json_messages_keep_order_types_and_split_over_array_texts(url: str) -> 
     check(one_by_one)
 
 
+def test_reads_that_keep_only_some_members(url: str) -> None:
+    s = DurableStream(url)
+    s.create(content_type="application/json")
+    messages: list[Any] = [
+        {"id": 1, "text": "a", "meta": {"text": "inner"}},
+        {"text": "é\n", "id": 2.5},
+        7,
+        "text",
+        None,
+        {"id": [1, {"id": 0}], "x": None},
+        {},
+    ]
+    for m in messages:
+        s.append_json(m)
+    # A duplicate key, sent as text: the last value counts, as in json.loads.
+    s.append('{"id": 1, "id2": 2, "id": "last"}')
+    whole = s.stream().read_json()
+
+    def value(m: Any, k: str) -> Any:
+        return m.get(k) if isinstance(m, dict) else None
+
+    def members(m: Any, ks: list[str]) -> Any:
+        return {k: v for k, v in m.items() if k in ks} if isinstance(m, dict) else None
+
+    for k in ["id", "text", "missing"]:
+        want = [value(m, k) for m in whole]
+        assert s.stream().read_json(field=k) == want
+        assert list(s.stream(live=False).iter_json(field=k)) == want
+        got = [m for b in s.stream(live=False).iter_json_batches(field=k) for m in b.data]
+        assert got == want
+    want = [members(m, ["id", "x"]) for m in whole]
+    assert want[0] == {"id": 1}
+    assert want[2] is None
+    assert want[5] == {"id": [1, {"id": 0}], "x": None}
+    assert want[7] == {"id": "last"}
+    assert s.stream().read_json(fields=["id", "x"]) == want
+    assert s.stream().read_json(fields=("x", "id")) == want
+    assert list(s.stream(live=False).iter_json(fields=iter(["id", "x"]))) == want
+
+    async def main() -> tuple[Any, Any, Any]:
+        a = AsyncDurableStream(url)
+        one = await (await a.stream()).read_json(field="text")
+        batches = [
+            b.data async for b in (await a.stream(live=False)).iter_json_batches(fields=["text"])
+        ]
+        each = [m async for m in (await a.stream(live=False)).iter_json(field="id")]
+        return one, batches, each
+
+    one, batches, each = asyncio.run(main())
+    assert one == [value(m, "text") for m in whole]
+    assert [m for b in batches for m in b] == [members(m, ["text"]) for m in whole]
+    assert each == [value(m, "id") for m in whole]
+
+    # A live read picks from new messages too.
+    with s.stream(offset=s.head().next_offset, live="long-poll") as resp:
+        s.append_json({"id": 99, "text": "new"})
+        assert next(resp.iter_json(field="text")) == "new"
+
+    # Mistakes are named before anything is read.
+    with pytest.raises(TypeError, match="not one string"):
+        s.stream().read_json(fields="id")
+    with pytest.raises(TypeError, match="field must be"):
+        s.stream().read_json(field=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="fields must hold"):
+        s.stream().read_json(fields=["id", 2])  # type: ignore[list-item]
+    with pytest.raises(InvalidArgumentError, match="not both"):
+        s.stream().read_json(field="id", fields=["id"])
+    with pytest.raises(InvalidArgumentError, match="at least one"):
+        s.stream().read_json(fields=[])
+    t = DurableStream(url + "-text")
+    t.create(content_type="text/plain")
+    t.append('[{"a": 1}]')
+    with pytest.raises(InvalidArgumentError, match="application/json"):
+        t.stream().read_json(field="a")
+    assert t.stream(json=True).read_json(field="a") == [1]
+
+
 def test_read_bytes_and_text(url: str) -> None:
     s = DurableStream(url)
     s.create(content_type="text/plain")

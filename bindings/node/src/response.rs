@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use durable_streams_client::{Batch, Batches, Error, StreamResponse};
+use durable_streams_client::{Batch, Batches, Error, JsonPick, StreamResponse};
 use napi::bindgen_prelude::{Buffer, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
@@ -11,6 +11,37 @@ use tokio::sync::Mutex;
 
 use crate::error;
 use crate::runtime::{spawn, CancelToken};
+
+/// What a JSON read keeps of each message (checked by the JavaScript layer): the value of
+/// `field`, or an object of `fields`.
+#[napi(object)]
+pub struct NativePick {
+    pub field: Option<String>,
+    pub fields: Option<Vec<String>>,
+}
+
+fn json_pick(pick: Option<NativePick>) -> napi::Result<Option<JsonPick>> {
+    Ok(match pick {
+        None => None,
+        Some(NativePick {
+            field: Some(f),
+            fields: None,
+        }) => Some(JsonPick::Value(f)),
+        Some(NativePick {
+            field: None,
+            fields: Some(fs),
+        }) => Some(JsonPick::Members(fs)),
+        Some(NativePick {
+            field: None,
+            fields: None,
+        }) => None,
+        Some(_) => {
+            return Err(error::to_napi(Error::InvalidArgument {
+                message: "give field or fields, not both".into(),
+            }))
+        }
+    })
+}
 
 /// A read in progress. Exactly one consumer (`bytes`, `text`, `json` or `reader`) may take its
 /// data; a second one fails with code `ALREADY_CONSUMED`.
@@ -234,26 +265,38 @@ impl NativeResponse {
         spawn(env, cancel, async move { r.text().await })
     }
 
-    /// All JSON messages up to the first up-to-date point, as the texts of JSON arrays to
-    /// parse and concatenate (see `NativeBatch.itemsJson`).
+    /// All JSON messages up to the first up-to-date point (or what `pick` keeps of each), as
+    /// the texts of JSON arrays to parse and concatenate (see `NativeBatch.itemsJson`).
     #[napi(ts_return_type = "Promise<Array<string>>")]
     pub fn json<'e>(
         &self,
         env: &'e Env,
         cancel: Option<&CancelToken>,
+        pick: Option<NativePick>,
     ) -> napi::Result<PromiseRaw<'e, Vec<String>>> {
         let r = Arc::clone(&self.inner);
-        spawn(env, cancel, async move { r.json_arrays().await })
+        let pick = json_pick(pick)?;
+        spawn(env, cancel, async move {
+            match pick {
+                None => r.json_arrays().await,
+                Some(p) => r.json_picked_arrays(p).await,
+            }
+        })
     }
 
-    /// A reader of the batches: `kind` is `bytes`, `text` or `json`.
+    /// A reader of the batches: `kind` is `bytes`, `text` or `json` (with `pick`, what it
+    /// keeps of each JSON message).
     #[napi]
-    pub fn reader(&self, kind: String) -> napi::Result<NativeReader> {
-        let k = match kind.as_str() {
-            "bytes" => self.inner.byte_batches().map(Kind::Bytes),
-            "text" => self.inner.text_batches().map(Kind::Text),
-            "json" => self.inner.json_array_batches().map(Kind::Json),
-            other => Err(Error::InvalidArgument {
+    pub fn reader(&self, kind: String, pick: Option<NativePick>) -> napi::Result<NativeReader> {
+        let k = match (kind.as_str(), json_pick(pick)?) {
+            ("json", Some(p)) => self.inner.json_picked_array_batches(p).map(Kind::Json),
+            (_, Some(_)) => Err(Error::InvalidArgument {
+                message: format!("a pick applies to JSON readers, not {kind:?}"),
+            }),
+            ("bytes", None) => self.inner.byte_batches().map(Kind::Bytes),
+            ("text", None) => self.inner.text_batches().map(Kind::Text),
+            ("json", None) => self.inner.json_array_batches().map(Kind::Json),
+            (other, None) => Err(Error::InvalidArgument {
                 message: format!("reader kind must be bytes, text or json, got {other:?}"),
             }),
         }

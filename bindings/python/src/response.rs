@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use durable_streams_client::{
     Batch, Batches as CoreBatches, DurableStream, Error, ErrorDecision, ErrorHook, FailedAttempt,
-    LiveMode, Offset, ReadOptions, RequestExtras, StreamResponse,
+    JsonPick, LiveMode, Offset, ReadOptions, RequestExtras, StreamResponse,
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
@@ -242,6 +242,28 @@ fn check_pid(py: Python<'_>, pid: u32) -> PyResult<()> {
     ))
 }
 
+/// What a JSON read keeps of each message: all of it, the value of `field`, or an object of
+/// `fields` (the Python layer checks the types and that only one is given).
+fn json_pick(
+    py: Python<'_>,
+    field: Option<String>,
+    fields: Option<Vec<String>>,
+) -> PyResult<Option<JsonPick>> {
+    match (field, fields) {
+        (None, None) => Ok(None),
+        (Some(f), None) => Ok(Some(JsonPick::Value(f))),
+        (None, Some(fs)) => Ok(Some(JsonPick::Members(fs))),
+        (Some(_), Some(_)) => Err(error::to_py(
+            py,
+            &Error::InvalidArgument {
+                message: "give field (one value of each message) or fields (an object of \
+                          some members), not both"
+                    .into(),
+            },
+        )),
+    }
+}
+
 /// A read in progress.
 #[pyclass(frozen, module = "durable_streams_client._native")]
 pub(crate) struct Response {
@@ -349,25 +371,48 @@ impl Response {
         runtime::run(py, blocking, async move { r.text().await })
     }
 
-    /// The JSON messages, as a list of Python values (see [`Messages`]).
-    #[pyo3(signature = (*, blocking))]
-    fn read_json(&self, py: Python<'_>, blocking: bool) -> PyResult<Py<PyAny>> {
+    /// The JSON messages, as a list of Python values (see [`Messages`]), or what `field` or
+    /// `fields` picks of each.
+    #[pyo3(signature = (*, blocking, field = None, fields = None))]
+    fn read_json(
+        &self,
+        py: Python<'_>,
+        blocking: bool,
+        field: Option<String>,
+        fields: Option<Vec<String>>,
+    ) -> PyResult<Py<PyAny>> {
         let r = self.checked(py)?;
-        runtime::run(
-            py,
-            blocking,
-            async move { r.json_arrays().await.map(Messages) },
-        )
+        let pick = json_pick(py, field, fields)?;
+        runtime::run(py, blocking, async move {
+            match pick {
+                None => r.json_arrays().await,
+                Some(p) => r.json_picked_arrays(p).await,
+            }
+            .map(Messages)
+        })
     }
 
-    /// A batch reader: `kind` is "bytes", "text" or "json".
-    fn batches(&self, py: Python<'_>, kind: &str) -> PyResult<Batches> {
+    /// A batch reader: `kind` is "bytes", "text" or "json" (with `field` or `fields`, what
+    /// they pick of each JSON message).
+    #[pyo3(signature = (kind, field = None, fields = None))]
+    fn batches(
+        &self,
+        py: Python<'_>,
+        kind: &str,
+        field: Option<String>,
+        fields: Option<Vec<String>>,
+    ) -> PyResult<Batches> {
         let r = self.checked(py)?;
-        let k = match kind {
-            "bytes" => r.byte_batches().map(Kind::Bytes),
-            "text" => r.text_batches().map(Kind::Text),
-            "json" => r.json_array_batches().map(Kind::Json),
-            other => Err(Error::InvalidArgument {
+        let pick = json_pick(py, field, fields)?;
+        let k = match (kind, pick) {
+            ("bytes", None) => r.byte_batches().map(Kind::Bytes),
+            ("text", None) => r.text_batches().map(Kind::Text),
+            ("json", None) => r.json_array_batches().map(Kind::Json),
+            ("json", Some(p)) => r.json_picked_array_batches(p).map(Kind::Json),
+            (other, Some(_)) => Err(Error::InvalidArgument {
+                message: format!("field and fields apply to JSON batches, not {other:?}"),
+            }),
+            (other, None) => Err(Error::InvalidArgument {
                 message: format!("unknown batch kind {other:?}"),
             }),
         }

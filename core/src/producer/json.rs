@@ -82,7 +82,7 @@ fn look_mask(x: u64) -> u64 {
 }
 
 #[inline(always)]
-fn skip_ws(data: &[u8], mut i: usize) -> usize {
+pub(crate) fn skip_ws(data: &[u8], mut i: usize) -> usize {
     // Compact JSON has no whitespace: one comparison says so.
     while let Some(&b) = data.get(i) {
         if b > b' ' || !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
@@ -353,6 +353,57 @@ pub(crate) fn value_len(data: &[u8]) -> Option<usize> {
     scan(data, false)
 }
 
+/// For an object whose `{` is at `data[0]`: checks it as [`value_len`] does and calls
+/// `member(key, start, end)` for each of its top-level members in order, with the key's quoted
+/// text and where the member's value starts and ends in `data` (the callback may see members of
+/// an object that then turns out invalid). Returns where the object ends; `None` when it is
+/// invalid or goes on past the end of `data`.
+#[inline]
+pub(crate) fn object_members(
+    data: &[u8],
+    mut member: impl FnMut(&[u8], usize, usize),
+) -> Option<usize> {
+    let mut high = 0u64;
+    let mut i = skip_ws(data, 1);
+    if data.get(i) == Some(&b'}') {
+        return Some(i + 1);
+    }
+    loop {
+        if data.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = scan_string(data, i + 1, &mut high)?;
+        let key = data.get(i..key_end)?;
+        i = skip_ws(data, key_end);
+        if data.get(i) != Some(&b':') {
+            return None;
+        }
+        let v = skip_ws(data, i + 1);
+        let end = match data.get(v)? {
+            b'"' => scan_string(data, v + 1, &mut high)?,
+            b'-' | b'0'..=b'9' => scan_number(data, v)?,
+            b't' => literal(data, v, b"true")?,
+            b'f' => literal(data, v, b"false")?,
+            b'n' => literal(data, v, b"null")?,
+            // Containers: the full scan, which checks their UTF-8 itself.
+            b'[' | b'{' => v + scan(data.get(v..)?, false)?,
+            _ => return None,
+        };
+        member(key, v, end);
+        i = skip_ws(data, end);
+        match data.get(i) {
+            Some(b',') => i = skip_ws(data, i + 1),
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    let end = i + 1;
+    if high & HIGHS != 0 && std::str::from_utf8(data.get(..end)?).is_err() {
+        return None;
+    }
+    Some(end)
+}
+
 /// For a text of messages joined by `separator` (a byte no JSON text holds outside a string
 /// and no string holds raw, such as NUL): the length of the first message when it is exactly
 /// one JSON value (with whitespace around it) and is followed by `separator` or the end of
@@ -488,7 +539,7 @@ fn literal(data: &[u8], i: usize, word: &'static [u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check, piece_len, plain_run_end, text_value_len, value_len};
+    use super::{check, object_members, piece_len, plain_run_end, text_value_len, value_len};
 
     fn serde_ok(s: &[u8]) -> bool {
         serde_json::from_slice::<serde::de::IgnoredAny>(s).is_ok()
@@ -899,6 +950,64 @@ mod tests {
 
     /// `text_value_len` (scalars measured directly) ends every value where `value_len` does,
     /// on valid and invalid texts, whole or cut, with something after them or not.
+    #[test]
+    fn object_members_agrees_with_value_len() {
+        // Objects built from the same values, as keys and as member values, cut everywhere
+        // and with bytes after them: `object_members` ends each where `value_len` does, and
+        // reports the members of every valid one.
+        let values: &[&str] = &[
+            r#""plain""#,
+            r#""esc\"aped\\""#,
+            r#""\u00e9\ud83d\ude00""#,
+            r#""bad\x""#,
+            "\"ctl\u{1}\"",
+            "\"é😀\"",
+            "\"\u{ff}\"",
+            "-1.5e3",
+            "1.",
+            "01",
+            "true",
+            "nul",
+            r#"{"a":[1,"b",{"c":null}]}"#,
+            "[1,]",
+            "[\"é\"]",
+        ];
+        let mut texts = vec!["{}".to_owned(), "{ }".to_owned(), "{,}".to_owned()];
+        for k in values {
+            for v in values {
+                texts.push(format!("{{{k}:{v}}}"));
+                texts.push(format!("{{ {k} : {v} , \"z\":0 }}"));
+                texts.push(format!("{{\"z\":0,{k}:{v},}}"));
+            }
+        }
+        let mut valid = 0;
+        for text in &texts {
+            for after in ["", " ", ",", "x"] {
+                let text = format!("{text}{after}");
+                for cut in 0..=text.len() {
+                    let Some(t) = text.get(..cut) else { continue };
+                    let mut members = Vec::new();
+                    let got = object_members(t.as_bytes(), |k, v, end| {
+                        members.push((k.to_vec(), t.as_bytes()[v..end].to_vec()))
+                    });
+                    assert_eq!(got, value_len(t.as_bytes()), "{t:?}");
+                    if let Some(end) = got {
+                        let parsed: serde_json::Map<String, serde_json::Value> =
+                            serde_json::from_str(&t[..end]).unwrap();
+                        for (k, v) in &members {
+                            let k: String = serde_json::from_slice(k).unwrap();
+                            let v: serde_json::Value = serde_json::from_slice(v).unwrap();
+                            assert_eq!(parsed.get(&k), Some(&v), "{t:?}");
+                        }
+                        assert_eq!(members.len(), parsed.len(), "{t:?}");
+                        valid += 1;
+                    }
+                }
+            }
+        }
+        assert!(valid > 100, "{valid}");
+    }
+
     #[test]
     fn text_value_len_agrees_with_value_len() {
         let values: &[&str] = &[

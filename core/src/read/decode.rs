@@ -469,15 +469,164 @@ impl Elements for ArrayTexts {
 
     fn element(&mut self, raw: Bytes) -> Result<()> {
         if !crate::producer::json::check(&raw) {
-            // serde_json says what is wrong; it does not check UTF-8 in strings.
-            return Err(
-                match serde_json::from_slice::<serde::de::IgnoredAny>(&raw) {
-                    Err(e) => invalid_message(&e),
-                    Ok(_) => Error::parse("JSON response", "invalid JSON message: invalid UTF-8"),
-                },
-            );
+            return Err(element_error(&raw));
         }
         self.push(&raw)
+    }
+}
+
+/// What a projected JSON read keeps of each message: the parts the consumer asked for, so
+/// that a binding builds only those values in its language. Every message is still checked
+/// whole (JSON syntax and UTF-8), as in a full read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonPick {
+    /// The value of one top-level member of each message; `null` for a message that is not an
+    /// object or has no such member. A name given twice in one message keeps its last value,
+    /// as JSON parsers do.
+    Value(String),
+    /// An object of the named top-level members that each message has, in the message's order;
+    /// `null` for a message that is not an object.
+    Members(Vec<String>),
+}
+
+impl JsonPick {
+    /// Rejects a pick that names no member.
+    pub(crate) fn validate(&self) -> Result<()> {
+        match self {
+            JsonPick::Members(names) if names.is_empty() => Err(Error::invalid(
+                "fields must name at least one member (leave it out to read whole messages)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the key (the raw text between its quotes) names a wanted member. Keys with
+    /// escapes are compared unescaped.
+    fn wants(&self, quoted: &[u8]) -> bool {
+        let raw = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or(b"");
+        let is = |name: &String| {
+            if raw == name.as_bytes() {
+                return true;
+            }
+            // Only a key with an escape can name it in other bytes.
+            raw.contains(&b'\\')
+                && std::str::from_utf8(quoted)
+                    .ok()
+                    .and_then(|t| super::fast_de::string_at(t, 0))
+                    .is_some_and(|(k, _)| *k == **name)
+        };
+        match self {
+            JsonPick::Value(name) => is(name),
+            JsonPick::Members(names) => names.iter().any(is),
+        }
+    }
+}
+
+/// Checks the JSON value at the start of `data` (after optional whitespace) and writes what
+/// `pick` keeps of it to `out` (cleared first). Returns where the value ends, or `None` when it
+/// is invalid or goes on past `data` (as [`value_len`](crate::producer::json::value_len)).
+fn pick_from(data: &[u8], pick: &JsonPick, out: &mut Vec<u8>) -> Option<usize> {
+    use crate::producer::json::{object_members, skip_ws, value_len};
+    out.clear();
+    let start = skip_ws(data, 0);
+    if data.get(start) != Some(&b'{') {
+        let end = value_len(data)?;
+        out.extend_from_slice(b"null");
+        return Some(end);
+    }
+    let object = data.get(start..)?;
+    let end = match pick {
+        JsonPick::Value(_) => {
+            let mut value = None;
+            let end = object_members(object, |key, v, v_end| {
+                if pick.wants(key) {
+                    value = Some((v, v_end));
+                }
+            })?;
+            match value {
+                Some((v, v_end)) => out.extend_from_slice(object.get(v..v_end)?),
+                None => out.extend_from_slice(b"null"),
+            }
+            end
+        }
+        JsonPick::Members(_) => {
+            out.push(b'{');
+            let end = object_members(object, |key, v, v_end| {
+                if pick.wants(key) {
+                    if out.len() > 1 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(key);
+                    out.push(b':');
+                    out.extend_from_slice(object.get(v..v_end).unwrap_or(b"null"));
+                }
+            })?;
+            out.push(b'}');
+            end
+        }
+    };
+    Some(start + end)
+}
+
+/// Elements reduced to what a [`JsonPick`] keeps, gathered into array texts as by
+/// [`ArrayTexts`]: one pass per element both checks it and picks from it.
+#[derive(Debug)]
+pub(crate) struct PickedTexts {
+    out: ArrayTexts,
+    pick: std::sync::Arc<JsonPick>,
+    scratch: Vec<u8>,
+}
+
+impl PickedTexts {
+    pub(crate) fn new(pick: std::sync::Arc<JsonPick>, bytes: usize) -> Self {
+        Self {
+            out: ArrayTexts::with_capacity(bytes),
+            pick,
+            scratch: Vec::new(),
+        }
+    }
+
+    pub(crate) fn finish(self) -> Result<Vec<String>> {
+        self.out.finish()
+    }
+}
+
+impl Elements for PickedTexts {
+    fn parse_at(
+        &mut self,
+        rest: &[u8],
+        _text: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<usize>> {
+        let Some(len) = pick_from(rest, &self.pick, &mut self.scratch) else {
+            return Ok(None);
+        };
+        if len >= rest.len() && !matches!(rest.first(), Some(b'"' | b'{' | b'[')) {
+            return Ok(None);
+        }
+        if len > limit {
+            return Err(JsonSplitter::too_large_for(limit));
+        }
+        self.out.push(&self.scratch)?;
+        Ok(Some(len))
+    }
+
+    fn element(&mut self, raw: Bytes) -> Result<()> {
+        match pick_from(&raw, &self.pick, &mut self.scratch) {
+            Some(end) if crate::producer::json::skip_ws(&raw, end) == raw.len() => {
+                self.out.push(&self.scratch)
+            }
+            _ => Err(element_error(&raw)),
+        }
+    }
+}
+
+/// What is wrong with an element that did not pass the check.
+fn element_error(raw: &[u8]) -> Error {
+    // serde_json says what is wrong; it does not check UTF-8 in strings.
+    match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+        Err(e) => invalid_message(&e),
+        Ok(_) => Error::parse("JSON response", "invalid JSON message: invalid UTF-8"),
     }
 }
 
@@ -710,6 +859,122 @@ mod tests {
             err.to_string().contains("max_chunk_bytes (8 bytes)"),
             "{err}"
         );
+    }
+
+    fn picked_all(pieces: &[&[u8]], pick: &JsonPick, limit: usize) -> Result<Vec<String>> {
+        let mut sp = JsonSplitter::new(limit);
+        let mut out = PickedTexts::new(std::sync::Arc::new(pick.clone()), 0);
+        for p in pieces {
+            sp.feed_into(&Bytes::copy_from_slice(p), &mut out)?;
+        }
+        sp.end()?;
+        out.finish()
+    }
+
+    /// What a pick should keep of a message, computed from serde_json's parse of it.
+    fn expected_pick(m: &serde_json::Value, pick: &JsonPick) -> serde_json::Value {
+        let Some(obj) = m.as_object() else {
+            return serde_json::Value::Null;
+        };
+        match pick {
+            JsonPick::Value(k) => obj.get(k).cloned().unwrap_or(serde_json::Value::Null),
+            JsonPick::Members(ks) => serde_json::Value::Object(
+                obj.iter()
+                    .filter(|(k, _)| ks.contains(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn picks_keep_what_was_asked_however_the_body_is_cut() {
+        let body = r#" [ {"i" : 1 , "t":"a,}\"","n":{"i":9}} ,{"t":"b"},7,"i",null,[{"i":3}], { } ,{"\u0069":"esc","i2":[1,{"i":0}]},{"i":-2.5e3 ,"i":"last"} ,{"t":"é","i":true}]  "#
+            .as_bytes();
+        let messages: Vec<serde_json::Value> = serde_json::from_slice(body).unwrap();
+        let picks = [
+            JsonPick::Value("i".into()),
+            JsonPick::Value("t".into()),
+            JsonPick::Value("missing".into()),
+            JsonPick::Members(vec!["i".into(), "t".into()]),
+            JsonPick::Members(vec!["n".into()]),
+        ];
+        for pick in &picks {
+            let expected: Vec<serde_json::Value> =
+                messages.iter().map(|m| expected_pick(m, pick)).collect();
+            for i in 0..=body.len() {
+                for j in i..=body.len() {
+                    let got = picked_all(&[&body[..i], &body[i..j], &body[j..]], pick, 1 << 20)
+                        .unwrap_or_else(|e| panic!("{pick:?} cut at {i},{j}: {e}"));
+                    let got: Vec<serde_json::Value> = got
+                        .iter()
+                        .flat_map(|t| serde_json::from_str::<Vec<serde_json::Value>>(t).unwrap())
+                        .collect();
+                    assert_eq!(got, expected, "{pick:?} cut at {i},{j}");
+                }
+            }
+        }
+        // The value's text is kept as it was sent (a binding's parser reads it).
+        let got = picked_all(
+            &[br#"[{"a":1,"i":1.50},{"i":"x\n"}]"#],
+            &JsonPick::Value("i".into()),
+            100,
+        )
+        .unwrap();
+        assert_eq!(got, vec![r#"[1.50,"x\n"]"#.to_owned()]);
+        let got = picked_all(
+            &[br#"[{"a":1,"i":1,"b":2},{"b":3}]"#],
+            &JsonPick::Members(vec!["b".into(), "i".into()]),
+            100,
+        )
+        .unwrap();
+        assert_eq!(got, vec![r#"[{"i":1,"b":2},{"b":3}]"#.to_owned()]);
+        assert!(picked_all(&[b" [ ] "], &picks[0], 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn picks_check_every_message_whole() {
+        // The parts not picked are checked too: a bad value, a bad key or invalid UTF-8
+        // anywhere in a message fails the read, however the body is cut.
+        for bad in [
+            &br#"[{"i":1,"x":nope}]"#[..],
+            br#"[{"i":1,"x":[1,}]"#,
+            br#"[{"i":1,x:2}]"#,
+            br#"[{"i":1 "x":2}]"#,
+            br#"[{"i":1,}]"#,
+            br#"[{"i":1}"#,
+            b"[{\"i\":1,\"x\":\"\xff\"}]",
+            b"[{\"\xff\":1}]",
+            br#"[{"i":1},tru]"#,
+            br#"[{"i":"\q"}]"#,
+        ] {
+            for pick in [
+                JsonPick::Value("i".into()),
+                JsonPick::Members(vec!["i".into()]),
+            ] {
+                for i in 0..=bad.len() {
+                    let err = picked_all(&[&bad[..i], &bad[i..]], &pick, 100).unwrap_err();
+                    assert!(
+                        matches!(err, Error::Parse { .. }),
+                        "{:?} {pick:?} cut at {i}: {err:?}",
+                        String::from_utf8_lossy(bad)
+                    );
+                }
+            }
+        }
+        // The size limit holds for the whole message, not for what is picked of it.
+        let err = picked_all(
+            &[br#"[{"i":1,"x":"0123456789"}]"#],
+            &JsonPick::Value("i".into()),
+            16,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("max_chunk_bytes (16 bytes)"),
+            "{err}"
+        );
+        assert!(JsonPick::Members(Vec::new()).validate().is_err());
+        assert!(JsonPick::Value(String::new()).validate().is_ok());
     }
 
     #[test]

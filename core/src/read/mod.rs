@@ -35,7 +35,8 @@ use crate::retry::RetryPolicy;
 use crate::stream::DurableStream;
 use crate::values::{RequestExtras, Value};
 
-use decode::{concat, ArrayTexts, Elements, JsonSplitter, Parsed, Utf8Decoder};
+pub use decode::JsonPick;
+use decode::{concat, ArrayTexts, Elements, JsonSplitter, Parsed, PickedTexts, Utf8Decoder};
 pub use engine::DEFAULT_CATCH_UP_RETRIES;
 use engine::{Chunk, Config, Engine, Framing};
 
@@ -882,7 +883,7 @@ impl StreamResponse {
     /// A decoder that feeds the pieces of JSON arrays to a fresh sink per batch.
     fn array_decoder<S: Elements + 'static, D: 'static>(
         &self,
-        new: fn(&[Bytes]) -> S,
+        new: impl Fn(&[Bytes]) -> S + Send + Sync + 'static,
         finish: fn(S) -> Result<D>,
     ) -> DecodeFn<D> {
         let mut splitter = JsonSplitter::new(self.max_chunk_bytes);
@@ -906,6 +907,20 @@ impl StreamResponse {
         self.array_decoder(
             |segments| ArrayTexts::with_capacity(segments.iter().map(Bytes::len).sum()),
             ArrayTexts::finish,
+        )
+    }
+
+    /// The decoder of [`json_picked_array_batches`](Self::json_picked_array_batches).
+    fn json_picked_decoder(&self, pick: JsonPick) -> DecodeFn<Vec<String>> {
+        let pick = Arc::new(pick);
+        self.array_decoder(
+            move |segments| {
+                PickedTexts::new(
+                    Arc::clone(&pick),
+                    segments.iter().map(Bytes::len).sum::<usize>() / 4,
+                )
+            },
+            PickedTexts::finish,
         )
     }
 
@@ -974,6 +989,29 @@ impl StreamResponse {
     pub fn json_array_batches(&self) -> Result<Batches<Vec<String>>> {
         self.check_json()?;
         self.batches(false, self.json_array_decoder())
+    }
+
+    /// Like [`json_arrays`](Self::json_arrays), with only what `pick` keeps of each message:
+    /// for bindings whose consumer asked for some members of each message, so that only those
+    /// values are built in their language. Every message is still checked whole. Fails with
+    /// [`Error::InvalidArgument`] on a pick that names no member.
+    pub async fn json_picked_arrays(&self, pick: JsonPick) -> Result<Vec<String>> {
+        self.check_json()?;
+        pick.validate()?;
+        let mut texts = Vec::new();
+        self.collect(self.json_picked_decoder(pick), |mut data| {
+            texts.append(&mut data)
+        })
+        .await?;
+        Ok(texts)
+    }
+
+    /// Batches of what `pick` keeps of each JSON message, as array texts (see
+    /// [`json_picked_arrays`](Self::json_picked_arrays)).
+    pub fn json_picked_array_batches(&self, pick: JsonPick) -> Result<Batches<Vec<String>>> {
+        self.check_json()?;
+        pick.validate()?;
+        self.batches(false, self.json_picked_decoder(pick))
     }
 
     /// Batches of raw bytes.

@@ -300,10 +300,24 @@ class Response:
     @overload
     def read_text(self, *, blocking: Literal[False]) -> Awaitable[str]: ...
     @overload
-    def read_json(self, *, blocking: Literal[True]) -> list[Any]: ...
+    def read_json(
+        self,
+        *,
+        blocking: Literal[True],
+        field: str | None = None,
+        fields: list[str] | None = None,
+    ) -> list[Any]: ...
     @overload
-    def read_json(self, *, blocking: Literal[False]) -> Awaitable[list[Any]]: ...
-    def batches(self, kind: str) -> Batches: ...
+    def read_json(
+        self,
+        *,
+        blocking: Literal[False],
+        field: str | None = None,
+        fields: list[str] | None = None,
+    ) -> Awaitable[list[Any]]: ...
+    def batches(
+        self, kind: str, field: str | None = None, fields: list[str] | None = None
+    ) -> Batches: ...
 
 _BatchTuple = tuple[Any, str, str | None, bool, bool, bool]
 

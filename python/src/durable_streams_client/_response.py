@@ -10,7 +10,7 @@ same semantics.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Callable, Generic, Literal, Optional, TypeVar, Union
@@ -26,6 +26,24 @@ def _pairs(values: Mapping[str, object] | None, what: str) -> list[tuple[str, ob
     if not isinstance(values, Mapping):
         raise TypeError(f"{what} must be a mapping of names to values")
     return list(values.items())
+
+
+def _pick(field: str | None, fields: Iterable[str] | None) -> dict[str, Any]:
+    """The native arguments of a JSON read that keeps only some of each message."""
+    if field is not None and not isinstance(field, str):
+        raise TypeError(f"field must be a member name (str), got {type(field).__name__}")
+    if fields is None:
+        return {} if field is None else {"field": field}
+    if isinstance(fields, (str, bytes)):
+        raise TypeError(
+            "fields takes a list of member names, not one string; "
+            "use field= for the value of one member"
+        )
+    names = list(fields)
+    for n in names:
+        if not isinstance(n, str):
+            raise TypeError(f"fields must hold member names (str), got {type(n).__name__}")
+    return {"field": field, "fields": names}
 
 
 def _policy(p: RetryPolicy | None) -> tuple[float, float, float, int | None] | None:
@@ -198,13 +216,21 @@ class StreamResponse(_Response):
         :class:`ParseError`)."""
         return self._native.read_text(blocking=True)
 
-    def read_json(self) -> list[Any]:
+    def read_json(
+        self, *, field: str | None = None, fields: Iterable[str] | None = None
+    ) -> list[Any]:
         """All JSON messages up to the first up-to-date point (JSON streams, or
-        ``json=True``)."""
-        return self._native.read_json(blocking=True)
+        ``json=True``).
 
-    def _pull(self, kind: str) -> Iterator[_Row]:
-        b = self._native.batches(kind)
+        To build only what you use, name it: ``field="text"`` gives the value of that
+        top-level member of each message (``None`` where a message has no such member or is
+        not an object), ``fields=["id", "text"]`` a dict of those members that each message
+        has (``None`` for a message that is not an object). Every message is still checked
+        whole; the rest of it is never turned into Python objects."""
+        return self._native.read_json(blocking=True, **_pick(field, fields))
+
+    def _pull(self, kind: str, pick: dict[str, Any] | None = None) -> Iterator[_Row]:
+        b = self._native.batches(kind, **(pick or {}))
         while True:
             t = b.next(blocking=True)
             if t is None:
@@ -221,9 +247,11 @@ class StreamResponse(_Response):
         for t in self._pull("text"):
             yield Batch(*t)
 
-    def iter_json_batches(self) -> Iterator[Batch[list[Any]]]:
-        """Batches of JSON messages."""
-        for t in self._pull("json"):
+    def iter_json_batches(
+        self, *, field: str | None = None, fields: Iterable[str] | None = None
+    ) -> Iterator[Batch[list[Any]]]:
+        """Batches of JSON messages (``field``/``fields`` as in :meth:`read_json`)."""
+        for t in self._pull("json", _pick(field, fields)):
             yield Batch(*t)
 
     def iter_bytes(self) -> Iterator[bytes]:
@@ -238,9 +266,11 @@ class StreamResponse(_Response):
             if t[0]:
                 yield t[0]
 
-    def iter_json(self) -> Iterator[Any]:
-        """JSON messages one by one."""
-        for t in self._pull("json"):
+    def iter_json(
+        self, *, field: str | None = None, fields: Iterable[str] | None = None
+    ) -> Iterator[Any]:
+        """JSON messages one by one (``field``/``fields`` as in :meth:`read_json`)."""
+        for t in self._pull("json", _pick(field, fields)):
             yield from t[0]
 
     def __iter__(self) -> Iterator[bytes]:
@@ -275,12 +305,15 @@ class AsyncStreamResponse(_Response):
         """All text up to the first up-to-date point."""
         return await self._native.read_text(blocking=False)
 
-    async def read_json(self) -> list[Any]:
-        """All JSON messages up to the first up-to-date point."""
-        return await self._native.read_json(blocking=False)
+    async def read_json(
+        self, *, field: str | None = None, fields: Iterable[str] | None = None
+    ) -> list[Any]:
+        """All JSON messages up to the first up-to-date point (``field``/``fields`` as in
+        :meth:`StreamResponse.read_json`)."""
+        return await self._native.read_json(blocking=False, **_pick(field, fields))
 
-    async def _pull(self, kind: str) -> AsyncIterator[_Row]:
-        b = self._native.batches(kind)
+    async def _pull(self, kind: str, pick: dict[str, Any] | None = None) -> AsyncIterator[_Row]:
+        b = self._native.batches(kind, **(pick or {}))
         while True:
             t = await b.next(blocking=False)
             if t is None:
@@ -297,9 +330,12 @@ class AsyncStreamResponse(_Response):
         async for t in self._pull("text"):
             yield Batch(*t)
 
-    async def iter_json_batches(self) -> AsyncIterator[Batch[list[Any]]]:
-        """Batches of JSON messages."""
-        async for t in self._pull("json"):
+    async def iter_json_batches(
+        self, *, field: str | None = None, fields: Iterable[str] | None = None
+    ) -> AsyncIterator[Batch[list[Any]]]:
+        """Batches of JSON messages (``field``/``fields`` as in
+        :meth:`StreamResponse.read_json`)."""
+        async for t in self._pull("json", _pick(field, fields)):
             yield Batch(*t)
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
@@ -314,9 +350,12 @@ class AsyncStreamResponse(_Response):
             if t[0]:
                 yield t[0]
 
-    async def iter_json(self) -> AsyncIterator[Any]:
-        """JSON messages one by one."""
-        async for t in self._pull("json"):
+    async def iter_json(
+        self, *, field: str | None = None, fields: Iterable[str] | None = None
+    ) -> AsyncIterator[Any]:
+        """JSON messages one by one (``field``/``fields`` as in
+        :meth:`StreamResponse.read_json`)."""
+        async for t in self._pull("json", _pick(field, fields)):
             for m in t[0]:
                 yield m
 
