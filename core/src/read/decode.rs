@@ -475,6 +475,23 @@ impl Elements for ArrayTexts {
     }
 }
 
+/// Adds the JSON array text `text` (`[...]`, as [`ArrayTexts`] makes them) to `texts`, joined to
+/// the last one while the two fit in [`ARRAY_TEXT_BYTES`].
+pub(crate) fn join_array_text(texts: &mut Vec<String>, text: String) {
+    if let Some(last) = texts.last_mut() {
+        let fits = last.len().saturating_add(text.len()) <= ARRAY_TEXT_BYTES;
+        if fits && last.ends_with(']') && last.len() > 2 && text.len() > 2 {
+            if let Some(rest) = text.strip_prefix('[') {
+                last.pop();
+                last.push(',');
+                last.push_str(rest);
+                return;
+            }
+        }
+    }
+    texts.push(text);
+}
+
 /// What a projected JSON read keeps of each message: the parts the consumer asked for, so
 /// that a binding builds only those values in its language. Every message is still checked
 /// whole (JSON syntax and UTF-8), as in a full read.
@@ -930,6 +947,27 @@ mod tests {
         .unwrap();
         assert_eq!(got, vec![r#"[{"i":1,"b":2},{"b":3}]"#.to_owned()]);
         assert!(picked_all(&[b" [ ] "], &picks[0], 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn array_texts_are_joined_while_they_fit() {
+        let mut texts = Vec::new();
+        join_array_text(&mut texts, "[1,2]".into());
+        join_array_text(&mut texts, "[3]".into());
+        join_array_text(&mut texts, "[{\"a\":[4]}]".into());
+        assert_eq!(texts, vec!["[1,2,3,{\"a\":[4]}]".to_owned()]);
+        // Past the size of one text, a new one starts.
+        let big = format!("[\"{}\"]", "x".repeat(ARRAY_TEXT_BYTES - 10));
+        join_array_text(&mut texts, big.clone());
+        join_array_text(&mut texts, "[5]".into());
+        assert_eq!(texts.len(), 2);
+        assert_eq!(texts[1].len(), big.len() + 2);
+        let all: Vec<serde_json::Value> = texts
+            .iter()
+            .flat_map(|t| serde_json::from_str::<Vec<serde_json::Value>>(t).unwrap())
+            .collect();
+        assert_eq!(all.len(), 6);
+        assert_eq!(all[5], serde_json::json!(5));
     }
 
     #[test]

@@ -998,9 +998,13 @@ impl StreamResponse {
     pub async fn json_picked_arrays(&self, pick: JsonPick) -> Result<Vec<String>> {
         self.check_json()?;
         pick.validate()?;
+        // The small texts of the batches joined into few large ones: one string and one parse
+        // in the binding's language instead of one per batch.
         let mut texts = Vec::new();
-        self.collect(self.json_picked_decoder(pick), |mut data| {
-            texts.append(&mut data)
+        self.collect(self.json_picked_decoder(pick), |data| {
+            for text in data {
+                decode::join_array_text(&mut texts, text);
+            }
         })
         .await?;
         Ok(texts)
