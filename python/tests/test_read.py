@@ -153,10 +153,11 @@ def test_reads_that_keep_only_some_members(url: str) -> None:
     assert [m for b in batches for m in b] == [members(m, ["text"]) for m in whole]
     assert each == [value(m, "id") for m in whole]
 
-    # A live read picks from new messages too.
-    with s.stream(offset=s.head().next_offset, live="long-poll") as resp:
-        s.append_json({"id": 99, "text": "new"})
-        assert next(resp.iter_json(field="text")) == "new"
+    # A live read picks from new messages too, over long-polls and over SSE.
+    for live in ["long-poll", "sse"]:
+        with s.stream(offset=s.head().next_offset, live=live) as resp:
+            s.append_json({"id": 99, "text": f"new over {live}"})
+            assert next(resp.iter_json(field="text")) == f"new over {live}"
 
     # Mistakes are named before anything is read.
     with pytest.raises(TypeError, match="not one string"):

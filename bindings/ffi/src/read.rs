@@ -167,6 +167,33 @@ pub struct JsonArrayBatch {
     pub position: BatchPosition,
 }
 
+/// What a JSON read keeps of each message, so that only that reaches your JSON library; every
+/// message is still checked whole.
+#[derive(Debug, Clone, uniffi::Enum)]
+pub enum JsonPick {
+    /// The value of one top-level member of each message: `null` where a message has no such
+    /// member or is not an object.
+    Value {
+        /// The member's name.
+        name: String,
+    },
+    /// An object of these top-level members that each message has, in the message's order:
+    /// `null` for a message that is not an object.
+    Members {
+        /// The members' names (at least one).
+        names: Vec<String>,
+    },
+}
+
+impl From<JsonPick> for core::JsonPick {
+    fn from(p: JsonPick) -> Self {
+        match p {
+            JsonPick::Value { name } => core::JsonPick::Value(name),
+            JsonPick::Members { names } => core::JsonPick::Members(names),
+        }
+    }
+}
+
 type JsonItems = Vec<Box<RawValue>>;
 
 /// The reader a response was first pulled with; a response is consumed one way only.
@@ -176,6 +203,7 @@ enum Reader {
     Text(Box<Batches<String>>),
     Json(Box<Batches<JsonItems>>),
     JsonArrays(Box<Batches<Vec<String>>>),
+    JsonPicked(Box<Batches<Vec<String>>>),
     /// A pull is in progress, or a cancelled pull left the reader behind.
     Busy,
 }
@@ -371,6 +399,28 @@ impl StreamResponse {
         }))
     }
 
+    /// The next batch of what `pick` keeps of each JSON message, as array texts (see
+    /// [`JsonArrayBatch`]), or nothing once the read is over. The pick of the first call holds
+    /// for the whole read.
+    pub async fn next_json_picked_array_batch(
+        &self,
+        pick: JsonPick,
+    ) -> Result<Option<JsonArrayBatch>, DurableStreamError> {
+        let batches = self.take(
+            |r| r.json_picked_array_batches(pick.into()),
+            |r| match r {
+                Reader::JsonPicked(b) => Ok(b),
+                o => Err(o),
+            },
+        )?;
+        let (next, batches) = pull(batches).await?;
+        self.put(Reader::JsonPicked(batches));
+        Ok(next?.map(|b| JsonArrayBatch {
+            position: position(&b),
+            texts: b.data,
+        }))
+    }
+
     /// Everything up to the tail (or the end of a closed stream), as bytes.
     pub async fn bytes(&self) -> Result<Vec<u8>, DurableStreamError> {
         let r = Arc::clone(&self.inner);
@@ -401,5 +451,15 @@ impl StreamResponse {
     pub async fn json_arrays(&self) -> Result<Vec<String>, DurableStreamError> {
         let r = Arc::clone(&self.inner);
         runtime::run(async move { r.json_arrays().await }).await
+    }
+
+    /// What `pick` keeps of every JSON message up to the tail, as the texts of JSON arrays (as
+    /// few as fit in 16 MiB each); every message is checked whole.
+    pub async fn json_picked_arrays(
+        &self,
+        pick: JsonPick,
+    ) -> Result<Vec<String>, DurableStreamError> {
+        let r = Arc::clone(&self.inner);
+        runtime::run(async move { r.json_picked_arrays(pick.into()).await }).await
     }
 }

@@ -2805,6 +2805,12 @@ public protocol StreamResponseProtocol: AnyObject, Sendable {
     func jsonArrays() async throws  -> [String]
     
     /**
+     * What `pick` keeps of every JSON message up to the tail, as the texts of JSON arrays (as
+     * few as fit in 16 MiB each); every message is checked whole.
+     */
+    func jsonPickedArrays(pick: JsonPick) async throws  -> [String]
+    
+    /**
      * The next batch of bytes, or nothing once the read is over (at the tail when not live,
      * at the end of a closed stream, or after `cancel`).
      */
@@ -2820,6 +2826,13 @@ public protocol StreamResponseProtocol: AnyObject, Sendable {
      * The next batch of JSON messages, or nothing once the read is over.
      */
     func nextJsonBatch() async throws  -> JsonBatch?
+    
+    /**
+     * The next batch of what `pick` keeps of each JSON message, as array texts (see
+     * [`JsonArrayBatch`]), or nothing once the read is over. The pick of the first call holds
+     * for the whole read.
+     */
+    func nextJsonPickedArrayBatch(pick: JsonPick) async throws  -> JsonArrayBatch?
     
     /**
      * The next batch as text, or nothing once the read is over.
@@ -3013,6 +3026,26 @@ open func jsonArrays()async throws  -> [String]  {
 }
     
     /**
+     * What `pick` keeps of every JSON message up to the tail, as the texts of JSON arrays (as
+     * few as fit in 16 MiB each); every message is checked whole.
+     */
+open func jsonPickedArrays(pick: JsonPick)async throws  -> [String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_streamresponse_json_picked_arrays(
+                        self.uniffiCloneHandle(),FfiConverterTypeJsonPick_lower(pick)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
      * The next batch of bytes, or nothing once the read is over (at the tail when not live,
      * at the end of a closed stream, or after `cancel`).
      */
@@ -3067,6 +3100,27 @@ open func nextJsonBatch()async throws  -> JsonBatch?  {
             completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterOptionTypeJsonBatch.lift,
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
+}
+    
+    /**
+     * The next batch of what `pick` keeps of each JSON message, as array texts (see
+     * [`JsonArrayBatch`]), or nothing once the read is over. The pick of the first call holds
+     * for the whole read.
+     */
+open func nextJsonPickedArrayBatch(pick: JsonPick)async throws  -> JsonArrayBatch?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_streamresponse_next_json_picked_array_batch(
+                        self.uniffiCloneHandle(),FfiConverterTypeJsonPick_lower(pick)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeJsonArrayBatch.lift,
             errorHandler: FfiConverterTypeDurableStreamError_lift
         )
 }
@@ -7938,6 +7992,96 @@ public func FfiConverterTypeDurableStreamError_lower(_ value: DurableStreamError
 
 
 /**
+ * What a JSON read keeps of each message, so that only that reaches your JSON library; every
+ * message is still checked whole.
+ */
+
+public enum JsonPick: Equatable, Hashable {
+    
+    /**
+     * The value of one top-level member of each message: `null` where a message has no such
+     * member or is not an object.
+     */
+    case value(
+        /**
+         * The member's name.
+         */name: String
+    )
+    /**
+     * An object of these top-level members that each message has, in the message's order:
+     * `null` for a message that is not an object.
+     */
+    case members(
+        /**
+         * The members' names (at least one).
+         */names: [String]
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension JsonPick: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeJsonPick: FfiConverterRustBuffer {
+    typealias SwiftType = JsonPick
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> JsonPick {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .value(name: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .members(names: try FfiConverterSequenceString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: JsonPick, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .value(name):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(name, into: &buf)
+            
+        
+        case let .members(names):
+            writeInt(&buf, Int32(2))
+            FfiConverterSequenceString.write(names, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJsonPick_lift(_ buf: RustBuffer) throws -> JsonPick {
+    return try FfiConverterTypeJsonPick.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJsonPick_lower(_ value: JsonPick) -> RustBuffer {
+    return FfiConverterTypeJsonPick.lower(value)
+}
+
+
+
+/**
  * How a read continues once it has caught up with the tail.
  */
 
@@ -8947,6 +9091,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_durable_streams_ffi_checksum_method_streamresponse_json_arrays() != 59976) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_durable_streams_ffi_checksum_method_streamresponse_json_picked_arrays() != 24536) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_durable_streams_ffi_checksum_method_streamresponse_next_batch() != 25418) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8954,6 +9101,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_method_streamresponse_next_json_batch() != 21651) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_streamresponse_next_json_picked_array_batch() != 53761) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_method_streamresponse_next_text_batch() != 46093) {

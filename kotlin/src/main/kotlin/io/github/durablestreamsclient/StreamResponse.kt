@@ -1,5 +1,6 @@
 package io.github.durablestreamsclient
 
+import io.github.durablestreamsclient.ffi.JsonPick
 import io.github.durablestreamsclient.ffi.StreamResponse as FfiResponse
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
@@ -63,6 +64,31 @@ class StreamResponse internal constructor(private val ffi: FfiResponse) : AutoCl
     /** The batches of JSON messages as array texts (see [nextJsonArrayBatch]). */
     fun jsonArrayBatches(): Flow<JsonArrayBatch> = pull { ffi.nextJsonArrayBatch() }
 
+    /**
+     * The next batch of the value of the top-level member [field] of each JSON message, as array
+     * texts (`[v1,v2,...]`, `null` where a message has no such member or is not an object), or
+     * null at the end. Every message is still checked whole; only that value reaches your JSON
+     * library. The member of the first call holds for the whole read.
+     */
+    suspend fun nextJsonArrayBatch(field: String): JsonArrayBatch? =
+        native { ffi.nextJsonPickedArrayBatch(JsonPick.Value(field)) }
+
+    /**
+     * The next batch of objects of the top-level members [fields] of each JSON message, as array
+     * texts (`null` for a message that is not an object), or null at the end; as
+     * [nextJsonArrayBatch] of one field otherwise.
+     */
+    suspend fun nextJsonArrayBatch(fields: List<String>): JsonArrayBatch? =
+        native { ffi.nextJsonPickedArrayBatch(JsonPick.Members(fields)) }
+
+    /** The batches of the value of [field] in each JSON message (see [nextJsonArrayBatch]). */
+    fun jsonArrayBatches(field: String): Flow<JsonArrayBatch> =
+        pull { ffi.nextJsonPickedArrayBatch(JsonPick.Value(field)) }
+
+    /** The batches of objects of [fields] of each JSON message (see [nextJsonArrayBatch]). */
+    fun jsonArrayBatches(fields: List<String>): Flow<JsonArrayBatch> =
+        pull { ffi.nextJsonPickedArrayBatch(JsonPick.Members(fields)) }
+
     /** The JSON messages one by one. */
     fun jsonItems(): Flow<String> = flow { jsonBatches().collect { b -> b.items.forEach { emit(it) } } }
 
@@ -82,6 +108,21 @@ class StreamResponse internal constructor(private val ffi: FfiResponse) : AutoCl
      * read a catch-up of 1,000,000 small messages about a third faster (BENCHMARKS.md, round 9).
      */
     suspend fun jsonArrays(): List<String> = native { ffi.jsonArrays() }
+
+    /**
+     * The value of the top-level member [field] of every JSON message up to the tail, as array
+     * texts (`[v1,v2,...]`, as few as fit in 16 MiB each; `null` where a message has no such
+     * member or is not an object): only that value of each message reaches your JSON library,
+     * and every message is still checked whole.
+     */
+    suspend fun jsonArrays(field: String): List<String> = native { ffi.jsonPickedArrays(JsonPick.Value(field)) }
+
+    /**
+     * Objects of the top-level members [fields] of every JSON message up to the tail, as array
+     * texts (`null` for a message that is not an object); as [jsonArrays] of one field otherwise.
+     */
+    suspend fun jsonArrays(fields: List<String>): List<String> =
+        native { ffi.jsonPickedArrays(JsonPick.Members(fields)) }
 
     /** Stops the read: a flow in progress ends. */
     fun cancel() = ffiCall { ffi.cancel() }

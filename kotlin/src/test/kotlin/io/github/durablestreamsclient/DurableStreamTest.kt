@@ -43,6 +43,49 @@ class DurableStreamTest {
     }
 
     @Test
+    fun `a picked read hands on only the members asked for, whole or batch by batch`(): Unit = runBlocking {
+        json().use { s ->
+            s.create("application/json")
+            val sent = listOf(
+                """{"id":1,"text":"a \"q\"","meta":{"id":9}}""",
+                """{"text":"é"}""",
+                "7",
+                """{"id":[1,{"id":0}],"x":null}""",
+                """{"id":1,"id2":2,"id":"last"}""",
+            )
+            s.appendBatch(sent.map { it.encodeToByteArray() })
+            // A duplicate key keeps its last value, as JSON parsers do.
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { r ->
+                assertEquals(listOf("""[1,null,null,[1,{"id":0}],"last"]"""), r.jsonArrays(field = "id"))
+            }
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { r ->
+                assertEquals(
+                    listOf("""[{"text":"a \"q\""},{"text":"é"},null,{"x":null},{}]"""),
+                    r.jsonArrays(fields = listOf("text", "x")),
+                )
+            }
+            // Batch by batch over a live read that ends when the stream is closed.
+            val response = s.stream(ReadOptions(live = LiveMode.LONG_POLL))
+            val batches = async { response.use { it.jsonArrayBatches(field = "text").toList() } }
+            delay(200)
+            s.appendBatch(listOf("""{"text":"late"}""".encodeToByteArray()))
+            s.closeStream()
+            val got = withTimeout(10_000) { batches.await() }
+            val values = got.flatMap { it.texts }.joinToString(",") { it.substring(1, it.length - 1) }
+            assertEquals(""""a \"q\"","é",null,null,null,"late"""", values)
+            assertTrue(got.last().position.streamClosed)
+            // A pick naming nothing is refused; one style per response.
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { r ->
+                assertFailsWith<InvalidArgumentException> { r.jsonArrays(fields = emptyList()) }
+            }
+            s.stream(ReadOptions(live = LiveMode.OFF)).use { r ->
+                assertNotNull(r.nextJsonArrayBatch(field = "id"))
+                assertFailsWith<DurableStreamException> { r.nextJsonArrayBatch() }
+            }
+        }
+    }
+
+    @Test
     fun `jsonArrays hands the messages on unchanged as array texts, whole or batch by batch`(): Unit = runBlocking {
         json().use { s ->
             s.create("application/json")

@@ -868,11 +868,15 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_json_arrays(
     ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_json_picked_arrays(
+    ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_next_batch(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_next_json_array_batch(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_next_json_batch(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_next_json_picked_array_batch(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_next_text_batch(
     ): Int
@@ -1095,11 +1099,15 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_streamresponse_json_arrays(`ptr`: Long,
     ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_streamresponse_json_picked_arrays(`ptr`: Long,`pick`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_durable_streams_ffi_fn_method_streamresponse_next_batch(`ptr`: Long,
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_streamresponse_next_json_array_batch(`ptr`: Long,
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_streamresponse_next_json_batch(`ptr`: Long,
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_streamresponse_next_json_picked_array_batch(`ptr`: Long,`pick`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_streamresponse_next_text_batch(`ptr`: Long,
     ): Long
@@ -1464,6 +1472,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_durable_streams_ffi_checksum_method_streamresponse_json_arrays() and 0xFFFF) != 59976) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_streamresponse_json_picked_arrays() and 0xFFFF) != 24536) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_streamresponse_next_batch() and 0xFFFF) != 25418) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1471,6 +1482,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_streamresponse_next_json_batch() and 0xFFFF) != 21651) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_streamresponse_next_json_picked_array_batch() and 0xFFFF) != 53761) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_streamresponse_next_text_batch() and 0xFFFF) != 46093) {
@@ -5467,6 +5481,12 @@ public interface StreamResponseInterface {
     suspend fun `jsonArrays`(): List<kotlin.String>
     
     /**
+     * What `pick` keeps of every JSON message up to the tail, as the texts of JSON arrays (as
+     * few as fit in 16 MiB each); every message is checked whole.
+     */
+    suspend fun `jsonPickedArrays`(`pick`: JsonPick): List<kotlin.String>
+    
+    /**
      * The next batch of bytes, or nothing once the read is over (at the tail when not live,
      * at the end of a closed stream, or after `cancel`).
      */
@@ -5482,6 +5502,13 @@ public interface StreamResponseInterface {
      * The next batch of JSON messages, or nothing once the read is over.
      */
     suspend fun `nextJsonBatch`(): JsonBatch?
+    
+    /**
+     * The next batch of what `pick` keeps of each JSON message, as array texts (see
+     * [`JsonArrayBatch`]), or nothing once the read is over. The pick of the first call holds
+     * for the whole read.
+     */
+    suspend fun `nextJsonPickedArrayBatch`(`pick`: JsonPick): JsonArrayBatch?
     
     /**
      * The next batch as text, or nothing once the read is over.
@@ -5757,6 +5784,32 @@ open class StreamResponse: Disposable, AutoCloseable, StreamResponseInterface
 
     
     /**
+     * What `pick` keeps of every JSON message up to the tail, as the texts of JSON arrays (as
+     * few as fit in 16 MiB each); every message is checked whole.
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `jsonPickedArrays`(`pick`: JsonPick) : List<kotlin.String> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_streamresponse_json_picked_arrays(
+                uniffiHandle,
+                
+        FfiConverterTypeJsonPick.lower(`pick`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceString.lift(it) },
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * The next batch of bytes, or nothing once the read is over (at the tail when not live,
      * at the end of a closed stream, or after `cancel`).
      */
@@ -5824,6 +5877,33 @@ open class StreamResponse: Disposable, AutoCloseable, StreamResponseInterface
         { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterOptionalTypeJsonBatch.lift(it) },
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The next batch of what `pick` keeps of each JSON message, as array texts (see
+     * [`JsonArrayBatch`]), or nothing once the read is over. The pick of the first call holds
+     * for the whole read.
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `nextJsonPickedArrayBatch`(`pick`: JsonPick) : JsonArrayBatch? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_streamresponse_next_json_picked_array_batch(
+                uniffiHandle,
+                
+        FfiConverterTypeJsonPick.lower(`pick`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeJsonArrayBatch.lift(it) },
         // Error FFI converter
         DurableStreamException.ErrorHandler,
     )
@@ -11151,6 +11231,107 @@ public object FfiConverterTypeDurableStreamError : FfiConverterRustBuffer<Durabl
     }
 
 }
+
+
+
+/**
+ * What a JSON read keeps of each message, so that only that reaches your JSON library; every
+ * message is still checked whole.
+ */
+sealed class JsonPick {
+    
+    /**
+     * The value of one top-level member of each message: `null` where a message has no such
+     * member or is not an object.
+     */
+    data class Value(
+        /**
+         * The member's name.
+         */
+        val `name`: kotlin.String) : JsonPick()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * An object of these top-level members that each message has, in the message's order:
+     * `null` for a message that is not an object.
+     */
+    data class Members(
+        /**
+         * The members' names (at least one).
+         */
+        val `names`: List<kotlin.String>) : JsonPick()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeJsonPick : FfiConverterRustBuffer<JsonPick>{
+    override fun read(buf: ByteBuffer): JsonPick {
+        return when(buf.getInt()) {
+            1 -> JsonPick.Value(
+                FfiConverterString.read(buf),
+                )
+            2 -> JsonPick.Members(
+                FfiConverterSequenceString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: JsonPick): ULong = when(value) {
+        is JsonPick.Value -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`name`)
+            )
+        }
+        is JsonPick.Members -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterSequenceString.allocationSize(value.`names`)
+            )
+        }
+    }
+
+    override fun write(value: JsonPick, buf: ByteBuffer) {
+        when(value) {
+            is JsonPick.Value -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`name`, buf)
+                Unit
+            }
+            is JsonPick.Members -> {
+                buf.putInt(2)
+                FfiConverterSequenceString.write(value.`names`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
 
 
 
