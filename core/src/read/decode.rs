@@ -521,16 +521,21 @@ impl JsonPick {
     /// escapes are compared unescaped.
     fn wants(&self, quoted: &[u8]) -> bool {
         let raw = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or(b"");
+        // Keys are short: a byte loop, not `==`, whose call to `memcmp` cost more than the
+        // comparison itself (callgrind).
         let is = |name: &String| {
-            if raw == name.as_bytes() {
-                return true;
+            let name = name.as_bytes();
+            if raw.len() == name.len() {
+                return raw.iter().zip(name).all(|(a, b)| a == b);
             }
-            // Only a key with an escape can name it in other bytes.
-            raw.contains(&b'\\')
+            // An escape spells one character in two bytes or more, so only a longer key with
+            // one can name it in other bytes.
+            raw.len() > name.len()
+                && raw.contains(&b'\\')
                 && std::str::from_utf8(quoted)
                     .ok()
                     .and_then(|t| super::fast_de::string_at(t, 0))
-                    .is_some_and(|(k, _)| *k == **name)
+                    .is_some_and(|(k, _)| k.as_bytes() == name)
         };
         match self {
             JsonPick::Value(name) => is(name),
