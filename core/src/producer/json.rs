@@ -948,30 +948,39 @@ mod tests {
         }
     }
 
-    /// `text_value_len` (scalars measured directly) ends every value where `value_len` does,
-    /// on valid and invalid texts, whole or cut, with something after them or not.
+    /// Values valid and invalid, for the scanners' agreement tests.
+    const TEST_VALUES: &[&str] = &[
+        r#""plain""#,
+        r#""esc\"aped\\""#,
+        r#""\u00e9\ud83d\ude00""#,
+        r#""bad\x""#,
+        "\"ctl\u{1}\"",
+        "\"é😀\"",
+        "0",
+        "-0",
+        "12",
+        "-1.5e3",
+        "1.",
+        "01",
+        "-",
+        "true",
+        "false",
+        "null",
+        "nul",
+        "tru",
+        r#"{"a":[1,"b",{"c":null}]}"#,
+        "[ ]",
+        "[1,]",
+        "\"\u{ff}\"",
+        "[\"é\"]",
+    ];
+
     #[test]
     fn object_members_agrees_with_value_len() {
         // Objects built from the same values, as keys and as member values, cut everywhere
         // and with bytes after them: `object_members` ends each where `value_len` does, and
         // reports the members of every valid one.
-        let values: &[&str] = &[
-            r#""plain""#,
-            r#""esc\"aped\\""#,
-            r#""\u00e9\ud83d\ude00""#,
-            r#""bad\x""#,
-            "\"ctl\u{1}\"",
-            "\"é😀\"",
-            "\"\u{ff}\"",
-            "-1.5e3",
-            "1.",
-            "01",
-            "true",
-            "nul",
-            r#"{"a":[1,"b",{"c":null}]}"#,
-            "[1,]",
-            "[\"é\"]",
-        ];
+        let values = TEST_VALUES;
         let mut texts = vec!["{}".to_owned(), "{ }".to_owned(), "{,}".to_owned()];
         for k in values {
             for v in values {
@@ -1008,31 +1017,11 @@ mod tests {
         assert!(valid > 100, "{valid}");
     }
 
+    /// `text_value_len` (scalars measured directly) ends every value where `value_len` does,
+    /// on valid and invalid texts, whole or cut, with something after them or not.
     #[test]
     fn text_value_len_agrees_with_value_len() {
-        let values: &[&str] = &[
-            r#""plain""#,
-            r#""esc\"aped\\""#,
-            r#""\u00e9\ud83d\ude00""#,
-            r#""bad\x""#,
-            "\"ctl\u{1}\"",
-            "\"é😀\"",
-            "0",
-            "-0",
-            "12",
-            "-1.5e3",
-            "1.",
-            "01",
-            "-",
-            "true",
-            "false",
-            "null",
-            "nul",
-            "tru",
-            r#"{"a":[1,"b",{"c":null}]}"#,
-            "[ ]",
-            "[1,]",
-        ];
+        let values = TEST_VALUES;
         let mut checked = 0;
         for v in values {
             for after in ["", " ", ",", "]", "}", ",{\"i\":1}", "x"] {
