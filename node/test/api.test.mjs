@@ -329,7 +329,10 @@ test("producer: appendMany's runs of Uint8Arrays (one native call each) keep eve
     waits++;
     await p.ready(msgs[i].length);
   }
-  assert.ok(waits > 5, `a 2 KiB buffer fills many times, waited ${waits}`);
+  // About 13 KiB of messages through a 2 KiB buffer: it fills up to about 6 times, fewer when
+  // batches drain while a run is being added (a loaded machine saw 5); more than 2 shows the
+  // resumption from a full buffer was taken repeatedly.
+  assert.ok(waits > 2, `a 2 KiB buffer fills several times, waited ${waits}`);
   const bad = Array.from({ length: 600 }, (_, i) => Buffer.from(JSON.stringify({ i: 1500 + i })));
   bad[300] = Buffer.from('{"i":');
   bad[450] = 7;
