@@ -474,6 +474,15 @@ test("JSON reads that keep only some members: json, jsonStream and subscribeJson
   await res.closed;
   assert.deepEqual(seen, want);
 
+  // A live read picks from new messages too, over long-polls and over SSE.
+  for (const live of ["long-poll", "sse"]) {
+    const tail = await h.stream({ live, offset: "now" });
+    const it = tail.jsonStream({ field: "text" })[Symbol.asyncIterator]();
+    await h.append(JSON.stringify({ id: 99, text: `new over ${live}` }));
+    assert.deepEqual(await it.next(), { value: `new over ${live}`, done: false });
+    tail.cancel();
+  }
+
   // Mistakes are named before anything is read.
   const bad = [
     [{ field: "id", fields: ["id"] }, /not both/],

@@ -1,4 +1,4 @@
-// Contenders "kotlin-binding" and "kotlin-binding-many": our Kotlin package (the Rust core
+// Contenders "kotlin-binding", "kotlin-binding-many" and "kotlin-binding-field": our Kotlin package (the Rust core
 // through uniffi, JNA and JNI), used the way its README shows, from a blocking caller. Protocol:
 // bench/README.md (the job is the last argument; one JSON line on stdout).
 //
@@ -59,19 +59,27 @@ fun producerJson(job: String, many: Boolean): String {
     }
 }
 
-/** stream(offset -1, not live).json(): every message's text, each parsed by Jackson for `i`. */
-fun catchupRead(job: String): String {
+/**
+ * stream(offset -1, not live).jsonArrays(): the messages as array texts, each parsed by Jackson
+ * for `i`; with [pick] (contender "kotlin-binding-field"), `jsonArrays(field = "i")`: only that
+ * member of each message reaches Jackson.
+ */
+fun catchupRead(job: String, pick: Boolean): String {
     val size = field(job, "msg_bytes").toLong()
     val mapper = ObjectMapper()
     DurableStream(field(job, "stream_url"), StreamOptions(contentType = field(job, "content_type"))).use { s ->
         val start = System.nanoTime()
         // The messages as JSON array texts: one Jackson parse per array, not per message.
-        val arrays = runBlocking { s.stream(ReadOptions(offset = "-1", live = LiveMode.OFF)).use { it.jsonArrays() } }
+        val arrays = runBlocking {
+            s.stream(ReadOptions(offset = "-1", live = LiveMode.OFF)).use {
+                if (pick) it.jsonArrays(field = "i") else it.jsonArrays()
+            }
+        }
         var checksum = 0L
         var n = 0
         for (a in arrays) {
             for (m in mapper.readTree(a)) {
-                checksum += m.get("i").asLong()
+                checksum += if (pick) m.asLong() else m.get("i").asLong()
                 n++
             }
         }
@@ -83,10 +91,11 @@ fun catchupRead(job: String): String {
 fun main(args: Array<String>) {
     val job = args.last()
     val many = "--many" in args.dropLast(1)
+    val pick = "--field" in args.dropLast(1)
     try {
         val out = when (val scenario = field(job, "scenario")) {
             "producer-json" -> producerJson(job, many)
-            "catchup-read" -> catchupRead(job)
+            "catchup-read" -> catchupRead(job, pick)
             else -> throw IllegalArgumentException("scenario $scenario is not implemented by this contender")
         }
         println(out)
