@@ -1570,6 +1570,19 @@ async fn accumulating_reads_stop_at_their_size_limit_without_reading_on() {
         .await
         .unwrap_err();
     past_limit(&err, 4096);
+    // The array texts and a picked read count the bytes received too, not what they keep.
+    let err = within(limited(&server, 4096).await.json_arrays())
+        .await
+        .unwrap_err();
+    past_limit(&err, 4096);
+    let err = within(
+        limited(&server, 4096)
+            .await
+            .json_picked_arrays(JsonPick::Value("i".into())),
+    )
+    .await
+    .unwrap_err();
+    past_limit(&err, 4096);
 }
 
 #[tokio::test]

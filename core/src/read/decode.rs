@@ -320,6 +320,20 @@ pub(crate) trait Elements {
     fn element(&mut self, raw: Bytes) -> Result<()>;
 }
 
+/// For a sink's `parse_at`: whether an element that starts with `first` and was measured at
+/// `len` of the `available` bytes surely ends there, or an error when it is longer than `limit`.
+/// A number, `true`, `false` or `null` that reaches the end of the piece (or of its text) may go
+/// on: then the splitter finds where it ends.
+fn ended(len: usize, available: usize, first: Option<u8>, limit: usize) -> Result<bool> {
+    if len >= available && !matches!(first, Some(b'"' | b'{' | b'[')) {
+        return Ok(false);
+    }
+    if len > limit {
+        return Err(JsonSplitter::too_large_for(limit));
+    }
+    Ok(true)
+}
+
 /// Raw elements: the splitter scans every one.
 impl Elements for Vec<Bytes> {
     fn parse_at(
@@ -372,13 +386,8 @@ impl<T: DeserializeOwned> Elements for Parsed<T> {
         };
         match next {
             Some((Ok(v), len)) => {
-                // A number, `true`, `false` or `null` that reaches the end of the piece (or
-                // of its text) may go on: the splitter finds where it ends.
-                if len >= end && !matches!(first, b'"' | b'{' | b'[') {
+                if !ended(len, end, Some(first), limit)? {
                     return Ok(None);
-                }
-                if len > limit {
-                    return Err(JsonSplitter::too_large_for(limit));
                 }
                 self.0.push(v);
                 Ok(Some(len))
@@ -457,11 +466,8 @@ impl Elements for ArrayTexts {
         let Some(len) = crate::producer::json::value_len(rest) else {
             return Ok(None);
         };
-        if len >= rest.len() && !matches!(rest.first(), Some(b'"' | b'{' | b'[')) {
+        if !ended(len, rest.len(), rest.first().copied(), limit)? {
             return Ok(None);
-        }
-        if len > limit {
-            return Err(JsonSplitter::too_large_for(limit));
         }
         self.push(&rest[..len])?;
         Ok(Some(len))
@@ -623,11 +629,8 @@ impl Elements for PickedTexts {
         let Some(len) = pick_from(rest, &self.pick, &mut self.scratch) else {
             return Ok(None);
         };
-        if len >= rest.len() && !matches!(rest.first(), Some(b'"' | b'{' | b'[')) {
+        if !ended(len, rest.len(), rest.first().copied(), limit)? {
             return Ok(None);
-        }
-        if len > limit {
-            return Err(JsonSplitter::too_large_for(limit));
         }
         self.out.push(&self.scratch)?;
         Ok(Some(len))

@@ -910,10 +910,13 @@ impl StreamResponse {
         )
     }
 
-    /// The decoder of [`json_picked_array_batches`](Self::json_picked_array_batches).
-    fn json_picked_decoder(&self, pick: JsonPick) -> DecodeFn<Vec<String>> {
+    /// The decoder of [`json_picked_array_batches`](Self::json_picked_array_batches), once the
+    /// stream is known to be JSON and the pick to name a member.
+    fn json_picked_decoder(&self, pick: JsonPick) -> Result<DecodeFn<Vec<String>>> {
+        self.check_json()?;
+        pick.validate()?;
         let pick = Arc::new(pick);
-        self.array_decoder(
+        Ok(self.array_decoder(
             move |segments| {
                 PickedTexts::new(
                     Arc::clone(&pick),
@@ -921,7 +924,7 @@ impl StreamResponse {
                 )
             },
             PickedTexts::finish,
-        )
+        ))
     }
 
     /// All bytes up to the first up-to-date point (or the end of a closed stream), within
@@ -996,12 +999,11 @@ impl StreamResponse {
     /// values are built in their language. Every message is still checked whole. Fails with
     /// [`Error::InvalidArgument`] on a pick that names no member.
     pub async fn json_picked_arrays(&self, pick: JsonPick) -> Result<Vec<String>> {
-        self.check_json()?;
-        pick.validate()?;
+        let decoder = self.json_picked_decoder(pick)?;
         // The small texts of the batches joined into few large ones: one string and one parse
         // in the binding's language instead of one per batch.
         let mut texts = Vec::new();
-        self.collect(self.json_picked_decoder(pick), |data| {
+        self.collect(decoder, |data| {
             for text in data {
                 decode::join_array_text(&mut texts, text);
             }
@@ -1013,9 +1015,7 @@ impl StreamResponse {
     /// Batches of what `pick` keeps of each JSON message, as array texts (see
     /// [`json_picked_arrays`](Self::json_picked_arrays)).
     pub fn json_picked_array_batches(&self, pick: JsonPick) -> Result<Batches<Vec<String>>> {
-        self.check_json()?;
-        pick.validate()?;
-        self.batches(false, self.json_picked_decoder(pick))
+        self.batches(false, self.json_picked_decoder(pick)?)
     }
 
     /// Batches of raw bytes.
