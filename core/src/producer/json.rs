@@ -5,10 +5,12 @@
 //! open containers. It accepts what `serde_json::from_slice::<IgnoredAny>` accepts (the check
 //! it replaces), except that it also requires valid UTF-8 (serde_json's `IgnoredAny` skips
 //! string contents unchecked), checked with one `std::str::from_utf8` pass only when a byte
-//! outside ASCII was seen. Lone `\u` surrogates are accepted, as serde_json does. Inside strings
-//! it looks at 16 bytes a step on x86-64 (SSE2, part of every x86-64 CPU; a string that ends
-//! within a message's last 16 bytes in one step over those) and 8 elsewhere. After a value,
-//! whitespace is looked for only when the next byte is not a comma or a closing bracket.
+//! outside ASCII was seen. Lone `\u` surrogates are accepted, as serde_json does. Where strings
+//! end is found from masks of the bytes that need a look (`"`, `\`, control characters) worked
+//! out 64 bytes at a time (SSE2 on x86-64, part of every x86-64 CPU; eight bytes a step
+//! elsewhere), so that finding a string's end is a shift and a bit count, not a load and compare
+//! waiting on where the string before ended. After a value, whitespace is looked for only when
+//! the next byte is not a comma or a closing bracket.
 
 /// Byte classes inside a string: 0 plain, 1 needs a look (`"`, `\`, control characters).
 static STRING_SPECIAL: [bool; 256] = {
@@ -93,17 +95,6 @@ pub(crate) fn skip_ws(data: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Scans a string whose opening quote is at `i - 1`; returns the index after the closing
-/// quote. ORs every byte into `high` so the caller knows whether non-ASCII bytes occurred.
-#[inline(always)]
-fn scan_string(data: &[u8], i: usize, high: &mut u64) -> Option<usize> {
-    // The bytes seen, ORed (kept in a register; `high` is updated once per string).
-    let mut seen = 0u64;
-    let end = scan_string_body(data, i, &mut seen);
-    *high |= seen;
-    end
-}
-
 /// Moves `i` over plain string bytes (neither `"`, `\\` nor a control character) to the first
 /// byte that needs a look, or to the end of `data`.
 #[inline(always)]
@@ -162,22 +153,158 @@ fn scan_string_body(data: &[u8], mut i: usize, seen: &mut u64) -> Option<usize> 
             return Some(i + 1);
         }
         match b {
-            Some(b'\\') => match data.get(i + 1) {
-                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
-                Some(b'u') => {
-                    let hex = data.get(i + 2..i + 6)?;
-                    if !hex.iter().all(u8::is_ascii_hexdigit) {
-                        return None;
-                    }
-                    i += 6;
-                }
-                Some(_) => return None,
-                None => return None,
-            },
+            Some(b'\\') => i = escape_end(data, i)?,
             Some(_) => return None,
             None => return None,
         }
     }
+}
+
+/// For the backslash at `data[i]` inside a string: the index after its escape, when valid.
+#[inline]
+fn escape_end(data: &[u8], i: usize) -> Option<usize> {
+    match data.get(i + 1)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(i + 2),
+        b'u' => {
+            let hex = data.get(i + 2..i + 6)?;
+            hex.iter().all(u8::is_ascii_hexdigit).then_some(i + 6)
+        }
+        _ => None,
+    }
+}
+
+/// The bytes of `data` that need a look inside a string (`"`, `\\`, control characters), 64
+/// at a time: a mask worked out once per 64 bytes, in which each string's end is then found
+/// with a shift and a bit count. (Looking from each string's start instead chains a load and
+/// a compare behind the end of the string before, for every string.)
+struct Looks<'a> {
+    data: &'a [u8],
+    /// Where the block of the masks starts in `data`.
+    base: usize,
+    /// Bit `k`: `data[base + k]` needs a look, or lies past the end of `data`.
+    look: u64,
+    /// Whether a byte of 0x80 or above was in a block (not only inside strings).
+    high: bool,
+}
+
+impl<'a> Looks<'a> {
+    /// No block yet: the first look loads one.
+    #[inline(always)]
+    fn new(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            // `i - base` wraps to `i + 64` for every index: no block.
+            base: usize::MAX - 63,
+            look: 0,
+            high: false,
+        }
+    }
+
+    #[inline(always)]
+    fn load(&mut self, at: usize) {
+        let (look, high) = match self.data.get(at..at.saturating_add(64)) {
+            Some(chunk) => look64(chunk),
+            None => {
+                // The last bytes of `data`, then NULs: control characters, so flagged.
+                let mut block = [0u8; 64];
+                let rest = self.data.get(at..).unwrap_or(&[]);
+                if let Some(head) = block.get_mut(..rest.len()) {
+                    head.copy_from_slice(rest);
+                }
+                look64(&block)
+            }
+        };
+        self.base = at;
+        self.look = look;
+        self.high |= high != 0;
+    }
+
+    /// The first index from `i` (not before the block's start) that needs a look; `data.len()`
+    /// or more when there is none.
+    #[inline(always)]
+    fn next(&mut self, mut i: usize) -> usize {
+        loop {
+            let off = i.wrapping_sub(self.base);
+            if off < 64 {
+                let m = self.look >> off;
+                if m != 0 {
+                    return i + m.trailing_zeros() as usize;
+                }
+                i = self.base + 64;
+            }
+            if i >= self.data.len() {
+                return i;
+            }
+            self.load(i);
+        }
+    }
+
+    /// Scans a string whose opening quote is at `i - 1`: the index after its closing quote,
+    /// and whether it holds an escape.
+    #[inline(always)]
+    fn string(&mut self, mut i: usize) -> Option<(usize, bool)> {
+        let mut escaped = false;
+        loop {
+            let at = self.next(i);
+            match self.data.get(at)? {
+                b'"' => return Some((at + 1, escaped)),
+                b'\\' => {
+                    escaped = true;
+                    i = escape_end(self.data, at)?;
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// For 64 bytes: bit `k` set where byte `k` is a `"`, a `\\` or a control character; and the
+/// bytes' high bits. `chunk` holds 64 bytes (fewer only if a caller breaks that: then the
+/// missing ones count as flagged).
+#[inline(always)]
+fn look64(chunk: &[u8]) -> (u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        sse2::look64(chunk)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        look64_swar(chunk)
+    }
+}
+
+/// [`look64`] eight bytes at a time with exact per-byte tests (the form used where SSE2 is not
+/// there).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline(always)]
+fn look64_swar(chunk: &[u8]) -> (u64, u64) {
+    const LOWS: u64 = !HIGHS;
+    let mut look = 0u64;
+    let mut high = 0u64;
+    for k in 0..8 {
+        let Some(word) = chunk.get(k * 8..k * 8 + 8) else {
+            look |= u64::MAX << (k * 8);
+            break;
+        };
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let x = u64::from_le_bytes(w);
+        // The high bit of each byte is set exactly where the byte's low seven bits are zero
+        // (after the XOR, for `"` and `\\`) or below 0x20.
+        let zero = |y: u64| !((y & LOWS).wrapping_add(LOWS) | y) & HIGHS;
+        let control = !((x & LOWS).wrapping_add(ONES * 0x60) | x) & HIGHS;
+        let flagged =
+            zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) | control;
+        look |= gather_highs(flagged) << (k * 8);
+        high |= gather_highs(x & HIGHS) << (k * 8);
+    }
+    (look, high)
+}
+
+/// The high bits of the eight bytes of `m` (other bits clear) as the eight low bits.
+#[inline(always)]
+fn gather_highs(m: u64) -> u64 {
+    ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
 /// Sixteen string bytes at a time with SSE2, which every x86-64 CPU has.
@@ -228,6 +355,25 @@ mod sse2 {
         };
         *seen |= u64::from(highs != 0) << 7;
         found
+    }
+
+    /// [`super::look64`] with SSE2: four steps of sixteen bytes.
+    #[inline(always)]
+    pub(super) fn look64(chunk: &[u8]) -> (u64, u64) {
+        let mut look = 0u64;
+        let mut high = 0u64;
+        for k in 0..4 {
+            let (l, h) = match chunk
+                .get(k * 16..k * 16 + 16)
+                .and_then(|c| c.try_into().ok())
+            {
+                Some(c) => look16(c),
+                None => (u32::MAX, 0),
+            };
+            look |= u64::from(l & 0xffff) << (k * 16);
+            high |= u64::from(h & 0xffff) << (k * 16);
+        }
+        (look, high)
     }
 
     /// Bit `k` is set where byte `k` of `chunk` is a `"`, a `\\` or a control character; and
@@ -354,33 +500,36 @@ pub(crate) fn value_len(data: &[u8]) -> Option<usize> {
 }
 
 /// For an object whose `{` is at `data[0]`: checks it as [`value_len`] does and calls
-/// `member(key, start, end)` for each of its top-level members in order, with the key's quoted
-/// text and where the member's value starts and ends in `data` (the callback may see members of
-/// an object that then turns out invalid). Returns where the object ends; `None` when it is
-/// invalid or goes on past the end of `data`.
+/// `member(key, escaped, start, end)` for each of its top-level members in order, with the
+/// key's quoted text, whether that text holds an escape, and where the member's value starts
+/// and ends in `data` (the callback may see members of an object that then turns out invalid).
+/// Returns where the object ends; `None` when it is invalid or goes on past the end of `data`.
 #[inline]
 pub(crate) fn object_members(
     data: &[u8],
-    mut member: impl FnMut(&[u8], usize, usize),
+    mut member: impl FnMut(&[u8], bool, usize, usize),
 ) -> Option<usize> {
-    let mut high = 0u64;
     let mut i = skip_ws(data, 1);
     if data.get(i) == Some(&b'}') {
         return Some(i + 1);
     }
+    let mut looks = Looks::new(data);
     loop {
         if data.get(i) != Some(&b'"') {
             return None;
         }
-        let key_end = scan_string(data, i + 1, &mut high)?;
+        let (key_end, escaped) = looks.string(i + 1)?;
         let key = data.get(i..key_end)?;
-        i = skip_ws(data, key_end);
+        i = match data.get(key_end) {
+            Some(b':') => key_end,
+            _ => skip_ws(data, key_end),
+        };
         if data.get(i) != Some(&b':') {
             return None;
         }
         let v = skip_ws(data, i + 1);
         let end = match data.get(v)? {
-            b'"' => scan_string(data, v + 1, &mut high)?,
+            b'"' => looks.string(v + 1)?.0,
             b'-' | b'0'..=b'9' => scan_number(data, v)?,
             b't' => literal(data, v, b"true")?,
             b'f' => literal(data, v, b"false")?,
@@ -389,8 +538,11 @@ pub(crate) fn object_members(
             b'[' | b'{' => v + scan(data.get(v..)?, false)?,
             _ => return None,
         };
-        member(key, v, end);
-        i = skip_ws(data, end);
+        member(key, escaped, v, end);
+        i = match data.get(end) {
+            Some(b',' | b'}') => end,
+            _ => skip_ws(data, end),
+        };
         match data.get(i) {
             Some(b',') => i = skip_ws(data, i + 1),
             Some(b'}') => break,
@@ -398,7 +550,7 @@ pub(crate) fn object_members(
         }
     }
     let end = i + 1;
-    if high & HIGHS != 0 && std::str::from_utf8(data.get(..end)?).is_err() {
+    if looks.high && std::str::from_utf8(data.get(..end)?).is_err() {
         return None;
     }
     Some(end)
@@ -432,13 +584,14 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
     // Whether the innermost open container is an object (kept here, not looked up in the
     // stack after every value: the stack is read only when a container closes).
     let mut object = false;
-    // Every string byte (and a few after strings), ORed: UTF-8 is checked when a high bit is set.
-    let mut high = 0u64;
+    // Where strings end; it also tells whether a byte outside ASCII was seen (UTF-8 is then
+    // checked).
+    let mut looks = Looks::new(data);
     let mut i = 0;
     'value: loop {
         // A value starts at `i` (or whitespace before it).
         match data.get(i) {
-            Some(b'"') => i = scan_string(data, i + 1, &mut high)?,
+            Some(b'"') => i = looks.string(i + 1)?.0,
             Some(b'-' | b'0'..=b'9') => i = scan_number(data, i)?,
             Some(b't') => i = literal(data, i, b"true")?,
             Some(b'f') => i = literal(data, i, b"false")?,
@@ -460,7 +613,7 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
                     Some(b'"') => {
                         stack.push(true);
                         object = true;
-                        i = key(data, i, &mut high)?;
+                        i = key(&mut looks, i)?;
                         continue 'value;
                     }
                     Some(_) => return None,
@@ -481,7 +634,7 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
                 if whole && end != data.len() {
                     return None;
                 }
-                if high & HIGHS != 0 && std::str::from_utf8(&data[..end]).is_err() {
+                if looks.high && std::str::from_utf8(data.get(..end)?).is_err() {
                     return None;
                 }
                 return Some(end);
@@ -496,7 +649,7 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
                     if data.get(i) != Some(&b'"') {
                         return None;
                     }
-                    i = key(data, i, &mut high)?;
+                    i = key(&mut looks, i)?;
                     continue 'value;
                 }
                 Some(b']') if !object => {}
@@ -517,8 +670,9 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
 /// Scans `"key" :` with the quote at `i`; returns where the value (or whitespace before it)
 /// starts.
 #[inline(always)]
-fn key(data: &[u8], i: usize, high: &mut u64) -> Option<usize> {
-    let i = scan_string(data, i + 1, high)?;
+fn key(looks: &mut Looks<'_>, i: usize) -> Option<usize> {
+    let data = looks.data;
+    let i = looks.string(i + 1)?.0;
     match data.get(i) {
         Some(b':') => Some(skip_ws(data, i + 1)),
         Some(_) => {
@@ -539,7 +693,10 @@ fn literal(data: &[u8], i: usize, word: &'static [u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check, object_members, piece_len, plain_run_end, text_value_len, value_len};
+    use super::{
+        check, look64, look64_swar, object_members, piece_len, plain_run_end, text_value_len,
+        value_len,
+    };
 
     fn serde_ok(s: &[u8]) -> bool {
         serde_json::from_slice::<serde::de::IgnoredAny>(s).is_ok()
@@ -753,16 +910,24 @@ mod tests {
                 for sp in specials {
                     let mut text = vec![b'a'; len];
                     text.splice(at..at, sp.iter().copied());
+                    // Strings are looked at 64 bytes at a time from where the first one
+                    // starts: the last form puts the text across the end of such a block.
+                    let long_first = format!("{{\"{}\":0,\"k\":\"", "b".repeat(40));
                     for (open, close) in [
                         (&b"\""[..], &b"\""[..]),
                         (b"[\"", b"\"]"),
                         (b"{\"k\":\"", b"\",\"z\":1}"),
+                        (long_first.as_bytes(), b"\",\"z\":\"\"}"),
                     ] {
                         let mut doc = open.to_vec();
                         doc.extend_from_slice(&text);
                         doc.extend_from_slice(close);
                         let ok = check(&doc);
                         assert_eq!(ok, strict(&doc), "{:?}", String::from_utf8_lossy(&doc));
+                        if doc[0] == b'{' {
+                            let members = object_members(&doc, |_, _, _, _| {});
+                            assert_eq!(members, ok.then_some(doc.len()));
+                        }
                         checked += 1;
                         valid += usize::from(ok);
                     }
@@ -949,6 +1114,53 @@ mod tests {
     }
 
     /// Values valid and invalid, for the scanners' agreement tests.
+    /// The 64-byte masks (SSE2 on x86-64, and the portable form) agree with a byte-by-byte
+    /// test: every byte value at every position, and random blocks.
+    #[test]
+    fn block_masks_agree_with_bytes() {
+        let expect = |block: &[u8; 64]| {
+            let mut look = 0u64;
+            let mut high = 0u64;
+            for (k, &b) in block.iter().enumerate() {
+                if b < 0x20 || b == b'"' || b == b'\\' {
+                    look |= 1 << k;
+                }
+                if b >= 0x80 {
+                    high |= 1 << k;
+                }
+            }
+            (look, high)
+        };
+        let mut blocks = Vec::new();
+        for at in 0..64 {
+            for b in 0..=255u8 {
+                let mut block = [b'a'; 64];
+                block[at] = b;
+                blocks.push(block);
+            }
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let mut block = [0u8; 64];
+            for b in &mut block {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly plain letters, some of every other kind.
+                *b = if x.is_multiple_of(4) {
+                    (x >> 8) as u8
+                } else {
+                    b'a' + (x >> 8) as u8 % 26
+                };
+            }
+            blocks.push(block);
+        }
+        for block in &blocks {
+            assert_eq!(look64(block), expect(block), "{block:?}");
+            assert_eq!(look64_swar(block), expect(block), "{block:?}");
+        }
+    }
+
     const TEST_VALUES: &[&str] = &[
         r#""plain""#,
         r#""esc\"aped\\""#,
@@ -996,7 +1208,8 @@ mod tests {
                 for cut in 0..=text.len() {
                     let Some(t) = text.get(..cut) else { continue };
                     let mut members = Vec::new();
-                    let got = object_members(t.as_bytes(), |k, v, end| {
+                    let got = object_members(t.as_bytes(), |k, escaped, v, end| {
+                        assert_eq!(escaped, k.contains(&b'\\'), "{t:?}");
                         members.push((k.to_vec(), t.as_bytes()[v..end].to_vec()))
                     });
                     assert_eq!(got, value_len(t.as_bytes()), "{t:?}");

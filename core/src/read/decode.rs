@@ -523,31 +523,43 @@ impl JsonPick {
         }
     }
 
-    /// Whether the key (the raw text between its quotes) names a wanted member. Keys with
-    /// escapes are compared unescaped.
-    fn wants(&self, quoted: &[u8]) -> bool {
-        let raw = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or(b"");
-        // Keys are short: a byte loop, not `==`, whose call to `memcmp` cost more than the
-        // comparison itself (callgrind).
-        let is = |name: &String| {
-            let name = name.as_bytes();
-            if raw.len() == name.len() {
-                return raw.iter().zip(name).all(|(a, b)| a == b);
-            }
-            // An escape spells one character in two bytes or more, so only a longer key with
-            // one can name it in other bytes.
-            raw.len() > name.len()
-                && raw.contains(&b'\\')
-                && std::str::from_utf8(quoted)
-                    .ok()
-                    .and_then(|t| super::fast_de::string_at(t, 0))
-                    .is_some_and(|(k, _)| k.as_bytes() == name)
-        };
+    /// Whether the key (its quoted text; `escaped` when that holds an escape) names a wanted
+    /// member. Keys with escapes are compared unescaped.
+    #[inline(always)]
+    fn wants(&self, quoted: &[u8], escaped: bool) -> bool {
         match self {
-            JsonPick::Value(name) => is(name),
-            JsonPick::Members(names) => names.iter().any(is),
+            JsonPick::Value(name) => key_is(quoted, escaped, name.as_bytes()),
+            JsonPick::Members(names) => names
+                .iter()
+                .any(|name| key_is(quoted, escaped, name.as_bytes())),
         }
     }
+}
+
+/// Whether a key (its quoted text; `escaped` when that holds an escape) is `name`.
+#[inline(always)]
+fn key_is(quoted: &[u8], escaped: bool, name: &[u8]) -> bool {
+    let Some(raw) = quoted.get(1..quoted.len().saturating_sub(1)) else {
+        return false;
+    };
+    if !escaped {
+        // Keys are short: a byte loop, not `==`, whose call to `memcmp` cost more than the
+        // comparison itself (callgrind).
+        return raw.len() == name.len() && raw.iter().zip(name).all(|(a, b)| a == b);
+    }
+    // An escape spells one character in two bytes or more, so only a longer key with one can
+    // name it in other bytes.
+    raw.len() > name.len() && key_unescaped_is(quoted, name)
+}
+
+/// Whether a quoted key with escapes names `name` once unescaped (the rare case, kept out of
+/// line).
+#[inline(never)]
+fn key_unescaped_is(quoted: &[u8], name: &[u8]) -> bool {
+    std::str::from_utf8(quoted)
+        .ok()
+        .and_then(|t| super::fast_de::string_at(t, 0))
+        .is_some_and(|(k, _)| k.as_bytes() == name)
 }
 
 /// Checks the JSON value at the start of `data` (after optional whitespace) and writes what
@@ -566,8 +578,8 @@ fn pick_from(data: &[u8], pick: &JsonPick, out: &mut Vec<u8>) -> Option<usize> {
     let end = match pick {
         JsonPick::Value(_) => {
             let mut value = None;
-            let end = object_members(object, |key, v, v_end| {
-                if pick.wants(key) {
+            let end = object_members(object, |key, escaped, v, v_end| {
+                if pick.wants(key, escaped) {
                     value = Some((v, v_end));
                 }
             })?;
@@ -579,8 +591,8 @@ fn pick_from(data: &[u8], pick: &JsonPick, out: &mut Vec<u8>) -> Option<usize> {
         }
         JsonPick::Members(_) => {
             out.push(b'{');
-            let end = object_members(object, |key, v, v_end| {
-                if pick.wants(key) {
+            let end = object_members(object, |key, escaped, v, v_end| {
+                if pick.wants(key, escaped) {
                     if out.len() > 1 {
                         out.push(b',');
                     }
