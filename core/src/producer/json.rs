@@ -179,12 +179,30 @@ fn escape_end(data: &[u8], i: usize) -> Option<usize> {
 /// a compare behind the end of the string before, for every string.)
 struct Looks<'a> {
     data: &'a [u8],
-    /// Where the block of the masks starts in `data`.
-    base: usize,
-    /// Bit `k`: `data[base + k]` needs a look, or lies past the end of `data`.
-    look: u64,
+    block: Block,
     /// Whether a byte of 0x80 or above was in a block (not only inside strings).
     high: bool,
+}
+
+/// The masks of one 64-byte block of a text: kept by a reader between the objects of one piece
+/// of a body, whose blocks overlap (see [`object_members_in`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Block {
+    /// Where the block starts in the text.
+    base: usize,
+    /// Bit `k`: byte `base + k` needs a look, or lies past the end of the text.
+    look: u64,
+    /// Bit `k`: byte `base + k` is 0x80 or above.
+    high: u64,
+}
+
+impl Block {
+    /// No block: the first look loads one (`i - base` wraps to `i + 64` for every index).
+    pub(crate) const NONE: Block = Block {
+        base: usize::MAX - 63,
+        look: 0,
+        high: 0,
+    };
 }
 
 impl<'a> Looks<'a> {
@@ -193,10 +211,20 @@ impl<'a> Looks<'a> {
     fn new(data: &'a [u8]) -> Self {
         Self {
             data,
-            // `i - base` wraps to `i + 64` for every index: no block.
-            base: usize::MAX - 63,
-            look: 0,
+            block: Block::NONE,
             high: false,
+        }
+    }
+
+    /// Goes on with `block`, a block of the same `data`, for a value that starts at `start`.
+    #[inline(always)]
+    fn resume(data: &'a [u8], block: Block, start: usize) -> Self {
+        let off = start.wrapping_sub(block.base);
+        Self {
+            data,
+            block,
+            // Bytes above 0x80 from `start` on in the block count for this value.
+            high: off < 64 && block.high >> off != 0,
         }
     }
 
@@ -214,8 +242,11 @@ impl<'a> Looks<'a> {
                 look64(&block)
             }
         };
-        self.base = at;
-        self.look = look;
+        self.block = Block {
+            base: at,
+            look,
+            high,
+        };
         self.high |= high != 0;
     }
 
@@ -224,13 +255,13 @@ impl<'a> Looks<'a> {
     #[inline(always)]
     fn next(&mut self, mut i: usize) -> usize {
         loop {
-            let off = i.wrapping_sub(self.base);
+            let off = i.wrapping_sub(self.block.base);
             if off < 64 {
-                let m = self.look >> off;
+                let m = self.block.look >> off;
                 if m != 0 {
                     return i + m.trailing_zeros() as usize;
                 }
-                i = self.base + 64;
+                i = self.block.base + 64;
             }
             if i >= self.data.len() {
                 return i;
@@ -504,16 +535,42 @@ pub(crate) fn value_len(data: &[u8]) -> Option<usize> {
 /// key's quoted text, whether that text holds an escape, and where the member's value starts
 /// and ends in `data` (the callback may see members of an object that then turns out invalid).
 /// Returns where the object ends; `None` when it is invalid or goes on past the end of `data`.
-#[inline]
+/// (Readers use [`object_members_in`]; this form is what the tests compare with `value_len`.)
+#[cfg(test)]
 pub(crate) fn object_members(
     data: &[u8],
+    member: impl FnMut(&[u8], bool, usize, usize),
+) -> Option<usize> {
+    members(&mut Looks::new(data), 0, member)
+}
+
+/// [`object_members`] for the object whose `{` is at `data[start]`, returning where it ends in
+/// `data`. `block` (from [`Block::NONE`] for a new `data`) carries the masks of the block the
+/// last object of the same `data` ended in: objects next to each other share blocks.
+#[inline]
+pub(crate) fn object_members_in(
+    data: &[u8],
+    start: usize,
+    block: &mut Block,
+    member: impl FnMut(&[u8], bool, usize, usize),
+) -> Option<usize> {
+    let mut looks = Looks::resume(data, *block, start);
+    let end = members(&mut looks, start, member);
+    *block = looks.block;
+    end
+}
+
+#[inline(always)]
+fn members(
+    looks: &mut Looks<'_>,
+    start: usize,
     mut member: impl FnMut(&[u8], bool, usize, usize),
 ) -> Option<usize> {
-    let mut i = skip_ws(data, 1);
+    let data = looks.data;
+    let mut i = skip_ws(data, start + 1);
     if data.get(i) == Some(&b'}') {
         return Some(i + 1);
     }
-    let mut looks = Looks::new(data);
     loop {
         if data.get(i) != Some(&b'"') {
             return None;
@@ -550,7 +607,7 @@ pub(crate) fn object_members(
         }
     }
     let end = i + 1;
-    if looks.high && std::str::from_utf8(data.get(..end)?).is_err() {
+    if looks.high && std::str::from_utf8(data.get(start..end)?).is_err() {
         return None;
     }
     Some(end)

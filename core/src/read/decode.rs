@@ -4,6 +4,7 @@ use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::producer::json::Block;
 
 /// Concatenates the pieces of one batch, without copying when there is only one.
 pub(crate) fn concat(mut segments: Vec<Bytes>) -> Bytes {
@@ -169,6 +170,7 @@ impl JsonSplitter {
         } else {
             ""
         };
+        out.piece_start();
         // Where the element in progress starts in this piece (0 when it began earlier).
         let mut start = 0;
         let mut i = 0;
@@ -185,7 +187,7 @@ impl JsonSplitter {
                 Split::Open | Split::Comma => {
                     start = i;
                     if !matches!(b, b']' | b',' | b'}' | b':') {
-                        if let Some(n) = out.parse_at(&buf[i..], text.get(i..), self.limit)? {
+                        if let Some(n) = out.parse_at(buf, i, text.get(i..), self.limit)? {
                             self.state = Split::After;
                             i += n;
                             continue;
@@ -309,12 +311,22 @@ pub(crate) trait Elements {
     /// Whether [`parse_at`](Self::parse_at) wants the piece as text too.
     const TEXT: bool = false;
 
-    /// Offered the rest of a piece where an element starts: takes the element if it ends in
-    /// `rest` and returns its length, or `None` to have the splitter scan it (it may continue
+    /// Offered a piece where an element starts at `at`: takes the element if it ends in the
+    /// piece and returns its length, or `None` to have the splitter scan it (it may continue
     /// in the next piece). An element longer than `limit` bytes is an error. With
-    /// [`TEXT`](Self::TEXT), `text` is the same rest as far as it is valid UTF-8 (`None` when
-    /// not even its first byte is).
-    fn parse_at(&mut self, rest: &[u8], text: Option<&str>, limit: usize) -> Result<Option<usize>>;
+    /// [`TEXT`](Self::TEXT), `text` is the piece from `at` as far as it is valid UTF-8 (`None`
+    /// when not even its first byte is).
+    fn parse_at(
+        &mut self,
+        piece: &[u8],
+        at: usize,
+        text: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<usize>>;
+
+    /// Called before the elements of each new piece (a sink may keep something about the
+    /// piece between its elements until then).
+    fn piece_start(&mut self) {}
 
     /// An element the splitter scanned, as raw text.
     fn element(&mut self, raw: Bytes) -> Result<()>;
@@ -338,7 +350,8 @@ fn ended(len: usize, available: usize, first: Option<u8>, limit: usize) -> Resul
 impl Elements for Vec<Bytes> {
     fn parse_at(
         &mut self,
-        _rest: &[u8],
+        _piece: &[u8],
+        _at: usize,
         _text: Option<&str>,
         _limit: usize,
     ) -> Result<Option<usize>> {
@@ -359,7 +372,14 @@ pub(crate) struct Parsed<T>(pub Vec<T>);
 impl<T: DeserializeOwned> Elements for Parsed<T> {
     const TEXT: bool = true;
 
-    fn parse_at(&mut self, rest: &[u8], text: Option<&str>, limit: usize) -> Result<Option<usize>> {
+    fn parse_at(
+        &mut self,
+        piece: &[u8],
+        at: usize,
+        text: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<usize>> {
+        let rest = piece.get(at..).unwrap_or_default();
         // The quicker deserializer first; what it leaves, serde_json reads from the start.
         let fast = text.and_then(|t| {
             let (v, len) = super::fast_de::from_prefix::<T>(t)?;
@@ -458,10 +478,12 @@ impl ArrayTexts {
 impl Elements for ArrayTexts {
     fn parse_at(
         &mut self,
-        rest: &[u8],
+        piece: &[u8],
+        at: usize,
         _text: Option<&str>,
         limit: usize,
     ) -> Result<Option<usize>> {
+        let rest = piece.get(at..).unwrap_or_default();
         // The producer's single-pass check (also UTF-8), cheaper than serde's `IgnoredAny`.
         let Some(len) = crate::producer::json::value_len(rest) else {
             return Ok(None);
@@ -562,50 +584,56 @@ fn key_unescaped_is(quoted: &[u8], name: &[u8]) -> bool {
         .is_some_and(|(k, _)| k.as_bytes() == name)
 }
 
-/// Checks the JSON value at the start of `data` (after optional whitespace) and writes what
-/// `pick` keeps of it to `out` (cleared first). Returns where the value ends, or `None` when it
-/// is invalid or goes on past `data` (as [`value_len`](crate::producer::json::value_len)).
-fn pick_from(data: &[u8], pick: &JsonPick, out: &mut Vec<u8>) -> Option<usize> {
-    use crate::producer::json::{object_members, skip_ws, value_len};
+/// Checks the JSON value at `data[at]` (after optional whitespace) and writes what `pick` keeps
+/// of it to `out` (cleared first). Returns its length from `at`, or `None` when it is invalid
+/// or goes on past `data` (as [`value_len`](crate::producer::json::value_len)). `block` is
+/// [`Block::NONE`] or what the last call for the same `data` left there.
+fn pick_from(
+    data: &[u8],
+    at: usize,
+    block: &mut Block,
+    pick: &JsonPick,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    use crate::producer::json::{object_members_in, skip_ws, value_len};
     out.clear();
-    let start = skip_ws(data, 0);
+    let start = skip_ws(data, at);
     if data.get(start) != Some(&b'{') {
-        let end = value_len(data)?;
+        let len = value_len(data.get(at..)?)?;
         out.extend_from_slice(b"null");
-        return Some(end);
+        return Some(len);
     }
-    let object = data.get(start..)?;
     let end = match pick {
         JsonPick::Value(_) => {
             let mut value = None;
-            let end = object_members(object, |key, escaped, v, v_end| {
+            let end = object_members_in(data, start, block, |key, escaped, v, v_end| {
                 if pick.wants(key, escaped) {
                     value = Some((v, v_end));
                 }
             })?;
             match value {
-                Some((v, v_end)) => out.extend_from_slice(object.get(v..v_end)?),
+                Some((v, v_end)) => out.extend_from_slice(data.get(v..v_end)?),
                 None => out.extend_from_slice(b"null"),
             }
             end
         }
         JsonPick::Members(_) => {
             out.push(b'{');
-            let end = object_members(object, |key, escaped, v, v_end| {
+            let end = object_members_in(data, start, block, |key, escaped, v, v_end| {
                 if pick.wants(key, escaped) {
                     if out.len() > 1 {
                         out.push(b',');
                     }
                     out.extend_from_slice(key);
                     out.push(b':');
-                    out.extend_from_slice(object.get(v..v_end).unwrap_or(b"null"));
+                    out.extend_from_slice(data.get(v..v_end).unwrap_or(b"null"));
                 }
             })?;
             out.push(b'}');
             end
         }
     };
-    Some(start + end)
+    Some(end - at)
 }
 
 /// Elements reduced to what a [`JsonPick`] keeps, gathered into array texts as by
@@ -615,6 +643,8 @@ pub(crate) struct PickedTexts {
     out: ArrayTexts,
     pick: std::sync::Arc<JsonPick>,
     scratch: Vec<u8>,
+    /// The masks of the block the last element of this piece ended in.
+    block: Block,
 }
 
 impl PickedTexts {
@@ -623,6 +653,7 @@ impl PickedTexts {
             out: ArrayTexts::with_capacity(bytes),
             pick,
             scratch: Vec::new(),
+            block: Block::NONE,
         }
     }
 
@@ -634,22 +665,29 @@ impl PickedTexts {
 impl Elements for PickedTexts {
     fn parse_at(
         &mut self,
-        rest: &[u8],
+        piece: &[u8],
+        at: usize,
         _text: Option<&str>,
         limit: usize,
     ) -> Result<Option<usize>> {
-        let Some(len) = pick_from(rest, &self.pick, &mut self.scratch) else {
+        let Some(len) = pick_from(piece, at, &mut self.block, &self.pick, &mut self.scratch) else {
             return Ok(None);
         };
-        if !ended(len, rest.len(), rest.first().copied(), limit)? {
+        let available = piece.len().saturating_sub(at);
+        if !ended(len, available, piece.get(at).copied(), limit)? {
             return Ok(None);
         }
         self.out.push(&self.scratch)?;
         Ok(Some(len))
     }
 
+    fn piece_start(&mut self) {
+        self.block = Block::NONE;
+    }
+
     fn element(&mut self, raw: Bytes) -> Result<()> {
-        match pick_from(&raw, &self.pick, &mut self.scratch) {
+        let mut block = Block::NONE;
+        match pick_from(&raw, 0, &mut block, &self.pick, &mut self.scratch) {
             Some(end) if crate::producer::json::skip_ws(&raw, end) == raw.len() => {
                 self.out.push(&self.scratch)
             }
@@ -967,6 +1005,47 @@ mod tests {
         .unwrap();
         assert_eq!(got, vec![r#"[{"i":1,"b":2},{"b":3}]"#.to_owned()]);
         assert!(picked_all(&[b" [ ] "], &picks[0], 10).unwrap().is_empty());
+    }
+
+    /// Messages next to each other in one piece share the 64-byte blocks their strings are
+    /// found in: each message still gets only its own picks, and a byte that is not UTF-8 in
+    /// any of them (after valid non-ASCII in the one before, in the same block) fails the read.
+    #[test]
+    fn picks_in_one_piece_share_blocks_and_check_each_message() {
+        let message = |k: usize, pad: &str| {
+            format!(
+                r#"{{"s":"{pad}{}","i":{k},"t":"é"}}"#,
+                "x".repeat(k * 7 % 70)
+            )
+        };
+        let pick = JsonPick::Value("i".into());
+        let all: Vec<String> = (0..40).map(|k| message(k, "")).collect();
+        let body = format!("[{}]", all.join(","));
+        for cut in [body.len(), body.len() / 3] {
+            let got = picked_all(
+                &[&body.as_bytes()[..cut], &body.as_bytes()[cut..]],
+                &pick,
+                1 << 20,
+            )
+            .unwrap();
+            let expected: Vec<usize> = (0..40).collect();
+            let got: Vec<usize> = serde_json::from_str(&got.concat().replace("][", ",")).unwrap();
+            assert_eq!(got, expected, "cut at {cut}");
+        }
+        for bad in 0..40 {
+            let mut body = b"[".to_vec();
+            for k in 0..40 {
+                if k > 0 {
+                    body.push(b',');
+                }
+                let m = message(k, if k == bad { "\u{1}" } else { "" });
+                // The control character's place takes a byte that is not UTF-8.
+                body.extend(m.bytes().map(|b| if b == 1 { 0xff } else { b }));
+            }
+            body.push(b']');
+            let err = picked_all(&[&body], &pick, 1 << 20).unwrap_err();
+            assert!(matches!(err, Error::Parse { .. }), "bad {bad}: {err:?}");
+        }
     }
 
     #[test]
