@@ -230,17 +230,35 @@ impl<'a> Looks<'a> {
 
     #[inline(always)]
     fn load(&mut self, at: usize) {
-        let (look, high) = match self.data.get(at..at.saturating_add(64)) {
+        let len = self.data.len();
+        let whole = |from: usize| -> Option<&[u8; 64]> {
+            self.data.get(from..from.checked_add(64)?)?.try_into().ok()
+        };
+        let (look, high) = match whole(at) {
             Some(chunk) => look64(chunk),
-            None => {
-                // The last bytes of `data`, then NULs: control characters, so flagged.
-                let mut block = [0u8; 64];
-                let rest = self.data.get(at..).unwrap_or(&[]);
-                if let Some(head) = block.get_mut(..rest.len()) {
-                    head.copy_from_slice(rest);
+            None => match len
+                .checked_sub(64)
+                .and_then(|from| Some((from, whole(from)?)))
+            {
+                // Fewer than 64 bytes left of 64 or more: the last 64, those before `at`
+                // shifted out (`from < at`, so the shift is 1..=63 bits) and the places past
+                // the end flagged.
+                Some((from, last)) if from < at => {
+                    let (look, high) = look64(last);
+                    let shift = (at - from) as u32;
+                    ((look >> shift) | (u64::MAX << (64 - shift)), high >> shift)
                 }
-                look64(&block)
-            }
+                // A text shorter than 64 bytes: its bytes, then NULs (control characters, so
+                // flagged).
+                _ => {
+                    let mut block = [0u8; 64];
+                    let rest = self.data.get(at..).unwrap_or(&[]);
+                    if let Some(head) = block.get_mut(..rest.len()) {
+                        head.copy_from_slice(rest);
+                    }
+                    look64(&block)
+                }
+            },
         };
         self.block = Block {
             base: at,
@@ -290,10 +308,9 @@ impl<'a> Looks<'a> {
 }
 
 /// For 64 bytes: bit `k` set where byte `k` is a `"`, a `\\` or a control character; and the
-/// bytes' high bits. `chunk` holds 64 bytes (fewer only if a caller breaks that: then the
-/// missing ones count as flagged).
+/// bytes' high bits.
 #[inline(always)]
-fn look64(chunk: &[u8]) -> (u64, u64) {
+fn look64(chunk: &[u8; 64]) -> (u64, u64) {
     #[cfg(target_arch = "x86_64")]
     {
         sse2::look64(chunk)
@@ -308,18 +325,12 @@ fn look64(chunk: &[u8]) -> (u64, u64) {
 /// there).
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 #[inline(always)]
-fn look64_swar(chunk: &[u8]) -> (u64, u64) {
+fn look64_swar(chunk: &[u8; 64]) -> (u64, u64) {
     const LOWS: u64 = !HIGHS;
     let mut look = 0u64;
     let mut high = 0u64;
-    for k in 0..8 {
-        let Some(word) = chunk.get(k * 8..k * 8 + 8) else {
-            look |= u64::MAX << (k * 8);
-            break;
-        };
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        let x = u64::from_le_bytes(w);
+    for (k, word) in chunk.as_chunks::<8>().0.iter().enumerate() {
+        let x = u64::from_le_bytes(*word);
         // The high bit of each byte is set exactly where the byte's low seven bits are zero
         // (after the XOR, for `"` and `\\`) or below 0x20.
         let zero = |y: u64| !((y & LOWS).wrapping_add(LOWS) | y) & HIGHS;
@@ -390,17 +401,11 @@ mod sse2 {
 
     /// [`super::look64`] with SSE2: four steps of sixteen bytes.
     #[inline(always)]
-    pub(super) fn look64(chunk: &[u8]) -> (u64, u64) {
+    pub(super) fn look64(chunk: &[u8; 64]) -> (u64, u64) {
         let mut look = 0u64;
         let mut high = 0u64;
-        for k in 0..4 {
-            let (l, h) = match chunk
-                .get(k * 16..k * 16 + 16)
-                .and_then(|c| c.try_into().ok())
-            {
-                Some(c) => look16(c),
-                None => (u32::MAX, 0),
-            };
+        for (k, c) in chunk.as_chunks::<16>().0.iter().enumerate() {
+            let (l, h) = look16(c);
             look |= u64::from(l & 0xffff) << (k * 16);
             high |= u64::from(h & 0xffff) << (k * 16);
         }
