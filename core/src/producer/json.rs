@@ -472,7 +472,7 @@ fn non_digit_mask(x: u64) -> u64 {
 }
 
 /// Scans a number starting at `i` (a `-` or a digit); returns the index after it.
-#[inline]
+#[inline(always)]
 fn scan_number(data: &[u8], mut i: usize) -> Option<usize> {
     if data.get(i) == Some(&b'-') {
         i += 1;
@@ -623,11 +623,28 @@ fn members(
 /// one JSON value (with whitespace around it) and is followed by `separator` or the end of
 /// `data`; `None` otherwise (then the caller splits at the separator and checks the message
 /// on its own, for its error). One scan both checks the message and finds where it ends.
+#[cfg(test)]
 pub(crate) fn piece_len(data: &[u8], separator: u8) -> Option<usize> {
-    let end = skip_ws(data, scan(data, false)?);
+    let mut block = Block::NONE;
+    piece_len_in(data, 0, &mut block, separator)
+}
+
+/// [`piece_len`] for the message that starts at `data[at]`. `block` (from [`Block::NONE`] for
+/// a new `data`) carries the masks of the block the last message of the same `data` ended in:
+/// messages next to each other share blocks.
+pub(crate) fn piece_len_in(
+    data: &[u8],
+    at: usize,
+    block: &mut Block,
+    separator: u8,
+) -> Option<usize> {
+    let mut looks = Looks::resume(data, *block, at);
+    let end = scan_from(&mut looks, at, false);
+    *block = looks.block;
+    let end = skip_ws(data, end?);
     match data.get(end) {
-        None => Some(end),
-        Some(&b) if b == separator => Some(end),
+        None => Some(end - at),
+        Some(&b) if b == separator => Some(end - at),
         Some(_) => None,
     }
 }
@@ -638,6 +655,13 @@ pub(crate) fn piece_len(data: &[u8], separator: u8) -> Option<usize> {
 /// Whitespace before a value (at the start, after `,` in an array) and after one is an arm of
 /// the match that reads that byte anyway, so compact text pays no separate look for it there.
 fn scan(data: &[u8], whole: bool) -> Option<usize> {
+    scan_from(&mut Looks::new(data), 0, whole)
+}
+
+/// [`scan`] of the value at `data[start]`, with `looks` over `data`.
+#[inline(always)]
+fn scan_from(looks: &mut Looks<'_>, start: usize, whole: bool) -> Option<usize> {
+    let data = looks.data;
     let mut stack = Stack {
         depth: 0,
         bits: 0,
@@ -646,10 +670,9 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
     // Whether the innermost open container is an object (kept here, not looked up in the
     // stack after every value: the stack is read only when a container closes).
     let mut object = false;
-    // Where strings end; it also tells whether a byte outside ASCII was seen (UTF-8 is then
-    // checked).
-    let mut looks = Looks::new(data);
-    let mut i = 0;
+    // `looks` finds where strings end; it also tells whether a byte outside ASCII was seen
+    // (UTF-8 is then checked).
+    let mut i = start;
     'value: loop {
         // A value starts at `i` (or whitespace before it).
         match data.get(i) {
@@ -675,7 +698,7 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
                     Some(b'"') => {
                         stack.push(true);
                         object = true;
-                        i = key(&mut looks, i)?;
+                        i = key(looks, i)?;
                         continue 'value;
                     }
                     Some(_) => return None,
@@ -696,7 +719,7 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
                 if whole && end != data.len() {
                     return None;
                 }
-                if looks.high && std::str::from_utf8(data.get(..end)?).is_err() {
+                if looks.high && std::str::from_utf8(data.get(start..end)?).is_err() {
                     return None;
                 }
                 return Some(end);
@@ -711,7 +734,7 @@ fn scan(data: &[u8], whole: bool) -> Option<usize> {
                     if data.get(i) != Some(&b'"') {
                         return None;
                     }
-                    i = key(&mut looks, i)?;
+                    i = key(looks, i)?;
                     continue 'value;
                 }
                 Some(b']') if !object => {}
@@ -756,8 +779,8 @@ fn literal(data: &[u8], i: usize, word: &'static [u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::{
-        check, look64, look64_swar, object_members, piece_len, plain_run_end, text_value_len,
-        value_len,
+        check, look64, look64_swar, object_members, piece_len, piece_len_in, plain_run_end,
+        text_value_len, value_len, Block,
     };
 
     fn serde_ok(s: &[u8]) -> bool {
@@ -1117,6 +1140,13 @@ mod tests {
                         b"12",
                         b"",
                         b"  ",
+                        // Bytes that are not UTF-8 right after valid non-ASCII, close enough
+                        // to share a block when joined.
+                        b"\"\xc3\xa9\"",
+                        b"\"\xff\"",
+                        b"[\"\xc3\xa9\"]",
+                        b"{\"k\":\"\xc3\"}",
+                        b"\"\xe2\x82\xac\"",
                     ]
                     .iter()
                     .map(|d| d.to_vec()),
@@ -1140,6 +1170,34 @@ mod tests {
             }
         }
         assert!(valid > 1000, "{valid}");
+        // All of them joined, as a producer's batch form hands them: messages next to each
+        // other share blocks, and each still gets its own verdict.
+        let docs: Vec<&[u8]> = docs
+            .iter()
+            .map(|d| &d[..])
+            .filter(|d| !d.contains(&0))
+            .collect();
+        let joined = docs.join(&b"\0"[..]);
+        let mut block = Block::NONE;
+        let mut at = 0;
+        let mut pieces = 0;
+        while at <= joined.len() {
+            let split = joined[at..]
+                .iter()
+                .position(|&b| b == 0)
+                .map_or(joined.len(), |n| at + n);
+            let expected = check(&joined[at..split]).then_some(split - at);
+            assert_eq!(
+                piece_len_in(&joined, at, &mut block, 0),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(&joined[at..split])
+            );
+            pieces += 1;
+            at = split + 1;
+        }
+        assert_eq!(pieces, docs.len());
+        assert!(pieces > 10_000, "{pieces}");
     }
 
     #[test]

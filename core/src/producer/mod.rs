@@ -953,9 +953,12 @@ impl IdempotentProducer {
         let mut pieces = Vec::with_capacity(most);
         let mut checked = Vec::with_capacity(if scan { most } else { 0 });
         let mut rest = joined;
+        // Messages next to each other share the blocks their strings are found in.
+        let mut block = json::Block::NONE;
         loop {
+            let at = joined.len() - rest.len();
             let known = if scan {
-                json::piece_len(rest, separator)
+                json::piece_len_in(joined, at, &mut block, separator)
             } else {
                 None
             };
