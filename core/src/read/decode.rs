@@ -936,6 +936,57 @@ mod tests {
         );
     }
 
+    /// Time per message of a picked read's decoding (splitter and sink, no network) on the
+    /// benchmark's messages, in parts of 64 KiB as a fast body arrives:
+    /// `cargo test --release -p durable-streams-client --lib picked_read_cost -- --ignored --nocapture`
+    /// (`PICKED_READ_COST_N` sets the number of messages; 1,000,000 by default).
+    #[test]
+    #[ignore]
+    fn picked_read_cost() {
+        let n: usize = std::env::var("PICKED_READ_COST_N")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1_000_000);
+        let mut body = b"[".to_vec();
+        let mut expected = 0u64;
+        for i in 0..n {
+            if i > 0 {
+                body.push(b',');
+            }
+            // The benchmark's message `i` of 100 bytes (bench/rust/src/msg.rs).
+            let head = format!(
+                r#"{{"i":{i},"type":"bench.event","user":"u{}","p":""#,
+                i % 1000
+            );
+            body.extend_from_slice(head.as_bytes());
+            body.extend(std::iter::repeat_n(
+                b'x',
+                100usize.saturating_sub(head.len() + 2),
+            ));
+            body.extend_from_slice(b"\"}");
+            expected += i as u64;
+        }
+        body.push(b']');
+        let pieces: Vec<Bytes> = body.chunks(64 << 10).map(Bytes::copy_from_slice).collect();
+        for round in 0..3 {
+            let t = std::time::Instant::now();
+            let mut sp = JsonSplitter::new(1 << 20);
+            let mut out = PickedTexts::new(std::sync::Arc::new(JsonPick::Value("i".into())), 0);
+            for p in &pieces {
+                sp.feed_into(p, &mut out).unwrap();
+            }
+            sp.end().unwrap();
+            let texts = out.finish().unwrap();
+            let ns = t.elapsed().as_nanos() as f64 / n.max(1) as f64;
+            let sum: u64 = texts
+                .iter()
+                .flat_map(|t| serde_json::from_str::<Vec<u64>>(t).unwrap())
+                .sum();
+            assert_eq!(sum, expected);
+            println!("round {round}: {ns:.1} ns/msg");
+        }
+    }
+
     fn picked_all(pieces: &[&[u8]], pick: &JsonPick, limit: usize) -> Result<Vec<String>> {
         let mut sp = JsonSplitter::new(limit);
         let mut out = PickedTexts::new(std::sync::Arc::new(pick.clone()), 0);
