@@ -180,7 +180,9 @@ fn escape_end(data: &[u8], i: usize) -> Option<usize> {
 struct Looks<'a> {
     data: &'a [u8],
     block: Block,
-    /// Whether a byte of 0x80 or above was in a block (not only inside strings).
+    /// Whether a byte of 0x80 or above was in the blocks looked at for this value, from where
+    /// it starts (also outside strings, and past its end: then its UTF-8 is checked for
+    /// nothing).
     high: bool,
 }
 
@@ -643,8 +645,8 @@ pub(crate) fn piece_len_in(
     *block = looks.block;
     let end = skip_ws(data, end?);
     match data.get(end) {
-        None => Some(end - at),
-        Some(&b) if b == separator => Some(end - at),
+        None => end.checked_sub(at),
+        Some(&b) if b == separator => end.checked_sub(at),
         Some(_) => None,
     }
 }

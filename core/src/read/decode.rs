@@ -633,7 +633,7 @@ fn pick_from(
             end
         }
     };
-    Some(end - at)
+    end.checked_sub(at)
 }
 
 /// Elements reduced to what a [`JsonPick`] keeps, gathered into array texts as by
