@@ -28,7 +28,9 @@ impl Messages {
     /// texts were left to `json.loads`.
     pub(crate) fn build(self, py: Python<'_>) -> PyResult<(Bound<'_, PyList>, usize)> {
         let mut keys = Keys::new();
-        let mut out = Vec::new();
+        // Values go straight into the list (a vector first, then the list, held every pointer
+        // twice: 8 MiB more touched per million messages).
+        let out = PyList::empty(py);
         let mut given_up = 0;
         for text in self.0 {
             let mark = out.len();
@@ -39,13 +41,13 @@ impl Messages {
                 depth: 0,
                 keys: &mut keys,
             };
-            if reader.array_into(&mut out).is_err() {
-                out.truncate(mark);
+            if reader.array_into(&mut &out).is_err() {
+                out.del_slice(mark, out.len())?;
                 given_up += 1;
-                loads_into(py, &text, &mut out)?;
+                loads_into(py, &text, &out)?;
             }
         }
-        Ok((PyList::new(py, out)?, given_up))
+        Ok((out, given_up))
     }
 }
 
@@ -71,7 +73,7 @@ pub(crate) fn _json_messages(
 
 /// `json.loads(text)`, whose items are added to `out` (the core checked that the text is an
 /// array; anything else is reported, not iterated).
-fn loads_into<'py>(py: Python<'py>, text: &str, out: &mut Vec<Bound<'py, PyAny>>) -> PyResult<()> {
+fn loads_into<'py>(py: Python<'py>, text: &str, out: &Bound<'py, PyList>) -> PyResult<()> {
     static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let loads = LOADS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
         Ok(py.import("json")?.getattr("loads")?.unbind())
@@ -82,7 +84,9 @@ fn loads_into<'py>(py: Python<'py>, text: &str, out: &mut Vec<Bound<'py, PyAny>>
             "durable_streams_client: a JSON batch was not a JSON array",
         )
     })?;
-    out.extend(list.iter());
+    for item in list.iter() {
+        out.append(item)?;
+    }
     Ok(())
 }
 
@@ -140,6 +144,27 @@ impl<'py> Keys<'py> {
     }
 }
 
+/// Where an array's items go: a vector (nested arrays, made into a list once complete) or the
+/// list of all messages.
+trait Items<'py> {
+    fn push(&mut self, item: Bound<'py, PyAny>) -> R<()>;
+}
+
+impl<'py> Items<'py> for Vec<Bound<'py, PyAny>> {
+    #[inline]
+    fn push(&mut self, item: Bound<'py, PyAny>) -> R<()> {
+        Vec::push(self, item);
+        Ok(())
+    }
+}
+
+impl<'py> Items<'py> for &Bound<'py, PyList> {
+    #[inline]
+    fn push(&mut self, item: Bound<'py, PyAny>) -> R<()> {
+        Ok(self.append(item)?)
+    }
+}
+
 struct Reader<'a, 'py> {
     py: Python<'py>,
     text: &'a str,
@@ -170,7 +195,7 @@ impl<'py> Reader<'_, 'py> {
     }
 
     /// The top-level array, whose items are added to `out`, and nothing but whitespace after.
-    fn array_into(&mut self, out: &mut Vec<Bound<'py, PyAny>>) -> R<()> {
+    fn array_into(&mut self, out: &mut impl Items<'py>) -> R<()> {
         self.consume(b'[')?;
         self.items(out)?;
         match self.token() {
@@ -180,13 +205,13 @@ impl<'py> Reader<'_, 'py> {
     }
 
     /// An array's items after its `[`, and its `]`.
-    fn items(&mut self, out: &mut Vec<Bound<'py, PyAny>>) -> R<()> {
+    fn items(&mut self, out: &mut impl Items<'py>) -> R<()> {
         if self.token() == Some(b']') {
             self.pos += 1;
             return Ok(());
         }
         loop {
-            out.push(self.value()?);
+            out.push(self.value()?)?;
             match self.token() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
