@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -1763,6 +1764,51 @@ async fn picked_reads_keep_the_members_asked_for_however_the_body_arrives() {
             .unwrap()
         );
     }
+    // Handed over batch by batch as the read goes on: the same messages, in several calls; a
+    // `Break` ends the read after the call that returned it.
+    let each = |pick: Option<JsonPick>, stop_after: usize| {
+        let handle = server.handle();
+        async move {
+            let resp = handle.stream(fast().live(LiveMode::Off)).await.unwrap();
+            let mut calls = Vec::new();
+            let take = |texts: Vec<String>| {
+                calls.push(texts);
+                if calls.len() == stop_after {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            };
+            match pick {
+                Some(pick) => within(resp.json_picked_arrays_each(pick, take)).await,
+                None => within(resp.json_arrays_each(take)).await,
+            }
+            .unwrap();
+            calls
+        }
+    };
+    let values = |calls: &[Vec<String>]| {
+        calls
+            .iter()
+            .flatten()
+            .flat_map(|t| serde_json::from_str::<Vec<serde_json::Value>>(t).unwrap())
+            .collect::<Vec<serde_json::Value>>()
+    };
+    let calls = each(Some(JsonPick::Value("i".into())), usize::MAX).await;
+    assert!(calls.len() > 1, "{calls:?}");
+    assert_eq!(
+        values(&calls),
+        serde_json::from_str::<Vec<serde_json::Value>>(r#"[1,null,null,[1,{"i":2}],-3.5e2]"#)
+            .unwrap()
+    );
+    let calls = each(None, usize::MAX).await;
+    assert!(calls.len() > 1, "{calls:?}");
+    assert_eq!(
+        values(&calls),
+        serde_json::from_slice::<Vec<serde_json::Value>>(body).unwrap()
+    );
+    let calls = each(None, 1).await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
     // A malformed member that is not picked still fails the read; a pick naming nothing and a
     // stream that is not JSON are refused before reading.
     let server =

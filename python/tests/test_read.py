@@ -14,7 +14,7 @@ import urllib.request
 from typing import Any
 
 import pytest
-from conftest import inject
+from conftest import inject, raw_json
 
 import durable_streams_client as ds
 from durable_streams_client import (
@@ -98,6 +98,67 @@ def test_json_messages_keep_order_types_and_split_over_array_texts(url: str) -> 
     whole, one_by_one = asyncio.run(read_async())
     check(whole)
     check(one_by_one)
+
+
+def test_read_json_builds_batch_by_batch_and_keeps_json_loads_answers(url: str) -> None:
+    # The blocking read_json builds the values of each batch as the read goes on. Batches
+    # here hold texts the native reader leaves to json.loads (a lone surrogate, an integer
+    # beyond 64 bits): the list is still every message, in order, as json.loads reads them.
+    s = DurableStream(url)
+    s.create(content_type="application/json")
+    pad = "p" * 200
+    texts = []
+    for i in range(12_000):
+        if i % 997 == 5:
+            texts.append(f'{{"k":{i},"s":"\\ud800 {i}","pad":"{pad}"}}')
+        elif i % 1499 == 7:
+            texts.append(f'{{"k":{i},"s":{2**70 + i},"pad":"{pad}"}}')
+        else:
+            texts.append(f'{{"k":{i},"s":"t{i % 7}","pad":"{pad}"}}')
+    body = "[" + ",".join(texts) + "]"
+    assert len(body) > 2 << 20
+    post = urllib.request.Request(
+        url, data=body.encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    urllib.request.urlopen(post).close()
+    # What the server stores (it may write a number differently), read without the client.
+    want = raw_json(url)
+    assert len(want) == len(texts)
+    assert want[5]["s"] == "\ud800 5"
+
+    batches = list(s.stream(live=False).iter_json_batches())
+    assert len(batches) > 1, "the read should come in several batches"
+    assert s.stream().read_json() == want
+    assert s.stream().read_json(field="s") == [m["s"] for m in want]
+    assert s.stream().read_json(fields=["k"]) == [{"k": m["k"]} for m in want]
+
+    async def read_async() -> list[Any]:
+        async with AsyncDurableStream(url) as a:
+            return await (await a.stream()).read_json(field="s")
+
+    assert asyncio.run(read_async()) == [m["s"] for m in want]
+
+
+def test_an_error_building_values_ends_the_read_with_that_error(url: str) -> None:
+    # A message nested deeper than json.loads can recurse: the native reader leaves its
+    # batch to json.loads, whose RecursionError is the read's answer, in both flavours.
+    s = DurableStream(url)
+    s.create(content_type="application/json")
+    s.append_json({"i": 0})
+    depth = 2_000
+    s.append('{"a":' * depth + "1" + "}" * depth)
+    s.append_json({"i": 2})
+    with pytest.raises(RecursionError):
+        s.stream().read_json()
+
+    async def read_async() -> None:
+        async with AsyncDurableStream(url) as a:
+            await (await a.stream()).read_json()
+
+    with pytest.raises(RecursionError):
+        asyncio.run(read_async())
+    # A picked read never builds the deep value.
+    assert s.stream().read_json(field="i") == [0, None, 2]
 
 
 def test_reads_that_keep_only_some_members(url: str) -> None:

@@ -14,6 +14,7 @@
 //! `json.loads` itself, whose result or error is then the answer.
 
 use std::borrow::Cow;
+use std::ops::ControlFlow;
 
 use durable_streams_client::json_string_at;
 use pyo3::prelude::*;
@@ -27,27 +28,9 @@ impl Messages {
     /// One list of the messages of every text, each text released once read, and how many
     /// texts were left to `json.loads`.
     pub(crate) fn build(self, py: Python<'_>) -> PyResult<(Bound<'_, PyList>, usize)> {
-        let mut keys = Keys::new();
-        // Values go straight into the list (a vector first, then the list, held every pointer
-        // twice: 8 MiB more touched per million messages).
-        let out = PyList::empty(py);
-        let mut given_up = 0;
-        for text in self.0 {
-            let mark = out.len();
-            let mut reader = Reader {
-                py,
-                text: &text,
-                pos: 0,
-                depth: 0,
-                keys: &mut keys,
-            };
-            if reader.array_into(&mut &out).is_err() {
-                out.del_slice(mark, out.len())?;
-                given_up += 1;
-                loads_into(py, &text, &out)?;
-            }
-        }
-        Ok((out, given_up))
+        let mut list = ListBuilder::new(py);
+        list.add(py, self.0)?;
+        Ok((list.list.into_bound(py), list.given_up))
     }
 }
 
@@ -58,6 +41,75 @@ impl<'py> IntoPyObject<'py> for Messages {
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         Ok(self.build(py)?.0)
+    }
+}
+
+/// The list of a read's messages, built text by text: while the read goes on, batch by batch
+/// (see [`ListBuilder::take`]), so that the texts of the whole read are never held at once.
+pub(crate) struct ListBuilder {
+    // Values go straight into the list (a vector first, then the list, held every pointer
+    // twice: 8 MiB more touched per million messages).
+    list: Py<PyList>,
+    keys: Keys,
+    given_up: usize,
+    /// What stopped the build (only from [`take`](Self::take)), raised when the read returns.
+    failed: Option<PyErr>,
+}
+
+impl ListBuilder {
+    pub(crate) fn new(py: Python<'_>) -> Self {
+        Self {
+            list: PyList::empty(py).unbind(),
+            keys: Keys::new(),
+            given_up: 0,
+            failed: None,
+        }
+    }
+
+    /// Adds the messages of `texts`, each text released once read.
+    fn add(&mut self, py: Python<'_>, texts: Vec<String>) -> PyResult<()> {
+        let out = self.list.bind(py);
+        for text in texts {
+            let mark = out.len();
+            let mut reader = Reader {
+                py,
+                text: &text,
+                pos: 0,
+                depth: 0,
+                keys: &mut self.keys,
+            };
+            if reader.array_into(&mut &*out).is_err() {
+                out.del_slice(mark, out.len())?;
+                self.given_up += 1;
+                loads_into(py, &text, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`add`](Self::add) from the read's own thread, which takes the GIL for it; a Python
+    /// error stops the read and is kept for [`IntoPyObject`].
+    pub(crate) fn take(&mut self, texts: Vec<String>) -> ControlFlow<()> {
+        match Python::attach(|py| self.add(py, texts)) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                self.failed = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+impl<'py> IntoPyObject<'py> for ListBuilder {
+    type Target = PyList;
+    type Output = Bound<'py, PyList>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(self.list.into_bound(py)),
+        }
     }
 }
 
@@ -110,23 +162,23 @@ const MAX_CACHED_KEY: usize = 64;
 
 /// Object keys seen in this read, interned: the same key is one `str`, whose hash is computed
 /// once. Direct-mapped; a collision replaces the entry.
-struct Keys<'py> {
-    slots: Vec<Slot<'py>>,
+struct Keys {
+    slots: Vec<Slot>,
 }
 
 /// A key's bytes and its string.
-type Slot<'py> = Option<(Box<[u8]>, Bound<'py, PyString>)>;
+type Slot = Option<(Box<[u8]>, Py<PyString>)>;
 
 const KEY_SLOTS: usize = 256;
 
-impl<'py> Keys<'py> {
+impl Keys {
     fn new() -> Self {
         Keys {
             slots: (0..KEY_SLOTS).map(|_| None).collect(),
         }
     }
 
-    fn get(&mut self, py: Python<'py>, key: &str) -> Bound<'py, PyString> {
+    fn get<'py>(&mut self, py: Python<'py>, key: &str) -> Bound<'py, PyString> {
         let b = key.as_bytes();
         let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
             return PyString::intern(py, key);
@@ -135,11 +187,11 @@ impl<'py> Keys<'py> {
         let slot = &mut self.slots[h % KEY_SLOTS];
         if let Some((k, s)) = slot {
             if **k == *b {
-                return s.clone();
+                return s.bind(py).clone();
             }
         }
         let s = PyString::intern(py, key);
-        *slot = Some((b.into(), s.clone()));
+        *slot = Some((b.into(), s.clone().unbind()));
         s
     }
 }
@@ -170,7 +222,7 @@ struct Reader<'a, 'py> {
     text: &'a str,
     pos: usize,
     depth: u32,
-    keys: &'a mut Keys<'py>,
+    keys: &'a mut Keys,
 }
 
 impl<'py> Reader<'_, 'py> {

@@ -22,7 +22,7 @@ use pyo3_async_runtimes::generic::ContextExt;
 
 use crate::client::Client;
 use crate::error;
-use crate::json::Messages;
+use crate::json::{ListBuilder, Messages};
 use crate::runtime::{self, ForkSafeRuntime};
 use crate::values::{self, Pairs};
 
@@ -383,6 +383,21 @@ impl Response {
     ) -> PyResult<Py<PyAny>> {
         let r = self.checked(py)?;
         let pick = json_pick(py, field, fields)?;
+        if blocking {
+            // Values are built batch by batch as the read goes on (this thread takes the GIL
+            // back for each batch): the texts of the whole read are never held at once.
+            let mut list = ListBuilder::new(py);
+            return runtime::run(py, blocking, async move {
+                let take = |texts| list.take(texts);
+                match pick {
+                    None => r.json_arrays_each(take).await,
+                    Some(p) => r.json_picked_arrays_each(p, take).await,
+                }
+                .map(|()| list)
+            });
+        }
+        // The event loop's thread builds the values at the end: from a worker thread, each
+        // batch would wait for the GIL while the loop runs other tasks.
         runtime::run(py, blocking, async move {
             match pick {
                 None => r.json_arrays().await,

@@ -16,6 +16,7 @@ mod sse;
 
 use std::fmt;
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -867,10 +868,25 @@ impl StreamResponse {
         decode: DecodeFn<D>,
         mut take: impl FnMut(D),
     ) -> Result<()> {
+        self.collect_until(decode, |data| {
+            take(data);
+            ControlFlow::Continue(())
+        })
+        .await
+    }
+
+    /// [`collect`](Self::collect), whose `take` may stop the read early (`Break`).
+    async fn collect_until<D: Send + 'static>(
+        &self,
+        decode: DecodeFn<D>,
+        mut take: impl FnMut(D) -> ControlFlow<()>,
+    ) -> Result<()> {
         let mut batches = self.batches(true, decode)?;
         while let Some(b) = batches.next_inner().await? {
             self.check_read_size(&batches)?;
-            take(b.data);
+            if take(b.data).is_break() {
+                break;
+            }
         }
         Ok(())
     }
@@ -987,6 +1003,18 @@ impl StreamResponse {
         Ok(texts)
     }
 
+    /// What [`json_arrays`](Self::json_arrays) reads, handed to `take` batch by batch as the
+    /// read goes on (texts in order, none held once handed over) instead of all at the end: a
+    /// binding builds its values meanwhile, never holding the texts of the whole read. `take`
+    /// returning `Break` ends the read there (and this returns `Ok`).
+    pub async fn json_arrays_each(
+        &self,
+        take: impl FnMut(Vec<String>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        self.check_json()?;
+        self.collect_until(self.json_array_decoder(), take).await
+    }
+
     /// Batches of JSON messages as array texts (see [`json_arrays`](Self::json_arrays)); a
     /// batch without messages has no texts. Same checks as [`json`](Self::json).
     pub fn json_array_batches(&self) -> Result<Batches<Vec<String>>> {
@@ -1010,6 +1038,17 @@ impl StreamResponse {
         })
         .await?;
         Ok(texts)
+    }
+
+    /// What [`json_picked_arrays`](Self::json_picked_arrays) reads, handed to `take` batch by
+    /// batch as [`json_arrays_each`](Self::json_arrays_each) does.
+    pub async fn json_picked_arrays_each(
+        &self,
+        pick: JsonPick,
+        take: impl FnMut(Vec<String>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let decoder = self.json_picked_decoder(pick)?;
+        self.collect_until(decoder, take).await
     }
 
     /// Batches of what `pick` keeps of each JSON message, as array texts (see
