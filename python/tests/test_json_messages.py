@@ -152,6 +152,29 @@ def test_keys_of_a_read_are_shared_and_interned() -> None:
     assert got[2]["type"] == 5
 
 
+def test_short_string_values_are_shared_and_each_is_still_its_own_text() -> None:
+    # Short string values come from a per-read cache: a repeated value is one str; many
+    # distinct ones (more than the cache holds, colliding and replacing each other, some
+    # differing only in one byte, in the zero padding or in length) each keep their text.
+    rng = random.Random(2026_12_07)
+    alphabet = 'ab\x00é日😀\\"\n'
+    distinct = sorted(
+        {"".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 14))) for _ in range(6_000)}
+        | {"x" * n for n in range(30)}
+        | {"x" * 23 + c for c in "xyz"}
+        | {"a\x00", "a", "a\x00\x00"}
+    )
+    values = [rng.choice(distinct) for _ in range(40_000)]
+    text = json.dumps(values, ensure_ascii=False)
+    got, given_up = native(text, json.dumps(values[:50]))
+    assert given_up == 0
+    assert got == values + values[:50]
+    assert all(type(v) is str for v in got)
+    got, _ = native('[{"t": "bench.event"}, {"t": "bench.event"}]', '["bench.event"]')
+    assert got[0]["t"] is got[1]["t"] is got[2]
+    assert got[2] == "bench.event"
+
+
 def random_value(rng: random.Random, depth: int) -> Any:
     kind = rng.randrange(10 if depth < 4 else 7)
     if kind == 0:

@@ -6,7 +6,8 @@
 //! is read once and its values are built directly: plain strings are made from their UTF-8
 //! bytes, integers of up to 64 bits from their digits, floats with Rust's correctly rounded
 //! parse (as Python's `float()`, which `json.loads` uses, is), and object keys come from a small
-//! per-read cache of interned strings.
+//! per-read cache of interned strings (short string values from another: a value repeated
+//! across messages is one `str`).
 //!
 //! The result must be exactly what `json.loads` gives, so anything this reader is not sure
 //! about (a lone surrogate, `NaN` or `Infinity`, an integer beyond 64 bits, deep nesting,
@@ -51,6 +52,7 @@ pub(crate) struct ListBuilder {
     // twice: 8 MiB more touched per million messages).
     list: Py<PyList>,
     keys: Keys,
+    values: Values,
     given_up: usize,
     /// What stopped the build (only from [`take`](Self::take)), raised when the read returns.
     failed: Option<PyErr>,
@@ -61,6 +63,7 @@ impl ListBuilder {
         Self {
             list: PyList::empty(py).unbind(),
             keys: Keys::new(),
+            values: Values::new(),
             given_up: 0,
             failed: None,
         }
@@ -77,6 +80,7 @@ impl ListBuilder {
                 pos: 0,
                 depth: 0,
                 keys: &mut self.keys,
+                values: &mut self.values,
             };
             if reader.array_into(&mut &*out).is_err() {
                 out.del_slice(mark, out.len())?;
@@ -196,6 +200,61 @@ impl Keys {
     }
 }
 
+/// String values longer than this (in UTF-8) are not cached.
+const MAX_CACHED_VALUE: usize = 24;
+
+const VALUE_SLOTS: usize = 1024;
+
+/// Short string values seen in this read: the same text is one `str`. Event types, roles,
+/// names and short tokens repeat from message to message; sharing an immutable `str` changes
+/// nothing a program sees but its identity, and saves a string object (50 bytes or more) each
+/// time. Direct-mapped on a hash of the text; a miss replaces the entry.
+struct Values {
+    slots: Vec<Option<ValueSlot>>,
+}
+
+struct ValueSlot {
+    /// The text, zero-padded, and its length.
+    text: [u8; MAX_CACHED_VALUE],
+    len: usize,
+    s: Py<PyString>,
+}
+
+impl Values {
+    fn new() -> Self {
+        Values {
+            slots: (0..VALUE_SLOTS).map(|_| None).collect(),
+        }
+    }
+
+    /// The string of `v`, which is at most [`MAX_CACHED_VALUE`] bytes.
+    fn get<'py>(&mut self, py: Python<'py>, v: &str) -> Bound<'py, PyString> {
+        let b = v.as_bytes();
+        let mut text = [0u8; MAX_CACHED_VALUE];
+        let Some(head) = text.get_mut(..b.len()) else {
+            return PyString::new(py, v);
+        };
+        head.copy_from_slice(b);
+        let h = text.as_chunks::<8>().0.iter().fold(b.len() as u64, |h, w| {
+            (h ^ u64::from_le_bytes(*w)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        });
+        // The top bits of the product mix every byte in.
+        let slot = &mut self.slots[(h >> 54) as usize % VALUE_SLOTS];
+        if let Some(e) = slot {
+            if e.len == b.len() && e.text == text {
+                return e.s.bind(py).clone();
+            }
+        }
+        let s = PyString::new(py, v);
+        *slot = Some(ValueSlot {
+            text,
+            len: b.len(),
+            s: s.clone().unbind(),
+        });
+        s
+    }
+}
+
 /// Where an array's items go: a vector (nested arrays, made into a list once complete) or the
 /// list of all messages.
 trait Items<'py> {
@@ -223,6 +282,7 @@ struct Reader<'a, 'py> {
     pos: usize,
     depth: u32,
     keys: &'a mut Keys,
+    values: &'a mut Values,
 }
 
 impl<'py> Reader<'_, 'py> {
@@ -358,6 +418,7 @@ impl<'py> Reader<'_, 'py> {
         self.pos = end;
         Ok(match s {
             Cow::Borrowed(s) if key && s.len() <= MAX_CACHED_KEY => self.keys.get(self.py, s),
+            Cow::Borrowed(s) if !key && s.len() <= MAX_CACHED_VALUE => self.values.get(self.py, s),
             s => PyString::new(self.py, &s),
         })
     }
