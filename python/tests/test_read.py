@@ -138,6 +138,24 @@ def test_read_json_builds_batch_by_batch_and_keeps_json_loads_answers(url: str) 
 
     assert asyncio.run(read_async()) == [m["s"] for m in want]
 
+    # With another thread running Python, the read waits for the GIL and then gathers the
+    # texts to build them at once: the same list.
+    stop = threading.Event()
+
+    def spin() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+
+    busy = threading.Thread(target=spin)
+    busy.start()
+    try:
+        assert s.stream().read_json() == want
+        assert s.stream().read_json(field="k") == [m["k"] for m in want]
+    finally:
+        stop.set()
+        busy.join()
+
 
 def test_an_error_building_values_ends_the_read_with_that_error(url: str) -> None:
     # A message nested deeper than json.loads can recurse: the native reader leaves its

@@ -16,6 +16,7 @@
 
 use std::borrow::Cow;
 use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
 
 use durable_streams_client::json_string_at;
 use pyo3::prelude::*;
@@ -45,8 +46,12 @@ impl<'py> IntoPyObject<'py> for Messages {
     }
 }
 
-/// The list of a read's messages, built text by text: while the read goes on, batch by batch
-/// (see [`ListBuilder::take`]), so that the texts of the whole read are never held at once.
+/// Once taking the GIL has made a read wait, texts of at least this many bytes are built at
+/// once by [`ListBuilder::take`].
+const WAITED_BUILD_BYTES: usize = 64 << 20;
+
+/// The list of a read's messages, built text by text while the read goes on (see
+/// [`ListBuilder::take`]): the texts of the whole read are never held at once.
 pub(crate) struct ListBuilder {
     // Values go straight into the list (a vector first, then the list, held every pointer
     // twice: 8 MiB more touched per million messages).
@@ -54,6 +59,12 @@ pub(crate) struct ListBuilder {
     keys: Keys,
     values: Values,
     given_up: usize,
+    /// Texts handed over and not built yet, their bytes, and how many bytes of texts wait
+    /// to be built at once (none at first: each batch is built as it comes, in memory just
+    /// written; 64 MiB once another thread holding the GIL has made the read wait for it).
+    pending: Vec<String>,
+    pending_bytes: usize,
+    build_bytes: usize,
     /// What stopped the build (only from [`take`](Self::take)), raised when the read returns.
     failed: Option<PyErr>,
 }
@@ -65,12 +76,15 @@ impl ListBuilder {
             keys: Keys::new(),
             values: Values::new(),
             given_up: 0,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            build_bytes: 0,
             failed: None,
         }
     }
 
     /// Adds the messages of `texts`, each text released once read.
-    fn add(&mut self, py: Python<'_>, texts: Vec<String>) -> PyResult<()> {
+    fn add(&mut self, py: Python<'_>, texts: impl IntoIterator<Item = String>) -> PyResult<()> {
         let out = self.list.bind(py);
         for text in texts {
             let mark = out.len();
@@ -91,10 +105,29 @@ impl ListBuilder {
         Ok(())
     }
 
-    /// [`add`](Self::add) from the read's own thread, which takes the GIL for it; a Python
-    /// error stops the read and is kept for [`IntoPyObject`].
+    /// Takes the texts of a batch on the read's own thread (the GIL released) and builds
+    /// their values, taking the GIL for it. When that had to wait (another thread was running
+    /// Python: up to its switch interval, 5 ms, each time), texts are gathered from then on to
+    /// build 64 MiB or more at once: as few waits as building everything at the end, with less
+    /// held. A Python error stops the read and is kept for [`IntoPyObject`].
     pub(crate) fn take(&mut self, texts: Vec<String>) -> ControlFlow<()> {
-        match Python::attach(|py| self.add(py, texts)) {
+        self.pending_bytes = texts
+            .iter()
+            .fold(self.pending_bytes, |n, t| n.saturating_add(t.len()));
+        self.pending.extend(texts);
+        if self.pending_bytes < self.build_bytes {
+            return ControlFlow::Continue(());
+        }
+        let texts = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let asked = Instant::now();
+        let built = Python::attach(|py| {
+            if asked.elapsed() >= Duration::from_millis(1) {
+                self.build_bytes = WAITED_BUILD_BYTES;
+            }
+            self.add(py, texts)
+        });
+        match built {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => {
                 self.failed = Some(e);
@@ -109,11 +142,14 @@ impl<'py> IntoPyObject<'py> for ListBuilder {
     type Output = Bound<'py, PyList>;
     type Error = PyErr;
 
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        match self.failed {
-            Some(e) => Err(e),
-            None => Ok(self.list.into_bound(py)),
+    /// The list, once the texts still pending are built.
+    fn into_pyobject(mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
         }
+        let texts = std::mem::take(&mut self.pending);
+        self.add(py, texts)?;
+        Ok(self.list.into_bound(py))
     }
 }
 

@@ -384,8 +384,9 @@ impl Response {
         let r = self.checked(py)?;
         let pick = json_pick(py, field, fields)?;
         if blocking {
-            // Values are built batch by batch as the read goes on (this thread takes the GIL
-            // back for each batch): the texts of the whole read are never held at once.
+            // Values are built as the read goes on (this thread takes the GIL back for each
+            // batch, or for more at once when it had to wait for it): the texts of the whole
+            // read are never held at once.
             let mut list = ListBuilder::new(py);
             return runtime::run(py, blocking, async move {
                 let take = |texts| list.take(texts);
