@@ -21,6 +21,8 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
+import v8 from "node:v8";
+import { runInNewContext } from "node:vm";
 import { injectError, useServer } from "./server.mjs";
 
 const server = useServer();
@@ -436,6 +438,34 @@ test("JSON reads: values as JSON.parse makes them (key order kept), reads larger
   await res.closed;
   assert.deepEqual(seen, [0, 1, 2, 3]);
   await p.detach();
+});
+
+test("JSON reads: long ASCII texts reach JSON.parse in place, others copied; both outlive garbage collections", async () => {
+  // Texts of 4 KiB or more that are all ASCII become external strings whose bytes the addon
+  // frees when V8 collects them; a text with any other character is copied. Reads of both,
+  // whole and in batches, with collections in between, keep every value.
+  v8.setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc");
+  const want = {};
+  for (const [name, extra] of [["ascii", "x"], ["latin", "é"], ["wide", "日"]]) {
+    const h = await json(server.streamUrl(`json-texts-${name}`));
+    want[name] = Array.from({ length: 3000 }, (_, i) => ({ i, s: `${i % 10 ? "x" : extra}`.repeat(40) }));
+    const p = new IdempotentProducer(h, name, { lingerMs: 0 });
+    for (const m of want[name]) p.append(JSON.stringify(m));
+    await p.flush();
+    await p.detach();
+    for (let round = 0; round < 3; round++) {
+      const whole = await (await h.stream({ live: false })).json();
+      const picked = await (await h.stream({ live: false })).json({ field: "s" });
+      const batched = [];
+      for await (const m of (await h.stream({ live: false })).jsonStream()) batched.push(m);
+      gc();
+      assert.deepEqual(whole, want[name]);
+      assert.deepEqual(picked, want[name].map((m) => m.s));
+      assert.deepEqual(batched, want[name]);
+    }
+  }
+  gc();
 });
 
 test("JSON reads that keep only some members: json, jsonStream and subscribeJson", async () => {
