@@ -7,6 +7,10 @@
 //! also Latin-1, so it becomes an external one-byte string instead: V8 reads the bytes where
 //! Rust wrote them and calls back to free them once the string is garbage. Other texts, and
 //! short ones, are copied as before.
+//!
+//! `node_api_create_external_string_latin1` is in every Node from 20.4 (the package needs
+//! 20.17). Where napi-sys loads Node-API at run time (Windows), a Node without it gets a stub
+//! that fails the call, and the text is copied.
 
 // Foreign calls into napi, as in fast.rs: each block says what it relies on.
 #![allow(unsafe_code)]
@@ -19,21 +23,6 @@ use napi::{sys, ValueType};
 
 /// Texts shorter than this are copied (an external string costs a tracked resource).
 const EXTERNAL_MIN: usize = 4096;
-
-extern "C" {
-    // Node-API, in every Node from 20.4 (the package needs 20.17); napi-sys declares it only
-    // with its `napi10` feature, which would also raise the Node-API version the addon asks
-    // for.
-    fn node_api_create_external_string_latin1(
-        env: sys::napi_env,
-        str_: *const c_char,
-        length: isize,
-        finalize: sys::napi_finalize,
-        finalize_hint: *mut c_void,
-        result: *mut sys::napi_value,
-        copied: *mut bool,
-    ) -> sys::napi_status;
-}
 
 /// JSON array texts for JavaScript: an `Array<string>`.
 pub struct JsonTexts(pub(crate) Vec<String>);
@@ -85,7 +74,7 @@ unsafe fn text_value(env: sys::napi_env, text: String) -> napi::Result<sys::napi
         // `hint`, which stays alive until `drop_text` frees it: when V8 has collected the
         // string, or at once when V8 copied it instead. On failure no finalizer runs.
         let status = unsafe {
-            node_api_create_external_string_latin1(
+            sys::node_api_create_external_string_latin1(
                 env,
                 data,
                 len,
@@ -108,7 +97,7 @@ unsafe fn text_value(env: sys::napi_env, text: String) -> napi::Result<sys::napi
 }
 
 /// Frees a text given to V8 as an external string.
-unsafe extern "C" fn drop_text(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+unsafe extern "C" fn drop_text(_env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
     // SAFETY: `hint` is the box `text_value` leaked for this string; V8 finalizes each
     // external string once.
     drop(unsafe { Box::from_raw(hint.cast::<String>()) });
