@@ -97,7 +97,11 @@ unsafe fn text_value(env: sys::napi_env, text: String) -> napi::Result<sys::napi
 }
 
 /// Frees a text given to V8 as an external string.
-unsafe extern "C" fn drop_text(_env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
+unsafe extern "C" fn drop_text(
+    _env: sys::node_api_basic_env,
+    _data: *mut c_void,
+    hint: *mut c_void,
+) {
     // SAFETY: `hint` is the box `text_value` leaked for this string; V8 finalizes each
     // external string once.
     drop(unsafe { Box::from_raw(hint.cast::<String>()) });
