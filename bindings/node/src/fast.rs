@@ -15,8 +15,8 @@
 //! is an error, and a `NativeProducer` empties its slot when it is collected. JavaScript values
 //! live on one thread (a worker has its own table), so the table is thread-local.
 
-// The napi calls below are foreign functions: with texts.rs, the only unsafe code of the
-// crate. Each block says what it relies on.
+// The napi calls below are foreign functions: the only unsafe code of the crate. Each block
+// says what it relies on.
 #![allow(unsafe_code)]
 // The lib test build has no Node registration, so nothing calls the callback there.
 #![cfg_attr(test, allow(dead_code))]

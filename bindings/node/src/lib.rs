@@ -13,7 +13,6 @@ mod runtime;
 mod stream;
 mod subscriptions;
 mod text;
-mod texts;
 mod values;
 
 pub use error::{error_codes, error_for_code};

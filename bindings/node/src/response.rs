@@ -11,7 +11,6 @@ use tokio::sync::Mutex;
 
 use crate::error;
 use crate::runtime::{spawn, CancelToken};
-use crate::texts::JsonTexts;
 
 /// What a JSON read keeps of each message (checked by the JavaScript layer): the value of
 /// `field`, or an object of `fields`.
@@ -61,7 +60,7 @@ impl NativeResponse {
 
 /// One batch of a read: the data of one response (or of the SSE events before one control
 /// event) and the position after it. Exactly one of `bytes`, `text` and `items` is set.
-#[napi(object, object_from_js = false)]
+#[napi(object)]
 pub struct NativeBatch {
     /// Raw data (byte readers).
     pub bytes: Option<Buffer>,
@@ -71,8 +70,7 @@ pub struct NativeBatch {
     /// (one array, or several of at most 16 MiB each: the messages unchanged, checked by the
     /// core; `JSON.parse` over an array is several times faster than building values through
     /// napi one property at a time, and keeps the order of object keys).
-    #[napi(ts_type = "Array<string>")]
-    pub items_json: Option<JsonTexts>,
+    pub items_json: Option<Vec<String>>,
     /// The offset to resume from after this batch.
     pub offset: String,
     /// The server's cursor.
@@ -135,7 +133,7 @@ impl NativeReader {
                     ..meta(&b)
                 }),
                 Kind::Json(b) => b.next_batch().await?.map(|mut b| NativeBatch {
-                    items_json: Some(JsonTexts(std::mem::take(&mut b.data))),
+                    items_json: Some(std::mem::take(&mut b.data)),
                     ..meta(&b)
                 }),
             })
@@ -275,7 +273,7 @@ impl NativeResponse {
         env: &'e Env,
         cancel: Option<&CancelToken>,
         pick: Option<NativePick>,
-    ) -> napi::Result<PromiseRaw<'e, JsonTexts>> {
+    ) -> napi::Result<PromiseRaw<'e, Vec<String>>> {
         let r = Arc::clone(&self.inner);
         let pick = json_pick(pick)?;
         spawn(env, cancel, async move {
@@ -283,7 +281,6 @@ impl NativeResponse {
                 None => r.json_arrays().await,
                 Some(p) => r.json_picked_arrays(p).await,
             }
-            .map(JsonTexts)
         })
     }
 
