@@ -14,6 +14,7 @@ import logging
 import sys
 import threading
 import time
+import urllib.request
 
 import durable_streams_client as ds
 from durable_streams_client import (
@@ -88,6 +89,26 @@ def live_left_open(url: str) -> None:
     done(loop.run_until_complete(main()))
 
 
+def read_left_running(url: str) -> None:
+    """An async read_json of many messages still building its values at exit (a runtime
+    thread takes the GIL for each batch), on an event loop that is never closed."""
+    body = "[" + ",".join(f'{{"i":{i},"p":"{"x" * 80}"}}' for i in range(200_000)) + "]"
+    post = urllib.request.Request(
+        url, data=body.encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    urllib.request.urlopen(post).close()
+    loop = asyncio.new_event_loop()
+
+    async def main() -> int:
+        res = await astream(url, live=False)
+        pending = loop.create_task(res.read_json())
+        await asyncio.sleep(0.02)
+        assert not pending.done()
+        return COUNT
+
+    done(loop.run_until_complete(main()))
+
+
 def producer_pending(url: str) -> None:
     """An asyncio producer with messages not yet sent at exit."""
 
@@ -152,6 +173,7 @@ SCENARIOS = {
     "async-append": async_append,
     "live-tail": live_tail,
     "live-left-open": live_left_open,
+    "read-left-running": read_left_running,
     "producer-pending": producer_pending,
     "debug-logging": debug_logging,
     "slow-callable": slow_callable,

@@ -23,6 +23,7 @@ PLAN = [
     ("async-append", 8, "OK 1"),
     ("live-tail", 6, "OK 20"),
     ("live-left-open", 2, "OK 20"),
+    ("read-left-running", 4, "OK 20"),
     ("producer-pending", 2, "OK 20"),
     ("debug-logging", 2, "OK 20"),
 ]

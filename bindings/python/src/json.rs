@@ -19,6 +19,7 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use durable_streams_client::json_string_at;
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
@@ -105,11 +106,12 @@ impl ListBuilder {
         Ok(())
     }
 
-    /// Takes the texts of a batch on the read's own thread (the GIL released) and builds
-    /// their values, taking the GIL for it. When that had to wait (another thread was running
-    /// Python: up to its switch interval, 5 ms, each time), texts are gathered from then on to
-    /// build 64 MiB or more at once: as few waits as building everything at the end, with less
-    /// held. A Python error stops the read and is kept for [`IntoPyObject`].
+    /// Takes the texts of a batch on the read's own thread (the GIL released: the caller's in
+    /// a blocking read, a runtime thread in an async one) and builds their values, taking the
+    /// GIL for it. When that had to wait (the event loop or another thread running Python: up
+    /// to its switch interval, 5 ms, each time), texts are gathered from then on to build 64
+    /// MiB or more at once: as few waits as building everything at the end, with less held. A
+    /// Python error stops the read and is kept for [`IntoPyObject`].
     pub(crate) fn take(&mut self, texts: Vec<String>) -> ControlFlow<()> {
         self.pending_bytes = texts
             .iter()
@@ -121,11 +123,17 @@ impl ListBuilder {
         let texts = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
         let asked = Instant::now();
-        let built = Python::attach(|py| {
+        // On a runtime thread (an async read), not once the interpreter has begun to exit.
+        let built = crate::runtime::attach(|py| {
             if asked.elapsed() >= Duration::from_millis(1) {
                 self.build_bytes = WAITED_BUILD_BYTES;
             }
             self.add(py, texts)
+        })
+        .unwrap_or_else(|| {
+            Err(PyRuntimeError::new_err(
+                "durable_streams_client: the interpreter is exiting; the read was stopped",
+            ))
         });
         match built {
             Ok(()) => ControlFlow::Continue(()),

@@ -383,28 +383,18 @@ impl Response {
     ) -> PyResult<Py<PyAny>> {
         let r = self.checked(py)?;
         let pick = json_pick(py, field, fields)?;
-        if blocking {
-            // Values are built as the read goes on (this thread takes the GIL back for each
-            // batch, or for more at once when it had to wait for it): the texts of the whole
-            // read are never held at once.
-            let mut list = ListBuilder::new(py);
-            return runtime::run(py, blocking, async move {
-                let take = |texts| list.take(texts);
-                match pick {
-                    None => r.json_arrays_each(take).await,
-                    Some(p) => r.json_picked_arrays_each(p, take).await,
-                }
-                .map(|()| list)
-            });
-        }
-        // The event loop's thread builds the values at the end: from a worker thread, each
-        // batch would wait for the GIL while the loop runs other tasks.
+        // Values are built as the read goes on, on the read's own thread, which takes the GIL
+        // for each batch, or for 64 MiB of texts at a time once it had to wait for it (the
+        // event loop or another thread running Python): the texts of the whole read are never
+        // held at once. What is left is built where the result is delivered.
+        let mut list = ListBuilder::new(py);
         runtime::run(py, blocking, async move {
+            let take = |texts| list.take(texts);
             match pick {
-                None => r.json_arrays().await,
-                Some(p) => r.json_picked_arrays(p).await,
+                None => r.json_arrays_each(take).await,
+                Some(p) => r.json_picked_arrays_each(p, take).await,
             }
-            .map(Messages)
+            .map(|()| list)
         })
     }
 
