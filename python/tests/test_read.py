@@ -101,7 +101,7 @@ def test_json_messages_keep_order_types_and_split_over_array_texts(url: str) -> 
 
 
 def test_read_json_builds_batch_by_batch_and_keeps_json_loads_answers(url: str) -> None:
-    # The blocking read_json builds the values of each batch as the read goes on. Batches
+    # read_json (both flavours) builds the values of each batch as the read goes on. Batches
     # here hold texts the native reader leaves to json.loads (a lone surrogate, an integer
     # beyond 64 bits): the list is still every message, in order, as json.loads reads them.
     s = DurableStream(url)
