@@ -1584,6 +1584,23 @@ async fn accumulating_reads_stop_at_their_size_limit_without_reading_on() {
     .await
     .unwrap_err();
     past_limit(&err, 4096);
+    // So do the reads that hand each batch over as it comes.
+    let err = within(
+        limited(&server, 4096)
+            .await
+            .json_arrays_each(|_| ControlFlow::Continue(())),
+    )
+    .await
+    .unwrap_err();
+    past_limit(&err, 4096);
+    let err = within(
+        limited(&server, 4096)
+            .await
+            .json_picked_arrays_each(JsonPick::Value("i".into()), |_| ControlFlow::Continue(())),
+    )
+    .await
+    .unwrap_err();
+    past_limit(&err, 4096);
 }
 
 #[tokio::test]

@@ -109,6 +109,27 @@ def huge(conn: socket.socket) -> None:
         conn.sendall(block)
 
 
+def test_read_json_is_bounded_and_names_its_limit(url: str) -> None:
+    # read_json builds values as the read goes on; the read still stops at max_read_bytes,
+    # counting the bytes received, in both flavours and with a pick.
+    s = ds.DurableStream(url)
+    s.create(content_type="application/json")
+    s.append_batch([f'{{"i":{i},"p":"{"x" * 100}"}}' for i in range(1_000)])
+    limit = r"max_read_bytes \(16384 bytes\)"
+    with pytest.raises(ds.ParseError, match=limit):
+        s.stream(live=False, max_read_bytes=16384).read_json()
+    with pytest.raises(ds.ParseError, match=limit):
+        s.stream(live=False, max_read_bytes=16384).read_json(field="i")
+
+    async def read_async() -> None:
+        async with ds.AsyncDurableStream(url) as a:
+            await (await a.stream(live=False, max_read_bytes=16384)).read_json()
+
+    with pytest.raises(ds.ParseError, match=limit):
+        asyncio.run(read_async())
+    assert len(s.stream(live=False).read_json()) == 1_000
+
+
 def test_accumulating_reads_are_bounded_and_name_their_limit() -> None:
     with local_server(huge) as url:
         limit = pytest.raises(ds.ParseError, match=r"max_read_bytes \(1048576 bytes\)")
