@@ -47,7 +47,7 @@ pub use producer::{
 pub use read::fuzzing;
 pub use read::{
     byte_count, stream, Batch, Batches, ErrorDecision, ErrorHook, ErrorHookFuture, FailedAttempt,
-    JsonPick, LiveMode, ReadOptions, ResponseHead, SseResilience, StreamResponse,
+    JsonNumbers, JsonPick, LiveMode, ReadOptions, ResponseHead, SseResilience, StreamResponse,
     DEFAULT_CATCH_UP_RETRIES, DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MAX_READ_BYTES,
 };
 pub use retry::{AttemptObserver, Operation, RetryPolicy, DEFAULT_MAX_RETRY_AFTER};

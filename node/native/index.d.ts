@@ -141,9 +141,10 @@ export declare class NativeResponse {
   text(cancel?: CancelToken | undefined | null): Promise<string>
   /**
    * All JSON messages up to the first up-to-date point (or what `pick` keeps of each), as
-   * the texts of JSON arrays to parse and concatenate (see `NativeBatch.itemsJson`).
+   * the texts of JSON arrays to parse and concatenate, or typed arrays of their numbers (see
+   * `NativeBatch.itemsJson`).
    */
-  json(cancel?: CancelToken | undefined | null, pick?: NativePick | undefined | null): Promise<Array<string>>
+  json(cancel?: CancelToken | undefined | null, pick?: NativePick | undefined | null): Promise<Array<string | Int32Array | Float64Array>>
   /**
    * A reader of the batches: `kind` is `bytes`, `text` or `json` (with `pick`, what it
    * keeps of each JSON message).
@@ -414,9 +415,10 @@ export interface NativeBatch {
    * JSON messages (JSON readers), as the texts of JSON arrays to parse and concatenate
    * (one array, or several of at most 16 MiB each: the messages unchanged, checked by the
    * core; `JSON.parse` over an array is several times faster than building values through
-   * napi one property at a time, and keeps the order of object keys).
+   * napi one property at a time, and keeps the order of object keys). An array whose
+   * elements are all numbers comes as an `Int32Array` or `Float64Array` of them instead.
    */
-  itemsJson?: Array<string>
+  itemsJson?: Array<string | Int32Array | Float64Array>
   /** The offset to resume from after this batch. */
   offset: string
   /** The server's cursor. */

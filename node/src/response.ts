@@ -143,21 +143,37 @@ const HANDOUT = 512;
 /** How many arrays one `concat` call joins (its arguments stay far below V8's limit). */
 const CONCAT_ARRAYS = 1024;
 
+/** One part of a JSON read from the native layer: an array's text, or its numbers. */
+type NativePart = string | Int32Array | Float64Array;
+
 /**
- * The messages of JSON array texts from the native layer (`itemsJson`): parsed here, since
- * `JSON.parse` builds JavaScript values much faster than the addon can one by one. The parsed
- * arrays are joined with `concat`, which copies them in blocks: about four times as fast as
- * pushing 1,000,000 items one by one (5.5 ms against 23 ms).
+ * The messages of one part: a text is parsed here, since `JSON.parse` builds JavaScript values
+ * much faster than the addon can one by one. Numbers are copied into a preallocated array,
+ * which holds them unboxed: for 1,000,000 integers 10 ms and 2,000 page faults, against 50 ms
+ * and 9,300 for `JSON.parse` of their text (`Array.from` took 55 ms).
  */
-function parseArrays<T>(texts: string[] | null | undefined): T[] {
-  if (!texts || texts.length === 0) return [];
-  if (texts.length === 1) return JSON.parse(texts[0]!) as T[];
-  const parts: T[][] = [];
-  for (let i = 0; i < texts.length; i += CONCAT_ARRAYS) {
-    const parsed = texts.slice(i, i + CONCAT_ARRAYS).map((text) => JSON.parse(text) as T[]);
-    parts.push(([] as T[]).concat(...parsed));
+function parsePart<T>(part: NativePart): T[] {
+  if (typeof part === "string") return JSON.parse(part) as T[];
+  const n = part.length;
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = part[i]!;
+  return out as T[];
+}
+
+/**
+ * The messages of the JSON parts from the native layer (`itemsJson`). The parsed arrays are
+ * joined with `concat`, which copies them in blocks: about four times as fast as pushing
+ * 1,000,000 items one by one (5.5 ms against 23 ms).
+ */
+function parseArrays<T>(parts: NativePart[] | null | undefined): T[] {
+  if (!parts || parts.length === 0) return [];
+  if (parts.length === 1) return parsePart<T>(parts[0]!);
+  const joined: T[][] = [];
+  for (let i = 0; i < parts.length; i += CONCAT_ARRAYS) {
+    const parsed = parts.slice(i, i + CONCAT_ARRAYS).map((part) => parsePart<T>(part));
+    joined.push(([] as T[]).concat(...parsed));
   }
-  return parts.length === 1 ? parts[0]! : ([] as T[]).concat(...parts);
+  return joined.length === 1 ? joined[0]! : ([] as T[]).concat(...joined);
 }
 
 function meta(b: native.NativeBatch): BatchMeta {

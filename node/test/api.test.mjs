@@ -466,6 +466,64 @@ test("JSON reads of long texts in ASCII, Latin-1 and wider characters keep every
   gc();
 });
 
+test("JSON reads of numbers (whole or picked) give what JSON.parse gives: edges, floats, long integers", async () => {
+  // Arrays whose elements are all numbers cross from the addon as typed arrays; one that is
+  // not a number sends its array as text. Either way the values are JSON.parse's.
+  const texts = [];
+  for (let i = 0; i < 6000; i++) texts.push(String(((i * 2654435761) % 4294967296) - 2147483648));
+  texts.push(
+    "0", "-0", "-0.0", "2147483647", "-2147483648", "2147483648", "-2147483649", "0.1", "1E+2",
+    "1e-7", "0.30000000000000004", "9007199254740993", "123456789012345678901234567890",
+    "1.7976931348623157e308", "5e-324", "-1e-400", "3.141592653589793238462643383279",
+  );
+  for (let i = 0; i < 6000; i++) texts.push(`${i}.5`);
+  const whole = await json(server.streamUrl("json-numbers"));
+  const picked = await json(server.streamUrl("json-numbers-picked"));
+  const p1 = new IdempotentProducer(whole, "n", { lingerMs: 0, maxBatchBytes: 16 << 10 });
+  const p2 = new IdempotentProducer(picked, "n", { lingerMs: 0, maxBatchBytes: 16 << 10 });
+  for (const [k, t] of texts.entries()) {
+    p1.append(t);
+    p2.append(`{"s":"x","n":${t},"k":${k - 3000}}`);
+  }
+  await Promise.all([p1.flush(), p2.flush()]);
+  await Promise.all([p1.detach(), p2.detach()]);
+  // What the server kept (the reference server writes -0 as 0), as JSON.parse reads it.
+  const want = JSON.parse(await (await whole.stream({ live: false })).text());
+  const wantPicked = JSON.parse(await (await picked.stream({ live: false })).text()).map((m) => m.n);
+  assert.equal(want.length, texts.length);
+  assert.deepEqual(wantPicked, want);
+
+  const check = (got, expected, what) => {
+    assert.ok(Array.isArray(got), what);
+    assert.equal(got.length, expected.length, what);
+    // Strict deep equality compares numbers with Object.is: -0 and 0 differ.
+    assert.deepEqual(got, expected, what);
+  };
+  for (const [h, options, expected] of [
+    [whole, undefined, want],
+    [picked, { field: "n" }, wantPicked],
+  ]) {
+    check(await (await h.stream({ live: false })).json(options), expected, "json");
+    const each = [];
+    for await (const m of (await h.stream({ live: false })).jsonStream(options)) each.push(m);
+    check(each, expected, "jsonStream");
+    const seen = [];
+    const res = await h.stream({ live: false });
+    res.subscribeJson((batch) => {
+      assert.ok(Array.isArray(batch.items));
+      seen.push(...batch.items);
+    }, options);
+    await res.closed;
+    check(seen, expected, "subscribeJson");
+  }
+  // All integers: an Int32Array crosses.
+  const ks = texts.map((_, k) => k - 3000);
+  check(await (await picked.stream({ live: false })).json({ field: "k" }), ks, "integers");
+  const got = await (await picked.stream({ live: false })).json({ field: "n" });
+  assert.deepEqual([got[0], got[6003], got[6004], got[6005]], [-2147483648, 2147483647, -2147483648, 2147483648]);
+  assert.deepEqual(got.slice(-2), [5998.5, 5999.5]);
+});
+
 test("JSON reads that keep only some members: json, jsonStream and subscribeJson", async () => {
   const h = await json(server.streamUrl("json-pick"));
   const sent = [

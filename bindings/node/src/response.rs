@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use durable_streams_client::{Batch, Batches, Error, JsonPick, StreamResponse};
-use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use durable_streams_client::{Batch, Batches, Error, JsonNumbers, JsonPick, StreamResponse};
+use napi::bindgen_prelude::{Buffer, Either3, Float64Array, Int32Array, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use tokio::sync::Mutex;
@@ -43,6 +43,24 @@ fn json_pick(pick: Option<NativePick>) -> napi::Result<Option<JsonPick>> {
     })
 }
 
+/// One part of a JSON read: the text of a JSON array, or, when every element of that array is
+/// a number, the numbers themselves. JavaScript turns those into an array in a tenth of the
+/// time `JSON.parse` takes over their text, with a fifth of the page faults (BENCHMARKS.md,
+/// round 27).
+type JsonPart = Either3<String, Int32Array, Float64Array>;
+
+fn json_parts(texts: Vec<String>) -> Vec<JsonPart> {
+    texts
+        .into_iter()
+        .map(|text| match JsonNumbers::parse_array(&text) {
+            Some(n) if n.is_empty() => Either3::A(text),
+            Some(JsonNumbers::I32(v)) => Either3::B(Int32Array::new(v)),
+            Some(JsonNumbers::F64(v)) => Either3::C(Float64Array::new(v)),
+            None => Either3::A(text),
+        })
+        .collect()
+}
+
 /// A read in progress. Exactly one consumer (`bytes`, `text`, `json` or `reader`) may take its
 /// data; a second one fails with code `ALREADY_CONSUMED`.
 #[napi]
@@ -69,8 +87,10 @@ pub struct NativeBatch {
     /// JSON messages (JSON readers), as the texts of JSON arrays to parse and concatenate
     /// (one array, or several of at most 16 MiB each: the messages unchanged, checked by the
     /// core; `JSON.parse` over an array is several times faster than building values through
-    /// napi one property at a time, and keeps the order of object keys).
-    pub items_json: Option<Vec<String>>,
+    /// napi one property at a time, and keeps the order of object keys). An array whose
+    /// elements are all numbers comes as an `Int32Array` or `Float64Array` of them instead.
+    #[napi(ts_type = "Array<string | Int32Array | Float64Array>")]
+    pub items_json: Option<Vec<JsonPart>>,
     /// The offset to resume from after this batch.
     pub offset: String,
     /// The server's cursor.
@@ -133,7 +153,7 @@ impl NativeReader {
                     ..meta(&b)
                 }),
                 Kind::Json(b) => b.next_batch().await?.map(|mut b| NativeBatch {
-                    items_json: Some(std::mem::take(&mut b.data)),
+                    items_json: Some(json_parts(std::mem::take(&mut b.data))),
                     ..meta(&b)
                 }),
             })
@@ -266,21 +286,23 @@ impl NativeResponse {
     }
 
     /// All JSON messages up to the first up-to-date point (or what `pick` keeps of each), as
-    /// the texts of JSON arrays to parse and concatenate (see `NativeBatch.itemsJson`).
-    #[napi(ts_return_type = "Promise<Array<string>>")]
+    /// the texts of JSON arrays to parse and concatenate, or typed arrays of their numbers (see
+    /// `NativeBatch.itemsJson`).
+    #[napi(ts_return_type = "Promise<Array<string | Int32Array | Float64Array>>")]
     pub fn json<'e>(
         &self,
         env: &'e Env,
         cancel: Option<&CancelToken>,
         pick: Option<NativePick>,
-    ) -> napi::Result<PromiseRaw<'e, Vec<String>>> {
+    ) -> napi::Result<PromiseRaw<'e, Vec<JsonPart>>> {
         let r = Arc::clone(&self.inner);
         let pick = json_pick(pick)?;
         spawn(env, cancel, async move {
-            match pick {
+            let texts = match pick {
                 None => r.json_arrays().await,
                 Some(p) => r.json_picked_arrays(p).await,
-            }
+            }?;
+            Ok(json_parts(texts))
         })
     }
 

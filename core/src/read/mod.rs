@@ -12,6 +12,7 @@
 mod decode;
 mod engine;
 pub(crate) mod fast_de;
+mod numbers;
 mod sse;
 
 use std::fmt;
@@ -40,6 +41,7 @@ pub use decode::JsonPick;
 use decode::{concat, ArrayTexts, Elements, JsonSplitter, Parsed, PickedTexts, Utf8Decoder};
 pub use engine::DEFAULT_CATCH_UP_RETRIES;
 use engine::{Chunk, Config, Engine, Framing};
+pub use numbers::JsonNumbers;
 
 /// The default of [`ReadOptions::max_chunk_bytes`]: 8 MiB.
 pub const DEFAULT_MAX_CHUNK_BYTES: usize = 8 << 20;
