@@ -50,39 +50,74 @@ impl JsonNumbers {
         // Each number takes a byte and a comma but the last: the count, at most.
         let cap = b.len() / 2 + 1;
         let mut ints: Vec<i32> = Vec::with_capacity(cap);
-        let mut floats: Option<Vec<f64>> = None;
-        loop {
+        // Integers while they last.
+        let first_float = loop {
+            if let Some((v, len)) = short_int(b, i) {
+                ints.push(v);
+                i += len;
+                continue;
+            }
             let (n, end) = number(b, i)?;
-            match (&mut floats, n) {
-                (None, Number::Int(v)) => ints.push(v),
-                (Some(f), Number::Int(v)) => f.push(f64::from(v)),
-                (Some(f), Number::Float(v)) => f.push(v),
-                (None, Number::Float(v)) => {
-                    let mut f = Vec::with_capacity(cap);
-                    f.extend(ints.iter().map(|&x| f64::from(x)));
-                    f.push(v);
-                    ints = Vec::new();
-                    floats = Some(f);
+            match n {
+                Number::Int(v) => ints.push(v),
+                Number::Float(v) => {
+                    i = end;
+                    break v;
                 }
             }
-            i = ws(b, end);
-            match b.get(i) {
-                Some(b',') => i = ws(b, i + 1),
-                Some(b']') if ws(b, i + 1) == b.len() => break,
-                _ => return None,
+            match next(b, end)? {
+                Some(j) => i = j,
+                None => {
+                    ints.shrink_to_fit();
+                    return Some(JsonNumbers::I32(ints));
+                }
             }
+        };
+        // Then any numbers.
+        let mut floats = Vec::with_capacity(cap);
+        floats.extend(ints.iter().map(|&x| f64::from(x)));
+        drop(ints);
+        floats.push(first_float);
+        while let Some(j) = next(b, i)? {
+            let (n, end) = number(b, j)?;
+            floats.push(match n {
+                Number::Int(v) => f64::from(v),
+                Number::Float(v) => v,
+            });
+            i = end;
         }
-        Some(match floats {
-            Some(mut f) => {
-                f.shrink_to_fit();
-                JsonNumbers::F64(f)
-            }
-            None => {
-                ints.shrink_to_fit();
-                JsonNumbers::I32(ints)
-            }
-        })
+        floats.shrink_to_fit();
+        Some(JsonNumbers::F64(floats))
     }
+}
+
+/// After an element ending at `b[i]`: where the next one starts, `None` at the end of the
+/// array (nothing but whitespace after it), and `None` outside for anything else.
+#[inline(always)]
+#[allow(clippy::option_option)]
+fn next(b: &[u8], i: usize) -> Option<Option<usize>> {
+    let i = ws(b, i);
+    match b.get(i) {
+        Some(b',') => Some(Some(ws(b, i + 1))),
+        Some(b']') if ws(b, i + 1) == b.len() => Some(None),
+        _ => None,
+    }
+}
+
+/// The common case, cheaply: an integer of at most 7 digits (not `-0`) and the comma after it,
+/// all within the 8 bytes after its sign. Its value and the length with the comma.
+#[inline(always)]
+fn short_int(b: &[u8], i: usize) -> Option<(i32, usize)> {
+    let neg = b.get(i) == Some(&b'-');
+    let at = i + usize::from(neg);
+    let word = b.get(at..at + 8)?;
+    let (n, v) = leading_digits(word);
+    if n == 0 || word.get(n) != Some(&b',') || (n > 1 && word[0] == b'0') || (neg && v == 0) {
+        return None;
+    }
+    // Below 10^7: fits.
+    let v = v as i32;
+    Some((if neg { -v } else { v }, usize::from(neg) + n + 1))
 }
 
 enum Number {
@@ -109,17 +144,26 @@ fn number(b: &[u8], start: usize) -> Option<(Number, usize)> {
         i += 1;
     }
     let digits = i;
-    // Up to 18 digits cannot overflow a u64.
+    // The value of the digits, exact while there are at most 18 (below 2^64); beyond that only
+    // their count is used.
     let mut acc: u64 = 0;
-    while let Some(&c) = b.get(i) {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
+    while let Some(word) = b.get(i..i + 8) {
+        let (n, v) = leading_digits(word);
+        acc = acc.wrapping_mul(POW10[n]).wrapping_add(v);
+        i += n;
+        if n < 8 {
             break;
         }
-        if i - digits < 18 {
-            acc = acc * 10 + u64::from(d);
+    }
+    if b.len() - i < 8 {
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            acc = acc.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
         }
-        i += 1;
     }
     let n_digits = i - digits;
     if n_digits == 0 || (n_digits > 1 && b.get(digits) == Some(&b'0')) {
@@ -152,6 +196,41 @@ fn number(b: &[u8], start: usize) -> Option<(Number, usize)> {
     // The slice is ASCII and a valid JSON number, which Rust's parser reads correctly rounded.
     let s = std::str::from_utf8(b.get(start..i)?).ok()?;
     s.parse::<f64>().ok().map(|v| (Number::Float(v), i))
+}
+
+const POW10: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// How many of the 8 bytes of `word` are digits before the first that is not, and their value:
+/// eight bytes at once, as SWAR (SIMD within a register) parsers do it.
+#[inline(always)]
+fn leading_digits(word: &[u8]) -> (usize, u64) {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(word);
+    // A digit becomes its value (0 to 9); any other byte becomes 10 or more.
+    let a = u64::from_le_bytes(w) ^ 0x3030_3030_3030_3030;
+    // The top bit of each byte that is 10 or more: set in the byte itself (0x80 and up), or by
+    // adding 0x76. A carry out of a byte only reaches bytes after the first non-digit.
+    let high = (a | a.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080;
+    let n = (high.trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return (0, 0);
+    }
+    // The digits moved to the top bytes (the first, most significant, lowest): zeros ahead.
+    let mut v = a << (8 * (8 - n));
+    v = (v & 0x0f0f_0f0f_0f0f_0f0f).wrapping_mul(2561) >> 8;
+    v = (v & 0x00ff_00ff_00ff_00ff).wrapping_mul(6_553_601) >> 16;
+    v = (v & 0x0000_ffff_0000_ffff).wrapping_mul(42_949_672_960_001) >> 32;
+    (n, v)
 }
 
 /// Where the run of digits from `b[i]` ends; `None` when there is none.
@@ -251,6 +330,30 @@ mod tests {
             assert_eq!(g.to_bits(), w.to_bits());
         }
         assert_eq!(got.len(), 2000);
+    }
+
+    #[test]
+    fn the_short_integer_path_keeps_the_rules() {
+        // Long arrays, so that 8 bytes follow each element (the short path's condition).
+        let pad = "1234567,".repeat(4);
+        let wrap = |mid: &str| format!("[{pad}{mid},{pad}7]");
+        let ints = |mid: &str| match JsonNumbers::parse_array(&wrap(mid)) {
+            Some(JsonNumbers::I32(v)) => v[4..v.len() - 5].to_vec(),
+            other => panic!("{mid}: {other:?}"),
+        };
+        assert_eq!(ints("0"), vec![0]);
+        assert_eq!(ints("-9999999,9999999"), vec![-9_999_999, 9_999_999]);
+        assert_eq!(ints("12345678,-87654321"), vec![12_345_678, -87_654_321]);
+        assert_eq!(ints("10,100,1000,-1"), vec![10, 100, 1000, -1]);
+        assert_eq!(ints("5 ,\n6"), vec![5, 6]);
+        // -0 is a double, negative zero.
+        match JsonNumbers::parse_array(&wrap("-0")) {
+            Some(JsonNumbers::F64(v)) => assert!(v[4] == 0.0 && v[4].is_sign_negative()),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["01", "-01", "00", "-", "1-", "0x1", "1,,2", "1a"] {
+            assert_eq!(JsonNumbers::parse_array(&wrap(bad)), None, "{bad}");
+        }
     }
 
     #[test]
