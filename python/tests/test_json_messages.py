@@ -44,6 +44,8 @@ def expected(*texts: str) -> list[Any]:
     return out
 
 
+INT32S = [random.Random(i).randint(-(2**31), 2**31 - 1) for i in range(97)]
+
 # Arrays the native reader must build itself (no text left to json.loads).
 BUILT = [
     "[]",
@@ -63,6 +65,13 @@ BUILT = [
     "[" + ",".join(f'{{"key{i}": {i}}}' for i in range(600)) + "]",
     '\n\t[ {"i" :1 ,"t" : "a"} ,\r\n {"i":2,"t":"b"} ]\n ',
     "[" + "[" * 63 + "1" + "]" * 63 + "]",
+    # Integers of 32 bits only (the core reads those texts), long enough for its 8-byte path,
+    # and with one that is not (-0, 2^31): the reader's path, the same ints.
+    "[" + ",".join(str(INT32S[i % 97] >> (i % 31)) for i in range(5000)) + "]",
+    "[" + ",".join(["1234567", "-9999999", "0", "12345678", "-2147483648", "2147483647"] * 9) + "]",
+    "[" + ",".join(["1234567"] * 20 + ["-0"] + ["7654321"] * 20) + "]",
+    "[" + ",".join(["1234567"] * 20 + ["2147483648"] + ["7654321"] * 20) + "]",
+    "[ 1 ,\n2\t, 3 ]",
     '["' + "x" * 10_000 + '", "' + "é" * 5_000 + '"]',
 ]
 

@@ -38,6 +38,21 @@ impl JsonNumbers {
     /// that is not a number, or text that is not JSON. Linear in the text, and it stops at the
     /// first element that is not a number.
     pub fn parse_array(text: &str) -> Option<JsonNumbers> {
+        Self::parse(text, false)
+    }
+
+    /// The numbers of `text` as [`parse_array`](Self::parse_array) reads them when all are
+    /// [`I32`](Self::I32) integers; `None` otherwise, from the first element that is not one.
+    /// For a language whose integers and doubles differ (Python), where a double or a longer
+    /// integer is left to its own parser.
+    pub fn parse_int_array(text: &str) -> Option<Vec<i32>> {
+        match Self::parse(text, true)? {
+            JsonNumbers::I32(v) => Some(v),
+            JsonNumbers::F64(_) => None,
+        }
+    }
+
+    fn parse(text: &str, ints_only: bool) -> Option<JsonNumbers> {
         let b = text.as_bytes();
         let mut i = ws(b, 0);
         if b.get(i) != Some(&b'[') {
@@ -60,6 +75,7 @@ impl JsonNumbers {
             let (n, end) = number(b, i)?;
             match n {
                 Number::Int(v) => ints.push(v),
+                Number::Float(_) if ints_only => return None,
                 Number::Float(v) => {
                     i = end;
                     break v;
@@ -330,6 +346,25 @@ mod tests {
             assert_eq!(g.to_bits(), w.to_bits());
         }
         assert_eq!(got.len(), 2000);
+    }
+
+    #[test]
+    fn int_arrays_only_when_all_are_i32() {
+        assert_eq!(
+            JsonNumbers::parse_int_array("[1,-2,2147483647]"),
+            Some(vec![1, -2, i32::MAX])
+        );
+        assert_eq!(JsonNumbers::parse_int_array("[]"), Some(vec![]));
+        for text in [
+            "[1,2.5]",
+            "[1,-0]",
+            "[2147483648]",
+            "[1e2]",
+            "[1,\"a\"]",
+            "[1",
+        ] {
+            assert_eq!(JsonNumbers::parse_int_array(text), None, "{text}");
+        }
     }
 
     #[test]
