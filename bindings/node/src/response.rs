@@ -44,7 +44,7 @@ fn json_pick(pick: Option<NativePick>) -> napi::Result<Option<JsonPick>> {
 }
 
 /// One part of a JSON read: the text of a JSON array, or, when every element of that array is
-/// a number, the numbers themselves. JavaScript turns those into an array in a tenth of the
+/// a number, the numbers themselves. JavaScript copies those into an array in a fifth of the
 /// time `JSON.parse` takes over their text, with a fifth of the page faults (BENCHMARKS.md,
 /// round 27).
 type JsonPart = Either3<String, Int32Array, Float64Array>;

@@ -1,10 +1,10 @@
 //! The values of a JSON array of numbers, as machine numbers.
 //!
 //! A picked read of a numeric member (`field: "i"`) yields array texts such as `[1,2,3]`. A
-//! binding whose language stores numbers unboxed (JavaScript's arrays, Kotlin's `DoubleArray`)
-//! builds those faster from machine numbers than by handing the text to its JSON parser: in
-//! Node, `JSON.parse` of a million integers took 50 ms and 9,300 page faults, a loop over an
-//! `Int32Array` 10 ms and 2,000 (BENCHMARKS.md, round 27).
+//! binding builds those faster from machine numbers than by parsing the text again: in Node,
+//! `JSON.parse` of a million integers took 50 ms and 9,300 page faults, a loop over an
+//! `Int32Array` 7.5–10 ms and 2,000; Python's `read_json(field="i")` took 11 % fewer
+//! instructions (BENCHMARKS.md, round 27).
 
 /// The numbers of a JSON array, read as IEEE 754 doubles (as JavaScript reads JSON numbers),
 /// in the narrowest form that holds all of them exactly.
