@@ -1544,63 +1544,56 @@ fn past_limit(err: &durable_streams_client::Error, limit: usize) {
     );
 }
 
+/// `read` fails, within the test's time limit, as a read that went past `limit`.
+async fn stops_past<T: std::fmt::Debug>(
+    read: impl std::future::Future<Output = durable_streams_client::Result<T>>,
+    limit: usize,
+) {
+    past_limit(&within(read).await.unwrap_err(), limit);
+}
+
 #[tokio::test]
 async fn accumulating_reads_stop_at_their_size_limit_without_reading_on() {
     let written = Arc::new(AtomicUsize::new(0));
     let w = written.clone();
     let server =
         local(move |_, _| Reply::Huge(200, meta("o1", true, false), 1 << 30, w.clone())).await;
-    let err = within(limited(&server, 1 << 20).await.bytes())
-        .await
-        .unwrap_err();
-    past_limit(&err, 1 << 20);
+    stops_past(limited(&server, 1 << 20).await.bytes(), 1 << 20).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let sent = written.load(Ordering::SeqCst);
     assert!(sent < 64 << 20, "the client read on: {sent} bytes sent");
 
     // `text()` reads through the same bounded collection.
-    let err = within(limited(&server, 1 << 20).await.text())
-        .await
-        .unwrap_err();
-    past_limit(&err, 1 << 20);
+    stops_past(limited(&server, 1 << 20).await.text(), 1 << 20).await;
 
     let body = format!("[{}]", vec!["\"0123456789\""; 1000].join(","));
     let server =
         local(move |_, _| Reply::Full(200, json_meta("o1", true), body.clone().into_bytes())).await;
-    let err = within(limited(&server, 4096).await.json::<String>())
-        .await
-        .unwrap_err();
-    past_limit(&err, 4096);
+    stops_past(limited(&server, 4096).await.json::<String>(), 4096).await;
     // The array texts and a picked read count the bytes received too, not what they keep.
-    let err = within(limited(&server, 4096).await.json_arrays())
-        .await
-        .unwrap_err();
-    past_limit(&err, 4096);
-    let err = within(
+    stops_past(limited(&server, 4096).await.json_arrays(), 4096).await;
+    stops_past(
         limited(&server, 4096)
             .await
             .json_picked_arrays(JsonPick::Value("i".into())),
+        4096,
     )
-    .await
-    .unwrap_err();
-    past_limit(&err, 4096);
+    .await;
     // So do the reads that hand each batch over as it comes.
-    let err = within(
+    stops_past(
         limited(&server, 4096)
             .await
             .json_arrays_each(|_| ControlFlow::Continue(())),
+        4096,
     )
-    .await
-    .unwrap_err();
-    past_limit(&err, 4096);
-    let err = within(
+    .await;
+    stops_past(
         limited(&server, 4096)
             .await
             .json_picked_arrays_each(JsonPick::Value("i".into()), |_| ControlFlow::Continue(())),
+        4096,
     )
-    .await
-    .unwrap_err();
-    past_limit(&err, 4096);
+    .await;
 }
 
 #[tokio::test]
