@@ -62,6 +62,10 @@ impl JsonNumbers {
         if b.get(i) == Some(&b']') {
             return (ws(b, i + 1) == b.len()).then_some(JsonNumbers::I32(Vec::new()));
         }
+        // Most texts are of other values (objects, strings): refused before any room is taken.
+        if !matches!(b.get(i), Some(b'-' | b'0'..=b'9')) {
+            return None;
+        }
         // Each number takes a byte and a comma but the last: the count, at most.
         let cap = b.len() / 2 + 1;
         let mut ints: Vec<i32> = Vec::with_capacity(cap);
@@ -69,7 +73,8 @@ impl JsonNumbers {
         let first_float = loop {
             if let Some((v, len)) = short_int(b, i) {
                 ints.push(v);
-                i += len;
+                // Whitespace may follow the comma (`[1, 2]`).
+                i = ws(b, i + len);
                 continue;
             }
             let (n, end) = number(b, i)?;
@@ -355,9 +360,24 @@ mod tests {
             Some(vec![1, -2, i32::MAX])
         );
         assert_eq!(JsonNumbers::parse_int_array("[]"), Some(vec![]));
+        assert_eq!(
+            JsonNumbers::parse_int_array("[-2147483648, 0,\n1, 2, 3]"),
+            Some(vec![i32::MIN, 0, 1, 2, 3])
+        );
+        // As Python's json.dumps writes an array: a space after each comma.
+        let spaced = (0..100)
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert_eq!(
+            JsonNumbers::parse_int_array(&format!("[{spaced}]")),
+            Some((0..100).collect())
+        );
         for text in [
             "[1,2.5]",
             "[1,-0]",
+            "[-0.0]",
+            "[-2147483649]",
             "[2147483648]",
             "[1e2]",
             "[1,\"a\"]",
@@ -381,12 +401,17 @@ mod tests {
         assert_eq!(ints("12345678,-87654321"), vec![12_345_678, -87_654_321]);
         assert_eq!(ints("10,100,1000,-1"), vec![10, 100, 1000, -1]);
         assert_eq!(ints("5 ,\n6"), vec![5, 6]);
+        // Whitespace after the comma that ends a short integer.
+        assert_eq!(ints("5,\n6, 7,\t8"), vec![5, 6, 7, 8]);
+        assert_eq!(ints("-5,  -6"), vec![-5, -6]);
         // -0 is a double, negative zero.
         match JsonNumbers::parse_array(&wrap("-0")) {
             Some(JsonNumbers::F64(v)) => assert!(v[4] == 0.0 && v[4].is_sign_negative()),
             other => panic!("{other:?}"),
         }
-        for bad in ["01", "-01", "00", "-", "1-", "0x1", "1,,2", "1a"] {
+        for bad in [
+            "01", "-01", "00", "-", "1-", "0x1", "1,,2", "1a", "1:", "1/", "1, ,2",
+        ] {
             assert_eq!(JsonNumbers::parse_array(&wrap(bad)), None, "{bad}");
         }
     }
@@ -399,6 +424,8 @@ mod tests {
             "[",
             "[1",
             "[1,]",
+            "[1234567,1234567,]",
+            "[1234567, 1234567, ]",
             "[,1]",
             "[1 2]",
             "[1,2]x",
