@@ -799,6 +799,77 @@ def targets_md(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def history_md(results: Path, since: str = "") -> str:
+    """Issue 19's targets in every kept run that measured them: one row per results directory
+    (named `since` or later) with producer-json or catchup-read on the Rust server in at least 3
+    repetitions. A cell is the ratio of medians / the median of the per-repetition ratios; ✓
+    when both reach the target (judged at two decimals, as `targets_md` does)."""
+    short = [
+        "Rust ≥ 0.9",
+        "Py append ≥ 0.5",
+        "Node append ≥ 0.5",
+        "Py many ≥ 0.85",
+        "Node many ≥ 0.85",
+        "catch-up Py ≥ 0.8",
+        "catch-up Node ≥ 0.8",
+        "picked Py ≥ 0.8",
+        "picked Node ≥ 0.8",
+        "Py ÷ json.loads ≥ 0.8",
+        "Node ÷ JSON.parse ≥ 0.8",
+    ]
+    head = ["run", "commit", "raw msg/s", "max foreign cores", *short]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    met = [0] * len(TARGETS)
+    judged = [0] * len(TARGETS)
+    dirs = [p for p in results.iterdir() if (p / "runs.jsonl").exists() and p.name >= since]
+    for d in sorted(dirs):
+        rows = [json.loads(line) for line in (d / "runs.jsonl").read_text().splitlines() if line]
+        reps = {
+            r["rep"]
+            for r in rows
+            if r["ok"] and r["server"] == "rust" and r["scenario"] in TARGET_SCENARIOS
+        }
+        if len(reps) < 3:
+            continue
+        meta = d / "meta.json"
+        commit = json.loads(meta.read_text()).get("commit") if meta.exists() else None
+        if commit:
+            # "abc1234 with uncommitted changes (...)": the commit, marked.
+            commit = commit.split()[0] + ("+" if " " in commit else "")
+        raw = [
+            metrics(r)["msgs_per_s"]
+            for r in rows
+            if r["ok"]
+            and r["server"] == "rust"
+            and r["scenario"] == "producer-json"
+            and r["contender"] == "raw"
+        ]
+        foreign = [r["foreign_cores"] for r in rows if r["ok"] and r["server"] == "rust"]
+        cells = [
+            d.name,
+            commit or "—",
+            f"{statistics.median(raw) / 1e6:.2f}M" if raw else "—",
+            f"{max(foreign):.2f}" if foreign else "—",
+        ]
+        for k, (_, scenario, a, b, threshold) in enumerate(TARGETS):
+            of_medians, per_rep = paired_ratios(rows, scenario, "rust", a, b)
+            if of_medians is None or not per_rep:
+                cells.append("")
+                continue
+            by_rep = statistics.median(per_rep)
+            ok = round(of_medians, 2) >= threshold and round(by_rep, 2) >= threshold
+            judged[k] += 1
+            met[k] += ok
+            cells.append(f"{of_medians:.2f} / {by_rep:.2f}" + (" ✓" if ok else ""))
+        out.append("| " + " | ".join(cells) + " |")
+    tally = [f"{m} of {j}" for m, j in zip(met, judged)]
+    out.append("| runs meeting the target by both forms | | | | " + " | ".join(tally) + " |")
+    return "\n".join(out)
+
+
+TARGET_SCENARIOS = {scenario for _, scenario, _, _, _ in TARGETS}
+
+
 def cmd_version(cmd: list[str]) -> str:
     try:
         return subprocess.run(
@@ -941,6 +1012,15 @@ def main() -> int:
     ap.add_argument("--note", default="", help="a line put above the results in BENCHMARKS.md")
     ap.add_argument("--list", action="store_true", help="print the scenario × contender matrix")
     ap.add_argument(
+        "--history",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="SINCE",
+        help="no runs: print issue 19's targets in every kept run under bench/results (from the "
+        "directory named SINCE on, if given)",
+    )
+    ap.add_argument(
         "--from-runs",
         default=None,
         help="no runs: rebuild summary.md (and BENCHMARKS.md) from an earlier runs.jsonl",
@@ -957,6 +1037,9 @@ def main() -> int:
     }
     if args.list:
         print(matrix_md(load_contenders()))
+        return 0
+    if args.history is not None:
+        print(history_md(BENCH / "results", args.history))
         return 0
     if args.from_runs:
         runs = Path(args.from_runs).resolve()
