@@ -11,6 +11,7 @@ import json
 import math
 import random
 import struct
+import sys
 from typing import Any
 
 import pytest
@@ -72,6 +73,9 @@ BUILT = [
     "[" + ",".join(["1234567"] * 20 + ["-0"] + ["7654321"] * 20) + "]",
     "[" + ",".join(["1234567"] * 20 + ["2147483648"] + ["7654321"] * 20) + "]",
     "[ 1 ,\n2\t, 3 ]",
+    # As json.dumps writes arrays: a space after each comma (and long enough for the 8-byte path).
+    "[" + ", ".join(str(i * 7919) for i in range(300)) + "]",
+    "[1,\n  2,\n  3,\n  4,\n  5,\n  6,\n  7,\n  8]",
     '["' + "x" * 10_000 + '", "' + "é" * 5_000 + '"]',
 ]
 
@@ -152,13 +156,22 @@ def test_a_text_left_to_json_loads_keeps_its_place_among_the_others() -> None:
     assert got[6:] == ["\ud800", 5]
 
 
-def test_keys_of_a_read_are_shared_and_interned() -> None:
+def test_keys_of_a_read_are_shared_and_not_interned() -> None:
     got, _ = native('[{"type": 1, "user": 2}, {"type": 3, "user": 4}]', '[{"type": 5}]')
     keys = [next(iter(d)) for d in got]
     assert keys == ["type", "type", "type"]
     assert keys[0] is keys[1] is keys[2]
     assert got[0]["type"] == 1
     assert got[2]["type"] == 5
+    # Keys that are data (one per message) must not be interned: CPython 3.12 before 3.12.6
+    # keeps every interned string for the life of the process. Had the read interned a key,
+    # sys.intern of an equal string made here would return the read's own object.
+    names = [f"k-{random.getrandbits(64):x}-{i}" for i in range(3)]
+    got, _ = native("[" + ", ".join(f'{{"{n}": {i}}}' for i, n in enumerate(names)) + "]")
+    for i, n in enumerate(names):
+        key = next(iter(got[i]))
+        assert key == n
+        assert sys.intern("".join(list(n))) is not key
 
 
 def test_short_string_values_are_shared_and_each_is_still_its_own_text() -> None:

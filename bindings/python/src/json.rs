@@ -6,8 +6,10 @@
 //! is read once and its values are built directly: plain strings are made from their UTF-8
 //! bytes, integers of up to 64 bits from their digits, floats with Rust's correctly rounded
 //! parse (as Python's `float()`, which `json.loads` uses, is), and object keys come from a small
-//! per-read cache of interned strings (short string values from another: a value repeated
-//! across messages is one `str`). A text whose values are all integers of 32 bits (a picked id
+//! per-read cache of strings (short string values from another: a value repeated across
+//! messages is one `str`). Keys are not interned: `json.loads` does not intern them either, and
+//! CPython 3.12 before 3.12.6 made every interned string immortal, so a stream whose keys are
+//! data (an id per message) would have kept each of them for the life of the process. A text whose values are all integers of 32 bits (a picked id
 //! or counter) is read by the core's `JsonNumbers`, eight digits at a time.
 //!
 //! The result must be exactly what `json.loads` gives, so anything this reader is not sure
@@ -218,8 +220,9 @@ const MAX_DEPTH: u32 = 64;
 /// Keys longer than this are not cached.
 const MAX_CACHED_KEY: usize = 64;
 
-/// Object keys seen in this read, interned: the same key is one `str`, whose hash is computed
-/// once. Direct-mapped; a collision replaces the entry.
+/// Object keys seen in this read: the same key is one `str`, whose hash is computed once.
+/// Direct-mapped; a collision replaces the entry. The strings are plain, not interned (see the
+/// module's note), so they live only as long as something holds them.
 struct Keys {
     slots: Vec<Slot>,
 }
@@ -239,7 +242,7 @@ impl Keys {
     fn get<'py>(&mut self, py: Python<'py>, key: &str) -> Bound<'py, PyString> {
         let b = key.as_bytes();
         let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
-            return PyString::intern(py, key);
+            return PyString::new(py, key);
         };
         let h = b.len().wrapping_mul(31) ^ usize::from(first).wrapping_mul(7) ^ usize::from(last);
         let slot = &mut self.slots[h % KEY_SLOTS];
@@ -248,7 +251,7 @@ impl Keys {
                 return s.bind(py).clone();
             }
         }
-        let s = PyString::intern(py, key);
+        let s = PyString::new(py, key);
         *slot = Some((b.into(), s.clone().unbind()));
         s
     }
