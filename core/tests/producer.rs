@@ -396,6 +396,35 @@ async fn try_append_joined_splits_and_checks_as_try_append_many_would() {
     assert_eq!((done.count, done.stopped.is_none()), (2, true));
     p.flush().await.unwrap();
     assert_eq!(raw_read(b.url().as_str()).await.2, b"{not jsonab");
+
+    // Newline-delimited JSON: a whitespace separator is a separator, never whitespace around
+    // a value, so every piece counts (an empty one too) and none takes its neighbour's byte.
+    let n = handle("p-joined-ndjson");
+    n.create(CreateOptions::json()).await.unwrap();
+    let p = n.producer("joined-ndjson").build().unwrap();
+    assert!(p.try_append_joined(b"1\n", b'\n', 1).is_none());
+    assert!(p.try_append_joined(b"1\n\n2", b'\n', 2).is_none());
+    let done = p.try_append_joined(b"1\n\n2", b'\n', 3).unwrap();
+    assert_eq!(done.count, 1);
+    assert!(done.stopped.unwrap().to_string().contains("empty message"));
+    let done = p
+        .try_append_joined(b"{\"a\":2}\n[3, 4]\n\"x y\"", b'\n', 3)
+        .unwrap();
+    assert_eq!((done.count, done.stopped.is_none()), (3, true));
+    let done = p.try_append_joined(b"5 6\t7", b' ', 2).unwrap();
+    assert_eq!(done.count, 1);
+    assert!(done.stopped.is_some());
+    p.flush().await.unwrap();
+    assert_eq!(
+        raw_json(n.url().as_str()).await,
+        vec![
+            json!(1),
+            json!({"a": 2}),
+            json!([3, 4]),
+            json!("x y"),
+            json!(5)
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

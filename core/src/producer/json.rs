@@ -219,14 +219,20 @@ impl<'a> Looks<'a> {
     }
 
     /// Goes on with `block`, a block of the same `data`, for a value that starts at `start`.
+    /// A block that does not hold `start` is dropped: one that begins after it (a scan that
+    /// failed may have looked past where the next value starts) holds bytes of this value
+    /// whose high bits were never counted for it.
     #[inline(always)]
     fn resume(data: &'a [u8], block: Block, start: usize) -> Self {
         let off = start.wrapping_sub(block.base);
+        if off >= 64 {
+            return Self::new(data);
+        }
         Self {
             data,
             block,
             // Bytes above 0x80 from `start` on in the block count for this value.
-            high: off < 64 && block.high >> off != 0,
+            high: block.high >> off != 0,
         }
     }
 
@@ -1200,6 +1206,23 @@ mod tests {
         }
         assert_eq!(pieces, docs.len());
         assert!(pieces > 10_000, "{pieces}");
+    }
+
+    #[test]
+    fn a_block_left_past_the_next_start_is_not_reused() {
+        // The first scan takes the separator for whitespace, reads on into the next piece and
+        // fails at the end, leaving the block of `"\xff"`, which begins after the next piece
+        // does. The next piece is then scanned afresh and its bad UTF-8 found.
+        let joined = b"[\n[\"\xff\"]";
+        let mut block = Block::NONE;
+        assert_eq!(piece_len_in(joined, 0, &mut block, b'\n'), None);
+        assert_eq!(piece_len_in(joined, 2, &mut block, b'\n'), None);
+        assert_eq!(piece_len(b"[\"\xff\"]", b'\n'), None);
+        // The same with valid UTF-8 is found valid either way.
+        let joined = "[\n[\"é\"]".as_bytes();
+        let mut block = Block::NONE;
+        assert_eq!(piece_len_in(joined, 0, &mut block, b'\n'), None);
+        assert_eq!(piece_len_in(joined, 2, &mut block, b'\n'), Some(6));
     }
 
     #[test]

@@ -941,13 +941,19 @@ impl IdempotentProducer {
     /// never holds it raw. On a JSON stream one scan of each message both checks it and finds
     /// where it ends. `None`, with nothing appended, when the text does not hold exactly
     /// `count` pieces (a message held the separator).
+    ///
+    /// A JSON whitespace byte (`\n` for newline-delimited JSON, space, tab, CR) also works as
+    /// the separator: the text is then split at every such byte first and each piece checked on
+    /// its own, since a scan would take the separator for whitespace around a value.
     pub fn try_append_joined(
         &self,
         joined: &[u8],
         separator: u8,
         count: usize,
     ) -> Option<AppendedMany> {
-        let scan = self.shared.validate_json && self.shared.is_json() == Some(true);
+        let scan = self.shared.validate_json
+            && self.shared.is_json() == Some(true)
+            && !matches!(separator, b' ' | b'\t' | b'\n' | b'\r');
         // A text of n bytes has at most n + 1 pieces, whatever `count` says.
         let most = count.min(joined.len().saturating_add(1));
         let mut pieces = Vec::with_capacity(most);
