@@ -321,9 +321,12 @@ function appendRuns(
   while (i < n) {
     let j = i;
     let chars = 0;
-    while (j < n && j - i < JOIN_MESSAGES && chars < JOIN_CHARS) {
+    while (j < n && j - i < JOIN_MESSAGES) {
       const m = messages[j];
       if (typeof m !== "string") break;
+      // A long message is not joined onto others (joining one near V8's longest string would
+      // throw); alone, it goes through the one-message call below.
+      if (j > i && chars + m.length > JOIN_CHARS) break;
       chars += m.length;
       j++;
     }

@@ -353,6 +353,48 @@ test("producer: appendMany's runs of Uint8Arrays (one native call each) keep eve
   await p.detach();
 });
 
+test("producer: appendMany copies each Uint8Array when it reads it, before the next element's getter runs", async () => {
+  // Reading an element can run JavaScript (a getter, a Proxy trap). Here the getter of element
+  // 1 moves element 0's memory to another ArrayBuffer (a transfer) and overwrites it there: the
+  // message appended must be element 0 as it was read, not whatever its old memory holds later.
+  const b = await DurableStream.create({ url: server.streamUrl("many-moved"), contentType: "application/octet-stream" });
+  const p = new IdempotentProducer(b, "moved", { lingerMs: 0 });
+  const first = new Uint8Array(64 * 1024).fill(120);
+  const second = Uint8Array.of(49);
+  const msgs = [first, null];
+  let reads = 0;
+  Object.defineProperty(msgs, 1, {
+    get() {
+      // appendMany's JavaScript reads element 1 once to find the run; the addon reads it next.
+      if (++reads === 2) {
+        const moved = structuredClone(first.buffer, { transfer: [first.buffer] });
+        new Uint8Array(moved).fill(48);
+      }
+      return second;
+    },
+  });
+  assert.equal(p.appendMany(msgs), 2);
+  assert.equal(reads, 2, "the addon read element 1 after appendMany's own look");
+  assert.equal(first.length, 0, "element 0 was detached during the call");
+  await p.close();
+  const all = Buffer.from(await (await b.stream({ live: false })).body());
+  assert.equal(all.length, 64 * 1024 + 1);
+  const kept = all.subarray(0, 64 * 1024).filter((c) => c === 120).length;
+  assert.equal(kept, 64 * 1024, "every byte of element 0 as it was when read");
+  assert.equal(all[64 * 1024], 49);
+});
+
+test("producer: appendMany keeps a long string between short ones whole and in order", async () => {
+  const h = await json(server.streamUrl("many-long"));
+  const p = new IdempotentProducer(h, "long", { lingerMs: 0 });
+  const long = JSON.stringify("y".repeat(300 * 1024));
+  assert.equal(p.appendMany(["1", long, "2", "3"]), 4);
+  await p.flush();
+  const got = await (await h.stream({ live: false })).json();
+  assert.deepEqual(got.map((v) => (typeof v === "string" ? v.length : v)), [1, 300 * 1024, 2, 3]);
+  await p.detach();
+});
+
 test("producer: appendMany's runs of strings (one native call each) keep every message whole and in order", async () => {
   // More than one run (1,024 messages each), a full buffer in the middle of a run, resumed.
   const url = server.streamUrl("many-runs");

@@ -234,15 +234,23 @@ impl NativeProducer {
         let mut i = start;
         // Runs of up to RUN messages: read from the array, then appended in one core call.
         const RUN: u32 = 256;
-        let mut run: Vec<Message<'_>> = Vec::new();
+        // Each message's bytes are copied out as soon as it is read: reading the next element
+        // can run JavaScript (a getter, a Proxy trap) that detaches or frees an earlier
+        // `Uint8Array`'s memory, so no pointer into one is kept past its own read.
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut ends: Vec<usize> = Vec::new();
         while i < end {
             let first = i;
             let run_end = end.min(i.saturating_add(RUN));
-            run.clear();
+            bytes.clear();
+            ends.clear();
             let mut refused = None;
             for k in i..run_end {
                 match bodies.get::<Message<'_>>(k) {
-                    Ok(Some(body)) => run.push(body),
+                    Ok(Some(body)) => {
+                        bytes.extend_from_slice(message_bytes(&body));
+                        ends.push(bytes.len());
+                    }
                     Ok(None) => break,
                     Err(_) => {
                         refused = Some(k);
@@ -250,7 +258,15 @@ impl NativeProducer {
                     }
                 }
             }
-            let slices: Vec<&[u8]> = run.iter().map(message_bytes).collect();
+            let mut from = 0;
+            let slices: Vec<&[u8]> = ends
+                .iter()
+                .map(|&to| {
+                    let piece = bytes.get(from..to).unwrap_or_default();
+                    from = to;
+                    piece
+                })
+                .collect();
             let done = self.inner.try_append_many(&slices);
             i += done.count as u32;
             if let Some(e) = done.stopped {
