@@ -9,8 +9,9 @@
 //!
 //! It answers only when it is sure to give what serde_json gives: anything else (an enum, a key
 //! read as a number, deep nesting, bytes, a value of another kind than the type asks for, an
-//! error of any kind, the type's own included) makes it give up, and the caller deserializes the
-//! message with serde_json from its start, so results and error messages are serde_json's.
+//! error of any kind, the type's own included, even one the type then drops) makes it give up,
+//! and the caller deserializes the message with serde_json from its start, so results and
+//! error messages are serde_json's.
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
 
@@ -36,6 +37,14 @@ impl de::Error for GiveUp {
 
 type R<T> = std::result::Result<T, GiveUp>;
 
+/// Notes that an error went back to the type (see `Fast::handed_error`); out of line, as
+/// errors are rare.
+#[cold]
+#[inline(never)]
+fn handed(flag: &mut bool) {
+    *flag = true;
+}
+
 /// Containers deeper than this are left to serde_json (whose limit is 128).
 const MAX_DEPTH: usize = 100;
 
@@ -46,10 +55,16 @@ pub(crate) fn from_prefix<T: DeserializeOwned>(text: &str) -> Option<(T, usize)>
         text,
         pos: 0,
         depth: 0,
+        handed_error: false,
     };
     de.skip_ws();
     let first = de.peek()?;
     let value = T::deserialize(&mut de).ok()?;
+    // The type was handed an error and went on (`.ok()`, a default on error): the text may be
+    // left where serde_json would not be.
+    if de.handed_error {
+        return None;
+    }
     // serde_json's stream checks what follows a value that does not end itself.
     if !matches!(first, b'"' | b'[' | b'{')
         && !matches!(
@@ -74,6 +89,7 @@ pub(crate) fn string_at(text: &str, pos: usize) -> Option<(std::borrow::Cow<'_, 
         text,
         pos,
         depth: 0,
+        handed_error: false,
     };
     let s = match de.string().ok()? {
         Str::Borrowed(s) => std::borrow::Cow::Borrowed(s),
@@ -84,6 +100,14 @@ pub(crate) fn string_at(text: &str, pos: usize) -> Option<(std::borrow::Cow<'_, 
 
 /// Methods that leave the value to serde_json.
 macro_rules! give_up {
+    (noted; $($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* _visitor: V) -> R<V::Value> {
+                self.handed_error = true;
+                Err(GiveUp)
+            }
+        )*
+    };
     ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
         $(
             fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* _visitor: V) -> R<V::Value> {
@@ -102,7 +126,10 @@ macro_rules! only_when {
                 self.skip_ws();
                 match self.peek() {
                     Some($first) => self.deserialize_any(visitor),
-                    _ => Err(GiveUp),
+                    _ => {
+                        self.handed_error = true;
+                        Err(GiveUp)
+                    }
                 }
             }
         )*
@@ -113,6 +140,10 @@ struct Fast<'de> {
     text: &'de str,
     pos: usize,
     depth: usize,
+    /// An error was returned to the type being deserialized (by any method it called here;
+    /// errors of a key reach it through `next_key_seed`). Errors a type makes and handles on
+    /// its own (an untagged enum trying its variants on a buffered value) are not counted.
+    handed_error: bool,
 }
 
 impl<'de> Fast<'de> {
@@ -242,34 +273,9 @@ impl<'de> Fast<'de> {
         Ok(v)
     }
 
-    /// Opens the array or object at `pos` (`close` is its closing bracket).
-    #[inline]
-    fn enter(&mut self, close: u8) -> R<Items<'_, 'de>> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(GiveUp);
-        }
-        self.pos += 1;
-        Ok(Items {
-            de: self,
-            first: true,
-            close,
-        })
-    }
-
-    /// Closes it: serde_json fails when the type's visitor left items unread.
-    #[inline]
-    fn leave(&mut self, close: u8) -> R<()> {
-        self.expect(close)?;
-        self.depth -= 1;
-        Ok(())
-    }
-}
-
-impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
-    type Error = GiveUp;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+    /// `deserialize_any`'s reading.
+    #[inline(always)]
+    fn any<V: Visitor<'de>>(&mut self, visitor: V) -> R<V::Value> {
         self.skip_ws();
         match self.peek().ok_or(GiveUp)? {
             b'"' => self.string()?.visit(visitor),
@@ -300,14 +306,52 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
         }
     }
 
+    /// Opens the array or object at `pos` (`close` is its closing bracket).
+    #[inline]
+    fn enter(&mut self, close: u8) -> R<Items<'_, 'de>> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(GiveUp);
+        }
+        self.pos += 1;
+        Ok(Items {
+            de: self,
+            first: true,
+            close,
+        })
+    }
+
+    /// Closes it: serde_json fails when the type's visitor left items unread.
+    #[inline]
+    fn leave(&mut self, close: u8) -> R<()> {
+        self.expect(close)?;
+        self.depth -= 1;
+        Ok(())
+    }
+}
+
+impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
+    type Error = GiveUp;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        let r = self.any(visitor);
+        if r.is_err() {
+            handed(&mut self.handed_error);
+        }
+        r
+    }
+
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
         self.skip_ws();
-        if self.peek() == Some(b'n') {
-            self.literal("null")?;
-            visitor.visit_none()
+        let r = if self.peek() == Some(b'n') {
+            self.literal("null").and_then(|()| visitor.visit_none())
         } else {
-            visitor.visit_some(self)
+            visitor.visit_some(&mut *self)
+        };
+        if r.is_err() {
+            handed(&mut self.handed_error);
         }
+        r
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
@@ -317,20 +361,29 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
     ) -> R<V::Value> {
         // serde_json's own types (a raw value) talk to it through special names.
         if name.starts_with("$serde_json") {
+            self.handed_error = true;
             return Err(GiveUp);
         }
-        visitor.visit_newtype_struct(self)
+        let r = visitor.visit_newtype_struct(&mut *self);
+        if r.is_err() {
+            handed(&mut self.handed_error);
+        }
+        r
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
         self.skip_ws();
-        let rest = self.text.as_bytes().get(self.pos..).ok_or(GiveUp)?;
-        let len = json::text_value_len(rest).ok_or(GiveUp)?;
+        let rest = self.text.as_bytes().get(self.pos..);
+        let Some(len) = rest.and_then(json::text_value_len) else {
+            self.handed_error = true;
+            return Err(GiveUp);
+        };
         self.pos += len;
         visitor.visit_unit()
     }
 
     give_up! {
+        noted;
         deserialize_enum(_name: &'static str, _variants: &'static [&'static str]);
         deserialize_i128();
         deserialize_u128();
@@ -395,21 +448,18 @@ impl Items<'_, '_> {
     }
 }
 
-impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
-    type Error = GiveUp;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
-        if !self.next()? {
-            return Ok(None);
+impl<'de> Items<'_, 'de> {
+    /// `r`, noting an error as handed to the type.
+    #[inline(always)]
+    fn handed<T>(&mut self, r: R<T>) -> R<T> {
+        if r.is_err() {
+            handed(&mut self.de.handed_error);
         }
-        seed.deserialize(&mut *self.de).map(Some)
+        r
     }
-}
 
-impl<'de> de::MapAccess<'de> for Items<'_, 'de> {
-    type Error = GiveUp;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
+    #[inline(always)]
+    fn key<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
         if !self.next()? {
             return Ok(None);
         }
@@ -419,10 +469,35 @@ impl<'de> de::MapAccess<'de> for Items<'_, 'de> {
         let key = self.de.string()?;
         seed.deserialize(Key(key)).map(Some)
     }
+}
+
+impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
+    type Error = GiveUp;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
+        let r = match self.next() {
+            Ok(true) => seed.deserialize(&mut *self.de).map(Some),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
+        self.handed(r)
+    }
+}
+
+impl<'de> de::MapAccess<'de> for Items<'_, 'de> {
+    type Error = GiveUp;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
+        let r = self.key(seed);
+        self.handed(r)
+    }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> R<V::Value> {
-        self.de.expect(b':')?;
-        seed.deserialize(&mut *self.de)
+        let r = match self.de.expect(b':') {
+            Ok(()) => seed.deserialize(&mut *self.de),
+            Err(e) => Err(e),
+        };
+        self.handed(r)
     }
 }
 
@@ -620,6 +695,16 @@ mod tests {
     #[derive(Deserialize, Debug, PartialEq)]
     struct Tuple(u8, String);
 
+    /// Drops its inner type's error, as `.ok()` or a default-on-error adapter does.
+    #[derive(Debug, PartialEq)]
+    struct Lenient<T>(Option<T>);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(Lenient(T::deserialize(d).ok()))
+        }
+    }
+
     #[derive(Deserialize, Debug, PartialEq)]
     struct Unit;
 
@@ -683,7 +768,26 @@ mod tests {
             f64,
             Vec<u8>,
             Box<str>,
+            Lenient<External>,
+            Vec<Lenient<Vec<u64>>>,
+            Lenient<Id>,
         );
+    }
+
+    #[test]
+    fn a_value_built_past_a_dropped_error_is_left_to_serde_json() {
+        // The fast path gives up on an externally tagged enum; a type that drops that error
+        // must not be answered with `None` at a position inside the value.
+        assert!(!agrees::<Lenient<External>>(r#""A""#));
+        assert_eq!(
+            serde_json::from_str::<Lenient<External>>(r#""A""#).unwrap(),
+            Lenient(Some(External::A))
+        );
+        assert!(!agrees::<Vec<Lenient<Vec<u64>>>>("[[1,],2]"));
+        assert!(!agrees::<Lenient<Id>>(r#"{"i":-1}"#));
+        // Without an error the same types are still answered.
+        assert!(agrees::<Lenient<Id>>(r#"{"i":1}"#));
+        assert!(agrees::<Vec<Lenient<Vec<u64>>>>("[[1],[2,3]]"));
     }
 
     #[test]
