@@ -264,10 +264,22 @@ impl<'de> Fast<'de> {
     /// The number at `pos` read by serde_json from its own text, found with the producer's
     /// JSON scanner.
     fn delegated<V: Visitor<'de>>(&mut self, visitor: V) -> R<V::Value> {
+        self.delegated_as(visitor, false)
+    }
+
+    /// [`delegated`](Self::delegated), through serde_json's `deserialize_f32` when `f32`:
+    /// with its `float_roundtrip` feature (which an application can turn on) it parses an
+    /// `f32` straight from the text, not through an `f64`.
+    fn delegated_as<V: Visitor<'de>>(&mut self, visitor: V, f32: bool) -> R<V::Value> {
         let rest = self.text.get(self.pos..).ok_or(GiveUp)?;
         let len = json::text_value_len(rest.as_bytes()).ok_or(GiveUp)?;
         let mut de = serde_json::Deserializer::from_str(rest.get(..len).ok_or(GiveUp)?);
-        let v = de::Deserializer::deserialize_any(&mut de, visitor).map_err(|_| GiveUp)?;
+        let v = if f32 {
+            de::Deserializer::deserialize_f32(&mut de, visitor)
+        } else {
+            de::Deserializer::deserialize_any(&mut de, visitor)
+        }
+        .map_err(|_| GiveUp)?;
         de.end().map_err(|_| GiveUp)?;
         self.pos += len;
         Ok(v)
@@ -371,6 +383,18 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
         r
     }
 
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        self.skip_ws();
+        let r = match self.peek() {
+            Some(b'-' | b'0'..=b'9') => self.delegated_as(visitor, true),
+            _ => Err(GiveUp),
+        };
+        if r.is_err() {
+            handed(&mut self.handed_error);
+        }
+        r
+    }
+
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
         self.skip_ws();
         let rest = self.text.as_bytes().get(self.pos..);
@@ -403,7 +427,6 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
         deserialize_u16() if [b'-' | b'0'..=b'9'];
         deserialize_u32() if [b'-' | b'0'..=b'9'];
         deserialize_u64() if [b'-' | b'0'..=b'9'];
-        deserialize_f32() if [b'-' | b'0'..=b'9'];
         deserialize_f64() if [b'-' | b'0'..=b'9'];
         deserialize_char() if [b'"'];
         deserialize_str() if [b'"'];
