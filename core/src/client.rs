@@ -124,14 +124,18 @@ impl ClientBuilder {
         self
     }
 
-    /// Timeout for a whole request that is not a live read (default 30 s).
+    /// Timeout for a request that is not a long-poll (default 30 s): for a write, the whole
+    /// request; for a read (catch-up or SSE), the wait for the response head and then for each
+    /// piece of its body. A read's body has no total deadline, since a large one takes long;
+    /// cancel the read (or drop it) to bound its total time.
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = d;
         self
     }
 
-    /// Timeout for one long-poll request (default 90 s). Keep it above the server's long-poll
-    /// wait, or idle long-polls end as timeouts (which are retried, so only efficiency suffers).
+    /// Timeout for one long-poll request's head, and then for each piece of its body (default
+    /// 90 s). Keep it above the server's long-poll wait, or idle long-polls end as timeouts
+    /// (which are retried, so only efficiency suffers).
     pub fn long_poll_timeout(mut self, d: Duration) -> Self {
         self.long_poll_timeout = d;
         self

@@ -248,20 +248,29 @@ pub(crate) async fn discard_body(mut resp: reqwest::Response) {
     }
 }
 
+/// How long the body of a failed response may take to arrive (it is at most
+/// [`MAX_ERROR_BODY`] bytes): a server that sends the head and then stalls does not hold the
+/// error, and the retry after it, back forever.
+pub(crate) const ERROR_BODY_WAIT: Duration = Duration::from_secs(5);
+
 /// Reads a bounded error message from a failed response's body: at most [`MAX_ERROR_BODY`]
-/// bytes are read, then the response (and its connection) is dropped.
+/// bytes, for at most [`ERROR_BODY_WAIT`]; then the response (and its connection) is dropped.
 pub(crate) async fn read_message(mut resp: reqwest::Response) -> Option<String> {
     let mut body = Vec::new();
-    while body.len() < MAX_ERROR_BODY {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = MAX_ERROR_BODY - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    let read = async {
+        while body.len() < MAX_ERROR_BODY {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = MAX_ERROR_BODY - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                // A body cut short still says what it said so far.
+                Ok(None) | Err(_) => break,
             }
-            // A body cut short still says what it said so far.
-            Ok(None) | Err(_) => break,
         }
-    }
+    };
+    // A body that stalls says what it said so far, too.
+    let _ = tokio::time::timeout(ERROR_BODY_WAIT, read).await;
     drop(resp);
     message_from_body(&body)
 }

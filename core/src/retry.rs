@@ -346,15 +346,21 @@ fn parse_http_date(s: &str) -> Option<std::time::SystemTime> {
     let h: u64 = hms.next()?.parse().ok()?;
     let m: u64 = hms.next()?.parse().ok()?;
     let sec: u64 = hms.next()?.parse().ok()?;
-    if parts.next()? != "GMT" || day == 0 || day > 31 || h > 23 || m > 59 || sec > 60 {
+    // An HTTP date has a four-digit year; any other is refused before the arithmetic, which
+    // it could overflow (and a time past what `SystemTime` holds would panic).
+    if parts.next()? != "GMT"
+        || !(1970..=9999).contains(&year)
+        || day == 0
+        || day > 31
+        || h > 23
+        || m > 59
+        || sec > 60
+    {
         return None;
     }
-    let days = days_from_civil(year, month, day as i64);
-    if days < 0 {
-        return None;
-    }
-    let secs = days as u64 * 86_400 + h * 3600 + m * 60 + sec;
-    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+    let days = u64::try_from(days_from_civil(year, month, day as i64)).ok()?;
+    let secs = days * 86_400 + h * 3600 + m * 60 + sec;
+    std::time::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
@@ -388,6 +394,16 @@ mod tests {
         assert_eq!(
             t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
             784_111_777
+        );
+        // Years an HTTP date cannot have: ignored, never an overflow or a panic.
+        for year in ["400000000000", "99999999999999999", "10000", "1969", "-5"] {
+            let v = format!("Sun, 06 Nov {year} 08:49:37 GMT");
+            assert_eq!(parse_retry_after(&v), None, "{v}");
+        }
+        // The last one it can have: far in the future, so capped.
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(MAX_RETRY_AFTER)
         );
     }
 

@@ -56,6 +56,9 @@ enum Reply {
     Huge(u16, Vec<(&'static str, String)>, u64, Arc<AtomicUsize>),
     /// No answer at all: the connection stays open and silent until the client goes away.
     Silent,
+    /// A response that declares `len` body bytes, sends the part, then stays silent until the
+    /// client goes away.
+    Stall(u16, Vec<(&'static str, String)>, usize, Vec<u8>),
     /// A 200 body delimited by the connection's end, written part by part with a pause
     /// before each part after the first.
     Paced(Vec<(&'static str, String)>, Vec<Vec<u8>>, Duration),
@@ -207,6 +210,15 @@ where
                         }
                     }
                     Reply::Silent => {
+                        while sock.read(&mut tmp).await.unwrap_or(0) > 0 {}
+                        abandoned.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Reply::Stall(status, hs, len, part) => {
+                        let _ = sock
+                            .write_all(write_head(status, &hs, Some(len)).as_bytes())
+                            .await;
+                        let _ = sock.write_all(&part).await;
+                        let _ = sock.flush().await;
                         while sock.read(&mut tmp).await.unwrap_or(0) > 0 {}
                         abandoned.fetch_add(1, Ordering::SeqCst);
                     }
@@ -860,6 +872,53 @@ async fn data_that_does_not_advance_the_offset_is_a_protocol_error() {
         "{err}"
     );
     assert_eq!(server.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn an_error_body_that_stalls_does_not_hold_the_error_back() {
+    // The head of a 404 arrives, then part of its declared body, then nothing.
+    let server = local(|_, _| {
+        Reply::Stall(
+            404,
+            vec![("Content-Type", "text/plain".into())],
+            100,
+            b"no such str".to_vec(),
+        )
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(20), server.handle().stream(fast()))
+        .await
+        .expect("the error should not wait for a body that never comes")
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
+    assert_eq!(err.server_message(), Some("no such str"), "{err}");
+    // Within the error body's wait (5 s) and some slack.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_sentinel_as_the_next_offset_is_a_protocol_error() {
+    for sentinel in ["-1", "now"] {
+        let server = local(move |n, _| match n {
+            0 => Reply::Full(200, meta(sentinel, false, false), b"ab".to_vec()),
+            _ => Reply::Full(200, meta("o1", true, false), b"cd".to_vec()),
+        })
+        .await;
+        let resp = server.handle().stream(fast()).await.unwrap();
+        let err = within(resp.bytes()).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("gave \"{sentinel}\" as the next offset")),
+            "{err}"
+        );
+        assert_eq!(server.seen().len(), 1);
+    }
 }
 
 #[tokio::test]

@@ -607,7 +607,18 @@ impl Engine {
                 ),
             ));
         }
-        if !self.offset.is_sentinel() && !next.is_sentinel() && *next < self.offset {
+        // `-1` and `now` name places to start from; a server never gives them as the offset
+        // to go on from (taken as such, the next request would read from the start again).
+        if next.is_sentinel() {
+            return Err(Error::parse(
+                what,
+                format!(
+                    "the server gave \"{}\" as the next offset, which only a reader may ask for; a protocol violation",
+                    show(next)
+                ),
+            ));
+        }
+        if !self.offset.is_sentinel() && *next < self.offset {
             return Err(Error::parse(
                 what,
                 format!(
