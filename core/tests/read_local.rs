@@ -922,6 +922,31 @@ async fn a_sentinel_as_the_next_offset_is_a_protocol_error() {
 }
 
 #[tokio::test]
+async fn catch_up_answers_that_never_move_are_a_protocol_error() {
+    // Empty, not up to date, the offset unchanged: no way forward. A few are let through
+    // (the fourth answer moves on), a run of ten is an error.
+    let server = local(|n, _| match n {
+        0 => Reply::Full(200, meta("o1", false, false), b"ab".to_vec()),
+        1..=3 => Reply::Full(200, meta("o1", false, false), Vec::new()),
+        4 => Reply::Full(200, meta("o2", false, false), b"cd".to_vec()),
+        _ => Reply::Full(200, meta("o2", false, false), Vec::new()),
+    })
+    .await;
+    let resp = server.handle().stream(fast()).await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(30), resp.bytes())
+        .await
+        .expect("the read should have ended")
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
+    assert!(
+        err.to_string()
+            .contains("10 catch-up answers in a row held no data, left the offset at \"o2\""),
+        "{err}"
+    );
+    assert_eq!(server.seen().len(), 15);
+}
+
+#[tokio::test]
 async fn an_offset_going_backwards_is_a_protocol_error() {
     let server = local(|n, _| match n {
         0 => Reply::Full(200, meta("o5", false, false), b"ab".to_vec()),

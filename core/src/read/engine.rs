@@ -302,6 +302,10 @@ const GATHER_BYTES: usize = 64 << 10;
 /// The longest pause after quick empty answers (the retry backoff, capped at this).
 const MAX_EMPTY_ANSWER_PAUSE: Duration = Duration::from_secs(1);
 
+/// Catch-up answers in a row that hold no data, leave the offset where it was and do not say
+/// the reader is up to date: the reader has no way forward, so past this many it is an error.
+const MAX_STALLED_ANSWERS: u32 = 10;
+
 enum Answer {
     Body(Opened),
     Sse(reqwest::Response, ResponseMeta),
@@ -373,6 +377,8 @@ pub(crate) struct Engine {
     sse_unconfirmed: Unconfirmed,
     /// Quick empty answers in a row that did not move the offset.
     empty_answers: u32,
+    /// Catch-up answers in a row with no data, the same offset and no up-to-date.
+    stalled_answers: u32,
     /// Retries the error hook asked for in a row, for errors the retry policy would not retry:
     /// the first goes out at once (a refreshed token), later ones after the policy's backoff,
     /// so that a hook that always asks again (`{}` in Node) cannot make a request storm.
@@ -432,6 +438,7 @@ impl Engine {
             last_emitted: None,
             sse_unconfirmed: Unconfirmed::default(),
             empty_answers: 0,
+            stalled_answers: 0,
             hook_retries: 0,
             first: None,
             done: false,
@@ -819,6 +826,21 @@ impl Engine {
                 return Err(short_after_sse(conn.carry_messages, "messages"));
             }
             self.sse_unconfirmed.messages = conn.carry_messages;
+        }
+        if more && next == self.offset && !conn.handed && conn.kind == Kind::CatchUp {
+            self.stalled_answers = self.stalled_answers.saturating_add(1);
+            if self.stalled_answers >= MAX_STALLED_ANSWERS {
+                return Err(Error::parse(
+                    "read response",
+                    format!(
+                        "{} catch-up answers in a row held no data, left the offset at \"{}\" and did not say the stream is up to date; a protocol violation",
+                        self.stalled_answers,
+                        escape_server_text(next.as_str(), 120)
+                    ),
+                ));
+            }
+        } else {
+            self.stalled_answers = 0;
         }
         if next == self.offset && conn.opened.started.elapsed() < QUICK_EMPTY_ANSWER {
             self.empty_answers = self.empty_answers.saturating_add(1);
