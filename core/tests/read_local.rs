@@ -905,8 +905,9 @@ async fn an_error_body_that_stalls_does_not_hold_the_error_back() {
 async fn a_sentinel_as_the_next_offset_is_a_protocol_error() {
     for sentinel in ["-1", "now"] {
         let server = local(move |n, _| match n {
-            0 => Reply::Full(200, meta(sentinel, false, false), b"ab".to_vec()),
-            _ => Reply::Full(200, meta("o1", true, false), b"cd".to_vec()),
+            0 => Reply::Full(200, meta("o1", false, false), b"ab".to_vec()),
+            1 => Reply::Full(200, meta(sentinel, false, false), b"cd".to_vec()),
+            _ => Reply::Full(200, meta("o2", true, false), b"ef".to_vec()),
         })
         .await;
         let resp = server.handle().stream(fast()).await.unwrap();
@@ -917,7 +918,7 @@ async fn a_sentinel_as_the_next_offset_is_a_protocol_error() {
                 .contains(&format!("gave \"{sentinel}\" as the next offset")),
             "{err}"
         );
-        assert_eq!(server.seen().len(), 1);
+        assert_eq!(server.seen().len(), 2);
     }
 }
 

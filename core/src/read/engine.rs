@@ -616,7 +616,9 @@ impl Engine {
         }
         // `-1` and `now` name places to start from; a server never gives them as the offset
         // to go on from (taken as such, the next request would read from the start again).
-        if next.is_sentinel() {
+        // The same sentinel as the reader's is left to the checks on data and on answers that
+        // do not move.
+        if next.is_sentinel() && *next != self.offset {
             return Err(Error::parse(
                 what,
                 format!(

@@ -42,11 +42,19 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
      * the full outcome (nothing was appended).
      */
     private fun fastAppend(data: ByteArray): Long =
-        if (JniCalls.available) {
-            JniCalls.tryAppend(slot, data)
-        } else {
-            FastCalls.dsc_producer_try_append(slot, data, data.size.toLong())
+        when {
+            closed -> NO_PRODUCER
+            JniCalls.available -> JniCalls.tryAppend(slot, data)
+            else -> FastCalls.dsc_producer_try_append(slot, data, data.size.toLong())
         }
+
+    /**
+     * Set by [close]. The native producer leaves the direct calls' table only when its last
+     * reference goes, and a suspended call still running holds one; from [close] on, the direct
+     * calls refuse, so an append throws as every uniffi call on a closed handle does.
+     */
+    @Volatile
+    private var closed = false
 
     /** The producer id. */
     val producerId: String get() = ffi.producerId()
@@ -140,6 +148,7 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
 
     /** `messages[from, end)` appended with one direct call (packed for JNA): how many, or -1. */
     private fun fastAppendRun(messages: List<ByteArray>, from: Int, end: Int, bytes: Int): Int {
+        if (closed) return -1
         if (JniCalls.available) {
             val n = JniCalls.tryAppendRun(slot, messages.subList(from, end).toTypedArray(), bytes)
             return if (n >= 0) n.toInt() else -1
@@ -198,7 +207,10 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
     suspend fun detach() = native { ffi.detach() }
 
     /** Releases the native handle. */
-    override fun close() = ffiCall { ffi.close() }
+    override fun close() {
+        closed = true
+        ffiCall { ffi.close() }
+    }
 }
 
 /** `dsc_producer_try_append`'s answer for a full buffer (bindings/ffi/src/fast.rs). */
