@@ -283,6 +283,12 @@ async fn within<T>(fut: impl std::future::Future<Output = T>) -> T {
         .expect("the read should have ended")
 }
 
+/// `err` is a parse error (a protocol violation, a limit) whose text says `says`.
+fn parse_error_saying(err: &Error, says: &str) {
+    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
+    assert!(err.to_string().contains(says), "{err}");
+}
+
 fn fast() -> ReadOptions {
     ReadOptions::new().retry(
         RetryPolicy::default()
@@ -769,8 +775,7 @@ async fn a_read_response_without_a_next_offset_is_refused() {
     .await;
     let resp = server.handle().stream(fast()).await.unwrap();
     let err = within(resp.bytes()).await.unwrap_err();
-    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
-    assert!(err.to_string().contains("Stream-Next-Offset"), "{err}");
+    parse_error_saying(&err, "Stream-Next-Offset");
 }
 
 // ---- A misbehaving server: every answer stays bounded ----
@@ -866,11 +871,7 @@ async fn data_that_does_not_advance_the_offset_is_a_protocol_error() {
     .await;
     let resp = server.handle().stream(fast()).await.unwrap();
     let err = within(resp.bytes()).await.unwrap_err();
-    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
-    assert!(
-        err.to_string().contains("without advancing the offset"),
-        "{err}"
-    );
+    parse_error_saying(&err, "without advancing the offset");
     assert_eq!(server.seen().len(), 2);
 }
 
@@ -912,12 +913,7 @@ async fn a_sentinel_as_the_next_offset_is_a_protocol_error() {
         .await;
         let resp = server.handle().stream(fast()).await.unwrap();
         let err = within(resp.bytes()).await.unwrap_err();
-        assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
-        assert!(
-            err.to_string()
-                .contains(&format!("gave \"{sentinel}\" as the next offset")),
-            "{err}"
-        );
+        parse_error_saying(&err, &format!("gave \"{sentinel}\" as the next offset"));
         assert_eq!(server.seen().len(), 2);
     }
 }
@@ -938,11 +934,9 @@ async fn catch_up_answers_that_never_move_are_a_protocol_error() {
         .await
         .expect("the read should have ended")
         .unwrap_err();
-    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
-    assert!(
-        err.to_string()
-            .contains("10 catch-up answers in a row held no data, left the offset at \"o2\""),
-        "{err}"
+    parse_error_saying(
+        &err,
+        "10 catch-up answers in a row held no data, left the offset at \"o2\"",
     );
     assert_eq!(server.seen().len(), 15);
 }
@@ -956,12 +950,7 @@ async fn an_offset_going_backwards_is_a_protocol_error() {
     .await;
     let resp = server.handle().stream(fast()).await.unwrap();
     let err = within(resp.bytes()).await.unwrap_err();
-    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
-    assert!(
-        err.to_string()
-            .contains("went backwards from \"o5\" to \"o3\""),
-        "{err}"
-    );
+    parse_error_saying(&err, "went backwards from \"o5\" to \"o3\"");
 }
 
 #[tokio::test]
@@ -1301,8 +1290,7 @@ async fn an_sse_event_larger_than_its_limit_is_an_error_naming_it() {
     let mut batches = resp.byte_batches().unwrap();
     within(batches.next_batch()).await.unwrap().unwrap();
     let err = within(batches.next_batch()).await.unwrap_err();
-    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
-    assert!(err.to_string().contains("204800 bytes"), "{err}");
+    parse_error_saying(&err, "204800 bytes");
     assert!(err.to_string().contains("max_chunk_bytes"), "{err}");
 }
 
@@ -1590,11 +1578,7 @@ async fn a_json_message_larger_than_the_chunk_limit_is_an_error_naming_it() {
         .await
         .unwrap();
     let err = within(resp.json::<serde_json::Value>()).await.unwrap_err();
-    assert_eq!(err.code(), ErrorCode::ParseError, "{err}");
-    assert!(
-        err.to_string().contains("max_chunk_bytes (16 bytes)"),
-        "{err}"
-    );
+    parse_error_saying(&err, "max_chunk_bytes (16 bytes)");
     // Under a sufficient limit the same answer reads fine.
     let resp = server
         .handle()
