@@ -976,6 +976,20 @@ async fn a_storm_of_empty_answers_is_paced() {
     assert!((3..40).contains(&requests), "{requests} requests in 1 s");
 }
 
+#[tokio::test]
+async fn empty_answers_that_move_the_offset_are_paced_too() {
+    // Each catch-up answer is empty, not up to date, and names a new offset: progress on
+    // paper, nothing in fact. The read goes on (the offset moves), but slowly.
+    let server =
+        local(|n, _| Reply::Full(200, meta(&format!("o{n:06}"), false, false), Vec::new())).await;
+    let resp = server.handle().stream(ReadOptions::new()).await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(1), resp.bytes()).await;
+    assert!(read.is_err(), "the read has no end to reach");
+    let requests = server.seen().len();
+    // Without pacing this is thousands of requests a second.
+    assert!((3..40).contains(&requests), "{requests} requests in 1 s");
+}
+
 /// A data event of 64 KiB: `i` as 8 digits, then filler.
 fn data_event(i: usize) -> Vec<u8> {
     let mut event = format!("event: data\ndata:{i:08}").into_bytes();

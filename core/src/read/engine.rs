@@ -375,7 +375,7 @@ pub(crate) struct Engine {
     last_emitted: Option<(Offset, bool, bool)>,
     /// SSE data handed on beyond `offset`, which a new connection from `offset` repeats.
     sse_unconfirmed: Unconfirmed,
-    /// Quick empty answers in a row that did not move the offset.
+    /// Quick answers in a row that handed nothing on or did not move the offset.
     empty_answers: u32,
     /// Catch-up answers in a row with no data, the same offset and no up-to-date.
     stalled_answers: u32,
@@ -580,7 +580,7 @@ impl Engine {
         })
     }
 
-    /// After the second quick empty answer in a row that left the offset where it was, waits
+    /// After the second quick empty answer in a row (no data, or the offset where it was), waits
     /// like a retry (at most [`MAX_EMPTY_ANSWER_PAUSE`]) before asking again: a server
     /// answering 204 at once must not be asked in a tight loop.
     async fn pace_empty_answers(&mut self) -> Result<()> {
@@ -844,7 +844,11 @@ impl Engine {
         } else {
             self.stalled_answers = 0;
         }
-        if next == self.offset && conn.opened.started.elapsed() < QUICK_EMPTY_ANSWER {
+        // Quick answers with nothing in them are paced whether or not they move the offset: a
+        // server that answers at once with empty bodies and ever new offsets would otherwise
+        // be asked in a tight loop.
+        let empty = next == self.offset || !conn.handed;
+        if empty && conn.opened.started.elapsed() < QUICK_EMPTY_ANSWER {
             self.empty_answers = self.empty_answers.saturating_add(1);
         } else {
             self.empty_answers = 0;
