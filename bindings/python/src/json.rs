@@ -9,8 +9,9 @@
 //! per-read cache of strings (short string values from another: a value repeated across
 //! messages is one `str`). Keys are not interned: `json.loads` does not intern them either, and
 //! CPython 3.12 before 3.12.6 made every interned string immortal, so a stream whose keys are
-//! data (an id per message) would have kept each of them for the life of the process. A text whose values are all integers of 32 bits (a picked id
-//! or counter) is read by the core's `JsonNumbers`, eight digits at a time.
+//! data (an id per message) would have kept each of them for the life of the process. A text
+//! whose values are all integers of 32 bits (a picked id or counter) is read by the core's
+//! `JsonNumbers`, eight digits at a time.
 //!
 //! The result must be exactly what `json.loads` gives, so anything this reader is not sure
 //! about (a lone surrogate, `NaN` or `Infinity`, an integer beyond 64 bits, deep nesting,
