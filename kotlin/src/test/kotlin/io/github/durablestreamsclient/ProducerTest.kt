@@ -1,6 +1,16 @@
 package io.github.durablestreamsclient
 
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.async
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import java.io.IOException
+import java.net.InetAddress
+import java.net.ServerSocket
+import java.net.Socket
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import kotlin.concurrent.thread
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
@@ -196,6 +206,52 @@ class ProducerTest {
                 assertEquals("""{"c":1}""", items.last())
                 assertFalse(items.any { it.contains("-1") })
             }
+        }
+    }
+
+    @Test
+    fun `a closed producer refuses appends while a suspended call still holds the native one`() = runBlocking<Unit> {
+        // A loopback server that takes the batch's request and never answers: the flush below
+        // stays suspended and its native future keeps the native producer alive after close().
+        val server = ServerSocket(0, 50, InetAddress.getLoopbackAddress())
+        val sockets = mutableListOf<Socket>()
+        val requested = CountDownLatch(1)
+        val serving = thread(isDaemon = true) {
+            try {
+                while (true) {
+                    val sock = server.accept()
+                    synchronized(sockets) { sockets += sock }
+                    requested.countDown()
+                }
+            } catch (_: IOException) {
+                // server.close() below
+            }
+        }
+        try {
+            val url = "http://127.0.0.1:${server.localPort}/s"
+            DurableStream(url, StreamOptions(contentType = "application/json")).use { s ->
+                val p = s.producer("held", ProducerOptions(lingerMs = 1uL))
+                assertEquals(0L, p.tryAppend("""{"n":0}""".encodeToByteArray()).messageNumber)
+                assertTrue(requested.await(10, TimeUnit.SECONDS), "the batch was never sent")
+                // Undispatched: flush() has made its native call (holding the native producer)
+                // and is suspended in it when async returns.
+                val flushing = async(start = CoroutineStart.UNDISPATCHED) { runCatching { p.flush() } }
+                assertTrue(flushing.isActive)
+                p.close()
+                // Every append form throws now; none reaches the still living native producer.
+                assertFailsWith<IllegalStateException> { p.tryAppend("""{"n":1}""".encodeToByteArray()) }
+                assertFailsWith<IllegalStateException> { p.appendBlocking("""{"n":2}""") }
+                assertFailsWith<IllegalStateException> {
+                    p.tryAppendMany(listOf("""{"n":3}""".encodeToByteArray(), """{"n":4}""".encodeToByteArray()))
+                }
+                assertFailsWith<IllegalStateException> { p.append("""{"n":5}""") }
+                flushing.cancel()
+                withTimeout(10_000) { flushing.join() }
+            }
+        } finally {
+            server.close()
+            synchronized(sockets) { sockets.forEach { it.close() } }
+            serving.join(5000)
         }
     }
 
