@@ -414,7 +414,12 @@ impl std::fmt::Display for Error {
             Self::StreamClosed { url, final_offset } => {
                 write!(f, "stream is closed: {url}")?;
                 match final_offset {
-                    Some(o) => write!(f, " (final offset {o})"),
+                    // A header value is visible ASCII, but of any length the server likes.
+                    Some(o) => write!(
+                        f,
+                        " (final offset {})",
+                        crate::http::escape_server_text(o.as_str(), MAX_OFFSET_IN_MESSAGE)
+                    ),
                     None => Ok(()),
                 }
             }
@@ -678,6 +683,9 @@ impl std::error::Error for Cause {}
 
 /// The longest cause message kept (characters of the escaped text).
 const MAX_CAUSE_MESSAGE: usize = 2048;
+
+/// The most characters of an offset quoted in an error's message (the field keeps it whole).
+const MAX_OFFSET_IN_MESSAGE: usize = 128;
 
 fn fmt_closed_difference(existing_closed: Option<bool>) -> &'static str {
     match existing_closed {
@@ -1137,6 +1145,34 @@ mod tests {
         assert_eq!(one.attempts(), None);
         let twice = Error::gave_up(Error::gave_up(Error::example(ErrorCode::Busy), 3), 5);
         assert_eq!(twice.attempts(), Some(3));
+    }
+
+    #[test]
+    fn a_long_final_offset_is_shortened_in_the_message_and_kept_whole_in_the_field() {
+        let long = format!("0_{}", "9".repeat(10_000));
+        let e = Error::StreamClosed {
+            url: "http://127.0.0.1:1/s".to_owned(),
+            final_offset: Some(Offset::from(long.as_str())),
+        };
+        let text = e.to_string();
+        assert!(text.starts_with("stream is closed: http://127.0.0.1:1/s (final offset 0_999"));
+        assert!(text.ends_with("…)"), "{text}");
+        assert!(
+            text.chars().count() < 200,
+            "{} characters",
+            text.chars().count()
+        );
+        match e {
+            Error::StreamClosed { final_offset, .. } => {
+                assert_eq!(final_offset.map(|o| o.as_str().len()), Some(long.len()))
+            }
+            other => panic!("{other:?}"),
+        }
+        let short = Error::example(ErrorCode::StreamClosed).to_string();
+        assert!(
+            short.ends_with("(final offset 0000000000000042)"),
+            "{short}"
+        );
     }
 
     #[test]
