@@ -1507,3 +1507,38 @@ async fn a_linger_ending_while_the_task_looks_still_sends_the_batch() {
     }
     assert_eq!(raw_json(s.url().as_str()).await.len(), 18 * 40);
 }
+
+#[tokio::test]
+async fn a_delivery_timeout_or_linger_of_duration_max_means_never_not_a_crash() {
+    // Instant + Duration::MAX does not fit: the producer's task used to panic on it, failing
+    // every receipt with "closed". Such a deadline or linger is taken as "never".
+    let s = json_stream("p-duration-max").await;
+    let forever = s
+        .producer("forever")
+        .linger(Duration::ZERO)
+        .delivery_timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    let r = forever.append(r#"{"a":1}"#).await.unwrap();
+    let d = tokio::time::timeout(Duration::from_secs(10), r).await;
+    assert!(matches!(d, Ok(Ok(_))), "{d:?}");
+    forever.detach().await.unwrap();
+
+    let lingering = s
+        .producer("lingering")
+        .linger(Duration::MAX)
+        .build()
+        .unwrap();
+    let r = lingering.append(r#"{"a":2}"#).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(lingering.pending_count(), 1, "held by the linger");
+    let f = tokio::time::timeout(Duration::from_secs(10), lingering.flush()).await;
+    assert!(matches!(f, Ok(Ok(()))), "{f:?}");
+    let d = tokio::time::timeout(Duration::from_secs(10), r).await;
+    assert!(matches!(d, Ok(Ok(_))), "{d:?}");
+    lingering.detach().await.unwrap();
+    assert_eq!(
+        raw_json(s.url().as_str()).await,
+        vec![json!({"a":1}), json!({"a":2})]
+    );
+}

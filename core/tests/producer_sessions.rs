@@ -149,6 +149,85 @@ async fn a_restarted_writer_without_auto_claim_fails_with_a_session_conflict() {
 }
 
 #[tokio::test]
+async fn a_new_epoch_whose_first_batch_fails_goes_on_from_sequence_0() {
+    // The server holds epoch 0 of the id; a session at epoch 1 has its first batch refused
+    // (an injected 400). The next batch, numbered 1, is answered 400 "new epoch must start
+    // at sequence 0" by the reference server: it moves to 0 and everything after is stored.
+    let server = TestServer::shared();
+    let s = json_stream("ps-new-epoch-400").await;
+    let first = producer(&s, "w", false);
+    first.append(r#"{"n":0}"#).await.unwrap().await.unwrap();
+    first.detach().await.unwrap();
+
+    let second = s
+        .producer("w")
+        .epoch(1)
+        .linger(Duration::ZERO)
+        .max_batch_messages(1)
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    let path = path_of(s.url().as_str());
+    inject(
+        server,
+        json!({"path": path, "method": "POST", "status": 400}),
+    )
+    .await;
+    let refused = second.append(r#"{"n":1}"#).await.unwrap().await;
+    assert_eq!(refused.unwrap_err().code(), ErrorCode::BadRequest);
+    let later = write(&second, "n", 2..6).await;
+    for (n, r) in &later {
+        let d = r.as_ref().unwrap_or_else(|e| panic!("message {n}: {e}"));
+        assert_eq!((d.epoch, d.duplicate), (1, false), "message {n}");
+    }
+    assert_eq!(later[0].1.as_ref().unwrap().seq, 0);
+    // The refusal is still the first failure since the last flush.
+    assert_eq!(
+        second.flush().await.unwrap_err().code(),
+        ErrorCode::BadRequest
+    );
+    second.detach().await.unwrap();
+    let items = raw_json(s.url().as_str()).await;
+    assert_eq!(values(&items, "n"), vec![0, 2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn a_restarted_writer_turned_away_once_does_not_take_the_old_write_for_its_own() {
+    // The earlier session stored (epoch 0, seq 0); the restarted one's first request is
+    // answered 503 (nothing stored), its retry 204 for that old sequence 0. Reporting the
+    // message delivered would lose it: it is a session conflict, and with auto-claim the
+    // message is stored in a new epoch.
+    let server = TestServer::shared();
+    for auto_claim in [false, true] {
+        let s = json_stream(&format!("ps-restart-503-{auto_claim}")).await;
+        let first = producer(&s, "job", false);
+        first.append(r#"{"run":1}"#).await.unwrap().await.unwrap();
+        first.detach().await.unwrap();
+
+        let second = producer(&s, "job", auto_claim);
+        let path = path_of(s.url().as_str());
+        inject(
+            server,
+            json!({"path": path, "method": "POST", "status": 503}),
+        )
+        .await;
+        let outcome = second.append(r#"{"run":2}"#).await.unwrap().await;
+        let runs = values(&raw_json(s.url().as_str()).await, "run");
+        if auto_claim {
+            let d = outcome.unwrap();
+            assert_eq!((d.epoch, d.seq, d.duplicate), (1, 0, false));
+            assert_eq!(runs, vec![1, 2]);
+        } else {
+            assert_eq!(
+                outcome.unwrap_err().code(),
+                ErrorCode::ProducerSessionConflict
+            );
+            assert_eq!(runs, vec![1]);
+        }
+    }
+}
+
+#[tokio::test]
 async fn two_live_sessions_with_one_id_lose_nothing_silently() {
     let s = json_stream("ps-two-live").await;
     let a = producer(&s, "shared", true);

@@ -311,7 +311,7 @@ impl<B: Backoff> Machine<B> {
         body: Bytes,
     ) {
         let id = self.take_id();
-        let deadline = now + self.rules.delivery_timeout;
+        let deadline = sequencer::instant_after(now, self.rules.delivery_timeout);
         let mut entry = Entry::new(id, (NO_SEQ, first_no + msgs), body, (bytes, msgs), deadline);
         if let Some(err) = &self.terminal {
             entry.done(Err(err.clone()));
@@ -351,7 +351,7 @@ impl<B: Backoff> Machine<B> {
     pub(crate) fn push_close(&mut self, now: Instant, end_no: u64, body: Bytes) {
         let id = self.take_id();
         let seq = self.take_seq();
-        let deadline = now + self.rules.delivery_timeout;
+        let deadline = sequencer::instant_after(now, self.rules.delivery_timeout);
         let mut entry = Entry::new(id, (seq, end_no), body, (0, 0), deadline);
         entry.close = true;
         self.queue.push_back(entry);
@@ -443,6 +443,11 @@ impl<B: Backoff> Machine<B> {
             e @ (Error::StreamClosed { .. } | Error::NotFound { .. } | Error::Gone { .. }) => {
                 self.fail_all(idx, e);
             }
+            Error::BadRequest { .. }
+                if sequencer::may_be_unstarted_epoch(self.epoch_confirmed, self.queue[idx].seq) =>
+            {
+                self.on_gap(now, idx, 0);
+            }
             Error::SequenceGap { expected_seq, .. } => {
                 if expected_seq < self.queue[idx].seq {
                     self.window = (self.window / 2).max(1);
@@ -450,7 +455,13 @@ impl<B: Backoff> Machine<B> {
                 }
                 self.on_gap(now, idx, expected_seq);
             }
-            e if e.is_retryable() => self.retry_later(now, idx, e),
+            e if e.is_retryable() => {
+                if sequencer::never_stored(&e) {
+                    let entry = &mut self.queue[idx];
+                    entry.sent_here = entry.sent_here.saturating_sub(1);
+                }
+                self.retry_later(now, idx, e)
+            }
             e => self.queue[idx].done(Err(e)),
         }
     }
@@ -550,7 +561,7 @@ impl<B: Backoff> Machine<B> {
         let resends = e.resends;
         let delay = self.rules.backoff.delay(resends - 1, None);
         let (seq, msgs, deadline) = (e.seq, e.msgs, e.deadline);
-        match sequencer::resend(resends, now + delay > deadline) {
+        match sequencer::resend(resends, sequencer::instant_after(now, delay) > deadline) {
             Resend::OverBudget => {
                 self.note(Note::ResentTooOften {
                     seq,
@@ -592,7 +603,7 @@ impl<B: Backoff> Machine<B> {
             return;
         }
         let delay = self.rules.backoff.delay(retry_no, err.retry_after());
-        if now + delay > e.deadline {
+        if sequencer::instant_after(now, delay) > e.deadline {
             let what = format!(
                 "delivering batch {} of epoch {} ({} messages) within {:?}; the batch may or may \
                  not have been stored; last error: {err}",
@@ -648,9 +659,12 @@ impl<B: Backoff> Machine<B> {
                 }
                 // The sequences expected..seq belong to batches that failed without being
                 // stored: move this batch and every later one down so the stream has no hole.
+                // None of them was sent under its new number (numbers only go down within an
+                // epoch), so none has an attempt there that a 204 could be the duplicate of.
                 for e in self.queue.iter_mut().skip(idx) {
                     if e.state != St::Done && e.seq != NO_SEQ {
                         e.seq = e.seq.saturating_sub(shift);
+                        e.sent_here = 0;
                     }
                 }
                 self.next_seq = self.next_seq.saturating_sub(shift);
@@ -1371,6 +1385,169 @@ mod tests {
         );
         m.on_answer(now, 1, 1, stored(0));
         assert_eq!(settled(&mut m), ["1 ok e1 s0"]);
+    }
+
+    #[test]
+    fn a_400_to_a_later_batch_of_an_unstarted_epoch_moves_it_to_sequence_0() {
+        // The protocol's answer to a new epoch that starts above sequence 0 is a 400 (the
+        // reference server gives it once it holds an older epoch of the id), not a 409.
+        let now = Instant::now();
+        let bad = || {
+            Err(Error::BadRequest {
+                url: "http://127.0.0.1:1/s".to_owned(),
+                message: Some("New epoch must start with sequence 0".to_owned()),
+            })
+        };
+        let mut m = machine(false, 4, HOUR);
+        with_batches(&mut m, now, 3);
+        m.poll(now);
+        actions(&mut m);
+        // Batch 0 is refused (not stored): the epoch has no acknowledgement yet.
+        m.on_answer(now, 0, 0, bad());
+        assert_eq!(settled(&mut m).len(), 1);
+        m.poll(now);
+        assert_eq!(
+            actions(&mut m),
+            ["send 1#1 e0 s1 b\"[1]\" +0ms", "release 1"]
+        );
+        m.on_answer(now, 1, 0, bad());
+        assert_eq!(actions(&mut m), ["note repaired s1->s0"]);
+        assert_eq!(m.next_seq(), 2);
+        m.poll(now);
+        assert_eq!(
+            actions(&mut m),
+            ["send 1#2 e0 s0 b\"[1]\" +0ms", "release 1"]
+        );
+        // At sequence 0 a 400 is the batch's own refusal: it fails, and is not moved again.
+        m.on_answer(now, 1, 0, bad());
+        assert_eq!(actions(&mut m), Vec::<String>::new());
+        assert_eq!(
+            settled(&mut m),
+            ["1 BAD_REQUEST: bad request to http://127.0.0.1:1/s: New epoch must start with sequence 0"]
+        );
+        m.poll(now);
+        assert_eq!(
+            actions(&mut m),
+            ["send 2#1 e0 s1 b\"[2]\" +0ms", "release 2"]
+        );
+        m.on_answer(now, 2, 0, bad());
+        assert_eq!(actions(&mut m), ["note repaired s1->s0"]);
+        m.poll(now);
+        actions(&mut m);
+        m.on_answer(now, 2, 0, stored(0));
+        assert_eq!(settled(&mut m), ["2 ok e0 s0"]);
+        // Once the epoch has an acknowledgement a 400 is the batch's own, whatever its number.
+        with_batches(&mut m, now, 1);
+        m.poll(now);
+        assert_eq!(
+            actions(&mut m),
+            ["send 3#1 e0 s1 b\"[0]\" +0ms", "release 3"]
+        );
+        m.on_answer(now, 3, 0, bad());
+        assert_eq!(settled(&mut m).len(), 1);
+        assert_eq!(m.next_seq(), 2);
+    }
+
+    #[test]
+    fn an_attempt_turned_away_unstored_does_not_make_a_204_our_own_duplicate() {
+        // A restarted writer at the same epoch: its first attempt meets a 503 (or a 429, or a
+        // refused connection), the retry a 204 for the earlier session's sequence 0. Nothing
+        // of this batch was stored: another session's write, not a lost answer of ours.
+        let now = Instant::now();
+        let refused = || Error::Network {
+            source: Some(crate::error::Cause::new(
+                crate::error::CauseKind::ConnectionRefused,
+                "connection refused",
+            )),
+            url: "http://127.0.0.1:1/s".to_owned(),
+            message: "connection refused".to_owned(),
+        };
+        let limited = || Error::RateLimited {
+            url: "http://127.0.0.1:1/s".to_owned(),
+            retry_after: None,
+            message: None,
+        };
+        for first in [Error::example(ErrorCode::Busy), limited(), refused()] {
+            let code = first.code();
+            let mut m = machine(false, 1, HOUR);
+            with_batches(&mut m, now, 1);
+            m.poll(now);
+            actions(&mut m);
+            m.on_answer(now, 0, 0, Err(first));
+            actions(&mut m);
+            m.on_answer(now, 0, 0, duplicate(Some(0)));
+            let out = settled(&mut m);
+            assert_eq!(out.len(), 1, "{code}");
+            assert!(
+                out[0].starts_with("0 PRODUCER_SESSION_CONFLICT"),
+                "{code}: {out:?}"
+            );
+        }
+        // A reset may come after the server stored the batch: then a 204 is our own.
+        let mut m = machine(false, 1, HOUR);
+        with_batches(&mut m, now, 1);
+        m.poll(now);
+        actions(&mut m);
+        m.on_answer(now, 0, 0, Err(network()));
+        actions(&mut m);
+        m.on_answer(now, 0, 0, duplicate(Some(0)));
+        assert_eq!(settled(&mut m), ["0 ok e0 s0 duplicate"]);
+    }
+
+    #[test]
+    fn a_batch_moved_down_is_not_our_duplicate_at_its_new_number() {
+        // Batch 1 times out (it may have been stored after all); batch 2 is told the server
+        // expects 1 and moves there; batch 1's late request then lands, and batch 2's resend
+        // at 1 is answered 204. That sequence holds batch 1's data, not batch 2's.
+        let now = Instant::now();
+        let mut m = machine(false, 4, Duration::from_millis(5));
+        with_batches(&mut m, now, 3);
+        confirm(&mut m, now);
+        m.poll(now);
+        m.on_written(1, 1);
+        m.poll(now);
+        m.on_written(2, 1);
+        m.poll(now);
+        actions(&mut m);
+        m.on_answer(now, 1, 0, Err(network()));
+        assert_eq!(settled(&mut m).len(), 1, "batch 1 timed out");
+        m.on_answer(now, 2, 0, gap(1, 2));
+        assert_eq!(actions(&mut m), ["note repaired s2->s1"]);
+        m.poll(now);
+        assert_eq!(
+            actions(&mut m),
+            ["send 2#2 e0 s1 b\"[2]\" +0ms", "release 2"]
+        );
+        m.on_answer(now, 2, 0, duplicate(Some(1)));
+        let out = settled(&mut m);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].starts_with("2 PRODUCER_SESSION_CONFLICT"), "{out:?}");
+    }
+
+    #[test]
+    fn deadlines_past_what_an_instant_holds_are_far_off_not_a_panic() {
+        let now = Instant::now();
+        let mut m = machine(false, 1, Duration::MAX);
+        with_batches(&mut m, now, 1);
+        m.poll(now);
+        assert_eq!(
+            actions(&mut m),
+            ["send 0#1 e0 s0 b\"[0]\" +0ms", "release 0"]
+        );
+        m.on_answer(now, 0, 0, Err(network()));
+        assert_eq!(
+            actions(&mut m),
+            [
+                "note retrying s0 +10ms (NETWORK_ERROR)",
+                "send 0#2 e0 s0 b\"[0]\" +10ms"
+            ]
+        );
+        let far = sequencer::instant_after(now, Duration::MAX);
+        assert!(far > now + Duration::from_secs(50 * 365 * 24 * 3600));
+        assert_eq!(
+            sequencer::instant_after(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
     }
 
     #[test]

@@ -5,7 +5,12 @@
 //! each rule here lets it be tested on its own (see the tests below), including the cases where
 //! another session of the same producer id is writing.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use super::MAX_PROTOCOL_INT;
+use crate::error::{CauseKind, Error};
 
 /// Epochs auto-claim may take in one session: a server that fences every claim, or two
 /// sessions that both start without an acknowledgement, cannot make it claim forever.
@@ -52,6 +57,42 @@ pub(crate) fn classify_ack(
         return Ack::Foreign;
     }
     Ack::OwnDuplicate
+}
+
+/// Whether a failed attempt certainly stored nothing: the server turned it away before
+/// handling it (429, 503), or no connection was made. Such an attempt does not count as one
+/// that may have stored the batch, so a 204 to the next one is not taken for its duplicate.
+/// Everything else (a reset, a timeout, another 5xx) may have come after the server stored it.
+pub(crate) fn never_stored(err: &Error) -> bool {
+    match err {
+        Error::RateLimited { .. } | Error::ServerError { status: 503, .. } => true,
+        Error::Network {
+            source: Some(cause),
+            ..
+        } => matches!(
+            cause.kind(),
+            CauseKind::ConnectionRefused | CauseKind::Connect
+        ),
+        _ => false,
+    }
+}
+
+/// Whether a 400 may be the protocol's answer to a new epoch that does not start at sequence 0
+/// rather than a refusal of the batch: the epoch has no acknowledgement yet (every batch before
+/// this one failed, none confirmed stored) and the batch is not at sequence 0. The batch and
+/// the later ones are then moved down to start at 0; a batch the server really refuses gets
+/// the 400 again at sequence 0, where it fails.
+pub(crate) fn may_be_unstarted_epoch(epoch_confirmed: bool, seq: u64) -> bool {
+    !epoch_confirmed && seq > 0
+}
+
+/// `now + after`, or about a century later when that cannot be represented (a duration given
+/// as "forever", `Duration::MAX`): a deadline or linger so far off never comes.
+pub(crate) fn instant_after(now: Instant, after: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(after)
+        .or_else(|| now.checked_add(FAR))
+        .unwrap_or(now)
 }
 
 /// Where a session stands for claiming a new epoch.

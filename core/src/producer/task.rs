@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use super::batch::{Batch, Framing};
 use super::machine::{Action, Machine, Note, Rules, Sending};
 use super::request::{send, Accepted, Attempt, RequestTemplate, Written};
+use super::sequencer;
 use super::{ErrorCallback, Shared};
 use crate::error::{Error, Result};
 use crate::http::is_json_content_type;
@@ -241,7 +242,9 @@ impl Task {
     /// When the appenders' open batch reaches its linger.
     fn linger_deadline(&self) -> Option<Instant> {
         let acc = self.shared.acc.lock().ok()?;
-        acc.open.as_ref().map(|b| b.opened_at + self.cfg.linger)
+        acc.open
+            .as_ref()
+            .map(|b| sequencer::instant_after(b.opened_at, self.cfg.linger))
     }
 
     /// Takes what waits in the channel (up to a limit, so responses are not starved).
@@ -494,10 +497,9 @@ impl Task {
         let linger = self.cfg.linger;
         let taken = match self.shared.acc.lock() {
             Ok(mut acc) => {
-                let due = acc
-                    .open
-                    .as_ref()
-                    .is_some_and(|b| forced || b.opened_at + linger <= Instant::now());
+                let due = acc.open.as_ref().is_some_and(|b| {
+                    forced || sequencer::instant_after(b.opened_at, linger) <= Instant::now()
+                });
                 if due {
                     acc.open.take()
                 } else {
