@@ -1542,3 +1542,36 @@ async fn a_delivery_timeout_or_linger_of_duration_max_means_never_not_a_crash() 
         vec![json!({"a":1}), json!({"a":2})]
     );
 }
+
+#[tokio::test]
+async fn a_flush_given_up_by_its_caller_leaves_the_failure_to_the_next_flush() {
+    // flush() reports every failure since the last flush. One whose caller stopped waiting
+    // (a timeout, a cancelled task) used to take the failure with it to nobody.
+    let server = TestServer::shared();
+    let s = json_stream("p-flush-abandoned").await;
+    let p = s
+        .producer("w")
+        .linger(Duration::from_secs(3600))
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    let path = path_of(s.url().as_str());
+    inject(
+        server,
+        json!({"path": path, "method": "POST", "status": 400}),
+    )
+    .await;
+    let r = p.append(r#"{"n":1}"#).await.unwrap();
+    // Polled once (the flush is queued), then dropped.
+    let gave_up = tokio::time::timeout(Duration::from_nanos(1), p.flush()).await;
+    assert!(gave_up.is_err(), "{gave_up:?}");
+    assert_eq!(r.await.unwrap_err().code(), ErrorCode::BadRequest);
+    let err = p.flush().await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::BadRequest, "{err}");
+    // Reported once: the flush after it has nothing to report.
+    let r2 = p.append(r#"{"n":2}"#).await.unwrap();
+    p.flush().await.unwrap();
+    r2.await.unwrap();
+    p.detach().await.unwrap();
+    assert_eq!(raw_json(s.url().as_str()).await, vec![json!({"n":2})]);
+}

@@ -52,6 +52,15 @@ impl Task {
         }
     }
 
+    /// Answers a flush, restart or detach with the first failure since the last answer. When
+    /// its caller is gone (a cancelled `flush()`), the failure is kept for the next one: the
+    /// next flush still reports every failure since the last flush that was answered.
+    fn answer(&mut self, reply: oneshot::Sender<Result<()>>) {
+        if let Err(Err(e)) = reply.send(self.take_failure()) {
+            self.first_failure.get_or_insert(e);
+        }
+    }
+
     /// Handles the control at the head of the line if it can be; true when it moved.
     pub(super) fn process_controls(&mut self) -> bool {
         enum Step {
@@ -83,7 +92,7 @@ impl Task {
         match step {
             Step::Flush => {
                 if let Some(Control::Flush { reply, .. }) = self.controls.pop_front() {
-                    let _ = reply.send(self.take_failure());
+                    self.answer(reply);
                 }
             }
             Step::RestartBegin => match self.machine.restart() {
@@ -101,12 +110,12 @@ impl Task {
             },
             Step::RestartEnd => {
                 if let Some(Control::Restart { reply, .. }) = self.controls.pop_front() {
-                    let _ = reply.send(self.take_failure());
+                    self.answer(reply);
                 }
             }
             Step::Detach => {
                 if let Some(Control::Detach { reply, .. }) = self.controls.pop_front() {
-                    let _ = reply.send(self.take_failure());
+                    self.answer(reply);
                 }
                 self.exit = true;
             }
