@@ -819,3 +819,170 @@ async fn an_endless_jwk_set_is_refused_at_its_limit() {
     let sent = sent.load(std::sync::atomic::Ordering::SeqCst);
     assert!(sent < 16 << 20, "{sent} bytes sent");
 }
+
+/// Appends `n` JSON messages of about 30 KB each (`{"n": i, "pad": "xxx…"}`) to `path`: 8 of
+/// them make an answer over 64 KiB, which the reader hands on in several parts.
+async fn append_big(s: &Subscriptions, path: &str, n: u64) {
+    let st = s.stream(path).unwrap();
+    let pad = "x".repeat(30_000);
+    for i in 0..n {
+        st.append_json(&serde_json::json!({ "n": i, "pad": pad }))
+            .await
+            .unwrap();
+    }
+}
+
+/// The `n` fields of an item's messages.
+fn numbers(d: &WorkItem) -> Vec<u64> {
+    d.json::<serde_json::Value>()
+        .unwrap()
+        .iter()
+        .map(|v| v["n"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_in_parts_is_handed_over_up_to_its_resume_point() {
+    // An answer bigger than 64 KiB arrives in parts; only its end is an offset to resume from.
+    // Each item must end at such an offset (its parts used to be handed over as items whose
+    // offset was their start, so a handler following the documented rule skipped them, and
+    // the closing part was never acked).
+    let s = subs();
+    let (_wake, path, id) = one_stream_subscription(&s, "parts", Duration::from_secs(10)).await;
+    let start = s
+        .get(&id)
+        .await
+        .unwrap()
+        .acked_offset(&path)
+        .cloned()
+        .unwrap();
+    append_big(&s, &path, 8).await;
+    let end = tail(&s, &path).await;
+    // (start_offset, offset, numbers) of each item, and the numbers the documented rule
+    // handles: skip an item whose offset is not past the stored one.
+    type Seen = Vec<(String, String, Vec<u64>)>;
+    let items: Arc<Mutex<Seen>> = Arc::default();
+    let handled: Arc<Mutex<(String, Vec<u64>)>> =
+        Arc::new(Mutex::new((start.as_str().to_owned(), Vec::new())));
+    let (it, h) = (items.clone(), handled.clone());
+    let handler = move |d: WorkItem| {
+        let (it, h) = (it.clone(), h.clone());
+        async move {
+            let ns = numbers(&d);
+            it.lock().unwrap().push((
+                d.start_offset.as_str().to_owned(),
+                d.offset.as_str().to_owned(),
+                ns.clone(),
+            ));
+            let mut h = h.lock().unwrap();
+            if d.offset.as_str() > h.0.as_str() {
+                h.0 = d.offset.as_str().to_owned();
+                h.1.extend(ns);
+            }
+            Ok::<_, String>(())
+        }
+    };
+    let worker = PullWakeWorker::new(s.clone(), &id, "w", "unused").unwrap();
+    assert_eq!(
+        worker.process_once(&handler).await.unwrap(),
+        WakeOutcome::Done
+    );
+    let items = items.lock().unwrap().clone();
+    assert_eq!(
+        handled.lock().unwrap().1,
+        (0..8).collect::<Vec<_>>(),
+        "{items:?}"
+    );
+    // The items chain from the acked offset to the tail, each ending past its start.
+    let mut at = start.as_str().to_owned();
+    for (from, to, _) in &items {
+        assert_eq!(from, &at);
+        assert!(to > from, "{items:?}");
+        at = to.clone();
+    }
+    assert_eq!(at, end);
+    let acked = s.get(&id).await.unwrap().acked_offset(&path).cloned();
+    assert_eq!(acked.map(|o| o.as_str().to_owned()), Some(end));
+    // Everything was acked: nothing is pending, nothing is handed over again.
+    assert_eq!(
+        worker.process_once(&handler).await.unwrap(),
+        WakeOutcome::Skipped
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_answer_is_handed_over_once() {
+    // A running worker used to hand the same big answer over again and again (its wake ended
+    // without progress, so the server woke it at once).
+    let s = subs();
+    let (wake, path, id) = one_stream_subscription(&s, "once", Duration::from_secs(10)).await;
+    append_big(&s, &path, 8).await;
+    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let sn = seen.clone();
+    let worker = PullWakeWorker::new(s.clone(), &id, "w", &wake).unwrap();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn(async move {
+        worker
+            .run(
+                move |d: WorkItem| {
+                    sn.lock().unwrap().extend(numbers(&d));
+                    async { Ok::<_, String>(()) }
+                },
+                async move {
+                    let _ = stop_rx.wait_for(|v| *v).await;
+                },
+            )
+            .await
+    });
+    for _ in 0..200 {
+        if seen.lock().unwrap().len() >= 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Long enough for several rounds of redelivery (each took about 30 ms).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_tx.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    assert_eq!(*seen.lock().unwrap(), (0..8).collect::<Vec<_>>());
+    assert!(acked_to_tail(&s, &id, &[path]).await);
+}
+
+#[tokio::test]
+async fn an_answer_over_max_item_bytes_fails_the_wake_without_a_handover_fails_the_wake_without_a_handover(
+) {
+    let s = subs();
+    let (_wake, path, id) = one_stream_subscription(&s, "limit", Duration::from_secs(10)).await;
+    let start = s.get(&id).await.unwrap().acked_offset(&path).cloned();
+    append_big(&s, &path, 8).await;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let handler = move |_: WorkItem| {
+        c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { Ok::<_, String>(()) }
+    };
+    let worker = PullWakeWorker::new(s.clone(), &id, "w", "unused")
+        .unwrap()
+        .max_item_bytes(100_000);
+    let e = worker.process_once(&handler).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::ParseError, "{e}");
+    assert!(
+        e.to_string().contains("max_item_bytes (100000 bytes)"),
+        "{e}"
+    );
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(
+        s.get(&id).await.unwrap().acked_offset(&path).cloned(),
+        start
+    );
+    // With room for the answer the same wake goes through.
+    let worker = PullWakeWorker::new(s.clone(), &id, "w", "unused")
+        .unwrap()
+        .max_item_bytes(1 << 20);
+    assert_eq!(
+        worker.process_once(&handler).await.unwrap(),
+        WakeOutcome::Done
+    );
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(acked_to_tail(&s, &id, &[path]).await);
+}

@@ -8,7 +8,10 @@
  * Delivery is exactly once in the normal case and *at least once* when a worker processes an
  * item and dies (or loses its lease) before its ack lands: the next worker reads again from the
  * last acked offset. A handler makes itself idempotent by storing `(item.stream, item.offset)`
- * with its effects and skipping an item whose offset is not past the stored one.
+ * with its effects and skipping an item whose offset is not past the stored one. Every item
+ * ends at an offset to resume from and starts at its stream's acked offset; an item read again
+ * after a crash may hold more than before (the same `startOffset`, the messages handled before
+ * first): to skip exactly those, store its `startOffset` and number of messages too.
  */
 import { type HeadersRecord, type MaybePromise, type ParamsRecord } from "./internal.js";
 import { DurableStream } from "./stream.js";
@@ -177,15 +180,16 @@ export interface WorkerOptions {
     heartbeats?: boolean;
 }
 /**
- * The messages of one stream handed to a handler: one read batch. `offset` is where it ends;
- * the worker acks it once the handler returns.
+ * The messages of one stream handed to a handler: what one answer of the server held, gathered
+ * whole. `offset` is where it ends, a point to resume from; the worker acks it once the handler
+ * returns, before it hands over the stream's next item.
  */
 export interface WorkItem {
     /** Stream-root-relative path. */
     stream: string;
-    /** The offset this item starts after. */
+    /** The offset this item starts after: its stream's acked offset. */
     startOffset: string;
-    /** The offset this item ends at (the ack point). */
+    /** The offset this item ends at (the ack point, a point to resume from). */
     offset: string;
     /** JSON streams: the messages (empty otherwise). */
     messages: unknown[];

@@ -9,7 +9,10 @@
  * Delivery is exactly once in the normal case and *at least once* when a worker processes an
  * item and dies (or loses its lease) before its ack lands: the next worker reads again from the
  * last acked offset. A handler makes itself idempotent by storing `(item.stream, item.offset)`
- * with its effects and skipping an item whose offset is not past the stored one.
+ * with its effects and skipping an item whose offset is not past the stored one. Every item
+ * ends at an offset to resume from and starts at its stream's acked offset; an item read again
+ * after a crash may hold more than before (the same `startOffset`, the messages handled before
+ * first): to skip exactly those, store its `startOffset` and number of messages too.
  */
 var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
     if (k2 === undefined) k2 = k;

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
@@ -11,20 +11,29 @@ use super::manage::Subscriptions;
 use super::types::{Ack, SubscriptionErrorCode, Wake, WakeEvent};
 use crate::error::{Error, Result};
 use crate::offset::Offset;
-use crate::read::{Batches, LiveMode, ReadOptions};
+use crate::read::{Batches, LiveMode, ReadOptions, DEFAULT_MAX_READ_BYTES};
 
-/// Messages of one stream handed to the application: one read batch.
+/// Messages of one stream handed to the application: what one answer of the server held.
 ///
-/// `offset` is where this delivery ends; the worker acks it once the handler returns `Ok`.
-/// For idempotent handling store `(stream, offset)` with the handler's effects and skip a
-/// delivery whose `offset` is not past the stored one (offsets compare lexicographically).
+/// `offset` is where the item ends, always a point a read resumes from exactly (an answer
+/// that arrives in parts is gathered whole first, up to [`PullWakeWorker::max_item_bytes`]).
+/// The worker acks it once the handler returns `Ok`, before it hands over the stream's next
+/// item, so `start_offset` is the subscription's acked offset for the stream.
+///
+/// For idempotent handling store `(stream, offset)` with the handler's effects and skip an
+/// item whose `offset` is not past the stored one (offsets compare lexicographically). An item
+/// read again after a crash, a lost ack or a lost lease may hold more than before (the same
+/// `start_offset`, the messages handled before first: the server's answer from there may now
+/// reach further): to skip exactly those, store its `start_offset` and number of messages (for
+/// other streams, bytes) too.
 #[derive(Debug, Clone)]
 pub struct WorkItem {
     /// Stream-root-relative path.
     pub stream: String,
-    /// The offset this delivery starts after.
+    /// The offset the item's messages follow: the stream's acked offset when it was handed
+    /// over.
     pub start_offset: Offset,
-    /// The offset this delivery ends at (inclusive ack point).
+    /// The offset the item ends at, a point to resume from (the ack point, inclusive).
     pub offset: Offset,
     /// For JSON streams: the messages, each exactly as the server sent it (no number rounded,
     /// no key reordered, nothing the handler did not ask for converted); decode them with
@@ -71,6 +80,70 @@ enum Reading {
     Bytes(Batches<Bytes>),
 }
 
+/// The parts of one answer, gathered until its end (the next offset a read resumes from).
+#[derive(Default)]
+struct Gathered {
+    messages: Vec<Box<RawValue>>,
+    parts: Vec<Bytes>,
+    /// Message texts and bytes gathered, against [`PullWakeWorker::max_item_bytes`].
+    size: usize,
+}
+
+impl Gathered {
+    fn add(
+        &mut self,
+        messages: Vec<Box<RawValue>>,
+        data: Bytes,
+        limit: usize,
+        stream: &str,
+    ) -> Result<()> {
+        let size = messages
+            .iter()
+            .map(|m| m.get().len())
+            .fold(data.len(), usize::saturating_add);
+        self.size = self.size.saturating_add(size);
+        if self.size > limit {
+            return Err(Error::parse(
+                "a pull-wake read",
+                format!(
+                    "an answer of stream {} holds more than max_item_bytes ({limit} bytes) \
+                     before a point to resume from; raise PullWakeWorker::max_item_bytes",
+                    crate::http::escape_server_text(stream, 120)
+                ),
+            ));
+        }
+        if self.messages.is_empty() {
+            self.messages = messages;
+        } else {
+            self.messages.extend(messages);
+        }
+        if !data.is_empty() {
+            self.parts.push(data);
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.parts.is_empty()
+    }
+
+    /// The messages and the bytes gathered (joined), leaving nothing behind.
+    fn take(&mut self) -> (Vec<Box<RawValue>>, Bytes) {
+        self.size = 0;
+        let data = match <[Bytes; 1]>::try_from(std::mem::take(&mut self.parts)) {
+            Ok([one]) => one,
+            Err(parts) => {
+                let mut joined = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+                for p in parts {
+                    joined.extend_from_slice(&p);
+                }
+                joined.freeze()
+            }
+        };
+        (std::mem::take(&mut self.messages), data)
+    }
+}
+
 /// What happened to one claim attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WakeOutcome {
@@ -92,7 +165,7 @@ pub enum WakeOutcome {
 /// acks each delivery after its handler returns, and a stale holder is fenced. It is *at least
 /// once* when a worker processes a delivery and then dies (or loses its lease, or its ack
 /// fails) before the ack lands: the next holder reads again from the last acked offset. Make
-/// handlers idempotent with [`WorkItem::stream`] and [`WorkItem::offset`].
+/// handlers idempotent as [`WorkItem`] describes.
 ///
 /// ```no_run
 /// # async fn demo() -> durable_streams_client::Result<()> {
@@ -118,6 +191,7 @@ pub struct PullWakeWorker {
     wake_stream: String,
     from: Offset,
     heartbeat: bool,
+    max_item_bytes: usize,
 }
 
 impl PullWakeWorker {
@@ -142,6 +216,7 @@ impl PullWakeWorker {
             wake_stream,
             from: Offset::now(),
             heartbeat: true,
+            max_item_bytes: DEFAULT_MAX_READ_BYTES,
         })
     }
 
@@ -154,6 +229,18 @@ impl PullWakeWorker {
     /// Turns heartbeats off (for tests of lease expiry).
     pub fn heartbeats(mut self, on: bool) -> Self {
         self.heartbeat = on;
+        self
+    }
+
+    /// The most message text (for other streams, bytes) one [`WorkItem`] gathers; default
+    /// [`DEFAULT_MAX_READ_BYTES`], 256 MiB, at least 1. An item holds one answer of the server
+    /// whole, since only its end is a point to resume from and ack; the protocol lets a server
+    /// cap its answers, and one that does not (the reference server answers with everything
+    /// pending) may send more. An answer past this fails the wake with an [`Error::Parse`]
+    /// naming this option, before anything of it is handed over: the wake is released, and
+    /// claimed again after a backoff like any failed wake.
+    pub fn max_item_bytes(mut self, bytes: usize) -> Self {
+        self.max_item_bytes = bytes.max(1);
         self
     }
 
@@ -402,6 +489,7 @@ impl PullWakeWorker {
     {
         let lease = Duration::from_millis(wake.lease_ttl_ms.unwrap_or(30_000).max(1_000));
         let beat = lease / 3;
+        let mut done = Vec::new();
         for s in wake.streams.iter().filter(|s| s.has_pending) {
             if stopped(&stop) {
                 return Err(WorkError::Stopped);
@@ -420,7 +508,12 @@ impl PullWakeWorker {
                 )
                 .await?
                 .map_err(WorkError::Other)?;
-            let mut start = s.acked_offset.clone();
+            // The stream's acked offset: every item starts there. An answer without data that
+            // still moves the offset to resume from is acked with `done` unless an item follows
+            // (which then starts at the acked offset, as it would when read again).
+            let mut acked = s.acked_offset.clone();
+            let mut resume = acked.clone();
+            let mut gathered = Gathered::default();
             // Messages are kept as their texts: the handler gets what was written, not what
             // one parser's numbers and maps make of it.
             let mut batches = if resp.is_json() {
@@ -434,23 +527,32 @@ impl PullWakeWorker {
                         .beating(wake, beat, &stop, b.next_batch())
                         .await?
                         .map_err(WorkError::Other)?
-                        .map(|b| (b.offset, b.data, Bytes::new())),
+                        .map(|b| (b.offset, b.checkpoint, b.data, Bytes::new())),
                     Reading::Bytes(r) => self
                         .beating(wake, beat, &stop, r.next_batch())
                         .await?
                         .map_err(WorkError::Other)?
-                        .map(|b| (b.offset, Vec::new(), b.data)),
+                        .map(|b| (b.offset, b.checkpoint, Vec::new(), b.data)),
                 };
-                let Some((offset, messages, data)) = next else {
+                let Some((offset, checkpoint, messages, data)) = next else {
                     break;
                 };
-                if messages.is_empty() && data.is_empty() {
-                    start = offset;
+                gathered
+                    .add(messages, data, self.max_item_bytes, &s.path)
+                    .map_err(WorkError::Other)?;
+                // Parts before an answer's end carry the previous end's offset: acking it
+                // would make no progress, so they wait for the rest of their answer.
+                if !checkpoint {
                     continue;
                 }
+                if gathered.is_empty() {
+                    resume = offset;
+                    continue;
+                }
+                let (messages, data) = gathered.take();
                 let delivery = WorkItem {
                     stream: s.path.clone(),
-                    start_offset: start.clone(),
+                    start_offset: acked.clone(),
                     offset: offset.clone(),
                     messages,
                     data,
@@ -469,11 +571,18 @@ impl PullWakeWorker {
                     .ack(wake, &[ack], false)
                     .await
                     .map_err(WorkError::from_api)?;
-                start = offset;
+                acked = offset.clone();
+                resume = offset;
+            }
+            if resume != acked {
+                done.push(Ack {
+                    stream: s.path.clone(),
+                    offset: resume,
+                });
             }
         }
         self.subs
-            .ack(wake, &[], true)
+            .ack(wake, &done, true)
             .await
             .map_err(WorkError::from_api)?;
         Ok(WakeOutcome::Done)

@@ -9,6 +9,10 @@ Delivery is exactly once in the normal case and *at least once* when a worker pr
 delivery and dies (or loses its lease) before its ack lands: the next worker reads again from
 the last acked offset. A handler makes itself idempotent by storing ``(item.stream,
 item.offset)`` with its effects and skipping a delivery whose offset is not past the stored one.
+Every item ends at an offset to resume from and starts at its stream's acked offset; an item
+read again after a crash may hold more than before (the same ``start_offset``, the messages
+handled before first): to skip exactly those, store its ``start_offset`` and number of messages
+(bytes) too.
 """
 
 from __future__ import annotations
@@ -168,16 +172,17 @@ class Wake:
 
 @dataclass(frozen=True)
 class WorkItem:
-    """The messages of one stream handed to a handler: one read batch.
+    """The messages of one stream handed to a handler: what one answer of the server held.
 
-    ``offset`` is where it ends; the worker acks it once the handler returns. For idempotent
-    handling, store ``(stream, offset)`` with the effects and skip an item whose ``offset`` is
-    not past the stored one (offsets compare as strings)."""
+    ``offset`` is where it ends, a point to resume from; the worker acks it once the handler
+    returns, before it hands over the stream's next item. For idempotent handling, store
+    ``(stream, offset)`` with the effects and skip an item whose ``offset`` is not past the
+    stored one (offsets compare as strings); see the module's note on items read again."""
 
     stream: str
     """Stream-root-relative path."""
     start_offset: str
-    """The offset this item starts after."""
+    """The offset this item starts after: its stream's acked offset."""
     offset: str
     """The offset this item ends at (the ack point)."""
     messages: list[Any]

@@ -46,10 +46,15 @@ typealias StreamAck = io.github.durablestreamsclient.ffi.StreamAck
 typealias AckResult = io.github.durablestreamsclient.ffi.AckResult
 
 /**
- * One delivery of a pull-wake worker: one read batch of one stream. For a JSON stream
+ * One delivery of a pull-wake worker: what one answer of the server held for one stream,
+ * gathered whole. For a JSON stream
  * [messages][io.github.durablestreamsclient.ffi.WorkItem.messages] holds each message as its
  * own JSON text, otherwise `data` the bytes. For idempotent handling store `(stream, offset)`
  * with the handler's effects and skip a delivery whose `offset` is not past the stored one.
+ * Every item ends at an offset to resume from and starts at its stream's acked offset; an item
+ * read again after a crash may hold more than before (the same `startOffset`, the messages
+ * handled before first): to skip exactly those, store its `startOffset` and number of messages
+ * too.
  */
 typealias WorkItem = io.github.durablestreamsclient.ffi.WorkItem
 
@@ -163,8 +168,8 @@ class Subscriptions internal constructor(internal val ffi: FfiSubscriptions) : A
 /**
  * A pull-wake worker: follows the wake stream live (from [fromOffset], or its tail), claims the
  * lease on every wake for its subscription (and once at start), reads each pending stream from
- * its acked offset, hands the messages over one read batch at a time, acks each batch once it is
- * handled, heartbeats before the lease runs out, and finishes with `done`.
+ * its acked offset, hands the messages over one answer of the server at a time, acks each one
+ * once it is handled, heartbeats before the lease runs out, and finishes with `done`.
  *
  * Two forms: [run] with a suspend handler, and [jobs], a [Flow] of [WorkJob]s. A handler that
  * throws releases the wake without acking (the work is woken again after a pause of at least
