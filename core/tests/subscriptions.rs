@@ -13,7 +13,7 @@ use common::{
     tail_offset as tail,
 };
 use durable_streams_client::{
-    Ack, Error, ErrorCode, PullWakeWorker, SignatureCheck, SubscriptionConfig,
+    Ack, Error, ErrorCode, PullWakeWorker, RetryPolicy, SignatureCheck, SubscriptionConfig,
     SubscriptionErrorCode, SubscriptionStatus, Subscriptions, WakeOutcome, WebhookVerifier,
     WorkItem, WEBHOOK_DONE,
 };
@@ -985,4 +985,79 @@ async fn an_answer_over_max_item_bytes_fails_the_wake_without_a_handover_fails_t
     );
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert!(acked_to_tail(&s, &id, &[path]).await);
+}
+
+/// A raw HTTP/1.1 response with a JSON body, closing its connection.
+fn http_answer(status: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{headers}\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A server on 127.0.0.1 answering its n-th request with `answers[n]` (the last one once they
+/// run out), one request per connection: its URL and the number of requests it got.
+async fn canned_server(answers: Vec<String>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            // The head only: the requests sent here have no body worth reading.
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answer = &answers[n.min(answers.len() - 1)];
+            let _ = sock.write_all(answer.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test]
+async fn a_coded_503_is_retried_after_its_retry_after() {
+    // A JSON error code on a 5xx (or 429) made it a subscription error: not retryable, its
+    // Retry-After ignored.
+    let busy = http_answer(
+        "503 Service Unavailable",
+        "retry-after: 1\r\n",
+        r#"{"error":{"code":"UNAVAILABLE","message":"restarting"}}"#,
+    );
+    let sub = r#"{"id":"sub-r","type":"pull-wake","wake_stream":"w","lease_ttl_ms":30000,
+        "streams":[{"path":"a/b","link_type":"explicit","acked_offset":"0000_0007"}]}"#;
+    let (url, count) =
+        canned_server(vec![busy.clone(), busy, http_answer("200 OK", "", sub)]).await;
+    let handle = |retry: RetryPolicy| {
+        Subscriptions::builder(format!("{url}/v1/stream/"))
+            .client(client())
+            .retry(retry)
+            .build()
+            .unwrap()
+    };
+    let e = handle(RetryPolicy::none()).get("sub-r").await.unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    assert_eq!(e.status(), Some(503));
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(1)));
+    assert_eq!(e.server_message(), Some("UNAVAILABLE: restarting"));
+    // Retried, after the second answer's Retry-After (the policy's own delays are 1 ms).
+    let quick = RetryPolicy::default()
+        .with_initial_delay(Duration::from_millis(1))
+        .with_max_delay(Duration::from_millis(1));
+    let started = std::time::Instant::now();
+    let got = handle(quick).get("sub-r").await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(
+        got.acked_offset("a/b").map(|o| o.as_str()),
+        Some("0000_0007")
+    );
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
 }

@@ -474,13 +474,23 @@ fn subscription_error(
     }
     if let Ok(w) = serde_json::from_slice::<Wrapper>(body) {
         if let Some(code) = w.error.code.as_deref() {
-            let parsed = SubscriptionErrorCode::parse(code);
-            let message = match (parsed, w.error.message) {
-                (SubscriptionErrorCode::Other, m) => Some(format!(
+            let with_code = |m: Option<String>| {
+                format!(
                     "{}{}",
                     escape(code),
                     m.map(|m| format!(": {}", escape(&m))).unwrap_or_default()
-                )),
+                )
+            };
+            // An overloaded, restarting or rate-limiting server may answer with a code too:
+            // that stays what its status says (retryable, with its Retry-After), the code
+            // going into the message.
+            if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                let message = Some(with_code(w.error.message));
+                return error_from_parts(status, headers, message, url, Op::Head);
+            }
+            let parsed = SubscriptionErrorCode::parse(code);
+            let message = match (parsed, w.error.message) {
+                (SubscriptionErrorCode::Other, m) => Some(with_code(m)),
                 (_, m) => m.map(|m| escape(&m)),
             };
             return Error::Subscription {
@@ -499,4 +509,50 @@ fn subscription_error(
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<T> {
     serde_json::from_slice(body)
         .map_err(|e| Error::json(what, crate::http::server_text(&e.to_string()), &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use std::time::Duration;
+
+    fn error(status: u16, retry_after: Option<&str>, body: &str) -> Error {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(ra) = retry_after {
+            headers.insert("retry-after", ra.parse().unwrap());
+        }
+        let status = reqwest::StatusCode::from_u16(status).unwrap();
+        subscription_error(status, &headers, body.as_bytes(), "http://h/x")
+    }
+
+    #[test]
+    fn coded_5xx_and_429_stay_retryable_with_their_retry_after() {
+        let body = r#"{"error":{"code":"UNAVAILABLE","message":"restarting"}}"#;
+        for (status, code) in [(503, ErrorCode::Busy), (429, ErrorCode::RateLimited)] {
+            let e = error(status, Some("7"), body);
+            assert_eq!((e.code(), e.status()), (code, Some(status)), "{e:?}");
+            assert!(e.is_retryable(), "{e:?}");
+            assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+            assert_eq!(e.server_message(), Some("UNAVAILABLE: restarting"));
+        }
+        // A protocol code of the lease protocol on a 5xx is not a refusal either.
+        let e = error(500, None, r#"{"error":{"code":"FENCED"}}"#);
+        assert!(e.is_retryable() && e.retry_after().is_none(), "{e:?}");
+        assert_eq!(e.server_message(), Some("FENCED"));
+    }
+
+    #[test]
+    fn coded_4xx_are_subscription_errors() {
+        let e = error(409, Some("7"), r#"{"error":{"code":"FENCED"}}"#);
+        assert!(matches!(
+            e,
+            Error::Subscription {
+                code: SubscriptionErrorCode::Fenced,
+                status: 409,
+                ..
+            }
+        ));
+        assert!(!e.is_retryable());
+    }
 }
