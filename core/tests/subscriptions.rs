@@ -1061,3 +1061,45 @@ async fn a_coded_503_is_retried_after_its_retry_after() {
     );
     assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
+
+#[tokio::test]
+async fn a_failing_jwk_set_is_not_fetched_for_every_unknown_key() {
+    // The refresh limit was recorded only after a fetch succeeded: while the JWK Set endpoint
+    // failed, every delivery with a new `kid` (forged ones too) fetched it again.
+    let (url, count) = canned_server(vec![http_answer(
+        "500 Internal Server Error",
+        "",
+        r#"{"error":"down"}"#,
+    )])
+    .await;
+    let verifier = WebhookVerifier::new(format!("{url}/jwks.json"))
+        .unwrap()
+        .with_client(client());
+    use base64::Engine as _;
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 64]);
+    let now = SystemTime::now();
+    let t = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut errors = Vec::new();
+    for i in 0..5 {
+        let header = format!("t={t},kid=forged-{i},ed25519={sig}");
+        errors.push(
+            verifier
+                .verify_at(Some(&header), b"{}", now)
+                .await
+                .unwrap_err(),
+        );
+    }
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(errors[0].status(), Some(500), "{:?}", errors[0]);
+    for e in &errors[1..] {
+        assert!(
+            matches!(
+                e,
+                Error::WebhookSignature {
+                    check: SignatureCheck::UnknownKey
+                }
+            ),
+            "{e:?}"
+        );
+    }
+}

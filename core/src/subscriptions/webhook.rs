@@ -23,9 +23,9 @@ pub const WEBHOOK_DONE: &str = r#"{"done":true}"#;
 /// header and the raw body bytes, get a verified [`Wake`].
 ///
 /// Keys come from the server's JWK Set (fetched on first use, cached, and fetched again once
-/// when a delivery names an unknown `kid`, at most every 10 seconds). Timestamps outside the
-/// replay window (5 minutes by default) are refused. The body is parsed only after the
-/// signature checks out.
+/// when a delivery names an unknown `kid`, at most every 10 seconds, whether the last fetch
+/// succeeded or failed). Timestamps outside the replay window (5 minutes by default) are
+/// refused. The body is parsed only after the signature checks out.
 ///
 /// ```no_run
 /// # async fn demo(sig: &str, body: &[u8]) -> durable_streams_client::Result<()> {
@@ -48,8 +48,9 @@ pub struct WebhookVerifier {
 /// The largest JWK Set body read.
 const MAX_JWKS_BODY: usize = 1 << 20;
 
-/// The shortest time between two JWK Set fetches caused by unknown key ids, so that forged
-/// deliveries with random `kid`s cannot make the receiver hammer the server.
+/// The shortest time between two JWK Set fetches caused by unknown key ids (the first fetch
+/// included, failed or not), so that forged deliveries with random `kid`s cannot make the
+/// receiver hammer the server.
 const MIN_REFRESH: Duration = Duration::from_secs(10);
 
 impl WebhookVerifier {
@@ -129,8 +130,9 @@ impl WebhookVerifier {
                 check: SignatureCheck::UnknownKey,
             });
         }
-        let fresh = self.fetch().await?;
+        // Recorded before the fetch: while the endpoint fails, a fetch that failed counts too.
         *last = Some(Instant::now());
+        let fresh = self.fetch().await?;
         let found = fresh.get(kid).copied();
         if let Ok(mut keys) = self.keys.lock() {
             *keys = fresh;
