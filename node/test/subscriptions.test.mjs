@@ -255,3 +255,15 @@ test("webhooks: verified deliveries, synchronous done, asynchronous callback, re
     receiver.close();
   }
 });
+
+test("a time past what the system time holds is an invalid argument", async () => {
+  // nowMs of 1e22 (1e19 s) made the addon panic: adding it to the epoch overflowed. The check
+  // comes before any request.
+  const verifier = new ds.WebhookVerifier("http://127.0.0.1:9/v1/stream/__ds/jwks.json");
+  const headers = { "webhook-signature": "t=1,kid=k,ed25519=x" };
+  await assert.rejects(verifier.verify(headers, Buffer.from("{}"), { nowMs: 1e22 }), (e) => {
+    assert.ok(e instanceof ds.InvalidArgumentError, String(e));
+    assert.match(e.message, /past what the system time holds/);
+    return true;
+  });
+});

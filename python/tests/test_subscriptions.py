@@ -386,6 +386,21 @@ def test_webhooks_verified_done_and_callback(subs: ds.Subscriptions, receiver: _
     subs.delete(sid)
 
 
+def test_a_time_past_what_the_system_time_holds_is_an_invalid_argument() -> None:
+    # ``now`` of 1e19 s made the extension panic (adding it to the epoch overflowed). The check
+    # comes before any request, so no server is needed.
+    url = "http://127.0.0.1:9/v1/stream/__ds/jwks.json"
+    headers = {"Webhook-Signature": "t=1,kid=k,ed25519=x"}
+    with pytest.raises(ds.InvalidArgumentError, match="past what the system time holds"):
+        ds.WebhookVerifier(url).verify(headers, b"{}", now=1e19)
+
+    async def averify() -> ds.Wake:
+        return await ds.AsyncWebhookVerifier(url).verify(headers, b"{}", now=1e19)
+
+    with pytest.raises(ds.InvalidArgumentError, match="past what the system time holds"):
+        asyncio.run(averify())
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 def test_handles_work_after_fork(subs: ds.Subscriptions) -> None:
     # Used before the fork, so the parent's runtime, connection pool and key cache exist.

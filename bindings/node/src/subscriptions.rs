@@ -4,7 +4,7 @@
 //! TypeScript layer (node/src/subscriptions.ts) builds the handler form and async iterators.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use durable_streams_client::{
     Ack, AckResult, Error, Job, LinkType, Offset, PullWakeWorker, StopSignal, Subscription,
@@ -640,16 +640,18 @@ impl NativeWebhookVerifier {
         body: Buffer,
         now_ms: Option<f64>,
     ) -> napi::Result<PromiseRaw<'e, NativeWake>> {
-        let now = match now_ms {
-            Some(ms) => SystemTime::UNIX_EPOCH + millis("nowMs", ms).map_err(error::to_napi)?,
-            None => SystemTime::now(),
-        };
+        let now = now_ms
+            .map(|ms| millis("nowMs", ms))
+            .transpose()
+            .map_err(error::to_napi)?;
         let v = Arc::clone(&self.inner);
         let body = Vec::<u8>::from(body);
         spawn(env, None, async move {
-            v.verify_at(signature.as_deref(), &body, now)
-                .await
-                .map(|w| NativeWake { inner: Arc::new(w) })
+            let wake = match now {
+                Some(t) => v.verify_at_unix(signature.as_deref(), &body, t).await,
+                None => v.verify(signature.as_deref(), &body).await,
+            };
+            wake.map(|w| NativeWake { inner: Arc::new(w) })
         })
     }
 }

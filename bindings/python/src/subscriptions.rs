@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use durable_streams_client::{
@@ -635,20 +635,20 @@ impl Verifier {
         blocking: bool,
         now: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        let now = match now {
-            Some(s) => {
-                SystemTime::UNIX_EPOCH + seconds("now", s).map_err(|e| error::to_py(py, &e))?
-            }
-            None => SystemTime::now(),
-        };
+        let now = now
+            .map(|s| seconds("now", s))
+            .transpose()
+            .map_err(|e| error::to_py(py, &e))?;
         let generation = runtime::current()?;
         let v = self
             .core_in(&generation)
             .map_err(|e| error::to_py(py, &e))?;
         runtime::run(py, blocking, async move {
-            v.verify_at(signature.as_deref(), &body, now)
-                .await
-                .map(Wake)
+            let wake = match now {
+                Some(t) => v.verify_at_unix(signature.as_deref(), &body, t).await,
+                None => v.verify(signature.as_deref(), &body).await,
+            };
+            wake.map(Wake)
         })
     }
 }

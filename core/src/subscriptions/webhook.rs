@@ -89,6 +89,19 @@ impl WebhookVerifier {
             .await
     }
 
+    /// Verifies a delivery as if the time were `since_epoch` after the Unix epoch (how the
+    /// bindings take it); a time past what [`SystemTime`] holds is an
+    /// [`Error::InvalidArgument`].
+    pub async fn verify_at_unix(
+        &self,
+        signature_header: Option<&str>,
+        body: &[u8],
+        since_epoch: Duration,
+    ) -> Result<Wake> {
+        self.verify_at(signature_header, body, unix_time(since_epoch)?)
+            .await
+    }
+
     /// Verifies a delivery as if the time were `now`.
     pub async fn verify_at(
         &self,
@@ -199,6 +212,17 @@ impl WebhookVerifier {
     }
 }
 
+/// The time `since_epoch` after the Unix epoch, or an [`Error::InvalidArgument`] past what
+/// [`SystemTime`] holds (adding would panic).
+fn unix_time(since_epoch: Duration) -> Result<SystemTime> {
+    UNIX_EPOCH.checked_add(since_epoch).ok_or_else(|| {
+        Error::invalid(format!(
+            "the time to verify at, {} s after the Unix epoch, is past what the system time holds",
+            since_epoch.as_secs()
+        ))
+    })
+}
+
 struct ParsedHeader {
     t: u64,
     kid: String,
@@ -240,6 +264,28 @@ mod tests {
         assert!(parse_header("t=12,kid=ds_a").is_none());
         assert!(parse_header(&format!("t=x,kid=a,ed25519={sig}")).is_none());
         assert!(parse_header("t=1,kid=a,ed25519=short").is_none());
+    }
+
+    #[test]
+    fn unix_times_past_system_time_are_invalid_arguments() {
+        let t = unix_time(Duration::from_millis(1_778_324_210_000)).unwrap();
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).unwrap(),
+            Duration::from_secs(1_778_324_210)
+        );
+        // 1e19 s (what a binding makes of `now=1e19`) and the largest Duration: past an i64
+        // of seconds, where adding to UNIX_EPOCH panicked.
+        for huge in [
+            Duration::from_secs(10_000_000_000_000_000_000),
+            Duration::MAX,
+        ] {
+            let e = unix_time(huge).unwrap_err();
+            assert_eq!(e.code(), crate::ErrorCode::InvalidArgument, "{e}");
+            assert!(
+                e.to_string().contains("past what the system time holds"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
