@@ -1103,3 +1103,46 @@ async fn a_failing_jwk_set_is_not_fetched_for_every_unknown_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_fenced_done_after_a_lost_answer_says_it_may_have_landed() {
+    // The first `done` lands but its answer is lost (the connection closes): its retry is
+    // answered FENCED, which alone would read "advanced nothing".
+    let fenced = http_answer("409 Conflict", "", r#"{"error":{"code":"FENCED"}}"#);
+    let (url, count) = canned_server(vec![String::new(), fenced]).await;
+    let quick = RetryPolicy::default()
+        .with_initial_delay(Duration::from_millis(1))
+        .with_max_delay(Duration::from_millis(1));
+    let s = Subscriptions::builder(format!("{url}/v1/stream/"))
+        .client(client())
+        .retry(quick)
+        .build()
+        .unwrap();
+    let wake: durable_streams_client::Wake = serde_json::from_str(
+        r#"{"subscription_id":"sub-f","wake_id":"w1","generation":3,"token":"t","streams":[]}"#,
+    )
+    .unwrap();
+    let e = s.ack(&wake, &[], true).await.unwrap_err();
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(sub_code(&e), Some(SubscriptionErrorCode::Fenced), "{e:?}");
+    assert!(
+        e.server_message().is_some_and(
+            |m| m.contains("an earlier attempt got no answer and may have been applied")
+        ),
+        "{e}"
+    );
+    // A first attempt answered FENCED is plain.
+    let (url, _) = canned_server(vec![http_answer(
+        "409 Conflict",
+        "",
+        r#"{"error":{"code":"FENCED"}}"#,
+    )])
+    .await;
+    let s = Subscriptions::builder(format!("{url}/v1/stream/"))
+        .client(client())
+        .build()
+        .unwrap();
+    let e = s.release(&wake).await.unwrap_err();
+    assert_eq!(sub_code(&e), Some(SubscriptionErrorCode::Fenced), "{e:?}");
+    assert_eq!(e.server_message(), None, "{e}");
+}

@@ -159,7 +159,8 @@ export declare class Subscriptions {
     claim(id: string, worker: string, options?: CallOptions): Promise<Wake>;
     /**
      * Acks progress on a claimed wake; without acks and `done` it is a heartbeat. A stale wake
-     * rejects with `FencedError` and acks nothing.
+     * rejects with `FencedError` and acks nothing, unless the request was retried after an
+     * attempt whose answer was lost (its message then says so): that attempt may have landed.
      */
     ack(wake: Wake, acks?: Acks, options?: AckOptions): Promise<AckResult>;
     /**

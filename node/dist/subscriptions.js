@@ -176,7 +176,8 @@ class Subscriptions {
     }
     /**
      * Acks progress on a claimed wake; without acks and `done` it is a heartbeat. A stale wake
-     * rejects with `FencedError` and acks nothing.
+     * rejects with `FencedError` and acks nothing, unless the request was retried after an
+     * attempt whose answer was lost (its message then says so): that attempt may have landed.
      */
     async ack(wake, acks, options = {}) {
         return (0, internal_js_1.run)((0, internal_js_1.checkSignal)(options.signal), (t) => this.#native.ack(wake.native, acksOf(acks), options.done ?? false, t));

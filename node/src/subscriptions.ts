@@ -261,7 +261,8 @@ export class Subscriptions {
 
   /**
    * Acks progress on a claimed wake; without acks and `done` it is a heartbeat. A stale wake
-   * rejects with `FencedError` and acks nothing.
+   * rejects with `FencedError` and acks nothing, unless the request was retried after an
+   * attempt whose answer was lost (its message then says so): that attempt may have landed.
    */
   async ack(wake: Wake, acks?: Acks, options: AckOptions = {}): Promise<AckResult> {
     return run(checkSignal(options.signal), (t) =>

@@ -311,6 +311,13 @@ impl Subscriptions {
 
     /// Acks progress on a claimed wake; without `done` it only extends the lease (a heartbeat
     /// when `acks` is empty). A stale wake fails with `Fenced` and advances nothing.
+    ///
+    /// The request is retried when it fails on the way (a dropped connection, a timeout, a
+    /// 5xx). An attempt whose answer was lost may still have landed: a retried `done` (or
+    /// [`release`](Self::release), or [`callback`](Self::callback) with `done`) is then
+    /// answered `Fenced` although the first attempt applied its acks and ended the wake. Such
+    /// a `Fenced` says so in its message. Either way nothing is lost: acks that did not land
+    /// are read and handed over again.
     pub async fn ack(&self, wake: &Wake, acks: &[Ack], done: bool) -> Result<AckResult> {
         let url = self.sub_url(&wake.subscription_id, &["ack"]);
         self.ack_at(url, wake, acks, done).await
@@ -389,6 +396,7 @@ impl Subscriptions {
                 Err(e) if retry && e.is_retryable() => {
                     return Err(Error::gave_up(e, attempt.saturating_add(1)))
                 }
+                Err(e) if attempt > 0 => return Err(after_lost_answer(e)),
                 Err(e) => return Err(e),
             }
         }
@@ -428,6 +436,30 @@ impl Subscriptions {
             return Ok((status.as_u16(), bytes));
         }
         Err(subscription_error(status, &headers, &bytes, &display))
+    }
+}
+
+/// A `FENCED` answer to a retry: an earlier attempt got no answer and may have landed (a
+/// `done` that ended the wake, a release), so the fencing may be that attempt's own doing.
+fn after_lost_answer(e: Error) -> Error {
+    match e {
+        Error::Subscription {
+            code: SubscriptionErrorCode::Fenced,
+            status,
+            url,
+            message,
+            current_holder,
+        } => Error::Subscription {
+            code: SubscriptionErrorCode::Fenced,
+            status,
+            url,
+            message: Some(format!(
+                "{}answered to a retry: an earlier attempt got no answer and may have been applied",
+                message.map(|m| format!("{m}; ")).unwrap_or_default()
+            )),
+            current_holder,
+        },
+        other => other,
     }
 }
 

@@ -153,7 +153,10 @@ pub enum WakeOutcome {
     Skipped,
     /// The handler failed: the lease was released without acking the failed delivery.
     HandlerFailed,
-    /// The lease was lost (`FENCED`): the wake stopped at once, nothing stale was acked.
+    /// The lease was lost (`FENCED`): the wake stopped at once, nothing stale was acked. When
+    /// the closing `done` is answered `FENCED` on a retry, its first attempt may have landed
+    /// and applied its acks (see [`Subscriptions::ack`]); either way at worst what was handled
+    /// is handed over again.
     Fenced,
     /// The worker was stopped: what was acked stays acked, the wake was released.
     Stopped,

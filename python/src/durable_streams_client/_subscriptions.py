@@ -383,7 +383,9 @@ class Subscriptions(_Base):
         """Acks progress on a claimed wake; without acks and ``done`` it is a heartbeat.
 
         Raises:
-            FencedError: The wake is stale; nothing was acked.
+            FencedError: The wake is stale; nothing was acked, unless the request was retried
+                after an attempt whose answer was lost (the message then says so): that
+                attempt may have landed.
         """
         ok, nxt = self._native.ack(wake._native, _acks(acks), done=done, blocking=True)
         return AckResult(ok, nxt)

@@ -138,7 +138,9 @@ class Subscriptions internal constructor(internal val ffi: FfiSubscriptions) : A
 
     /**
      * Acks progress on a claimed wake; without [done] it only extends the lease (a heartbeat when
-     * [acks] is empty). A stale wake fails with [FencedException] and advances nothing.
+     * [acks] is empty). A stale wake fails with [FencedException] and advances nothing, unless
+     * the request was retried after an attempt whose answer was lost (the message then says
+     * so): that attempt may have landed.
      */
     suspend fun ack(wake: Wake, acks: List<StreamAck> = emptyList(), done: Boolean = false): AckResult =
         native { ffi.ack(wake.ffi, acks, done) }
