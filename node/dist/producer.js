@@ -88,6 +88,8 @@ class IdempotentProducer {
     #native;
     /** The producer's slot for `producerAppendText`/`producerAppendJoined`/`producerAppendBytes`, the cheapest calls into the addon. */
     #slot;
+    /** Removes the listener on the constructor's `signal`, if there is one. */
+    #unlisten;
     /** The producer id. */
     producerId;
     constructor(stream, producerId, options = {}) {
@@ -112,11 +114,16 @@ class IdempotentProducer {
         }));
         this.#slot = this.#native.slot;
         if (signal) {
-            const stop = () => void this.detach().catch(() => undefined);
+            // Held weakly, and removed once the producer is detached or closed: one signal shared by
+            // many producers keeps neither them nor a listener each alive.
+            const producer = new WeakRef(this);
+            const stop = () => void producer.deref()?.detach().catch(() => undefined);
             if (signal.aborted)
                 stop();
-            else
+            else {
                 signal.addEventListener("abort", stop, { once: true });
+                this.#unlisten = () => signal.removeEventListener("abort", stop);
+            }
         }
     }
     /**
@@ -186,12 +193,22 @@ class IdempotentProducer {
     /** Flushes, then closes the stream, optionally with a final message. */
     async close(finalMessage) {
         const body = finalMessage === undefined ? undefined : (0, internal_js_1.messageOf)(finalMessage, "close()");
-        const o = await (0, internal_js_1.run)(undefined, (t) => this.#native.close(body, t));
-        return { finalOffset: o ?? undefined };
+        try {
+            const o = await (0, internal_js_1.run)(undefined, (t) => this.#native.close(body, t));
+            return { finalOffset: o ?? undefined };
+        }
+        finally {
+            this.#unlisten?.();
+        }
     }
     /** Flushes and stops without closing the stream. */
-    detach() {
-        return (0, internal_js_1.run)(undefined, (t) => this.#native.detach(t));
+    async detach() {
+        try {
+            await (0, internal_js_1.run)(undefined, (t) => this.#native.detach(t));
+        }
+        finally {
+            this.#unlisten?.();
+        }
     }
     /** Flushes, then starts a new session: epoch + 1, sequence 0. */
     restart() {

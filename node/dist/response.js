@@ -123,6 +123,8 @@ class StreamResponse {
     #head;
     /** Whether any batch was handed on (a batch inside a response leaves the offset at its start). */
     #consumed = false;
+    /** A consumer (`json`, `text`, `bytes`, a stream or a subscriber) has started. */
+    #started = false;
     #headers;
     #settle;
     /**
@@ -143,8 +145,14 @@ class StreamResponse {
         if (signal) {
             if (signal.aborted)
                 this.cancel();
-            else
-                signal.addEventListener("abort", () => this.cancel(), { once: true });
+            else {
+                // Held weakly and removed when the read ends: one signal shared by many reads keeps
+                // neither them nor their native reads alive, nor a listener per finished read.
+                const read = new WeakRef(this);
+                const onAbort = () => read.deref()?.cancel();
+                signal.addEventListener("abort", onAbort, { once: true });
+                void this.closed.finally(() => signal.removeEventListener("abort", onAbort)).catch(() => undefined);
+            }
         }
     }
     /** The stream URL. */
@@ -235,8 +243,12 @@ class StreamResponse {
     /** Stops the read: the request in flight is abandoned, streams and subscribers end. */
     cancel(_reason) {
         this.#native.cancel();
+        // With no consumer there is nobody to see the read end: `closed` resolves now.
+        if (!this.#started)
+            this.#settle();
     }
     async #whole(call) {
+        this.#started = true;
         try {
             const out = await (0, internal_js_1.run)(this.#signal, call);
             this.#settle();
@@ -272,6 +284,7 @@ class StreamResponse {
     /** The batches, pulled one at a time; ends (returns `null`) when the read is over. */
     #batches(kind, pick) {
         let reader;
+        this.#started = true;
         try {
             reader = (0, internal_js_1.sync)(() => this.#native.reader(kind, pick));
         }

@@ -123,6 +123,8 @@ export class IdempotentProducer {
   readonly #native: native.NativeProducer;
   /** The producer's slot for `producerAppendText`/`producerAppendJoined`/`producerAppendBytes`, the cheapest calls into the addon. */
   readonly #slot: number;
+  /** Removes the listener on the constructor's `signal`, if there is one. */
+  #unlisten: (() => void) | undefined;
   /** The producer id. */
   readonly producerId: string;
 
@@ -150,9 +152,15 @@ export class IdempotentProducer {
     );
     this.#slot = this.#native.slot;
     if (signal) {
-      const stop = (): void => void this.detach().catch(() => undefined);
+      // Held weakly, and removed once the producer is detached or closed: one signal shared by
+      // many producers keeps neither them nor a listener each alive.
+      const producer = new WeakRef(this);
+      const stop = (): void => void producer.deref()?.detach().catch(() => undefined);
       if (signal.aborted) stop();
-      else signal.addEventListener("abort", stop, { once: true });
+      else {
+        signal.addEventListener("abort", stop, { once: true });
+        this.#unlisten = () => signal.removeEventListener("abort", stop);
+      }
     }
   }
 
@@ -226,13 +234,21 @@ export class IdempotentProducer {
   /** Flushes, then closes the stream, optionally with a final message. */
   async close(finalMessage?: string | Uint8Array): Promise<{ finalOffset: Offset | undefined }> {
     const body = finalMessage === undefined ? undefined : messageOf(finalMessage, "close()");
-    const o = await run(undefined, (t) => this.#native.close(body, t));
-    return { finalOffset: o ?? undefined };
+    try {
+      const o = await run(undefined, (t) => this.#native.close(body, t));
+      return { finalOffset: o ?? undefined };
+    } finally {
+      this.#unlisten?.();
+    }
   }
 
   /** Flushes and stops without closing the stream. */
-  detach(): Promise<void> {
-    return run(undefined, (t) => this.#native.detach(t));
+  async detach(): Promise<void> {
+    try {
+      await run(undefined, (t) => this.#native.detach(t));
+    } finally {
+      this.#unlisten?.();
+    }
   }
 
   /** Flushes, then starts a new session: epoch + 1, sequence 0. */

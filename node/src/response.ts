@@ -200,6 +200,8 @@ export class StreamResponse<TJson = unknown> {
   readonly #head: native.NativeResponseHead | null;
   /** Whether any batch was handed on (a batch inside a response leaves the offset at its start). */
   #consumed = false;
+  /** A consumer (`json`, `text`, `bytes`, a stream or a subscriber) has started. */
+  #started = false;
   #headers: Headers | undefined;
   #settle!: (error?: unknown) => void;
 
@@ -221,7 +223,14 @@ export class StreamResponse<TJson = unknown> {
     this.closed.catch(() => undefined);
     if (signal) {
       if (signal.aborted) this.cancel();
-      else signal.addEventListener("abort", () => this.cancel(), { once: true });
+      else {
+        // Held weakly and removed when the read ends: one signal shared by many reads keeps
+        // neither them nor their native reads alive, nor a listener per finished read.
+        const read = new WeakRef(this);
+        const onAbort = (): void => read.deref()?.cancel();
+        signal.addEventListener("abort", onAbort, { once: true });
+        void this.closed.finally(() => signal.removeEventListener("abort", onAbort)).catch(() => undefined);
+      }
     }
   }
 
@@ -311,9 +320,12 @@ export class StreamResponse<TJson = unknown> {
   /** Stops the read: the request in flight is abandoned, streams and subscribers end. */
   cancel(_reason?: unknown): void {
     this.#native.cancel();
+    // With no consumer there is nobody to see the read end: `closed` resolves now.
+    if (!this.#started) this.#settle();
   }
 
   async #whole<T>(call: (t: native.CancelToken | undefined) => Promise<T>): Promise<T> {
+    this.#started = true;
     try {
       const out = await run(this.#signal, call);
       this.#settle();
@@ -351,6 +363,7 @@ export class StreamResponse<TJson = unknown> {
   /** The batches, pulled one at a time; ends (returns `null`) when the read is over. */
   #batches(kind: Kind, pick?: native.NativePick): () => Promise<native.NativeBatch | null> {
     let reader: native.NativeReader;
+    this.#started = true;
     try {
       reader = sync(() => this.#native.reader(kind, pick));
     } catch (e) {

@@ -19,6 +19,7 @@ import {
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { getEventListeners } from "node:events";
 import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 import v8 from "node:v8";
@@ -189,6 +190,38 @@ test("AbortSignal cancels an in-flight call and a live read", async () => {
   setTimeout(() => live.abort(), 100);
   await assert.rejects(reading, (e) => e.name === "AbortError");
   await res.closed;
+});
+
+test("one AbortSignal shared by many reads and producers holds no listener for those that ended", async () => {
+  const url = server.streamUrl("abort-shared");
+  const h = await json(url);
+  await h.append("1");
+  const ac = new AbortController();
+  const listeners = () => getEventListeners(ac.signal, "abort").length;
+  for (let i = 0; i < 50; i++) {
+    const res = await h.stream({ offset: "-1", live: false, signal: ac.signal });
+    assert.deepEqual(await res.json(), [1]);
+    await res.closed;
+  }
+  // The listener goes when the read's `closed` settles (a microtask after json() returned).
+  await new Promise((r) => setImmediate(r));
+  assert.equal(listeners(), 0, "one listener left per finished read");
+  for (let i = 0; i < 20; i++) {
+    const p = new IdempotentProducer(h, `shared-${i}`, { signal: ac.signal });
+    p.append(JSON.stringify({ i }));
+    await p.detach();
+  }
+  const last = new IdempotentProducer(h, "shared-last", { signal: ac.signal });
+  assert.equal(listeners(), 1);
+  await last.close();
+  assert.equal(listeners(), 0, "one listener left per detached or closed producer");
+  // A live read still listening is cancelled by the shared signal.
+  const other = await json(server.streamUrl("abort-shared-live"));
+  const live = await other.stream({ offset: "-1", live: "long-poll", signal: ac.signal });
+  assert.equal(listeners(), 1);
+  ac.abort();
+  await live.closed.catch(() => undefined);
+  assert.equal(listeners(), 0);
 });
 
 test("producer: receipts, metrics, restart, detach, buffer full fails fast, ready() waits", async () => {

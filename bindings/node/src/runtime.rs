@@ -79,7 +79,10 @@ where
     let state = cancel.map(|c| Arc::clone(&c.state));
     env.spawn_future(async move {
         let out = match state {
+            // Biased: a result that is ready when the cancellation comes is returned, not
+            // dropped after it took effect.
             Some(state) => tokio::select! {
+                biased;
                 out = fut => out,
                 () = state.cancelled() => Err(Error::Cancelled),
             },
