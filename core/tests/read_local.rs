@@ -356,6 +356,60 @@ async fn catch_up_follows_chunks_until_up_to_date() {
     assert_eq!(resp.offset().as_str(), "o3");
 }
 
+#[tokio::test]
+async fn a_held_position_moves_only_when_released() {
+    let server = local(|_, req| {
+        let (body, next, done) = match req.param("offset").as_deref() {
+            Some("-1") => ("ab", "o1", false),
+            Some("o1") => ("cd", "o2", true),
+            other => panic!("unexpected offset {other:?}"),
+        };
+        let mut hs = meta(next, done, false);
+        hs.push(("Stream-Cursor", format!("c-{next}")));
+        Reply::Full(200, hs, body.into())
+    })
+    .await;
+    let s = server.handle();
+
+    // Batches: each release moves the position past the batches returned so far, no further.
+    let resp = s.stream(fast().live(LiveMode::Off)).await.unwrap();
+    resp.hold_position();
+    let mut batches = resp.byte_batches().unwrap();
+    let first = within(batches.next_batch()).await.unwrap().unwrap();
+    assert_eq!(&first.data[..], b"ab");
+    assert_eq!(resp.offset(), Offset::beginning());
+    assert_eq!(resp.cursor(), None);
+    resp.release_position();
+    assert_eq!(resp.offset().as_str(), "o1");
+    assert_eq!(resp.cursor().as_deref(), Some("c-o1"));
+    assert!(!resp.up_to_date());
+    let second = within(batches.next_batch()).await.unwrap().unwrap();
+    assert_eq!(&second.data[..], b"cd");
+    assert_eq!(resp.offset().as_str(), "o1");
+    resp.release_position();
+    assert_eq!(resp.offset().as_str(), "o2");
+    assert!(resp.up_to_date());
+
+    // An accumulating read: nothing moves until it is released, so a caller that never got
+    // the data resumes from the start.
+    let resp = s.stream(fast().live(LiveMode::Off)).await.unwrap();
+    resp.hold_position();
+    resp.hold_position(); // a second call keeps what was held
+    assert_eq!(&within(resp.bytes()).await.unwrap()[..], b"abcd");
+    assert_eq!(resp.offset(), Offset::beginning());
+    assert!(!resp.up_to_date());
+    resp.release_position();
+    assert_eq!(resp.offset().as_str(), "o2");
+    assert!(resp.up_to_date());
+
+    // Without a hold, release changes nothing and the position moves as data is returned.
+    let resp = s.stream(fast().live(LiveMode::Off)).await.unwrap();
+    resp.release_position();
+    assert_eq!(resp.offset(), Offset::beginning());
+    assert_eq!(&within(resp.bytes()).await.unwrap()[..], b"abcd");
+    assert_eq!(resp.offset().as_str(), "o2");
+}
+
 /// Body `i` of `whole_reads_join_batches_of_any_size_in_order`: `len` bytes that differ from
 /// every other body's at each position.
 fn patterned(i: u8, len: usize) -> Vec<u8> {

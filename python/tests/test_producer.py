@@ -566,6 +566,43 @@ def test_async_buffer_full_never_blocks_the_loop(url: str) -> None:
     s.append("z")
 
 
+def test_cancelling_append_wait_neither_loses_nor_doubles_a_message(url: str) -> None:
+    """A cancelled append_wait has not appended its message; one that appended returns its
+    receipt: a caller that retries after CancelledError stores the message once."""
+    make(url, "text/plain")
+    inject(url, delayMs=300, method="POST")
+
+    async def main() -> None:
+        a = AsyncDurableStream(url)
+        async with AsyncIdempotentProducer(
+            a, "w", max_buffered_bytes=10, linger_ms=0, max_in_flight=1
+        ) as p:
+            # Room now: the message goes in before the call ever waits, so a cancellation
+            # that comes later does not hide it.
+            task = asyncio.ensure_future(p.append_wait("0123456789"))
+            await asyncio.sleep(0)
+            time.sleep(0.3)  # noqa: ASYNC251 (the loop must be busy meanwhile)
+            task.cancel()
+            first = await task
+            assert isinstance(first, AsyncReceipt)
+            # The buffer is full until the delayed POST is answered: this call waits for
+            # room. The room comes while the loop is busy, and the task is cancelled before
+            # it runs again: the message was not appended, so the retry is its only copy.
+            task = asyncio.ensure_future(p.append_wait("abc"))
+            await asyncio.sleep(0)
+            time.sleep(1.0)  # noqa: ASYNC251 (the room comes while the loop is busy)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert p.metrics().appended_messages == 1
+            retried = await p.append_wait("abc")
+            await first
+            await retried
+
+    asyncio.run(main())
+    assert raw_read(url) == b"0123456789abc"
+
+
 def test_async_equals_blocking(server: str, url: str) -> None:
     blocking_url = url + "-b"
     s = make(blocking_url)

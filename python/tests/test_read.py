@@ -479,6 +479,40 @@ def test_cancelling_a_task_ends_an_async_live_read(url: str) -> None:
     assert asyncio.run(main()) < 0.5
 
 
+@pytest.mark.parametrize("consumer", ["iter_json_batches", "read_json", "read_bytes"])
+def test_a_read_cancelled_as_its_data_arrives_leaves_offset_before_that_data(
+    url: str, consumer: str
+) -> None:
+    """The native read finishes while the event loop is busy, and the task is cancelled
+    before it gets the data: the data never reached the caller, so ``offset`` must not pass
+    it, and a read resumed from there gets it."""
+    json_stream(url)
+
+    async def main() -> tuple[str, bool, list[Any], str]:
+        s = AsyncDurableStream(url)
+        resp = await s.stream(offset="-1", live=False)
+        waiting: Any
+        if consumer == "iter_json_batches":
+            waiting = resp.iter_json_batches().__aiter__().__anext__()
+        else:
+            waiting = getattr(resp, consumer)()
+        task = asyncio.ensure_future(waiting)
+        await asyncio.sleep(0)  # the task starts and waits for the native read
+        # The loop is busy: the read finishes and its result waits.
+        time.sleep(1.0)  # noqa: ASYNC251
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        again = await s.stream(offset=resp.offset, live=False)
+        return resp.offset, resp.up_to_date, await again.read_json(), again.offset
+
+    offset, up_to_date, resumed, end = asyncio.run(main())
+    assert offset == "-1"
+    assert not up_to_date
+    assert resumed == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert end != "-1"  # a result that arrives moves the offset
+
+
 def test_async_close_ends_the_read(url: str) -> None:
     json_stream(url, n=1)
 

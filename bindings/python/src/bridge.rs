@@ -103,6 +103,12 @@ impl Drain {
 }
 
 /// Sets one future's result, unless it was cancelled meanwhile.
+///
+/// A result can still be lost after this: a task cancelled before it resumes gets
+/// `CancelledError` in place of it. So an operation with an effect a caller must know of keeps
+/// that effect until the Python layer, back in the task, confirms it has the result (a read's
+/// position: `Response.release_position`), or waits here for something with no effect and does
+/// the rest itself, on the loop (`AsyncIdempotentProducer.append_wait`).
 fn settle(py: Python<'_>, done: Done) {
     let fut = done.future.bind(py);
     match fut.call_method0(pyo3::intern!(py, "done")) {

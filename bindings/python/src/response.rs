@@ -272,7 +272,12 @@ pub(crate) struct Response {
 }
 
 impl Response {
+    /// The position stays where the data handed to Python ends: the Python layer releases it
+    /// once it holds a batch or a whole read's result. An asyncio task cancelled after the
+    /// data was read but before it arrived then leaves `offset` before that data, so a read
+    /// resumed from there gets it again.
     fn new(resp: StreamResponse) -> Self {
+        resp.hold_position();
         Self {
             inner: Arc::new(resp),
             pid: std::process::id(),
@@ -357,6 +362,12 @@ impl Response {
     /// Ends the read: the request in flight is abandoned and batch readers end.
     fn cancel(&self) {
         self.inner.cancel();
+    }
+
+    /// Moves `offset` and the other position getters past the data returned so far: called
+    /// by the Python layer once the data is in its hands.
+    fn release_position(&self) {
+        self.inner.release_position();
     }
 
     #[pyo3(signature = (*, blocking))]

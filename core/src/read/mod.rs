@@ -457,11 +457,14 @@ impl DurableStream {
         self.set_content_type(content_type.as_deref());
         Ok(StreamResponse {
             shared: Arc::new(Shared {
-                position: Mutex::new(Position {
-                    offset: options.offset.clone(),
-                    cursor: None,
-                    up_to_date: false,
-                    stream_closed: false,
+                position: Mutex::new(Positions {
+                    handed: Position {
+                        offset: options.offset.clone(),
+                        cursor: None,
+                        up_to_date: false,
+                        stream_closed: false,
+                    },
+                    held: None,
                 }),
                 cancel,
             }),
@@ -551,8 +554,16 @@ struct Position {
     stream_closed: bool,
 }
 
+/// The position the accessors show, and with [`StreamResponse::hold_position`] the one the
+/// consumers have reached since.
+#[derive(Debug)]
+struct Positions {
+    handed: Position,
+    held: Option<Position>,
+}
+
 struct Shared {
-    position: Mutex<Position>,
+    position: Mutex<Positions>,
     cancel: watch::Sender<bool>,
 }
 
@@ -566,15 +577,37 @@ impl Shared {
     }
 
     fn position(&self) -> Option<Position> {
-        self.position.lock().ok().map(|p| p.clone())
+        self.position.lock().ok().map(|p| p.handed.clone())
     }
 
     fn advance<D>(&self, batch: &Batch<D>) {
         if let Ok(mut p) = self.position.lock() {
-            p.offset = batch.offset.clone();
-            p.cursor = batch.cursor.clone();
-            p.up_to_date = batch.up_to_date;
-            p.stream_closed = batch.stream_closed;
+            let reached = Position {
+                offset: batch.offset.clone(),
+                cursor: batch.cursor.clone(),
+                up_to_date: batch.up_to_date,
+                stream_closed: batch.stream_closed,
+            };
+            match &mut p.held {
+                Some(held) => *held = reached,
+                None => p.handed = reached,
+            }
+        }
+    }
+
+    fn hold(&self) {
+        if let Ok(mut p) = self.position.lock() {
+            if p.held.is_none() {
+                p.held = Some(p.handed.clone());
+            }
+        }
+    }
+
+    fn release(&self) {
+        if let Ok(mut p) = self.position.lock() {
+            if let Some(held) = &p.held {
+                p.handed = held.clone();
+            }
         }
     }
 }
@@ -583,7 +616,9 @@ impl Shared {
 ///
 /// The position accessors ([`offset`](Self::offset), [`cursor`](Self::cursor),
 /// [`up_to_date`](Self::up_to_date), [`stream_closed`](Self::stream_closed)) describe the point
-/// after the data already handed to the consumer, so `offset()` is always safe to resume from.
+/// after the data already handed to the consumer, so `offset()` is always safe to resume from
+/// (a binding that passes the data on holds them back until its own caller has it:
+/// [`hold_position`](Self::hold_position)).
 ///
 /// Only one consumer method may be used; a second one fails with [`Error::AlreadyConsumed`].
 /// The accumulating ones (`bytes`, `text`, `json`) return at the first up-to-date point even
@@ -813,6 +848,43 @@ impl StreamResponse {
     /// readers end, and accumulating consumers fail with [`Error::Cancelled`].
     pub fn cancel(&self) {
         self.shared.cancel();
+    }
+
+    /// Keeps the position accessors ([`offset`](Self::offset) and the others) where they are
+    /// from now on, until [`release_position`](Self::release_position) moves them; the
+    /// consumers read on as before.
+    ///
+    /// For a binding that hands the data on to a caller who may stop waiting after the data
+    /// was read and before it arrived (an asyncio task cancelled just then): the binding
+    /// releases the position once the caller holds the data, so `offset()` never passes data
+    /// that nobody received, and stays safe to resume from. Once is enough; calling it again
+    /// changes nothing.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> durable_streams_client::Result<()> {
+    /// use durable_streams_client::{stream, LiveMode, ReadOptions};
+    /// let resp = stream(
+    ///     "http://127.0.0.1:4437/v1/stream/events",
+    ///     ReadOptions::new().live(LiveMode::Off),
+    /// )
+    /// .await?;
+    /// resp.hold_position();
+    /// let data = resp.bytes().await?;
+    /// assert_eq!(resp.offset(), *resp.start_offset()); // not released yet
+    /// // ... hand `data` to its consumer, then:
+    /// resp.release_position();
+    /// # let _ = data;
+    /// # Ok(()) }
+    /// ```
+    pub fn hold_position(&self) {
+        self.shared.hold();
+    }
+
+    /// Moves the position accessors past all the data the consumers have returned so far
+    /// (see [`hold_position`](Self::hold_position); without it they move by themselves and
+    /// this does nothing).
+    pub fn release_position(&self) {
+        self.shared.release();
     }
 
     fn take(&self, stop_at_up_to_date: bool) -> Result<Engine> {

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Callable, TypeVar
 
 from . import _native
-from ._errors import DurableStreamError
+from ._errors import BufferFullError, DurableStreamError
 from ._native import Producer as _NativeProducer
 from ._response import _pairs, _policy
 from ._stream import AsyncDurableStream, AsyncHeaders, DurableStream, _payload
@@ -490,8 +490,20 @@ class AsyncIdempotentProducer(_Producer, _native.AsyncProducerBase):
         return None if last is None else AsyncReceipt(last)
 
     async def append_wait(self, data: str | bytes | bytearray | memoryview) -> AsyncReceipt:
-        """Appends one message, waiting (up to ``buffer_timeout``) for room."""
-        return AsyncReceipt(await self._native.append(_check_data(data), blocking=False))
+        """Appends one message, waiting (up to ``buffer_timeout``) for room.
+
+        Cancelling the call never leaves the message appended behind the caller's back: the
+        message goes in here, on the event loop, at once or right after a wait for room, and
+        a cancellation can only land in that wait, before it went in."""
+        body = _check_data(data)
+        while True:
+            try:
+                return self.append(body)
+            except BufferFullError:
+                size = len(body.encode()) if isinstance(body, str) else len(body)
+            # Waits without taking the room, so it can be cancelled at any point; room that
+            # another append takes first means one more wait.
+            await self._native.wait_for_room(size, blocking=False)
 
     async def wait_for_room(self, nbytes: int) -> None:
         """Waits until ``nbytes`` more would fit (another append may still take the room)."""

@@ -185,6 +185,13 @@ class _Response:
         self._closed = True
         self._native.cancel()
 
+    def _got(self, data: T) -> T:
+        """``data`` of this read is in our hands: :attr:`offset` moves past it. Until then it
+        stays before it, so a call cancelled after the native read finished (the result
+        thrown away with the ``CancelledError``) leaves an offset that reads the data again."""
+        self._native.release_position()
+        return data
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.url!r}, offset={self.offset!r}, live={self.live!r}, "
@@ -209,12 +216,12 @@ class StreamResponse(_Response):
 
     def read_bytes(self) -> bytes:
         """All bytes up to the first up-to-date point (or the end of a closed stream)."""
-        return self._native.read_bytes(blocking=True)
+        return self._got(self._native.read_bytes(blocking=True))
 
     def read_text(self) -> str:
         """All text up to the first up-to-date point (UTF-8; invalid data is a
         :class:`ParseError`)."""
-        return self._native.read_text(blocking=True)
+        return self._got(self._native.read_text(blocking=True))
 
     def read_json(
         self, *, field: str | None = None, fields: Iterable[str] | None = None
@@ -227,7 +234,7 @@ class StreamResponse(_Response):
         not an object), ``fields=["id", "text"]`` a dict of those members that each message
         has (``None`` for a message that is not an object). Every message is still checked
         whole; the rest of it is never turned into Python objects."""
-        return self._native.read_json(blocking=True, **_pick(field, fields))
+        return self._got(self._native.read_json(blocking=True, **_pick(field, fields)))
 
     def _pull(self, kind: str, pick: dict[str, Any] | None = None) -> Iterator[_Row]:
         b = self._native.batches(kind, **(pick or {}))
@@ -235,7 +242,7 @@ class StreamResponse(_Response):
             t = b.next(blocking=True)
             if t is None:
                 return
-            yield t
+            yield self._got(t)
 
     def iter_batches(self) -> Iterator[Batch[bytes]]:
         """Batches of bytes with the offset after each; follows the live mode."""
@@ -299,18 +306,18 @@ class AsyncStreamResponse(_Response):
 
     async def read_bytes(self) -> bytes:
         """All bytes up to the first up-to-date point (or the end of a closed stream)."""
-        return await self._native.read_bytes(blocking=False)
+        return self._got(await self._native.read_bytes(blocking=False))
 
     async def read_text(self) -> str:
         """All text up to the first up-to-date point."""
-        return await self._native.read_text(blocking=False)
+        return self._got(await self._native.read_text(blocking=False))
 
     async def read_json(
         self, *, field: str | None = None, fields: Iterable[str] | None = None
     ) -> list[Any]:
         """All JSON messages up to the first up-to-date point (``field``/``fields`` as in
         :meth:`StreamResponse.read_json`)."""
-        return await self._native.read_json(blocking=False, **_pick(field, fields))
+        return self._got(await self._native.read_json(blocking=False, **_pick(field, fields)))
 
     async def _pull(self, kind: str, pick: dict[str, Any] | None = None) -> AsyncIterator[_Row]:
         b = self._native.batches(kind, **(pick or {}))
@@ -318,7 +325,7 @@ class AsyncStreamResponse(_Response):
             t = await b.next(blocking=False)
             if t is None:
                 return
-            yield t
+            yield self._got(t)
 
     async def iter_batches(self) -> AsyncIterator[Batch[bytes]]:
         """Batches of bytes with the offset after each; follows the live mode."""
