@@ -14,6 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import inject, new_url, raw_read
@@ -86,6 +87,40 @@ def test_cancelling_a_task_drops_the_rust_future(url: str) -> None:
         return ref
 
     assert asyncio.run(main())() is None
+
+
+@pytest.mark.parametrize("where", ["header", "on_error"])
+def test_cancelling_an_operation_cancels_its_async_callable(url: str, where: str) -> None:
+    """An async header callable or on_error still running when its operation is cancelled is
+    cancelled with it, rather than left running as a task of its own."""
+    DurableStream(url).create(content_type="text/plain")
+    if where == "on_error":
+        inject(url, status=401, method="GET")
+
+    async def main() -> None:
+        started, stopped = asyncio.Event(), asyncio.Event()
+
+        async def hang(*_: object) -> Any:
+            started.set()
+            try:
+                await asyncio.get_running_loop().create_future()  # never done
+            finally:
+                stopped.set()
+
+        s = AsyncDurableStream(url)
+        if where == "header":
+            op: Any = s.append("x", headers={"X-Token": hang})
+        else:
+            op = s.stream(offset="-1", live=False, on_error=hang)
+        task = asyncio.ensure_future(op)
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.wait_for(stopped.wait(), 5)
+
+    asyncio.run(main())
+    assert raw_read(url) == b""
 
 
 def test_concurrent_async_appends(url: str) -> None:

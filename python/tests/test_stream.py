@@ -540,6 +540,46 @@ def test_async_append_stream_takes_an_async_generator(url: str) -> None:
     assert body == "".join(f"{i}," for i in range(50)).encode()
 
 
+@pytest.mark.parametrize("how", ["timeout", "cancel"])
+def test_an_async_append_stream_stopped_while_its_source_waits_raises_the_cancellation(
+    url: str, how: str
+) -> None:
+    """A timeout or a task's cancellation that comes while the source is waiting for its next
+    chunk (inside a pull, which runs as a task of its own) comes out as TimeoutError or
+    CancelledError: the pull is cancelled and awaited, then the source closed."""
+
+    async def main() -> None:
+        s = AsyncDurableStream(url)
+        await s.create(content_type="application/octet-stream")
+        waiting = asyncio.Event()
+        closed = asyncio.Event()
+
+        async def source() -> Any:
+            try:
+                yield b"first chunk"
+                waiting.set()
+                yield await asyncio.get_running_loop().create_future()  # never comes
+            finally:
+                closed.set()
+
+        if how == "timeout":
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(s.append_stream(source()), 1.0)
+        else:
+            task = asyncio.ensure_future(s.append_stream(source()))
+            await waiting.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert waiting.is_set()  # the source was waiting inside a pull when it stopped
+        assert closed.is_set()
+        # The handle still works; the unfinished message was not stored.
+        await s.append_stream([b"next"])
+
+    asyncio.run(main())
+    assert raw_read(url) == b"next"
+
+
 def test_on_failed_attempt_sees_every_failed_attempt(flavour: str, url: str) -> None:
     seen: list[ds.FailedAttempt] = []
     fast = RetryPolicy(initial_delay=0.01, max_delay=0.02, max_retries=5)

@@ -22,7 +22,9 @@ type Awaiting = Pin<Box<dyn Future<Output = PyResult<Py<PyAny>>> + Send>>;
 /// for only when the connection has taken the one before. Blocking flavour (`locals` is
 /// `None`): each call runs on the runtime's blocking pool, since a generator may take its
 /// time and must not hold up the runtime's workers. Async flavour: `pull()` returns an
-/// awaitable, run on the caller's event loop (`locals`).
+/// awaitable, run on the caller's event loop (`locals`); a pull still running when the append
+/// stops is cancelled and awaited by the Python layer (`_Source.aclose`), which must close the
+/// source only after that.
 pub(crate) fn body(
     pull: Py<PyAny>,
     locals: Option<TaskLocals>,

@@ -153,7 +153,7 @@ async fn call_hook(f: &Py<PyAny>, err: &Error) -> PyResult<Option<RequestExtras>
                     "an async on_error needs the async API; the blocking one takes plain callables",
                 ));
             };
-            let fut = pyo3_async_runtimes::into_future_with_locals(&locals, out)?;
+            let fut = runtime::into_future(&locals, out)?;
             return Ok(Err(Box::pin(fut) as Awaiting));
         }
         Ok(Ok(out.unbind()))

@@ -10,7 +10,9 @@
 //! [`SIGNAL_CHECK`], and checks for signals between slices, so Ctrl-C raises
 //! `KeyboardInterrupt` and drops the future. An async call runs the future on this runtime and
 //! completes its asyncio future on the loop's own thread (module `bridge`; where the loop cannot
-//! watch a socket, through pyo3-async-runtimes); cancelling the asyncio task drops it.
+//! watch a socket, through pyo3-async-runtimes); cancelling the asyncio task drops it. The other
+//! way round, a Rust future waits for a coroutine of the caller's (an async header callable or
+//! `on_error`) through [`into_future`], and dropping that future cancels the coroutine's task.
 //!
 //! Interpreter exit. On Python < 3.14 a thread that was running Python code when the
 //! interpreter starts finalizing is killed with `pthread_exit` the next time it takes the GIL
@@ -31,8 +33,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use durable_streams_client::{Client, Error};
+use pyo3::exceptions::asyncio::CancelledError;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use pyo3::IntoPyObjectExt;
 use pyo3_async_runtimes::generic::{self, ContextExt};
 use pyo3_async_runtimes::TaskLocals;
@@ -266,6 +270,162 @@ tokio::task_local! {
 #[cfg(unix)]
 pub(crate) fn scoped<F: Future>(locals: TaskLocals, fut: F) -> impl Future<Output = F::Output> {
     TASK_LOCALS.scope(locals, fut)
+}
+
+/// `awaitable` run as a task of `locals`' event loop, for a Rust future to wait on (the
+/// coroutine of an async header callable or `on_error`). As pyo3-async-runtimes'
+/// `into_future_with_locals`, except that dropping the future before the task is over (the
+/// operation was cancelled) cancels the task too, rather than leaving it to run on its own.
+pub(crate) fn into_future(
+    locals: &TaskLocals,
+    awaitable: Bound<'_, PyAny>,
+) -> PyResult<impl Future<Output = PyResult<Py<PyAny>>> + Send + 'static> {
+    let py = awaitable.py();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = Arc::new(LoopTask::default());
+    let event_loop = locals.event_loop(py);
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(pyo3::intern!(py, "context"), locals.context(py))?;
+    event_loop.call_method(
+        pyo3::intern!(py, "call_soon_threadsafe"),
+        (StartTask {
+            awaitable: Mutex::new(Some(awaitable.unbind())),
+            tx: Mutex::new(Some(tx)),
+            task: Arc::clone(&task),
+        },),
+        Some(&kwargs),
+    )?;
+    let mut waiting = Waiting {
+        task,
+        event_loop: event_loop.unbind(),
+        over: false,
+    };
+    Ok(async move {
+        let out = rx.await;
+        waiting.finish();
+        // No answer: the loop closed before the task started or finished.
+        out.unwrap_or_else(|_| Err(CancelledError::new_err("the event loop went away")))
+    })
+}
+
+type Answer = tokio::sync::oneshot::Sender<PyResult<Py<PyAny>>>;
+
+/// The task of [`into_future`], shared by the loop's side and the waiting future's.
+#[derive(Default)]
+struct LoopTask {
+    /// Once started and until the waiting future takes it to cancel it.
+    task: Mutex<Option<Py<PyAny>>>,
+    /// Set when the waiting future is dropped before the task is over.
+    abandoned: AtomicBool,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Starts the task on the loop's thread (`call_soon_threadsafe`, in the caller's context).
+#[pyclass(frozen)]
+struct StartTask {
+    awaitable: Mutex<Option<Py<PyAny>>>,
+    tx: Mutex<Option<Answer>>,
+    task: Arc<LoopTask>,
+}
+
+#[pymethods]
+impl StartTask {
+    fn __call__(&self, py: Python<'_>) {
+        let Some(awaitable) = locked(&self.awaitable).take() else {
+            return;
+        };
+        let tx = locked(&self.tx).take();
+        let task = match py
+            .import("asyncio")
+            .and_then(|a| a.call_method1("ensure_future", (awaitable,)))
+        {
+            Ok(task) => task,
+            Err(e) => {
+                if let Some(tx) = tx {
+                    let _ = tx.send(Err(e));
+                }
+                return;
+            }
+        };
+        let done = TaskDone { tx: Mutex::new(tx) };
+        // No Python code runs under the lock. Either the waiting future, dropped meanwhile,
+        // finds the task here and cancels it, or this sees that it was dropped. (Without its
+        // done callback, the task's answer never comes: the waiting future gets a
+        // CancelledError, and the task is cancelled.)
+        let abandoned = task
+            .call_method1(pyo3::intern!(py, "add_done_callback"), (done,))
+            .is_err()
+            || {
+                let mut slot = locked(&self.task.task);
+                let abandoned = self.task.abandoned.load(Ordering::SeqCst);
+                if !abandoned {
+                    *slot = Some(task.clone().unbind());
+                }
+                abandoned
+            };
+        if abandoned {
+            let _ = task.call_method0(pyo3::intern!(py, "cancel"));
+        }
+    }
+}
+
+/// The task's done callback: its result (or exception) is the answer.
+#[pyclass(frozen)]
+struct TaskDone {
+    tx: Mutex<Option<Answer>>,
+}
+
+#[pymethods]
+impl TaskDone {
+    fn __call__(&self, task: &Bound<'_, PyAny>) {
+        let out = task
+            .call_method0(pyo3::intern!(task.py(), "result"))
+            .map(Bound::unbind);
+        if let Some(tx) = locked(&self.tx).take() {
+            // The waiting future may be gone (dropped): nobody wants the answer then.
+            let _ = tx.send(out);
+        }
+    }
+}
+
+/// The Rust side of [`into_future`]: cancels the task when dropped before it is over.
+struct Waiting {
+    task: Arc<LoopTask>,
+    event_loop: Py<PyAny>,
+    over: bool,
+}
+
+impl Waiting {
+    /// The task is over: nothing to cancel. (A method, so that the future moves the whole
+    /// guard in, not only this field.)
+    fn finish(&mut self) {
+        self.over = true;
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if self.over {
+            return;
+        }
+        self.task.abandoned.store(true, Ordering::SeqCst);
+        let Some(task) = locked(&self.task.task).take() else {
+            // Not started yet: StartTask sees `abandoned` and cancels it at once.
+            return;
+        };
+        // Nothing to do once the interpreter is exiting (or the loop is closed).
+        attach(|py| {
+            if let Ok(cancel) = task.bind(py).getattr(pyo3::intern!(py, "cancel")) {
+                let _ = self
+                    .event_loop
+                    .bind(py)
+                    .call_method1(pyo3::intern!(py, "call_soon_threadsafe"), (cancel,));
+            }
+        });
+    }
 }
 
 /// The pyo3-async-runtimes runtime: tasks go to the current generation's tokio runtime

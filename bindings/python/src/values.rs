@@ -248,9 +248,7 @@ fn call(
             return Err(PyTypeError::new_err(why));
         }
     };
-    Ok(Err(Box::pin(pyo3_async_runtimes::into_future_with_locals(
-        &locals, out,
-    )?)))
+    Ok(Err(Box::pin(runtime::into_future(&locals, out)?)))
 }
 
 /// The core error for a failed callable. The core's `Error` has no variant carrying a foreign

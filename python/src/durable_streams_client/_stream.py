@@ -3,6 +3,7 @@ lifecycle operations. Both flavours share the native handle and have the same se
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
@@ -71,6 +72,9 @@ class _Source:
     def __init__(self, source: Iterable[Data] | AsyncIterable[Data], asynchronous: bool) -> None:
         self.failure: BaseException | None = None
         self.done = False
+        # The task of an async pull in progress: the native body runs each pull as a task of
+        # its own, which a cancelled append does not cancel by itself (see aclose).
+        self._pulling: asyncio.Task[object] | None = None
         self._sync: Iterator[Data] | None = None
         self._async: AsyncIterator[Data] | None = None
         if isinstance(source, (str, bytes, bytearray, memoryview)):
@@ -111,10 +115,14 @@ class _Source:
         return None
 
     async def apull(self) -> str | bytes | None:
+        if self.done:
+            # Asked for before the append stopped, run after aclose(): the source is left alone.
+            return None
+        if self._sync is not None:
+            return self.pull()
+        assert self._async is not None
+        self._pulling = asyncio.current_task()
         try:
-            if self._sync is not None:
-                return self.pull()
-            assert self._async is not None
             async for chunk in self._async:
                 data = self._chunk(chunk)
                 if data is not None:
@@ -122,6 +130,8 @@ class _Source:
         except BaseException as e:
             self.failure, self.done = e, True
             raise
+        finally:
+            self._pulling = None
         self.done = True
         return None
 
@@ -138,8 +148,15 @@ class _Source:
         if self._async is None:
             self.close()
             return
+        pulling, ended = self._pulling, self.done
+        self.done = True
+        if pulling is not None and not pulling.done():
+            # The append ended (cancelled, or failed) while a pull waits on the source: that
+            # pull is stopped and waited for first, as the generator is running until then.
+            pulling.cancel()
+            await asyncio.wait((pulling,))
         aclose = getattr(self._async, "aclose", None)
-        if not self.done and callable(aclose):
+        if not ended and callable(aclose):
             await aclose()
 
 
