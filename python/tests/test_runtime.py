@@ -12,6 +12,7 @@ import select
 import signal
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -183,6 +184,62 @@ def test_one_loop_after_another_leaves_no_descriptors(url: str) -> None:
         asyncio.run(one())
     assert len(os.listdir("/proc/self/fd")) <= before + 2
     assert raw_read(url) == b"x" * 31
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_loops_never_closed_leave_no_descriptors(url: str) -> None:
+    """Loops left to the garbage collector without close() take their descriptors with them
+    (the loop's own, and the wake-up socket pair of this module): a loop whose operation
+    finished, one whose operation a timeout cancelled, and one whose operation finished just
+    as it was cancelled, on the loop's last turn."""
+    DurableStream(url).create(content_type="text/plain")
+    held, slow = url + "-held", url + "-slow"
+    for u, ms in ((held, 5000), (slow, 150)):
+        DurableStream(u).create(content_type="text/plain")
+        inject(u, delayMs=ms, method="HEAD", count=1000)
+
+    def once(kind: str) -> None:
+        loop = asyncio.new_event_loop()  # never closed
+
+        async def op() -> None:
+            if kind == "finished":
+                await AsyncDurableStream(url).append("x")
+            elif kind == "timed out":
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(AsyncDurableStream(held).head(), 0.01)
+            else:
+                task = asyncio.ensure_future(AsyncDurableStream(slow).head())
+                await asyncio.sleep(0)  # the HEAD is sent; it is answered after 150 ms
+                # On the loop's next (and last) turn, after it looked for results: the HEAD
+                # is answered during this sleep, then the cancellation is handled.
+                loop.call_soon(time.sleep, 0.5)
+                task.cancel()
+
+        loop.run_until_complete(op())
+
+    def descriptors() -> int:
+        DurableStream(url).content_type  # noqa: B018 (releases deferred references)
+        gc.collect()
+        return len(os.listdir("/proc/self/fd"))
+
+    kinds = ["finished", "timed out", "cancelled as it finished"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # the loops not closed
+        for kind in kinds:
+            once(kind)
+        before = descriptors()
+        for _ in range(2):
+            for kind in kinds:
+                once(kind)
+        for _ in range(30):
+            once("finished")
+            once("timed out")
+        # Cancelled operations end on runtime threads, a moment after their loop stopped.
+        deadline = time.monotonic() + 5
+        while descriptors() > before + 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert descriptors() <= before + 2
+    assert raw_read(url) == b"x" * 33
 
 
 def test_a_loop_that_cannot_watch_a_socket_still_works(url: str) -> None:

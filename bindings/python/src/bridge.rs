@@ -17,11 +17,12 @@ use std::io::{Read, Write};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use durable_streams_client::Error;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::types::PyWeakrefReference;
 use pyo3::IntoPyObjectExt;
 use pyo3_async_runtimes::TaskLocals;
 use tokio::task::AbortHandle;
@@ -49,11 +50,16 @@ pub(crate) struct Waker {
 }
 
 impl Waker {
-    fn push(&self, done: Done) {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(done);
+    /// Queues a finished operation, unless `settled` says its future is done already (checked
+    /// under the queue's lock, where [`Waker::forget`] sets it).
+    fn push(&self, done: Done, settled: &AtomicBool) {
+        {
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            if settled.load(Ordering::Relaxed) {
+                return;
+            }
+            queue.push(done);
+        }
         // One byte per drain: later completions ride on it. The drain reads the socket before it
         // clears the flag, and takes the queue after, so no completion is left without a byte.
         if !self.armed.swap(true, Ordering::SeqCst) {
@@ -70,6 +76,17 @@ impl Waker {
                 self.armed.store(false, Ordering::SeqCst);
             }
         }
+    }
+
+    /// Marks `future` as settled (nothing is queued for it from now on) and takes out what is
+    /// queued for it already.
+    fn forget(&self, future: &Bound<'_, PyAny>, settled: &AtomicBool) -> Option<Done> {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        settled.store(true, Ordering::Relaxed);
+        let at = queue
+            .iter()
+            .position(|d| d.future.as_ptr() == future.as_ptr())?;
+        Some(queue.remove(at))
     }
 }
 
@@ -125,14 +142,23 @@ fn settle(py: Python<'_>, done: Done) {
 
 /// Stops the operation when its future is cancelled (a done callback; after a normal finish
 /// the task is over and `abort` does nothing).
+///
+/// A cancelled future gets nothing queued, and loses what was queued for it just before: a
+/// result left in the queue when the loop stops keeps the future, and through it the loop,
+/// alive (loop, reader, waker, queue, future, loop: a cycle through Rust that the garbage
+/// collector cannot see).
 #[pyclass(frozen)]
 struct Cancel {
     abort: AbortHandle,
+    waker: Arc<Waker>,
+    /// Shared with the operation's [`Slot`].
+    settled: Arc<AtomicBool>,
 }
 
 #[pymethods]
 impl Cancel {
-    fn __call__(&self, _future: &Bound<'_, PyAny>) {
+    fn __call__(&self, future: &Bound<'_, PyAny>) {
+        drop(self.waker.forget(future, &self.settled));
         self.abort.abort();
     }
 }
@@ -142,12 +168,14 @@ impl Cancel {
 struct Slot {
     future: Option<Py<PyAny>>,
     waker: Arc<Waker>,
+    /// Set once the future is done (see [`Cancel`]).
+    settled: Arc<AtomicBool>,
 }
 
 impl Slot {
     fn fill(&mut self, complete: Complete) {
         if let Some(future) = self.future.take() {
-            self.waker.push(Done { future, complete });
+            self.waker.push(Done { future, complete }, &self.settled);
         }
     }
 }
@@ -163,52 +191,74 @@ impl Drop for Slot {
 }
 
 /// A loop's waker, cached per thread (a loop runs on one thread).
+///
+/// Both are held weakly: a loop left to the garbage collector without `close()` is still
+/// collected, and its waker (with its socket pair) lives only as long as the loop's reader
+/// (`Drain`, which the loop drops when it is closed or collected) or an operation still holds
+/// it. Entries of loops that are gone are pruned when the next loop is set up.
 struct Entry {
-    event_loop: Py<PyAny>,
+    event_loop: Py<PyWeakrefReference>,
     pid: u32,
     /// `None` when the loop cannot watch a socket.
-    waker: Option<Arc<Waker>>,
+    waker: Option<Weak<Waker>>,
+}
+
+impl Entry {
+    /// The loop, while it lives.
+    fn event_loop<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        self.event_loop.bind(py).upgrade()
+    }
+
+    /// Whether the entry still stands for a loop that is watching its socket, or that cannot.
+    fn live(&self, py: Python<'_>, pid: u32) -> bool {
+        self.pid == pid
+            && self.waker.as_ref().is_none_or(|w| w.strong_count() > 0)
+            && self.event_loop(py).is_some_and(|l| {
+                !l.call_method0(pyo3::intern!(py, "is_closed"))
+                    .and_then(|c| c.is_truthy())
+                    .unwrap_or(true)
+            })
+    }
 }
 
 thread_local! {
     static WAKERS: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The waker of `event_loop`, set up on first use; `None` when the loop has no `add_reader`
-/// (or this thread is ending).
+/// The waker of `event_loop`, set up on first use; `None` when the loop has no `add_reader`,
+/// cannot be weakly referenced (or this thread is ending).
 pub(crate) fn waker_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> Option<Arc<Waker>> {
     let pid = runtime::pid();
     let found = WAKERS
         .try_with(|w| {
             w.borrow()
                 .iter()
-                .find(|e| e.pid == pid && e.event_loop.bind(py).is(event_loop))
-                .map(|e| e.waker.clone())
+                .find(|e| e.pid == pid && e.event_loop(py).is_some_and(|l| l.is(event_loop)))
+                .map(|e| e.waker.as_ref().map(Weak::upgrade))
         })
         .ok()?;
-    if let Some(waker) = found {
-        return waker;
+    match found {
+        // The loop cannot watch a socket.
+        Some(None) => return None,
+        Some(Some(Some(waker))) => return Some(waker),
+        // Not seen yet, or its reader is gone: set it up (again).
+        Some(Some(None)) | None => {}
     }
+    let weak = PyWeakrefReference::new(event_loop).ok()?;
     let waker = watch(event_loop).ok();
-    // Forget loops that are closed (their reader went with them) or came through fork(). No
-    // borrow is held while Python code runs (`is_closed`, a finalizer of a dropped loop), so
-    // a call that comes back here meanwhile finds the list empty rather than a panic.
+    // Forget loops that are gone, closed (their reader went with them) or came through
+    // fork(). No borrow is held while Python code runs (`is_closed`, a finalizer of a dropped
+    // loop), so a call that comes back here meanwhile finds the list empty rather than a
+    // panic.
     let entries = WAKERS
         .try_with(|w| std::mem::take(&mut *w.borrow_mut()))
         .ok()?;
-    let (mut keep, gone): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| {
-        e.pid == pid
-            && !e
-                .event_loop
-                .bind(py)
-                .call_method0(pyo3::intern!(py, "is_closed"))
-                .and_then(|c| c.is_truthy())
-                .unwrap_or(true)
-    });
+    let (mut keep, gone): (Vec<Entry>, Vec<Entry>) =
+        entries.into_iter().partition(|e| e.live(py, pid));
     keep.push(Entry {
-        event_loop: event_loop.clone().unbind(),
+        event_loop: weak.unbind(),
         pid,
-        waker: waker.clone(),
+        waker: waker.as_ref().map(Arc::downgrade),
     });
     let _ = WAKERS.try_with(|w| w.borrow_mut().extend(keep));
     drop(gone);
@@ -251,9 +301,11 @@ where
     let future = locals
         .event_loop(py)
         .call_method0(pyo3::intern!(py, "create_future"))?;
+    let settled = Arc::new(AtomicBool::new(false));
     let mut slot = Slot {
         future: Some(future.clone().unbind()),
-        waker,
+        waker: Arc::clone(&waker),
+        settled: Arc::clone(&settled),
     };
     let task = tokio::spawn(runtime::scoped(locals, async move {
         let result = fut.await;
@@ -266,6 +318,8 @@ where
         pyo3::intern!(py, "add_done_callback"),
         (Cancel {
             abort: task.abort_handle(),
+            waker,
+            settled,
         },),
     )?;
     Ok(future.unbind())
