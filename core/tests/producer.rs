@@ -1563,8 +1563,9 @@ async fn a_flush_given_up_by_its_caller_leaves_the_failure_to_the_next_flush() {
     .await;
     let r = p.append(r#"{"n":1}"#).await.unwrap();
     // Polled once (the flush is queued), then dropped.
-    let gave_up = tokio::time::timeout(Duration::from_nanos(1), p.flush()).await;
-    assert!(gave_up.is_err(), "{gave_up:?}");
+    use futures_util::FutureExt;
+    let gave_up = p.flush().now_or_never();
+    assert!(gave_up.is_none(), "{gave_up:?}");
     assert_eq!(r.await.unwrap_err().code(), ErrorCode::BadRequest);
     let err = p.flush().await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::BadRequest, "{err}");
@@ -1574,4 +1575,41 @@ async fn a_flush_given_up_by_its_caller_leaves_the_failure_to_the_next_flush() {
     r2.await.unwrap();
     p.detach().await.unwrap();
     assert_eq!(raw_json(s.url().as_str()).await, vec![json!({"n":2})]);
+}
+
+#[tokio::test]
+async fn an_append_dropped_before_it_returned_has_appended_nothing() {
+    // `append` used in a select! or under a timeout: a future dropped while pending must not
+    // have queued its message (the caller, with no receipt, would append it again). Each
+    // message here fills a batch, the case where an append yields to the runtime.
+    use futures_util::FutureExt;
+    let s = json_stream("p-append-cancel-safe").await;
+    let p = s
+        .producer("w")
+        .linger(Duration::from_secs(3600))
+        .max_batch_messages(1)
+        .build()
+        .unwrap();
+    let mut returned = Vec::new();
+    for n in 0..20u64 {
+        // Polled once, then dropped if pending.
+        if let Some(r) = p.append(format!(r#"{{"n":{n}}}"#)).now_or_never() {
+            r.unwrap();
+            returned.push(n);
+        }
+        assert_eq!(
+            p.metrics().appended_messages,
+            returned.len() as u64,
+            "after {n}"
+        );
+    }
+    assert!(
+        returned.len() < 20,
+        "no append was ever pending: {returned:?}"
+    );
+    p.flush().await.unwrap();
+    p.detach().await.unwrap();
+    let items = raw_json(s.url().as_str()).await;
+    let stored: Vec<u64> = items.iter().map(|v| v["n"].as_u64().unwrap()).collect();
+    assert_eq!(stored, returned);
 }

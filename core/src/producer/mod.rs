@@ -99,6 +99,9 @@ pub(crate) struct Shared {
     max_batch_messages: usize,
     /// Wakes the task when a batch opens (to start its linger) or a control is sent.
     pub(crate) wake: Notify,
+    /// An awaited append handed a batch over (or filled another `YIELD_BYTES`): the next one
+    /// yields to the runtime before it appends (see `append_checked`).
+    yield_due: AtomicBool,
     runtime: tokio::runtime::Handle,
 }
 
@@ -523,6 +526,7 @@ impl IdempotentProducerBuilder {
             max_batch_bytes: self.max_batch_bytes,
             max_batch_messages: self.max_batch_messages.unwrap_or(usize::MAX),
             wake: Notify::new(),
+            yield_due: AtomicBool::new(false),
             runtime: runtime.clone(),
         });
         if let Some(ct) = self.stream.content_type() {
@@ -1129,6 +1133,17 @@ impl IdempotentProducer {
     }
 
     async fn append_checked(&self, data: &[u8], trusted: bool) -> Result<Receipt> {
+        if self.shared.yield_due.load(Ordering::Relaxed) {
+            // The append before handed a full batch over, or put another YIELD_BYTES into the
+            // open one: let the task and its requests run now, even on a current-thread runtime
+            // where a tight append loop would otherwise hold the thread until the buffer is
+            // full, and the answers that release the next request bodies would wait for it.
+            // Yielding here, before anything is appended, and not after the append that made
+            // the batch, keeps `append` cancel-safe: a future dropped at any await has appended
+            // nothing, and the one that appends returns its receipt in the same poll.
+            self.shared.yield_due.store(false, Ordering::Relaxed);
+            tokio::task::yield_now().await;
+        }
         let (size, validated) = self.admit(data, trusted)?;
         match self.shared.room.try_acquire_many(size) {
             Ok(permit) => permit.forget(),
@@ -1136,11 +1151,7 @@ impl IdempotentProducer {
         }
         let (receipt, yield_now) = self.enqueue(data, validated)?;
         if yield_now {
-            // A full batch is ready to go, or another YIELD_BYTES went into the open one: let
-            // the task and its requests run now, even on a current-thread runtime where a
-            // tight append loop would otherwise hold the thread until the buffer is full, and
-            // the answers that release the next request bodies would wait for it.
-            tokio::task::yield_now().await;
+            self.shared.yield_due.store(true, Ordering::Relaxed);
         }
         Ok(receipt)
     }
