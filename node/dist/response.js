@@ -125,6 +125,8 @@ class StreamResponse {
     #consumed = false;
     /** A consumer (`json`, `text`, `bytes`, a stream or a subscriber) has started. */
     #started = false;
+    /** The read has ended (`closed` settled). */
+    #ended = false;
     #headers;
     #settle;
     /**
@@ -139,7 +141,13 @@ class StreamResponse {
         this.#signal = signal;
         this.#head = n.firstResponse ?? null;
         this.closed = new Promise((resolve, reject) => {
-            this.#settle = (error) => (error === undefined ? resolve() : reject(error));
+            this.#settle = (error) => {
+                this.#ended = true;
+                if (error === undefined)
+                    resolve();
+                else
+                    reject(error);
+            };
         });
         this.closed.catch(() => undefined);
         if (signal) {
@@ -208,6 +216,9 @@ class StreamResponse {
         const n = this.#native;
         return (this.#head !== null &&
             !this.#consumed &&
+            // A consumer that ended without handing anything over (a failed or cancelled read): the
+            // offset is where the read started, so a read resumed there gets the first response too.
+            !(this.#started && this.#ended) &&
             n.offset === n.startOffset &&
             !n.upToDate &&
             !n.streamClosed &&
@@ -251,6 +262,9 @@ class StreamResponse {
         this.#started = true;
         try {
             const out = await (0, internal_js_1.run)(this.#signal, call);
+            // The data is the caller's now: the position moves past it (a read that failed halfway
+            // leaves it where it was, before anything the caller did not get).
+            this.#native.releasePosition();
             this.#settle();
             return out;
         }
@@ -319,10 +333,15 @@ class StreamResponse {
         // instead of 7 s).
         let items = [];
         let at = 0;
+        let cancelled = false;
         const stream = new ReadableStream({
             pull: async (controller) => {
                 while (at >= items.length) {
                     const b = await next();
+                    // Cancelled while the batch was on its way: nobody takes it, and the position
+                    // stays before it.
+                    if (cancelled)
+                        return;
                     if (b === null) {
                         items = [];
                         controller.close();
@@ -330,6 +349,7 @@ class StreamResponse {
                     }
                     items = pick(b);
                     at = 0;
+                    this.#native.releasePosition();
                 }
                 const end = Math.min(items.length, at + HANDOUT);
                 for (; at < end; at += 1)
@@ -340,7 +360,13 @@ class StreamResponse {
                     at = 0;
                 }
             },
-            cancel: () => this.cancel(),
+            cancel: () => {
+                cancelled = true;
+                this.cancel();
+                // The consumer ended the read: `closed` resolves now, even with a pull still waiting
+                // for a batch that nobody will take.
+                this.#settle();
+            },
         }, { highWaterMark: 0 });
         return stream;
     }
@@ -362,6 +388,9 @@ class StreamResponse {
         void (async () => {
             try {
                 for (let b = await next(); b !== null && active; b = await next()) {
+                    // Handed to the callback: the position moves past it. A batch that arrives after
+                    // unsubscribing is not, and the position stays before it.
+                    this.#native.releasePosition();
                     // The next batch is requested only once the callback's promise settled.
                     await callback(shape(b));
                 }

@@ -135,6 +135,11 @@ export declare class NativeResponse {
   get streamClosed(): boolean
   /** Stops the read: the request in flight is abandoned and readers end. */
   cancel(): void
+  /**
+   * Moves `offset` and the other position getters past the data returned so far: called by
+   * the TypeScript layer once that data is in the caller's hands.
+   */
+  releasePosition(): void
   /** All bytes up to the first up-to-date point. */
   bytes(cancel?: CancelToken | undefined | null): Promise<Buffer>
   /** All text up to the first up-to-date point. */

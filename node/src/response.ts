@@ -202,6 +202,8 @@ export class StreamResponse<TJson = unknown> {
   #consumed = false;
   /** A consumer (`json`, `text`, `bytes`, a stream or a subscriber) has started. */
   #started = false;
+  /** The read has ended (`closed` settled). */
+  #ended = false;
   #headers: Headers | undefined;
   #settle!: (error?: unknown) => void;
 
@@ -218,7 +220,11 @@ export class StreamResponse<TJson = unknown> {
     this.#signal = signal;
     this.#head = n.firstResponse ?? null;
     this.closed = new Promise<void>((resolve, reject) => {
-      this.#settle = (error?: unknown) => (error === undefined ? resolve() : reject(error));
+      this.#settle = (error?: unknown) => {
+        this.#ended = true;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
     });
     this.closed.catch(() => undefined);
     if (signal) {
@@ -287,6 +293,9 @@ export class StreamResponse<TJson = unknown> {
     return (
       this.#head !== null &&
       !this.#consumed &&
+      // A consumer that ended without handing anything over (a failed or cancelled read): the
+      // offset is where the read started, so a read resumed there gets the first response too.
+      !(this.#started && this.#ended) &&
       n.offset === n.startOffset &&
       !n.upToDate &&
       !n.streamClosed &&
@@ -328,6 +337,9 @@ export class StreamResponse<TJson = unknown> {
     this.#started = true;
     try {
       const out = await run(this.#signal, call);
+      // The data is the caller's now: the position moves past it (a read that failed halfway
+      // leaves it where it was, before anything the caller did not get).
+      this.#native.releasePosition();
       this.#settle();
       return out;
     } catch (e) {
@@ -399,11 +411,15 @@ export class StreamResponse<TJson = unknown> {
     // instead of 7 s).
     let items: T[] = [];
     let at = 0;
+    let cancelled = false;
     const stream = new ReadableStream<T>(
       {
         pull: async (controller) => {
           while (at >= items.length) {
             const b = await next();
+            // Cancelled while the batch was on its way: nobody takes it, and the position
+            // stays before it.
+            if (cancelled) return;
             if (b === null) {
               items = [];
               controller.close();
@@ -411,6 +427,7 @@ export class StreamResponse<TJson = unknown> {
             }
             items = pick(b);
             at = 0;
+            this.#native.releasePosition();
           }
           const end = Math.min(items.length, at + HANDOUT);
           for (; at < end; at += 1) controller.enqueue(items[at]!);
@@ -420,7 +437,13 @@ export class StreamResponse<TJson = unknown> {
             at = 0;
           }
         },
-        cancel: () => this.cancel(),
+        cancel: () => {
+          cancelled = true;
+          this.cancel();
+          // The consumer ended the read: `closed` resolves now, even with a pull still waiting
+          // for a batch that nobody will take.
+          this.#settle();
+        },
       },
       { highWaterMark: 0 },
     );
@@ -453,6 +476,9 @@ export class StreamResponse<TJson = unknown> {
     void (async () => {
       try {
         for (let b = await next(); b !== null && active; b = await next()) {
+          // Handed to the callback: the position moves past it. A batch that arrives after
+          // unsubscribing is not, and the position stays before it.
+          this.#native.releasePosition();
           // The next batch is requested only once the callback's promise settled.
           await callback(shape(b));
         }

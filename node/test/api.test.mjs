@@ -224,6 +224,60 @@ test("one AbortSignal shared by many reads and producers holds no listener for t
   assert.equal(listeners(), 0);
 });
 
+/** Blocks the event loop (not the addon's threads) for `ms`. */
+const busy = (ms) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end);
+};
+
+test("offset stays before data the caller never got: a failed whole read, an unsubscribed callback, a cancelled stream", async () => {
+  const url = server.streamUrl("handover");
+  const h = await json(url);
+  for (const n of [1, 2, 3]) await h.append(JSON.stringify({ n, pad: "x".repeat(100) }));
+  const all = async (offset) => (await stream({ url, offset, live: false })).json();
+
+  // A whole read over its size limit fails after reading data: the offset has not moved.
+  const small = await stream({ url, offset: "-1", live: false, maxReadBytes: 50 });
+  await assert.rejects(small.json(), (e) => e.code === "PARSE_ERROR");
+  assert.equal(small.offset, "-1");
+  assert.equal((await all(small.offset)).length, 3);
+
+  // A batch that arrives while the callback is being unsubscribed is not handed over.
+  const res = await stream({ url, offset: "-1", live: "long-poll" });
+  let first;
+  const got = new Promise((r) => (first = r));
+  const seen = [];
+  const unsubscribe = res.subscribeJson((b) => {
+    seen.push(...b.items.map((m) => m.n));
+    first();
+  });
+  await got;
+  const afterFirst = res.offset;
+  await new Promise((r) => setTimeout(r, 100)); // the long-poll is waiting now
+  await h.append(JSON.stringify({ n: 4 }));
+  busy(300); // the addon reads {n: 4} meanwhile; the callback cannot run
+  unsubscribe();
+  await res.closed;
+  assert.deepEqual(seen, [1, 2, 3]);
+  assert.equal(res.offset, afterFirst);
+  assert.deepEqual((await all(res.offset)).map((m) => m.n), [4]);
+
+  // A web stream cancelled while its pull waits for a batch.
+  const live = await stream({ url, offset: afterFirst, live: "long-poll" });
+  const reader = live.jsonStream().getReader();
+  assert.equal((await reader.read()).value.n, 4);
+  const afterFour = live.offset;
+  const pending = reader.read();
+  await new Promise((r) => setTimeout(r, 100));
+  await h.append(JSON.stringify({ n: 5 }));
+  busy(300);
+  await reader.cancel();
+  assert.deepEqual(await pending, { done: true, value: undefined });
+  await live.closed;
+  assert.equal(live.offset, afterFour);
+  assert.deepEqual((await all(live.offset)).map((m) => m.n), [5]);
+});
+
 test("producer: receipts, metrics, restart, detach, buffer full fails fast, ready() waits", async () => {
   const url = server.streamUrl("producer");
   const h = await json(url);

@@ -69,7 +69,13 @@ pub struct NativeResponse {
 }
 
 impl NativeResponse {
+    /// The position stays where the data handed to JavaScript ends: the TypeScript layer
+    /// releases it (`releasePosition`) once a batch is passed on to the caller or a whole read
+    /// returned. A batch that arrives after its consumer was cancelled (an unsubscribed
+    /// callback, a cancelled web stream), or a whole read that fails halfway, then leaves
+    /// `offset` before that data, so a read resumed from there gets it.
     pub(crate) fn new(inner: StreamResponse) -> Self {
+        inner.hold_position();
         Self {
             inner: Arc::new(inner),
         }
@@ -258,6 +264,13 @@ impl NativeResponse {
     #[napi]
     pub fn cancel(&self) {
         self.inner.cancel();
+    }
+
+    /// Moves `offset` and the other position getters past the data returned so far: called by
+    /// the TypeScript layer once that data is in the caller's hands.
+    #[napi]
+    pub fn release_position(&self) {
+        self.inner.release_position();
     }
 
     /// All bytes up to the first up-to-date point.
