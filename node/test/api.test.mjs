@@ -230,6 +230,14 @@ const busy = (ms) => {
   while (Date.now() < end);
 };
 
+/** Appends one JSON message from another process, blocking the event loop until it is stored. */
+const appendBlocking = (url, body) =>
+  execFileSync(process.execPath, [
+    "-e",
+    `fetch(${JSON.stringify(url)}, { method: "POST", headers: { "content-type": "application/json" }, body: ${JSON.stringify(body)} })` +
+      ".then((r) => { if (!r.ok) process.exit(1) })",
+  ]);
+
 test("offset stays before data the caller never got: a failed whole read, an unsubscribed callback, a cancelled stream", async () => {
   const url = server.streamUrl("handover");
   const h = await json(url);
@@ -254,8 +262,10 @@ test("offset stays before data the caller never got: a failed whole read, an uns
   await got;
   const afterFirst = res.offset;
   await new Promise((r) => setTimeout(r, 100)); // the long-poll is waiting now
-  await h.append(JSON.stringify({ n: 4 }));
-  busy(300); // the addon reads {n: 4} meanwhile; the callback cannot run
+  // Stored and read by the addon while the event loop is blocked: no callback can run before
+  // the unsubscribe.
+  appendBlocking(url, JSON.stringify({ n: 4 }));
+  busy(300);
   unsubscribe();
   await res.closed;
   assert.deepEqual(seen, [1, 2, 3]);
@@ -269,7 +279,7 @@ test("offset stays before data the caller never got: a failed whole read, an uns
   const afterFour = live.offset;
   const pending = reader.read();
   await new Promise((r) => setTimeout(r, 100));
-  await h.append(JSON.stringify({ n: 5 }));
+  appendBlocking(url, JSON.stringify({ n: 5 }));
   busy(300);
   await reader.cancel();
   assert.deepEqual(await pending, { done: true, value: undefined });
