@@ -326,6 +326,22 @@ impl StreamResponse {
         self.inner.cancel();
     }
 
+    /// Keeps `offset`, `cursor`, `up_to_date` and `stream_closed` where they are from now on,
+    /// until `release_position` moves them; the reads go on as before. For a caller that can
+    /// lose a result after the call returned it (a Kotlin coroutine cancelled just as a batch
+    /// arrives: the generated code drops the result): it holds the position right after the
+    /// response is made and releases it once the data is in its hands, so `offset` never
+    /// passes data nobody received. Calling it again changes nothing.
+    pub fn hold_position(&self) {
+        self.inner.hold_position();
+    }
+
+    /// Moves the position past all the data returned so far (see `hold_position`; without
+    /// it the position moves by itself and this does nothing).
+    pub fn release_position(&self) {
+        self.inner.release_position();
+    }
+
     /// The next batch of bytes, or nothing once the read is over (at the tail when not live,
     /// at the end of a closed stream, or after `cancel`).
     pub async fn next_batch(&self) -> Result<Option<ByteBatch>, DurableStreamError> {

@@ -2788,6 +2788,16 @@ public protocol StreamResponseProtocol: AnyObject, Sendable {
     func cursor()  -> String?
     
     /**
+     * Keeps `offset`, `cursor`, `up_to_date` and `stream_closed` where they are from now on,
+     * until `release_position` moves them; the reads go on as before. For a caller that can
+     * lose a result after the call returned it (a Kotlin coroutine cancelled just as a batch
+     * arrives: the generated code drops the result): it holds the position right after the
+     * response is made and releases it once the data is in its hands, so `offset` never
+     * passes data nobody received. Calling it again changes nothing.
+     */
+    func holdPosition() 
+    
+    /**
      * Whether the body is read as JSON.
      */
     func isJson()  -> Bool
@@ -2843,6 +2853,12 @@ public protocol StreamResponseProtocol: AnyObject, Sendable {
      * The offset after the last batch delivered (the start offset before any).
      */
     func offset()  -> String
+    
+    /**
+     * Moves the position past all the data returned so far (see `hold_position`; without
+     * it the position moves by itself and this does nothing).
+     */
+    func releasePosition() 
     
     /**
      * Whether the stream is closed and everything was delivered.
@@ -2971,6 +2987,22 @@ open func cursor() -> String?  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Keeps `offset`, `cursor`, `up_to_date` and `stream_closed` where they are from now on,
+     * until `release_position` moves them; the reads go on as before. For a caller that can
+     * lose a result after the call returned it (a Kotlin coroutine cancelled just as a batch
+     * arrives: the generated code drops the result): it holds the position right after the
+     * response is made and releases it once the data is in its hands, so `offset` never
+     * passes data nobody received. Calling it again changes nothing.
+     */
+open func holdPosition()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_streamresponse_hold_position(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -3154,6 +3186,18 @@ open func offset() -> String  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Moves the position past all the data returned so far (see `hold_position`; without
+     * it the position moves by itself and this does nothing).
+     */
+open func releasePosition()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durable_streams_ffi_fn_method_streamresponse_release_position(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -9082,6 +9126,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_durable_streams_ffi_checksum_method_streamresponse_cursor() != 57697) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_durable_streams_ffi_checksum_method_streamresponse_hold_position() != 48291) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_durable_streams_ffi_checksum_method_streamresponse_is_json() != 8277) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9110,6 +9157,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_method_streamresponse_offset() != 16247) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_streamresponse_release_position() != 2129) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_method_streamresponse_stream_closed() != 34651) {

@@ -862,6 +862,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_cursor(
     ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_hold_position(
+    ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_is_json(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_json(
@@ -881,6 +883,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_next_text_batch(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_offset(
+    ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_release_position(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_streamresponse_stream_closed(
     ): Int
@@ -1093,6 +1097,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_durable_streams_ffi_fn_method_streamresponse_cursor(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_durable_streams_ffi_fn_method_streamresponse_hold_position(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_durable_streams_ffi_fn_method_streamresponse_is_json(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_durable_streams_ffi_fn_method_streamresponse_json(`ptr`: Long,
@@ -1113,6 +1119,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_streamresponse_offset(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_durable_streams_ffi_fn_method_streamresponse_release_position(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_durable_streams_ffi_fn_method_streamresponse_stream_closed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_durable_streams_ffi_fn_method_streamresponse_text(`ptr`: Long,
@@ -1463,6 +1471,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_durable_streams_ffi_checksum_method_streamresponse_cursor() and 0xFFFF) != 57697) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_streamresponse_hold_position() and 0xFFFF) != 48291) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_streamresponse_is_json() and 0xFFFF) != 8277) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1491,6 +1502,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_streamresponse_offset() and 0xFFFF) != 16247) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_streamresponse_release_position() and 0xFFFF) != 2129) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_streamresponse_stream_closed() and 0xFFFF) != 34651) {
@@ -5464,6 +5478,16 @@ public interface StreamResponseInterface {
     fun `cursor`(): kotlin.String?
     
     /**
+     * Keeps `offset`, `cursor`, `up_to_date` and `stream_closed` where they are from now on,
+     * until `release_position` moves them; the reads go on as before. For a caller that can
+     * lose a result after the call returned it (a Kotlin coroutine cancelled just as a batch
+     * arrives: the generated code drops the result): it holds the position right after the
+     * response is made and releases it once the data is in its hands, so `offset` never
+     * passes data nobody received. Calling it again changes nothing.
+     */
+    fun `holdPosition`()
+    
+    /**
      * Whether the body is read as JSON.
      */
     fun `isJson`(): kotlin.Boolean
@@ -5519,6 +5543,12 @@ public interface StreamResponseInterface {
      * The offset after the last batch delivered (the start offset before any).
      */
     fun `offset`(): kotlin.String
+    
+    /**
+     * Moves the position past all the data returned so far (see `hold_position`; without
+     * it the position moves by itself and this does nothing).
+     */
+    fun `releasePosition`()
     
     /**
      * Whether the stream is closed and everything was delivered.
@@ -5714,6 +5744,26 @@ open class StreamResponse: Disposable, AutoCloseable, StreamResponseInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Keeps `offset`, `cursor`, `up_to_date` and `stream_closed` where they are from now on,
+     * until `release_position` moves them; the reads go on as before. For a caller that can
+     * lose a result after the call returned it (a Kotlin coroutine cancelled just as a batch
+     * arrives: the generated code drops the result): it holds the position right after the
+     * response is made and releases it once the data is in its hands, so `offset` never
+     * passes data nobody received. Calling it again changes nothing.
+     */override fun `holdPosition`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_streamresponse_hold_position(
+        it,
+        _status)
+}
+    }
+    
     
 
     
@@ -5947,6 +5997,22 @@ open class StreamResponse: Disposable, AutoCloseable, StreamResponseInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Moves the position past all the data returned so far (see `hold_position`; without
+     * it the position moves by itself and this does nothing).
+     */override fun `releasePosition`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_durable_streams_ffi_fn_method_streamresponse_release_position(
+        it,
+        _status)
+}
+    }
+    
     
 
     
