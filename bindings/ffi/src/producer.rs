@@ -340,6 +340,17 @@ impl IdempotentProducer {
         Ok(Arc::new(Receipt { inner }))
     }
 
+    /// Waits (up to the buffer timeout) until `bytes` more would fit in the buffer, taking no
+    /// room: a following `try_append` can still find it full if others appended in between.
+    /// Cancelling it has no effect on the producer, so a caller that must never see a
+    /// cancellation for a message that went in (a Kotlin coroutine) appends with `try_append`
+    /// and waits here when the buffer is full.
+    pub async fn wait_for_room(&self, bytes: u64) -> Result<(), DurableStreamError> {
+        let p = self.inner.clone();
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        runtime::run(async move { p.wait_for_room(bytes).await }).await
+    }
+
     /// Sends what is batched and waits for everything appended before; returns the first
     /// failure since the previous flush.
     pub async fn flush(&self) -> Result<(), DurableStreamError> {

@@ -1805,6 +1805,15 @@ public protocol IdempotentProducerProtocol: AnyObject, Sendable {
      */
     func tryAppendMany(messages: [Data]) throws  -> UInt64
     
+    /**
+     * Waits (up to the buffer timeout) until `bytes` more would fit in the buffer, taking no
+     * room: a following `try_append` can still find it full if others appended in between.
+     * Cancelling it has no effect on the producer, so a caller that must never see a
+     * cancellation for a message that went in (a Kotlin coroutine) appends with `try_append`
+     * and waits here when the buffer is full.
+     */
+    func waitForRoom(bytes: UInt64) async throws 
+    
 }
 /**
  * Appends to one stream exactly once under a producer id: messages are batched, batches are
@@ -2106,6 +2115,29 @@ open func tryAppendMany(messages: [Data])throws  -> UInt64  {
         FfiConverterSequenceData.lower(messages),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Waits (up to the buffer timeout) until `bytes` more would fit in the buffer, taking no
+     * room: a following `try_append` can still find it full if others appended in between.
+     * Cancelling it has no effect on the producer, so a caller that must never see a
+     * cancellation for a message that went in (a Kotlin coroutine) appends with `try_append`
+     * and waits here when the buffer is full.
+     */
+open func waitForRoom(bytes: UInt64)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durable_streams_ffi_fn_method_idempotentproducer_wait_for_room(
+                        self.uniffiCloneHandle(),FfiConverterUInt64.lower(bytes)
+                )
+            },
+            pollFunc: ffi_durable_streams_ffi_rust_future_poll_void,
+            completeFunc: ffi_durable_streams_ffi_rust_future_complete_void,
+            freeFunc: ffi_durable_streams_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeDurableStreamError_lift
+        )
 }
     
 
@@ -9103,6 +9135,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_method_idempotentproducer_try_append_many() != 33138) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durable_streams_ffi_checksum_method_idempotentproducer_wait_for_room() != 8410) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durable_streams_ffi_checksum_method_receipt_message_number() != 13400) {

@@ -74,11 +74,32 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
     /** A snapshot of the counters. */
     fun metrics(): ProducerMetrics = ffiCall { ffi.metrics() }
 
-    /** Queues a message, waiting (up to the buffer timeout) only when the buffer is full. */
+    /**
+     * Queues a message, waiting (up to the buffer timeout) only when the buffer is full.
+     *
+     * Cancelling the call never leaves the message queued behind the caller's back: the message
+     * goes in here, in the calling coroutine, at once or right after a wait for room, and a
+     * cancellation can only land in that wait, before it went in. Each wait is bounded by the
+     * buffer timeout; room another append takes first means one more wait.
+     */
     suspend fun append(data: ByteArray): Receipt {
-        val n = fastAppend(data)
-        return if (n >= 0) Receipt(ffi, n) else native { Receipt(ffi.append(data)) }
+        while (true) {
+            val n = fastAppend(data)
+            if (n >= 0) return Receipt(ffi, n)
+            if (n != FAST_BUFFER_FULL) {
+                // Failed for another reason: uniffi says why (or appends it, if that has passed).
+                try {
+                    return ffiCall { Receipt(ffi.tryAppend(data)) }
+                } catch (e: BufferFullException) {
+                    // Full by now after all: wait as below.
+                }
+            }
+            waitForRoom(data.size)
+        }
     }
+
+    /** Waits for room for [size] bytes without taking it, so cancelling the wait changes nothing. */
+    private suspend fun waitForRoom(size: Int) = native { ffi.waitForRoom(size.toULong()) }
 
     /** Queues a message given as UTF-8 text (one JSON value on a JSON stream). */
     suspend fun append(text: String): Receipt = append(text.encodeToByteArray())
@@ -169,14 +190,15 @@ class IdempotentProducer internal constructor(private val ffi: FfiProducer) : Au
     /**
      * Queues every message in order, waiting (up to the buffer timeout) for room whenever the
      * buffer is full: the batch form of [append]. A failing message is thrown; the ones before
-     * it stay queued.
+     * it stay queued. Cancelled, it has queued the messages before the one that waited for room,
+     * and none from there on (as [append], a cancellation lands only in a wait for room).
      */
     suspend fun appendMany(messages: List<ByteArray>) {
         var i = tryAppendMany(messages)
         while (i < messages.size) {
-            // The message that did not fit waits for room; the rest go on in runs.
-            append(messages[i]).close()
-            i = tryAppendMany(messages, i + 1)
+            // The message that did not fit waits for room; then the rest go on in runs from it.
+            waitForRoom(messages[i].size)
+            i = tryAppendMany(messages, i)
         }
     }
 

@@ -2,6 +2,7 @@ package io.github.durablestreamsclient
 
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.async
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import java.io.IOException
@@ -266,4 +267,47 @@ class ProducerTest {
             assertFailsWith<InvalidArgumentException> { s.producer("") }
         }
     }
+
+    /**
+     * An append waiting for room, cancelled just as the room comes back (the [Gate] holds the
+     * coroutine between the native wait's end and its resumption): the caller sees
+     * CancellationException, so the message must not have gone in, or a retry would store it
+     * twice.
+     */
+    private fun cancelledWhileWaitingForRoom(append: suspend IdempotentProducer.() -> Unit) = runBlocking {
+        val url = TestServer.streamUrl("kt-race")
+        DurableStream(url).use { s ->
+            s.create("text/plain")
+            // The batch that fills the buffer is stored after 800 ms; until then there is no room.
+            TestServer.injectFault(url, """"delayMs":800,"method":"POST","count":1""")
+            s.producer("p", ProducerOptions(maxBufferedBytes = 4uL, lingerMs = 0uL)).use { p ->
+                p.tryAppend("m1__".encodeToByteArray()).close()
+                val gate = Gate()
+                var returned = false
+                val job = launch(gate.dispatcher) {
+                    p.append()
+                    returned = true
+                }
+                gate.runQueued()
+                assertTrue(job.isActive, "the append did not wait for room")
+                gate.cancelAsItResumes(job)
+                assertFalse(returned)
+                p.flush()
+                assertEquals(1uL, p.metrics().appendedMessages)
+                assertEquals("m1__", s.stream(ReadOptions(live = LiveMode.OFF)).use { it.text() })
+                // Told it was cancelled, the caller appends again: stored once.
+                p.append()
+                p.flush()
+                assertEquals("m1__m2m3", s.stream(ReadOptions(live = LiveMode.OFF)).use { it.text() })
+            }
+        }
+    }
+
+    @Test
+    fun `an append cancelled as room comes back leaves nothing appended`() =
+        cancelledWhileWaitingForRoom { append("m2").close(); append("m3").close() }
+
+    @Test
+    fun `an appendMany cancelled as room comes back appends nothing from there`() =
+        cancelledWhileWaitingForRoom { appendMany(listOf("m2", "m3")) }
 }

@@ -848,6 +848,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_idempotentproducer_try_append_many(
     ): Int
+    external fun uniffi_durable_streams_ffi_checksum_method_idempotentproducer_wait_for_room(
+    ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_receipt_message_number(
     ): Int
     external fun uniffi_durable_streams_ffi_checksum_method_receipt_try_result(
@@ -1074,6 +1076,8 @@ internal object UniffiLib {
     external fun uniffi_durable_streams_ffi_fn_method_idempotentproducer_try_append(`ptr`: Long,`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_durable_streams_ffi_fn_method_idempotentproducer_try_append_many(`ptr`: Long,`messages`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_durable_streams_ffi_fn_method_idempotentproducer_wait_for_room(`ptr`: Long,`bytes`: Long,
     ): Long
     external fun uniffi_durable_streams_ffi_fn_clone_receipt(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1448,6 +1452,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_idempotentproducer_try_append_many() and 0xFFFF) != 33138) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_durable_streams_ffi_checksum_method_idempotentproducer_wait_for_room() and 0xFFFF) != 8410) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_durable_streams_ffi_checksum_method_receipt_message_number() and 0xFFFF) != 13400) {
@@ -3899,6 +3906,15 @@ public interface IdempotentProducerInterface {
      */
     fun `tryAppendMany`(`messages`: List<kotlin.ByteArray>): kotlin.ULong
     
+    /**
+     * Waits (up to the buffer timeout) until `bytes` more would fit in the buffer, taking no
+     * room: a following `try_append` can still find it full if others appended in between.
+     * Cancelling it has no effect on the producer, so a caller that must never see a
+     * cancellation for a message that went in (a Kotlin coroutine) appends with `try_append`
+     * and waits here when the buffer is full.
+     */
+    suspend fun `waitForRoom`(`bytes`: kotlin.ULong)
+    
     companion object
 }
 
@@ -4329,6 +4345,36 @@ open class IdempotentProducer: Disposable, AutoCloseable, IdempotentProducerInte
     )
     }
     
+
+    
+    /**
+     * Waits (up to the buffer timeout) until `bytes` more would fit in the buffer, taking no
+     * room: a following `try_append` can still find it full if others appended in between.
+     * Cancelling it has no effect on the producer, so a caller that must never see a
+     * cancellation for a message that went in (a Kotlin coroutine) appends with `try_append`
+     * and waits here when the buffer is full.
+     */
+    @Throws(DurableStreamException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `waitForRoom`(`bytes`: kotlin.ULong) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_durable_streams_ffi_fn_method_idempotentproducer_wait_for_room(
+                uniffiHandle,
+                
+        FfiConverterULong.lower(`bytes`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_durable_streams_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_durable_streams_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        DurableStreamException.ErrorHandler,
+    )
+    }
 
     
 
