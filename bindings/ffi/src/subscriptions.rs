@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use durable_streams_client as core;
 use durable_streams_client::{Offset, PullWakeWorker, SubscriptionStatus};
@@ -563,17 +563,16 @@ impl WebhookVerifier {
         body: Vec<u8>,
         now_ms: Option<u64>,
     ) -> Result<Arc<Wake>, DurableStreamError> {
-        let now = match now_ms {
-            Some(ms) => SystemTime::UNIX_EPOCH
-                .checked_add(Duration::from_millis(ms))
-                .ok_or_else(|| DurableStreamError::invalid("now_ms is out of range"))?,
-            None => SystemTime::now(),
-        };
         let v = Arc::clone(&self.inner);
         runtime::run(async move {
-            v.verify_at(signature.as_deref(), &body, now)
-                .await
-                .map(|w| Arc::new(Wake(w)))
+            let wake = match now_ms {
+                Some(ms) => {
+                    v.verify_at_unix(signature.as_deref(), &body, Duration::from_millis(ms))
+                        .await
+                }
+                None => v.verify(signature.as_deref(), &body).await,
+            };
+            wake.map(|w| Arc::new(Wake(w)))
         })
         .await
     }
